@@ -1,0 +1,29 @@
+"""`halt`: an emergency stop or a guardrail halt refuses new entries; exits stay allowed."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from labkit.gates.base import BUY, Block, DecisionContext, Gate
+
+
+class HaltConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class HaltGate(Gate):
+    name = "halt"
+    applies_to = frozenset({BUY})
+
+    def __init__(self, config: HaltConfig | None = None) -> None:
+        self.config = config or HaltConfig()
+
+    def check(self, ctx: DecisionContext) -> Block | None:
+        if not ctx.halted:
+            return None
+        why = ctx.halt_reason or "emergency_stop"
+        reason = "emergency_stop" if why == "emergency_stop" else f"halted:{why}"
+        return Block(self.name, reason, {"halt_reason": why})
+
+    def describe(self) -> str:
+        return "halt: refuse entries while the session is emergency-stopped or halted"

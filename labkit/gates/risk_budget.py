@@ -1,0 +1,41 @@
+"""`risk_budget`: an entry must fit in what is left of the exposure budget; exits need a position."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from labkit.gates.base import BUY, SELL, Block, DecisionContext, Gate
+
+
+class RiskBudgetConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    max_exposure_frac: float = Field(1.0, gt=0, le=1, description="position value / equity")
+    min_notional: float = Field(10.0, ge=0, description="smallest order worth placing, in quote")
+
+
+class RiskBudgetGate(Gate):
+    name = "risk_budget"
+    applies_to = frozenset({BUY, SELL})
+
+    def __init__(self, config: RiskBudgetConfig | None = None) -> None:
+        self.config = config or RiskBudgetConfig()
+
+    def check(self, ctx: DecisionContext) -> Block | None:
+        if ctx.proposed == SELL:
+            # Long-only: a sell signal while flat has nothing to close.
+            return None if ctx.position > 0 else Block(self.name, "no_position", {"position": 0.0})
+        exposure = ctx.position * ctx.price
+        budget = min(self.config.max_exposure_frac * ctx.equity - exposure, ctx.cash)
+        if budget < max(self.config.min_notional, 1e-9):
+            return Block(
+                self.name,
+                "risk_budget_exhausted",
+                {"exposure": exposure, "budget": budget, "min_notional": self.config.min_notional},
+            )
+        return None
+
+    def describe(self) -> str:
+        return (
+            f"risk_budget: entries only while exposure < {self.config.max_exposure_frac:.0%} of "
+            f"equity leaves >= {self.config.min_notional:g} to spend; exits need a position"
+        )

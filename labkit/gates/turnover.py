@@ -1,0 +1,48 @@
+"""`turnover`: trade only when the expected edge pays the costs, and not too often in a day."""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from labkit.gates.base import BUY, Block, DecisionContext, Gate
+
+
+class TurnoverConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    min_ratio: float = Field(2.0, ge=0, description="expected edge must be >= this x round-trip cost")
+    max_daily: int = Field(10, ge=1, description="orders per UTC day; entries beyond are refused")
+
+
+class TurnoverGate(Gate):
+    name = "turnover"
+    applies_to = frozenset({BUY})
+
+    def __init__(self, config: TurnoverConfig | None = None) -> None:
+        self.config = config or TurnoverConfig()
+
+    def check(self, ctx: DecisionContext) -> Block | None:
+        if ctx.trades_today >= self.config.max_daily:
+            return Block(
+                self.name,
+                "max_daily_trades",
+                {"trades_today": ctx.trades_today, "limit": self.config.max_daily},
+            )
+        # A rule-based strategy gives no edge estimate (NaN); only the daily cap applies to it.
+        if not math.isnan(ctx.expected_edge):
+            round_trip_cost = 2.0 * (ctx.fee + ctx.slippage)
+            required = self.config.min_ratio * round_trip_cost
+            if ctx.expected_edge < required:
+                return Block(
+                    self.name,
+                    "edge_below_cost",
+                    {"edge": ctx.expected_edge, "required": required, "cost": round_trip_cost},
+                )
+        return None
+
+    def describe(self) -> str:
+        return (
+            f"turnover: refuse entries whose edge < {self.config.min_ratio:g} x round-trip cost, "
+            f"or beyond {self.config.max_daily} orders per UTC day"
+        )

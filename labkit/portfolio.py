@@ -1,0 +1,94 @@
+"""The paper book: cash, a long-only position, the counters gates read, and paper fills.
+
+Fills follow DESIGN.md: an order decided at bar t's close fills at bar t+1's open; slippage moves
+the price against us; the fee is a fraction of the fill's notional at entry and at exit. Cash never
+goes negative and there is no leverage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SIDES = {1: "BUY", -1: "SELL"}
+
+
+@dataclass
+class Portfolio:
+    """Everything needed to resume a session; `state.json` is this, serialised."""
+
+    cash: float
+    position: float = 0.0
+    avg_price: float = 0.0
+    entry_cost: float = 0.0  # cash spent on the open position, fees included
+    peak_equity: float = 0.0
+    last_equity: float = 0.0
+    day: int = -1  # UTC day number of the last bar decided
+    day_start_equity: float = 0.0
+    trades_today: int = 0
+    loss_streak: int = 0
+    halted: bool = False
+    halt_reason: str | None = None
+    reduce_only: bool = False
+    pending_side: int = 0  # order decided at the last bar, to fill at the next open
+    pending_seq: int = -1
+    last_seq: int = -1
+    last_ts: int | None = None  # open time of the last bar decided, epoch ms
+    entries: int = 0
+    exits: int = 0
+    fees_paid: float = 0.0
+    slippage_paid: float = 0.0
+    realized_pnl: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, capital: float) -> Portfolio:
+        return cls(cash=capital, peak_equity=capital, last_equity=capital, day_start_equity=capital)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Portfolio:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def fill(self, side: int, open_price: float, fee: float, slippage: float, position_frac: float,
+             order_seq: int) -> dict[str, Any] | None:
+        """Fill an order at a bar's open; return the fill record, or None if nothing could fill."""
+        if side == 1:
+            price = open_price * (1.0 + slippage)
+            budget = self.cash * position_frac
+            units = budget / (price * (1.0 + fee))
+            if units <= 0:
+                return None
+            notional = units * price
+            fee_paid = notional * fee
+            cost = min(notional + fee_paid, self.cash)  # rounding must never push cash below zero
+            self.cash -= cost
+            self.avg_price = (self.avg_price * self.position + notional) / (self.position + units)
+            self.position += units
+            self.entry_cost += cost
+            self.entries += 1
+            pnl = None
+        else:
+            units = self.position
+            if units <= 0:
+                return None
+            price = open_price * (1.0 - slippage)
+            notional = units * price
+            fee_paid = notional * fee
+            proceeds = notional - fee_paid
+            pnl = proceeds - self.entry_cost
+            self.cash += proceeds
+            self.position = 0.0
+            self.avg_price = 0.0
+            self.entry_cost = 0.0
+            self.exits += 1
+            self.realized_pnl += pnl
+            self.loss_streak = self.loss_streak + 1 if pnl < 0 else 0
+        slippage_cost = units * open_price * slippage
+        self.fees_paid += fee_paid
+        self.slippage_paid += slippage_cost
+        return {"side": SIDES[side], "units": units, "price": price, "fee": fee_paid,
+                "slippage_cost": slippage_cost, "order_seq": order_seq, "pnl": pnl}
