@@ -50,7 +50,10 @@ def build_engine(
     s = config.session
     costless = mode == "shadow"
     settings = EngineSettings(
-        session=s.name, mode=mode, symbol=s.symbol, timeframe=s.timeframe,
+        session=s.name,
+        mode=mode,
+        symbol=s.symbol,
+        timeframe=s.timeframe,
         timeframe_ms=timeframe_ms(s.timeframe),
         fee=0.0 if costless else config.broker.fee,
         slippage=0.0 if costless else config.broker.slippage,
@@ -59,5 +62,12 @@ def build_engine(
     gates = build_gates(config.gates)
     for gate in gates:
         log.info("gate %s", gate.describe())
-    return Engine(settings, make_strategy(s.strategy, s.fast, s.slow), gates,
-                  portfolio or Portfolio.start(s.capital), journal, clock, on_decision)
+    return Engine(
+        settings,
+        make_strategy(s.strategy, s.fast, s.slow),
+        gates,
+        portfolio or Portfolio.start(s.capital),
+        journal,
+        clock,
+        on_decision,
+    )

@@ -27,8 +27,9 @@ class BacktestResult:
     equity: pd.Series  # equity at each close
 
 
-def run_backtest(config: LabkitConfig, bars: pd.DataFrame, journal: JournalWriter | None = None
-                 ) -> BacktestResult:
+def run_backtest(
+    config: LabkitConfig, bars: pd.DataFrame, journal: JournalWriter | None = None
+) -> BacktestResult:
     """Replay `bars` through a fresh engine and return its summary and equity curve."""
     engine = build_engine(config, "backtest", journal=journal)
     engine.process(bars)
@@ -36,10 +37,16 @@ def run_backtest(config: LabkitConfig, bars: pd.DataFrame, journal: JournalWrite
     port = engine.portfolio
     summary = summarize(equity, config.session.capital, timeframe_ms(config.session.timeframe))
     summary.update(
-        trades=port.entries, fills=port.entries + port.exits, closed_trades=port.exits,
-        open_position=port.position, fees=port.fees_paid, slippage=port.slippage_paid,
-        strategy=engine.strategy.model_id, gates=list(config.gates.enabled),
-        fee=config.broker.fee, slippage_rate=config.broker.slippage,
+        trades=port.entries,
+        fills=port.entries + port.exits,
+        closed_trades=port.exits,
+        open_position=port.position,
+        fees=port.fees_paid,
+        slippage=port.slippage_paid,
+        strategy=engine.strategy.model_id,
+        gates=list(config.gates.enabled),
+        fee=config.broker.fee,
+        slippage_rate=config.broker.slippage,
     )
     return BacktestResult(summary, equity)
 
@@ -48,8 +55,15 @@ def summarize(equity: pd.Series, capital: float, tf_ms: int) -> dict[str, Any]:
     """Return final equity, return, max drawdown and Sharpe of an equity curve (DESIGN.md's fields)."""
     values = equity.to_numpy(dtype="float64")
     if not len(values):
-        return {"bars": 0, "first_ts": None, "last_ts": None, "final_equity": capital,
-                "return_pct": 0.0, "max_drawdown_pct": 0.0, "sharpe": 0.0}
+        return {
+            "bars": 0,
+            "first_ts": None,
+            "last_ts": None,
+            "final_equity": capital,
+            "return_pct": 0.0,
+            "max_drawdown_pct": 0.0,
+            "sharpe": 0.0,
+        }
     curve = np.concatenate([[capital], values])
     peaks = np.maximum.accumulate(curve)
     drawdown = float(np.max(1.0 - curve / peaks))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,29 +56,33 @@ class SessionConfig(BaseModel):
     @classmethod
     def _no_live(cls, value: Any) -> Any:
         if value == "live":
-            raise ValueError("live trading does not exist in labkit: it never places a real order; "
-                             "use shadow or paper")
+            raise ValueError(
+                "live trading does not exist in labkit: it never places a real order; use shadow or paper"
+            )
         return value
 
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
         if not _SESSION_NAME.match(value):
-            raise ValueError("use letters, digits, '_', '.' or '-' (at most 64, not starting with "
-                             "'.' or '-')")
+            raise ValueError(
+                "use letters, digits, '_', '.' or '-' (at most 64, not starting with '.' or '-')"
+            )
         return value
 
     @field_validator("timeframe")
     @classmethod
     def _timeframe(cls, value: str) -> str:
-        timeframe_ms(value)
+        with _as_value_error():
+            timeframe_ms(value)
         return value
 
     @field_validator("since", "until", mode="before")
     @classmethod
     def _instant(cls, value: Any) -> Any:
         if value is not None:
-            parse_instant(value)
+            with _as_value_error():
+                parse_instant(value)
             return str(value)
         return value
 
@@ -86,7 +91,8 @@ class SessionConfig(BaseModel):
     def _source(cls, value: str) -> str:
         from labkit.sources import check_source_spec
 
-        check_source_spec(value)
+        with _as_value_error():
+            check_source_spec(value)
         return value
 
     @field_validator("slow")
@@ -96,6 +102,15 @@ class SessionConfig(BaseModel):
         if fast is not None and value <= fast:
             raise ValueError(f"slow must be greater than fast ({fast})")
         return value
+
+
+@contextmanager
+def _as_value_error() -> Iterator[None]:
+    # Inside a model, a helper's ConfigError becomes a pydantic error so the key path is named.
+    try:
+        yield
+    except ConfigError as exc:
+        raise ValueError(str(exc).split(": ", 1)[-1]) from None
 
 
 class GatesConfig(BaseModel):
@@ -220,7 +235,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     for name, value in environ.items():
         if not name.startswith("LABKIT_") or name in _RESERVED_ENV:
             continue
-        parts = name[len("LABKIT_"):].lower().split("__")
+        parts = name[len("LABKIT_") :].lower().split("__")
         if parts[0] not in SECTIONS or len(parts) < 2:
             raise ConfigError(
                 f"{name}: not a labkit setting; write LABKIT_<SECTION>__<KEY> with a section of "
@@ -252,11 +267,13 @@ def _interpolate(value: Any, environ: Mapping[str, str], path: str) -> Any:
     if isinstance(value, list):
         return [_interpolate(v, environ, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, str) and "${" in value:
+
         def substitute(match: re.Match[str]) -> str:
             var = match.group(1)
             if var not in environ:
-                raise ConfigError(f"{path}: refers to ${{{var}}} but the environment variable {var} "
-                                  "is not set")
+                raise ConfigError(
+                    f"{path}: refers to ${{{var}}} but the environment variable {var} is not set"
+                )
             return environ[var]
 
         return _ENV_REF.sub(substitute, value)
@@ -292,7 +309,11 @@ def _explain(exc: ValidationError) -> str:
             allowed = _allowed_keys(parent)
             msg = f"unknown key; allowed: {', '.join(allowed)}" if allowed else "unknown key"
         given = err.get("input")
-        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(given, dict) else f" (got {given!r})"
+        shown = (
+            ""
+            if err["type"] in ("extra_forbidden", "missing") or isinstance(given, dict)
+            else f" (got {given!r})"
+        )
         lines.append(f"{path}: {msg}{shown}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 

@@ -30,7 +30,7 @@ from labkit.timeutil import DAY_MS, iso_ms, now_ms
 
 _SIDE_NAME = {1: "BUY", 0: HOLD, -1: "SELL"}
 _SIDE_CODE = {"BUY": 1, HOLD: 0, "SELL": -1}
-_PASSED = {"stage": "passed", "reason": None, "detail": {}}
+_PASSED: dict[str, Any] = {"stage": "passed", "reason": None, "detail": {}}
 FLUSH_EVERY = 4096
 
 
@@ -90,12 +90,27 @@ class Engine:
         offset = len(window) - len(bars)
         signals = self.strategy.propose(window)
         self._history = window.iloc[-self.strategy.warmup :]
-        self._decide(bars, offset, signals.side[offset:], signals.confidence[offset:],
-                     signals.expected_edge[offset:], now, source_ok)
+        self._decide(
+            bars,
+            offset,
+            signals.side[offset:],
+            signals.confidence[offset:],
+            signals.expected_edge[offset:],
+            now,
+            source_ok,
+        )
         return len(bars)
 
-    def _decide(self, bars: pd.DataFrame, offset: int, side: np.ndarray, conf: np.ndarray,
-                edge: np.ndarray, now: int | None, source_ok: bool) -> None:
+    def _decide(
+        self,
+        bars: pd.DataFrame,
+        offset: int,
+        side: np.ndarray,
+        conf: np.ndarray,
+        edge: np.ndarray,
+        now: int | None,
+        source_ok: bool,
+    ) -> None:
         s, port, journal = self.settings, self.portfolio, self.journal
         tf = s.timeframe_ms
         times = ts_ms(bars)
@@ -106,8 +121,11 @@ class Engine:
         times_list = times.tolist()
         need = self.strategy.warmup
         equity_out = np.empty(len(bars))
-        ts_text = (np.datetime_as_string(times.astype("datetime64[ms]"), unit="s").astype(object) + "Z").tolist() \
-            if journal is not None else None
+        ts_text = (
+            (np.datetime_as_string(times.astype("datetime64[ms]"), unit="s").astype(object) + "Z").tolist()
+            if journal is not None
+            else None
+        )
         seq = port.last_seq
         cash, pos = port.cash, port.position
         peak = port.peak_equity
@@ -119,8 +137,9 @@ class Engine:
             fill = None
             if port.pending_side:
                 port.cash, port.position = cash, pos
-                fill = port.fill(port.pending_side, opens[i], s.fee, s.slippage, s.position_frac,
-                                 port.pending_seq)
+                fill = port.fill(
+                    port.pending_side, opens[i], s.fee, s.slippage, s.position_frac, port.pending_seq
+                )
                 port.pending_side, port.pending_seq = 0, -1
                 cash, pos = port.cash, port.position
             price = closes[i]
@@ -139,14 +158,28 @@ class Engine:
             else:
                 port.cash, port.position, port.peak_equity = cash, pos, peak
                 ctx = DecisionContext(
-                    ts=times_list[i], close_ts=times_list[i] + tf,
-                    now=times_list[i] + tf if now is None else now, timeframe_ms=tf, price=price,
-                    proposed=_SIDE_NAME[proposed], confidence=_num(conf[i]),
-                    expected_edge=_num(edge[i]), bars_available=offset + i + 1, bars_needed=need,
-                    source_ok=source_ok, position=pos, cash=cash, equity=equity, peak_equity=peak,
-                    day_start_equity=port.day_start_equity, trades_today=port.trades_today,
-                    loss_streak=port.loss_streak, halted=port.halted, halt_reason=port.halt_reason,
-                    fee=s.fee, slippage=s.slippage,
+                    ts=times_list[i],
+                    close_ts=times_list[i] + tf,
+                    now=times_list[i] + tf if now is None else now,
+                    timeframe_ms=tf,
+                    price=price,
+                    proposed=_SIDE_NAME[proposed],
+                    confidence=_num(conf[i]),
+                    expected_edge=_num(edge[i]),
+                    bars_available=offset + i + 1,
+                    bars_needed=need,
+                    source_ok=source_ok,
+                    position=pos,
+                    cash=cash,
+                    equity=equity,
+                    peak_equity=peak,
+                    day_start_equity=port.day_start_equity,
+                    trades_today=port.trades_today,
+                    loss_streak=port.loss_streak,
+                    halted=port.halted,
+                    halt_reason=port.halt_reason,
+                    fee=s.fee,
+                    slippage=s.slippage,
                 )
                 block = run_gates(self.gates, ctx)
                 if block is None:
@@ -162,12 +195,25 @@ class Engine:
             if journal is not None and ts_text is not None:
                 c = conf[i]
                 line = {
-                    "schema": SCHEMA, "session": s.session, "seq": seq, "ts": ts_text[i],
-                    "decided_at": iso_ms(self.clock()), "mode": s.mode, "symbol": s.symbol,
-                    "timeframe": s.timeframe, "price": price, "proposed": _SIDE_NAME[proposed],
-                    "action": _SIDE_NAME[action], "confidence": None if c != c else float(c),
-                    "gate_trace": trace, "rejection_reason": trace["reason"], "fill": fill,
-                    "position": pos, "cash": cash, "equity": equity, "model": self.strategy.model_id,
+                    "schema": SCHEMA,
+                    "session": s.session,
+                    "seq": seq,
+                    "ts": ts_text[i],
+                    "decided_at": iso_ms(self.clock()),
+                    "mode": s.mode,
+                    "symbol": s.symbol,
+                    "timeframe": s.timeframe,
+                    "price": price,
+                    "proposed": _SIDE_NAME[proposed],
+                    "action": _SIDE_NAME[action],
+                    "confidence": None if c != c else float(c),
+                    "gate_trace": trace,
+                    "rejection_reason": trace["reason"],
+                    "fill": fill,
+                    "position": pos,
+                    "cash": cash,
+                    "equity": equity,
+                    "model": self.strategy.model_id,
                     "correlation_id": f"{self.run_id}-{seq}",
                 }
                 journal.write(line)

@@ -17,9 +17,26 @@ import pandas as pd
 
 SCHEMA = 1
 FIELDS = (
-    "schema", "session", "seq", "ts", "decided_at", "mode", "symbol", "timeframe", "price",
-    "proposed", "action", "confidence", "gate_trace", "rejection_reason", "fill", "position",
-    "cash", "equity", "model", "correlation_id",
+    "schema",
+    "session",
+    "seq",
+    "ts",
+    "decided_at",
+    "mode",
+    "symbol",
+    "timeframe",
+    "price",
+    "proposed",
+    "action",
+    "confidence",
+    "gate_trace",
+    "rejection_reason",
+    "fill",
+    "position",
+    "cash",
+    "equity",
+    "model",
+    "correlation_id",
 )
 log = logging.getLogger(__name__)
 

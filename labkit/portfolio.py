@@ -53,8 +53,9 @@ class Portfolio:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
-    def fill(self, side: int, open_price: float, fee: float, slippage: float, position_frac: float,
-             order_seq: int) -> dict[str, Any] | None:
+    def fill(
+        self, side: int, open_price: float, fee: float, slippage: float, position_frac: float, order_seq: int
+    ) -> dict[str, Any] | None:
         """Fill an order at a bar's open; return the fill record, or None if nothing could fill."""
         if side == 1:
             price = open_price * (1.0 + slippage)
@@ -90,5 +91,12 @@ class Portfolio:
         slippage_cost = units * open_price * slippage
         self.fees_paid += fee_paid
         self.slippage_paid += slippage_cost
-        return {"side": SIDES[side], "units": units, "price": price, "fee": fee_paid,
-                "slippage_cost": slippage_cost, "order_seq": order_seq, "pnl": pnl}
+        return {
+            "side": SIDES[side],
+            "units": units,
+            "price": price,
+            "fee": fee_paid,
+            "slippage_cost": slippage_cost,
+            "order_seq": order_seq,
+            "pnl": pnl,
+        }

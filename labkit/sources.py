@@ -25,7 +25,8 @@ _TIME_COLUMNS = ("timestamp", "ts", "date", "datetime", "time")
 
 
 class Source(Protocol):
-    spec: str
+    @property
+    def spec(self) -> str: ...
 
     def bars(self, symbol: str, timeframe: str, since_ms: int, until_ms: int) -> pd.DataFrame:
         """Return validated bars with ``since_ms <= open < until_ms``."""
@@ -52,8 +53,10 @@ def open_source(spec: str, home: Path, seed: int = 7) -> Source:
         path = Path(arg).expanduser()
         path = path if path.is_absolute() or path.exists() else home / path
         return FileSource(spec, path)
-    raise ConfigError(f"source: {spec!r} needs the exchange data support that is not in this version "
-                      "yet; use synthetic, csv:PATH or parquet:PATH")
+    raise ConfigError(
+        f"source: {spec!r} needs the exchange data support that is not in this version "
+        "yet; use synthetic, csv:PATH or parquet:PATH"
+    )
 
 
 @dataclass(frozen=True)
@@ -92,19 +95,24 @@ def read_bar_file(path: Path) -> pd.DataFrame:
         raw = raw.reset_index()
     row_offset = 2 if is_csv else 1
     lower = {str(c).lower(): c for c in raw.columns}
-    time_col = next((lower[c] for c in _TIME_COLUMNS if c in lower), raw.columns[0] if len(raw.columns) else None)
+    time_col = next(
+        (lower[c] for c in _TIME_COLUMNS if c in lower), raw.columns[0] if len(raw.columns) else None
+    )
     missing = [c for c in COLUMNS if c not in lower]
     if time_col is None or missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing) or 'time'}; a bar file needs a "
-                        f"time column ({', '.join(_TIME_COLUMNS)} or the first) and open, high, low, close, volume")
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing) or 'time'}; a bar file needs a "
+            f"time column ({', '.join(_TIME_COLUMNS)} or the first) and open, high, low, close, volume"
+        )
     times = _parse_times(raw[time_col], path, row_offset)
     values = {}
     for c in COLUMNS:
         numbers = pd.to_numeric(raw[lower[c]], errors="coerce")
         bad = np.flatnonzero(numbers.isna().to_numpy() & raw[lower[c]].notna().to_numpy())
         if bad.size:
-            raise DataError(f"{path}: row {int(bad[0]) + row_offset}: {c} {raw[lower[c]].iloc[bad[0]]!r} "
-                            "is not a number")
+            raise DataError(
+                f"{path}: row {int(bad[0]) + row_offset}: {c} {raw[lower[c]].iloc[bad[0]]!r} is not a number"
+            )
         values[c] = numbers.to_numpy(dtype="float64", na_value=np.nan)
     return validate_bars(make_bars(times, values), str(path), row_offset)
 
@@ -123,8 +131,10 @@ def _parse_times(column: pd.Series, path: Path, row_offset: int) -> np.ndarray:
             parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if bad.size:
-        raise DataError(f"{path}: row {int(bad[0]) + row_offset}: time {column.iloc[bad[0]]!r} cannot be "
-                        "parsed; use ISO 8601 or epoch milliseconds")
+        raise DataError(
+            f"{path}: row {int(bad[0]) + row_offset}: time {column.iloc[bad[0]]!r} cannot be "
+            "parsed; use ISO 8601 or epoch milliseconds"
+        )
     index = pd.DatetimeIndex(parsed)
     if index.tz is None:
         log.warning("%s: times have no zone; reading them as UTC", path)

@@ -35,8 +35,10 @@ def validate_bars(bars: pd.DataFrame, name: str = "bars", row_offset: int = 1) -
     """
     missing = [c for c in COLUMNS if c not in bars.columns]
     if missing:
-        raise DataError(f"{name}: missing column(s) {', '.join(missing)}; a bar file needs a time "
-                        "column and open, high, low, close, volume")
+        raise DataError(
+            f"{name}: missing column(s) {', '.join(missing)}; a bar file needs a time "
+            "column and open, high, low, close, volume"
+        )
     if not isinstance(bars.index, pd.DatetimeIndex) or bars.index.tz is None:
         raise DataError(f"{name}: bar times must be tz-aware UTC")
     values = {c: bars[c].to_numpy(dtype="float64", na_value=np.nan) for c in COLUMNS}
@@ -46,16 +48,20 @@ def validate_bars(bars: pd.DataFrame, name: str = "bars", row_offset: int = 1) -
         bad = np.flatnonzero(mask)
         if bad.size:
             pos = int(bad[0])
-            raise DataError(f"{name}: row {pos + row_offset} ({bars.index[pos].isoformat()}): {rule}"
-                            + (f" ({bad.size} rows in all)" if bad.size > 1 else ""))
+            raise DataError(
+                f"{name}: row {pos + row_offset} ({bars.index[pos].isoformat()}): {rule}"
+                + (f" ({bad.size} rows in all)" if bad.size > 1 else "")
+            )
 
     for column in COLUMNS:
         fail(~np.isfinite(values[column]), f"{column} is NaN or infinite")
     if times.size > 1:
         step = np.diff(times)
         fail(np.concatenate([[False], step == 0]), "duplicate time")
-        fail(np.concatenate([[False], step < 0]), "time goes backwards (bars must be sorted, "
-             "strictly increasing)")
+        fail(
+            np.concatenate([[False], step < 0]),
+            "time goes backwards (bars must be sorted, strictly increasing)",
+        )
     o, h, low, c, v = (values[k] for k in COLUMNS)
     fail(low > np.minimum(o, c), "low is above open or close")
     fail(h < np.maximum(o, c), "high is below open or close")

@@ -27,9 +27,7 @@ _REGIME_CUTS = np.cumsum(_REGIME_P)[:-1]
 _NOISE_BY_INDEX = np.array([_NOISE[r] for r in REGIMES])
 
 
-def synthetic_bars(
-    symbol: str, timeframe: str, since_ms: int, until_ms: int, seed: int = 7
-) -> pd.DataFrame:
+def synthetic_bars(symbol: str, timeframe: str, since_ms: int, until_ms: int, seed: int = 7) -> pd.DataFrame:
     """Return the synthetic bars whose open lies in ``[since_ms, until_ms)``.
 
     Examples
@@ -42,7 +40,9 @@ def synthetic_bars(
     first = max(0, -(-(since_ms - ANCHOR_MS) // tf))  # first bar index whose open >= since
     end = max(first, -(-(until_ms - ANCHOR_MS) // tf))
     if end <= first:
-        return make_bars(np.empty(0, "int64"), {c: np.empty(0) for c in ("open", "high", "low", "close", "volume")})
+        return make_bars(
+            np.empty(0, "int64"), {c: np.empty(0) for c in ("open", "high", "low", "close", "volume")}
+        )
     market = _Market(symbol, tf, seed)
     k0, k1 = first // BLOCK, (end - 1) // BLOCK
     cols = market.blocks(k0, k1 + 1)
@@ -100,8 +100,16 @@ class _Market:
         lows = np.minimum(opens, closes) * np.exp(-np.abs(z[:, 2]) * 0.5 * sigma)
         moves = np.abs(np.diff(path, axis=1)) / sigma
         volume = self.volume_base * (0.5 + moves) * np.exp(0.3 * z[:, 3])
-        return {name: arr.ravel() for name, arr in
-                (("open", opens), ("high", highs), ("low", lows), ("close", closes), ("volume", volume))}
+        return {
+            name: arr.ravel()
+            for name, arr in (
+                ("open", opens),
+                ("high", highs),
+                ("low", lows),
+                ("close", closes),
+                ("volume", volume),
+            )
+        }
 
 
 def _hash_normal(k: np.ndarray, keys: list[int]) -> np.ndarray:

@@ -14,8 +14,24 @@ from labkit.gates.turnover import TurnoverConfig, TurnoverGate
 GATE_ORDER = ("halt", "data", "confidence", "turnover", "risk_budget", "guardrails")
 
 __all__ = [
-    "BUY", "HOLD", "SELL", "GATE_ORDER", "Block", "DecisionContext", "Gate", "run_gates",
-    "ConfidenceConfig", "ConfidenceGate", "DataGate", "DataGateConfig", "GuardrailsConfig",
-    "GuardrailsGate", "HaltConfig", "HaltGate", "RiskBudgetConfig", "RiskBudgetGate",
-    "TurnoverConfig", "TurnoverGate",
+    "BUY",
+    "HOLD",
+    "SELL",
+    "GATE_ORDER",
+    "Block",
+    "DecisionContext",
+    "Gate",
+    "run_gates",
+    "ConfidenceConfig",
+    "ConfidenceGate",
+    "DataGate",
+    "DataGateConfig",
+    "GuardrailsConfig",
+    "GuardrailsGate",
+    "HaltConfig",
+    "HaltGate",
+    "RiskBudgetConfig",
+    "RiskBudgetGate",
+    "TurnoverConfig",
+    "TurnoverGate",
 ]

@@ -1,0 +1,56 @@
+"""Where labkit keeps its files: one home, so every command finds the same sessions and reports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import labkit
+
+
+def resolve_home(flag: str | None = None) -> Path:
+    """Return the home: ``--home``, else ``LABKIT_HOME``, else the checkout labkit runs from, else cwd."""
+    if flag:
+        return Path(flag).expanduser().resolve()
+    env = os.environ.get("LABKIT_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    checkout = _checkout()
+    return checkout if checkout is not None else Path.cwd()
+
+
+def _checkout() -> Path | None:
+    root = Path(labkit.__file__).resolve().parent.parent
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file() and 'name = "labkit"' in pyproject.read_text(encoding="utf-8"):
+        return root
+    return None
+
+
+def code_version() -> str:
+    """Return labkit's version and, in a checkout, its git commit (``+dirty`` when modified)."""
+    version = labkit.__version__
+    root = _checkout()
+    if root is None:
+        return version
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return version
+    return f"{version}+g{commit}{'.dirty' if dirty else ''}"

@@ -1,0 +1,303 @@
+"""Paper and shadow sessions: the engine driven by a source, with its files kept on disk.
+
+`run_session` owns the session's lifetime: it takes the single-instance lock, resumes from
+``state.json`` when the session exists, replays a range as fast as it goes (``pace fast``) or follows
+the wall clock (``pace clock``), and leaves a final state and a ``stopped`` heartbeat however it ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from filelock import FileLock, Timeout
+from tqdm import tqdm
+
+from labkit.assemble import build_engine
+from labkit.config import LabkitConfig, redacted
+from labkit.engine import Engine
+from labkit.errors import ConfigError, SessionBusyError
+from labkit.journal import JournalWriter
+from labkit.portfolio import Portfolio
+from labkit.sources import Source, open_source
+from labkit.state import (
+    Heartbeat,
+    SessionPaths,
+    check_identity,
+    load_state,
+    read_json,
+    save_state,
+    session_paths,
+    write_json_atomic,
+)
+from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
+
+log = logging.getLogger(__name__)
+CHUNK_BARS = 20_000  # a replay checkpoints state and heartbeat this often
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    session: str
+    directory: Path
+    decided: int  # bars decided by this run
+    total: int  # bars decided by the session so far
+    equity: float
+    status: str
+
+
+def replay_range(config: LabkitConfig, now: int) -> tuple[int, int]:
+    """Return the half-open range ``[since, until)`` of bar opens a fast-paced run replays."""
+    s = config.session
+    tf = timeframe_ms(s.timeframe)
+    until = parse_instant(s.until, "session.until") if s.until else (now // tf) * tf
+    if s.since:
+        since = parse_instant(s.since, "session.since")
+    elif s.max_bars:
+        since = until - s.max_bars * tf
+    else:
+        raise ConfigError("session.since: a fast-paced run needs --since or --max-bars")
+    if since >= until:
+        raise ConfigError(f"session.since: {iso_s(since)} is not before until {iso_s(until)}")
+    return since, until
+
+
+def run_session(
+    config: LabkitConfig,
+    home: Path,
+    stop: threading.Event | None = None,
+    clock: Callable[[], int] = now_ms,
+    progress: bool | None = None,
+) -> SessionResult:
+    """Run (or resume) the session `config` describes until its range ends or `stop` is set."""
+    s = config.session
+    stop = stop or threading.Event()
+    source = open_source(s.source, home, s.seed)
+    since, until = replay_range(config, clock()) if s.pace == "fast" else (None, None)
+    paths = session_paths(home, s.name)
+    identity = {
+        "session": s.name,
+        "mode": s.mode,
+        "symbol": s.symbol,
+        "timeframe": s.timeframe,
+        "source": s.source,
+        "strategy": f"{s.strategy}-{s.fast}-{s.slow}",
+    }
+    saved = load_state(paths)
+    if saved is not None:
+        check_identity(saved, identity, s.name)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(paths.lock, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        holder = (read_json(paths.heartbeat) or {}).get("pid", "unknown")
+        raise SessionBusyError(
+            f"session {s.name!r} is already running (pid {holder}); `labkit stop --session {s.name}` stops it"
+        ) from None
+    try:
+        return _run_locked(config, paths, source, saved, identity, stop, clock, progress, since, until)
+    finally:
+        lock.release()
+
+
+def _run_locked(
+    config: LabkitConfig,
+    paths: SessionPaths,
+    source: Source,
+    saved: dict[str, Any] | None,
+    identity: dict[str, Any],
+    stop: threading.Event,
+    clock: Callable[[], int],
+    progress: bool | None,
+    since: int | None,
+    until: int | None,
+) -> SessionResult:
+    s = config.session
+    if not paths.config.exists():
+        write_json_atomic(paths.config, redacted(config))
+    portfolio = Portfolio.from_dict(saved["portfolio"]) if saved else Portfolio.start(s.capital)
+    journal = JournalWriter(paths.decisions)
+    engine = build_engine(config, s.mode, portfolio, journal)
+    heartbeat = Heartbeat(paths, s.name, s.mode, s.symbol)
+    heartbeat.beat(portfolio)
+    before = portfolio.last_seq
+    status = "stopped"
+    try:
+        with _stop_on_signals(stop):
+            if s.pace == "fast":
+                assert since is not None and until is not None
+                _replay(engine, source, config, paths, identity, heartbeat, stop, since, until, progress)
+            else:
+                _follow_clock(engine, source, config, paths, identity, heartbeat, stop, clock)
+    finally:
+        journal.close()
+        save_state(paths, portfolio, identity)
+        heartbeat.beat(portfolio, status="halted" if portfolio.halted else status)
+    equity = portfolio.last_equity
+    return SessionResult(
+        s.name, paths.root, portfolio.last_seq - before, portfolio.last_seq + 1, equity, status
+    )
+
+
+def _prime(engine: Engine, source: Source, config: LabkitConfig, since: int) -> None:
+    # A resumed session continues from bars it already decided, so it needs no second warm-up.
+    s = config.session
+    last = engine.portfolio.last_ts
+    if last is None:
+        return
+    tf = timeframe_ms(s.timeframe)
+    start = max(since, last - engine.strategy.warmup * tf)
+    engine.prime(source.bars(s.symbol, s.timeframe, start, last + 1))
+
+
+def _replay(
+    engine: Engine,
+    source: Source,
+    config: LabkitConfig,
+    paths: SessionPaths,
+    identity: dict[str, Any],
+    heartbeat: Heartbeat,
+    stop: threading.Event,
+    since: int,
+    until: int,
+    progress: bool | None,
+) -> None:
+    s = config.session
+    bars = source.bars(s.symbol, s.timeframe, since, until)
+    if s.max_bars:
+        bars = bars.iloc[-s.max_bars :]
+        since = int(bars.index[0].value // 1_000_000) if len(bars) else since
+    _prime(engine, source, config, since)
+    last = engine.portfolio.last_ts
+    todo = bars if last is None else bars[bars.index > pd.Timestamp(last, unit="ms", tz="UTC")]
+    if not len(todo):
+        log.info("session %s: nothing to decide, every bar of the range is decided", s.name)
+        return
+    bar = tqdm(
+        total=len(todo),
+        unit="bar",
+        disable=None if progress is None else not progress,
+        desc=f"{s.mode} {s.symbol} {s.timeframe}",
+    )
+    with bar:
+        for start in range(0, len(todo), CHUNK_BARS):
+            if stop.is_set():
+                break
+            chunk = todo.iloc[start : start + CHUNK_BARS]
+            engine.process(chunk)
+            save_state(paths, engine.portfolio, identity)
+            heartbeat.beat(engine.portfolio)
+            bar.update(len(chunk))
+
+
+def _follow_clock(
+    engine: Engine,
+    source: Source,
+    config: LabkitConfig,
+    paths: SessionPaths,
+    identity: dict[str, Any],
+    heartbeat: Heartbeat,
+    stop: threading.Event,
+    clock: Callable[[], int],
+) -> None:
+    s = config.session
+    tf = timeframe_ms(s.timeframe)
+    until = parse_instant(s.until, "session.until") if s.until else None
+    start_at = parse_instant(s.since, "session.since") if s.since else None
+    if engine.portfolio.last_ts is not None:
+        _prime(engine, source, config, start_at or 0)
+    decided = 0
+    beat_every = min(10.0, s.interval)
+    while not stop.is_set():
+        now = clock()
+        current_open = (now // tf) * tf  # the forming bar; everything before it has closed
+        last = engine.portfolio.last_ts
+        first = last + tf if last is not None else (start_at if start_at is not None else current_open - tf)
+        end = current_open if until is None else min(current_open, until)
+        if first < end:
+            bars = source.bars(s.symbol, s.timeframe, first, end)
+            if s.max_bars:
+                bars = bars.iloc[: s.max_bars - decided]
+            decided += engine.process(bars, now=now)
+            save_state(paths, engine.portfolio, identity)
+        heartbeat.beat(engine.portfolio)
+        if (until is not None and (engine.portfolio.last_ts or 0) + tf >= until) or (
+            s.max_bars and decided >= s.max_bars
+        ):
+            break
+        next_close = current_open + tf
+        stop.wait(max(0.0, min(beat_every, (next_close - clock()) / 1000.0)) + 0.001)
+
+
+class _stop_on_signals:
+    """Turn SIGINT/SIGTERM into a graceful stop (finish the bar, flush, save) while running.
+
+    `signal.signal` exists on every platform (Windows included); only the main thread may use it,
+    so a session started from a notebook's background thread relies on its `stop` event instead.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _stop_on_signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        log.warning("signal %s: stopping after the current bar", signum)
+        self.stop.set()
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def session_status(home: Path, name: str) -> dict[str, Any]:
+    """Return what `labkit status` shows for one session: state first, the heartbeat as fallback."""
+    paths = session_paths(home, name)
+    state = load_state(paths)
+    beat = read_json(paths.heartbeat) or {}
+    status: dict[str, Any] = {"session": name, "directory": str(paths.root), "source_of_truth": None}
+    if state is not None:
+        port = state.get("portfolio", {})
+        status.update(
+            source_of_truth="state",
+            mode=state.get("mode"),
+            symbol=state.get("symbol"),
+            timeframe=state.get("timeframe"),
+            cash=port.get("cash"),
+            position=port.get("position"),
+            equity=port.get("last_equity"),
+            decisions=port.get("last_seq", -1) + 1,
+            halted=port.get("halted"),
+            halt_reason=port.get("halt_reason"),
+            last_decision_ts=None if port.get("last_ts") is None else iso_s(port["last_ts"]),
+            updated_at=state.get("updated_at"),
+        )
+    elif beat:
+        status.update(
+            source_of_truth="heartbeat",
+            mode=beat.get("mode"),
+            symbol=beat.get("symbol"),
+            decisions=beat.get("total_decisions_session"),
+            last_decision_ts=beat.get("last_decision_ts"),
+        )
+    status.update(
+        status_word=beat.get("status", "unknown"),
+        pid=beat.get("pid"),
+        last_beat=beat.get("last_beat"),
+        started_at=beat.get("started_at"),
+    )
+    if status["source_of_truth"] is None:
+        raise ConfigError(f"session: no session {name!r} under {paths.root.parent}")
+    return status
