@@ -254,7 +254,8 @@ def _env_value(value: str) -> Any:
 
 
 def _apply_paper_overrides(merged: dict[str, Any], environ: Mapping[str, str]) -> None:
-    if merged.get("session", {}).get("mode", "paper") != "paper":
+    session = merged.get("session")
+    if (session.get("mode", "paper") if isinstance(session, dict) else None) != "paper":
         return
     for var, key in (("LABKIT_PAPER_MIN_RATIO", "min_ratio"), ("LABKIT_PAPER_MAX_DAILY", "max_daily")):
         if var in environ:

@@ -1,0 +1,41 @@
+# The README's commands. Everything runs in .venv, made from pyproject.toml on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+DEMO := --session demo --mode paper --source synthetic --symbol BTC/USDT --timeframe 1m
+
+.PHONY: install demo test lint lab bench clean-demo
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "labkit needs Python 3.11+; found " + sys.version.split()[0] + " (set PYTHON=python3.11)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# A paper session over 5 days of synthetic 1-minute bars, then its session, daily and weekly reports.
+demo: $(STAMP)
+	rm -rf data/sessions/demo
+	$(BIN)/labkit run $(DEMO) --pace fast --since 2026-01-05 --until 2026-01-10 --capital 10000
+	$(BIN)/labkit report session --session demo
+	$(BIN)/labkit report daily --session demo --date 2026-01-09
+	$(BIN)/labkit report weekly --session demo --week 2026-W02
+	@echo
+	@echo "Reports: $(CURDIR)/reports/index.html"
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check labkit tests benchmarks
+	$(BIN)/mypy labkit
+
+lab: $(STAMP)
+	$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[lab]'
+	$(BIN)/jupyter lab notebooks/
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/replay.py

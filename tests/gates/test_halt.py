@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+
+from labkit.gates import Block, HaltGate
+from tests import stubs
+
+
+@pytest.mark.parametrize(
+    ("halted", "halt_reason", "proposed", "expected"),
+    [
+        (False, None, "BUY", None),
+        (True, "emergency_stop", "BUY", Block("halt", "emergency_stop", {"halt_reason": "emergency_stop"})),
+        (True, "drawdown_limit", "BUY", Block("halt", "halted:drawdown_limit", {"halt_reason": "drawdown_limit"})),
+    ],
+)
+def test_halt_when_session_halted_blocks_entries(halted, halt_reason, proposed, expected):
+    # Arrange
+    gate = HaltGate()
+    ctx = stubs.decision_context(halted=halted, halt_reason=halt_reason, proposed=proposed)
+    # Act
+    result = gate.check(ctx)
+    # Assert
+    assert result == expected
+
+
+def test_halt_when_exit_proposed_does_not_apply():
+    # An emergency stop must still let the position be closed.
+    assert "SELL" not in HaltGate.applies_to

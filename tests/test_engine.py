@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+
+from labkit.assemble import build_engine
+from labkit.config import load_config
+from labkit.journal import FIELDS, JournalWriter, iter_lines
+from labkit.sources import read_bar_file
+from tests import stubs
+
+
+def _config(**overrides):
+    base = {"broker.fee": 0.001, "broker.slippage": 0.0005}
+    base.update(overrides)
+    return load_config(None, base, environ={})
+
+
+def _journal_run(tmp_path: Path, bars: pd.DataFrame, chunks: list[int] | None = None, **overrides):
+    path = tmp_path / "decisions.jsonl"
+    journal = JournalWriter(path)
+    engine = build_engine(_config(**overrides), "paper", journal=journal)
+    if chunks is None:
+        engine.process(bars)
+    else:
+        start = 0
+        for size in chunks:
+            engine.process(bars.iloc[start : start + size])
+            start += size
+    journal.close()
+    return engine, list(iter_lines(path))
+
+
+def _without_clock(lines):
+    return [{k: v for k, v in line.items() if k not in ("decided_at", "correlation_id")} for line in lines]
+
+
+@pytest.fixture(scope="module")
+def fixture_bars() -> pd.DataFrame:
+    return read_bar_file(stubs.FIXTURE_CSV)
+
+
+def test_engine_when_replaying_writes_one_schema_line_per_bar(tmp_path, fixture_bars):
+    # Act
+    _, lines = _journal_run(tmp_path, fixture_bars)
+    # Assert
+    assert len(lines) == len(fixture_bars)
+    assert [line["seq"] for line in lines] == list(range(len(fixture_bars)))
+    assert all(tuple(line) == FIELDS and line["schema"] == 1 for line in lines)
+    assert lines[0]["rejection_reason"] == "insufficient_data:1"
+    assert lines[0]["gate_trace"]["stage"] == "data"
+    assert {line["gate_trace"]["stage"] for line in lines} >= {"data", "passed"}
+
+
+def test_engine_when_replaying_keeps_cash_plus_position_equal_to_equity(tmp_path, fixture_bars):
+    _, lines = _journal_run(tmp_path, fixture_bars)
+    for line in lines:
+        assert line["cash"] >= 0.0
+        assert line["position"] >= 0.0
+        assert line["equity"] == pytest.approx(line["cash"] + line["position"] * line["price"], rel=1e-12)
+
+
+def test_engine_when_order_decided_fills_at_next_open(tmp_path, fixture_bars):
+    _, lines = _journal_run(tmp_path, fixture_bars)
+    opens = fixture_bars["open"].to_numpy()
+    orders = [line for line in lines if line["action"] != "HOLD"]
+    assert orders, "the fixture must contain crosses"
+    for order in orders:
+        if order["seq"] + 1 < len(lines):
+            fill = lines[order["seq"] + 1]["fill"]
+            assert fill["order_seq"] == order["seq"] and fill["side"] == order["action"]
+            slip = 1.0005 if fill["side"] == "BUY" else 0.9995
+            assert fill["price"] == pytest.approx(opens[order["seq"] + 1] * slip)
+
+
+def test_engine_when_fed_bar_by_bar_decides_like_a_replay(tmp_path, fixture_bars):
+    # Arrange: a live session sees one bar per call; a backtest sees the whole range at once.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    # Act
+    _, replay = _journal_run(tmp_path / "a", fixture_bars)
+    _, live = _journal_run(tmp_path / "b", fixture_bars, chunks=[1] * len(fixture_bars))
+    # Assert
+    assert _without_clock(live) == _without_clock(replay)
+
+
+def test_engine_when_resumed_from_saved_state_continues_identically(tmp_path, fixture_bars):
+    # Arrange: run the first 250 bars, serialise the book, start a new engine from it
+    (tmp_path / "a").mkdir()
+    _, whole = _journal_run(tmp_path / "a", fixture_bars)
+    path = tmp_path / "resumed.jsonl"
+    journal = JournalWriter(path)
+    first = build_engine(_config(), "paper", journal=journal)
+    first.process(fixture_bars.iloc[:250])
+    saved = orjson.loads(orjson.dumps(first.portfolio.to_dict()))
+    # Act
+    from labkit.portfolio import Portfolio
+
+    second = build_engine(_config(), "paper", portfolio=Portfolio.from_dict(saved), journal=journal)
+    second.prime(fixture_bars.iloc[:250])
+    second.process(fixture_bars)  # already-decided bars are skipped
+    journal.close()
+    # Assert
+    assert _without_clock(list(iter_lines(path))) == _without_clock(whole)
+
+
+def test_engine_when_signal_on_last_bar_never_fills():
+    # Arrange: closes fall, then the last bar crosses up
+    closes = np.concatenate([np.linspace(110, 100, 40), [130.0]])
+    bars = stubs.bars(closes)
+    engine = build_engine(_config(**{"session.fast": 2, "session.slow": 5}), "backtest")
+    # Act
+    engine.process(bars)
+    # Assert
+    assert engine.portfolio.pending_side == 1
+    assert engine.portfolio.entries == 0
+
+
+def test_engine_when_shadow_fills_without_costs(fixture_bars):
+    engine = build_engine(_config(), "shadow")
+    engine.process(fixture_bars)
+    assert engine.portfolio.entries > 0
+    assert engine.portfolio.fees_paid == 0.0 and engine.portfolio.slippage_paid == 0.0
+
+
+def test_engine_when_max_daily_reached_blocks_entries(tmp_path, fixture_bars):
+    _, lines = _journal_run(tmp_path, fixture_bars, **{"gates.turnover.max_daily": 2})
+    blocked = [line for line in lines if line["rejection_reason"] == "max_daily_trades"]
+    assert blocked
+    assert blocked[0]["gate_trace"]["detail"] == {"trades_today": 2, "limit": 2}
+    assert sum(1 for line in lines if line["action"] != "HOLD") == 2  # one UTC day in the fixture
+
+
+def test_engine_when_confidence_missing_writes_null_not_nan(tmp_path, fixture_bars):
+    _, lines = _journal_run(tmp_path, fixture_bars.iloc[:40])
+    raw = (tmp_path / "decisions.jsonl").read_text()
+    assert "NaN" not in raw
+    assert lines[-1]["confidence"] is None or not math.isnan(lines[-1]["confidence"])
