@@ -309,7 +309,7 @@ class GateResult:
 
     name: str
     passed: bool
-    figures: Mapping[str, float | int | None]
+    figures: Mapping[str, float | int | str | None]
     thresholds: Mapping[str, float | int]
     explanation: str
 
