@@ -32,6 +32,7 @@ _SIDE_NAME = {1: "BUY", 0: HOLD, -1: "SELL"}
 _SIDE_CODE = {"BUY": 1, HOLD: 0, "SELL": -1}
 _PASSED: dict[str, Any] = {"stage": "passed", "reason": None, "detail": {}}
 FLUSH_EVERY = 4096
+SLICE_BARS = 65_536
 
 
 @dataclass(frozen=True)
@@ -90,15 +91,18 @@ class Engine:
         offset = len(window) - len(bars)
         signals = self.strategy.propose(window)
         self._history = window.iloc[-self.strategy.warmup :]
-        self._decide(
-            bars,
-            offset,
-            signals.side[offset:],
-            signals.confidence[offset:],
-            signals.expected_edge[offset:],
-            now,
-            source_ok,
-        )
+        # Slices bound the memory a long replay needs for its journal text.
+        for lo in range(0, len(bars), SLICE_BARS):
+            hi = min(lo + SLICE_BARS, len(bars))
+            self._decide(
+                bars.iloc[lo:hi],
+                offset + lo,
+                signals.side[offset + lo : offset + hi],
+                signals.confidence[offset + lo : offset + hi],
+                signals.expected_edge[offset + lo : offset + hi],
+                now,
+                source_ok,
+            )
         return len(bars)
 
     def _decide(
@@ -117,6 +121,11 @@ class Engine:
         opens = bars["open"].to_numpy().tolist()
         closes = bars["close"].to_numpy().tolist()
         sides = side.tolist()
+        confs = conf.tolist()
+        clock = self.clock
+        stamp_sec, stamp_prefix = -1, ""
+        encode = journal.encode if journal is not None else None
+        write_bytes = journal.write_bytes if journal is not None else None
         days = (times // DAY_MS).tolist()
         times_list = times.tolist()
         need = self.strategy.warmup
@@ -192,14 +201,17 @@ class Engine:
                     port.trades_today += 1
             port.last_equity = equity
             equity_out[i] = equity
-            if journal is not None and ts_text is not None:
-                c = conf[i]
+            if write_bytes is not None and encode is not None and ts_text is not None:
+                c = confs[i]
+                ms = clock()
+                if ms // 1000 != stamp_sec:  # the date part changes once a second: format it once
+                    stamp_sec, stamp_prefix = ms // 1000, iso_ms(ms)[:-5]
                 line = {
                     "schema": SCHEMA,
                     "session": s.session,
                     "seq": seq,
                     "ts": ts_text[i],
-                    "decided_at": iso_ms(self.clock()),
+                    "decided_at": f"{stamp_prefix}.{ms % 1000:03d}Z",
                     "mode": s.mode,
                     "symbol": s.symbol,
                     "timeframe": s.timeframe,
@@ -216,11 +228,11 @@ class Engine:
                     "model": self.strategy.model_id,
                     "correlation_id": f"{self.run_id}-{seq}",
                 }
-                journal.write(line)
+                write_bytes(encode(line))
                 if self.on_decision is not None:
                     self.on_decision(line)
                 if seq % FLUSH_EVERY == 0:
-                    journal.flush()
+                    journal.flush()  # type: ignore[union-attr]
         port.cash, port.position, port.peak_equity = cash, pos, peak
         port.last_seq = seq
         port.last_ts = times_list[-1]

@@ -1,0 +1,92 @@
+"""Replay speed: `backtest --strategy sma_cross` on 1,000,000 synthetic 1-minute bars.
+
+Prints bars per second and peak memory, with and without the journal, measured in-process (the
+engine alone, bars already in memory) and as a whole `labkit backtest` process (start-up, imports,
+making the market, validation, engine, output). Each case runs in a fresh process so one case's
+memory does not hide another's.
+
+    .venv/bin/python benchmarks/replay.py [--bars 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+UNTIL = "2026-01-05"
+
+
+def in_process(bars_count: int, journal: bool) -> dict[str, float]:
+    from labkit.backtest import run_backtest
+    from labkit.config import load_config
+    from labkit.journal import JournalWriter
+    from labkit.synthetic import synthetic_bars
+    from labkit.timeutil import parse_instant
+
+    until = parse_instant(UNTIL)
+    bars = synthetic_bars("BTC/USDT", "1m", until - bars_count * 60_000, until)
+    config = load_config(None, {}, environ={})
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = JournalWriter(Path(tmp) / "decisions.jsonl") if journal else None
+        start = time.perf_counter()
+        result = run_backtest(config, bars, writer)
+        if writer is not None:
+            writer.close()
+        seconds = time.perf_counter() - start
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "bars_per_s": len(bars) / seconds, "peak_mib": peak_mib,
+            "trades": result.summary["trades"]}
+
+
+def whole_process(bars_count: int, journal: bool) -> dict[str, float]:
+    labkit = Path(sys.executable).with_name("labkit")
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [str(labkit), "--home", tmp, "backtest", "--source", "synthetic", "--symbol", "BTC/USDT",
+               "--timeframe", "1m", "--strategy", "sma_cross", "--until", UNTIL, "--max-bars",
+               str(bars_count), "--json"]
+        if journal:
+            cmd += ["--journal", str(Path(tmp) / "decisions.jsonl")]
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        out = proc.stdout.read() if proc.stdout else b""
+        if status != 0:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise SystemExit(f"labkit backtest failed: {err}")
+    bars = json.loads(out)["bars"]
+    return {"seconds": seconds, "bars_per_s": bars / seconds, "peak_mib": usage.ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bars", type=int, default=1_000_000)
+    parser.add_argument("--case", choices=("inproc", "inproc-journal"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:  # a child measuring one in-process case
+        print(json.dumps(in_process(args.bars, journal=args.case == "inproc-journal")))
+        return
+    print(f"sma_cross 10/30 backtest, {args.bars:,} synthetic 1m bars, full gate chain, "
+          f"{os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(f"{'case':<34}{'seconds':>9}{'bars/s':>12}{'peak MiB':>10}")
+    for case, journal in (("inproc", False), ("inproc-journal", True)):
+        out = subprocess.run([sys.executable, __file__, "--bars", str(args.bars), "--case", case],
+                             check=True, capture_output=True, text=True).stdout
+        row = json.loads(out)
+        label = f"in-process, {'with' if journal else 'no'} journal"
+        print(f"{label:<34}{row['seconds']:>9.2f}{row['bars_per_s']:>12,.0f}{row['peak_mib']:>10.0f}")
+    for journal in (False, True):
+        row = whole_process(args.bars, journal)
+        label = f"whole process, {'with' if journal else 'no'} journal"
+        print(f"{label:<34}{row['seconds']:>9.2f}{row['bars_per_s']:>12,.0f}{row['peak_mib']:>10.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""Reports: run a report notebook with papermill, render it to self-contained HTML, keep the index.
+
+`render_report` is the scheduled entry point behind ``labkit report``. For a session, a day or an ISO
+week it executes ``notebooks/<notebook>.ipynb`` with its parameters injected, and writes under
+``reports/<session>/``: the executed notebook, its HTML (code hidden, images embedded, no script or
+stylesheet from another host) and a small JSON sidecar; ``reports/index.html`` lists every sidecar.
+A notebook that fails still leaves its executed notebook and an HTML page with the error at the top,
+then `NotebookRunError` names that page and the failing cell.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+import labkit
+from labkit.config import LabkitConfig
+from labkit.errors import ConfigError, NotebookRunError
+from labkit.journal import last_line
+from labkit.readiness import day_bounds, iso_week, week_bounds
+from labkit.state import read_json, session_paths, write_json_atomic
+from labkit.timeutil import iso_ms, now_ms
+
+NOTEBOOKS = {"session": "paper_session", "daily": "daily_health", "weekly": "weekly_readiness"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Anything that would make a browser fetch from another host; the template already drops them.
+_REMOTE_TAG = re.compile(r"<(script|link)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//[^>]*>"
+                         r"(?:\s*</script>)?", re.I)
+_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{% block data_png scoped %}
+<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
+<img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}" \
+alt="{{ output.metadata.get('alt', 'figure') | escape_html }}">
+</div>
+{% endblock data_png %}
+"""
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """Where a report landed and whether its notebook ran to the end."""
+
+    kind: str
+    session: str
+    period: str
+    html: Path
+    notebook: Path
+    ok: bool
+    error: str | None
+
+
+@dataclass(frozen=True)
+class _Failure:
+    cell: str  # "cell 5 (In [3])"
+    summary: str  # "ValueError: ..."
+    traceback: str
+
+
+def notebooks_dir() -> Path:
+    """Return the directory of the report notebooks, next to the labkit package."""
+    return Path(labkit.__file__).resolve().parent.parent / "notebooks"
+
+
+def render_report(kind: str, session: str, home: Path, config: LabkitConfig, date: str | None = None,
+                  week: str | None = None, notebooks: Path | None = None) -> ReportResult:
+    """Run the `kind` report ("session", "daily" or "weekly") of `session` and render its HTML.
+
+    `date` (``YYYY-MM-DD``) and `week` (``YYYY-Www``) default to the last day and ISO week of the
+    session's journal. `notebooks` replaces the notebook directory (tests). Raise `ConfigError` for
+    an unknown kind or session, and `NotebookRunError` after writing the failed report's HTML.
+    """
+    if kind not in NOTEBOOKS:
+        raise ConfigError(f"report: unknown kind {kind!r}; use one of {', '.join(NOTEBOOKS)}")
+    home = Path(home)
+    period, parameters = _period(kind, session, home, date, week)
+    source = (notebooks or notebooks_dir()) / f"{NOTEBOOKS[kind]}.ipynb"
+    out_dir = home / "reports" / session
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{kind}-{period}"
+    notebook, page = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.html"
+    failure = _execute(source, notebook, parameters, config, home)
+    nb = nbformat.read(notebook, as_version=4)
+    if failure is not None:
+        nb.cells.insert(0, _failure_cell(kind, session, period, failure))
+    _write_text(page, _to_html(nb, title=f"{session} {kind} report {period}"))
+    error = None if failure is None else f"{failure.cell}: {failure.summary}"
+    write_json_atomic(out_dir / f"{stem}.json", {
+        "kind": kind, "session": session, "period": period, "ok": failure is None, "error": error,
+        "generated_at": iso_ms(now_ms()), "html": page.name, "notebook": notebook.name,
+        "parameters": parameters,
+    })
+    write_index(home)
+    if failure is not None:
+        raise NotebookRunError(f"{kind} report of session {session!r} ({period}) failed at "
+                               f"{failure.cell}: {failure.summary}; the error is shown in {page}")
+    return ReportResult(kind, session, period, page, notebook, True, None)
+
+
+def write_index(home: Path) -> Path:
+    """Rewrite ``reports/index.html`` from the sidecars of every report; return its path."""
+    root = Path(home) / "reports"
+    entries = []
+    for sidecar in root.glob("*/*.json"):
+        data = read_json(sidecar)
+        if data is not None and {"kind", "session", "period", "html"} <= data.keys():
+            entries.append((data, f"{sidecar.parent.name}/{data['html']}"))
+    entries.sort(key=lambda item: (str(item[0].get("generated_at")), item[1]), reverse=True)
+    rows = "\n".join(
+        f"<tr><td>{_e(d['kind'])}</td><td>{_e(d['session'])}</td><td>{_e(d['period'])}</td>"
+        f'<td class="{"ok" if d.get("ok") else "failed"}">{"ok" if d.get("ok") else "failed"}</td>'
+        f"<td>{_e(d.get('generated_at'))}</td><td><a href=\"{_e(link)}\">{_e(d['html'])}</a></td></tr>"
+        for d, link in entries)
+    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>labkit reports"
+            "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}.ok{color:#1a7f37}"
+            ".failed{color:#cf222e;font-weight:bold}</style></head><body><h1>labkit reports</h1>"
+            f"<p>{len(entries)} reports, newest first.</p><table><thead><tr><th>kind</th>"
+            "<th>session</th><th>period</th><th>status</th><th>generated at</th><th>report</th>"
+            f"</tr></thead><tbody>\n{rows}\n</tbody></table></body></html>\n")
+    path = root / "index.html"
+    _write_text(path, page)
+    return path
+
+
+def _period(kind: str, session: str, home: Path, date: str | None,
+            week: str | None) -> tuple[str, dict[str, Any]]:
+    paths = session_paths(home, session)
+    if not paths.config.exists():
+        raise ConfigError(f"session: no session {session!r} under {paths.root.parent}; "
+                          "`labkit status` lists the sessions")
+    parameters: dict[str, Any] = {"home": str(home), "session": session}
+    if kind == "session":
+        return "session", parameters
+    given = date if kind == "daily" else week
+    if given:
+        (day_bounds if kind == "daily" else week_bounds)(given)  # refuse a malformed period early
+        period = given
+    else:
+        line = last_line(paths.decisions)
+        if line is None:
+            raise ConfigError(f"session: {session!r} has no decisions yet, so there is no "
+                              f"{'day' if kind == 'daily' else 'week'} to report on")
+        import pandas as pd
+
+        ts = pd.Timestamp(line["ts"])
+        period = ts.date().isoformat() if kind == "daily" else iso_week(ts)
+    parameters["date" if kind == "daily" else "week"] = period
+    return period, parameters
+
+
+def _execute(source: Path, notebook: Path, parameters: dict[str, Any], config: LabkitConfig,
+             home: Path) -> _Failure | None:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    notebook.unlink(missing_ok=True)
+    try:
+        papermill.execute_notebook(
+            str(source), str(notebook), parameters=parameters, kernel_name=config.reports.kernel,
+            execution_timeout=config.reports.cell_timeout, cwd=str(home), progress_bar=False,
+            log_output=False,
+        )
+    except PapermillExecutionError as exc:
+        trace = _ANSI.sub("", "\n".join(exc.traceback or []))
+        return _Failure(f"cell {exc.cell_index} (In [{exc.exec_count}])",
+                        f"{exc.ename}: {exc.evalue}".rstrip(": "), trace)
+    except Exception as exc:  # noqa: BLE001 - a timeout, a dead kernel or a missing notebook
+        if not notebook.exists():
+            _copy_input(source, notebook)
+        name = type(exc).__name__
+        text = _ANSI.sub("", str(exc)).strip()
+        what = "timed out" if isinstance(exc, TimeoutError) or "Timeout" in name else "failed"
+        first = text.splitlines()[0] if text else ""
+        return _Failure(_running_cell(notebook), f"{name}: {what}: {first}"[:500], text)
+    return None
+
+
+def _copy_input(source: Path, notebook: Path) -> None:
+    try:
+        shutil.copyfile(source, notebook)
+        nbformat.read(notebook, as_version=4)
+    except (OSError, ValueError):
+        nbformat.write(nbformat.v4.new_notebook(), notebook)
+
+
+def _running_cell(notebook: Path) -> str:
+    # papermill stamps each started cell; the failing one is the last that started.
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except (OSError, ValueError):
+        return "start-up (no cell ran)"
+    started = [i for i, cell in enumerate(nb.cells)
+               if cell.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if not started:
+        return "start-up (no cell ran)"
+    index = started[-1]
+    count = nb.cells[index].get("execution_count")
+    return f"cell {index}" + (f" (In [{count}])" if count else "")
+
+
+def _failure_cell(kind: str, session: str, period: str, failure: _Failure) -> Any:
+    trace = f"<pre style=\"white-space:pre-wrap\">{html.escape(failure.traceback)}</pre>" \
+        if failure.traceback else ""
+    cell = nbformat.v4.new_markdown_cell(
+        '<div style="border:3px solid #cf222e;background:#ffebe9;padding:0.8em 1em">'
+        '<div style="font-size:2em;font-weight:bold;color:#cf222e">REPORT FAILED</div>'
+        f"<p>The {html.escape(kind)} report of session <b>{html.escape(session)}</b> "
+        f"({html.escape(period)}) stopped at <b>{html.escape(failure.cell)}</b>:</p>"
+        f"<p><code>{html.escape(failure.summary)}</code></p>{trace}"
+        "<p>Everything below is what ran before the failure.</p></div>")
+    cell.metadata["tags"] = ["labkit-error"]
+    return cell
+
+
+def _to_html(nb: Any, title: str) -> str:
+    import jinja2
+    from nbconvert import HTMLExporter
+
+    nb.metadata["title"] = title
+    nb.metadata.pop("widgets", None)
+    exporter = HTMLExporter(
+        template_name="lab", template_file="labkit_report.html.j2",
+        extra_loaders=[jinja2.DictLoader({"labkit_report.html.j2": _TEMPLATE})],
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+        embed_images=True, mathjax_url="", require_js_url="", jquery_url="",
+    )
+    body, _ = exporter.from_notebook_node(nb)
+    return _REMOTE_TAG.sub("", body)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)  # a page to be read, unlike the session's private files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labkit.config import load_config
+from labkit.home import code_version
+from labkit.readiness import latest_verdict
+from labkit.reports import notebooks_dir, render_report
+from labkit.session import run_session
+
+NOTEBOOKS = sorted(notebooks_dir().glob("*.ipynb"))
+OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
+
+
+def test_notebooks_dir_when_installed_holds_the_three_reports():
+    # Arrange / Act
+    names = {path.name for path in NOTEBOOKS}
+    # Assert
+    assert {"paper_session.ipynb", "daily_health.ipynb", "weekly_readiness.ipynb"} <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_when_committed_has_no_outputs_or_execution_counts(path):
+    # Arrange
+    nb = nbformat.read(path, as_version=4)
+    # Act
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    # Assert
+    assert all(cell.outputs == [] and cell.execution_count is None for cell in code)
+    assert nb.metadata.kernelspec.name == "python3"
+    assert nb.metadata.kernelspec.language == "python"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_when_committed_has_purpose_then_literal_parameters(path):
+    # Arrange
+    nb = nbformat.read(path, as_version=4)
+    # Act
+    first, second = nb.cells[0], nb.cells[1]
+    statements = ast.parse(second.source).body
+    # Assert
+    assert first.cell_type == "markdown" and "Inputs" in first.source and "Outputs" in first.source
+    assert "parameters" in second.metadata.get("tags", [])
+    assert statements and all(isinstance(s, ast.Assign) and isinstance(s.value, ast.Constant)
+                              for s in statements)
+    assert {s.targets[0].id for s in statements} >= {"home", "session"}  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("home")
+    config = load_config(None, {"session.name": "e2e", "session.pace": "fast",
+                                "session.since": "2026-01-05", "session.until": "2026-01-08"},
+                         environ={})
+    run_session(config, home, progress=False)
+    results = [render_report(kind, "e2e", home, config) for kind in ("session", "daily", "weekly")]
+    return home, results
+
+
+@pytest.mark.slow
+def test_render_report_when_all_kinds_writes_self_contained_html(rendered):
+    # Arrange
+    home, results = rendered
+    version = code_version()
+    # Act
+    pages = {r.kind: r.html.read_text(encoding="utf-8") for r in results}
+    # Assert
+    assert [(r.kind, r.period, r.ok) for r in results] == [
+        ("session", "session", True), ("daily", "2026-01-07", True), ("weekly", "2026-W02", True)]
+    for kind, page in pages.items():
+        assert "sma_cross-10-30" in page, kind
+        assert version in page, kind
+        assert "data:image/png;base64" in page, kind
+        assert "view = plots.load_session" not in page, kind  # code is hidden
+        assert "hl-ipython3" not in page, kind  # no highlighted code block
+        assert not OUTSIDE.search(page), kind
+    assert "NOT READY" in pages["weekly"] or "READY" in pages["weekly"]
+
+
+@pytest.mark.slow
+def test_render_report_when_all_kinds_lists_them_in_index_and_saves_verdict(rendered):
+    # Arrange
+    home, results = rendered
+    # Act
+    index = (home / "reports" / "index.html").read_text(encoding="utf-8")
+    verdict = latest_verdict(home, "e2e")
+    # Assert
+    for result in results:
+        assert f'href="e2e/{result.html.name}"' in index
+        assert result.notebook.exists()
+    assert index.count(">ok<") == 3
+    assert verdict is not None and verdict["week"] == "2026-W02"

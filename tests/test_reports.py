@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from labkit.config import load_config
+from labkit.errors import ConfigError, NotebookRunError
+from labkit.reports import render_report, write_index
+from labkit.session import run_session
+
+OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
+
+
+def write_notebook(directory: Path, name: str, *sources: str) -> None:
+    parameters = new_code_cell('home = ""\nsession = "demo"\ndate = ""\nweek = ""')
+    parameters.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[new_markdown_cell("# test report"), parameters,
+                             *[new_code_cell(source) for source in sources]])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    directory.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, directory / f"{name}.ipynb")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("home")
+    config = load_config(None, {"session.name": "s1", "session.pace": "fast",
+                                "session.since": "2026-01-05", "session.until": "2026-01-05T02:00"},
+                         environ={})
+    run_session(config, root, progress=False)
+    return root
+
+
+@pytest.mark.slow
+def test_render_report_when_cell_raises_writes_error_html_and_raises(home, tmp_path):
+    # Arrange
+    write_notebook(tmp_path, "paper_session", 'print("before the failure")',
+                   'raise ValueError("boom in the report")', 'print("never")')
+    config = load_config(None, {}, environ={})
+    # Act
+    with pytest.raises(NotebookRunError) as caught:
+        render_report("session", "s1", home, config, notebooks=tmp_path)
+    # Assert
+    page = home / "reports" / "s1" / "session-session.html"
+    text = page.read_text(encoding="utf-8")
+    message = str(caught.value)
+    assert str(page) in message and "In [4]" in message and "boom in the report" in message
+    assert text.index("REPORT FAILED") < text.index("before the failure")
+    assert "boom in the report" in text and "ValueError" in text
+    assert not OUTSIDE.search(text)
+    assert (home / "reports" / "s1" / "session-session.ipynb").exists()
+    sidecar = json.loads((home / "reports" / "s1" / "session-session.json").read_text())
+    assert sidecar["ok"] is False and "boom" in sidecar["error"]
+    assert ">failed<" in (home / "reports" / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_render_report_when_cell_times_out_writes_error_html_and_raises(home, tmp_path):
+    # Arrange
+    write_notebook(tmp_path, "daily_health", "import time\ntime.sleep(60)")
+    config = load_config(None, {"reports.cell_timeout": 1}, environ={})
+    started = time.monotonic()
+    # Act
+    with pytest.raises(NotebookRunError) as caught:
+        render_report("daily", "s1", home, config, date="2026-01-05", notebooks=tmp_path)
+    # Assert
+    assert time.monotonic() - started < 30
+    page = home / "reports" / "s1" / "daily-2026-01-05.html"
+    text = page.read_text(encoding="utf-8")
+    assert "timed out" in str(caught.value) and "cell 3" in str(caught.value)
+    assert "REPORT FAILED" in text and "timed out" in text
+
+
+def test_render_report_when_notebook_missing_still_writes_error_html(home, tmp_path):
+    # Arrange: an empty notebook directory, so papermill cannot even start
+    config = load_config(None, {}, environ={})
+    # Act
+    with pytest.raises(NotebookRunError) as caught:
+        render_report("weekly", "s1", home, config, week="2026-W02", notebooks=tmp_path)
+    # Assert
+    page = home / "reports" / "s1" / "weekly-2026-W02.html"
+    assert str(page) in str(caught.value)
+    assert "REPORT FAILED" in page.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("kind", "session", "date", "week", "words"), [
+    ("session", "nope", None, None, "no session 'nope'"),
+    ("monthly", "s1", None, None, "unknown kind"),
+    ("daily", "s1", "2026-13-01", None, "YYYY-MM-DD"),
+    ("weekly", "s1", None, "2026-02", "YYYY-Www"),
+])
+def test_render_report_when_input_is_bad_raises_config_error(home, kind, session, date, week, words):
+    # Arrange
+    config = load_config(None, {}, environ={})
+    # Act
+    with pytest.raises(ConfigError) as caught:
+        render_report(kind, session, home, config, date=date, week=week)
+    # Assert
+    assert words in str(caught.value)
+
+
+def test_write_index_when_no_reports_writes_empty_listing(tmp_path):
+    # Arrange / Act
+    path = write_index(tmp_path)
+    # Assert
+    assert "0 reports" in path.read_text(encoding="utf-8")
