@@ -213,13 +213,19 @@ def _follow_clock(
     start_at = parse_instant(s.since, "session.since") if s.since else None
     if engine.portfolio.last_ts is not None:
         _prime(engine, source, config, start_at or 0)
+        first_new = engine.portfolio.last_ts + tf
+    else:
+        # A new live session starts at the last closed bar, warmed up on the bars before it, so its
+        # first decision is already a real one instead of half an hour of insufficient_data.
+        first_new = start_at if start_at is not None else (clock() // tf) * tf - tf
+        engine.prime(source.bars(s.symbol, s.timeframe, first_new - engine.strategy.warmup * tf, first_new))
     decided = 0
     beat_every = min(10.0, s.interval)
     while not stop.is_set():
         now = clock()
         current_open = (now // tf) * tf  # the forming bar; everything before it has closed
         last = engine.portfolio.last_ts
-        first = last + tf if last is not None else (start_at if start_at is not None else current_open - tf)
+        first = last + tf if last is not None else first_new
         end = current_open if until is None else min(current_open, until)
         if first < end:
             bars = source.bars(s.symbol, s.timeframe, first, end)
