@@ -41,16 +41,36 @@ def in_process(bars_count: int, journal: bool) -> dict[str, float]:
             writer.close()
         seconds = time.perf_counter() - start
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "bars_per_s": len(bars) / seconds, "peak_mib": peak_mib,
-            "trades": result.summary["trades"]}
+    return {
+        "seconds": seconds,
+        "bars_per_s": len(bars) / seconds,
+        "peak_mib": peak_mib,
+        "trades": result.summary["trades"],
+    }
 
 
 def whole_process(bars_count: int, journal: bool) -> dict[str, float]:
     labkit = Path(sys.executable).with_name("labkit")
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [str(labkit), "--home", tmp, "backtest", "--source", "synthetic", "--symbol", "BTC/USDT",
-               "--timeframe", "1m", "--strategy", "sma_cross", "--until", UNTIL, "--max-bars",
-               str(bars_count), "--json"]
+        cmd = [
+            str(labkit),
+            "--home",
+            tmp,
+            "backtest",
+            "--source",
+            "synthetic",
+            "--symbol",
+            "BTC/USDT",
+            "--timeframe",
+            "1m",
+            "--strategy",
+            "sma_cross",
+            "--until",
+            UNTIL,
+            "--max-bars",
+            str(bars_count),
+            "--json",
+        ]
         if journal:
             cmd += ["--journal", str(Path(tmp) / "decisions.jsonl")]
         start = time.perf_counter()
@@ -73,12 +93,18 @@ def main() -> None:
     if args.case:  # a child measuring one in-process case
         print(json.dumps(in_process(args.bars, journal=args.case == "inproc-journal")))
         return
-    print(f"sma_cross 10/30 backtest, {args.bars:,} synthetic 1m bars, full gate chain, "
-          f"{os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(
+        f"sma_cross 10/30 backtest, {args.bars:,} synthetic 1m bars, full gate chain, "
+        f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
+    )
     print(f"{'case':<34}{'seconds':>9}{'bars/s':>12}{'peak MiB':>10}")
     for case, journal in (("inproc", False), ("inproc-journal", True)):
-        out = subprocess.run([sys.executable, __file__, "--bars", str(args.bars), "--case", case],
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--bars", str(args.bars), "--case", case],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         row = json.loads(out)
         label = f"in-process, {'with' if journal else 'no'} journal"
         print(f"{label:<34}{row['seconds']:>9.2f}{row['bars_per_s']:>12,.0f}{row['peak_mib']:>10.0f}")

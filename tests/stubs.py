@@ -17,8 +17,13 @@ T0 = 1_767_571_200_000  # 2026-01-05T00:00:00Z
 MINUTE = 60_000
 
 
-def bars(closes: list[float] | np.ndarray | None = None, n: int = 50, start: int = T0,
-         step: int = MINUTE, opens: list[float] | np.ndarray | None = None) -> pd.DataFrame:
+def bars(
+    closes: list[float] | np.ndarray | None = None,
+    n: int = 50,
+    start: int = T0,
+    step: int = MINUTE,
+    opens: list[float] | np.ndarray | None = None,
+) -> pd.DataFrame:
     """Return valid bars: given closes (opens default to the previous close) or a gentle zigzag."""
     if closes is None:
         closes = 100.0 + np.sin(np.arange(n) / 3.0)
@@ -27,19 +32,43 @@ def bars(closes: list[float] | np.ndarray | None = None, n: int = 50, start: int
         opens = np.concatenate([[closes[0]], closes[:-1]])
     opens = np.asarray(opens, dtype="float64")
     times = start + step * np.arange(len(closes), dtype="int64")
-    return make_bars(times, {
-        "open": opens, "close": closes, "high": np.maximum(opens, closes) * 1.001,
-        "low": np.minimum(opens, closes) * 0.999, "volume": np.full(len(closes), 10.0),
-    })
+    return make_bars(
+        times,
+        {
+            "open": opens,
+            "close": closes,
+            "high": np.maximum(opens, closes) * 1.001,
+            "low": np.minimum(opens, closes) * 0.999,
+            "volume": np.full(len(closes), 10.0),
+        },
+    )
 
 
 def decision_context(**overrides: Any) -> DecisionContext:
     """Return a context for a BUY that every gate passes with default configs."""
     fields: dict[str, Any] = dict(
-        ts=T0, close_ts=T0 + MINUTE, now=T0 + MINUTE, timeframe_ms=MINUTE, price=100.0, proposed="BUY",
-        confidence=0.8, expected_edge=float("nan"), bars_available=100, bars_needed=31, source_ok=True,
-        position=0.0, cash=10_000.0, equity=10_000.0, peak_equity=10_000.0, day_start_equity=10_000.0,
-        trades_today=0, loss_streak=0, halted=False, halt_reason=None, fee=0.001, slippage=0.0,
+        ts=T0,
+        close_ts=T0 + MINUTE,
+        now=T0 + MINUTE,
+        timeframe_ms=MINUTE,
+        price=100.0,
+        proposed="BUY",
+        confidence=0.8,
+        expected_edge=float("nan"),
+        bars_available=100,
+        bars_needed=31,
+        source_ok=True,
+        position=0.0,
+        cash=10_000.0,
+        equity=10_000.0,
+        peak_equity=10_000.0,
+        day_start_equity=10_000.0,
+        trades_today=0,
+        loss_streak=0,
+        halted=False,
+        halt_reason=None,
+        fee=0.001,
+        slippage=0.0,
     )
     fields.update(overrides)
     return DecisionContext(**fields)

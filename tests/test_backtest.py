@@ -10,8 +10,9 @@ from labkit.sources import read_bar_file
 from tests import stubs
 
 
-def _reference_sma_cross(bars: pd.DataFrame, fast: int, slow: int, fee: float, slippage: float,
-                         capital: float) -> dict[str, float]:
+def _reference_sma_cross(
+    bars: pd.DataFrame, fast: int, slow: int, fee: float, slippage: float, capital: float
+) -> dict[str, float]:
     """DESIGN.md's sma_cross written the plain way, independently of labkit's engine."""
     close = bars["close"]
     f, s = close.rolling(fast).mean().to_numpy(), close.rolling(slow).mean().to_numpy()
@@ -36,13 +37,23 @@ def _reference_sma_cross(bars: pd.DataFrame, fast: int, slow: int, fee: float, s
     return {"final_equity": equity[-1], "trades": entries, "max_drawdown_pct": drawdown * 100}
 
 
-@pytest.mark.parametrize(("fast", "slow", "fee", "slippage"), [(10, 30, 0.001, 0.0), (5, 20, 0.0, 0.0),
-                                                                (10, 30, 0.002, 0.001)])
+@pytest.mark.parametrize(
+    ("fast", "slow", "fee", "slippage"), [(10, 30, 0.001, 0.0), (5, 20, 0.0, 0.0), (10, 30, 0.002, 0.001)]
+)
 def test_backtest_when_gates_off_matches_reference_sma_cross(fast, slow, fee, slippage):
     # Arrange
     bars = read_bar_file(stubs.FIXTURE_CSV)
-    config = load_config(None, {"session.fast": fast, "session.slow": slow, "broker.fee": fee,
-                                "broker.slippage": slippage, "gates.enabled": ["data"]}, environ={})
+    config = load_config(
+        None,
+        {
+            "session.fast": fast,
+            "session.slow": slow,
+            "broker.fee": fee,
+            "broker.slippage": slippage,
+            "gates.enabled": ["data"],
+        },
+        environ={},
+    )
     expected = _reference_sma_cross(bars, fast, slow, fee, slippage, 10_000.0)
     # Act
     result = run_backtest(config, bars).summary

@@ -25,8 +25,14 @@ def _run(home: Path, *args: str) -> int:
         (["run", "--mode", "paperish"], "session.mode (--mode): Input should be 'shadow' or 'paper'"),
         (["run", "--capital", "-5"], "session.capital (--capital): Input should be greater than 0"),
         (["run", "--interval", "0"], "session.interval (--interval): Input should be greater than 0"),
-        (["run", "--source", "bloomberg"], "session.source (--source): 'bloomberg' is not a source; allowed:"),
-        (["run", "--pace", "fast", "--since", "last tuesday"], "session.since (--since): 'last tuesday' is not a time"),
+        (
+            ["run", "--source", "bloomberg"],
+            "session.source (--source): 'bloomberg' is not a source; allowed:",
+        ),
+        (
+            ["run", "--pace", "fast", "--since", "last tuesday"],
+            "session.since (--since): 'last tuesday' is not a time",
+        ),
         (["run", "--timeframe", "7x"], "session.timeframe (--timeframe): '7x' is not a timeframe"),
         (["run", "--session", "../escape"], "session.name (--session): use letters, digits"),
         (["run", "--pace", "fast"], "session.since (--since): a fast-paced run needs --since or --max-bars"),
@@ -51,18 +57,34 @@ def test_cli_when_flag_value_is_not_a_number_exits_2(tmp_path, capsys):
 
 
 def test_backtest_when_json_prints_design_fields(tmp_path, capsys):
-    code = _run(tmp_path, "backtest", "--since", "2026-01-05", "--until", "2026-01-06", "--json", "--gates", "off")
+    code = _run(
+        tmp_path, "backtest", "--since", "2026-01-05", "--until", "2026-01-06", "--json", "--gates", "off"
+    )
     result = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert {"trades", "final_equity", "return_pct", "max_drawdown_pct", "sharpe", "first_ts", "last_ts",
-            "bars"} <= set(result)
-    assert (result["bars"], result["first_ts"], result["last_ts"]) == (1440, "2026-01-05T00:00:00Z",
-                                                                        "2026-01-05T23:59:00Z")
+    assert {
+        "trades",
+        "final_equity",
+        "return_pct",
+        "max_drawdown_pct",
+        "sharpe",
+        "first_ts",
+        "last_ts",
+        "bars",
+    } <= set(result)
+    assert (result["bars"], result["first_ts"], result["last_ts"]) == (
+        1440,
+        "2026-01-05T00:00:00Z",
+        "2026-01-05T23:59:00Z",
+    )
 
 
 def test_backtest_when_journal_asked_writes_one_line_per_bar(tmp_path, capsys):
     journal = tmp_path / "bt.jsonl"
-    assert _run(tmp_path, "backtest", "--max-bars", "500", "--until", "2026-01-06", "--journal", str(journal)) == 0
+    assert (
+        _run(tmp_path, "backtest", "--max-bars", "500", "--until", "2026-01-06", "--journal", str(journal))
+        == 0
+    )
     assert len(journal.read_text().splitlines()) == 500
 
 
@@ -120,8 +142,14 @@ def test_status_when_called_from_another_directory_reads_the_home(tmp_path):
     elsewhere.mkdir()
     env = {**os.environ, "LABKIT_HOME": str(home)}
     # Act
-    proc = subprocess.run([sys.executable, "-m", "labkit.cli", "status", "--json"], cwd=elsewhere, env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "labkit.cli", "status", "--json"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     # Assert
     assert proc.returncode == 0, proc.stderr
     [status] = json.loads(proc.stdout)

@@ -13,7 +13,11 @@ def _home(tmp_path, text):
 
 def test_load_config_when_nothing_given_uses_defaults():
     config = load_config(None, {}, environ={})
-    assert (config.session.mode, config.session.capital, config.gates.turnover.min_ratio) == ("paper", 10_000.0, 2.0)
+    assert (config.session.mode, config.session.capital, config.gates.turnover.min_ratio) == (
+        "paper",
+        10_000.0,
+        2.0,
+    )
     assert config.gates.enabled == ("halt", "data", "confidence", "turnover", "risk_budget", "guardrails")
 
 
@@ -67,8 +71,11 @@ def test_load_config_when_secret_variable_unset_names_key_and_variable(tmp_path)
 
 
 def test_redacted_when_secrets_configured_keeps_only_last_four(tmp_path):
-    home = _home(tmp_path, "exchanges:\n  binance:\n    apiKey: ${BINANCE_KEY}\n    secret: s3cr3tvalue9876\n"
-                           "    timeout: 3000\n")
+    home = _home(
+        tmp_path,
+        "exchanges:\n  binance:\n    apiKey: ${BINANCE_KEY}\n    secret: s3cr3tvalue9876\n"
+        "    timeout: 3000\n",
+    )
     config = load_config(home, {}, environ={"BINANCE_KEY": "abcdefgh1234"})
     assert config.exchanges["binance"]["apiKey"] == "abcdefgh1234"
     shown = redacted(config)["exchanges"]["binance"]

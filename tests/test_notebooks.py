@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -46,17 +45,25 @@ def test_notebook_when_committed_has_purpose_then_literal_parameters(path):
     # Assert
     assert first.cell_type == "markdown" and "Inputs" in first.source and "Outputs" in first.source
     assert "parameters" in second.metadata.get("tags", [])
-    assert statements and all(isinstance(s, ast.Assign) and isinstance(s.value, ast.Constant)
-                              for s in statements)
+    assert statements and all(
+        isinstance(s, ast.Assign) and isinstance(s.value, ast.Constant) for s in statements
+    )
     assert {s.targets[0].id for s in statements} >= {"home", "session"}  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("home")
-    config = load_config(None, {"session.name": "e2e", "session.pace": "fast",
-                                "session.since": "2026-01-05", "session.until": "2026-01-08"},
-                         environ={})
+    config = load_config(
+        None,
+        {
+            "session.name": "e2e",
+            "session.pace": "fast",
+            "session.since": "2026-01-05",
+            "session.until": "2026-01-08",
+        },
+        environ={},
+    )
     run_session(config, home, progress=False)
     results = [render_report(kind, "e2e", home, config) for kind in ("session", "daily", "weekly")]
     return home, results
@@ -71,7 +78,10 @@ def test_render_report_when_all_kinds_writes_self_contained_html(rendered):
     pages = {r.kind: r.html.read_text(encoding="utf-8") for r in results}
     # Assert
     assert [(r.kind, r.period, r.ok) for r in results] == [
-        ("session", "session", True), ("daily", "2026-01-07", True), ("weekly", "2026-W02", True)]
+        ("session", "session", True),
+        ("daily", "2026-01-07", True),
+        ("weekly", "2026-W02", True),
+    ]
     for kind, page in pages.items():
         assert "sma_cross-10-30" in page, kind
         assert version in page, kind

@@ -31,29 +31,53 @@ MINUTE_MS = 60_000
 CONFIG = ReadinessConfig()
 
 
-def journal(n: int = 168, tf_ms: int = HOUR_MS, equity: Any = 1000.0,
-            fills: dict[int, tuple[str, float, float, float, float]] | None = None,
-            blocks: dict[int, tuple[str, str]] | None = None, drop: tuple[int, ...] = ()) -> pd.DataFrame:
+def journal(
+    n: int = 168,
+    tf_ms: int = HOUR_MS,
+    equity: Any = 1000.0,
+    fills: dict[int, tuple[str, float, float, float, float]] | None = None,
+    blocks: dict[int, tuple[str, str]] | None = None,
+    drop: tuple[int, ...] = (),
+) -> pd.DataFrame:
     """A hand-made journal: `n` bars from Monday 2026-01-05, fills {i: (side, units, price, fee,
     slippage)} and blocks {i: (stage, reason)}."""
     ts = MONDAY + pd.to_timedelta(np.arange(n) * tf_ms, unit="ms")
-    frame = pd.DataFrame({
-        "seq": np.arange(n), "ts": ts, "decided_at": ts + pd.Timedelta(milliseconds=tf_ms),
-        "price": 100.0, "action": "HOLD", "stage": "passed", "reason": [None] * n,
-        "equity": equity, "model": "m-1", "fill_side": [None] * n,
-        "fill_units": np.nan, "fill_price": np.nan, "fill_fee": np.nan,
-        "fill_slippage_cost": np.nan, "fill_pnl": np.nan,
-    })
+    frame = pd.DataFrame(
+        {
+            "seq": np.arange(n),
+            "ts": ts,
+            "decided_at": ts + pd.Timedelta(milliseconds=tf_ms),
+            "price": 100.0,
+            "action": "HOLD",
+            "stage": "passed",
+            "reason": [None] * n,
+            "equity": equity,
+            "model": "m-1",
+            "fill_side": [None] * n,
+            "fill_units": np.nan,
+            "fill_price": np.nan,
+            "fill_fee": np.nan,
+            "fill_slippage_cost": np.nan,
+            "fill_pnl": np.nan,
+        }
+    )
     for i, (side, units, price, fee, slip) in (fills or {}).items():
-        frame.loc[i, ["fill_side", "fill_units", "fill_price", "fill_fee", "fill_slippage_cost"]] = \
-            [side, units, price, fee, slip]
+        frame.loc[i, ["fill_side", "fill_units", "fill_price", "fill_fee", "fill_slippage_cost"]] = [
+            side,
+            units,
+            price,
+            fee,
+            slip,
+        ]
         frame.loc[i - 1, "action"] = side
     for i, (stage, reason) in (blocks or {}).items():
         frame.loc[i, ["stage", "reason"]] = [stage, reason]
     return frame.drop(index=list(drop)).reset_index(drop=True)
 
 
-def trips_with_returns(returns: list[float], n: int = 168) -> dict[int, tuple[str, float, float, float, float]]:
+def trips_with_returns(
+    returns: list[float], n: int = 168
+) -> dict[int, tuple[str, float, float, float, float]]:
     """Cost-free round trips of 1 unit at 100, spread evenly over `n` bars, with these net returns."""
     step = n // len(returns)
     fills = {}
@@ -66,9 +90,17 @@ def trips_with_returns(returns: list[float], n: int = 168) -> dict[int, tuple[st
 @pytest.fixture(scope="module")
 def session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("home")
-    config = load_config(None, {"session.name": "golden", "session.pace": "fast",
-                                "session.since": "2026-01-05T12:00", "session.until": "2026-01-07T06:00",
-                                "broker.slippage": 0.0005}, environ={})
+    config = load_config(
+        None,
+        {
+            "session.name": "golden",
+            "session.pace": "fast",
+            "session.since": "2026-01-05T12:00",
+            "session.until": "2026-01-07T06:00",
+            "broker.slippage": 0.0005,
+        },
+        environ={},
+    )
     run_session(config, home, progress=False)
     return home
 
@@ -80,26 +112,39 @@ def session_journal(session_home: Path) -> pd.DataFrame:
 
 # --- round trips ---------------------------------------------------------------------------------
 
+
 def test_round_trips_when_hand_made_fills_returns_closed_trades_only():
     # Arrange: a trip, a trip entered in two BUYs, then a position left open
-    frame = journal(n=12, fills={
-        1: ("BUY", 2.0, 100.0, 0.2, 0.1), 3: ("SELL", 2.0, 110.0, 0.22, 0.11),
-        5: ("BUY", 1.0, 100.0, 0.1, 0.0), 6: ("BUY", 1.0, 120.0, 0.12, 0.0),
-        8: ("SELL", 2.0, 90.0, 0.18, 0.0), 10: ("BUY", 1.0, 50.0, 0.05, 0.0),
-    })
-    expected = pd.DataFrame({
-        "entry_ts": [MONDAY + pd.Timedelta(hours=1), MONDAY + pd.Timedelta(hours=5)],
-        "exit_ts": [MONDAY + pd.Timedelta(hours=3), MONDAY + pd.Timedelta(hours=8)],
-        "units": [2.0, 2.0], "entry_price": [100.0, 110.0], "exit_price": [110.0, 90.0],
-        "entry_cost": [200.2, 220.22], "fees": [0.42, 0.40], "slippage": [0.21, 0.0],
-        "gross_pnl": [20.21, -40.0], "net_pnl": [19.58, -40.40],
-        "net_return": [19.58 / 200.2, -40.40 / 220.22],
-    })
+    frame = journal(
+        n=12,
+        fills={
+            1: ("BUY", 2.0, 100.0, 0.2, 0.1),
+            3: ("SELL", 2.0, 110.0, 0.22, 0.11),
+            5: ("BUY", 1.0, 100.0, 0.1, 0.0),
+            6: ("BUY", 1.0, 120.0, 0.12, 0.0),
+            8: ("SELL", 2.0, 90.0, 0.18, 0.0),
+            10: ("BUY", 1.0, 50.0, 0.05, 0.0),
+        },
+    )
+    expected = pd.DataFrame(
+        {
+            "entry_ts": [MONDAY + pd.Timedelta(hours=1), MONDAY + pd.Timedelta(hours=5)],
+            "exit_ts": [MONDAY + pd.Timedelta(hours=3), MONDAY + pd.Timedelta(hours=8)],
+            "units": [2.0, 2.0],
+            "entry_price": [100.0, 110.0],
+            "exit_price": [110.0, 90.0],
+            "entry_cost": [200.2, 220.22],
+            "fees": [0.42, 0.40],
+            "slippage": [0.21, 0.0],
+            "gross_pnl": [20.21, -40.0],
+            "net_pnl": [19.58, -40.40],
+            "net_return": [19.58 / 200.2, -40.40 / 220.22],
+        }
+    )
     # Act
     result = round_trips(frame)
     # Assert
-    pd.testing.assert_frame_equal(result, expected, check_exact=False, rtol=1e-12,
-                                  check_index_type=False)
+    pd.testing.assert_frame_equal(result, expected, check_exact=False, rtol=1e-12, check_index_type=False)
 
 
 def test_round_trips_when_no_fills_returns_empty_frame():
@@ -121,6 +166,7 @@ def test_round_trips_when_real_session_matches_journal_pnl(session_journal):
 
 
 # --- helpers: drawdown, bootstrap, PSR -----------------------------------------------------------
+
 
 def test_max_drawdown_when_start_is_peak_measures_from_it():
     # Arrange / Act
@@ -168,6 +214,7 @@ def test_probabilistic_sharpe_ratio_when_too_few_or_flat_returns_nan(returns):
 
 # --- weekly gates --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("dropped", "passed"), [(5, True), (6, False)])
 def test_weekly_coverage_when_around_threshold_passes_or_fails(dropped, passed):
     # Arrange: 100 bars in the window, `dropped` of them missing in the middle
@@ -191,11 +238,14 @@ def test_weekly_activity_when_around_min_trades_passes_or_fails(trades, passed):
     assert gate.figures["trades"] == trades
 
 
-@pytest.mark.parametrize(("returns", "passed"), [
-    ([0.010, 0.012, 0.008, 0.011] * 5, True),  # steady positive edge
-    ([0.05, -0.045] * 10, False),  # positive mean, interval crosses zero
-    ([-0.010, 0.008] * 10, False),  # negative mean
-])
+@pytest.mark.parametrize(
+    ("returns", "passed"),
+    [
+        ([0.010, 0.012, 0.008, 0.011] * 5, True),  # steady positive edge
+        ([0.05, -0.045] * 10, False),  # positive mean, interval crosses zero
+        ([-0.010, 0.008] * 10, False),  # negative mean
+    ],
+)
 def test_weekly_positive_edge_when_mean_and_interval_judged(returns, passed):
     # Arrange
     frame = journal(fills=trips_with_returns(returns))
@@ -265,13 +315,16 @@ def test_weekly_cost_efficiency_when_no_gross_profit_fails():
     assert "no gross profit" in gate.explanation
 
 
-@pytest.mark.parametrize(("blocked", "errors", "passed"), [
-    (90, 0, True),  # one reason on 90% of decisions: at the limit
-    (91, 0, False),  # just over
-    (0, 0, True),
-    (0, 1, True),  # 1 data error in 200 decisions = 0.5%
-    (0, 2, False),  # 2 in 200 = 1%, not under 1%
-])
+@pytest.mark.parametrize(
+    ("blocked", "errors", "passed"),
+    [
+        (90, 0, True),  # one reason on 90% of decisions: at the limit
+        (91, 0, False),  # just over
+        (0, 0, True),
+        (0, 1, True),  # 1 data error in 200 decisions = 0.5%
+        (0, 2, False),  # 2 in 200 = 1%, not under 1%
+    ],
+)
 def test_weekly_gate_health_when_around_limits_passes_or_fails(blocked, errors, passed):
     # Arrange
     n = 100 if blocked else 200
@@ -325,23 +378,38 @@ def test_weekly_readiness_when_all_gates_pass_passes():
 
 # --- daily health: golden numbers on a real synthetic session ------------------------------------
 
+
 def test_daily_health_when_full_day_of_real_session_matches_golden_numbers(session_journal):
     # Arrange
     expected = {
-        "day": "2026-01-06", "first_bar": "2026-01-06T00:00:00+00:00",
-        "last_bar": "2026-01-06T23:59:00+00:00", "decisions": 1440, "expected": 1440,
-        "coverage": 1.0, "missing_bars": 0, "heartbeat_gaps": 0, "max_gap_seconds": 0.0,
-        "data_errors": 0, "data_error_share": 0.0, "actions": {"BUY": 5, "SELL": 5},
-        "fills": {"BUY": 5, "SELL": 5}, "blocked": 32,
+        "day": "2026-01-06",
+        "first_bar": "2026-01-06T00:00:00+00:00",
+        "last_bar": "2026-01-06T23:59:00+00:00",
+        "decisions": 1440,
+        "expected": 1440,
+        "coverage": 1.0,
+        "missing_bars": 0,
+        "heartbeat_gaps": 0,
+        "max_gap_seconds": 0.0,
+        "data_errors": 0,
+        "data_error_share": 0.0,
+        "actions": {"BUY": 5, "SELL": 5},
+        "fills": {"BUY": 5, "SELL": 5},
+        "blocked": 32,
         "blocking_stages": {"risk_budget": 16, "turnover": 16},
         "top_reasons": [
             {"stage": "risk_budget", "reason": "no_position", "count": 16, "share": 16 / 1440},
             {"stage": "turnover", "reason": "max_daily_trades", "count": 16, "share": 16 / 1440},
         ],
-        "trades_closed": 5, "start_equity": 9936.687325182078, "end_equity": 9686.599111567433,
-        "pnl": -250.0882136146447, "pnl_pct": -0.025168167763602423,
-        "realized_pnl": -250.08821361465016, "fees": 98.78398177666051,
-        "slippage": 49.39196541026366, "max_drawdown": 0.04624831273969765,
+        "trades_closed": 5,
+        "start_equity": 9936.687325182078,
+        "end_equity": 9686.599111567433,
+        "pnl": -250.0882136146447,
+        "pnl_pct": -0.025168167763602423,
+        "realized_pnl": -250.08821361465016,
+        "fees": 98.78398177666051,
+        "slippage": 49.39196541026366,
+        "max_drawdown": 0.04624831273969765,
     }
     # Act
     result = daily_health(session_journal, "2026-01-06", MINUTE_MS, capital=10_000.0)
@@ -349,12 +417,16 @@ def test_daily_health_when_full_day_of_real_session_matches_golden_numbers(sessi
     _assert_close(result, expected)
 
 
-@pytest.mark.parametrize(("day", "expected_bars", "top"), [
-    ("2026-01-05", 720, ("data", "insufficient_data", 30)),  # session starts at noon
-    ("2026-01-07", 360, ("risk_budget", "no_position", 3)),  # session ends at 06:00
-])
-def test_daily_health_when_partial_day_expects_bars_of_session_window(session_journal, day,
-                                                                      expected_bars, top):
+@pytest.mark.parametrize(
+    ("day", "expected_bars", "top"),
+    [
+        ("2026-01-05", 720, ("data", "insufficient_data", 30)),  # session starts at noon
+        ("2026-01-07", 360, ("risk_budget", "no_position", 3)),  # session ends at 06:00
+    ],
+)
+def test_daily_health_when_partial_day_expects_bars_of_session_window(
+    session_journal, day, expected_bars, top
+):
     # Arrange / Act
     result = daily_health(session_journal, day, MINUTE_MS, capital=10_000.0)
     # Assert
@@ -368,7 +440,7 @@ def test_daily_health_when_bars_missing_late_and_stale_counts_them(session_journ
     frame = session_journal.copy()
     day = frame[frame["ts"].dt.strftime("%Y-%m-%d") == "2026-01-06"].index
     frame = frame.drop(index=day[100:110])
-    frame.loc[day[500]:, "decided_at"] += pd.Timedelta(minutes=10)
+    frame.loc[day[500] :, "decided_at"] += pd.Timedelta(minutes=10)
     frame.loc[day[600:603], ["stage", "reason"]] = ["data", "stale_data"]
     # Act
     result = daily_health(frame, "2026-01-06", MINUTE_MS, capital=10_000.0)
@@ -388,6 +460,7 @@ def test_daily_health_when_day_outside_session_returns_none_figures(session_jour
 
 
 # --- verdicts on disk ----------------------------------------------------------------------------
+
 
 def test_latest_verdict_when_two_weeks_saved_returns_later_week(tmp_path):
     # Arrange

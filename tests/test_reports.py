@@ -20,8 +20,9 @@ OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
 def write_notebook(directory: Path, name: str, *sources: str) -> None:
     parameters = new_code_cell('home = ""\nsession = "demo"\ndate = ""\nweek = ""')
     parameters.metadata["tags"] = ["parameters"]
-    nb = new_notebook(cells=[new_markdown_cell("# test report"), parameters,
-                             *[new_code_cell(source) for source in sources]])
+    nb = new_notebook(
+        cells=[new_markdown_cell("# test report"), parameters, *[new_code_cell(source) for source in sources]]
+    )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     directory.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, directory / f"{name}.ipynb")
@@ -30,9 +31,16 @@ def write_notebook(directory: Path, name: str, *sources: str) -> None:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("home")
-    config = load_config(None, {"session.name": "s1", "session.pace": "fast",
-                                "session.since": "2026-01-05", "session.until": "2026-01-05T02:00"},
-                         environ={})
+    config = load_config(
+        None,
+        {
+            "session.name": "s1",
+            "session.pace": "fast",
+            "session.since": "2026-01-05",
+            "session.until": "2026-01-05T02:00",
+        },
+        environ={},
+    )
     run_session(config, root, progress=False)
     return root
 
@@ -40,8 +48,13 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_render_report_when_cell_raises_writes_error_html_and_raises(home, tmp_path):
     # Arrange
-    write_notebook(tmp_path, "paper_session", 'print("before the failure")',
-                   'raise ValueError("boom in the report")', 'print("never")')
+    write_notebook(
+        tmp_path,
+        "paper_session",
+        'print("before the failure")',
+        'raise ValueError("boom in the report")',
+        'print("never")',
+    )
     config = load_config(None, {}, environ={})
     # Act
     with pytest.raises(NotebookRunError) as caught:
@@ -89,12 +102,15 @@ def test_render_report_when_notebook_missing_still_writes_error_html(home, tmp_p
     assert "REPORT FAILED" in page.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize(("kind", "session", "date", "week", "words"), [
-    ("session", "nope", None, None, "no session 'nope'"),
-    ("monthly", "s1", None, None, "unknown kind"),
-    ("daily", "s1", "2026-13-01", None, "YYYY-MM-DD"),
-    ("weekly", "s1", None, "2026-02", "YYYY-Www"),
-])
+@pytest.mark.parametrize(
+    ("kind", "session", "date", "week", "words"),
+    [
+        ("session", "nope", None, None, "no session 'nope'"),
+        ("monthly", "s1", None, None, "unknown kind"),
+        ("daily", "s1", "2026-13-01", None, "YYYY-MM-DD"),
+        ("weekly", "s1", None, "2026-02", "YYYY-Www"),
+    ],
+)
 def test_render_report_when_input_is_bad_raises_config_error(home, kind, session, date, week, words):
     # Arrange
     config = load_config(None, {}, environ={})

@@ -23,7 +23,9 @@ def test_run_session_when_following_the_clock_decides_each_closed_bar_once(tmp_p
     # Act
     result = run_session(config, tmp_path)
     # Assert
-    lines = [json.loads(x) for x in (tmp_path / "data/sessions/live/decisions.jsonl").read_text().splitlines()]
+    lines = [
+        json.loads(x) for x in (tmp_path / "data/sessions/live/decisions.jsonl").read_text().splitlines()
+    ]
     stamps = [parse_instant(line["ts"]) for line in lines]
     assert result.decided == 3 and [line["seq"] for line in lines] == [0, 1, 2]
     assert stamps == sorted(set(stamps)) and stamps[2] - stamps[0] == 2_000
@@ -56,9 +58,21 @@ def test_run_session_when_stop_is_set_saves_state_and_says_stopped(tmp_path):
 def test_run_session_when_replaying_writes_heartbeat_fields(tmp_path):
     run_session(_config(name="s", pace="fast", since="2026-01-05", until="2026-01-05T01:00"), tmp_path)
     beat = json.loads((tmp_path / "data/sessions/s/heartbeat.json").read_text())
-    assert set(beat) == {"pid", "session", "mode", "symbol", "started_at", "last_beat", "last_decision_ts",
-                         "total_decisions_session", "status"}
+    assert set(beat) == {
+        "pid",
+        "session",
+        "mode",
+        "symbol",
+        "started_at",
+        "last_beat",
+        "last_decision_ts",
+        "total_decisions_session",
+        "status",
+    }
     assert (beat["status"], beat["total_decisions_session"], beat["last_decision_ts"]) == (
-        "stopped", 60, "2026-01-05T00:59:00Z")
+        "stopped",
+        60,
+        "2026-01-05T00:59:00Z",
+    )
     config = json.loads((tmp_path / "data/sessions/s/config.json").read_text())
     assert config["session"]["name"] == "s" and config["broker"]["fee"] == 0.001

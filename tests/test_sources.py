@@ -26,9 +26,18 @@ def _csv(tmp_path, rows, header=HEADER):
         ([GOOD[1], GOOD[0]], "row 3 (2026-01-05T00:00:00+00:00): time goes backwards"),
         ([GOOD[0], GOOD[0]], "row 3 (2026-01-05T00:00:00+00:00): duplicate time"),
         ([GOOD[0], "2026-01-05T00:01:00Z,10.5,11,10,,50"], "row 3 (2026-01-05T00:01:00+00:00): close is NaN"),
-        ([GOOD[0], "2026-01-05T00:01:00Z,10.5,10.6,10,10.8,50"], "row 3 (2026-01-05T00:01:00+00:00): high is below"),
-        ([GOOD[0], "2026-01-05T00:01:00Z,10.5,11,10.6,10.8,50"], "row 3 (2026-01-05T00:01:00+00:00): low is above"),
-        ([GOOD[0], "2026-01-05T00:01:00Z,10.5,11,10,10.8,-1"], "row 3 (2026-01-05T00:01:00+00:00): volume is negative"),
+        (
+            [GOOD[0], "2026-01-05T00:01:00Z,10.5,10.6,10,10.8,50"],
+            "row 3 (2026-01-05T00:01:00+00:00): high is below",
+        ),
+        (
+            [GOOD[0], "2026-01-05T00:01:00Z,10.5,11,10.6,10.8,50"],
+            "row 3 (2026-01-05T00:01:00+00:00): low is above",
+        ),
+        (
+            [GOOD[0], "2026-01-05T00:01:00Z,10.5,11,10,10.8,-1"],
+            "row 3 (2026-01-05T00:01:00+00:00): volume is negative",
+        ),
         ([GOOD[0], "yesterday,10.5,11,10,10.8,50"], "row 3: time 'yesterday' cannot be parsed"),
         ([GOOD[0], "2026-01-05T00:01:00Z,10.5,eleven,10,10.8,50"], "row 3: high 'eleven' is not a number"),
     ],
@@ -75,7 +84,9 @@ def test_parquet_source_when_written_by_pandas_reads_the_same_bars(tmp_path):
     pd.testing.assert_frame_equal(result, bars.iloc[1:4])
 
 
-@pytest.mark.parametrize("spec", ["synthetic", "csv:x.csv", "parquet:/a/b.parquet", "ccxt:binance", "yfinance"])
+@pytest.mark.parametrize(
+    "spec", ["synthetic", "csv:x.csv", "parquet:/a/b.parquet", "ccxt:binance", "yfinance"]
+)
 def test_check_source_spec_when_known_accepts(spec):
     assert check_source_spec(spec) == spec
 

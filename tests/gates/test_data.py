@@ -12,9 +12,14 @@ MINUTE = stubs.MINUTE
     ("overrides", "expected"),
     [
         ({"bars_available": 31, "bars_needed": 31}, None),
-        ({"bars_available": 30, "bars_needed": 31},
-         Block("data", "insufficient_data:30", {"have": 30, "need": 31})),
-        ({"bars_available": 0, "bars_needed": 31}, Block("data", "insufficient_data:0", {"have": 0, "need": 31})),
+        (
+            {"bars_available": 30, "bars_needed": 31},
+            Block("data", "insufficient_data:30", {"have": 30, "need": 31}),
+        ),
+        (
+            {"bars_available": 0, "bars_needed": 31},
+            Block("data", "insufficient_data:0", {"have": 0, "need": 31}),
+        ),
         ({"source_ok": False}, Block("data", "data_unavailable", {})),
         # age measured from the bar's close: 2.0 bars old is still fresh, 2.5 is stale
         ({"now": stubs.T0 + MINUTE + 2 * MINUTE}, None),

@@ -11,7 +11,12 @@ from tests import stubs
     [
         (False, None, "BUY", None),
         (True, "emergency_stop", "BUY", Block("halt", "emergency_stop", {"halt_reason": "emergency_stop"})),
-        (True, "drawdown_limit", "BUY", Block("halt", "halted:drawdown_limit", {"halt_reason": "drawdown_limit"})),
+        (
+            True,
+            "drawdown_limit",
+            "BUY",
+            Block("halt", "halted:drawdown_limit", {"halt_reason": "drawdown_limit"}),
+        ),
     ],
 )
 def test_halt_when_session_halted_blocks_entries(halted, halt_reason, proposed, expected):

@@ -12,8 +12,10 @@ from tests import stubs
         ({"proposed": "BUY"}, None),
         # 10.01 left to spend is just over the 10.0 minimum; 9.99 is just under
         ({"proposed": "BUY", "cash": 10.01, "position": 99.8999, "price": 100.0}, None),
-        ({"proposed": "BUY", "cash": 9.99, "position": 99.9001, "price": 100.0, "equity": 10_000.0},
-         "risk_budget_exhausted"),
+        (
+            {"proposed": "BUY", "cash": 9.99, "position": 99.9001, "price": 100.0, "equity": 10_000.0},
+            "risk_budget_exhausted",
+        ),
         ({"proposed": "SELL", "position": 1.0}, None),
         ({"proposed": "SELL", "position": 0.0}, "no_position"),
     ],

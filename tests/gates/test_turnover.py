@@ -16,8 +16,14 @@ COST = 2 * (0.001 + 0.0005)  # round trip: fee and slippage, in and out
         ({"trades_today": 9}, None),
         ({"trades_today": 10}, Block("turnover", "max_daily_trades", {"trades_today": 10, "limit": 10})),
         ({"expected_edge": 2.0 * COST + 1e-9}, None),
-        ({"expected_edge": 2.0 * COST - 1e-6},
-         Block("turnover", "edge_below_cost", {"edge": 2.0 * COST - 1e-6, "required": 2.0 * COST, "cost": COST})),
+        (
+            {"expected_edge": 2.0 * COST - 1e-6},
+            Block(
+                "turnover",
+                "edge_below_cost",
+                {"edge": 2.0 * COST - 1e-6, "required": 2.0 * COST, "cost": COST},
+            ),
+        ),
         # A rule with no edge estimate is judged by the daily cap alone.
         ({"expected_edge": math.nan}, None),
     ],
