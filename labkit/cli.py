@@ -86,15 +86,27 @@ def _parser() -> argparse.ArgumentParser:
         "stopped. --pace fast replays a historical range as fast as the engine goes; "
         "--pace clock decides each bar as it closes.",
     )
+    run.epilog = (
+        "example: labkit run --mode paper --pace fast --since 2026-01-05 --until 2026-01-08 --session mine"
+    )
     _market_flags(run)
-    run.add_argument("--mode", help="shadow (record what would be done) or paper (fill on paper)")
-    run.add_argument("--session", help="session name (default: default)")
-    run.add_argument("--interval", type=float, help="seconds between heartbeats while waiting (default 60)")
-    run.add_argument("--capital", type=float, help="starting cash in quote currency (default 10000)")
-    run.add_argument("--pace", help="clock (default) or fast")
-    run.add_argument("--strategy", help="sma_cross (default)")
-    run.add_argument("--fast", type=int, help="sma_cross fast window (default 10)")
-    run.add_argument("--slow", type=int, help="sma_cross slow window (default 30)")
+    run.add_argument(
+        "--mode", metavar="{shadow,paper}", help="shadow (record what would be done) or paper (fill on paper)"
+    )
+    run.add_argument("--session", metavar="NAME", help="session name (default: default)")
+    run.add_argument(
+        "--interval",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between heartbeats while waiting (default 60)",
+    )
+    run.add_argument(
+        "--capital", type=float, metavar="CASH", help="starting cash in quote currency (default 10000)"
+    )
+    run.add_argument("--pace", metavar="{clock,fast}", help="clock (default) or fast")
+    run.add_argument("--strategy", metavar="NAME", help="sma_cross (default)")
+    run.add_argument("--fast", type=int, metavar="N", help="sma_cross fast window (default 10)")
+    run.add_argument("--slow", type=int, metavar="N", help="sma_cross slow window (default 30)")
     run.set_defaults(handler=_cmd_run)
 
     bt = sub.add_parser(
@@ -149,13 +161,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _market_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", help="synthetic (default), csv:PATH or parquet:PATH")
-    p.add_argument("--symbol", help="e.g. BTC/USDT (default)")
-    p.add_argument("--timeframe", help="bar length: 1s, 5s, 1m (default), 15m, 1h, 1d ...")
-    p.add_argument("--since", help="first bar open, ISO 8601 (UTC if no zone) or epoch ms; included")
-    p.add_argument("--until", help="end of the range, ISO 8601 or epoch ms; excluded")
-    p.add_argument("--max-bars", type=int, help="only the last N bars of the range")
-    p.add_argument("--seed", type=int, help="seed of the synthetic market (default 7)")
+    p.add_argument("--source", metavar="SPEC", help="synthetic (default), csv:PATH or parquet:PATH")
+    p.add_argument("--symbol", metavar="SYM", help="e.g. BTC/USDT (default)")
+    p.add_argument("--timeframe", metavar="TF", help="bar length: 1s, 5s, 1m (default), 15m, 1h, 1d ...")
+    p.add_argument(
+        "--since", metavar="T", help="first bar open, ISO 8601 (UTC if no zone) or epoch ms; included"
+    )
+    p.add_argument("--until", metavar="T", help="end of the range, ISO 8601 or epoch ms; excluded")
+    p.add_argument("--max-bars", type=int, metavar="N", help="only the last N bars of the range")
+    p.add_argument("--seed", type=int, metavar="N", help="seed of the synthetic market (default 7)")
 
 
 def _home(args: argparse.Namespace) -> Path:
