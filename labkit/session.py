@@ -102,144 +102,125 @@ def run_session(
             f"session {s.name!r} is already running (pid {holder}); `labkit stop --session {s.name}` stops it"
         ) from None
     try:
-        return _run_locked(config, paths, source, saved, identity, stop, clock, progress, since, until)
+        return _SessionRun(config, paths, source, saved, identity, stop, clock).run(progress, since, until)
     finally:
         lock.release()
 
 
-def _run_locked(
-    config: LabkitConfig,
-    paths: SessionPaths,
-    source: Source,
-    saved: dict[str, Any] | None,
-    identity: dict[str, Any],
-    stop: threading.Event,
-    clock: Callable[[], int],
-    progress: bool | None,
-    since: int | None,
-    until: int | None,
-) -> SessionResult:
-    s = config.session
-    if not paths.config.exists():
-        write_json_atomic(paths.config, redacted(config))
-    portfolio = Portfolio.from_dict(saved["portfolio"]) if saved else Portfolio.start(s.capital)
-    journal = JournalWriter(paths.decisions)
-    engine = build_engine(config, s.mode, portfolio, journal)
-    heartbeat = Heartbeat(paths, s.name, s.mode, s.symbol)
-    heartbeat.beat(portfolio)
-    before = portfolio.last_seq
-    status = "stopped"
-    try:
-        with _stop_on_signals(stop):
-            if s.pace == "fast":
-                assert since is not None and until is not None
-                _replay(engine, source, config, paths, identity, heartbeat, stop, since, until, progress)
-            else:
-                _follow_clock(engine, source, config, paths, identity, heartbeat, stop, clock)
-    finally:
-        journal.close()
-        save_state(paths, portfolio, identity)
-        heartbeat.beat(portfolio, status="halted" if portfolio.halted else status)
-    equity = portfolio.last_equity
-    return SessionResult(
-        s.name, paths.root, portfolio.last_seq - before, portfolio.last_seq + 1, equity, status
-    )
+class _SessionRun:
+    """One run of a session while it holds the lock: its engine, files and stop event."""
 
+    def __init__(
+        self,
+        config: LabkitConfig,
+        paths: SessionPaths,
+        source: Source,
+        saved: dict[str, Any] | None,
+        identity: dict[str, Any],
+        stop: threading.Event,
+        clock: Callable[[], int],
+    ) -> None:
+        s = config.session
+        self.config, self.paths, self.source, self.identity = config, paths, source, identity
+        self.stop, self.clock = stop, clock
+        self.tf = timeframe_ms(s.timeframe)
+        if not paths.config.exists():
+            write_json_atomic(paths.config, redacted(config))
+        self.portfolio = Portfolio.from_dict(saved["portfolio"]) if saved else Portfolio.start(s.capital)
+        self.journal = JournalWriter(paths.decisions)
+        self.engine: Engine = build_engine(config, s.mode, self.portfolio, self.journal)
+        self.heartbeat = Heartbeat(paths, s.name, s.mode, s.symbol)
 
-def _prime(engine: Engine, source: Source, config: LabkitConfig, since: int) -> None:
-    # A resumed session continues from bars it already decided, so it needs no second warm-up.
-    s = config.session
-    last = engine.portfolio.last_ts
-    if last is None:
-        return
-    tf = timeframe_ms(s.timeframe)
-    start = max(since, last - engine.strategy.warmup * tf)
-    engine.prime(source.bars(s.symbol, s.timeframe, start, last + 1))
+    def run(self, progress: bool | None, since: int | None, until: int | None) -> SessionResult:
+        s, port = self.config.session, self.portfolio
+        self.heartbeat.beat(port)
+        before = port.last_seq
+        try:
+            with _stop_on_signals(self.stop):
+                if s.pace == "fast":
+                    assert since is not None and until is not None
+                    self._replay(since, until, progress)
+                else:
+                    self._follow_clock()
+        finally:
+            self.journal.close()
+            save_state(self.paths, port, self.identity)
+            self.heartbeat.beat(port, status="stopped")
+        status = "halted" if port.halted else "stopped"
+        return SessionResult(
+            s.name, self.paths.root, port.last_seq - before, port.last_seq + 1, port.last_equity, status
+        )
 
+    def _bars(self, since: int, until: int) -> pd.DataFrame:
+        s = self.config.session
+        return self.source.bars(s.symbol, s.timeframe, since, until)
 
-def _replay(
-    engine: Engine,
-    source: Source,
-    config: LabkitConfig,
-    paths: SessionPaths,
-    identity: dict[str, Any],
-    heartbeat: Heartbeat,
-    stop: threading.Event,
-    since: int,
-    until: int,
-    progress: bool | None,
-) -> None:
-    s = config.session
-    bars = source.bars(s.symbol, s.timeframe, since, until)
-    if s.max_bars:
-        bars = bars.iloc[-s.max_bars :]
-        since = int(bars.index[0].value // 1_000_000) if len(bars) else since
-    _prime(engine, source, config, since)
-    last = engine.portfolio.last_ts
-    todo = bars if last is None else bars[bars.index > pd.Timestamp(last, unit="ms", tz="UTC")]
-    if not len(todo):
-        log.info("session %s: nothing to decide, every bar of the range is decided", s.name)
-        return
-    bar = tqdm(
-        total=len(todo),
-        unit="bar",
-        disable=None if progress is None else not progress,
-        desc=f"{s.mode} {s.symbol} {s.timeframe}",
-    )
-    with bar:
-        for start in range(0, len(todo), CHUNK_BARS):
-            if stop.is_set():
+    def _checkpoint(self) -> None:
+        save_state(self.paths, self.portfolio, self.identity)
+        self.heartbeat.beat(self.portfolio)
+
+    def _prime_resumed(self, since: int) -> None:
+        # A resumed session continues from bars it already decided, so it needs no second warm-up.
+        last = self.portfolio.last_ts
+        if last is not None:
+            start = max(since, last - self.engine.strategy.warmup * self.tf)
+            self.engine.prime(self._bars(start, last + 1))
+
+    def _replay(self, since: int, until: int, progress: bool | None) -> None:
+        s = self.config.session
+        bars = self._bars(since, until)
+        if s.max_bars:
+            bars = bars.iloc[-s.max_bars :]
+            since = int(bars.index[0].value // 1_000_000) if len(bars) else since
+        self._prime_resumed(since)
+        last = self.portfolio.last_ts
+        todo = bars if last is None else bars[bars.index > pd.Timestamp(last, unit="ms", tz="UTC")]
+        if not len(todo):
+            log.info("session %s: nothing to decide, every bar of the range is decided", s.name)
+            return
+        disable = None if progress is None else not progress  # None: a bar only on a terminal
+        with tqdm(
+            total=len(todo), unit="bar", disable=disable, desc=f"{s.mode} {s.symbol} {s.timeframe}"
+        ) as bar:
+            for start in range(0, len(todo), CHUNK_BARS):
+                if self.stop.is_set():
+                    break
+                chunk = todo.iloc[start : start + CHUNK_BARS]
+                self.engine.process(chunk)
+                self._checkpoint()
+                bar.update(len(chunk))
+
+    def _follow_clock(self) -> None:
+        s, tf, engine = self.config.session, self.tf, self.engine
+        until = parse_instant(s.until, "session.until") if s.until else None
+        start_at = parse_instant(s.since, "session.since") if s.since else None
+        if self.portfolio.last_ts is not None:
+            self._prime_resumed(start_at or 0)
+            first_new = self.portfolio.last_ts + tf
+        else:
+            # A new live session starts at the last closed bar, warmed up on the bars before it, so
+            # its first decision is already a real one instead of half an hour of insufficient_data.
+            first_new = start_at if start_at is not None else (self.clock() // tf) * tf - tf
+            engine.prime(self._bars(first_new - engine.strategy.warmup * tf, first_new))
+        decided = 0
+        beat_every = min(10.0, s.interval)
+        while not self.stop.is_set():
+            now = self.clock()
+            current_open = (now // tf) * tf  # the forming bar; everything before it has closed
+            last = self.portfolio.last_ts
+            first = last + tf if last is not None else first_new
+            end = current_open if until is None else min(current_open, until)
+            if first < end:
+                bars = self._bars(first, end)
+                if s.max_bars:
+                    bars = bars.iloc[: s.max_bars - decided]
+                decided += engine.process(bars, now=now)
+            self._checkpoint()
+            reached_until = until is not None and (self.portfolio.last_ts or 0) + tf >= until
+            if reached_until or (s.max_bars and decided >= s.max_bars):
                 break
-            chunk = todo.iloc[start : start + CHUNK_BARS]
-            engine.process(chunk)
-            save_state(paths, engine.portfolio, identity)
-            heartbeat.beat(engine.portfolio)
-            bar.update(len(chunk))
-
-
-def _follow_clock(
-    engine: Engine,
-    source: Source,
-    config: LabkitConfig,
-    paths: SessionPaths,
-    identity: dict[str, Any],
-    heartbeat: Heartbeat,
-    stop: threading.Event,
-    clock: Callable[[], int],
-) -> None:
-    s = config.session
-    tf = timeframe_ms(s.timeframe)
-    until = parse_instant(s.until, "session.until") if s.until else None
-    start_at = parse_instant(s.since, "session.since") if s.since else None
-    if engine.portfolio.last_ts is not None:
-        _prime(engine, source, config, start_at or 0)
-        first_new = engine.portfolio.last_ts + tf
-    else:
-        # A new live session starts at the last closed bar, warmed up on the bars before it, so its
-        # first decision is already a real one instead of half an hour of insufficient_data.
-        first_new = start_at if start_at is not None else (clock() // tf) * tf - tf
-        engine.prime(source.bars(s.symbol, s.timeframe, first_new - engine.strategy.warmup * tf, first_new))
-    decided = 0
-    beat_every = min(10.0, s.interval)
-    while not stop.is_set():
-        now = clock()
-        current_open = (now // tf) * tf  # the forming bar; everything before it has closed
-        last = engine.portfolio.last_ts
-        first = last + tf if last is not None else first_new
-        end = current_open if until is None else min(current_open, until)
-        if first < end:
-            bars = source.bars(s.symbol, s.timeframe, first, end)
-            if s.max_bars:
-                bars = bars.iloc[: s.max_bars - decided]
-            decided += engine.process(bars, now=now)
-            save_state(paths, engine.portfolio, identity)
-        heartbeat.beat(engine.portfolio)
-        if (until is not None and (engine.portfolio.last_ts or 0) + tf >= until) or (
-            s.max_bars and decided >= s.max_bars
-        ):
-            break
-        next_close = current_open + tf
-        stop.wait(max(0.0, min(beat_every, (next_close - clock()) / 1000.0)) + 0.001)
+            next_close = current_open + tf
+            self.stop.wait(max(0.0, min(beat_every, (next_close - self.clock()) / 1000.0)) + 0.001)
 
 
 class _stop_on_signals:
