@@ -67,7 +67,8 @@ def round_trips(journal: pd.DataFrame) -> pd.DataFrame:
     still open at the end, or a SELL whose entry lies before the frame, is not a closed trade.
     """
     trips: list[dict[str, Any]] = []
-    if "fill_side" not in journal.columns or journal.empty:
+    journal = _columns(journal)
+    if journal.empty:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in _TRIP_COLUMNS})
     fills = journal[journal["fill_side"].isin(("BUY", "SELL"))]
     open_trip: dict[str, Any] | None = None
@@ -107,6 +108,7 @@ def blocking_table(journal: pd.DataFrame, top: int | None = None) -> pd.DataFram
     Reasons are grouped by `reason_code` (``insufficient_data:7`` counts as ``insufficient_data``).
     """
     columns = ["stage", "reason", "count", "share"]
+    journal = _columns(journal)
     if journal.empty:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
     blocked = journal[journal["stage"].fillna("passed") != "passed"]
@@ -263,12 +265,13 @@ def daily_health(journal: pd.DataFrame, day: str, timeframe_ms: int,
     Undefined figures are None.
     """
     start, end = day_bounds(day)
+    journal = _columns(journal)
     rows = _between(journal, start, end)
     decisions, expected = coverage(journal, start, end, timeframe_ms)
     gaps = heartbeat_gaps(journal, timeframe_ms).loc[rows.index] if len(rows) else pd.Series(dtype=float)
     start_equity = _equity_before(journal, start, capital)
     end_equity = float(rows["equity"].iloc[-1]) if len(rows) else start_equity
-    fills = rows[rows["fill_side"].notna()] if "fill_side" in rows.columns else rows.iloc[0:0]
+    fills = rows[rows["fill_side"].notna()]
     closed = round_trips(journal)
     closed = closed[(closed["exit_ts"] >= start) & (closed["exit_ts"] < end)] if len(closed) else closed
     data_errors = _data_errors(rows)
@@ -365,6 +368,7 @@ def weekly_readiness(journal: pd.DataFrame, week: str, config: ReadinessConfig, 
     few trades, no bars): its figures are then NaN and its explanation says why it failed.
     """
     start, end = week_bounds(week)
+    journal = _columns(journal)
     rows = _between(journal, start, end)
     decisions, expected = coverage(journal, start, end, timeframe_ms)
     trips = round_trips(journal)
@@ -521,6 +525,19 @@ def _verdict_dir(home: Path, session: str) -> Path:
     from labkit.state import session_paths
 
     return session_paths(home, session).root / "readiness"
+
+
+_NEEDED = {"ts": "datetime64[ns, UTC]", "decided_at": "datetime64[ns, UTC]", "action": "object",
+           "stage": "object", "reason": "object", "equity": "float64", "price": "float64",
+           "model": "object", "fill_side": "object", "fill_units": "float64", "fill_price": "float64",
+           "fill_fee": "float64", "fill_slippage_cost": "float64", "fill_pnl": "float64"}
+
+
+def _columns(journal: pd.DataFrame) -> pd.DataFrame:
+    # An empty journal (a session that decided nothing yet) lacks the flattened fill columns.
+    missing = {name: pd.Series(dtype=dtype, index=journal.index) for name, dtype in _NEEDED.items()
+               if name not in journal.columns}
+    return journal.assign(**missing) if missing else journal
 
 
 def _between(journal: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:

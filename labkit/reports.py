@@ -85,6 +85,7 @@ def render_report(kind: str, session: str, home: Path, config: LabkitConfig, dat
         raise ConfigError(f"report: unknown kind {kind!r}; use one of {', '.join(NOTEBOOKS)}")
     home = Path(home)
     period, parameters = _period(kind, session, home, date, week)
+    parameters = _parameters(kind, parameters, config)
     source = (notebooks or notebooks_dir()) / f"{NOTEBOOKS[kind]}.ipynb"
     out_dir = home / "reports" / session
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,6 +159,13 @@ def _period(kind: str, session: str, home: Path, date: str | None,
         period = ts.date().isoformat() if kind == "daily" else iso_week(ts)
     parameters["date" if kind == "daily" else "week"] = period
     return period, parameters
+
+
+def _parameters(kind: str, base: dict[str, Any], config: LabkitConfig) -> dict[str, Any]:
+    # The weekly verdict judges with the thresholds of the config the report runs under.
+    if kind == "weekly":
+        return {**base, "thresholds": config.readiness.model_dump(mode="json")}
+    return base
 
 
 def _execute(source: Path, notebook: Path, parameters: dict[str, Any], config: LabkitConfig,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import doctest
 import json
 import math
 from pathlib import Path
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import labkit.readiness
 from labkit.config import ReadinessConfig, load_config
 from labkit.journal import read_journal
 from labkit.readiness import (
@@ -108,6 +110,13 @@ def session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def session_journal(session_home: Path) -> pd.DataFrame:
     return read_journal(session_paths(session_home, "golden").decisions)
+
+
+def test_readiness_docstring_examples_when_run_print_what_they_show():
+    # Arrange / Act
+    result = doctest.testmod(labkit.readiness)
+    # Assert
+    assert result.failed == 0 and result.attempted >= 5
 
 
 # --- round trips ---------------------------------------------------------------------------------
@@ -457,6 +466,18 @@ def test_daily_health_when_day_outside_session_returns_none_figures(session_jour
     # Assert
     assert (result["decisions"], result["expected"], result["coverage"]) == (0, 0, None)
     json.dumps(result, allow_nan=False)
+
+
+def test_daily_health_and_weekly_when_journal_is_empty_return_honest_nones(tmp_path):
+    # Arrange: a session that has not decided a bar yet
+    frame = read_journal(tmp_path / "decisions.jsonl")
+    # Act
+    health = daily_health(frame, "2026-01-05", MINUTE_MS)
+    weekly = weekly_readiness(frame, WEEK, CONFIG, MINUTE_MS)
+    # Assert
+    assert (health["decisions"], health["pnl"], health["max_drawdown"]) == (0, None, None)
+    assert not weekly.passed and round_trips(frame).empty
+    json.dumps(weekly.to_dict(), allow_nan=False)
 
 
 # --- verdicts on disk ----------------------------------------------------------------------------
