@@ -31,6 +31,7 @@ from labkit.timeutil import DAY_MS, iso_ms, now_ms
 _SIDE_NAME = {1: "BUY", 0: HOLD, -1: "SELL"}
 _SIDE_CODE = {"BUY": 1, HOLD: 0, "SELL": -1}
 _PASSED: dict[str, Any] = {"stage": "passed", "reason": None, "detail": {}}
+_ALREADY_FLAT: dict[str, Any] = {"stage": "passed", "reason": "already_flat", "detail": {}}
 FLUSH_EVERY = 4096
 SLICE_BARS = 65_536
 
@@ -193,12 +194,15 @@ class Engine:
                 block = run_gates(self.gates, ctx)
                 if block is None:
                     action, trace = proposed, _PASSED
+                    if proposed == -1 and pos <= 0:
+                        # Long-only: an exit signal while flat has nothing to do, and nothing blocked it.
+                        action, trace = 0, _ALREADY_FLAT
                 else:
                     action = 0
                     trace = {"stage": block.stage, "reason": block.reason, "detail": dict(block.detail)}
                 if action:
                     port.pending_side, port.pending_seq = action, seq
-                    port.trades_today += 1
+                    port.trades_today += action == 1  # a trade is a round trip: count entries
             port.last_equity = equity
             equity_out[i] = equity
             if write_bytes is not None and encode is not None and ts_text is not None:
@@ -220,7 +224,7 @@ class Engine:
                     "action": _SIDE_NAME[action],
                     "confidence": None if c != c else float(c),
                     "gate_trace": trace,
-                    "rejection_reason": trace["reason"],
+                    "rejection_reason": None if trace["stage"] == "passed" else trace["reason"],
                     "fill": fill,
                     "position": pos,
                     "cash": cash,

@@ -133,7 +133,7 @@ def test_engine_when_max_daily_reached_blocks_entries(tmp_path, fixture_bars):
     blocked = [line for line in lines if line["rejection_reason"] == "max_daily_trades"]
     assert blocked
     assert blocked[0]["gate_trace"]["detail"] == {"trades_today": 2, "limit": 2}
-    assert sum(1 for line in lines if line["action"] != "HOLD") == 2  # one UTC day in the fixture
+    assert sum(1 for line in lines if line["action"] == "BUY") == 2  # one UTC day in the fixture
 
 
 def test_engine_when_confidence_missing_writes_null_not_nan(tmp_path, fixture_bars):
@@ -141,3 +141,12 @@ def test_engine_when_confidence_missing_writes_null_not_nan(tmp_path, fixture_ba
     raw = (tmp_path / "decisions.jsonl").read_text()
     assert "NaN" not in raw
     assert lines[-1]["confidence"] is None or not math.isnan(lines[-1]["confidence"])
+
+
+def test_engine_when_exit_signal_while_flat_holds_without_a_block(tmp_path, fixture_bars):
+    _, lines = _journal_run(tmp_path, fixture_bars)
+    flat_sells = [line for line in lines if line["proposed"] == "SELL" and line["position"] == 0.0]
+    assert flat_sells
+    for line in flat_sells:
+        assert line["action"] == "HOLD" and line["rejection_reason"] is None
+        assert line["gate_trace"] == {"stage": "passed", "reason": "already_flat", "detail": {}}

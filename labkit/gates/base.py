@@ -58,9 +58,8 @@ class DecisionContext:
 class Gate(ABC):
     """One stage of the decision chain.
 
-    ``applies_to`` names the proposals the gate judges. Exits are judged only by gates that could
-    not trap a position (data, halt never blocks an exit): a gate that keeps a losing position
-    open is a risk, not a protection.
+    ``applies_to`` names the proposals the gate judges. Exits are judged only by `data`: a gate
+    that keeps a losing position open is a risk, not a protection.
     """
 
     name: ClassVar[str]

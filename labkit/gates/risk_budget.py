@@ -1,10 +1,10 @@
-"""`risk_budget`: an entry must fit in what is left of the exposure budget; exits need a position."""
+"""`risk_budget`: an entry must fit in what is left of the exposure budget."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from labkit.gates.base import BUY, SELL, Block, DecisionContext, Gate
+from labkit.gates.base import BUY, Block, DecisionContext, Gate
 
 
 class RiskBudgetConfig(BaseModel):
@@ -15,15 +15,12 @@ class RiskBudgetConfig(BaseModel):
 
 class RiskBudgetGate(Gate):
     name = "risk_budget"
-    applies_to = frozenset({BUY, SELL})
+    applies_to = frozenset({BUY})
 
     def __init__(self, config: RiskBudgetConfig | None = None) -> None:
         self.config = config or RiskBudgetConfig()
 
     def check(self, ctx: DecisionContext) -> Block | None:
-        if ctx.proposed == SELL:
-            # Long-only: a sell signal while flat has nothing to close.
-            return None if ctx.position > 0 else Block(self.name, "no_position", {"position": 0.0})
         exposure = ctx.position * ctx.price
         budget = min(self.config.max_exposure_frac * ctx.equity - exposure, ctx.cash)
         if budget < max(self.config.min_notional, 1e-9):
@@ -37,5 +34,5 @@ class RiskBudgetGate(Gate):
     def describe(self) -> str:
         return (
             f"risk_budget: entries only while exposure < {self.config.max_exposure_frac:.0%} of "
-            f"equity leaves >= {self.config.min_notional:g} to spend; exits need a position"
+            f"equity leaves >= {self.config.min_notional:g} to spend"
         )

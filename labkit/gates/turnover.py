@@ -12,7 +12,7 @@ from labkit.gates.base import BUY, Block, DecisionContext, Gate
 class TurnoverConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     min_ratio: float = Field(2.0, ge=0, description="expected edge must be >= this x round-trip cost")
-    max_daily: int = Field(10, ge=1, description="orders per UTC day; entries beyond are refused")
+    max_daily: int = Field(10, ge=1, description="trades (entries) per UTC day; more are refused")
 
 
 class TurnoverGate(Gate):
@@ -44,5 +44,5 @@ class TurnoverGate(Gate):
     def describe(self) -> str:
         return (
             f"turnover: refuse entries whose edge < {self.config.min_ratio:g} x round-trip cost, "
-            f"or beyond {self.config.max_daily} orders per UTC day"
+            f"or beyond {self.config.max_daily} trades per UTC day"
         )

@@ -16,8 +16,6 @@ from tests import stubs
             {"proposed": "BUY", "cash": 9.99, "position": 99.9001, "price": 100.0, "equity": 10_000.0},
             "risk_budget_exhausted",
         ),
-        ({"proposed": "SELL", "position": 1.0}, None),
-        ({"proposed": "SELL", "position": 0.0}, "no_position"),
     ],
 )
 def test_risk_budget_gate_table(overrides, expected):
@@ -35,3 +33,7 @@ def test_risk_budget_when_exposure_limit_reached_names_numbers():
     assert gate.check(ctx) == Block(
         "risk_budget", "risk_budget_exhausted", {"exposure": 5000.0, "budget": 0.0, "min_notional": 10.0}
     )
+
+
+def test_risk_budget_when_exit_proposed_does_not_apply():
+    assert RiskBudgetGate.applies_to == frozenset({"BUY"})
