@@ -179,6 +179,8 @@ def _execute(source: Path, notebook: Path, parameters: dict[str, Any], config: L
             str(source), str(notebook), parameters=parameters, kernel_name=config.reports.kernel,
             execution_timeout=config.reports.cell_timeout, cwd=str(home), progress_bar=False,
             log_output=False,
+            # ipykernel 7 warns on every start that its loopback TCP is unencrypted; only errors matter here
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except PapermillExecutionError as exc:
         trace = _ANSI.sub("", "\n".join(exc.traceback or []))
