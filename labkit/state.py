@@ -19,6 +19,8 @@ from labkit.portfolio import Portfolio
 from labkit.timeutil import iso_ms, iso_s, now_ms
 
 STATE_SCHEMA = 1
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; these files are as readable as any other
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=1, allow_nan=False, default=str)
             handle.flush()
