@@ -32,7 +32,7 @@ def test_environment_yml_when_compared_mirrors_pyproject_dependencies():
 
 def test_gitignore_when_read_ignores_generated_data_and_reports():
     ignored = (ROOT / ".gitignore").read_text().splitlines()
-    assert "/data/" in ignored and "/reports/" in ignored and ".venv/" in ignored
+    assert "/data/*" in ignored and "/reports/*" in ignored and ".venv/" in ignored
 
 
 def test_ci_when_run_calls_the_readme_test_command():
