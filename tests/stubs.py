@@ -72,3 +72,13 @@ def decision_context(**overrides: Any) -> DecisionContext:
     )
     fields.update(overrides)
     return DecisionContext(**fields)
+
+
+def replayed_session(home: Path, name: str, since: str, until: str, **overrides: Any) -> Path:
+    """Replay a synthetic paper session into `home` (fast pace) and return the home."""
+    from labkit.config import load_config
+    from labkit.session import run_session
+
+    settings = {"session.name": name, "session.pace": "fast", "session.since": since, "session.until": until}
+    run_session(load_config(None, {**settings, **overrides}, environ={}), home, progress=False)
+    return home

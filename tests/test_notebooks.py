@@ -10,7 +10,7 @@ from labkit.config import load_config
 from labkit.home import code_version
 from labkit.readiness import latest_verdict
 from labkit.reports import notebooks_dir, render_report
-from labkit.session import run_session
+from tests import stubs
 
 NOTEBOOKS = sorted(notebooks_dir().glob("*.ipynb"))
 OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
@@ -53,18 +53,7 @@ def test_notebook_when_committed_has_purpose_then_literal_parameters(path):
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory):
-    home = tmp_path_factory.mktemp("home")
-    config = load_config(
-        None,
-        {
-            "session.name": "e2e",
-            "session.pace": "fast",
-            "session.since": "2026-01-05",
-            "session.until": "2026-01-08",
-        },
-        environ={},
-    )
-    run_session(config, home, progress=False)
+    home = stubs.replayed_session(tmp_path_factory.mktemp("home"), "e2e", "2026-01-05", "2026-01-08")
     before = code_version()
     report_config = load_config(None, {"readiness.min_trades": 7}, environ={})
     results = [render_report(kind, "e2e", home, report_config)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import labkit.readiness
-from labkit.config import ReadinessConfig, load_config
+from labkit.config import ReadinessConfig
 from labkit.journal import read_journal
 from labkit.readiness import (
     bootstrap_mean_ci,
@@ -23,8 +23,8 @@ from labkit.readiness import (
     save_verdict,
     weekly_readiness,
 )
-from labkit.session import run_session
 from labkit.state import session_paths
+from tests import stubs
 
 WEEK = "2026-W02"
 MONDAY = pd.Timestamp("2026-01-05", tz="UTC")
@@ -92,19 +92,8 @@ def trips_with_returns(
 @pytest.fixture(scope="module")
 def session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("home")
-    config = load_config(
-        None,
-        {
-            "session.name": "golden",
-            "session.pace": "fast",
-            "session.since": "2026-01-05T12:00",
-            "session.until": "2026-01-07T06:00",
-            "broker.slippage": 0.0005,
-        },
-        environ={},
-    )
-    run_session(config, home, progress=False)
-    return home
+    return stubs.replayed_session(home, "golden", "2026-01-05T12:00", "2026-01-07T06:00",
+                                  **{"broker.slippage": 0.0005})
 
 
 @pytest.fixture(scope="module")

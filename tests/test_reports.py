@@ -12,7 +12,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from labkit.config import load_config
 from labkit.errors import ConfigError, NotebookRunError
 from labkit.reports import render_report, write_index
-from labkit.session import run_session
+from tests import stubs
 
 OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
 
@@ -30,19 +30,7 @@ def write_notebook(directory: Path, name: str, *sources: str) -> None:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("home")
-    config = load_config(
-        None,
-        {
-            "session.name": "s1",
-            "session.pace": "fast",
-            "session.since": "2026-01-05",
-            "session.until": "2026-01-05T02:00",
-        },
-        environ={},
-    )
-    run_session(config, root, progress=False)
-    return root
+    return stubs.replayed_session(tmp_path_factory.mktemp("home"), "s1", "2026-01-05", "2026-01-05T02:00")
 
 
 @pytest.mark.slow
