@@ -38,18 +38,11 @@ def build_gates(config: GatesConfig) -> list[Gate]:
     return [makers[name]() for name in config.enabled]
 
 
-def build_engine(
-    config: LabkitConfig,
-    mode: str,
-    portfolio: Portfolio | None = None,
-    journal: JournalWriter | None = None,
-    clock: Callable[[], int] = now_ms,
-    on_decision: Callable[[dict[str, Any]], None] | None = None,
-) -> Engine:
-    """Return an engine for `mode` (backtest, shadow or paper); shadow fills carry no costs."""
+def engine_settings(config: LabkitConfig, mode: str) -> EngineSettings:
+    """Return the engine settings for `mode`: shadow fills are followed without costs."""
     s = config.session
     costless = mode == "shadow"
-    settings = EngineSettings(
+    return EngineSettings(
         session=s.name,
         mode=mode,
         symbol=s.symbol,
@@ -59,6 +52,19 @@ def build_engine(
         slippage=0.0 if costless else config.broker.slippage,
         position_frac=config.risk.position_frac,
     )
+
+
+def build_engine(
+    config: LabkitConfig,
+    mode: str,
+    portfolio: Portfolio | None = None,
+    journal: JournalWriter | None = None,
+    clock: Callable[[], int] = now_ms,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> Engine:
+    """Return an engine for `mode` (backtest, shadow or paper); shadow fills carry no costs."""
+    s = config.session
+    settings = engine_settings(config, mode)
     gates = build_gates(config.gates)
     for gate in gates:
         log.info("gate %s", gate.describe())
@@ -69,5 +75,5 @@ def build_engine(
         portfolio or Portfolio.start(s.capital),
         journal,
         clock,
-        on_decision,
+        on_event,
     )

@@ -59,7 +59,7 @@ class Engine:
         portfolio: Portfolio,
         journal: JournalWriter | None = None,
         clock: Callable[[], int] = now_ms,
-        on_decision: Callable[[dict[str, Any]], None] | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.strategy = strategy
@@ -69,7 +69,7 @@ class Engine:
         self.portfolio = portfolio
         self.journal = journal
         self.clock = clock
-        self.on_decision = on_decision
+        self.on_event = on_event  # called with the journal line of every order, fill or block
         self.run_id = secrets.token_hex(4)
         self._history = pd.DataFrame()
         self.equity: list[np.ndarray] = []  # per-bar equity at the close, one array per call
@@ -124,6 +124,7 @@ class Engine:
         sides = side.tolist()
         confs = conf.tolist()
         clock = self.clock
+        on_event = self.on_event
         stamp_sec, stamp_prefix = -1, ""
         encode = journal.encode if journal is not None else None
         write_bytes = journal.write_bytes if journal is not None else None
@@ -150,7 +151,7 @@ class Engine:
                 fill = port.fill(
                     port.pending_side, opens[i], s.fee, s.slippage, s.position_frac, port.pending_seq
                 )
-                port.pending_side, port.pending_seq = 0, -1
+                port.pending_side, port.pending_seq, port.pending_reason = 0, -1, None
                 cash, pos = port.cash, port.position
             price = closes[i]
             if days[i] != port.day:
@@ -187,6 +188,7 @@ class Engine:
                     trades_today=port.trades_today,
                     loss_streak=port.loss_streak,
                     halted=port.halted,
+                    reduce_only=port.reduce_only,
                     halt_reason=port.halt_reason,
                     fee=s.fee,
                     slippage=s.slippage,
@@ -233,8 +235,8 @@ class Engine:
                     "correlation_id": f"{self.run_id}-{seq}",
                 }
                 write_bytes(encode(line))
-                if self.on_decision is not None:
-                    self.on_decision(line)
+                if on_event is not None and (action or fill is not None or trace is not _PASSED):
+                    on_event(line)
                 if seq % FLUSH_EVERY == 0:
                     journal.flush()  # type: ignore[union-attr]
         port.cash, port.position, port.peak_equity = cash, pos, peak

@@ -57,6 +57,11 @@ class JournalWriter:
     def write(self, line: dict[str, Any]) -> None:
         self.write_bytes(self.encode(line))
 
+    def offset(self) -> int:
+        """Return the journal's size once everything written is flushed."""
+        self._file.flush()
+        return self._file.tell()
+
     def flush(self, fsync: bool = False) -> None:
         self._file.flush()
         if fsync:
@@ -95,9 +100,10 @@ def repair_torn_tail(path: Path) -> bool:
     return True
 
 
-def iter_lines(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield the journal's decision lines in order."""
+def iter_lines(path: Path, offset: int = 0) -> Iterator[dict[str, Any]]:
+    """Yield the journal's complete decision lines in order, from byte `offset` (a line start)."""
     with open(path, "rb") as handle:
+        handle.seek(offset)
         for raw in handle:
             if raw.endswith(b"\n"):
                 yield orjson.loads(raw)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from labkit.timeutil import DAY_MS, parse_instant
+
 SIDES = {1: "BUY", -1: "SELL"}
 
 
@@ -32,6 +34,10 @@ class Portfolio:
     reduce_only: bool = False
     pending_side: int = 0  # order decided at the last bar, to fill at the next open
     pending_seq: int = -1
+    pending_reason: str | None = None  # set when the order came from a command, not a decision
+    control_offset: int = 0  # bytes of control.jsonl already applied
+    journal_offset: int = 0  # bytes of decisions.jsonl this state accounts for
+    transitions: list[dict[str, Any]] = field(default_factory=list)
     last_seq: int = -1
     last_ts: int | None = None  # open time of the last bar decided, epoch ms
     entries: int = 0
@@ -72,6 +78,7 @@ class Portfolio:
             self.entry_cost += cost
             self.entries += 1
             pnl = None
+            cash_flow = -cost
         else:
             units = self.position
             if units <= 0:
@@ -81,6 +88,7 @@ class Portfolio:
             fee_paid = notional * fee
             proceeds = notional - fee_paid
             pnl = proceeds - self.entry_cost
+            cash_flow = proceeds
             self.cash += proceeds
             self.position = 0.0
             self.avg_price = 0.0
@@ -91,7 +99,7 @@ class Portfolio:
         slippage_cost = units * open_price * slippage
         self.fees_paid += fee_paid
         self.slippage_paid += slippage_cost
-        return {
+        record = {
             "side": SIDES[side],
             "units": units,
             "price": price,
@@ -99,4 +107,41 @@ class Portfolio:
             "slippage_cost": slippage_cost,
             "order_seq": order_seq,
             "pnl": pnl,
+            "cash_flow": cash_flow,
         }
+        if self.pending_reason:
+            record["reason"] = self.pending_reason
+        return record
+
+    def replay_line(self, line: dict[str, Any]) -> None:
+        """Bring the book forward by one journal line, as the engine did when it wrote the line.
+
+        A crash can leave the journal ahead of ``state.json``; folding the extra lines in gives the
+        exact book of an uninterrupted run without deciding those bars a second time.
+        """
+        fill = line.get("fill")
+        if fill:
+            units, price = fill["units"], fill["price"]
+            if fill["side"] == "BUY":
+                self.avg_price = (self.avg_price * self.position + units * price) / (self.position + units)
+                self.entry_cost -= fill["cash_flow"]
+                self.entries += 1
+            else:
+                self.avg_price = self.entry_cost = 0.0
+                self.exits += 1
+                self.realized_pnl += fill["pnl"]
+                self.loss_streak = self.loss_streak + 1 if fill["pnl"] < 0 else 0
+            self.fees_paid += fill["fee"]
+            self.slippage_paid += fill["slippage_cost"]
+            self.pending_side, self.pending_seq, self.pending_reason = 0, -1, None
+        ts = parse_instant(line["ts"])
+        if ts // DAY_MS != self.day:
+            self.day, self.day_start_equity = ts // DAY_MS, self.last_equity
+            self.trades_today = self.loss_streak = 0
+        self.cash, self.position = line["cash"], line["position"]
+        self.peak_equity = max(self.peak_equity, line["equity"])
+        if line["action"] != "HOLD":
+            self.pending_side, self.pending_seq = (1 if line["action"] == "BUY" else -1), line["seq"]
+            self.trades_today += line["action"] == "BUY"
+        self.last_equity = line["equity"]
+        self.last_seq, self.last_ts = line["seq"], ts

@@ -8,6 +8,7 @@ the wall clock (``pace clock``), and leaves a final state and a ``stopped`` hear
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -19,11 +20,13 @@ import pandas as pd
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from labkit.assemble import build_engine
+from labkit.assemble import build_engine, engine_settings
 from labkit.config import LabkitConfig, redacted
+from labkit.control import apply_command, pending_commands
 from labkit.engine import Engine
-from labkit.errors import ConfigError, SessionBusyError
-from labkit.journal import JournalWriter
+from labkit.errors import ConfigError, DataError, SessionBusyError
+from labkit.journal import JournalWriter, iter_lines
+from labkit.logs import config_secrets, session_log
 from labkit.portfolio import Portfolio
 from labkit.sources import Source, open_source
 from labkit.state import (
@@ -36,6 +39,8 @@ from labkit.state import (
     session_paths,
     write_json_atomic,
 )
+from labkit.store import ts_ms
+from labkit.tape import TapeWriter
 from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
 
 log = logging.getLogger(__name__)
@@ -92,6 +97,11 @@ def run_session(
     saved = load_state(paths)
     if saved is not None:
         check_identity(saved, identity, s.name)
+        if saved.get("mode", s.mode) != s.mode:
+            raise ConfigError(
+                f"session.mode: session {s.name!r} runs in {saved['mode']} mode; "
+                f"`labkit transition --to {s.mode} --session {s.name}` changes it"
+            )
     paths.root.mkdir(parents=True, exist_ok=True)
     lock = FileLock(paths.lock, timeout=0)
     try:
@@ -102,13 +112,14 @@ def run_session(
             f"session {s.name!r} is already running (pid {holder}); `labkit stop --session {s.name}` stops it"
         ) from None
     try:
+        saved = load_state(paths)  # again: a run that just ended may have moved it on
         return _SessionRun(config, paths, source, saved, identity, stop, clock).run(progress, since, until)
     finally:
         lock.release()
 
 
 class _SessionRun:
-    """One run of a session while it holds the lock: its engine, files and stop event."""
+    """One run of a session while it holds the lock: its engine, files, tape and stop event."""
 
     def __init__(
         self,
@@ -127,25 +138,44 @@ class _SessionRun:
         if not paths.config.exists():
             write_json_atomic(paths.config, redacted(config))
         self.portfolio = Portfolio.from_dict(saved["portfolio"]) if saved else Portfolio.start(s.capital)
-        self.journal = JournalWriter(paths.decisions)
-        self.engine: Engine = build_engine(config, s.mode, self.portfolio, self.journal)
-        self.heartbeat = Heartbeat(paths, s.name, s.mode, s.symbol)
+        self.journal = JournalWriter(paths.decisions)  # cuts a torn last line, with a warning
+        recover_from_journal(self.portfolio, paths)
+        self.tape = TapeWriter(paths.tape)
+        self.engine: Engine = build_engine(
+            config, identity["mode"], self.portfolio, self.journal, clock, on_event=self._log_event
+        )
+        self.heartbeat = Heartbeat(paths, s.name, identity["mode"], s.symbol)
+        self._logged_blocks: dict[tuple[str, str], int] = {}
 
     def run(self, progress: bool | None, since: int | None, until: int | None) -> SessionResult:
         s, port = self.config.session, self.portfolio
-        self.heartbeat.beat(port)
         before = port.last_seq
-        try:
-            with _stop_on_signals(self.stop):
-                if s.pace == "fast":
-                    assert since is not None and until is not None
-                    self._replay(since, until, progress)
-                else:
-                    self._follow_clock()
-        finally:
-            self.journal.close()
-            save_state(self.paths, port, self.identity)
-            self.heartbeat.beat(port, status="stopped")
+        with session_log(self.paths.root, config_secrets(self.config.exchanges)):
+            log.info(
+                "session %s starts: %s %s %s, pace %s, pid %d",
+                s.name,
+                self.identity["mode"],
+                s.symbol,
+                s.timeframe,
+                s.pace,
+                os.getpid(),
+            )
+            self.heartbeat.beat(port)
+            try:
+                with _stop_on_signals(self.stop):
+                    self._poll_commands()
+                    if s.pace == "fast":
+                        assert since is not None and until is not None
+                        self._replay(since, until, progress)
+                    else:
+                        self._follow_clock()
+            finally:
+                port.journal_offset = self.journal.offset()
+                self.journal.close()
+                self.tape.close()
+                save_state(self.paths, port, self.identity)
+                self.heartbeat.beat(port, status="stopped")
+                log.info("session %s stops after %d decisions", s.name, port.last_seq + 1)
         status = "halted" if port.halted else "stopped"
         return SessionResult(
             s.name, self.paths.root, port.last_seq - before, port.last_seq + 1, port.last_equity, status
@@ -155,16 +185,71 @@ class _SessionRun:
         s = self.config.session
         return self.source.bars(s.symbol, s.timeframe, since, until)
 
+    def _decide(self, bars: pd.DataFrame, now: int | None) -> int:
+        # The tape gets the bars before the engine decides them, so a replay never lacks an input.
+        self.tape.bars(bars[ts_ms(bars) > (self.portfolio.last_ts or -1)], "bar", now)
+        return self.engine.process(bars, now=now)
+
+    def _prime(self, history: pd.DataFrame) -> None:
+        self.tape.bars(history, "history")
+        self.engine.prime(history)
+
     def _checkpoint(self) -> None:
+        # Journal first, then state: the state never claims a decision the journal does not hold.
+        self.portfolio.journal_offset = self.journal.offset()
         save_state(self.paths, self.portfolio, self.identity)
         self.heartbeat.beat(self.portfolio)
+
+    def _poll_commands(self) -> None:
+        commands, offset = pending_commands(self.paths, self.portfolio.control_offset)
+        if not commands:
+            return
+        for cmd in commands:
+            applied = apply_command(self.portfolio, cmd, self.identity["mode"])
+            self.tape.command(cmd)
+            if applied.stop:
+                self.stop.set()
+            if applied.mode:
+                self.identity["mode"] = applied.mode
+                self.engine.settings = engine_settings(self.config, applied.mode)
+                self.heartbeat.fields["mode"] = applied.mode
+        self.portfolio.control_offset = offset
+        self._checkpoint()
+
+    def _log_event(self, line: dict[str, Any]) -> None:
+        extra = {"correlation_id": line["correlation_id"], "seq": line["seq"], "bar": line["ts"]}
+        if line["fill"] is not None:
+            fill = line["fill"]
+            log.info(
+                "filled %s %.8g at %.8g (fee %.4g)",
+                fill["side"],
+                fill["units"],
+                fill["price"],
+                fill["fee"],
+                extra=extra,
+            )
+        if line["action"] != "HOLD":
+            log.info("decided %s at %.8g", line["action"], line["price"], extra=extra)
+        elif line["rejection_reason"]:
+            # A block repeats bar after bar; say it once an hour per reason.
+            key = (line["gate_trace"]["stage"], str(line["rejection_reason"]).split(":")[0])
+            hour = parse_instant(line["ts"]) // 3_600_000
+            if self._logged_blocks.get(key) != hour:
+                self._logged_blocks[key] = hour
+                log.info(
+                    "blocked %s by %s: %s",
+                    line["proposed"],
+                    key[0],
+                    line["rejection_reason"],
+                    extra={**extra, "detail": line["gate_trace"]["detail"]},
+                )
 
     def _prime_resumed(self, since: int) -> None:
         # A resumed session continues from bars it already decided, so it needs no second warm-up.
         last = self.portfolio.last_ts
         if last is not None:
             start = max(since, last - self.engine.strategy.warmup * self.tf)
-            self.engine.prime(self._bars(start, last + 1))
+            self._prime(self._bars(start, last + 1))
 
     def _replay(self, since: int, until: int, progress: bool | None) -> None:
         s = self.config.session
@@ -179,15 +264,15 @@ class _SessionRun:
             log.info("session %s: nothing to decide, every bar of the range is decided", s.name)
             return
         disable = None if progress is None else not progress  # None: a bar only on a terminal
-        with tqdm(
-            total=len(todo), unit="bar", disable=disable, desc=f"{s.mode} {s.symbol} {s.timeframe}"
-        ) as bar:
+        desc = f"{self.identity['mode']} {s.symbol} {s.timeframe}"
+        with tqdm(total=len(todo), unit="bar", disable=disable, desc=desc) as bar:
             for start in range(0, len(todo), CHUNK_BARS):
                 if self.stop.is_set():
                     break
                 chunk = todo.iloc[start : start + CHUNK_BARS]
-                self.engine.process(chunk)
+                self._decide(chunk, None)
                 self._checkpoint()
+                self._poll_commands()
                 bar.update(len(chunk))
 
     def _follow_clock(self) -> None:
@@ -201,7 +286,7 @@ class _SessionRun:
             # A new live session starts at the last closed bar, warmed up on the bars before it, so
             # its first decision is already a real one instead of half an hour of insufficient_data.
             first_new = start_at if start_at is not None else (self.clock() // tf) * tf - tf
-            engine.prime(self._bars(first_new - engine.strategy.warmup * tf, first_new))
+            self._prime(self._bars(first_new - engine.strategy.warmup * tf, first_new))
         decided = 0
         beat_every = min(10.0, s.interval)
         while not self.stop.is_set():
@@ -214,13 +299,40 @@ class _SessionRun:
                 bars = self._bars(first, end)
                 if s.max_bars:
                     bars = bars.iloc[: s.max_bars - decided]
-                decided += engine.process(bars, now=now)
+                decided += self._decide(bars, now)
             self._checkpoint()
             reached_until = until is not None and (self.portfolio.last_ts or 0) + tf >= until
             if reached_until or (s.max_bars and decided >= s.max_bars):
                 break
+            self._poll_commands()
             next_close = current_open + tf
             self.stop.wait(max(0.0, min(beat_every, (next_close - self.clock()) / 1000.0)) + 0.001)
+
+
+def recover_from_journal(portfolio: Portfolio, paths: SessionPaths) -> int:
+    """Fold journal lines newer than the saved state into the book; return how many there were.
+
+    The engine flushes the journal before it saves the state, so after a crash the journal can be
+    ahead, never behind. Those decisions stand: they are applied, not decided again.
+    """
+    if not paths.decisions.exists():
+        return 0
+    folded = 0
+    start = portfolio.journal_offset if portfolio.journal_offset <= paths.decisions.stat().st_size else 0
+    for line in iter_lines(paths.decisions, start):
+        if line["seq"] > portfolio.last_seq:
+            if line["seq"] != portfolio.last_seq + 1:
+                raise DataError(f"{paths.decisions}: seq jumps from {portfolio.last_seq} to {line['seq']}")
+            portfolio.replay_line(line)
+            folded += 1
+    if folded:
+        log.warning(
+            "session %s: state was %d decisions behind the journal (an interrupted run); "
+            "recovered them from the journal",
+            paths.root.name,
+            folded,
+        )
+    return folded
 
 
 class _stop_on_signals:

@@ -47,6 +47,10 @@ class SessionPaths:
     def lock(self) -> Path:
         return self.root / "run.lock"
 
+    @property
+    def tape(self) -> Path:
+        return self.root / "tape.jsonl"
+
 
 def sessions_root(home: Path) -> Path:
     return home / "data" / "sessions"

@@ -66,6 +66,7 @@ def decision_context(**overrides: Any) -> DecisionContext:
         trades_today=0,
         loss_streak=0,
         halted=False,
+        reduce_only=False,
         halt_reason=None,
         fee=0.001,
         slippage=0.0,

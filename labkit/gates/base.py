@@ -42,6 +42,7 @@ class DecisionContext:
     trades_today: int
     loss_streak: int
     halted: bool
+    reduce_only: bool
     halt_reason: str | None
     fee: float
     slippage: float

@@ -1,4 +1,4 @@
-"""`halt`: an emergency stop or a guardrail halt refuses new entries; exits stay allowed."""
+"""`halt`: an emergency stop, a halt or reduce-only refuses new entries; exits stay allowed."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ class HaltGate(Gate):
 
     def check(self, ctx: DecisionContext) -> Block | None:
         if not ctx.halted:
-            return None
+            return Block(self.name, "reduce_only", {}) if ctx.reduce_only else None
         why = ctx.halt_reason or "emergency_stop"
         reason = "emergency_stop" if why == "emergency_stop" else f"halted:{why}"
         return Block(self.name, reason, {"halt_reason": why})
 
     def describe(self) -> str:
-        return "halt: refuse entries while the session is emergency-stopped or halted"
+        return "halt: refuse entries while the session is emergency-stopped, halted or reduce-only"

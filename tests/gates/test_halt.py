@@ -32,3 +32,8 @@ def test_halt_when_session_halted_blocks_entries(halted, halt_reason, proposed, 
 def test_halt_when_exit_proposed_does_not_apply():
     # An emergency stop must still let the position be closed.
     assert "SELL" not in HaltGate.applies_to
+
+
+def test_halt_when_reduce_only_blocks_entries_with_its_reason():
+    result = HaltGate().check(stubs.decision_context(reduce_only=True))
+    assert result == Block("halt", "reduce_only", {})

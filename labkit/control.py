@@ -1,0 +1,128 @@
+"""Operating a session from outside: stop, emergency stop, resume, reduce-only, mode transitions.
+
+Every command is appended as one JSON line to the session's ``control.jsonl`` (an audit trail that is
+never rewritten). Whoever owns the session applies the lines it has not applied yet, in order, with
+`apply_command`: the running engine between bars, or, when no engine runs, the command itself while
+holding the session's run lock. ``state.json`` remembers how far the log was applied, so a command is
+applied exactly once even across crashes and restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from filelock import FileLock, Timeout
+
+from labkit.errors import ConfigError
+from labkit.portfolio import Portfolio
+from labkit.state import SessionPaths, load_state, save_state
+from labkit.timeutil import iso_ms, now_ms
+
+log = logging.getLogger(__name__)
+COMMANDS = ("stop", "emergency_stop", "resume", "reduce_only", "transition")
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying the control log asks of the engine beyond the portfolio flags."""
+
+    stop: bool = False
+    mode: str | None = None  # a transition to this mode
+
+
+def control_path(paths: SessionPaths) -> Path:
+    return paths.root / "control.jsonl"
+
+
+def append_command(paths: SessionPaths, command: str, **args: Any) -> int:
+    """Append a command to the session's control log; return the log's size after it."""
+    if command not in COMMANDS:
+        raise ConfigError(f"command: {command!r} is not a session command; allowed: {', '.join(COMMANDS)}")
+    line = orjson.dumps({"command": command, "at": iso_ms(now_ms()), "pid": os.getpid(), **args}) + b"\n"
+    # O_APPEND makes each small line land whole even when two commands race.
+    fd = os.open(control_path(paths), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def pending_commands(paths: SessionPaths, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Return the complete control lines after byte `offset`, and the offset after them."""
+    path = control_path(paths)
+    if not path.exists() or path.stat().st_size <= offset:
+        return [], offset
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        data = handle.read()
+    complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next poll
+    commands = []
+    for raw in complete.splitlines():
+        try:
+            commands.append(orjson.loads(raw))
+        except orjson.JSONDecodeError:
+            log.warning("%s: skipping an unreadable control line", path)
+    return commands, offset + len(complete)
+
+
+def apply_command(portfolio: Portfolio, cmd: dict[str, Any], mode: str) -> Applied:
+    """Apply one control command to the book; return what the engine must do beyond that."""
+    name = cmd.get("command")
+    log.info("applying command %s", name, extra={"command": cmd})
+    if name == "stop":
+        return Applied(stop=True)
+    if name == "emergency_stop":
+        portfolio.halted, portfolio.halt_reason = True, "emergency_stop"
+        if portfolio.position > 0 and portfolio.pending_side != -1:
+            # Flatten at the very next open: the fastest exit a bar-by-bar engine can make.
+            portfolio.pending_side, portfolio.pending_seq = -1, portfolio.last_seq
+            portfolio.pending_reason = "emergency_stop"
+    elif name == "resume":
+        portfolio.halted, portfolio.halt_reason, portfolio.reduce_only = False, None, False
+    elif name == "reduce_only":
+        portfolio.reduce_only = bool(cmd.get("on", True))
+    elif name == "transition":
+        to = str(cmd["to"])
+        portfolio.transitions.append(
+            {
+                "at": cmd.get("at"),
+                "from": mode,
+                "to": to,
+                "forced": bool(cmd.get("force")),
+                "verdict": cmd.get("verdict"),
+            }
+        )
+        return Applied(mode=to)
+    return Applied()
+
+
+def command_session(paths: SessionPaths, command: str, **args: Any) -> str:
+    """Send a command; apply it at once when no engine runs. Return ``"applied"`` or ``"queued"``."""
+    if load_state(paths) is None:
+        raise ConfigError(f"session: no session {paths.root.name!r} under {paths.root.parent}")
+    end = append_command(paths, command, **args)
+    lock = FileLock(paths.lock, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return "queued"  # the running engine applies it between bars
+    try:
+        saved = load_state(paths) or {}
+        portfolio = Portfolio.from_dict(saved.get("portfolio", {}))
+        identity = {k: v for k, v in saved.items() if k not in ("schema", "updated_at", "portfolio")}
+        commands, portfolio.control_offset = pending_commands(paths, portfolio.control_offset)
+        for cmd in commands:
+            applied = apply_command(portfolio, cmd, identity.get("mode", "paper"))
+            identity["mode"] = applied.mode or identity.get("mode", "paper")
+        save_state(paths, portfolio, identity)
+        log.debug("control log applied up to byte %d of %d", portfolio.control_offset, end)
+        return "applied"
+    finally:
+        lock.release()

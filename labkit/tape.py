@@ -1,0 +1,80 @@
+"""The market tape: every bar a session consumed, and every command it applied, in order.
+
+``tape.jsonl`` lets `labkit replay` feed a session's exact inputs through the engine again and
+prove that the decisions in the journal are what the engine makes of them. Kinds of line:
+
+- ``history``: a bar given to the engine for warm-up only (never decided);
+- ``bar``: a bar the engine decided, with the ``now`` it decided it at (null in a replay-paced run);
+- ``command``: a control command, applied between the bars around it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from labkit.store import COLUMNS, ts_ms
+
+_encode = functools.partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
+
+
+class TapeWriter:
+    """Append bars and commands to a session's tape; flushed before the bars are decided."""
+
+    def __init__(self, path: Path) -> None:
+        from labkit.journal import repair_torn_tail
+
+        repair_torn_tail(path)
+        self._file = open(path, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
+
+    def bars(self, bars: pd.DataFrame, kind: str, now: int | None = None) -> None:
+        if not len(bars):
+            return
+        columns = [ts_ms(bars).tolist()] + [bars[c].to_numpy(dtype="float64").tolist() for c in COLUMNS]
+        write, encode = self._file.write, _encode
+        for t, o, h, low, c, v in zip(*columns, strict=True):
+            write(
+                encode(
+                    {
+                        "kind": kind,
+                        "ts": t,
+                        "open": o,
+                        "high": h,
+                        "low": low,
+                        "close": c,
+                        "volume": v,
+                        "now": now,
+                    }
+                )
+            )
+        self._file.flush()
+
+    def command(self, command: dict[str, Any]) -> None:
+        self._file.write(_encode({"kind": "command", "command": command}))
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+def read_tape(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield the tape's complete lines in order."""
+    with open(path, "rb") as handle:
+        for raw in handle:
+            if raw.endswith(b"\n"):
+                yield orjson.loads(raw)
+
+
+def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Return tape bar lines as a bar frame."""
+    from labkit.store import make_bars
+
+    times = np.array([r["ts"] for r in rows], dtype="int64")
+    return make_bars(times, {c: np.array([r[c] for r in rows], dtype="float64") for c in COLUMNS})
