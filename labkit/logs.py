@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+EVENTS = "labkit.events"
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 _INLINE_SECRET = re.compile(
     r"(?i)((?:api[_-]?key|secret|token|password|passphrase)[\"']?\s*[:=]\s*[\"']?)([^\s\"',}]+)"
@@ -68,14 +69,19 @@ def session_log(
     handler.addFilter(RedactSecrets(secrets))
     handler.setLevel(logging.INFO)
     root = logging.getLogger("labkit")
+    events = logging.getLogger(EVENTS)  # per-decision events: the file only, not the terminal
     previous = root.level
     if root.level == logging.NOTSET or root.level > logging.INFO:
         root.setLevel(logging.INFO)
+    events.setLevel(logging.INFO)
+    events.propagate = False
     root.addHandler(handler)
+    events.addHandler(handler)
     try:
         yield handler
     finally:
         root.removeHandler(handler)
+        events.removeHandler(handler)
         root.setLevel(previous)
         handler.close()
 

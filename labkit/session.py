@@ -26,7 +26,7 @@ from labkit.control import apply_command, pending_commands
 from labkit.engine import Engine
 from labkit.errors import ConfigError, DataError, SessionBusyError
 from labkit.journal import JournalWriter, iter_lines
-from labkit.logs import config_secrets, session_log
+from labkit.logs import EVENTS, config_secrets, session_log
 from labkit.portfolio import Portfolio
 from labkit.sources import Source, open_source
 from labkit.state import (
@@ -44,6 +44,7 @@ from labkit.tape import TapeWriter
 from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
 
 log = logging.getLogger(__name__)
+events = logging.getLogger(EVENTS)
 CHUNK_BARS = 20_000  # a replay checkpoints state and heartbeat this often
 
 
@@ -141,6 +142,8 @@ class _SessionRun:
         self.journal = JournalWriter(paths.decisions)  # cuts a torn last line, with a warning
         recover_from_journal(self.portfolio, paths)
         self.tape = TapeWriter(paths.tape)
+        if self.portfolio.last_ts is not None:
+            self.tape.commit(self.portfolio.last_ts)  # a resume: what the journal holds is decided
         self.engine: Engine = build_engine(
             config, identity["mode"], self.portfolio, self.journal, clock, on_event=self._log_event
         )
@@ -198,6 +201,7 @@ class _SessionRun:
         # Journal first, then state: the state never claims a decision the journal does not hold.
         self.portfolio.journal_offset = self.journal.offset()
         save_state(self.paths, self.portfolio, self.identity)
+        self.tape.commit(self.portfolio.last_ts)
         self.heartbeat.beat(self.portfolio)
 
     def _poll_commands(self) -> None:
@@ -220,7 +224,7 @@ class _SessionRun:
         extra = {"correlation_id": line["correlation_id"], "seq": line["seq"], "bar": line["ts"]}
         if line["fill"] is not None:
             fill = line["fill"]
-            log.info(
+            events.info(
                 "filled %s %.8g at %.8g (fee %.4g)",
                 fill["side"],
                 fill["units"],
@@ -229,14 +233,14 @@ class _SessionRun:
                 extra=extra,
             )
         if line["action"] != "HOLD":
-            log.info("decided %s at %.8g", line["action"], line["price"], extra=extra)
+            events.info("decided %s at %.8g", line["action"], line["price"], extra=extra)
         elif line["rejection_reason"]:
             # A block repeats bar after bar; say it once an hour per reason.
             key = (line["gate_trace"]["stage"], str(line["rejection_reason"]).split(":")[0])
             hour = parse_instant(line["ts"]) // 3_600_000
             if self._logged_blocks.get(key) != hour:
                 self._logged_blocks[key] = hour
-                log.info(
+                events.info(
                     "blocked %s by %s: %s",
                     line["proposed"],
                     key[0],

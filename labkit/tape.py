@@ -5,7 +5,9 @@ prove that the decisions in the journal are what the engine makes of them. Kinds
 
 - ``history``: a bar given to the engine for warm-up only (never decided);
 - ``bar``: a bar the engine decided, with the ``now`` it decided it at (null in a replay-paced run);
-- ``command``: a control command, applied between the bars around it.
+- ``command``: a control command, applied between the bars around it;
+- ``commit``: every bar up to ``last_ts`` is decided and journaled (written at each checkpoint and
+  when a session resumes); bars after the last commit that a crash cut off were never decided.
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ class TapeWriter:
                     }
                 )
             )
+        self._file.flush()
+
+    def commit(self, last_ts: int | None) -> None:
+        """Mark that every bar up to `last_ts` is decided and journaled (a checkpoint or a resume)."""
+        self._file.write(_encode({"kind": "commit", "last_ts": last_ts}))
         self._file.flush()
 
     def command(self, command: dict[str, Any]) -> None:

@@ -1,0 +1,108 @@
+"""Replay parity: feed a session's recorded tape through the engine again and compare decisions.
+
+Identical decisions (every field but the wall-clock ones) prove that what the session recorded is
+exactly what the engine makes of those bars; the first difference is named by its seq and field.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labkit.assemble import build_engine, engine_settings
+from labkit.config import LabkitConfig
+from labkit.control import apply_command
+from labkit.errors import ConfigError
+from labkit.journal import JournalWriter, iter_lines, last_line
+from labkit.state import read_json, session_paths
+from labkit.tape import frame, read_tape
+from labkit.timeutil import parse_instant
+
+WALL_CLOCK_FIELDS = ("decided_at", "correlation_id")
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    session: str
+    compared: int
+    identical: bool
+    first_seq: int | None = None
+    field: str | None = None
+    recorded: Any = None
+    replayed: Any = None
+
+    def describe(self) -> str:
+        if self.identical:
+            return f"session {self.session}: {self.compared} decisions replayed, all identical"
+        return (
+            f"session {self.session}: decisions differ at seq {self.first_seq}, field {self.field!r}: "
+            f"recorded {self.recorded!r}, replayed {self.replayed!r}"
+        )
+
+
+def replay_session(home: Path, session: str) -> ReplayResult:
+    """Run the session's tape through a fresh engine and compare with its journal."""
+    paths = session_paths(home, session)
+    saved_config = read_json(paths.config)
+    if saved_config is None or not paths.tape.exists():
+        raise ConfigError(f"session: no recorded session {session!r} with a tape under {paths.root.parent}")
+    config = LabkitConfig.model_validate(saved_config)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "replayed.jsonl"
+        last = last_line(paths.decisions)
+        _run_tape(config, paths.tape, out, None if last is None else parse_instant(last["ts"]))
+        return _compare(session, paths.decisions, out)
+
+
+def _run_tape(config: LabkitConfig, tape: Path, out: Path, last_ts: int | None) -> None:
+    journal = JournalWriter(out)
+    mode: str = config.session.mode
+    engine = build_engine(config, mode, journal=journal)
+    history: dict[int, dict[str, Any]] = {}  # by bar time: a restart before any decision primes again
+    buffered: list[dict[str, Any]] = []
+
+    def commit(upto: int | None) -> None:
+        # Bars count only once a checkpoint (or the journal's end) says they were decided; bars a
+        # crash cut off before deciding were fetched again after the restart and appear again later.
+        rows = [r for r in buffered if upto is not None and r["ts"] <= upto]
+        buffered.clear()
+        if rows and history and engine.portfolio.last_ts is None:
+            engine.prime(frame([history[t] for t in sorted(history)]))
+        start = 0
+        for end in range(1, len(rows) + 1):
+            if end == len(rows) or rows[end]["now"] != rows[start]["now"]:
+                engine.process(frame(rows[start:end]), now=rows[start]["now"])
+                start = end
+
+    for row in read_tape(tape):
+        kind = row["kind"]
+        if kind == "history" and engine.portfolio.last_ts is None and not buffered:
+            history[row["ts"]] = row
+        elif kind == "bar":
+            buffered.append(row)
+        elif kind == "commit":
+            commit(row["last_ts"])
+        elif kind == "command":
+            commit(engine.portfolio.last_ts)
+            applied = apply_command(engine.portfolio, row["command"], mode)
+            if applied.mode:
+                mode = applied.mode
+                engine.settings = engine_settings(config, mode)
+    commit(last_ts)
+    journal.close()
+
+
+def _compare(session: str, recorded: Path, replayed: Path) -> ReplayResult:
+    compared = 0
+    mine = iter_lines(replayed)
+    for theirs in iter_lines(recorded):
+        ours = next(mine, None)
+        if ours is None:
+            return ReplayResult(session, compared, False, theirs["seq"], "missing", "a decision", None)
+        for key, value in theirs.items():
+            if key not in WALL_CLOCK_FIELDS and ours.get(key) != value:
+                return ReplayResult(session, compared, False, theirs["seq"], key, value, ours.get(key))
+        compared += 1
+    return ReplayResult(session, compared, True)
