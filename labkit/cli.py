@@ -154,9 +154,89 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("kind", choices=("session", "daily", "weekly"))
     report.add_argument("--session", default="default", help="session name (default: default)")
-    report.add_argument("--date", help="daily: the UTC day, YYYY-MM-DD (default: the last one decided)")
-    report.add_argument("--week", help="weekly: the ISO week, YYYY-Www (default: the last one decided)")
+    report.add_argument(
+        "--date", help="daily: the UTC day, YYYY-MM-DD, today or yesterday (default: the last one decided)"
+    )
+    report.add_argument(
+        "--week", help="weekly: the ISO week, YYYY-Www, this or last (default: the last one decided)"
+    )
     report.set_defaults(handler=_cmd_report)
+
+    for name, text, handler in (
+        ("stop", "stop a running session gracefully (after its current bar)", _cmd_stop),
+        (
+            "emergency-stop",
+            "halt: flatten at the next open, refuse entries, stay halted until resume",
+            _cmd_emergency_stop,
+        ),
+        ("resume", "lift an emergency stop, a halt or reduce-only", _cmd_resume),
+    ):
+        cmd = sub.add_parser(
+            name,
+            help=text,
+            description=text[0].upper() + text[1:] + ". Works on a "
+            "running session (applied between bars) and on a stopped one (applied at once).",
+        )
+        cmd.add_argument(
+            "--session", default="default", metavar="NAME", help="session name (default: default)"
+        )
+        cmd.set_defaults(handler=handler)
+
+    ro = sub.add_parser(
+        "reduce-only",
+        help="allow exits, refuse entries (until resume or --off)",
+        description="Put a session in reduce-only: exits are allowed, entries refused.",
+    )
+    ro.add_argument("--session", default="default", metavar="NAME", help="session name (default: default)")
+    ro.add_argument("--off", action="store_true", help="lift reduce-only")
+    ro.set_defaults(handler=_cmd_reduce_only)
+
+    tr = sub.add_parser(
+        "transition",
+        help="move a session to shadow or paper",
+        description="Move a session between shadow and paper. Promotion to paper is refused "
+        "(exit 1) unless the latest weekly readiness verdict passes; --force overrides it "
+        "and the override is recorded in the session's state and control log.",
+    )
+    tr.add_argument("--to", required=True, metavar="{shadow,paper}", help="the mode to move to")
+    tr.add_argument("--session", default="default", metavar="NAME", help="session name (default: default)")
+    tr.add_argument("--force", action="store_true", help="promote without a passing readiness verdict")
+    tr.set_defaults(handler=_cmd_transition)
+
+    ver = sub.add_parser(
+        "verify",
+        help="check a running session's health; exit 1 listing failures",
+        description="Check that the session's heartbeat is fresh, its pid alive and holding "
+        "the run lock, exactly one engine process runs it, decisions advance and it is not "
+        "halted. Exit 1 lists every failed check.",
+    )
+    ver.add_argument("--session", default="default", metavar="NAME", help="session name (default: default)")
+    ver.add_argument("--max-age", type=float, metavar="SECONDS", help="oldest acceptable heartbeat")
+    ver.add_argument("--json", action="store_true", help="print JSON")
+    ver.set_defaults(handler=_cmd_verify)
+
+    rep = sub.add_parser(
+        "replay",
+        help="re-run a session's recorded tape and compare its decisions",
+        description="Feed the bars a session recorded (its tape) through the engine again "
+        "and compare every decision field by field, wall-clock fields aside. Exit 0 when "
+        "identical, 1 naming the first differing seq and field.",
+    )
+    rep.add_argument("--session", default="default", metavar="NAME", help="session name (default: default)")
+    rep.set_defaults(handler=_cmd_replay)
+
+    sch = sub.add_parser(
+        "schedule",
+        help="print service units or cron lines for sessions and reports",
+        description="Print a systemd user unit and timers, or crontab lines, that keep a "
+        "session running (restarted on failure, resumed where it stopped) and render its "
+        "daily and weekly reports. docs/OPERATIONS.md explains how to install them.",
+    )
+    how = sch.add_mutually_exclusive_group(required=True)
+    how.add_argument("--print-cron", action="store_true", help="print crontab lines")
+    how.add_argument("--print-systemd", action="store_true", help="print systemd user units")
+    sch.add_argument("--session", default="default", metavar="NAME", help="session name (default: default)")
+    sch.set_defaults(handler=_cmd_schedule)
     return parser
 
 
@@ -212,13 +292,41 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "seed",
         ),
     )
+    home = _home(args)
+    _resume_defaults(home, overrides)
     config = _load(args, overrides)
-    result = run_session(config, _home(args))
+    result = run_session(config, home)
     print(
         f"session {result.session}: decided {result.decided} bars ({result.total} in all), "
         f"equity {result.equity:,.2f}; files in {result.directory}"
     )
     return 0
+
+
+def _resume_defaults(home: Path, overrides: dict[str, Any]) -> None:
+    # `labkit run --session S` resumes S as it was started: what defines the session comes from its
+    # config.json unless a flag says otherwise (a clash is then refused with the reason).
+    from labkit.state import read_json, session_paths
+
+    name = overrides.get("session.name") or "default"
+    saved = (read_json(session_paths(home, name).config) or {}).get("session", {})
+    state = read_json(session_paths(home, name).state) or {}
+    if state.get("mode"):
+        saved = {**saved, "mode": state["mode"]}
+    for key in (
+        "mode",
+        "symbol",
+        "timeframe",
+        "source",
+        "strategy",
+        "fast",
+        "slow",
+        "seed",
+        "capital",
+        "interval",
+    ):
+        if overrides.get(f"session.{key}") is None and key in saved:
+            overrides[f"session.{key}"] = saved[key]
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
@@ -326,8 +434,108 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     home = _home(args)
     config = _load(args, {})
-    result = render_report(args.kind, args.session, home, config, date=args.date, week=args.week)
+    date, week = _relative_day(args.date), _relative_week(args.week)
+    result = render_report(args.kind, args.session, home, config, date=date, week=week)
     print(f"{args.kind} report for {args.session}: {result.html}")
+    return 0
+
+
+def _relative_day(value: str | None) -> str | None:
+    # Schedules ask for "yesterday" rather than a date they cannot know when written.
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).date()
+    shifts = {"today": 0, "yesterday": 1}
+    return (today - dt.timedelta(days=shifts[value])).isoformat() if value in shifts else value
+
+
+def _relative_week(value: str | None) -> str | None:
+    import datetime as dt
+
+    shifts = {"this": 0, "last": 7}
+    if value not in shifts:
+        return value
+    year, week, _ = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=shifts[value])).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    from labkit import ops
+
+    print(f"session {args.session}: {ops.stop(args.session, _home(args))}")
+    return 0
+
+
+def _cmd_emergency_stop(args: argparse.Namespace) -> int:
+    from labkit import ops
+
+    how = ops.emergency_stop(args.session, _home(args))
+    print(f"session {args.session}: emergency stop {how}; it stays halted until `labkit resume`")
+    return 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from labkit import ops
+
+    print(f"session {args.session}: resume {ops.resume(args.session, _home(args))}")
+    return 0
+
+
+def _cmd_reduce_only(args: argparse.Namespace) -> int:
+    from labkit import ops
+
+    how = ops.reduce_only(args.session, _home(args), on=not args.off)
+    print(f"session {args.session}: reduce-only {'off' if args.off else 'on'} {how}")
+    return 0
+
+
+def _cmd_transition(args: argparse.Namespace) -> int:
+    from labkit import ops
+
+    how = ops.transition(args.to, args.session, _home(args), force=args.force)
+    print(
+        f"session {args.session}: transition to {args.to} {how}"
+        + (" (forced, recorded)" if args.force else "")
+    )
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from labkit import ops
+
+    checks = ops.verify(args.session, _home(args), max_age=args.max_age)
+    failed = [c for c in checks if not c.ok]
+    if args.json:
+        print(
+            json.dumps(
+                {"session": args.session, "ok": not failed, "checks": [c.__dict__ for c in checks]}, indent=1
+            )
+        )
+    else:
+        for check in checks:
+            print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+        print(f"{len(failed)} of {len(checks)} checks failed" if failed else f"all {len(checks)} checks pass")
+    return 1 if failed else 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from labkit.replay import replay_session
+
+    result = replay_session(_home(args), args.session)
+    print(result.describe())
+    return 0 if result.identical else 1
+
+
+def _cmd_schedule(args: argparse.Namespace) -> int:
+    from labkit.schedule import cron_lines, systemd_units
+
+    config = _load(args, {})
+    home = _home(args)
+    print(
+        cron_lines(home, args.session, config)
+        if args.print_cron
+        else systemd_units(home, args.session, config)
+    )
     return 0
 
 

@@ -1,0 +1,242 @@
+"""Operations on sessions, as plain functions: what `labkit status/stop/verify/...` call, and what a
+notebook cell calls without blocking its kernel (a session it starts runs in its own process).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+from filelock import FileLock, Timeout
+
+from labkit.control import command_session
+from labkit.errors import CheckFailedError, ConfigError
+from labkit.home import resolve_home
+from labkit.journal import last_line
+from labkit.readiness import latest_verdict
+from labkit.session import session_status
+from labkit.state import SessionPaths, load_state, read_json, session_paths
+from labkit.timeutil import now_ms, parse_instant, timeframe_ms
+
+
+def _paths(session: str, home: Path | str | None) -> tuple[Path, SessionPaths]:
+    root = resolve_home(str(home) if home else None)
+    paths = session_paths(root, session)
+    if load_state(paths) is None and read_json(paths.heartbeat) is None:
+        raise ConfigError(f"session: no session {session!r} under {paths.root.parent}")
+    return root, paths
+
+
+def start(session: str = "default", home: Path | str | None = None, **flags: Any) -> subprocess.Popen[bytes]:
+    """Start ``labkit run`` for a session in its own process and return at once.
+
+    `flags` are `labkit run` options without dashes (``mode="paper", timeframe="5s", max_bars=20``).
+    Output goes to ``<session>/logs/run.out``; stop it with `stop`.
+    """
+    root = resolve_home(str(home) if home else None)
+    cmd = [sys.executable, "-m", "labkit.cli", "--home", str(root), "run", "--session", session]
+    for key, value in flags.items():
+        cmd += [f"--{key.replace('_', '-')}", str(value)]
+    logs = session_paths(root, session).root / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    out = open(logs / "run.out", "ab")  # noqa: SIM115 - handed to the child process
+    detach: dict[str, Any] = (
+        {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+        if os.name == "nt"
+        else {"start_new_session": True}
+    )
+    try:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **detach)
+    finally:
+        out.close()
+
+
+def status(session: str = "default", home: Path | str | None = None) -> dict[str, Any]:
+    """Return the session's status (state first, heartbeat as fallback)."""
+    root, _ = _paths(session, home)
+    return session_status(root, session)
+
+
+def stop(session: str = "default", home: Path | str | None = None, wait: float = 30.0) -> str:
+    """Ask a running session to stop after its current bar; wait up to `wait` seconds for it."""
+    _, paths = _paths(session, home)
+    if command_session(paths, "stop") == "applied":
+        return "not running"
+    return "stopped" if _wait_unlocked(paths, wait) else "stop requested"
+
+
+def emergency_stop(session: str = "default", home: Path | str | None = None) -> str:
+    """Halt: flatten at the next open, refuse entries, stay halted across restarts until `resume`."""
+    _, paths = _paths(session, home)
+    return command_session(paths, "emergency_stop")
+
+
+def resume(session: str = "default", home: Path | str | None = None) -> str:
+    """Lift an emergency stop, a halt or reduce-only."""
+    _, paths = _paths(session, home)
+    return command_session(paths, "resume")
+
+
+def reduce_only(session: str = "default", home: Path | str | None = None, on: bool = True) -> str:
+    """Allow exits but refuse entries (or lift that with ``on=False``)."""
+    _, paths = _paths(session, home)
+    return command_session(paths, "reduce_only", on=on)
+
+
+def transition(to: str, session: str = "default", home: Path | str | None = None, force: bool = False) -> str:
+    """Move a session to shadow or paper. Promotion to paper needs a passing weekly readiness verdict."""
+    if to not in ("shadow", "paper"):
+        raise ConfigError(f"--to: {to!r} is not a mode; allowed: shadow, paper (live does not exist)")
+    root, paths = _paths(session, home)
+    current = (load_state(paths) or {}).get("mode")
+    if current == to:
+        return f"already {to}"
+    verdict = latest_verdict(root, session)
+    summary = None if verdict is None else {"week": verdict.get("week"), "passed": verdict.get("passed")}
+    if to == "paper" and not (verdict and verdict.get("passed")) and not force:
+        if verdict is None:
+            why = "no weekly readiness verdict yet (`labkit report weekly` makes one)"
+        else:
+            failing = [g["name"] for g in verdict.get("gates", []) if not g.get("passed")]
+            why = f"the latest weekly readiness ({verdict.get('week')}) fails: {', '.join(failing)}"
+        raise CheckFailedError(f"transition to paper refused: {why}; --force overrides (and is recorded)")
+    return command_session(paths, "transition", to=to, force=force, verdict=summary)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def verify(
+    session: str = "default", home: Path | str | None = None, max_age: float | None = None
+) -> list[Check]:
+    """Return the operational checks of a running session (all must pass)."""
+    root, paths = _paths(session, home)
+    beat = read_json(paths.heartbeat) or {}
+    config = (read_json(paths.config) or {}).get("session", {})
+    interval = float(config.get("interval", 60.0))
+    tf = timeframe_ms(config.get("timeframe", "1m"))
+    now = now_ms()
+    checks = []
+
+    age = (now - parse_instant(beat["last_beat"])) / 1000 if beat.get("last_beat") else None
+    limit = max_age if max_age is not None else 2 * min(interval, 10.0) + 1.0
+    checks.append(
+        Check(
+            "heartbeat_fresh",
+            age is not None and age <= limit,
+            f"last beat {age:.1f} s ago (limit {limit:g} s)" if age is not None else "no heartbeat",
+        )
+    )
+
+    pid = beat.get("pid")
+    alive = isinstance(pid, int) and psutil.pid_exists(pid) and _running(pid)
+    checks.append(Check("pid_alive", alive, f"pid {pid} {'is alive' if alive else 'is not running'}"))
+
+    held = _lock_held(paths)
+    holder = _lock_holder(paths)
+    lock_ok = held and (holder is None or holder == pid)
+    checks.append(
+        Check(
+            "lock_held",
+            lock_ok,
+            "the run lock is free"
+            if not held
+            else f"the run lock is held by pid {holder if holder is not None else 'unknown'}",
+        )
+    )
+
+    engines = _engine_processes(session, root, pid if alive and isinstance(pid, int) else None)
+    checks.append(
+        Check(
+            "single_engine",
+            len(engines) == 1,
+            f"{len(engines)} engine process(es) for the session: {sorted(engines)}",
+        )
+    )
+
+    last = last_line(paths.decisions)
+    lag = (now - parse_instant(last["ts"]) - tf) / 1000 if last else None
+    lag_limit = 2 * tf / 1000 + 2 * min(interval, 10.0) + 1.0
+    checks.append(
+        Check(
+            "decisions_advancing",
+            lag is not None and lag <= lag_limit,
+            f"last bar decided {lag:.1f} s after it closed... now (limit {lag_limit:g} s)"
+            if lag is not None
+            else "no decision yet",
+        )
+    )
+
+    state = load_state(paths) or {}
+    port = state.get("portfolio", {})
+    checks.append(
+        Check(
+            "not_halted",
+            not port.get("halted"),
+            f"halted: {port.get('halt_reason')}" if port.get("halted") else "trading normally",
+        )
+    )
+    return checks
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _lock_held(paths: SessionPaths) -> bool:
+    lock = FileLock(paths.lock, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def _lock_holder(paths: SessionPaths) -> int | None:
+    # Linux lists flock holders in /proc/locks by inode; elsewhere the holder cannot be named.
+    try:
+        inode = os.stat(paths.lock).st_ino
+        with open("/proc/locks", encoding="ascii") as handle:
+            for line in handle:
+                parts = line.split()
+                if len(parts) > 5 and parts[5].split(":")[-1] == str(inode):
+                    return int(parts[4])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _engine_processes(session: str, home: Path, heartbeat_pid: int | None) -> set[int]:
+    found = {heartbeat_pid} if heartbeat_pid else set()
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        args = proc.info.get("cmdline") or []
+        if "run" not in args or not any("labkit" in a for a in args[:3]):
+            continue
+        named = args[args.index("--session") + 1] if "--session" in args[:-1] else "default"
+        homes = args[args.index("--home") + 1] if "--home" in args[:-1] else None
+        if named == session and (homes is None or Path(homes).resolve() == home):
+            found.add(proc.info["pid"])
+    return found
+
+
+def _wait_unlocked(paths: SessionPaths, wait: float) -> bool:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if not _lock_held(paths):
+            return True
+        time.sleep(0.1)
+    return False
