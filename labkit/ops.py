@@ -171,7 +171,7 @@ def verify(
         Check(
             "decisions_advancing",
             lag is not None and lag <= lag_limit,
-            f"last bar decided {lag:.1f} s after it closed... now (limit {lag_limit:g} s)"
+            f"the last bar decided closed {lag:.1f} s ago (limit {lag_limit:g} s)"
             if lag is not None
             else "no decision yet",
         )
