@@ -21,6 +21,7 @@ from filelock import FileLock, Timeout
 from labkit.errors import ConfigError
 from labkit.portfolio import Portfolio
 from labkit.state import SessionPaths, load_state, save_state
+from labkit.tape import TapeWriter
 from labkit.timeutil import iso_ms, now_ms
 
 log = logging.getLogger(__name__)
@@ -118,9 +119,14 @@ def command_session(paths: SessionPaths, command: str, **args: Any) -> str:
         portfolio = Portfolio.from_dict(saved.get("portfolio", {}))
         identity = {k: v for k, v in saved.items() if k not in ("schema", "updated_at", "portfolio")}
         commands, portfolio.control_offset = pending_commands(paths, portfolio.control_offset)
-        for cmd in commands:
-            applied = apply_command(portfolio, cmd, identity.get("mode", "paper"))
-            identity["mode"] = applied.mode or identity.get("mode", "paper")
+        tape = TapeWriter(paths.tape)  # the replay must meet the command where the session did
+        try:
+            for cmd in commands:
+                applied = apply_command(portfolio, cmd, identity.get("mode", "paper"))
+                identity["mode"] = applied.mode or identity.get("mode", "paper")
+                tape.command(cmd)
+        finally:
+            tape.close()
         save_state(paths, portfolio, identity)
         log.debug("control log applied up to byte %d of %d", portfolio.control_offset, end)
         return "applied"
