@@ -81,6 +81,10 @@ def apply_command(portfolio: Portfolio, cmd: dict[str, Any], mode: str) -> Appli
         return Applied(stop=True)
     if name == "emergency_stop":
         portfolio.halted, portfolio.halt_reason = True, "emergency_stop"
+        if portfolio.pending_side == 1:
+            # An entry decided on the last bar has not filled yet: it never will.
+            log.info("emergency stop cancels the entry decided at seq %d", portfolio.pending_seq)
+            portfolio.pending_side, portfolio.pending_seq = 0, -1
         if portfolio.position > 0 and portfolio.pending_side != -1:
             # Flatten at the very next open: the fastest exit a bar-by-bar engine can make.
             portfolio.pending_side, portfolio.pending_seq = -1, portfolio.last_seq

@@ -209,3 +209,12 @@ def test_schedule_when_printed_keeps_session_running_and_reports_on_time(tmp_pat
         assert "Restart=on-failure" in out and "loginctl enable-linger" in out and "OnCalendar=*-*-* 00:15:00 UTC" in out
     else:
         assert "flock -n" in out and "15 0 * * *" in out and "30 0 * * 1" in out
+
+
+def test_emergency_stop_when_an_entry_is_pending_cancels_it():
+    from labkit.control import apply_command
+
+    port = Portfolio.start(1_000.0)
+    port.pending_side, port.pending_seq = 1, 41
+    apply_command(port, {"command": "emergency_stop"}, "paper")
+    assert (port.pending_side, port.halted, port.halt_reason) == (0, True, "emergency_stop")
