@@ -4,6 +4,7 @@ notebook cell calls without blocking its kernel (a session it starts runs in its
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -240,3 +241,47 @@ def _wait_unlocked(paths: SessionPaths, wait: float) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def latest_decisions(
+    session: str = "default", home: Path | str | None = None, n: int = 10
+) -> list[dict[str, Any]]:
+    """Return the session's last `n` decisions (newest last), reading only the journal's tail."""
+    _, paths = _paths(session, home)
+    if not paths.decisions.exists():
+        return []
+    with open(paths.decisions, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - 2048 * (n + 1)))
+        lines = handle.read().split(b"\n")[1:-1] if size > 2048 * (n + 1) else handle.read().split(b"\n")[:-1]
+    keep = ("seq", "ts", "proposed", "action", "rejection_reason", "position", "equity")
+    rows = [json.loads(line) for line in lines[-n:] if line]
+    return [{k: row.get(k) for k in keep} for row in rows]
+
+
+def watch(
+    session: str,
+    proc: subprocess.Popen[bytes],
+    home: Path | str | None = None,
+    every: float = 1.0,
+    timeout: float = 600.0,
+) -> list[str]:
+    """Print the status of a session started with `start` every `every` seconds until it ends.
+
+    Returns the lines printed. The session keeps running in its own process meanwhile; `stop` ends it.
+    """
+    printed: list[str] = []
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(every)
+        try:
+            st = status(session, home)
+        except ConfigError:
+            continue  # not started yet
+        line = (
+            f"{st['status_word']}: {st.get('decisions')} decisions, last bar {st.get('last_decision_ts')}, "
+            f"equity {st.get('equity')}, position {st.get('position')}"
+        )
+        print(line, flush=True)
+        printed.append(line)
+    return printed

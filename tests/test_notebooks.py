@@ -98,3 +98,23 @@ def test_render_report_when_all_kinds_lists_them_in_index_and_saves_verdict(rend
     assert index.count(">ok<") == 3
     assert verdict is not None and verdict["week"] == "2026-W02"
     assert verdict["gates"][1]["thresholds"] == {"min_trades": 7}  # the report's config, not the session's
+
+
+@pytest.mark.slow
+def test_paper_session_notebook_when_live_bars_set_runs_watches_and_stops_a_session(tmp_path):
+    # Arrange
+    import papermill
+
+    out = tmp_path / "live.ipynb"
+    # Act: the notebook starts a bounded session in its own process, watches it, stops it, reports it
+    papermill.execute_notebook(
+        str(notebooks_dir() / "paper_session.ipynb"), str(out), kernel_name="python3", progress_bar=False,
+        parameters={"home": str(tmp_path), "session": "nb-live", "live_bars": 3, "live_timeframe": "1s"},
+        extra_arguments=["--IPKernelApp.log_level=ERROR"], cwd=str(tmp_path),
+    )
+    # Assert
+    executed = nbformat.read(out, as_version=4)
+    text = "\n".join(str(o.get("text", "")) for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert re.search(r"running: \d+ decisions", text) or "stopped: 3 decisions" in text
+    lines = (tmp_path / "data/sessions/nb-live/decisions.jsonl").read_text().splitlines()
+    assert len(lines) == 3
