@@ -15,12 +15,12 @@ def _name(requirement: str) -> tuple[str, str]:
     return match.group(1).lower().replace("_", "-"), match.group(2).replace(" ", "")
 
 
-def test_environment_yml_when_compared_mirrors_pyproject_dependencies():
+def test_environment_yml_when_compared_mirrors_pyproject_dependencies_and_dev_tools():
     # Arrange
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     # Act
-    expected = dict(_name(dep) for dep in project["dependencies"])
+    expected = dict(_name(dep) for dep in project["dependencies"] + project["optional-dependencies"]["dev"])
     conda = [dep for dep in env["dependencies"] if isinstance(dep, str)]
     pip_section = next(dep["pip"] for dep in env["dependencies"] if isinstance(dep, dict))
     result = dict(_name(dep) for dep in conda if not dep.startswith(("python", "pip")))
