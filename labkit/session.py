@@ -303,7 +303,13 @@ class _SessionRun:
                 bars = self._bars(first, end)
                 if s.max_bars:
                     bars = bars.iloc[: s.max_bars - decided]
-                decided += self._decide(bars, now)
+                # After a long outage the backlog is decided in slices, each checkpointed.
+                for start in range(0, len(bars), CHUNK_BARS):
+                    decided += self._decide(bars.iloc[start : start + CHUNK_BARS], now)
+                    if start + CHUNK_BARS < len(bars):
+                        self._checkpoint()
+                        if self.stop.is_set():
+                            break
             self._checkpoint()
             reached_until = until is not None and (self.portfolio.last_ts or 0) + tf >= until
             if reached_until or (s.max_bars and decided >= s.max_bars):
