@@ -370,7 +370,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     home = _home(args)
     config = _load(args, overrides)
     s = config.session
-    source = open_source(s.source, home, s.seed)
+    source = open_source(s.source, home, s.seed, config=config)
     if s.source == "synthetic" and not (s.since or s.max_bars):
         config = _load(args, {**overrides, "session.max_bars": 10_000})
         s = config.session

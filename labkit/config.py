@@ -146,6 +146,19 @@ class BrokerConfig(BaseModel):
     slippage: float = Field(0.0, ge=0, lt=0.5, description="adverse fraction of the fill price")
 
 
+class DataConfig(BaseModel):
+    model_config = _FROZEN
+    retries: int = Field(
+        6, ge=1, le=50, description="tries per request (6 survives 5 failures in a row)"
+    )
+    backoff_base: float = Field(0.5, gt=0, description="seconds before the first retry; doubles each time")
+    backoff_cap: float = Field(30.0, gt=0, description="longest wait between tries, Retry-After included")
+    live_retries: int = Field(2, ge=1, le=10, description="tries per request in a clock-paced session")
+    breaker_threshold: int = Field(3, ge=1, description="failed operations in a row that open the circuit")
+    breaker_cooldown: float = Field(30.0, gt=0, description="seconds before an open circuit is probed")
+    page_limit: int = Field(1000, ge=1, le=5000, description="bars asked per request")
+
+
 class ReadinessConfig(BaseModel):
     model_config = _FROZEN
     min_coverage: float = Field(0.95, ge=0, le=1)
@@ -183,6 +196,7 @@ class LabkitConfig(BaseModel):
     readiness: ReadinessConfig = ReadinessConfig()
     reports: ReportsConfig = ReportsConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    data: DataConfig = DataConfig()
     exchanges: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 

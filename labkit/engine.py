@@ -26,7 +26,7 @@ from labkit.journal import SCHEMA, JournalWriter
 from labkit.portfolio import Portfolio
 from labkit.signals import Strategy
 from labkit.store import ts_ms
-from labkit.timeutil import DAY_MS, iso_ms, now_ms
+from labkit.timeutil import DAY_MS, iso_ms, iso_s, now_ms
 
 _SIDE_NAME = {1: "BUY", 0: HOLD, -1: "SELL"}
 _SIDE_CODE = {"BUY": 1, HOLD: 0, "SELL": -1}
@@ -78,6 +78,62 @@ class Engine:
         """Give the engine bars that were already decided, so a resumed session needs no warm-up."""
         self._history = history.iloc[-self.strategy.warmup :]
 
+    def _absorb(self, bars: pd.DataFrame) -> None:
+        # Bars already journaled (held as data_unavailable while the source was down) still belong
+        # in the history the strategy looks back on once they arrive.
+        window = pd.concat([self._history, bars]) if len(self._history) else bars
+        window = window[~window.index.duplicated(keep="last")].sort_index()
+        self._history = window.iloc[-self.strategy.warmup :]
+
+    def unavailable(self, times: list[int], now: int) -> None:
+        """Journal a HOLD for each due bar the source could not deliver (stage data, data_unavailable)."""
+        s, port, journal = self.settings, self.portfolio, self.journal
+        price = float(self._history["close"].iloc[-1]) if len(self._history) else None
+        for ts in times:
+            if port.last_ts is not None and ts <= port.last_ts:
+                continue
+            detail: dict[str, Any] = {}
+            if port.pending_side:
+                # The exchange is down: the order decided on the last bar cannot be placed.
+                detail["cancelled_order_seq"] = port.pending_seq
+                port.pending_side, port.pending_seq, port.pending_reason = 0, -1, None
+            if ts // DAY_MS != port.day:
+                port.day, port.day_start_equity = ts // DAY_MS, port.last_equity
+                port.trades_today = port.loss_streak = 0
+            port.last_seq += 1
+            port.last_ts = ts
+            equity = port.cash + port.position * price if price is not None else port.last_equity
+            port.last_equity = equity
+            if journal is not None:
+                trace = {"stage": "data", "reason": "data_unavailable", "detail": detail}
+                line = {
+                    "schema": SCHEMA,
+                    "session": s.session,
+                    "seq": port.last_seq,
+                    "ts": iso_s(ts),
+                    "decided_at": iso_ms(self.clock()),
+                    "mode": s.mode,
+                    "symbol": s.symbol,
+                    "timeframe": s.timeframe,
+                    "price": price,
+                    "proposed": HOLD,
+                    "action": HOLD,
+                    "confidence": None,
+                    "gate_trace": trace,
+                    "rejection_reason": "data_unavailable",
+                    "fill": None,
+                    "position": port.position,
+                    "cash": port.cash,
+                    "equity": equity,
+                    "model": self.strategy.model_id,
+                    "correlation_id": f"{self.run_id}-{port.last_seq}",
+                }
+                journal.write(line)
+                if self.on_event is not None:
+                    self.on_event(line)
+        if journal is not None:
+            journal.flush()
+
     def process(self, bars: pd.DataFrame, now: int | None = None, source_ok: bool = True) -> int:
         """Decide every bar of `bars` (already-decided ones are skipped); return how many were new.
 
@@ -85,7 +141,10 @@ class Engine:
         """
         port = self.portfolio
         if port.last_ts is not None and len(bars):
-            bars = bars[ts_ms(bars) > port.last_ts]
+            decided = ts_ms(bars) <= port.last_ts
+            if decided.any():
+                self._absorb(bars[decided])
+            bars = bars[~decided]
         if not len(bars):
             return 0
         window = pd.concat([self._history, bars]) if len(self._history) else bars

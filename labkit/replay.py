@@ -72,15 +72,22 @@ def _run_tape(config: LabkitConfig, tape: Path, out: Path, last_ts: int | None) 
             engine.prime(frame([history[t] for t in sorted(history)]))
         start = 0
         for end in range(1, len(rows) + 1):
-            if end == len(rows) or rows[end]["now"] != rows[start]["now"]:
-                engine.process(frame(rows[start:end]), now=rows[start]["now"])
+            if end == len(rows) or (rows[end]["kind"], rows[end]["now"]) != (
+                rows[start]["kind"],
+                rows[start]["now"],
+            ):
+                group = rows[start:end]
+                if group[0]["kind"] == "unavailable":
+                    engine.unavailable([r["ts"] for r in group], group[0]["now"])
+                else:
+                    engine.process(frame(group), now=group[0]["now"])
                 start = end
 
     for row in read_tape(tape):
         kind = row["kind"]
         if kind == "history" and engine.portfolio.last_ts is None and not buffered:
             history[row["ts"]] = row
-        elif kind == "bar":
+        elif kind in ("bar", "unavailable"):
             buffered.append(row)
         elif kind == "commit":
             commit(row["last_ts"])

@@ -24,7 +24,7 @@ from labkit.assemble import build_engine, engine_settings
 from labkit.config import LabkitConfig, redacted
 from labkit.control import apply_command, pending_commands
 from labkit.engine import Engine
-from labkit.errors import ConfigError, DataError, SessionBusyError
+from labkit.errors import ConfigError, DataError, SessionBusyError, SourceUnavailableError
 from labkit.journal import JournalWriter, iter_lines
 from labkit.logs import EVENTS, config_secrets, session_log
 from labkit.portfolio import Portfolio
@@ -39,7 +39,6 @@ from labkit.state import (
     session_paths,
     write_json_atomic,
 )
-from labkit.store import ts_ms
 from labkit.tape import TapeWriter
 from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
 
@@ -84,7 +83,7 @@ def run_session(
     """Run (or resume) the session `config` describes until its range ends or `stop` is set."""
     s = config.session
     stop = stop or threading.Event()
-    source = open_source(s.source, home, s.seed)
+    source = open_source(s.source, home, s.seed, config=config, live=s.pace == "clock")
     since, until = replay_range(config, clock()) if s.pace == "fast" else (None, None)
     paths = session_paths(home, s.name)
     identity = {
@@ -184,14 +183,27 @@ class _SessionRun:
             s.name, self.paths.root, port.last_seq - before, port.last_seq + 1, port.last_equity, status
         )
 
+    def _bars_cached_empty(self) -> pd.DataFrame:
+        return self.engine._history.iloc[0:0]
+
     def _bars(self, since: int, until: int) -> pd.DataFrame:
         s = self.config.session
         return self.source.bars(s.symbol, s.timeframe, since, until)
 
     def _decide(self, bars: pd.DataFrame, now: int | None) -> int:
         # The tape gets the bars before the engine decides them, so a replay never lacks an input.
-        self.tape.bars(bars[ts_ms(bars) > (self.portfolio.last_ts or -1)], "bar", now)
+        self.tape.bars(bars, "bar", now)
         return self.engine.process(bars, now=now)
+
+    def _unavailable(self, first: int, end: int, now: int, why: Exception) -> int:
+        due = list(range(first, end, self.tf))
+        if due:
+            log.warning(
+                "%s: %d due bar(s) held as data_unavailable: %s", self.config.session.source, len(due), why
+            )
+            self.tape.unavailable(due, now)
+            self.engine.unavailable(due, now)
+        return len(due)
 
     def _prime(self, history: pd.DataFrame) -> None:
         self.tape.bars(history, "history")
@@ -300,9 +312,16 @@ class _SessionRun:
             first = last + tf if last is not None else first_new
             end = current_open if until is None else min(current_open, until)
             if first < end:
-                bars = self._bars(first, end)
+                try:
+                    bars = self._bars(first, end)
+                except SourceUnavailableError as exc:
+                    # Keep deciding through an outage: every due bar says why it holds.
+                    decided += self._unavailable(first, end, now, exc)
+                    bars = self._bars_cached_empty()
                 if s.max_bars:
                     bars = bars.iloc[: s.max_bars - decided]
+                # After recovery the missed bars arrive: those held while the source was down join the
+                # history, the rest are decided late, in order (stale_data once older than the limit).
                 # After a long outage the backlog is decided in slices, each checkpointed.
                 for start in range(0, len(bars), CHUNK_BARS):
                     decided += self._decide(bars.iloc[start : start + CHUNK_BARS], now)

@@ -1,8 +1,8 @@
 """Market data sources: the embedded synthetic market and a user's CSV or Parquet bar file.
 
 A source answers one question, `bars(symbol, timeframe, since_ms, until_ms)`, with validated bars
-whose open lies in the half-open range. ``ccxt:`` and ``yfinance`` specs are recognised so that a
-config naming them is not called a typo, but they are not available yet (exit 2 says so).
+whose open lies in the half-open range. Exchange sources (``ccxt:EXCHANGE``, ``yfinance``) live in
+`labkit.exchange` and `labkit.yahoo` and go through the Parquet cache.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,9 @@ import pandas as pd
 from labkit.errors import ConfigError, DataError
 from labkit.store import COLUMNS, make_bars, slice_range, validate_bars
 from labkit.synthetic import synthetic_bars
+
+if TYPE_CHECKING:
+    from labkit.config import LabkitConfig
 
 log = logging.getLogger(__name__)
 SOURCE_KINDS = ("synthetic", "csv:PATH", "parquet:PATH", "ccxt:EXCHANGE", "yfinance")
@@ -43,8 +46,14 @@ def check_source_spec(spec: str) -> str:
     raise ConfigError(f"source: {spec!r} is not a source; allowed: {', '.join(SOURCE_KINDS)}")
 
 
-def open_source(spec: str, home: Path, seed: int = 7) -> Source:
-    """Return the source a spec names; file paths are relative to the home."""
+def open_source(
+    spec: str, home: Path, seed: int = 7, config: LabkitConfig | None = None, live: bool = False
+) -> Source:
+    """Return the source a spec names; file paths are relative to the home.
+
+    Exchange sources read and fill the cache under ``data/ohlcv/``; `live` gives them the short retry
+    policy of a clock-paced session, which must keep deciding (and say why it holds) during an outage.
+    """
     check_source_spec(spec)
     kind, _, arg = spec.partition(":")
     if spec == "synthetic":
@@ -53,10 +62,16 @@ def open_source(spec: str, home: Path, seed: int = 7) -> Source:
         path = Path(arg).expanduser()
         path = path if path.is_absolute() or path.exists() else home / path
         return FileSource(spec, path)
-    raise ConfigError(
-        f"source: {spec!r} needs the exchange data support that is not in this version "
-        "yet; use synthetic, csv:PATH or parquet:PATH"
-    )
+    from labkit.config import LabkitConfig as _Config
+
+    config = config or _Config()
+    if kind == "ccxt":
+        from labkit.exchange import CcxtSource
+
+        return CcxtSource(arg, home, dict(config.exchanges.get(arg, {})), config.data, live=live)
+    from labkit.yahoo import YahooSource
+
+    return YahooSource(home, config.data, live=live)
 
 
 @dataclass(frozen=True)

@@ -103,3 +103,71 @@ def write_parquet(bars: pd.DataFrame, path: Path) -> None:
 def read_parquet(path: Path) -> pd.DataFrame:
     """Read a cached bar file written by `write_parquet`."""
     return pd.read_parquet(path)
+
+
+def meta_path(path: Path) -> Path:
+    return path.with_name(path.name.replace(".parquet", ".meta.json"))
+
+
+def read_meta(path: Path) -> dict[str, list[list[int]]]:
+    """Return a cache file's sidecar: ``covered`` ranges asked and answered, ``gaps`` confirmed."""
+    import json
+
+    try:
+        data = json.loads(meta_path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"covered": [], "gaps": []}
+    return {"covered": data.get("covered", []), "gaps": data.get("gaps", [])}
+
+
+def write_meta(path: Path, covered: list[list[int]], gaps: list[list[int]]) -> None:
+    from labkit.state import write_json_atomic
+
+    write_json_atomic(meta_path(path), {"covered": merge_ranges(covered), "gaps": merge_ranges(gaps)})
+
+
+def merge_ranges(ranges: list[list[int]]) -> list[list[int]]:
+    """Return half-open ranges sorted and merged where they touch or overlap.
+
+    Examples
+    --------
+    >>> merge_ranges([[5, 8], [0, 2], [2, 4], [7, 9]])
+    [[0, 4], [5, 9]]
+    """
+    merged: list[list[int]] = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        elif hi > lo:
+            merged.append([lo, hi])
+    return merged
+
+
+def subtract_ranges(want: list[int], have: list[list[int]]) -> list[list[int]]:
+    """Return the parts of the half-open range `want` not covered by `have`.
+
+    Examples
+    --------
+    >>> subtract_ranges([0, 10], [[2, 4], [6, 12]])
+    [[0, 2], [4, 6]]
+    """
+    missing, cursor = [], want[0]
+    for lo, hi in merge_ranges(have):
+        if hi <= cursor or lo >= want[1]:
+            continue
+        if lo > cursor:
+            missing.append([cursor, lo])
+        cursor = max(cursor, hi)
+    if cursor < want[1]:
+        missing.append([cursor, want[1]])
+    return missing
+
+
+def missing_bars(bars: pd.DataFrame, tf_ms: int) -> list[list[int]]:
+    """Return the ranges of bar opens absent between the first and the last bar."""
+    times = ts_ms(bars)
+    if len(times) < 2:
+        return []
+    steps = np.diff(times)
+    holes = np.flatnonzero(steps > tf_ms)
+    return [[int(times[i] + tf_ms), int(times[i + 1])] for i in holes]

@@ -5,6 +5,7 @@ prove that the decisions in the journal are what the engine makes of them. Kinds
 
 - ``history``: a bar given to the engine for warm-up only (never decided);
 - ``bar``: a bar the engine decided, with the ``now`` it decided it at (null in a replay-paced run);
+- ``unavailable``: a due bar the source could not deliver, held as ``data_unavailable``;
 - ``command``: a control command, applied between the bars around it;
 - ``commit``: every bar up to ``last_ts`` is decided and journaled (written at each checkpoint and
   when a session resumes); bars after the last commit that a crash cut off were never decided.
@@ -55,6 +56,12 @@ class TapeWriter:
                     }
                 )
             )
+        self._file.flush()
+
+    def unavailable(self, times: list[int], now: int) -> None:
+        """Record due bars the source could not deliver (journaled as data_unavailable)."""
+        for ts in times:
+            self._file.write(_encode({"kind": "unavailable", "ts": ts, "now": now}))
         self._file.flush()
 
     def commit(self, last_ts: int | None) -> None:

@@ -1,0 +1,294 @@
+"""Exchange data through ccxt: paginated fetches into the Parquet cache, resilient to outages.
+
+`CcxtSource.bars` answers from the cache and fetches only what the cache has not covered yet, so a
+backtest over cached data needs no network. Only public endpoints are called (markets and OHLCV),
+even when keys are configured. Transient failures are retried with backoff; an empty or unreadable
+page inside the range is retried too, and only then remembered as a gap the exchange confirms.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from labkit.config import DataConfig
+from labkit.errors import ConfigError, SourceUnavailableError
+from labkit.retry import CircuitBreaker, TransientError, with_retries
+from labkit.store import (
+    cache_path,
+    make_bars,
+    read_meta,
+    read_parquet,
+    slice_range,
+    subtract_ranges,
+    validate_bars,
+    write_meta,
+    write_parquet,
+)
+from labkit.timeutil import iso_s, now_ms, timeframe_ms
+
+log = logging.getLogger(__name__)
+_UNAVAILABLE_WORDS = ("503", "502", "504", "service unavailable", "temporarily unavailable", "maintenance")
+
+
+class EmptyPageError(TransientError):
+    """An empty or unreadable page where bars were expected."""
+
+
+class CcxtSource:
+    """Bars of one ccxt exchange, through the cache under ``data/ohlcv/ccxt-<id>/``."""
+
+    def __init__(
+        self,
+        exchange_id: str,
+        home: Path,
+        options: dict[str, Any],
+        data: DataConfig,
+        live: bool = False,
+        clock: Callable[[], int] = now_ms,
+        sleep: Callable[[float], None] = time.sleep,
+        progress: bool | None = None,
+    ) -> None:
+        self.spec = f"ccxt:{exchange_id}"
+        self.exchange_id = exchange_id
+        self.home = home
+        self.options = options
+        self.data = data
+        self.attempts = data.live_retries if live else data.retries
+        self.clock = clock
+        self.sleep = sleep
+        self.progress = progress
+        self.breaker = CircuitBreaker(self.spec, data.breaker_threshold, data.breaker_cooldown)
+        self._exchange: Any = None
+
+    # -- the Source interface ---------------------------------------------------------------------
+
+    def bars(self, symbol: str, timeframe: str, since_ms: int, until_ms: int) -> pd.DataFrame:
+        self.fetch(symbol, timeframe, since_ms, until_ms)
+        path = cache_path(self.home, self.spec, symbol, timeframe)
+        return slice_range(read_parquet(path), since_ms, until_ms) if path.exists() else _empty()
+
+    # -- fetching ---------------------------------------------------------------------------------
+
+    def fetch(
+        self, symbol: str, timeframe: str, since_ms: int, until_ms: int, refill_gaps: bool = False
+    ) -> dict[str, int]:
+        """Fetch the closed bars of ``[since, until)`` the cache lacks; return counts of what happened."""
+        tf = timeframe_ms(timeframe)
+        until_ms = min(until_ms, (self.clock() // tf) * tf)  # never the forming candle
+        since_ms = -(-since_ms // tf) * tf
+        path = cache_path(self.home, self.spec, symbol, timeframe)
+        meta = read_meta(path)
+        known = meta["covered"] if refill_gaps is False else _minus(meta["covered"], meta["gaps"])
+        todo = subtract_ranges([since_ms, until_ms], known) if until_ms > since_ms else []
+        stats = {"requested": 0, "fetched": 0, "gaps": 0}
+        if not todo:
+            return stats
+        expected = sum((hi - lo) // tf for lo, hi in todo)
+        with tqdm(
+            total=expected,
+            unit="bar",
+            disable=None if self.progress is None else not self.progress,
+            desc=f"{self.spec} {symbol} {timeframe}",
+        ) as bar:
+            for lo, hi in todo:
+                self._fetch_range(symbol, timeframe, tf, lo, hi, path, stats, bar)
+        return stats
+
+    def _fetch_range(
+        self,
+        symbol: str,
+        timeframe: str,
+        tf: int,
+        lo: int,
+        hi: int,
+        path: Path,
+        stats: dict[str, int],
+        bar: tqdm,
+    ) -> None:
+        cursor = lo
+        rows: list[list[float]] = []
+        gaps: list[list[int]] = []
+        try:
+            while cursor < hi:
+                page_end = min(hi, cursor + self.data.page_limit * tf)
+                try:
+                    page = self._page(symbol, timeframe, cursor, page_end, tf)
+                except EmptyPageError:
+                    # Retried and still empty: the exchange has nothing there. Remember it.
+                    gaps.append([cursor, page_end])
+                    log.warning(
+                        "%s %s %s: no bars %s .. %s after retries; remembered as a gap",
+                        self.spec,
+                        symbol,
+                        timeframe,
+                        iso_s(cursor),
+                        iso_s(page_end),
+                    )
+                    bar.update((page_end - cursor) // tf)
+                    cursor = page_end
+                    continue
+                stats["requested"] += 1
+                first, last = int(page[0][0]), int(page[-1][0])
+                if first > cursor:
+                    gaps.append([cursor, first])
+                times = np.array([r[0] for r in page], dtype="int64")
+                for i in np.flatnonzero(np.diff(times) > tf):
+                    gaps.append([int(times[i] + tf), int(times[i + 1])])
+                rows.extend(page)
+                bar.update((last + tf - cursor) // tf)
+                cursor = last + tf
+                if len(rows) >= 50_000:  # keep what is fetched even if a later page fails for good
+                    self._store(rows, gaps, path, lo, cursor, stats)
+                    lo, rows, gaps = cursor, [], []
+        finally:
+            self._store(rows, gaps, path, lo, cursor, stats)
+
+    def _store(
+        self,
+        rows: list[list[float]],
+        gaps: list[list[int]],
+        path: Path,
+        lo: int,
+        hi: int,
+        stats: dict[str, int],
+    ) -> None:
+        meta = read_meta(path)
+        if rows:
+            data = np.array(rows, dtype="float64")
+            bars = make_bars(
+                data[:, 0].astype("int64"),
+                {k: data[:, i + 1] for i, k in enumerate(("open", "high", "low", "close", "volume"))},
+            )
+            validate_bars(bars, f"{self.spec} reply")
+            write_parquet(bars, path)
+            stats["fetched"] += len(bars)
+        stats["gaps"] += len(gaps)
+        if hi > lo:
+            write_meta(path, meta["covered"] + [[lo, hi]], meta["gaps"] + gaps)
+
+    def _page(self, symbol: str, timeframe: str, since: int, until: int, tf: int) -> list[list[float]]:
+        exchange = self._client()
+
+        def request() -> list[list[float]]:
+            try:
+                page = exchange.fetch_ohlcv(
+                    symbol, timeframe, since=since, limit=self.data.page_limit, params={"until": until - 1}
+                )
+            except Exception as exc:  # noqa: BLE001 - sorted into transient and permanent below
+                raise _classify(exc, exchange) from exc
+            closed = [r for r in page or [] if since <= r[0] < until and r[0] + tf <= self.clock()]
+            if not closed:
+                raise EmptyPageError(f"{self.spec}: empty or unreadable page at {iso_s(since)}")
+            return closed
+
+        def attempt_all() -> list[list[float]]:
+            return with_retries(
+                request,
+                self.attempts,
+                self.data.backoff_base,
+                self.data.backoff_cap,
+                sleep=self.sleep,
+                on_retry=_log_retry,
+            )
+
+        try:
+            return self.breaker.call(attempt_all)
+        except EmptyPageError:
+            raise
+        except TransientError as exc:
+            raise SourceUnavailableError(
+                f"{self.spec}: still failing after {self.attempts} tries: {exc}"
+            ) from exc
+
+    def _client(self) -> Any:
+        if self._exchange is None:
+            import ccxt
+
+            if not hasattr(ccxt, self.exchange_id):
+                raise ConfigError(f"source: ccxt has no exchange {self.exchange_id!r}")
+            config = {"enableRateLimit": True, **self.options}
+            exchange = getattr(ccxt, self.exchange_id)(config)
+            # Public data only: never let market loading reach private endpoints, even with keys.
+            exchange.options["fetchCurrencies"] = False
+            if not exchange.has.get("fetchOHLCV"):
+                raise ConfigError(f"source: {self.exchange_id} does not serve OHLCV bars through ccxt")
+            self._exchange = exchange
+        return self._exchange
+
+
+def _classify(exc: Exception, exchange: Any) -> Exception:
+    import ccxt
+
+    text = str(exc)
+    if isinstance(exc, ccxt.OperationFailed):  # network errors, timeouts, rate limits, unavailable
+        headers = getattr(exchange, "last_response_headers", None) or {}
+        retry_after = headers.get("Retry-After") or headers.get("retry-after")
+        try:
+            wait = float(retry_after) if retry_after is not None else None
+        except ValueError:
+            wait = None
+        return TransientError(f"{type(exc).__name__}: {text[:300]}", wait)
+    if isinstance(exc, ccxt.ExchangeError) and any(w in text.lower() for w in _UNAVAILABLE_WORDS):
+        return TransientError(f"{type(exc).__name__}: {text[:300]}")
+    if isinstance(exc, ccxt.BaseError):
+        return ConfigError(f"source: the exchange refused the request ({type(exc).__name__}): {text[:300]}")
+    return TransientError(f"{type(exc).__name__}: {text[:300]}")
+
+
+def _log_retry(state: Any) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    log.warning("retrying after failure %d: %s", state.attempt_number, exc)
+
+
+def _minus(covered: list[list[int]], gaps: list[list[int]]) -> list[list[int]]:
+    result: list[list[int]] = []
+    for lo, hi in covered:
+        result.extend(subtract_ranges([lo, hi], gaps))
+    return result
+
+
+def _empty() -> pd.DataFrame:
+    return make_bars(
+        np.empty(0, "int64"), {k: np.empty(0) for k in ("open", "high", "low", "close", "volume")}
+    )
+
+
+def cache_info(home: Path) -> list[dict[str, Any]]:
+    """Describe every cached bar file: source, symbol, timeframe, range, count and gaps."""
+    root = home / "data" / "ohlcv"
+    entries = []
+    for path in sorted(root.glob("*/*/*.parquet")):
+        bars = read_parquet(path)
+        meta = read_meta(path)
+        tf_name = path.stem
+        try:
+            tf = timeframe_ms(tf_name)
+        except ConfigError:
+            continue
+        from labkit.store import missing_bars, ts_ms
+
+        holes = missing_bars(bars, tf)
+        times = ts_ms(bars)
+        entries.append(
+            {
+                "source": path.parent.parent.name,
+                "symbol": path.parent.name,
+                "timeframe": tf_name,
+                "path": str(path),
+                "bars": len(bars),
+                "first": iso_s(int(times[0])) if len(times) else None,
+                "last": iso_s(int(times[-1])) if len(times) else None,
+                "missing_bars": int(sum((hi - lo) // tf for lo, hi in holes)),
+                "gaps": [[iso_s(lo), iso_s(hi)] for lo, hi in holes],
+                "confirmed_gaps": [[iso_s(lo), iso_s(hi)] for lo, hi in meta["gaps"]],
+            }
+        )
+    return entries

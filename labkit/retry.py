@@ -1,0 +1,103 @@
+"""Surviving flaky sources: retries with capped exponential backoff and jitter, and a circuit breaker.
+
+Retries use tenacity. A failure can carry the server's Retry-After (seconds), which the wait honours.
+The breaker is per source: after `threshold` failed operations in a row it opens and every call fails
+at once (no request is sent) until `cooldown` has passed; then one probe is let through, and its
+success closes the breaker again.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from labkit.errors import SourceUnavailableError
+
+T = TypeVar("T")
+
+
+class TransientError(Exception):
+    """A failure worth retrying; `retry_after` is the server's requested wait, if it gave one."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def backoff_wait(
+    base: float, cap: float, rng: random.Random | None = None
+) -> Callable[[RetryCallState], float]:
+    """Return a tenacity wait: full-jitter exponential backoff, at least the Retry-After asked for."""
+    rng = rng or random.Random()
+
+    def wait(state: RetryCallState) -> float:
+        exponential = min(cap, base * 2 ** (state.attempt_number - 1))
+        delay = rng.uniform(exponential / 2, exponential)
+        exc = state.outcome.exception() if state.outcome else None
+        asked = getattr(exc, "retry_after", None)
+        return min(cap, max(delay, float(asked))) if asked else delay
+
+    return wait
+
+
+def with_retries(
+    call: Callable[[], T],
+    attempts: int,
+    base: float,
+    cap: float,
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[RetryCallState], None] | None = None,
+) -> T:
+    """Run `call`, retrying TransientError up to `attempts` tries in all; re-raise the last failure."""
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=backoff_wait(base, cap),
+        retry=retry_if_exception(lambda e: isinstance(e, TransientError)),
+        sleep=sleep,
+        reraise=True,
+        before_sleep=on_retry,
+    )
+    return retrying(call)
+
+
+class CircuitBreaker:
+    """Open after `threshold` failed operations in a row; probe again after `cooldown` seconds."""
+
+    def __init__(
+        self,
+        name: str,
+        threshold: int = 3,
+        cooldown: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.clock = clock
+        self.failures = 0
+        self.opened_at: float | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at is not None and self.clock() - self.opened_at < self.cooldown
+
+    def call(self, operation: Callable[[], T]) -> T:
+        """Run `operation` unless the breaker is open; count its failure or success."""
+        if self.is_open:
+            raise SourceUnavailableError(
+                f"{self.name}: unavailable, circuit open after {self.failures} failures in a row; "
+                f"next try in {self.cooldown - (self.clock() - (self.opened_at or 0)):.0f} s"
+            )
+        try:
+            result = operation()
+        except (TransientError, SourceUnavailableError):
+            self.failures += 1
+            if self.failures >= self.threshold:
+                self.opened_at = self.clock()
+            raise
+        self.failures, self.opened_at = 0, None
+        return result
