@@ -225,6 +225,36 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--session", default="default", metavar="NAME", help="session name (default: default)")
     rep.set_defaults(handler=_cmd_replay)
 
+    data = sub.add_parser(
+        "data",
+        help="fetch market data into the cache, or show what is cached",
+        description="Exchange and yfinance bars are cached under data/ohlcv/ as Parquet; backtests and "
+        "sessions read the cache and fetch only what it lacks.",
+    )
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    fetch = data_sub.add_parser(
+        "fetch",
+        help="fetch bars into the cache (only what is missing)",
+        description="Fetch closed bars of [--since, --until) into the cache, asking only for ranges not "
+        "fetched before. Exit 4 when the source stays unavailable (what was fetched is kept), 2 when it "
+        "refuses the request.",
+    )
+    fetch.add_argument("--source", required=True, metavar="SPEC", help="ccxt:EXCHANGE or yfinance")
+    fetch.add_argument("--symbol", required=True, metavar="SYM", help="e.g. BTC/USDT, SPY")
+    fetch.add_argument("--timeframe", required=True, metavar="TF", help="e.g. 1m, 1h, 1d")
+    fetch.add_argument(
+        "--since", metavar="T", help="first bar open, ISO 8601 or epoch ms (default: 1000 bars ago)"
+    )
+    fetch.add_argument("--until", metavar="T", help="end, excluded (default: now; closed bars only)")
+    fetch.add_argument("--refill-gaps", action="store_true", help="ask again for gaps the exchange confirmed")
+    fetch.set_defaults(handler=_cmd_data_fetch)
+    info = data_sub.add_parser("info", help="list what is cached: range, bar count, gaps")
+    info.add_argument("--source", metavar="SPEC")
+    info.add_argument("--symbol", metavar="SYM")
+    info.add_argument("--timeframe", metavar="TF")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(handler=_cmd_data_info)
+
     sch = sub.add_parser(
         "schedule",
         help="print service units or cron lines for sessions and reports",
@@ -524,6 +554,62 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     result = replay_session(_home(args), args.session)
     print(result.describe())
     return 0 if result.identical else 1
+
+
+def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    from labkit.sources import check_source_spec, open_source
+    from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
+
+    home = _home(args)
+    config = _load(
+        args,
+        {
+            "session.source": args.source,
+            "session.symbol": args.symbol,
+            "session.timeframe": args.timeframe,
+            "session.since": args.since,
+            "session.until": args.until,
+        },
+    )
+    if check_source_spec(args.source) in ("synthetic",) or args.source.split(":")[0] in ("csv", "parquet"):
+        raise ConfigError(
+            "session.source: data fetch is for ccxt:EXCHANGE and yfinance; synthetic and "
+            "file sources need no fetching"
+        )
+    tf = timeframe_ms(args.timeframe)
+    until = parse_instant(args.until, "session.until") if args.until else now_ms()
+    since = parse_instant(args.since, "session.since") if args.since else until - 1000 * tf
+    source = open_source(args.source, home, config=config)
+    stats = source.fetch(args.symbol, args.timeframe, since, until, refill_gaps=args.refill_gaps)  # type: ignore[attr-defined]
+    print(
+        f"{args.source} {args.symbol} {args.timeframe} {iso_s(since)} .. {iso_s(until)}: fetched "
+        f"{stats['fetched']} bars in {stats['requested']} requests, {stats['gaps']} gap(s) confirmed"
+    )
+    return 0
+
+
+def _cmd_data_info(args: argparse.Namespace) -> int:
+    from labkit.exchange import cache_info
+    from labkit.store import safe_name
+
+    entries = cache_info(_home(args))
+    wanted = {
+        "source": args.source and safe_name(args.source),
+        "symbol": args.symbol and safe_name(args.symbol),
+        "timeframe": args.timeframe,
+    }
+    entries = [e for e in entries if all(v is None or e[k] == v for k, v in wanted.items())]
+    if args.json:
+        print(json.dumps(entries, indent=1))
+        return 0
+    if not entries:
+        print("nothing cached" + (" that matches" if any(wanted.values()) else ""))
+    for e in entries:
+        print(
+            f"{e['source']} {e['symbol']} {e['timeframe']}: {e['bars']} bars {e['first']} .. {e['last']}, "
+            f"{e['missing_bars']} missing in {len(e['gaps'])} gap(s), {len(e['confirmed_gaps'])} confirmed"
+        )
+    return 0
 
 
 def _cmd_schedule(args: argparse.Namespace) -> int:

@@ -218,6 +218,7 @@ class CcxtSource:
             exchange = getattr(ccxt, self.exchange_id)(config)
             # Public data only: never let market loading reach private endpoints, even with keys.
             exchange.options["fetchCurrencies"] = False
+            exchange.options["fetchMargins"] = False
             if not exchange.has.get("fetchOHLCV"):
                 raise ConfigError(f"source: {self.exchange_id} does not serve OHLCV bars through ccxt")
             self._exchange = exchange
