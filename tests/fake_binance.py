@@ -7,6 +7,7 @@ an empty page, bars missing for good, or being down altogether.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -95,10 +96,8 @@ class FakeBinance:
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client timed out
                     self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 url = urlparse(self.path)
