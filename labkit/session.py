@@ -304,6 +304,7 @@ class _SessionRun:
             first_new = start_at if start_at is not None else (self.clock() // tf) * tf - tf
             self._prime(self._bars(first_new - engine.strategy.warmup * tf, first_new))
         decided = 0
+        missed_from: int | None = None
         beat_every = min(10.0, s.interval)
         while not self.stop.is_set():
             now = self.clock()
@@ -313,9 +314,12 @@ class _SessionRun:
             end = current_open if until is None else min(current_open, until)
             if first < end:
                 try:
-                    bars = self._bars(first, end)
+                    # After an outage, ask again for the bars held meanwhile: they join the history.
+                    bars = self._bars(min(first, missed_from or first), end)
+                    missed_from = None
                 except SourceUnavailableError as exc:
                     # Keep deciding through an outage: every due bar says why it holds.
+                    missed_from = missed_from or first
                     decided += self._unavailable(first, end, now, exc)
                     bars = self._bars_cached_empty()
                 if s.max_bars:

@@ -171,3 +171,52 @@ def test_exchange_keys_when_configured_reach_no_private_endpoint_and_no_file(tmp
                       and p.suffix in (".json", ".jsonl"))
     assert "abcdefKEY1234" not in written and "s3cr3tXYZ9876" not in written and "****1234" in written
     assert json.loads((tmp_path / "data/sessions/keys/heartbeat.json").read_text())["status"] == "stopped"
+
+
+@pytest.mark.slow
+def test_live_session_when_exchange_goes_down_holds_each_bar_and_catches_up(tmp_path):
+    # Arrange: a paper session on 1-second bars from the local exchange, which then fails for ~4 s
+    import time
+
+    fake = FakeBinance().start()
+    try:
+        (tmp_path / "labkit.yaml").write_text(yaml.safe_dump({
+            "exchanges": {"binance": fake.ccxt_config(timeout_ms=300)},
+            "data": {"live_retries": 1, "breaker_threshold": 1, "breaker_cooldown": 1.5, "backoff_base": 0.01}}))
+        proc = subprocess.Popen([sys.executable, "-m", "labkit.cli", "--home", str(tmp_path), "run", "--source",
+                                 "ccxt:binance", "--timeframe", "1s", "--interval", "1", "--session", "live"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        journal = tmp_path / "data/sessions/live/decisions.jsonl"
+
+        def lines():
+            return [json.loads(x) for x in journal.read_text().splitlines()] if journal.exists() else []
+
+        def wait_for(predicate, timeout=30.0):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and not predicate():
+                time.sleep(0.1)
+            assert predicate()
+
+        wait_for(lambda: len(lines()) >= 3)
+        # Act
+        fake.down = True
+        wait_for(lambda: sum(x["rejection_reason"] == "data_unavailable" for x in lines()) >= 3)
+        fake.down = False
+        outage_end = len(lines())
+        wait_for(lambda: any(x["rejection_reason"] != "data_unavailable" for x in lines()[outage_end:]))
+        proc.send_signal(2)
+        _, err = proc.communicate(timeout=30)
+        # Assert: still running through the outage, one line per bar, in order, no bar skipped
+        assert proc.returncode == 0, err
+        result = lines()
+        stamps = [parse_instant(x["ts"]) for x in result]
+        assert [x["seq"] for x in result] == list(range(len(result)))
+        assert np.all(np.diff(stamps) == 1000)
+        held = [x for x in result if x["rejection_reason"] == "data_unavailable"]
+        assert len(held) >= 3 and all(x["gate_trace"]["stage"] == "data" for x in held)
+        assert "data_unavailable" in err or "held as data_unavailable" in err
+        replay = subprocess.run([sys.executable, "-m", "labkit.cli", "--home", str(tmp_path), "replay", "--session",
+                                 "live"], capture_output=True, text=True, timeout=60)
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+    finally:
+        fake.close()
