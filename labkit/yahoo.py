@@ -111,6 +111,8 @@ class YahooSource:
     def _download(self, symbol: str, interval: str, start: int, end: int, tf: int) -> pd.DataFrame:
         import yfinance as yf
 
+        yf.config.debug.hide_exceptions = False  # failures must raise, to be retried or reported
+
         def request() -> pd.DataFrame:
             try:
                 ticker = yf.Ticker(symbol, session=self.session) if self.session else yf.Ticker(symbol)
@@ -120,7 +122,6 @@ class YahooSource:
                     interval=interval,
                     auto_adjust=False,
                     actions=False,
-                    raise_errors=True,
                 )
             except Exception as exc:  # noqa: BLE001 - yfinance raises many kinds
                 text = str(exc)

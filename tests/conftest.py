@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+# yfinance installs a warnings filter of its own when first imported; importing it here, before any
+# test, lets the project's filterwarnings (which pytest applies per test) take precedence.
+import yfinance  # noqa: F401, E402
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,11 +23,22 @@ from labkit.synthetic import synthetic_bars
 from labkit.timeutil import timeframe_ms
 
 MARKET = {
-    "symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "USDT",
-    "baseAssetPrecision": 8, "quotePrecision": 8, "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
-    "quoteCommissionPrecision": 8, "orderTypes": ["LIMIT", "MARKET"], "icebergAllowed": True,
-    "ocoAllowed": True, "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
-    "permissions": ["SPOT"], "permissionSets": [["SPOT"]],
+    "symbol": "BTCUSDT",
+    "status": "TRADING",
+    "baseAsset": "BTC",
+    "quoteAsset": "USDT",
+    "baseAssetPrecision": 8,
+    "quotePrecision": 8,
+    "quoteAssetPrecision": 8,
+    "baseCommissionPrecision": 8,
+    "quoteCommissionPrecision": 8,
+    "orderTypes": ["LIMIT", "MARKET"],
+    "icebergAllowed": True,
+    "ocoAllowed": True,
+    "isSpotTradingAllowed": True,
+    "isMarginTradingAllowed": False,
+    "permissions": ["SPOT"],
+    "permissionSets": [["SPOT"]],
     "filters": [
         {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00", "tickSize": "0.01"},
         {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000.0", "stepSize": "0.00001"},
@@ -62,8 +73,11 @@ class FakeBinance:
         self._server.server_close()
 
     def ccxt_config(self, timeout_ms: int = 2000) -> dict[str, Any]:
-        return {"urls": {"api": {"public": self.url}}, "options": {"fetchMarkets": {"types": ["spot"]}},
-                "timeout": timeout_ms}
+        return {
+            "urls": {"api": {"public": self.url}},
+            "options": {"fetchMarkets": {"types": ["spot"]}},
+            "timeout": timeout_ms,
+        }
 
     def klines(self, interval: str, start: int, end: int | None, limit: int) -> list[list[Any]]:
         tf = timeframe_ms(interval)
@@ -76,10 +90,27 @@ class FakeBinance:
         for lo, hi in self.missing:
             keep &= ~((times >= lo) & (times < hi))
         rows = []
-        for t, o, h, low, c, v in zip(times[keep].tolist(), *(bars[k].to_numpy()[keep].tolist()
-                                      for k in ("open", "high", "low", "close", "volume")), strict=True):
-            rows.append([t, f"{o:.8f}", f"{h:.8f}", f"{low:.8f}", f"{c:.8f}", f"{v:.8f}", t + tf - 1,
-                         "0", 1, "0", "0", "0"])
+        for t, o, h, low, c, v in zip(
+            times[keep].tolist(),
+            *(bars[k].to_numpy()[keep].tolist() for k in ("open", "high", "low", "close", "volume")),
+            strict=True,
+        ):
+            rows.append(
+                [
+                    t,
+                    f"{o:.8f}",
+                    f"{h:.8f}",
+                    f"{low:.8f}",
+                    f"{c:.8f}",
+                    f"{v:.8f}",
+                    t + tf - 1,
+                    "0",
+                    1,
+                    "0",
+                    "0",
+                    "0",
+                ]
+            )
         return rows[:limit]
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -107,17 +138,25 @@ class FakeBinance:
                     self._send(503, b'{"code":-1,"msg":"Service Unavailable"}')
                     return
                 if url.path.endswith("/exchangeInfo"):
-                    body = {"timezone": "UTC", "serverTime": int(time.time() * 1000), "rateLimits": [],
-                            "exchangeFilters": [], "symbols": [MARKET]}
+                    body = {
+                        "timezone": "UTC",
+                        "serverTime": int(time.time() * 1000),
+                        "rateLimits": [],
+                        "exchangeFilters": [],
+                        "symbols": [MARKET],
+                    }
                     self._send(200, json.dumps(body).encode())
                     return
                 if url.path.endswith("/klines"):
                     fault = fake.faults.popleft() if fake.faults else None
                     if fault is not None and self._fault(fault):
                         return
-                    rows = fake.klines(query["interval"], int(query.get("startTime", 0)),
-                                       int(query["endTime"]) if "endTime" in query else None,
-                                       min(int(query.get("limit", 500)), fake.page_limit))
+                    rows = fake.klines(
+                        query["interval"],
+                        int(query.get("startTime", 0)),
+                        int(query["endTime"]) if "endTime" in query else None,
+                        min(int(query.get("limit", 500)), fake.page_limit),
+                    )
                     self._send(200, json.dumps(rows).encode())
                     return
                 self._send(404, b'{"code":-1,"msg":"not here"}')
@@ -127,8 +166,11 @@ class FakeBinance:
                 if kind == "500":
                     self._send(500, b'{"code":-1000,"msg":"internal error"}')
                 elif kind == "429":
-                    self._send(429, b'{"code":-1003,"msg":"Too many requests"}',
-                               {"Retry-After": str(fault.get("retry_after", 1))})
+                    self._send(
+                        429,
+                        b'{"code":-1003,"msg":"Too many requests"}',
+                        {"Retry-After": str(fault.get("retry_after", 1))},
+                    )
                 elif kind == "slow":
                     time.sleep(fault["seconds"])
                     return False

@@ -33,7 +33,9 @@ def _source(home, fake, sleeps=None, **data):
     settings = {"backoff_base": 0.01, "backoff_cap": 0.05, **data}
     config = load_config(None, {f"data.{k}": v for k, v in settings.items()}, environ={})
     sleep = sleeps.append if sleeps is not None else (lambda s: None)
-    return CcxtSource("binance", home, fake.ccxt_config(timeout_ms=500), config.data, sleep=sleep, progress=False)
+    return CcxtSource(
+        "binance", home, fake.ccxt_config(timeout_ms=500), config.data, sleep=sleep, progress=False
+    )
 
 
 def _klines(fake):
@@ -67,8 +69,9 @@ def test_fetch_when_asked_again_requests_only_what_is_missing(tmp_path, exchange
     assert len(read_parquet(cache_path(tmp_path, "ccxt:binance", "BTC/USDT", "1m"))) == 900
 
 
-@pytest.mark.parametrize("fault", [{"kind": "500"}, {"kind": "malformed"}, {"kind": "empty"},
-                                   {"kind": "slow", "seconds": 1.0}])
+@pytest.mark.parametrize(
+    "fault", [{"kind": "500"}, {"kind": "malformed"}, {"kind": "empty"}, {"kind": "slow", "seconds": 1.0}]
+)
 def test_fetch_when_five_transient_failures_in_a_row_still_succeeds(tmp_path, exchange, fault):
     # Arrange: five failures, then the exchange answers
     exchange.faults.extend([fault] * 5)
@@ -87,9 +90,14 @@ def test_fetch_when_rate_limited_waits_at_least_retry_after(tmp_path, exchange):
 
 def test_fetch_when_retries_run_out_keeps_what_was_fetched_and_exits_4(tmp_path, exchange):
     # Arrange: two pages answer, then the exchange fails for good
-    (tmp_path / "labkit.yaml").write_text(yaml.safe_dump({
-        "exchanges": {"binance": exchange.ccxt_config(timeout_ms=500)},
-        "data": {"backoff_base": 0.01, "backoff_cap": 0.02, "page_limit": 100}}))
+    (tmp_path / "labkit.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "exchanges": {"binance": exchange.ccxt_config(timeout_ms=500)},
+                "data": {"backoff_base": 0.01, "backoff_cap": 0.02, "page_limit": 100},
+            }
+        )
+    )
     original = exchange.klines
     calls = {"n": 0}
 
@@ -101,9 +109,30 @@ def test_fetch_when_retries_run_out_keeps_what_was_fetched_and_exits_4(tmp_path,
 
     exchange.klines = flaky  # type: ignore[method-assign]
     # Act
-    proc = subprocess.run([sys.executable, "-m", "labkit.cli", "--home", str(tmp_path), "data", "fetch", "--source",
-                           "ccxt:binance", "--symbol", "BTC/USDT", "--timeframe", "1m", "--since", "2026-01-05",
-                           "--until", "2026-01-05T05:00"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labkit.cli",
+            "--home",
+            str(tmp_path),
+            "data",
+            "fetch",
+            "--source",
+            "ccxt:binance",
+            "--symbol",
+            "BTC/USDT",
+            "--timeframe",
+            "1m",
+            "--since",
+            "2026-01-05",
+            "--until",
+            "2026-01-05T05:00",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     # Assert
     assert proc.returncode == 4, proc.stderr
     assert "still failing after 6 tries" in proc.stderr
@@ -161,14 +190,37 @@ def test_exchange_keys_when_configured_reach_no_private_endpoint_and_no_file(tmp
     options = {**exchange.ccxt_config(), "apiKey": "abcdefKEY1234", "secret": "s3cr3tXYZ9876"}
     (tmp_path / "labkit.yaml").write_text(yaml.safe_dump({"exchanges": {"binance": options}}))
     # Act
-    code = subprocess.run([sys.executable, "-m", "labkit.cli", "--home", str(tmp_path), "run", "--source",
-                           "ccxt:binance", "--pace", "fast", "--since", "2026-01-05", "--until", "2026-01-05T02:00",
-                           "--session", "keys"], capture_output=True, text=True, timeout=60)
+    code = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labkit.cli",
+            "--home",
+            str(tmp_path),
+            "run",
+            "--source",
+            "ccxt:binance",
+            "--pace",
+            "fast",
+            "--since",
+            "2026-01-05",
+            "--until",
+            "2026-01-05T02:00",
+            "--session",
+            "keys",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     # Assert
     assert code.returncode == 0, code.stderr
     assert {r["path"] for r in exchange.requests} == {"/api/v3/exchangeInfo", "/api/v3/klines"}
-    written = "".join(p.read_text(errors="ignore") for p in (tmp_path / "data").rglob("*") if p.is_file()
-                      and p.suffix in (".json", ".jsonl"))
+    written = "".join(
+        p.read_text(errors="ignore")
+        for p in (tmp_path / "data").rglob("*")
+        if p.is_file() and p.suffix in (".json", ".jsonl")
+    )
     assert "abcdefKEY1234" not in written and "s3cr3tXYZ9876" not in written and "****1234" in written
     assert json.loads((tmp_path / "data/sessions/keys/heartbeat.json").read_text())["status"] == "stopped"
 
@@ -180,12 +232,40 @@ def test_live_session_when_exchange_goes_down_holds_each_bar_and_catches_up(tmp_
 
     fake = FakeBinance().start()
     try:
-        (tmp_path / "labkit.yaml").write_text(yaml.safe_dump({
-            "exchanges": {"binance": fake.ccxt_config(timeout_ms=300)},
-            "data": {"live_retries": 1, "breaker_threshold": 1, "breaker_cooldown": 1.5, "backoff_base": 0.01}}))
-        proc = subprocess.Popen([sys.executable, "-m", "labkit.cli", "--home", str(tmp_path), "run", "--source",
-                                 "ccxt:binance", "--timeframe", "1s", "--interval", "1", "--session", "live"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        (tmp_path / "labkit.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "exchanges": {"binance": fake.ccxt_config(timeout_ms=300)},
+                    "data": {
+                        "live_retries": 1,
+                        "breaker_threshold": 1,
+                        "breaker_cooldown": 1.5,
+                        "backoff_base": 0.01,
+                    },
+                }
+            )
+        )
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "labkit.cli",
+                "--home",
+                str(tmp_path),
+                "run",
+                "--source",
+                "ccxt:binance",
+                "--timeframe",
+                "1s",
+                "--interval",
+                "1",
+                "--session",
+                "live",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         journal = tmp_path / "data/sessions/live/decisions.jsonl"
 
         def lines():
@@ -215,8 +295,12 @@ def test_live_session_when_exchange_goes_down_holds_each_bar_and_catches_up(tmp_
         held = [x for x in result if x["rejection_reason"] == "data_unavailable"]
         assert len(held) >= 3 and all(x["gate_trace"]["stage"] == "data" for x in held)
         assert "data_unavailable" in err or "held as data_unavailable" in err
-        replay = subprocess.run([sys.executable, "-m", "labkit.cli", "--home", str(tmp_path), "replay", "--session",
-                                 "live"], capture_output=True, text=True, timeout=60)
+        replay = subprocess.run(
+            [sys.executable, "-m", "labkit.cli", "--home", str(tmp_path), "replay", "--session", "live"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert replay.returncode == 0, replay.stdout + replay.stderr
     finally:
         fake.close()
