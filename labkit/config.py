@@ -203,6 +203,8 @@ class LabkitConfig(BaseModel):
 SECTIONS = tuple(LabkitConfig.model_fields)
 # Variables that are not config keys: where labkit lives, and DESIGN.md's paper-only overrides.
 _RESERVED_ENV = {"LABKIT_HOME", "LABKIT_PAPER_MIN_RATIO", "LABKIT_PAPER_MAX_DAILY"}
+_CCXT_KEYS = {"apikey": "apiKey", "privatekey": "privateKey", "walletaddress": "walletAddress",
+              "enableratelimit": "enableRateLimit", "ratelimit": "rateLimit"}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -255,6 +257,9 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
                 f"{name}: not a labkit setting; write LABKIT_<SECTION>__<KEY> with a section of "
                 f"{', '.join(SECTIONS)} (e.g. LABKIT_BROKER__FEE=0.002)"
             )
+        if parts[0] == "exchanges":
+            # Variable names are upper case; ccxt's option names are camelCase.
+            parts = [_CCXT_KEYS.get(part, part) for part in parts]
         _set_dotted(result, ".".join(parts), _env_value(value))
     return result
 

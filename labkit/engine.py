@@ -264,6 +264,10 @@ class Engine:
                 if action:
                     port.pending_side, port.pending_seq = action, seq
                     port.trades_today += action == 1  # a trade is a round trip: count entries
+            if now is not None and trace["stage"] == "passed" and now - times_list[i] - tf > tf:
+                # Decided more than a bar after it closed (a catch-up): say so, with how late.
+                late = round((now - times_list[i] - tf) / tf, 2)
+                trace = {**trace, "detail": {**trace["detail"], "late_bars": late}}
             port.last_equity = equity
             equity_out[i] = equity
             if write_bytes is not None and encode is not None and ts_text is not None:

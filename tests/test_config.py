@@ -80,3 +80,8 @@ def test_redacted_when_secrets_configured_keeps_only_last_four(tmp_path):
     assert config.exchanges["binance"]["apiKey"] == "abcdefgh1234"
     shown = redacted(config)["exchanges"]["binance"]
     assert shown == {"apiKey": "****1234", "secret": "****9876", "timeout": 3000}
+
+
+def test_load_config_when_exchange_keys_come_from_env_keeps_ccxt_names():
+    config = load_config(None, {}, environ={"LABKIT_EXCHANGES__BINANCE__APIKEY": "k1234", "LABKIT_EXCHANGES__BINANCE__TIMEOUT": "3000"})
+    assert config.exchanges["binance"] == {"apiKey": "k1234", "timeout": 3000}

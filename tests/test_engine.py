@@ -150,3 +150,24 @@ def test_engine_when_exit_signal_while_flat_holds_without_a_block(tmp_path, fixt
     for line in flat_sells:
         assert line["action"] == "HOLD" and line["rejection_reason"] is None
         assert line["gate_trace"] == {"stage": "passed", "reason": "already_flat", "detail": {}}
+
+
+@pytest.mark.parametrize(("late_ms", "expected"), [(30_000, None), (90_000, 1.5), (150_000, "stale_data")])
+def test_engine_when_bar_decided_late_marks_it_or_holds_it_stale(tmp_path, fixture_bars, late_ms, expected):
+    # Arrange: a live engine deciding one bar well after it closed (catching up after an outage)
+    path = tmp_path / "d.jsonl"
+    journal = JournalWriter(path)
+    engine = build_engine(_config(), "paper", journal=journal)
+    engine.process(fixture_bars.iloc[:100])
+    bar = fixture_bars.iloc[100:101]
+    close = int(bar.index[0].value // 1_000_000) + 60_000
+    # Act
+    engine.process(bar, now=close + late_ms)
+    journal.close()
+    # Assert
+    line = list(iter_lines(path))[-1]
+    if expected == "stale_data":
+        assert line["rejection_reason"] == "stale_data"
+    else:
+        assert line["gate_trace"]["stage"] == "passed"
+        assert line["gate_trace"]["detail"].get("late_bars") == expected
