@@ -187,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
         help="allow exits, refuse entries (until resume or --off)",
         description="Put a session in reduce-only: exits are allowed, entries refused.",
     )
-    ro.add_argument("--session", default="default", metavar="NAME", help="session name (default: default)")
+    _session_arg(ro)
     ro.add_argument("--off", action="store_true", help="lift reduce-only")
     ro.set_defaults(handler=_cmd_reduce_only)
 
@@ -199,7 +199,7 @@ def _parser() -> argparse.ArgumentParser:
         "and the override is recorded in the session's state and control log.",
     )
     tr.add_argument("--to", required=True, metavar="{shadow,paper}", help="the mode to move to")
-    tr.add_argument("--session", default="default", metavar="NAME", help="session name (default: default)")
+    _session_arg(tr)
     tr.add_argument("--force", action="store_true", help="promote without a passing readiness verdict")
     tr.set_defaults(handler=_cmd_transition)
 
@@ -210,7 +210,7 @@ def _parser() -> argparse.ArgumentParser:
         "the run lock, exactly one engine process runs it, decisions advance and it is not "
         "halted. Exit 1 lists every failed check.",
     )
-    ver.add_argument("--session", default="default", metavar="NAME", help="session name (default: default)")
+    _session_arg(ver)
     ver.add_argument("--max-age", type=float, metavar="SECONDS", help="oldest acceptable heartbeat")
     ver.add_argument("--json", action="store_true", help="print JSON")
     ver.set_defaults(handler=_cmd_verify)
@@ -222,7 +222,7 @@ def _parser() -> argparse.ArgumentParser:
         "and compare every decision field by field, wall-clock fields aside. Exit 0 when "
         "identical, 1 naming the first differing seq and field.",
     )
-    rep.add_argument("--session", default="default", metavar="NAME", help="session name (default: default)")
+    _session_arg(rep)
     rep.set_defaults(handler=_cmd_replay)
 
     data = sub.add_parser(
@@ -265,9 +265,13 @@ def _parser() -> argparse.ArgumentParser:
     how = sch.add_mutually_exclusive_group(required=True)
     how.add_argument("--print-cron", action="store_true", help="print crontab lines")
     how.add_argument("--print-systemd", action="store_true", help="print systemd user units")
-    sch.add_argument("--session", default="default", metavar="NAME", help="session name (default: default)")
+    _session_arg(sch)
     sch.set_defaults(handler=_cmd_schedule)
     return parser
+
+
+def _session_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--session", default="default", metavar="NAME", help="session name (default: default)")
 
 
 def _market_flags(p: argparse.ArgumentParser) -> None:
