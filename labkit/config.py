@@ -148,9 +148,7 @@ class BrokerConfig(BaseModel):
 
 class DataConfig(BaseModel):
     model_config = _FROZEN
-    retries: int = Field(
-        6, ge=1, le=50, description="tries per request (6 survives 5 failures in a row)"
-    )
+    retries: int = Field(6, ge=1, le=50, description="tries per request (6 survives 5 failures in a row)")
     backoff_base: float = Field(0.5, gt=0, description="seconds before the first retry; doubles each time")
     backoff_cap: float = Field(30.0, gt=0, description="longest wait between tries, Retry-After included")
     live_retries: int = Field(2, ge=1, le=10, description="tries per request in a clock-paced session")
@@ -203,8 +201,13 @@ class LabkitConfig(BaseModel):
 SECTIONS = tuple(LabkitConfig.model_fields)
 # Variables that are not config keys: where labkit lives, and DESIGN.md's paper-only overrides.
 _RESERVED_ENV = {"LABKIT_HOME", "LABKIT_PAPER_MIN_RATIO", "LABKIT_PAPER_MAX_DAILY"}
-_CCXT_KEYS = {"apikey": "apiKey", "privatekey": "privateKey", "walletaddress": "walletAddress",
-              "enableratelimit": "enableRateLimit", "ratelimit": "rateLimit"}
+_CCXT_KEYS = {
+    "apikey": "apiKey",
+    "privatekey": "privateKey",
+    "walletaddress": "walletAddress",
+    "enableratelimit": "enableRateLimit",
+    "ratelimit": "rateLimit",
+}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 

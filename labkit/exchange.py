@@ -15,18 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
 from labkit.config import DataConfig
 from labkit.errors import ConfigError, SourceUnavailableError
 from labkit.retry import CircuitBreaker, TransientError, with_retries
 from labkit.store import (
+    CachedSource,
     cache_path,
     make_bars,
     read_meta,
     read_parquet,
-    slice_range,
     subtract_ranges,
     validate_bars,
     write_meta,
@@ -42,7 +41,7 @@ class EmptyPageError(TransientError):
     """An empty or unreadable page where bars were expected."""
 
 
-class CcxtSource:
+class CcxtSource(CachedSource):
     """Bars of one ccxt exchange, through the cache under ``data/ohlcv/ccxt-<id>/``."""
 
     def __init__(
@@ -67,15 +66,6 @@ class CcxtSource:
         self.progress = progress
         self.breaker = CircuitBreaker(self.spec, data.breaker_threshold, data.breaker_cooldown)
         self._exchange: Any = None
-
-    # -- the Source interface ---------------------------------------------------------------------
-
-    def bars(self, symbol: str, timeframe: str, since_ms: int, until_ms: int) -> pd.DataFrame:
-        self.fetch(symbol, timeframe, since_ms, until_ms)
-        path = cache_path(self.home, self.spec, symbol, timeframe)
-        return slice_range(read_parquet(path), since_ms, until_ms) if path.exists() else _empty()
-
-    # -- fetching ---------------------------------------------------------------------------------
 
     def fetch(
         self, symbol: str, timeframe: str, since_ms: int, until_ms: int, refill_gaps: bool = False
@@ -254,12 +244,6 @@ def _minus(covered: list[list[int]], gaps: list[list[int]]) -> list[list[int]]:
     for lo, hi in covered:
         result.extend(subtract_ranges([lo, hi], gaps))
     return result
-
-
-def _empty() -> pd.DataFrame:
-    return make_bars(
-        np.empty(0, "int64"), {k: np.empty(0) for k in ("open", "high", "low", "close", "volume")}
-    )
 
 
 def cache_info(home: Path) -> list[dict[str, Any]]:

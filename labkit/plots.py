@@ -60,8 +60,10 @@ def load_session(home: str | Path, session: str) -> SessionView:
     paths = session_paths(root, session)
     config = read_json(paths.config)
     if config is None:
-        raise ConfigError(f"session: no session {session!r} under {paths.root.parent} "
-                          "(its config.json is missing); `labkit status` lists the sessions")
+        raise ConfigError(
+            f"session: no session {session!r} under {paths.root.parent} "
+            "(its config.json is missing); `labkit status` lists the sessions"
+        )
     return SessionView(session, root, config, read_journal(paths.decisions))
 
 
@@ -77,8 +79,9 @@ def last_week(journal: pd.DataFrame) -> str:
     return iso_week(journal["ts"].iloc[-1])
 
 
-def report_header(kind: str, parameters: Mapping[str, Any], view: SessionView,
-                  rows: pd.DataFrame | None = None) -> pd.DataFrame:
+def report_header(
+    kind: str, parameters: Mapping[str, Any], view: SessionView, rows: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Return the table every report starts with: parameters, data range, model, code version."""
     from labkit.home import code_version
 
@@ -89,9 +92,13 @@ def report_header(kind: str, parameters: Mapping[str, Any], view: SessionView,
         "report": kind,
         "parameters": ", ".join(f"{k}={v!r}" for k, v in parameters.items()),
         "session": f"{view.name} ({s.get('mode')}, {s.get('symbol')} {s.get('timeframe')}, "
-                   f"source {s.get('source')})",
-        "data range": (f"{frame['ts'].iloc[0].isoformat()} to {frame['ts'].iloc[-1].isoformat()} "
-                       f"({len(frame)} bars decided)" if len(frame) else "no bars decided"),
+        f"source {s.get('source')})",
+        "data range": (
+            f"{frame['ts'].iloc[0].isoformat()} to {frame['ts'].iloc[-1].isoformat()} "
+            f"({len(frame)} bars decided)"
+            if len(frame)
+            else "no bars decided"
+        ),
         "model": ", ".join(models) or "none",
         "code version": code_version(),
         "generated at": iso_ms(now_ms()),
@@ -109,7 +116,9 @@ def session_summary(journal: pd.DataFrame, capital: float) -> pd.DataFrame:
     items: dict[str, Any] = {
         "decisions": len(journal),
         "actions (BUY / SELL)": f"{int((journal['action'] == 'BUY').sum())} / "
-                                f"{int((journal['action'] == 'SELL').sum())}" if len(journal) else "0 / 0",
+        f"{int((journal['action'] == 'SELL').sum())}"
+        if len(journal)
+        else "0 / 0",
         "closed trades": len(trips),
         "win rate": f"{wins / len(trips):.1%}" if len(trips) else "n/a",
         "mean net return per trade": f"{trips['net_return'].mean():.4%}" if len(trips) else "n/a",
@@ -121,66 +130,79 @@ def session_summary(journal: pd.DataFrame, capital: float) -> pd.DataFrame:
         "max drawdown": f"{max_drawdown(journal['equity'], capital):.2%}" if len(journal) else "n/a",
         "open position (units)": f"{float(journal['position'].iloc[-1]):g}" if len(journal) else "0",
     }
-    return pd.DataFrame({"value": [str(v) for v in items.values()]},
-                        index=pd.Index(list(items), name="figure"))
+    return pd.DataFrame(
+        {"value": [str(v) for v in items.values()]}, index=pd.Index(list(items), name="figure")
+    )
 
 
 def health_table(health: Mapping[str, Any]) -> pd.DataFrame:
     """Return `labkit.readiness.daily_health`'s result as a readable one-column table."""
+
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.2%}"
 
     items = {
         "day": health["day"],
         "decisions / bars expected": f"{health['decisions']} / {health['expected']} "
-                                     f"({pct(health['coverage'])})",
+        f"({pct(health['coverage'])})",
         "missing bars": health["missing_bars"],
         "heartbeat gaps (> 2 bars)": f"{health['heartbeat_gaps']} (longest "
-                                     f"{health['max_gap_seconds']:.0f} s)",
+        f"{health['max_gap_seconds']:.0f} s)",
         "data errors": f"{health['data_errors']} ({pct(health['data_error_share'])})",
         "actions BUY / SELL": f"{health['actions']['BUY']} / {health['actions']['SELL']}",
         "blocked decisions": health["blocked"],
-        "top blocking reasons": "; ".join(f"{r['stage']}/{r['reason']} {r['count']}"
-                                          for r in health["top_reasons"]) or "none",
+        "top blocking reasons": "; ".join(
+            f"{r['stage']}/{r['reason']} {r['count']}" for r in health["top_reasons"]
+        )
+        or "none",
         "closed trades": health["trades_closed"],
-        "paper PnL": (f"{health['pnl']:,.2f} ({pct(health['pnl_pct'])})"
-                      if health["pnl"] is not None else "n/a"),
+        "paper PnL": (
+            f"{health['pnl']:,.2f} ({pct(health['pnl_pct'])})" if health["pnl"] is not None else "n/a"
+        ),
         "fees / slippage": f"{health['fees']:,.2f} / {health['slippage']:,.2f}",
         "max drawdown (within the day)": pct(health["max_drawdown"]),
     }
-    return pd.DataFrame({"value": [str(v) for v in items.values()]},
-                        index=pd.Index(list(items), name="figure"))
+    return pd.DataFrame(
+        {"value": [str(v) for v in items.values()]}, index=pd.Index(list(items), name="figure")
+    )
 
 
 def gates_table(result: WeeklyReadiness) -> pd.DataFrame:
     """Return the weekly gates as a pass/fail table with their figures and thresholds."""
+
     def fmt(values: Mapping[str, Any]) -> str:
         return ", ".join(f"{k}={_fmt(v)}" for k, v in values.items())
 
-    return pd.DataFrame({
-        "gate": [g.name for g in result.gates],
-        "status": ["PASS" if g.passed else "FAIL" for g in result.gates],
-        "figures": [fmt(g.figures) for g in result.gates],
-        "thresholds": [fmt(g.thresholds) for g in result.gates],
-        "explanation": [g.explanation for g in result.gates],
-    })
+    return pd.DataFrame(
+        {
+            "gate": [g.name for g in result.gates],
+            "status": ["PASS" if g.passed else "FAIL" for g in result.gates],
+            "figures": [fmt(g.figures) for g in result.gates],
+            "thresholds": [fmt(g.thresholds) for g in result.gates],
+            "explanation": [g.explanation for g in result.gates],
+        }
+    )
 
 
 def verdict_html(result: WeeklyReadiness) -> str:
     """Return the weekly verdict as a large coloured HTML heading."""
     failed = [g.name for g in result.gates if not g.passed]
     colour = _GREEN if result.passed else _RED
-    words = ("READY: all gates pass" if result.passed
-             else f"NOT READY: {len(failed)} of {len(result.gates)} gates fail")
+    words = (
+        "READY: all gates pass"
+        if result.passed
+        else f"NOT READY: {len(failed)} of {len(result.gates)} gates fail"
+    )
     detail = "" if result.passed else f"<p>Failing: {html.escape(', '.join(failed))}</p>"
-    return (f'<div style="border:3px solid {colour};padding:0.6em 1em;margin:0.5em 0">'
-            f'<div style="font-size:2.4em;font-weight:bold;color:{colour}">{words}</div>'
-            f"<p>Week {html.escape(result.week)}: {result.trades} closed trades, "
-            f"{result.decisions} decisions for {result.expected} bars expected.</p>{detail}</div>")
+    return (
+        f'<div style="border:3px solid {colour};padding:0.6em 1em;margin:0.5em 0">'
+        f'<div style="font-size:2.4em;font-weight:bold;color:{colour}">{words}</div>'
+        f"<p>Week {html.escape(result.week)}: {result.trades} closed trades, "
+        f"{result.decisions} decisions for {result.expected} bars expected.</p>{detail}</div>"
+    )
 
 
-def equity_figure(journal: pd.DataFrame, start_equity: float | None = None,
-                  title: str = "Equity") -> Figure:
+def equity_figure(journal: pd.DataFrame, start_equity: float | None = None, title: str = "Equity") -> Figure:
     """Return equity (top) and drawdown from the running peak (bottom) over time."""
     fig = Figure(figsize=(10, 5.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
@@ -205,8 +227,15 @@ def actions_figure(journal: pd.DataFrame, title: str = "Actions on price") -> Fi
         ax.plot(journal["ts"], journal["price"], color=_GREY, lw=0.8, label="close")
         for side, marker, colour in (("BUY", "^", _GREEN), ("SELL", "v", _RED)):
             rows = journal[journal["action"] == side]
-            ax.scatter(rows["ts"], rows["price"], marker=marker, color=colour, s=36, zorder=3,
-                       label=f"{side} ({len(rows)})")
+            ax.scatter(
+                rows["ts"],
+                rows["price"],
+                marker=marker,
+                color=colour,
+                s=36,
+                zorder=3,
+                label=f"{side} ({len(rows)})",
+            )
         ax.legend(loc="best")
     ax.set(title=title, ylabel="price")
     _time_axis(ax)
@@ -218,8 +247,10 @@ def blocks_figure(journal: pd.DataFrame, title: str = "Decisions by blocking sta
     fig = Figure(figsize=(10, 3.5), layout="constrained")
     ax = fig.subplots()
     if len(journal):
-        labels = [f"{s}/{reason_code(r)}" if s != "passed" else "passed"
-                  for s, r in zip(journal["stage"].fillna("passed"), journal["reason"], strict=True)]
+        labels = [
+            f"{s}/{reason_code(r)}" if s != "passed" else "passed"
+            for s, r in zip(journal["stage"].fillna("passed"), journal["reason"], strict=True)
+        ]
         counts = pd.Series(labels).value_counts().sort_values()
         colours = [_GREEN if label == "passed" else _RED for label in counts.index]
         ax.barh(list(counts.index), counts.to_numpy(), color=colours)
@@ -231,8 +262,9 @@ def blocks_figure(journal: pd.DataFrame, title: str = "Decisions by blocking sta
     return fig
 
 
-def coverage_figure(per_day: list[Mapping[str, Any]] | tuple[Mapping[str, Any], ...],
-                    threshold: float) -> Figure:
+def coverage_figure(
+    per_day: list[Mapping[str, Any]] | tuple[Mapping[str, Any], ...], threshold: float
+) -> Figure:
     """Return the coverage of each day as bars, with the threshold line."""
     fig = Figure(figsize=(10, 3), layout="constrained")
     ax = fig.subplots()
@@ -254,6 +286,7 @@ def table(frame: pd.DataFrame | Any) -> None:
 
 def gates_styled(result: WeeklyReadiness) -> Any:
     """Return `gates_table` styled: PASS in green, FAIL in red, no index."""
+
     def colour(value: str) -> str:
         return f"color:{_GREEN if value == 'PASS' else _RED};font-weight:bold"
 

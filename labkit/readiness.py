@@ -34,12 +34,30 @@ from labkit.state import read_json, write_json_atomic
 from labkit.timeutil import iso_ms, now_ms
 
 DATA_ERRORS = ("stale_data", "data_unavailable")
-GATE_NAMES = ("coverage", "activity", "positive_edge", "edge_stability", "drawdown",
-              "cost_efficiency", "gate_health")
+GATE_NAMES = (
+    "coverage",
+    "activity",
+    "positive_edge",
+    "edge_stability",
+    "drawdown",
+    "cost_efficiency",
+    "gate_health",
+)
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _DAY = pd.Timedelta(days=1)
-_TRIP_COLUMNS = ("entry_ts", "exit_ts", "units", "entry_price", "exit_price", "entry_cost", "fees",
-                 "slippage", "gross_pnl", "net_pnl", "net_return")
+_TRIP_COLUMNS = (
+    "entry_ts",
+    "exit_ts",
+    "units",
+    "entry_price",
+    "exit_price",
+    "entry_cost",
+    "fees",
+    "slippage",
+    "gross_pnl",
+    "net_pnl",
+    "net_return",
+)
 
 
 def reason_code(reason: str | None) -> str | None:
@@ -77,8 +95,14 @@ def round_trips(journal: pd.DataFrame) -> pd.DataFrame:
         fee, slip = float(row.fill_fee or 0.0), float(row.fill_slippage_cost or 0.0)
         if row.fill_side == "BUY":
             if open_trip is None:
-                open_trip = {"entry_ts": row.ts, "units": 0.0, "notional": 0.0, "entry_cost": 0.0,
-                             "fees": 0.0, "slippage": 0.0}
+                open_trip = {
+                    "entry_ts": row.ts,
+                    "units": 0.0,
+                    "notional": 0.0,
+                    "entry_cost": 0.0,
+                    "fees": 0.0,
+                    "slippage": 0.0,
+                }
             open_trip["units"] += units
             open_trip["notional"] += units * price
             open_trip["entry_cost"] += units * price + fee
@@ -89,13 +113,21 @@ def round_trips(journal: pd.DataFrame) -> pd.DataFrame:
             continue
         net = units * price - fee - open_trip["entry_cost"]
         fees, slippage = open_trip["fees"] + fee, open_trip["slippage"] + slip
-        trips.append({
-            "entry_ts": open_trip["entry_ts"], "exit_ts": row.ts, "units": units,
-            "entry_price": open_trip["notional"] / open_trip["units"], "exit_price": price,
-            "entry_cost": open_trip["entry_cost"], "fees": fees, "slippage": slippage,
-            "gross_pnl": net + fees + slippage, "net_pnl": net,
-            "net_return": net / open_trip["entry_cost"],
-        })
+        trips.append(
+            {
+                "entry_ts": open_trip["entry_ts"],
+                "exit_ts": row.ts,
+                "units": units,
+                "entry_price": open_trip["notional"] / open_trip["units"],
+                "exit_price": price,
+                "entry_cost": open_trip["entry_cost"],
+                "fees": fees,
+                "slippage": slippage,
+                "gross_pnl": net + fees + slippage,
+                "net_pnl": net,
+                "net_return": net / open_trip["entry_cost"],
+            }
+        )
         open_trip = None
     if not trips:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in _TRIP_COLUMNS})
@@ -112,8 +144,13 @@ def blocking_table(journal: pd.DataFrame, top: int | None = None) -> pd.DataFram
     if journal.empty:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
     blocked = journal[journal["stage"].fillna("passed") != "passed"]
-    table = (blocked.assign(reason=[reason_code(r) for r in blocked["reason"]])
-             .groupby(["stage", "reason"], dropna=False).size().rename("count").reset_index())
+    table = (
+        blocked.assign(reason=[reason_code(r) for r in blocked["reason"]])
+        .groupby(["stage", "reason"], dropna=False)
+        .size()
+        .rename("count")
+        .reset_index()
+    )
     table["share"] = table["count"] / len(journal)
     table = table.sort_values(["count", "stage", "reason"], ascending=[False, True, True])
     return table.head(top).reset_index(drop=True) if top else table.reset_index(drop=True)
@@ -138,8 +175,9 @@ def max_drawdown(equity: Sequence[float] | pd.Series, start: float | None = None
     return float(np.max(1.0 - values / peak))
 
 
-def bootstrap_mean_ci(values: Sequence[float] | np.ndarray, samples: int = 2000, seed: int = 0,
-                      level: float = 0.95) -> tuple[float, float]:
+def bootstrap_mean_ci(
+    values: Sequence[float] | np.ndarray, samples: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Return a percentile bootstrap interval of the mean; NaNs when there are fewer than 2 values.
 
     The resampling is seeded, so the same values give the same interval.
@@ -226,8 +264,9 @@ def day_bounds(day: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, start + _DAY
 
 
-def coverage(journal: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
-             timeframe_ms: int) -> tuple[int, int]:
+def coverage(
+    journal: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, timeframe_ms: int
+) -> tuple[int, int]:
     """Return (decisions made, bars expected) in ``[start, end)``; see the module notes on windows."""
     if journal.empty:
         return 0, 0
@@ -251,8 +290,9 @@ def heartbeat_gaps(journal: pd.DataFrame, timeframe_ms: int) -> pd.Series:
     return gaps.where(gaps > 2 * timeframe_ms / 1000.0, 0.0)
 
 
-def daily_health(journal: pd.DataFrame, day: str, timeframe_ms: int,
-                 capital: float | None = None) -> dict[str, Any]:
+def daily_health(
+    journal: pd.DataFrame, day: str, timeframe_ms: int, capital: float | None = None
+) -> dict[str, Any]:
     """Return DESIGN.md's daily shadow health of one UTC day (``YYYY-MM-DD``) of a journal.
 
     ``decisions``/``expected``/``coverage`` follow the module's window rule: the day's bars from
@@ -275,35 +315,39 @@ def daily_health(journal: pd.DataFrame, day: str, timeframe_ms: int,
     closed = round_trips(journal)
     closed = closed[(closed["exit_ts"] >= start) & (closed["exit_ts"] < end)] if len(closed) else closed
     data_errors = _data_errors(rows)
-    return _clean({
-        "day": day,
-        "first_bar": rows["ts"].iloc[0].isoformat() if len(rows) else None,
-        "last_bar": rows["ts"].iloc[-1].isoformat() if len(rows) else None,
-        "decisions": decisions,
-        "expected": expected,
-        "coverage": decisions / expected if expected else math.nan,
-        "missing_bars": max(expected - decisions, 0),
-        "heartbeat_gaps": int((gaps > 0).sum()),
-        "max_gap_seconds": float(gaps.max()) if len(gaps) else 0.0,
-        "data_errors": data_errors,
-        "data_error_share": data_errors / len(rows) if len(rows) else math.nan,
-        "actions": {side: int((rows["action"] == side).sum()) if len(rows) else 0
-                    for side in ("BUY", "SELL")},
-        "fills": {side: int((fills["fill_side"] == side).sum()) for side in ("BUY", "SELL")},
-        "blocked": int((rows["stage"].fillna("passed") != "passed").sum()) if len(rows) else 0,
-        "blocking_stages": (rows.loc[rows["stage"] != "passed", "stage"].value_counts().to_dict()
-                            if len(rows) else {}),
-        "top_reasons": blocking_table(rows, top=3).to_dict("records"),
-        "trades_closed": len(closed),
-        "start_equity": start_equity,
-        "end_equity": end_equity,
-        "pnl": end_equity - start_equity,
-        "pnl_pct": (end_equity / start_equity - 1.0) if start_equity else math.nan,
-        "realized_pnl": float(closed["net_pnl"].sum()) if len(closed) else 0.0,
-        "fees": float(fills["fill_fee"].sum()) if len(fills) else 0.0,
-        "slippage": float(fills["fill_slippage_cost"].sum()) if len(fills) else 0.0,
-        "max_drawdown": max_drawdown(rows["equity"], start_equity) if len(rows) else math.nan,
-    })
+    return _clean(
+        {
+            "day": day,
+            "first_bar": rows["ts"].iloc[0].isoformat() if len(rows) else None,
+            "last_bar": rows["ts"].iloc[-1].isoformat() if len(rows) else None,
+            "decisions": decisions,
+            "expected": expected,
+            "coverage": decisions / expected if expected else math.nan,
+            "missing_bars": max(expected - decisions, 0),
+            "heartbeat_gaps": int((gaps > 0).sum()),
+            "max_gap_seconds": float(gaps.max()) if len(gaps) else 0.0,
+            "data_errors": data_errors,
+            "data_error_share": data_errors / len(rows) if len(rows) else math.nan,
+            "actions": {
+                side: int((rows["action"] == side).sum()) if len(rows) else 0 for side in ("BUY", "SELL")
+            },
+            "fills": {side: int((fills["fill_side"] == side).sum()) for side in ("BUY", "SELL")},
+            "blocked": int((rows["stage"].fillna("passed") != "passed").sum()) if len(rows) else 0,
+            "blocking_stages": (
+                rows.loc[rows["stage"] != "passed", "stage"].value_counts().to_dict() if len(rows) else {}
+            ),
+            "top_reasons": blocking_table(rows, top=3).to_dict("records"),
+            "trades_closed": len(closed),
+            "start_equity": start_equity,
+            "end_equity": end_equity,
+            "pnl": end_equity - start_equity,
+            "pnl_pct": (end_equity / start_equity - 1.0) if start_equity else math.nan,
+            "realized_pnl": float(closed["net_pnl"].sum()) if len(closed) else 0.0,
+            "fees": float(fills["fill_fee"].sum()) if len(fills) else 0.0,
+            "slippage": float(fills["fill_slippage_cost"].sum()) if len(fills) else 0.0,
+            "max_drawdown": max_drawdown(rows["equity"], start_equity) if len(rows) else math.nan,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -318,8 +362,15 @@ class GateResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as JSON-ready data (NaN becomes None)."""
-        return _clean({"name": self.name, "passed": self.passed, "figures": dict(self.figures),
-                       "thresholds": dict(self.thresholds), "explanation": self.explanation})
+        return _clean(
+            {
+                "name": self.name,
+                "passed": self.passed,
+                "figures": dict(self.figures),
+                "thresholds": dict(self.thresholds),
+                "explanation": self.explanation,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -351,17 +402,27 @@ class WeeklyReadiness:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the verdict as JSON-ready data (NaN becomes None)."""
-        return _clean({
-            "week": self.week, "passed": self.passed, "start": self.start, "end": self.end,
-            "first_bar": self.first_bar, "last_bar": self.last_bar, "decisions": self.decisions,
-            "expected": self.expected, "trades": self.trades, "models": list(self.models),
-            "gates": [gate.to_dict() for gate in self.gates],
-            "per_day": [dict(day) for day in self.per_day],
-        })
+        return _clean(
+            {
+                "week": self.week,
+                "passed": self.passed,
+                "start": self.start,
+                "end": self.end,
+                "first_bar": self.first_bar,
+                "last_bar": self.last_bar,
+                "decisions": self.decisions,
+                "expected": self.expected,
+                "trades": self.trades,
+                "models": list(self.models),
+                "gates": [gate.to_dict() for gate in self.gates],
+                "per_day": [dict(day) for day in self.per_day],
+            }
+        )
 
 
-def weekly_readiness(journal: pd.DataFrame, week: str, config: ReadinessConfig, timeframe_ms: int,
-                     capital: float | None = None) -> WeeklyReadiness:
+def weekly_readiness(
+    journal: pd.DataFrame, week: str, config: ReadinessConfig, timeframe_ms: int, capital: float | None = None
+) -> WeeklyReadiness:
     """Judge one ISO week (``YYYY-Www``) of a journal against the seven promotion gates.
 
     Trades belong to the week they close in. Each gate is computed even when it cannot pass (too
@@ -375,8 +436,7 @@ def weekly_readiness(journal: pd.DataFrame, week: str, config: ReadinessConfig, 
     trips = trips[(trips["exit_ts"] >= start) & (trips["exit_ts"] < end)] if len(trips) else trips
     returns = trips["net_return"].to_numpy(dtype=float)
     lo = max(start, journal["ts"].iloc[0]) if len(journal) else start
-    hi = min(end, journal["ts"].iloc[-1] + pd.Timedelta(milliseconds=timeframe_ms)) \
-        if len(journal) else start
+    hi = min(end, journal["ts"].iloc[-1] + pd.Timedelta(milliseconds=timeframe_ms)) if len(journal) else start
     gates = (
         _coverage_gate(decisions, expected, config),
         _activity_gate(len(trips), config),
@@ -391,27 +451,44 @@ def weekly_readiness(journal: pd.DataFrame, week: str, config: ReadinessConfig, 
         day_start = start + offset * _DAY
         made, bars = coverage(journal, day_start, day_start + _DAY, timeframe_ms)
         if bars or made:
-            per_day.append({"day": day_start.date().isoformat(), "decisions": made, "expected": bars,
-                            "coverage": made / bars if bars else math.nan})
+            per_day.append(
+                {
+                    "day": day_start.date().isoformat(),
+                    "decisions": made,
+                    "expected": bars,
+                    "coverage": made / bars if bars else math.nan,
+                }
+            )
     return WeeklyReadiness(
-        week=week, start=start.isoformat(), end=end.isoformat(),
+        week=week,
+        start=start.isoformat(),
+        end=end.isoformat(),
         first_bar=rows["ts"].iloc[0].isoformat() if len(rows) else None,
         last_bar=rows["ts"].iloc[-1].isoformat() if len(rows) else None,
-        decisions=decisions, expected=expected, trades=len(trips),
+        decisions=decisions,
+        expected=expected,
+        trades=len(trips),
         models=tuple(sorted({str(m) for m in rows["model"].dropna()})) if len(rows) else (),
-        gates=gates, per_day=tuple(per_day),
+        gates=gates,
+        per_day=tuple(per_day),
     )
 
 
 def _coverage_gate(decisions: int, expected: int, c: ReadinessConfig) -> GateResult:
     share = decisions / expected if expected else math.nan
     passed = bool(expected) and share >= c.min_coverage
-    why = (f"{decisions} decisions for {expected} bars expected ({share:.1%}); needs >= "
-           f"{c.min_coverage:.0%}" if expected else "no bars expected: the session did not run "
-           "this week")
-    return GateResult("coverage", passed, {"coverage": share, "decisions": decisions,
-                                           "expected": expected},
-                      {"min_coverage": c.min_coverage}, why)
+    why = (
+        f"{decisions} decisions for {expected} bars expected ({share:.1%}); needs >= {c.min_coverage:.0%}"
+        if expected
+        else "no bars expected: the session did not run this week"
+    )
+    return GateResult(
+        "coverage",
+        passed,
+        {"coverage": share, "decisions": decisions, "expected": expected},
+        {"min_coverage": c.min_coverage},
+        why,
+    )
 
 
 def _activity_gate(trades: int, c: ReadinessConfig) -> GateResult:
@@ -427,15 +504,22 @@ def _edge_gate(returns: np.ndarray, c: ReadinessConfig) -> GateResult:
     if len(returns) < 2:
         why = f"{len(returns)} closed trades: too few for a bootstrap interval of the mean return"
     else:
-        why = (f"mean net return per trade {mean:.4%}, 95% interval [{low:.4%}, {high:.4%}]; "
-               "needs mean > 0 and lower end > 0")
-    return GateResult("positive_edge", passed, {"mean_return": mean, "ci_low": low, "ci_high": high,
-                                                "trades": len(returns)},
-                      {"mean_return": 0.0, "ci_low": 0.0}, why)
+        why = (
+            f"mean net return per trade {mean:.4%}, 95% interval [{low:.4%}, {high:.4%}]; "
+            "needs mean > 0 and lower end > 0"
+        )
+    return GateResult(
+        "positive_edge",
+        passed,
+        {"mean_return": mean, "ci_low": low, "ci_high": high, "trades": len(returns)},
+        {"mean_return": 0.0, "ci_low": 0.0},
+        why,
+    )
 
 
-def _stability_gate(trips: pd.DataFrame, returns: np.ndarray, lo: pd.Timestamp, hi: pd.Timestamp,
-                    c: ReadinessConfig) -> GateResult:
+def _stability_gate(
+    trips: pd.DataFrame, returns: np.ndarray, lo: pd.Timestamp, hi: pd.Timestamp, c: ReadinessConfig
+) -> GateResult:
     sign = float(np.sign(returns.mean())) if len(returns) else 0.0
     same = 0
     if sign and hi > lo:
@@ -447,20 +531,29 @@ def _stability_gate(trips: pd.DataFrame, returns: np.ndarray, lo: pd.Timestamp, 
     psr = probabilistic_sharpe_ratio(returns)
     passed = same >= c.min_same_sign and psr >= c.min_psr
     word = {1.0: "positive", -1.0: "negative"}.get(sign, "no")
-    why = (f"{word} edge overall, same sign in {same} of {c.subperiods} sub-periods (needs >= "
-           f"{c.min_same_sign}); probabilistic Sharpe ratio "
-           + (f"{psr:.3f}" if psr == psr else f"undefined with {len(returns)} trades")
-           + f" (needs >= {c.min_psr})")
-    return GateResult("edge_stability", passed, {"same_sign": same, "psr": psr,
-                                                 "subperiods": c.subperiods},
-                      {"min_same_sign": c.min_same_sign, "min_psr": c.min_psr}, why)
+    why = (
+        f"{word} edge overall, same sign in {same} of {c.subperiods} sub-periods (needs >= "
+        f"{c.min_same_sign}); probabilistic Sharpe ratio "
+        + (f"{psr:.3f}" if psr == psr else f"undefined with {len(returns)} trades")
+        + f" (needs >= {c.min_psr})"
+    )
+    return GateResult(
+        "edge_stability",
+        passed,
+        {"same_sign": same, "psr": psr, "subperiods": c.subperiods},
+        {"min_same_sign": c.min_same_sign, "min_psr": c.min_psr},
+        why,
+    )
 
 
 def _drawdown_gate(rows: pd.DataFrame, start_equity: float, c: ReadinessConfig) -> GateResult:
     dd = max_drawdown(rows["equity"], start_equity) if len(rows) else math.nan
     passed = dd <= c.max_drawdown
-    why = (f"max drawdown {dd:.2%} of the peak; needs <= {c.max_drawdown:.0%}" if dd == dd
-           else "no equity recorded this week")
+    why = (
+        f"max drawdown {dd:.2%} of the peak; needs <= {c.max_drawdown:.0%}"
+        if dd == dd
+        else "no equity recorded this week"
+    )
     return GateResult("drawdown", passed, {"max_drawdown": dd}, {"max_drawdown": c.max_drawdown}, why)
 
 
@@ -470,12 +563,19 @@ def _cost_gate(trips: pd.DataFrame, c: ReadinessConfig) -> GateResult:
     profit = float(gross[gross > 0].sum())
     share = costs / profit if profit > 0 else math.nan
     passed = profit > 0 and share <= c.max_cost_share
-    why = (f"fees and slippage {costs:.2f} are {share:.1%} of the gross profit {profit:.2f} of the "
-           f"winning trades; needs <= {c.max_cost_share:.0%}" if profit > 0
-           else f"no gross profit to pay the costs ({costs:.2f}) from")
-    return GateResult("cost_efficiency", passed, {"cost_share": share, "costs": costs,
-                                                  "gross_profit": profit},
-                      {"max_cost_share": c.max_cost_share}, why)
+    why = (
+        f"fees and slippage {costs:.2f} are {share:.1%} of the gross profit {profit:.2f} of the "
+        f"winning trades; needs <= {c.max_cost_share:.0%}"
+        if profit > 0
+        else f"no gross profit to pay the costs ({costs:.2f}) from"
+    )
+    return GateResult(
+        "cost_efficiency",
+        passed,
+        {"cost_share": share, "costs": costs, "gross_profit": profit},
+        {"max_cost_share": c.max_cost_share},
+        why,
+    )
 
 
 def _health_gate(rows: pd.DataFrame, c: ReadinessConfig) -> GateResult:
@@ -485,18 +585,31 @@ def _health_gate(rows: pd.DataFrame, c: ReadinessConfig) -> GateResult:
     top_reason = f"{table['stage'].iloc[0]}/{table['reason'].iloc[0]}" if len(table) else None
     errors = _data_errors(rows)
     error_share = errors / total if total else math.nan
-    passed = bool(total) and top_share <= c.max_reason_share and (
-        errors == 0 or error_share < c.max_data_error_share)
+    passed = (
+        bool(total)
+        and top_share <= c.max_reason_share
+        and (errors == 0 or error_share < c.max_data_error_share)
+    )
     if not total:
         why = "no decisions this week"
     else:
-        why = (f"top block {top_reason or 'none'} covers {top_share:.1%} of {total} decisions "
-               f"(needs <= {c.max_reason_share:.0%}); data errors {error_share:.2%} "
-               f"(needs < {c.max_data_error_share:.0%})")
-    return GateResult("gate_health", passed, {"top_reason_share": top_share, "top_reason": top_reason,
-                                              "data_error_share": error_share, "data_errors": errors},
-                      {"max_reason_share": c.max_reason_share,
-                       "max_data_error_share": c.max_data_error_share}, why)
+        why = (
+            f"top block {top_reason or 'none'} covers {top_share:.1%} of {total} decisions "
+            f"(needs <= {c.max_reason_share:.0%}); data errors {error_share:.2%} "
+            f"(needs < {c.max_data_error_share:.0%})"
+        )
+    return GateResult(
+        "gate_health",
+        passed,
+        {
+            "top_reason_share": top_share,
+            "top_reason": top_reason,
+            "data_error_share": error_share,
+            "data_errors": errors,
+        },
+        {"max_reason_share": c.max_reason_share, "max_data_error_share": c.max_data_error_share},
+        why,
+    )
 
 
 def save_verdict(home: Path, session: str, result: WeeklyReadiness) -> Path:
@@ -504,8 +617,15 @@ def save_verdict(home: Path, session: str, result: WeeklyReadiness) -> Path:
     from labkit.home import code_version
 
     path = _verdict_dir(home, session) / f"weekly-{result.week}.json"
-    write_json_atomic(path, {"session": session, "saved_at": iso_ms(now_ms()),
-                             "code_version": code_version(), **result.to_dict()})
+    write_json_atomic(
+        path,
+        {
+            "session": session,
+            "saved_at": iso_ms(now_ms()),
+            "code_version": code_version(),
+            **result.to_dict(),
+        },
+    )
     return path
 
 
@@ -527,16 +647,31 @@ def _verdict_dir(home: Path, session: str) -> Path:
     return session_paths(home, session).root / "readiness"
 
 
-_NEEDED = {"ts": "datetime64[ns, UTC]", "decided_at": "datetime64[ns, UTC]", "action": "object",
-           "stage": "object", "reason": "object", "equity": "float64", "price": "float64",
-           "model": "object", "fill_side": "object", "fill_units": "float64", "fill_price": "float64",
-           "fill_fee": "float64", "fill_slippage_cost": "float64", "fill_pnl": "float64"}
+_NEEDED = {
+    "ts": "datetime64[ns, UTC]",
+    "decided_at": "datetime64[ns, UTC]",
+    "action": "object",
+    "stage": "object",
+    "reason": "object",
+    "equity": "float64",
+    "price": "float64",
+    "model": "object",
+    "fill_side": "object",
+    "fill_units": "float64",
+    "fill_price": "float64",
+    "fill_fee": "float64",
+    "fill_slippage_cost": "float64",
+    "fill_pnl": "float64",
+}
 
 
 def _columns(journal: pd.DataFrame) -> pd.DataFrame:
     # An empty journal (a session that decided nothing yet) lacks the flattened fill columns.
-    missing = {name: pd.Series(dtype=dtype, index=journal.index) for name, dtype in _NEEDED.items()
-               if name not in journal.columns}
+    missing = {
+        name: pd.Series(dtype=dtype, index=journal.index)
+        for name, dtype in _NEEDED.items()
+        if name not in journal.columns
+    }
     return journal.assign(**missing) if missing else journal
 
 

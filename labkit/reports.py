@@ -32,8 +32,11 @@ from labkit.timeutil import iso_ms, now_ms
 NOTEBOOKS = {"session": "paper_session", "daily": "daily_health", "weekly": "weekly_readiness"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Anything that would make a browser fetch from another host; the template already drops them.
-_REMOTE_TAG = re.compile(r"<(script|link)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//[^>]*>"
-                         r"(?:\s*</script>)?", re.I)
+_REMOTE_TAG = re.compile(
+    r"<(script|link)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//[^>]*>"
+    r"(?:\s*</script>)?",
+    re.I,
+)
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js -%}{%- endblock html_head_js -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
@@ -73,8 +76,15 @@ def notebooks_dir() -> Path:
     return Path(labkit.__file__).resolve().parent.parent / "notebooks"
 
 
-def render_report(kind: str, session: str, home: Path, config: LabkitConfig, date: str | None = None,
-                  week: str | None = None, notebooks: Path | None = None) -> ReportResult:
+def render_report(
+    kind: str,
+    session: str,
+    home: Path,
+    config: LabkitConfig,
+    date: str | None = None,
+    week: str | None = None,
+    notebooks: Path | None = None,
+) -> ReportResult:
     """Run the `kind` report ("session", "daily" or "weekly") of `session` and render its HTML.
 
     `date` (``YYYY-MM-DD``) and `week` (``YYYY-Www``) default to the last day and ISO week of the
@@ -97,15 +107,26 @@ def render_report(kind: str, session: str, home: Path, config: LabkitConfig, dat
         nb.cells.insert(0, _failure_cell(kind, session, period, failure))
     _write_text(page, _to_html(nb, title=f"{session} {kind} report {period}"))
     error = None if failure is None else f"{failure.cell}: {failure.summary}"
-    write_json_atomic(out_dir / f"{stem}.json", {
-        "kind": kind, "session": session, "period": period, "ok": failure is None, "error": error,
-        "generated_at": iso_ms(now_ms()), "html": page.name, "notebook": notebook.name,
-        "parameters": parameters,
-    })
+    write_json_atomic(
+        out_dir / f"{stem}.json",
+        {
+            "kind": kind,
+            "session": session,
+            "period": period,
+            "ok": failure is None,
+            "error": error,
+            "generated_at": iso_ms(now_ms()),
+            "html": page.name,
+            "notebook": notebook.name,
+            "parameters": parameters,
+        },
+    )
     write_index(home)
     if failure is not None:
-        raise NotebookRunError(f"{kind} report of session {session!r} ({period}) failed at "
-                               f"{failure.cell}: {failure.summary}; the error is shown in {page}")
+        raise NotebookRunError(
+            f"{kind} report of session {session!r} ({period}) failed at "
+            f"{failure.cell}: {failure.summary}; the error is shown in {page}"
+        )
     return ReportResult(kind, session, period, page, notebook, True, None)
 
 
@@ -121,26 +142,31 @@ def write_index(home: Path) -> Path:
     rows = "\n".join(
         f"<tr><td>{_e(d['kind'])}</td><td>{_e(d['session'])}</td><td>{_e(d['period'])}</td>"
         f'<td class="{"ok" if d.get("ok") else "failed"}">{"ok" if d.get("ok") else "failed"}</td>'
-        f"<td>{_e(d.get('generated_at'))}</td><td><a href=\"{_e(link)}\">{_e(d['html'])}</a></td></tr>"
-        for d, link in entries)
-    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>labkit reports"
-            "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}.ok{color:#1a7f37}"
-            ".failed{color:#cf222e;font-weight:bold}</style></head><body><h1>labkit reports</h1>"
-            f"<p>{len(entries)} reports, newest first.</p><table><thead><tr><th>kind</th>"
-            "<th>session</th><th>period</th><th>status</th><th>generated at</th><th>report</th>"
-            f"</tr></thead><tbody>\n{rows}\n</tbody></table></body></html>\n")
+        f'<td>{_e(d.get("generated_at"))}</td><td><a href="{_e(link)}">{_e(d["html"])}</a></td></tr>'
+        for d, link in entries
+    )
+    page = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>labkit reports'
+        "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}.ok{color:#1a7f37}"
+        ".failed{color:#cf222e;font-weight:bold}</style></head><body><h1>labkit reports</h1>"
+        f"<p>{len(entries)} reports, newest first.</p><table><thead><tr><th>kind</th>"
+        "<th>session</th><th>period</th><th>status</th><th>generated at</th><th>report</th>"
+        f"</tr></thead><tbody>\n{rows}\n</tbody></table></body></html>\n"
+    )
     path = root / "index.html"
     _write_text(path, page)
     return path
 
 
-def _period(kind: str, session: str, home: Path, date: str | None,
-            week: str | None) -> tuple[str, dict[str, Any]]:
+def _period(
+    kind: str, session: str, home: Path, date: str | None, week: str | None
+) -> tuple[str, dict[str, Any]]:
     paths = session_paths(home, session)
     if not paths.config.exists():
-        raise ConfigError(f"session: no session {session!r} under {paths.root.parent}; "
-                          "`labkit status` lists the sessions")
+        raise ConfigError(
+            f"session: no session {session!r} under {paths.root.parent}; `labkit status` lists the sessions"
+        )
     parameters: dict[str, Any] = {"home": str(home), "session": session}
     if kind == "session":
         return "session", parameters
@@ -151,8 +177,10 @@ def _period(kind: str, session: str, home: Path, date: str | None,
     else:
         line = last_line(paths.decisions)
         if line is None:
-            raise ConfigError(f"session: {session!r} has no decisions yet, so there is no "
-                              f"{'day' if kind == 'daily' else 'week'} to report on")
+            raise ConfigError(
+                f"session: {session!r} has no decisions yet, so there is no "
+                f"{'day' if kind == 'daily' else 'week'} to report on"
+            )
         import pandas as pd
 
         ts = pd.Timestamp(line["ts"])
@@ -168,24 +196,31 @@ def _parameters(kind: str, base: dict[str, Any], config: LabkitConfig) -> dict[s
     return base
 
 
-def _execute(source: Path, notebook: Path, parameters: dict[str, Any], config: LabkitConfig,
-             home: Path) -> _Failure | None:
+def _execute(
+    source: Path, notebook: Path, parameters: dict[str, Any], config: LabkitConfig, home: Path
+) -> _Failure | None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     notebook.unlink(missing_ok=True)
     try:
         papermill.execute_notebook(
-            str(source), str(notebook), parameters=parameters, kernel_name=config.reports.kernel,
-            execution_timeout=config.reports.cell_timeout, cwd=str(home), progress_bar=False,
+            str(source),
+            str(notebook),
+            parameters=parameters,
+            kernel_name=config.reports.kernel,
+            execution_timeout=config.reports.cell_timeout,
+            cwd=str(home),
+            progress_bar=False,
             log_output=False,
             # ipykernel 7 warns on every start that its loopback TCP is unencrypted; only errors matter here
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except PapermillExecutionError as exc:
         trace = _ANSI.sub("", "\n".join(exc.traceback or []))
-        return _Failure(f"cell {exc.cell_index} (In [{exc.exec_count}])",
-                        f"{exc.ename}: {exc.evalue}".rstrip(": "), trace)
+        return _Failure(
+            f"cell {exc.cell_index} (In [{exc.exec_count}])", f"{exc.ename}: {exc.evalue}".rstrip(": "), trace
+        )
     except Exception as exc:  # noqa: BLE001 - a timeout, a dead kernel or a missing notebook
         if not notebook.exists():
             _copy_input(source, notebook)
@@ -211,8 +246,11 @@ def _running_cell(notebook: Path) -> str:
         nb = nbformat.read(notebook, as_version=4)
     except (OSError, ValueError):
         return "start-up (no cell ran)"
-    started = [i for i, cell in enumerate(nb.cells)
-               if cell.get("metadata", {}).get("papermill", {}).get("start_time")]
+    started = [
+        i
+        for i, cell in enumerate(nb.cells)
+        if cell.get("metadata", {}).get("papermill", {}).get("start_time")
+    ]
     if not started:
         return "start-up (no cell ran)"
     index = started[-1]
@@ -221,15 +259,19 @@ def _running_cell(notebook: Path) -> str:
 
 
 def _failure_cell(kind: str, session: str, period: str, failure: _Failure) -> Any:
-    trace = f"<pre style=\"white-space:pre-wrap\">{html.escape(failure.traceback)}</pre>" \
-        if failure.traceback else ""
+    trace = (
+        f'<pre style="white-space:pre-wrap">{html.escape(failure.traceback)}</pre>'
+        if failure.traceback
+        else ""
+    )
     cell = nbformat.v4.new_markdown_cell(
         '<div style="border:3px solid #cf222e;background:#ffebe9;padding:0.8em 1em">'
         '<div style="font-size:2em;font-weight:bold;color:#cf222e">REPORT FAILED</div>'
         f"<p>The {html.escape(kind)} report of session <b>{html.escape(session)}</b> "
         f"({html.escape(period)}) stopped at <b>{html.escape(failure.cell)}</b>:</p>"
         f"<p><code>{html.escape(failure.summary)}</code></p>{trace}"
-        "<p>Everything below is what ran before the failure.</p></div>")
+        "<p>Everything below is what ran before the failure.</p></div>"
+    )
     cell.metadata["tags"] = ["labkit-error"]
     return cell
 
@@ -241,10 +283,16 @@ def _to_html(nb: Any, title: str) -> str:
     nb.metadata["title"] = title
     nb.metadata.pop("widgets", None)
     exporter = HTMLExporter(
-        template_name="lab", template_file="labkit_report.html.j2",
+        template_name="lab",
+        template_file="labkit_report.html.j2",
         extra_loaders=[jinja2.DictLoader({"labkit_report.html.j2": _TEMPLATE})],
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-        embed_images=True, mathjax_url="", require_js_url="", jquery_url="",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+        mathjax_url="",
+        require_js_url="",
+        jquery_url="",
     )
     body, _ = exporter.from_notebook_node(nb)
     return _REMOTE_TAG.sub("", body)

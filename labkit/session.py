@@ -424,8 +424,11 @@ def session_status(home: Path, name: str) -> dict[str, Any]:
             decisions=beat.get("total_decisions_session"),
             last_decision_ts=beat.get("last_decision_ts"),
         )
+    word = beat.get("status", "unknown")
+    if word in ("running", "halted") and not _alive(beat.get("pid")):
+        word = "dead"  # the heartbeat says running but its process is gone: killed or crashed
     status.update(
-        status_word=beat.get("status", "unknown"),
+        status_word=word,
         pid=beat.get("pid"),
         last_beat=beat.get("last_beat"),
         started_at=beat.get("started_at"),
@@ -433,3 +436,12 @@ def session_status(home: Path, name: str) -> dict[str, Any]:
     if status["source_of_truth"] is None:
         raise ConfigError(f"session: no session {name!r} under {paths.root.parent}")
     return status
+
+
+def _alive(pid: Any) -> bool:
+    import psutil
+
+    try:
+        return isinstance(pid, int) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

@@ -23,6 +23,11 @@ def make_bars(ts_ms: np.ndarray, ohlcv: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame({c: np.asarray(ohlcv[c], dtype="float64") for c in COLUMNS}, index=index)
 
 
+def empty_bars() -> pd.DataFrame:
+    """Return a bar frame with no bars."""
+    return make_bars(np.empty(0, "int64"), {c: np.empty(0) for c in COLUMNS})
+
+
 def ts_ms(bars: pd.DataFrame) -> np.ndarray:
     """Return the bar opens as int64 epoch milliseconds."""
     return np.asarray(bars.index.as_unit("ms").asi8, dtype="int64")
@@ -171,3 +176,20 @@ def missing_bars(bars: pd.DataFrame, tf_ms: int) -> list[list[int]]:
     steps = np.diff(times)
     holes = np.flatnonzero(steps > tf_ms)
     return [[int(times[i] + tf_ms), int(times[i + 1])] for i in holes]
+
+
+class CachedSource:
+    """A remote source read through the cache: `bars` fetches what is missing, then reads the file."""
+
+    spec: str
+    home: Path
+
+    def fetch(
+        self, symbol: str, timeframe: str, since_ms: int, until_ms: int, refill_gaps: bool = False
+    ) -> dict[str, int]:
+        raise NotImplementedError
+
+    def bars(self, symbol: str, timeframe: str, since_ms: int, until_ms: int) -> pd.DataFrame:
+        self.fetch(symbol, timeframe, since_ms, until_ms)
+        path = cache_path(self.home, self.spec, symbol, timeframe)
+        return slice_range(read_parquet(path), since_ms, until_ms) if path.exists() else empty_bars()

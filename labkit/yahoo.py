@@ -21,11 +21,11 @@ from labkit.errors import ConfigError, SourceUnavailableError
 from labkit.retry import CircuitBreaker, TransientError, with_retries
 from labkit.store import (
     COLUMNS,
+    CachedSource,
     cache_path,
+    empty_bars,
     make_bars,
     read_meta,
-    read_parquet,
-    slice_range,
     subtract_ranges,
     validate_bars,
     write_meta,
@@ -50,7 +50,7 @@ INTERVALS: dict[str, tuple[str, int | None, int]] = {
 }
 
 
-class YahooSource:
+class YahooSource(CachedSource):
     """Bars of one yfinance ticker through the cache; `session` lets tests serve Yahoo locally."""
 
     spec = "yfinance"
@@ -71,11 +71,6 @@ class YahooSource:
         self.clock = clock
         self.sleep = sleep
         self.breaker = CircuitBreaker(self.spec, data.breaker_threshold, data.breaker_cooldown)
-
-    def bars(self, symbol: str, timeframe: str, since_ms: int, until_ms: int) -> pd.DataFrame:
-        self.fetch(symbol, timeframe, since_ms, until_ms)
-        path = cache_path(self.home, self.spec, symbol, timeframe)
-        return slice_range(read_parquet(path), since_ms, until_ms) if path.exists() else _frame([])
 
     def fetch(
         self, symbol: str, timeframe: str, since_ms: int, until_ms: int, refill_gaps: bool = False
@@ -146,7 +141,7 @@ class YahooSource:
 
 def _from_yfinance(raw: pd.DataFrame) -> pd.DataFrame:
     if raw is None or raw.empty:
-        return _frame([])
+        return empty_bars()
     lower = {str(c).lower(): c for c in raw.columns}
     index = pd.DatetimeIndex(raw.index)
     index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
@@ -154,7 +149,3 @@ def _from_yfinance(raw: pd.DataFrame) -> pd.DataFrame:
     values = {c: raw[lower[c]].to_numpy(dtype="float64") for c in COLUMNS}
     ok = np.all([np.isfinite(values[c]) for c in COLUMNS], axis=0)  # Yahoo pads halts with NaN rows
     return make_bars(times[ok], {c: v[ok] for c, v in values.items()})
-
-
-def _frame(rows: list[Any]) -> pd.DataFrame:
-    return make_bars(np.empty(0, "int64"), {c: np.empty(0) for c in COLUMNS})

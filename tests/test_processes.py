@@ -119,6 +119,7 @@ def test_session_when_killed_hard_resumes_without_losing_or_repeating_a_bar(tmp_
     # Act: kill -9, then a torn half line as if the kill hit a write
     proc.kill()
     proc.wait(timeout=10)
+    assert ops.status("crash", tmp_path)["status_word"] == "dead"  # not "running": its process is gone
     with open(session_paths(tmp_path, "crash").decisions, "ab") as handle:
         handle.write(b'{"schema":1,"session":"crash","seq":')
     again = _start(tmp_path, "crash", *LIVE)  # the dead process's lock is free: this run takes over
