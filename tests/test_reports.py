@@ -62,6 +62,20 @@ def test_render_report_when_cell_raises_writes_error_html_and_raises(home, tmp_p
 
 
 @pytest.mark.slow
+def test_render_report_when_kernel_dies_writes_error_html_and_raises(home, tmp_path):
+    # Arrange: a cell that kills its own kernel
+    write_notebook(tmp_path, "weekly_readiness", 'print("alive")', "import os\nos._exit(1)")
+    config = load_config(None, {}, environ={})
+    # Act
+    with pytest.raises(NotebookRunError) as caught:
+        render_report("weekly", "s1", home, config, week="2026-W02", notebooks=tmp_path)
+    # Assert
+    text = (home / "reports" / "s1" / "weekly-2026-W02.html").read_text(encoding="utf-8")
+    assert "REPORT FAILED" in text and "alive" in text
+    assert "weekly-2026-W02.html" in str(caught.value)
+
+
+@pytest.mark.slow
 def test_render_report_when_cell_times_out_writes_error_html_and_raises(home, tmp_path):
     # Arrange
     write_notebook(tmp_path, "daily_health", "import time\ntime.sleep(60)")
