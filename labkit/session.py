@@ -39,6 +39,7 @@ from labkit.state import (
     session_paths,
     write_json_atomic,
 )
+from labkit.store import empty_bars
 from labkit.tape import TapeWriter
 from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
 
@@ -183,9 +184,6 @@ class _SessionRun:
             s.name, self.paths.root, port.last_seq - before, port.last_seq + 1, port.last_equity, status
         )
 
-    def _bars_cached_empty(self) -> pd.DataFrame:
-        return self.engine._history.iloc[0:0]
-
     def _bars(self, since: int, until: int) -> pd.DataFrame:
         s = self.config.session
         return self.source.bars(s.symbol, s.timeframe, since, until)
@@ -321,7 +319,7 @@ class _SessionRun:
                     # Keep deciding through an outage: every due bar says why it holds.
                     missed_from = missed_from or first
                     decided += self._unavailable(first, end, now, exc)
-                    bars = self._bars_cached_empty()
+                    bars = empty_bars()
                 if s.max_bars:
                     bars = bars.iloc[: s.max_bars - decided]
                 # After recovery the missed bars arrive: those held while the source was down join the
