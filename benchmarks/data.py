@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from labkit.config import load_config  # noqa: E402
-from labkit.exchange import CcxtSource  # noqa: E402
-from labkit.store import cache_path, write_meta, write_parquet  # noqa: E402
-from labkit.synthetic import synthetic_bars  # noqa: E402
+from labkit.config_loader import load_config  # noqa: E402
+from labkit.data.cache import cache_path, write_meta, write_parquet  # noqa: E402
+from labkit.data.ccxt import CcxtSource  # noqa: E402
+from labkit.data.synthetic import synthetic_bars  # noqa: E402
 from labkit.timeutil import parse_instant  # noqa: E402
 from tests.fake_binance import FakeBinance  # noqa: E402
 

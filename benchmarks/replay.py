@@ -25,9 +25,9 @@ UNTIL = "2026-01-05"
 
 def in_process(bars_count: int, journal: bool) -> dict[str, float]:
     from labkit.backtest import run_backtest
-    from labkit.config import load_config
+    from labkit.config_loader import load_config
+    from labkit.data.synthetic import synthetic_bars
     from labkit.journal import JournalWriter
-    from labkit.synthetic import synthetic_bars
     from labkit.timeutil import parse_instant
 
     until = parse_instant(UNTIL)

@@ -6,36 +6,27 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from labkit.config import GatesConfig, LabkitConfig
+from labkit.config import LabkitConfig, gate_configs, strategy_config
 from labkit.engine import Engine, EngineSettings
-from labkit.gates import (
-    ConfidenceGate,
-    DataGate,
-    Gate,
-    GuardrailsGate,
-    HaltGate,
-    RiskBudgetGate,
-    TurnoverGate,
-)
+from labkit.gates.base import Gate
+from labkit.gates.registry import build_chain
 from labkit.journal import JournalWriter
 from labkit.portfolio import Portfolio
-from labkit.signals import make_strategy
+from labkit.strategies.base import Strategy
+from labkit.strategies.registry import make_strategy
 from labkit.timeutil import now_ms, timeframe_ms
 
 log = logging.getLogger(__name__)
 
 
-def build_gates(config: GatesConfig) -> list[Gate]:
-    """Return the enabled gates in DESIGN.md's order, each with its own config."""
-    makers: dict[str, Callable[[], Gate]] = {
-        "halt": lambda: HaltGate(config.halt),
-        "data": lambda: DataGate(config.data),
-        "confidence": lambda: ConfidenceGate(config.confidence),
-        "turnover": lambda: TurnoverGate(config.turnover),
-        "risk_budget": lambda: RiskBudgetGate(config.risk_budget),
-        "guardrails": lambda: GuardrailsGate(config.guardrails),
-    }
-    return [makers[name]() for name in config.enabled]
+def build_gates(config: LabkitConfig) -> list[Gate]:
+    """Return the enabled gates in chain order, each with its own config."""
+    return build_chain(config.gates.enabled, gate_configs(config))
+
+
+def build_strategy(config: LabkitConfig) -> Strategy:
+    """Return the session's strategy with its parameters (``strategies.<name>``)."""
+    return make_strategy(config.session.strategy, strategy_config(config))
 
 
 def engine_settings(config: LabkitConfig, mode: str) -> EngineSettings:
@@ -63,16 +54,14 @@ def build_engine(
     on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> Engine:
     """Return an engine for `mode` (backtest, shadow or paper); shadow fills carry no costs."""
-    s = config.session
-    settings = engine_settings(config, mode)
-    gates = build_gates(config.gates)
+    gates = build_gates(config)
     for gate in gates:
         log.info("gate %s", gate.describe())
     return Engine(
-        settings,
-        make_strategy(s.strategy, s.fast, s.slow),
+        engine_settings(config, mode),
+        build_strategy(config),
         gates,
-        portfolio or Portfolio.start(s.capital),
+        portfolio or Portfolio.start(config.session.capital),
         journal,
         clock,
         on_event,

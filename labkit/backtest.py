@@ -16,8 +16,8 @@ import pandas as pd
 
 from labkit.assemble import build_engine
 from labkit.config import LabkitConfig
+from labkit.data.bars import ts_ms
 from labkit.journal import JournalWriter
-from labkit.store import ts_ms
 from labkit.timeutil import DAY_MS, iso_s, timeframe_ms
 
 

@@ -32,8 +32,8 @@ _FLAGS = {
     "session.until": "--until",
     "session.max_bars": "--max-bars",
     "session.strategy": "--strategy",
-    "session.fast": "--fast",
-    "session.slow": "--slow",
+    "strategies.sma_cross.fast": "--fast",
+    "strategies.sma_cross.slow": "--slow",
     "session.seed": "--seed",
     "broker.fee": "--fee",
     "broker.slippage": "--slippage",
@@ -293,18 +293,23 @@ def _home(args: argparse.Namespace) -> Path:
 
 
 def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
-    from labkit.config import load_config
+    from labkit.config_loader import load_config
 
     return load_config(_home(args), overrides)
 
 
 def _session_overrides(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
-    dest = {"session": "name", "max_bars": "max_bars"}
-    return {f"session.{dest.get(n, n)}": getattr(args, n, None) for n in names}
+    dest = {
+        "session": "session.name",
+        "fast": "strategies.sma_cross.fast",
+        "slow": "strategies.sma_cross.slow",
+    }
+    return {dest.get(n, f"session.{n}"): getattr(args, n, None) for n in names}
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from labkit.session import run_session
+    from labkit.session.runner import run_session
+    from labkit.session.state import resume_overrides
 
     overrides = _session_overrides(
         args,
@@ -327,7 +332,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         ),
     )
     home = _home(args)
-    _resume_defaults(home, overrides)
+    resume_overrides(home, overrides.get("session.name") or "default", overrides)
     config = _load(args, overrides)
     result = run_session(config, home)
     print(
@@ -337,37 +342,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resume_defaults(home: Path, overrides: dict[str, Any]) -> None:
-    # `labkit run --session S` resumes S as it was started: what defines the session comes from its
-    # config.json unless a flag says otherwise (a clash is then refused with the reason).
-    from labkit.state import read_json, session_paths
-
-    name = overrides.get("session.name") or "default"
-    saved = (read_json(session_paths(home, name).config) or {}).get("session", {})
-    state = read_json(session_paths(home, name).state) or {}
-    if state.get("mode"):
-        saved = {**saved, "mode": state["mode"]}
-    for key in (
-        "mode",
-        "symbol",
-        "timeframe",
-        "source",
-        "strategy",
-        "fast",
-        "slow",
-        "seed",
-        "capital",
-        "interval",
-    ):
-        if overrides.get(f"session.{key}") is None and key in saved:
-            overrides[f"session.{key}"] = saved[key]
-
-
 def _cmd_backtest(args: argparse.Namespace) -> int:
     from labkit.backtest import run_backtest
+    from labkit.data.registry import open_source
     from labkit.journal import JournalWriter
-    from labkit.session import replay_range
-    from labkit.sources import open_source
+    from labkit.session.runner import replay_range
     from labkit.timeutil import now_ms
 
     if args.strategy == "model":
@@ -440,8 +419,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from labkit.session import session_status
-    from labkit.state import list_sessions
+    from labkit.session.paths import list_sessions
+    from labkit.session.status import session_status
 
     home = _home(args)
     names = [args.session] if args.session else list_sessions(home)
@@ -464,7 +443,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from labkit.reports import render_report
+    from labkit.reports.render import render_report
 
     home = _home(args)
     config = _load(args, {})
@@ -553,7 +532,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from labkit.replay import replay_session
+    from labkit.session.replay import replay_session
 
     result = replay_session(_home(args), args.session)
     print(result.describe())
@@ -561,7 +540,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_fetch(args: argparse.Namespace) -> int:
-    from labkit.sources import check_source_spec, open_source
+    from labkit.data.registry import check_source_spec, open_source
     from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
 
     home = _home(args)
@@ -593,8 +572,7 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_info(args: argparse.Namespace) -> int:
-    from labkit.exchange import cache_info
-    from labkit.store import safe_name
+    from labkit.data.cache import cache_info, safe_name
 
     entries = cache_info(_home(args))
     wanted = {

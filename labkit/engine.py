@@ -5,9 +5,10 @@ the UTC day, mark the book at the close, ask the strategy for a proposal, run th
 write the journal line. Replays hand it many bars at once and live sessions one at a time; the
 decisions are identical because a strategy's proposal for bar t depends only on bars up to t.
 
-Most bars propose HOLD; for those only the `data` gate applies, so once the warm-up is over and
-the bar is fresh the chain's verdict is known to be "passed" and the engine skips building a
-context. That shortcut is what lets a replay decide hundreds of thousands of bars a second.
+Every gate is asked about every proposal it declares in ``applies_to``. A gate whose verdict reads
+only bar-level facts (the `data` gate) may answer for a whole run of bars at once
+(`Gate.check_bars`); when every gate that applies to HOLD answers that way, a HOLD bar needs no
+context of its own. That is what lets a replay decide hundreds of thousands of bars a second.
 """
 
 from __future__ import annotations
@@ -19,18 +20,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
-from labkit.gates import HOLD, DataGate, DecisionContext, Gate, run_gates
-from labkit.journal import SCHEMA, JournalWriter
+from labkit.data.bars import ts_ms
+from labkit.gates.base import BarFacts, Block, DecisionContext, Gate, run_gates
+from labkit.journal import PASSED, JournalWriter, LineEncoder, number
 from labkit.portfolio import Portfolio
-from labkit.signals import Strategy
-from labkit.store import ts_ms
+from labkit.strategies.base import BUY, HOLD, SELL, SIDE_NAME, Strategy
 from labkit.timeutil import DAY_MS, iso_ms, iso_s, now_ms
 
-_SIDE_NAME = {1: "BUY", 0: HOLD, -1: "SELL"}
-_SIDE_CODE = {"BUY": 1, HOLD: 0, "SELL": -1}
-_PASSED: dict[str, Any] = {"stage": "passed", "reason": None, "detail": {}}
 _ALREADY_FLAT: dict[str, Any] = {"stage": "passed", "reason": "already_flat", "detail": {}}
 FLUSH_EVERY = 4096
 SLICE_BARS = 65_536
@@ -61,18 +60,35 @@ class Engine:
         clock: Callable[[], int] = now_ms,
         on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        self.settings = settings
         self.strategy = strategy
         self.gates = list(gates)
-        data_gates = [g for g in self.gates if isinstance(g, DataGate)]
-        self.data_gate = data_gates[0] if data_gates else DataGate()
+        # Each proposal's chain: only the gates that declared they judge it, in chain order.
+        self.chains = {side: [g for g in self.gates if side in g.applies_to] for side in (BUY, SELL, HOLD)}
         self.portfolio = portfolio
         self.journal = journal
         self.clock = clock
         self.on_event = on_event  # called with the journal line of every order, fill or block
         self.run_id = secrets.token_hex(4)
+        self.settings = settings
         self._history = pd.DataFrame()
         self.equity: list[np.ndarray] = []  # per-bar equity at the close, one array per call
+
+    @property
+    def settings(self) -> EngineSettings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: EngineSettings) -> None:
+        # A transition changes the mode mid-session: the lines from then on say so.
+        self._settings = settings
+        self.lines = LineEncoder(
+            settings.session,
+            settings.mode,
+            settings.symbol,
+            settings.timeframe,
+            self.strategy.model_id,
+            self.run_id,
+        )
 
     def prime(self, history: pd.DataFrame) -> None:
         """Give the engine bars that were already decided, so a resumed session needs no warm-up."""
@@ -86,8 +102,11 @@ class Engine:
         self._history = window.iloc[-self.strategy.warmup :]
 
     def unavailable(self, times: list[int], now: int) -> None:
-        """Journal a HOLD for each due bar the source could not deliver (stage data, data_unavailable)."""
-        s, port, journal = self.settings, self.portfolio, self.journal
+        """Journal a HOLD for each due bar the source could not deliver (stage data, data_unavailable).
+
+        There is no bar to judge, so no gate is asked: the `data` stage holds by definition.
+        """
+        port, journal = self.portfolio, self.journal
         price = float(self._history["close"].iloc[-1]) if len(self._history) else None
         for ts in times:
             if port.last_ts is not None and ts <= port.last_ts:
@@ -97,37 +116,27 @@ class Engine:
                 # The exchange is down: the order decided on the last bar cannot be placed.
                 detail["cancelled_order_seq"] = port.pending_seq
                 port.pending_side, port.pending_seq, port.pending_reason = 0, -1, None
-            if ts // DAY_MS != port.day:
-                port.day, port.day_start_equity = ts // DAY_MS, port.last_equity
-                port.trades_today = port.loss_streak = 0
+            port.roll_day(ts // DAY_MS)
             port.last_seq += 1
             port.last_ts = ts
             equity = port.cash + port.position * price if price is not None else port.last_equity
             port.last_equity = equity
             if journal is not None:
                 trace = {"stage": "data", "reason": "data_unavailable", "detail": detail}
-                line = {
-                    "schema": SCHEMA,
-                    "session": s.session,
-                    "seq": port.last_seq,
-                    "ts": iso_s(ts),
-                    "decided_at": iso_ms(self.clock()),
-                    "mode": s.mode,
-                    "symbol": s.symbol,
-                    "timeframe": s.timeframe,
-                    "price": price,
-                    "proposed": HOLD,
-                    "action": HOLD,
-                    "confidence": None,
-                    "gate_trace": trace,
-                    "rejection_reason": "data_unavailable",
-                    "fill": None,
-                    "position": port.position,
-                    "cash": port.cash,
-                    "equity": equity,
-                    "model": self.strategy.model_id,
-                    "correlation_id": f"{self.run_id}-{port.last_seq}",
-                }
+                line = self.lines.line(
+                    port.last_seq,
+                    iso_s(ts),
+                    iso_ms(self.clock()),
+                    price,
+                    HOLD,
+                    HOLD,
+                    None,
+                    trace,
+                    None,
+                    port.position,
+                    port.cash,
+                    equity,
+                )
                 journal.write(line)
                 if self.on_event is not None:
                     self.on_event(line)
@@ -165,6 +174,27 @@ class Engine:
             )
         return len(bars)
 
+    def _batch_answers(
+        self, times: np.ndarray, offset: int, now: int | None, source_ok: bool
+    ) -> dict[str, list[Block | None]]:
+        tf = self.settings.timeframe_ms
+        close = times + tf
+        facts = BarFacts(
+            ts=times,
+            close_ts=close,
+            now=close if now is None else np.full(len(times), now, dtype="int64"),
+            bars_available=np.arange(offset + 1, offset + len(times) + 1),
+            timeframe_ms=tf,
+            bars_needed=self.strategy.warmup,
+            source_ok=source_ok,
+        )
+        answers = {}
+        for gate in self.gates:
+            answer = gate.check_bars(facts)
+            if answer is not None:
+                answers[gate.name] = answer
+        return answers
+
     def _decide(
         self,
         bars: pd.DataFrame,
@@ -175,7 +205,7 @@ class Engine:
         now: int | None,
         source_ok: bool,
     ) -> None:
-        s, port, journal = self.settings, self.portfolio, self.journal
+        s, port, journal, lines = self.settings, self.portfolio, self.journal, self.lines
         tf = s.timeframe_ms
         times = ts_ms(bars)
         opens = bars["open"].to_numpy().tolist()
@@ -184,8 +214,7 @@ class Engine:
         confs = conf.tolist()
         clock = self.clock
         on_event = self.on_event
-        stamp_sec, stamp_prefix = -1, ""
-        encode = journal.encode if journal is not None else None
+        stamp_sec, stamp_prefix, stamp_bytes = -1, "", b""
         write_bytes = journal.write_bytes if journal is not None else None
         days = (times // DAY_MS).tolist()
         times_list = times.tolist()
@@ -196,13 +225,25 @@ class Engine:
             if journal is not None
             else None
         )
+        ts_bytes = [text.encode() for text in ts_text] if ts_text is not None else None
+        hold_template = lines.hold_template
+        answers = self._batch_answers(times, offset, now, source_ok)
+        hold_chain = self.chains[HOLD]
+        # When every gate judging HOLD answered for the whole run, a HOLD needs no context of its own.
+        hold_blocks: list[Block | None] | None = None
+        if all(g.name in answers for g in hold_chain):
+            hold_blocks = [None] * len(times_list)
+            for gate in reversed(hold_chain):  # the first gate in chain order wins
+                for i, block in enumerate(answers[gate.name]):
+                    if block is not None:
+                        hold_blocks[i] = block
         seq = port.last_seq
         cash, pos = port.cash, port.position
         peak = port.peak_equity
-        # The fast path needs the decision time to be known fresh for every bar of the call.
-        fresh_all = now is None or self.data_gate.is_fresh(now, times_list[0] + tf, tf)
-        first_ready = max(0, need - offset - 1)
-        passed_fast = source_ok and fresh_all
+        # HOLD lines are filled into bytes prepared once; numbers encoded as `number` would.
+        dumps = orjson.dumps
+        pos_b = cash_b = b""
+        pos_seen = cash_seen = math.nan
         for i in range(len(times_list)):
             fill = None
             if port.pending_side:
@@ -214,17 +255,14 @@ class Engine:
                 cash, pos = port.cash, port.position
             price = closes[i]
             if days[i] != port.day:
-                port.day = days[i]
-                port.day_start_equity = port.last_equity
-                port.trades_today = 0
-                port.loss_streak = 0
+                port.roll_day(days[i])
             equity = cash + pos * price
             if equity > peak:
                 peak = equity
             seq += 1
             proposed = sides[i]
-            if proposed == 0 and i >= first_ready and passed_fast:
-                action, trace = 0, _PASSED
+            if proposed == 0 and hold_blocks is not None:
+                block = hold_blocks[i]
             else:
                 port.cash, port.position, port.peak_equity = cash, pos, peak
                 ctx = DecisionContext(
@@ -233,7 +271,7 @@ class Engine:
                     now=times_list[i] + tf if now is None else now,
                     timeframe_ms=tf,
                     price=price,
-                    proposed=_SIDE_NAME[proposed],
+                    proposed=SIDE_NAME[proposed],
                     confidence=_num(conf[i]),
                     expected_edge=_num(edge[i]),
                     bars_available=offset + i + 1,
@@ -252,54 +290,69 @@ class Engine:
                     fee=s.fee,
                     slippage=s.slippage,
                 )
-                block = run_gates(self.gates, ctx)
-                if block is None:
-                    action, trace = proposed, _PASSED
-                    if proposed == -1 and pos <= 0:
-                        # Long-only: an exit signal while flat has nothing to do, and nothing blocked it.
-                        action, trace = 0, _ALREADY_FLAT
-                else:
-                    action = 0
-                    trace = {"stage": block.stage, "reason": block.reason, "detail": dict(block.detail)}
-                if action:
-                    port.pending_side, port.pending_seq = action, seq
-                    port.trades_today += action == 1  # a trade is a round trip: count entries
+                known = {name: answer[i] for name, answer in answers.items()}
+                block = run_gates(self.chains[ctx.proposed], ctx, known)
+            if block is None:
+                action, trace = proposed, PASSED
+                if proposed == -1 and pos <= 0:
+                    # Long-only: an exit signal while flat has nothing to do, and nothing blocked it.
+                    action, trace = 0, _ALREADY_FLAT
+            else:
+                action = 0
+                trace = {"stage": block.stage, "reason": block.reason, "detail": dict(block.detail)}
+            if action:
+                port.pending_side, port.pending_seq = action, seq
+                port.trades_today += action == 1  # a trade is a round trip: count entries
             if now is not None and trace["stage"] == "passed" and now - times_list[i] - tf > tf:
                 # Decided more than a bar after it closed (a catch-up): say so, with how late.
                 late = round((now - times_list[i] - tf) / tf, 2)
                 trace = {**trace, "detail": {**trace["detail"], "late_bars": late}}
             port.last_equity = equity
             equity_out[i] = equity
-            if write_bytes is not None and encode is not None and ts_text is not None:
+            if write_bytes is not None and ts_text is not None and ts_bytes is not None:
                 c = confs[i]
                 ms = clock()
                 if ms // 1000 != stamp_sec:  # the date part changes once a second: format it once
                     stamp_sec, stamp_prefix = ms // 1000, iso_ms(ms)[:-5]
-                line = {
-                    "schema": SCHEMA,
-                    "session": s.session,
-                    "seq": seq,
-                    "ts": ts_text[i],
-                    "decided_at": f"{stamp_prefix}.{ms % 1000:03d}Z",
-                    "mode": s.mode,
-                    "symbol": s.symbol,
-                    "timeframe": s.timeframe,
-                    "price": price,
-                    "proposed": _SIDE_NAME[proposed],
-                    "action": _SIDE_NAME[action],
-                    "confidence": None if c != c else float(c),
-                    "gate_trace": trace,
-                    "rejection_reason": None if trace["stage"] == "passed" else trace["reason"],
-                    "fill": fill,
-                    "position": pos,
-                    "cash": cash,
-                    "equity": equity,
-                    "model": self.strategy.model_id,
-                    "correlation_id": f"{self.run_id}-{seq}",
-                }
-                write_bytes(encode(line))
-                if on_event is not None and (action or fill is not None or trace is not _PASSED):
-                    on_event(line)
+                    stamp_bytes = stamp_prefix.encode()
+                if trace is PASSED and action == 0 and proposed == 0 and fill is None:
+                    if pos != pos_seen:
+                        pos_seen, pos_b = pos, number(pos)
+                    if cash != cash_seen:
+                        cash_seen, cash_b = cash, number(cash)
+                    write_bytes(
+                        hold_template
+                        % (
+                            seq,
+                            ts_bytes[i],
+                            stamp_bytes,
+                            ms % 1000,
+                            dumps(price),
+                            b"null" if c != c else dumps(c),
+                            pos_b,
+                            cash_b,
+                            dumps(equity),
+                            seq,
+                        )
+                    )
+                else:
+                    line = lines.line(
+                        seq,
+                        ts_text[i],
+                        f"{stamp_prefix}.{ms % 1000:03d}Z",
+                        price,
+                        SIDE_NAME[proposed],
+                        SIDE_NAME[action],
+                        None if c != c else float(c),
+                        trace,
+                        fill,
+                        pos,
+                        cash,
+                        equity,
+                    )
+                    write_bytes(lines.encode(line))
+                    if on_event is not None:
+                        on_event(line)
                 if seq % FLUSH_EVERY == 0:
                     journal.flush()  # type: ignore[union-attr]
         port.cash, port.position, port.peak_equity = cash, pos, peak

@@ -14,24 +14,22 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from filelock import FileLock, Timeout
 
-from labkit.control import command_session
+from labkit._io import last_line, read_json
 from labkit.errors import CheckFailedError, ConfigError
 from labkit.home import resolve_home
-from labkit.journal import last_line
-from labkit.readiness import latest_verdict
-from labkit.session import session_status
-from labkit.state import SessionPaths, load_state, read_json, session_paths
+from labkit.readiness.verdicts import latest_verdict
+from labkit.session.control import command_session
+from labkit.session.lock import lock_held, lock_holder
+from labkit.session.paths import SessionPaths, existing_session, session_paths
+from labkit.session.state import load_state
+from labkit.session.status import pid_alive, session_status
 from labkit.timeutil import now_ms, parse_instant, timeframe_ms
 
 
 def _paths(session: str, home: Path | str | None) -> tuple[Path, SessionPaths]:
     root = resolve_home(str(home) if home else None)
-    paths = session_paths(root, session)
-    if load_state(paths) is None and read_json(paths.heartbeat) is None:
-        raise ConfigError(f"session: no session {session!r} under {paths.root.parent}")
-    return root, paths
+    return root, existing_session(root, session)
 
 
 def start(session: str = "default", home: Path | str | None = None, **flags: Any) -> subprocess.Popen[bytes]:
@@ -140,11 +138,11 @@ def verify(
     )
 
     pid = beat.get("pid")
-    alive = isinstance(pid, int) and psutil.pid_exists(pid) and _running(pid)
+    alive = pid_alive(pid)
     checks.append(Check("pid_alive", alive, f"pid {pid} {'is alive' if alive else 'is not running'}"))
 
-    held = _lock_held(paths)
-    holder = _lock_holder(paths)
+    held = lock_held(paths)
+    holder = lock_holder(paths)
     lock_ok = held and (holder is None or holder == pid)
     checks.append(
         Check(
@@ -190,37 +188,6 @@ def verify(
     return checks
 
 
-def _running(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _lock_held(paths: SessionPaths) -> bool:
-    lock = FileLock(paths.lock, timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        return True
-    lock.release()
-    return False
-
-
-def _lock_holder(paths: SessionPaths) -> int | None:
-    # Linux lists flock holders in /proc/locks by inode; elsewhere the holder cannot be named.
-    try:
-        inode = os.stat(paths.lock).st_ino
-        with open("/proc/locks", encoding="ascii") as handle:
-            for line in handle:
-                parts = line.split()
-                if len(parts) > 5 and parts[5].split(":")[-1] == str(inode):
-                    return int(parts[4])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
 def _engine_processes(session: str, home: Path, heartbeat_pid: int | None) -> set[int]:
     found = {heartbeat_pid} if heartbeat_pid else set()
     for proc in psutil.process_iter(["pid", "cmdline"]):
@@ -237,7 +204,7 @@ def _engine_processes(session: str, home: Path, heartbeat_pid: int | None) -> se
 def _wait_unlocked(paths: SessionPaths, wait: float) -> bool:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if not _lock_held(paths):
+        if not lock_held(paths):
             return True
         time.sleep(0.1)
     return False

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from labkit.strategies.base import SIDE_NAME
 from labkit.timeutil import DAY_MS, parse_instant
-
-SIDES = {1: "BUY", -1: "SELL"}
 
 
 @dataclass
@@ -59,6 +58,12 @@ class Portfolio:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
+    def roll_day(self, day: int) -> None:
+        """Enter UTC day number `day`: daily counters restart, and the day's loss is measured from here."""
+        if day != self.day:
+            self.day, self.day_start_equity = day, self.last_equity
+            self.trades_today = self.loss_streak = 0
+
     def fill(
         self, side: int, open_price: float, fee: float, slippage: float, position_frac: float, order_seq: int
     ) -> dict[str, Any] | None:
@@ -100,7 +105,7 @@ class Portfolio:
         self.fees_paid += fee_paid
         self.slippage_paid += slippage_cost
         record = {
-            "side": SIDES[side],
+            "side": SIDE_NAME[side],
             "units": units,
             "price": price,
             "fee": fee_paid,
@@ -135,9 +140,7 @@ class Portfolio:
             self.slippage_paid += fill["slippage_cost"]
             self.pending_side, self.pending_seq, self.pending_reason = 0, -1, None
         ts = parse_instant(line["ts"])
-        if ts // DAY_MS != self.day:
-            self.day, self.day_start_equity = ts // DAY_MS, self.last_equity
-            self.trades_today = self.loss_streak = 0
+        self.roll_day(ts // DAY_MS)
         self.cash, self.position = line["cash"], line["position"]
         self.peak_equity = max(self.peak_equity, line["equity"])
         if line["action"] != "HOLD":

@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from labkit.store import ts_ms
-from labkit.synthetic import synthetic_bars
+from labkit.data.bars import ts_ms
+from labkit.data.synthetic import synthetic_bars
 from labkit.timeutil import timeframe_ms
 
 MARKET = {

@@ -10,8 +10,8 @@ import numpy as np
 import requests
 from requests.adapters import BaseAdapter
 
-from labkit.store import ts_ms
-from labkit.synthetic import synthetic_bars
+from labkit.data.bars import ts_ms
+from labkit.data.synthetic import synthetic_bars
 
 _INTERVAL_TF = {"1d": "1d", "1h": "1h", "60m": "1h", "5m": "5m", "15m": "15m", "1m": "1m", "1wk": "1w"}
 

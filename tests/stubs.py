@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labkit.data.bars import make_bars
 from labkit.gates import DecisionContext
-from labkit.store import make_bars
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE_CSV = FIXTURES / "btc_usdt_1m.csv"
@@ -77,8 +77,8 @@ def decision_context(**overrides: Any) -> DecisionContext:
 
 def replayed_session(home: Path, name: str, since: str, until: str, **overrides: Any) -> Path:
     """Replay a synthetic paper session into `home` (fast pace) and return the home."""
-    from labkit.config import load_config
-    from labkit.session import run_session
+    from labkit.config_loader import load_config
+    from labkit.session.runner import run_session
 
     settings = {"session.name": name, "session.pace": "fast", "session.since": since, "session.until": until}
     run_session(load_config(None, {**settings, **overrides}, environ={}), home, progress=False)

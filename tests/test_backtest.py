@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from labkit.backtest import run_backtest
-from labkit.config import load_config
-from labkit.sources import read_bar_file
+from labkit.config_loader import load_config
+from labkit.data.files import read_bar_file
 from tests import stubs
 
 
@@ -46,8 +46,8 @@ def test_backtest_when_gates_off_matches_reference_sma_cross(fast, slow, fee, sl
     config = load_config(
         None,
         {
-            "session.fast": fast,
-            "session.slow": slow,
+            "strategies.sma_cross.fast": fast,
+            "strategies.sma_cross.slow": slow,
             "broker.fee": fee,
             "broker.slippage": slippage,
             "gates.enabled": ["data"],

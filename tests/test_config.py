@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.config import load_config, redacted
+from labkit.config_loader import load_config, redacted
 from labkit.errors import ConfigError
 
 
@@ -43,7 +43,7 @@ def test_load_config_when_all_layers_set_flags_beat_env_beat_file(tmp_path):
         ("session:\n  mode: live\n", r"session.mode: live trading does not exist"),
         ("gates:\n  enabled: [halt, vibes]\n", r"gates.enabled: unknown gate 'vibes'"),
         ("session: [1, 2]\n", r"session: Input should be a valid dictionary"),
-        ("session:\n  fast: 30\n  slow: 10\n", r"session.slow: slow must be greater than fast"),
+        ("strategies:\n  sma_cross:\n    fast: 30\n    slow: 10\n", r"strategies.sma_cross: .*slow \(10\) must be greater than fast \(30\)"),
         (": : :\n", r"not valid YAML"),
     ],
 )

@@ -6,12 +6,14 @@ import pytest
 
 from labkit import ops
 from labkit.cli import main
-from labkit.config import load_config
+from labkit.config_loader import load_config
 from labkit.journal import iter_lines
 from labkit.portfolio import Portfolio
-from labkit.readiness import save_verdict, weekly_readiness
-from labkit.session import run_session
-from labkit.state import load_state, session_paths
+from labkit.readiness.verdicts import save_verdict
+from labkit.readiness.weekly import weekly_readiness
+from labkit.session.paths import session_paths
+from labkit.session.runner import run_session
+from labkit.session.state import load_state
 from tests import stubs
 
 SINCE, UNTIL = "2026-01-05", "2026-01-05T06:00"
@@ -168,7 +170,7 @@ def test_session_log_when_secrets_configured_never_shows_them(tmp_path):
     (tmp_path / "labkit.yaml").write_text("exchanges:\n  binance:\n    apiKey: abcdefSECRET1234\n")
     config = load_config(tmp_path, {"session.name": "k", "session.pace": "fast", "session.since": SINCE,
                                     "session.until": "2026-01-05T00:40"}, environ={})
-    from labkit.logs import session_log
+    from labkit.session.logs import session_log
 
     with session_log(tmp_path, ["abcdefSECRET1234"]):
         logging.getLogger("labkit.test").warning("connecting with abcdefSECRET1234 and token=zzzz9999")
@@ -212,7 +214,7 @@ def test_schedule_when_printed_keeps_session_running_and_reports_on_time(tmp_pat
 
 
 def test_emergency_stop_when_an_entry_is_pending_cancels_it():
-    from labkit.control import apply_command
+    from labkit.session.control import apply_command
 
     port = Portfolio.start(1_000.0)
     port.pending_side, port.pending_seq = 1, 41

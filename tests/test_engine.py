@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from labkit.assemble import build_engine
-from labkit.config import load_config
+from labkit.config_loader import load_config
+from labkit.data.files import read_bar_file
 from labkit.journal import FIELDS, JournalWriter, iter_lines
-from labkit.sources import read_bar_file
 from tests import stubs
 
 
@@ -113,7 +113,7 @@ def test_engine_when_signal_on_last_bar_never_fills():
     # Arrange: closes fall, then the last bar crosses up
     closes = np.concatenate([np.linspace(110, 100, 40), [130.0]])
     bars = stubs.bars(closes)
-    engine = build_engine(_config(**{"session.fast": 2, "session.slow": 5}), "backtest")
+    engine = build_engine(_config(**{"strategies.sma_cross.fast": 2, "strategies.sma_cross.slow": 5}), "backtest")
     # Act
     engine.process(bars)
     # Assert

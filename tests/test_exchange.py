@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import yaml
 
-from labkit.config import load_config
+from labkit.config_loader import load_config
+from labkit.data.cache import cache_path, read_meta, read_parquet
+from labkit.data.ccxt import CcxtSource
+from labkit.data.synthetic import synthetic_bars
 from labkit.errors import ConfigError, SourceUnavailableError
-from labkit.exchange import CcxtSource
-from labkit.store import cache_path, read_meta, read_parquet
-from labkit.synthetic import synthetic_bars
 from labkit.timeutil import parse_instant
 from tests.fake_binance import FakeBinance
 

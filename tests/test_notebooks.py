@@ -6,10 +6,10 @@ import re
 import nbformat
 import pytest
 
-from labkit.config import load_config
+from labkit.config_loader import load_config
 from labkit.home import code_version
-from labkit.readiness import latest_verdict
-from labkit.reports import notebooks_dir, render_report
+from labkit.readiness.verdicts import latest_verdict
+from labkit.reports.render import notebooks_dir, render_report
 from tests import stubs
 
 NOTEBOOKS = sorted(notebooks_dir().glob("*.ipynb"))

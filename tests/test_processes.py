@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from labkit import ops
+from labkit._io import read_json
 from labkit.journal import iter_lines
-from labkit.state import read_json, session_paths
+from labkit.session.paths import session_paths
 
 pytestmark = pytest.mark.slow
 # fast 1 / slow 2 proposes on every turn of the close: a live session trades within seconds.

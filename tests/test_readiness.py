@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import doctest
+import importlib
+import pkgutil
 import json
 import math
 from pathlib import Path
@@ -13,17 +15,12 @@ import pytest
 import labkit.readiness
 from labkit.config import ReadinessConfig
 from labkit.journal import read_journal
-from labkit.readiness import (
-    bootstrap_mean_ci,
-    daily_health,
-    latest_verdict,
-    max_drawdown,
-    probabilistic_sharpe_ratio,
-    round_trips,
-    save_verdict,
-    weekly_readiness,
-)
-from labkit.state import session_paths
+from labkit.readiness.daily import daily_health
+from labkit.readiness.metrics import bootstrap_mean_ci, max_drawdown, probabilistic_sharpe_ratio
+from labkit.readiness.trips import round_trips
+from labkit.readiness.verdicts import latest_verdict, save_verdict
+from labkit.readiness.weekly import weekly_readiness
+from labkit.session.paths import session_paths
 from tests import stubs
 
 WEEK = "2026-W02"
@@ -103,9 +100,10 @@ def session_journal(session_home: Path) -> pd.DataFrame:
 
 def test_readiness_docstring_examples_when_run_print_what_they_show():
     # Arrange / Act
-    result = doctest.testmod(labkit.readiness)
+    results = [doctest.testmod(importlib.import_module(f"labkit.readiness.{m.name}"))
+               for m in pkgutil.iter_modules(labkit.readiness.__path__)]
     # Assert
-    assert result.failed == 0 and result.attempted >= 5
+    assert sum(r.failed for r in results) == 0 and sum(r.attempted for r in results) >= 5
 
 
 # --- round trips ---------------------------------------------------------------------------------

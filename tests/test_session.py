@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from labkit.config import load_config
-from labkit.session import run_session, session_status
+from labkit.config_loader import load_config
+from labkit.session.runner import run_session
+from labkit.session.status import session_status
 from labkit.timeutil import parse_instant
 
 

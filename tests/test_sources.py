@@ -6,8 +6,9 @@ import re
 import pandas as pd
 import pytest
 
+from labkit.data.files import read_bar_file
+from labkit.data.registry import check_source_spec, open_source
 from labkit.errors import ConfigError, DataError
-from labkit.sources import check_source_spec, open_source, read_bar_file
 from tests import stubs
 
 HEADER = "timestamp,open,high,low,close,volume\n"

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labkit.store import validate_bars
-from labkit.synthetic import BLOCK, REGIMES, regime_at, synthetic_bars
+from labkit.data.bars import validate_bars
+from labkit.data.synthetic import BLOCK, REGIMES, regime_at, synthetic_bars
 from labkit.timeutil import parse_instant, timeframe_ms
 
 T0 = parse_instant("2026-01-05")

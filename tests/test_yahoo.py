@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.config import load_config
+from labkit.config_loader import load_config
+from labkit.data.cache import cache_path, read_parquet
+from labkit.data.yfinance import YahooSource
 from labkit.errors import ConfigError
-from labkit.store import cache_path, read_parquet
 from labkit.timeutil import parse_instant
-from labkit.yahoo import YahooSource
 from tests.fake_yahoo import fake_session
 
 NOW = parse_instant("2026-03-01")

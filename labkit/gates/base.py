@@ -5,9 +5,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-BUY, SELL, HOLD = "BUY", "SELL", "HOLD"
+from pydantic import BaseModel, ConfigDict
+
+from labkit.strategies.base import BUY, HOLD, SELL
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["BUY", "HOLD", "SELL", "BarFacts", "Block", "DecisionContext", "Gate", "GateConfig", "run_gates"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +63,48 @@ class DecisionContext:
         return 0.0 if self.peak_equity <= 0 else max(0.0, 1.0 - self.equity / self.peak_equity)
 
 
-class Gate(ABC):
-    """One stage of the decision chain.
+@dataclass(frozen=True, slots=True)
+class BarFacts:
+    """What is known of a run of bars before any of them is decided, one array entry per bar.
 
-    ``applies_to`` names the proposals the gate judges. Exits are judged only by `data`: a gate
-    that keeps a losing position open is a risk, not a protection.
+    A gate whose verdict depends on these facts alone may judge all the bars at once
+    (`Gate.check_bars`) instead of being asked bar by bar.
+    """
+
+    ts: np.ndarray  # bar opens, epoch ms
+    close_ts: np.ndarray
+    now: np.ndarray  # the decision times (bar closes in replays)
+    bars_available: np.ndarray
+    timeframe_ms: int
+    bars_needed: int
+    source_ok: bool
+
+
+class GateConfig(BaseModel):
+    """A gate's thresholds; subclasses add fields (frozen, unknown keys refused)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Gate(ABC):
+    """One stage of the decision chain. Subclass it in a module of `labkit.gates` or in a plug-in.
+
+    ``name`` is the stage written in the journal and the key of its config (``gates.<name>``);
+    ``order`` places it in the chain (halt 10, data 20, model 30, confidence 40, scalping 50,
+    turnover 60, risk_budget 70, guardrails 80); ``reasons`` lists the reason codes it may return.
+    ``applies_to`` names the proposals the gate judges, and the engine asks it about every one of
+    them. Exits are judged only by `data`: a gate that keeps a losing position open is a risk, not a
+    protection.
     """
 
     name: ClassVar[str]
+    order: ClassVar[int] = 100
+    reasons: ClassVar[tuple[str, ...]] = ()
+    Config: ClassVar[type[GateConfig]] = GateConfig
     applies_to: ClassVar[frozenset[str]] = frozenset({BUY})
+
+    def __init__(self, config: GateConfig | None = None) -> None:
+        self.config = config if config is not None else self.Config()
 
     @abstractmethod
     def check(self, ctx: DecisionContext) -> Block | None:
@@ -72,14 +112,34 @@ class Gate(ABC):
 
     @abstractmethod
     def describe(self) -> str:
-        """Return one line for the session's start-up log."""
+        """Return one line for the session's start-up log, with this instance's thresholds."""
+
+    def check_bars(self, facts: BarFacts) -> list[Block | None] | None:
+        """Judge many bars at once from `facts` alone, or return None to be asked bar by bar.
+
+        Only a gate whose verdict reads nothing but those facts may answer, and each answer must
+        equal what `check` returns for that bar's context. The engine asks this once per run of
+        bars and uses the answers for every decision the gate applies to.
+        """
+        return None
+
+    @classmethod
+    def summary(cls) -> str:
+        """Return the first line of the class docstring: what the gate blocks, in general."""
+        return (cls.__doc__ or cls.name).strip().splitlines()[0]
 
 
-def run_gates(gates: Sequence[Gate], ctx: DecisionContext) -> Block | None:
-    """Run the chain in order and return the first Block, or None when every gate passes."""
+def run_gates(
+    gates: Sequence[Gate], ctx: DecisionContext, known: Mapping[str, Block | None] | None = None
+) -> Block | None:
+    """Run the chain in order and return the first Block, or None when every gate passes.
+
+    Every gate that applies to the proposal is asked, in order, until one blocks; `known` holds
+    answers a gate already gave for this bar through `Gate.check_bars`.
+    """
     for gate in gates:
         if ctx.proposed in gate.applies_to:
-            block = gate.check(ctx)
+            block = known[gate.name] if known is not None and gate.name in known else gate.check(ctx)
             if block is not None:
                 return block
     return None

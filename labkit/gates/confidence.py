@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from labkit.gates.base import BUY, Block, DecisionContext, Gate
+from labkit.gates.base import BUY, Block, DecisionContext, Gate, GateConfig
 
 
-class ConfidenceConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class ConfidenceConfig(GateConfig):
     min_confidence: float = Field(0.55, ge=0, le=1)
 
 
 class ConfidenceGate(Gate):
-    name = "confidence"
-    applies_to = frozenset({BUY})
+    """Refuse entries the signal itself is unsure of."""
 
-    def __init__(self, config: ConfidenceConfig | None = None) -> None:
-        self.config = config or ConfidenceConfig()
+    name = "confidence"
+    order = 40
+    reasons = ("low_confidence",)
+    Config = ConfidenceConfig
+    config: ConfidenceConfig
+    applies_to = frozenset({BUY})
 
     def check(self, ctx: DecisionContext) -> Block | None:
         if ctx.confidence < self.config.min_confidence:

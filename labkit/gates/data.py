@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from labkit.gates.base import BUY, HOLD, SELL, Block, DecisionContext, Gate
+from labkit.gates.base import BUY, HOLD, SELL, BarFacts, Block, DecisionContext, Gate, GateConfig
 
 
-class DataGateConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class DataGateConfig(GateConfig):
     stale_after_bars: float = Field(2.0, gt=0, description="a bar older than this many bars is stale")
 
 
 class DataGate(Gate):
-    name = "data"
-    applies_to = frozenset({BUY, SELL, HOLD})
+    """No decision without enough fresh bars from a working source."""
 
-    def __init__(self, config: DataGateConfig | None = None) -> None:
-        self.config = config or DataGateConfig()
+    name = "data"
+    order = 20
+    reasons = ("insufficient_data:<n>", "stale_data", "data_unavailable")
+    Config = DataGateConfig
+    config: DataGateConfig
+    applies_to = frozenset({BUY, SELL, HOLD})
 
     def check(self, ctx: DecisionContext) -> Block | None:
         if not ctx.source_ok:
@@ -37,9 +39,24 @@ class DataGate(Gate):
             )
         return None
 
-    def is_fresh(self, now: int, close_ts: int, timeframe_ms: int) -> bool:
-        """Return True when a bar closed at `close_ts` is not stale at `now`."""
-        return (now - close_ts) / timeframe_ms <= self.config.stale_after_bars
+    def check_bars(self, facts: BarFacts) -> list[Block | None]:
+        import numpy as np
+
+        n = len(facts.ts)
+        if not facts.source_ok:
+            return [Block(self.name, "data_unavailable", {}) for _ in range(n)]
+        out: list[Block | None] = [None] * n
+        age = (facts.now - facts.close_ts) / facts.timeframe_ms
+        limit = self.config.stale_after_bars
+        for i in np.flatnonzero(age > limit).tolist():
+            out[i] = Block(self.name, "stale_data", {"age_bars": round(float(age[i]), 3), "limit": limit})
+        # Warm-up comes first in `check`, so it overrides staleness.
+        for i in np.flatnonzero(facts.bars_available < facts.bars_needed).tolist():
+            have = int(facts.bars_available[i])
+            out[i] = Block(
+                self.name, f"insufficient_data:{have}", {"have": have, "need": facts.bars_needed}
+            )
+        return out
 
     def describe(self) -> str:
         return (

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from labkit.gates.base import BUY, Block, DecisionContext, Gate
+from labkit.gates.base import BUY, Block, DecisionContext, Gate, GateConfig
 
 
-class GuardrailsConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class GuardrailsConfig(GateConfig):
     daily_loss_limit: float = Field(0.05, gt=0, lt=1, description="loss since the UTC day began")
     max_drawdown: float = Field(0.25, gt=0, lt=1, description="from the equity peak")
     max_loss_streak: int = Field(5, ge=1, description="losing round trips in a row (reset daily)")
 
 
 class GuardrailsGate(Gate):
-    name = "guardrails"
-    applies_to = frozenset({BUY})
+    """Stop opening positions after a bad day, a deep drawdown or a losing streak."""
 
-    def __init__(self, config: GuardrailsConfig | None = None) -> None:
-        self.config = config or GuardrailsConfig()
+    name = "guardrails"
+    order = 80
+    reasons = ("daily_loss_limit", "drawdown_limit", "loss_streak")
+    Config = GuardrailsConfig
+    config: GuardrailsConfig
+    applies_to = frozenset({BUY})
 
     def check(self, ctx: DecisionContext) -> Block | None:
         cfg = self.config

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
-from labkit.gates.base import BUY, Block, DecisionContext, Gate
+from labkit.gates.base import BUY, Block, DecisionContext, Gate, GateConfig
 
 
-class HaltConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class HaltConfig(GateConfig):
+    pass
 
 
 class HaltGate(Gate):
-    name = "halt"
-    applies_to = frozenset({BUY})
+    """Refuse entries while the session is emergency-stopped, halted or reduce-only; exits stay allowed."""
 
-    def __init__(self, config: HaltConfig | None = None) -> None:
-        self.config = config or HaltConfig()
+    name = "halt"
+    order = 10
+    reasons = ("emergency_stop", "halted:<why>", "reduce_only")
+    Config = HaltConfig
+    config: HaltConfig
+    applies_to = frozenset({BUY})
 
     def check(self, ctx: DecisionContext) -> Block | None:
         if not ctx.halted:

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from labkit.gates.base import BUY, Block, DecisionContext, Gate
+from labkit.gates.base import BUY, Block, DecisionContext, Gate, GateConfig
 
 
-class RiskBudgetConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class RiskBudgetConfig(GateConfig):
     max_exposure_frac: float = Field(1.0, gt=0, le=1, description="position value / equity")
     min_notional: float = Field(10.0, ge=0, description="smallest order worth placing, in quote")
 
 
 class RiskBudgetGate(Gate):
-    name = "risk_budget"
-    applies_to = frozenset({BUY})
+    """An entry must fit in what is left of the exposure budget."""
 
-    def __init__(self, config: RiskBudgetConfig | None = None) -> None:
-        self.config = config or RiskBudgetConfig()
+    name = "risk_budget"
+    order = 70
+    reasons = ("risk_budget_exhausted",)
+    Config = RiskBudgetConfig
+    config: RiskBudgetConfig
+    applies_to = frozenset({BUY})
 
     def check(self, ctx: DecisionContext) -> Block | None:
         exposure = ctx.position * ctx.price

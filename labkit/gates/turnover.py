@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from labkit.gates.base import BUY, Block, DecisionContext, Gate
+from labkit.gates.base import BUY, Block, DecisionContext, Gate, GateConfig
 
 
-class TurnoverConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class TurnoverConfig(GateConfig):
     min_ratio: float = Field(2.0, ge=0, description="expected edge must be >= this x round-trip cost")
     max_daily: int = Field(10, ge=1, description="trades (entries) per UTC day; more are refused")
 
 
 class TurnoverGate(Gate):
-    name = "turnover"
-    applies_to = frozenset({BUY})
+    """Trade only when the expected edge pays the costs, and not too often in a day."""
 
-    def __init__(self, config: TurnoverConfig | None = None) -> None:
-        self.config = config or TurnoverConfig()
+    name = "turnover"
+    order = 60
+    reasons = ("edge_below_cost", "max_daily_trades")
+    Config = TurnoverConfig
+    config: TurnoverConfig
+    applies_to = frozenset({BUY})
 
     def check(self, ctx: DecisionContext) -> Block | None:
         if ctx.trades_today >= self.config.max_daily:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.gates import Block, ConfidenceConfig, ConfidenceGate
+from labkit.gates.base import Block
+from labkit.gates.confidence import ConfidenceConfig, ConfidenceGate
 from tests import stubs
 
 

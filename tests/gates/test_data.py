@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.gates import Block, DataGate, DataGateConfig
+from labkit.gates.base import Block
+from labkit.gates.data import DataGate, DataGateConfig
 from tests import stubs
 
 MINUTE = stubs.MINUTE

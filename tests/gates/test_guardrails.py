@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.gates import GuardrailsConfig, GuardrailsGate
+from labkit.gates.guardrails import GuardrailsConfig, GuardrailsGate
 from tests import stubs
 
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.gates import Block, HaltGate
+from labkit.gates.base import Block
+from labkit.gates.halt import HaltGate
 from tests import stubs
 
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.gates import Block, RiskBudgetConfig, RiskBudgetGate
+from labkit.gates.base import Block
+from labkit.gates.risk_budget import RiskBudgetConfig, RiskBudgetGate
 from tests import stubs
 
 

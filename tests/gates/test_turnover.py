@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from labkit.gates import Block, TurnoverConfig, TurnoverGate
+from labkit.gates.base import Block
+from labkit.gates.turnover import TurnoverConfig, TurnoverGate
 from tests import stubs
 
 COST = 2 * (0.001 + 0.0005)  # round trip: fee and slippage, in and out

@@ -1,86 +1,21 @@
-"""Bars inside labkit: one validated frame shape, and the Parquet cache under ``data/ohlcv/``.
-
-A bar frame has a tz-aware UTC ``DatetimeIndex`` named ``ts`` (the bar's open) and float columns
-``open, high, low, close, volume``. Nothing reaches the engine without passing `validate_bars`.
+"""The Parquet cache of downloaded bars under ``data/ohlcv/``, its sidecar of covered ranges and
+confirmed gaps, and the base of sources that read through it.
 """
 
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from labkit.errors import DataError
-
-COLUMNS = ("open", "high", "low", "close", "volume")
-
-
-def make_bars(ts_ms: np.ndarray, ohlcv: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Return a bar frame from epoch-millisecond opens and OHLCV arrays (not validated)."""
-    index = pd.DatetimeIndex(pd.to_datetime(np.asarray(ts_ms, dtype="int64"), unit="ms", utc=True), name="ts")
-    return pd.DataFrame({c: np.asarray(ohlcv[c], dtype="float64") for c in COLUMNS}, index=index)
-
-
-def empty_bars() -> pd.DataFrame:
-    """Return a bar frame with no bars."""
-    return make_bars(np.empty(0, "int64"), {c: np.empty(0) for c in COLUMNS})
-
-
-def ts_ms(bars: pd.DataFrame) -> np.ndarray:
-    """Return the bar opens as int64 epoch milliseconds."""
-    return np.asarray(bars.index.as_unit("ms").asi8, dtype="int64")
-
-
-def validate_bars(bars: pd.DataFrame, name: str = "bars", row_offset: int = 1) -> pd.DataFrame:
-    """Return `bars` when every bar keeps DESIGN.md's rules, else raise DataError naming the row.
-
-    `row_offset` turns positions into the row numbers a user sees (2 for a CSV with a header).
-    """
-    missing = [c for c in COLUMNS if c not in bars.columns]
-    if missing:
-        raise DataError(
-            f"{name}: missing column(s) {', '.join(missing)}; a bar file needs a time "
-            "column and open, high, low, close, volume"
-        )
-    if not isinstance(bars.index, pd.DatetimeIndex) or bars.index.tz is None:
-        raise DataError(f"{name}: bar times must be tz-aware UTC")
-    values = {c: bars[c].to_numpy(dtype="float64", na_value=np.nan) for c in COLUMNS}
-    times = ts_ms(bars)
-
-    def fail(mask: np.ndarray, rule: str) -> None:
-        bad = np.flatnonzero(mask)
-        if bad.size:
-            pos = int(bad[0])
-            raise DataError(
-                f"{name}: row {pos + row_offset} ({bars.index[pos].isoformat()}): {rule}"
-                + (f" ({bad.size} rows in all)" if bad.size > 1 else "")
-            )
-
-    for column in COLUMNS:
-        fail(~np.isfinite(values[column]), f"{column} is NaN or infinite")
-    if times.size > 1:
-        step = np.diff(times)
-        fail(np.concatenate([[False], step == 0]), "duplicate time")
-        fail(
-            np.concatenate([[False], step < 0]),
-            "time goes backwards (bars must be sorted, strictly increasing)",
-        )
-    o, h, low, c, v = (values[k] for k in COLUMNS)
-    fail(low > np.minimum(o, c), "low is above open or close")
-    fail(h < np.maximum(o, c), "high is below open or close")
-    fail(v < 0, "volume is negative")
-    fail(np.minimum(o, c) <= 0, "price is not positive")
-    return bars
-
-
-def slice_range(bars: pd.DataFrame, since_ms: int | None, until_ms: int | None) -> pd.DataFrame:
-    """Return the bars with ``since <= ts < until`` (half-open, either end optional)."""
-    times = ts_ms(bars)
-    lo = 0 if since_ms is None else int(np.searchsorted(times, since_ms, side="left"))
-    hi = len(times) if until_ms is None else int(np.searchsorted(times, until_ms, side="left"))
-    return bars.iloc[lo:hi]
+from labkit.data.bars import empty_bars, slice_range, ts_ms, validate_bars
+from labkit.data.registry import Source
+from labkit.errors import ConfigError
+from labkit.timeutil import iso_s, timeframe_ms
 
 
 def safe_name(text: str) -> str:
@@ -126,7 +61,7 @@ def read_meta(path: Path) -> dict[str, list[list[int]]]:
 
 
 def write_meta(path: Path, covered: list[list[int]], gaps: list[list[int]]) -> None:
-    from labkit.state import write_json_atomic
+    from labkit._io import write_json_atomic
 
     write_json_atomic(meta_path(path), {"covered": merge_ranges(covered), "gaps": merge_ranges(gaps)})
 
@@ -178,18 +113,51 @@ def missing_bars(bars: pd.DataFrame, tf_ms: int) -> list[list[int]]:
     return [[int(times[i] + tf_ms), int(times[i + 1])] for i in holes]
 
 
-class CachedSource:
+class CachedSource(Source):
     """A remote source read through the cache: `bars` fetches what is missing, then reads the file."""
 
-    spec: str
     home: Path
 
+    @abstractmethod
     def fetch(
         self, symbol: str, timeframe: str, since_ms: int, until_ms: int, refill_gaps: bool = False
     ) -> dict[str, int]:
-        raise NotImplementedError
+        """Fetch the closed bars of ``[since, until)`` the cache lacks; return counts of what happened."""
 
     def bars(self, symbol: str, timeframe: str, since_ms: int, until_ms: int) -> pd.DataFrame:
         self.fetch(symbol, timeframe, since_ms, until_ms)
         path = cache_path(self.home, self.spec, symbol, timeframe)
         return slice_range(read_parquet(path), since_ms, until_ms) if path.exists() else empty_bars()
+
+
+def cache_info(home: Path) -> list[dict[str, Any]]:
+    """Describe every cached bar file: source, symbol, timeframe, range, count and gaps."""
+    root = home / "data" / "ohlcv"
+    entries = []
+    for path in sorted(root.glob("*/*/*.parquet")):
+        bars = read_parquet(path)
+        meta = read_meta(path)
+        tf_name = path.stem
+        try:
+            tf = timeframe_ms(tf_name)
+        except ConfigError:
+            continue
+        from labkit.data.bars import ts_ms
+
+        holes = missing_bars(bars, tf)
+        times = ts_ms(bars)
+        entries.append(
+            {
+                "source": path.parent.parent.name,
+                "symbol": path.parent.name,
+                "timeframe": tf_name,
+                "path": str(path),
+                "bars": len(bars),
+                "first": iso_s(int(times[0])) if len(times) else None,
+                "last": iso_s(int(times[-1])) if len(times) else None,
+                "missing_bars": int(sum((hi - lo) // tf for lo, hi in holes)),
+                "gaps": [[iso_s(lo), iso_s(hi)] for lo, hi in holes],
+                "confirmed_gaps": [[iso_s(lo), iso_s(hi)] for lo, hi in meta["gaps"]],
+            }
+        )
+    return entries

@@ -16,24 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labkit.config import DataConfig
+from labkit.data.bars import COLUMNS, empty_bars, make_bars, validate_bars
+from labkit.data.cache import CachedSource, cache_path, read_meta, subtract_ranges, write_meta, write_parquet
+from labkit.data.registry import SourceContext
+from labkit.data.retry import CircuitBreaker, DataConfig, TransientError, with_retries
 from labkit.errors import ConfigError, SourceUnavailableError
-from labkit.retry import CircuitBreaker, TransientError, with_retries
-from labkit.store import (
-    COLUMNS,
-    CachedSource,
-    cache_path,
-    empty_bars,
-    make_bars,
-    read_meta,
-    subtract_ranges,
-    validate_bars,
-    write_meta,
-    write_parquet,
-)
 from labkit.timeutil import DAY_MS, iso_s, now_ms, timeframe_ms
 
 log = logging.getLogger(__name__)
+
+
 # labkit timeframe -> (yfinance interval, how far back Yahoo serves it in days, days per request)
 INTERVALS: dict[str, tuple[str, int | None, int]] = {
     "1m": ("1m", 30, 7),
@@ -51,9 +43,15 @@ INTERVALS: dict[str, tuple[str, int | None, int]] = {
 
 
 class YahooSource(CachedSource):
-    """Bars of one yfinance ticker through the cache; `session` lets tests serve Yahoo locally."""
+    """Equities and ETFs through yfinance, through the cache under ``data/ohlcv/``."""
 
+    kinds = ("yfinance",)
+    order = 40
     spec = "yfinance"
+
+    @classmethod
+    def open(cls, kind: str, arg: str, ctx: SourceContext) -> YahooSource:
+        return cls(ctx.home, ctx.data, live=ctx.live)
 
     def __init__(
         self,

@@ -17,34 +17,33 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from labkit.assemble import build_engine, engine_settings
-from labkit.config import LabkitConfig, redacted
-from labkit.control import apply_command, pending_commands
+from labkit._io import write_json_atomic
+from labkit.assemble import build_engine, build_strategy, engine_settings
+from labkit.config import LabkitConfig
+from labkit.config_loader import redacted
+from labkit.data.bars import empty_bars
+from labkit.data.registry import Source, open_source
 from labkit.engine import Engine
-from labkit.errors import ConfigError, DataError, SessionBusyError, SourceUnavailableError
-from labkit.journal import JournalWriter, iter_lines
-from labkit.logs import EVENTS, config_secrets, session_log
+from labkit.errors import ConfigError, SourceUnavailableError
+from labkit.journal import JournalWriter
 from labkit.portfolio import Portfolio
-from labkit.sources import Source, open_source
-from labkit.state import (
-    Heartbeat,
-    SessionPaths,
-    check_identity,
-    load_state,
-    read_json,
-    save_state,
-    session_paths,
-    write_json_atomic,
-)
-from labkit.store import empty_bars
-from labkit.tape import TapeWriter
+from labkit.session.control import apply_command, pending_commands
+from labkit.session.lock import hold_lock
+from labkit.session.logs import EVENTS, config_secrets, session_log
+from labkit.session.paths import SessionPaths, session_paths
+from labkit.session.recovery import recover_from_journal
+from labkit.session.state import Heartbeat, check_identity, load_state, save_state, session_identity
+from labkit.session.tape import TapeWriter
 from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
 
 log = logging.getLogger(__name__)
+
+
 events = logging.getLogger(EVENTS)
+
+
 CHUNK_BARS = 20_000  # a replay checkpoints state and heartbeat this often
 
 
@@ -87,14 +86,7 @@ def run_session(
     source = open_source(s.source, home, s.seed, config=config, live=s.pace == "clock")
     since, until = replay_range(config, clock()) if s.pace == "fast" else (None, None)
     paths = session_paths(home, s.name)
-    identity = {
-        "session": s.name,
-        "mode": s.mode,
-        "symbol": s.symbol,
-        "timeframe": s.timeframe,
-        "source": s.source,
-        "strategy": f"{s.strategy}-{s.fast}-{s.slow}",
-    }
+    identity = session_identity(config, build_strategy(config).model_id)
     saved = load_state(paths)
     if saved is not None:
         check_identity(saved, identity, s.name)
@@ -103,20 +95,9 @@ def run_session(
                 f"session.mode: session {s.name!r} runs in {saved['mode']} mode; "
                 f"`labkit transition --to {s.mode} --session {s.name}` changes it"
             )
-    paths.root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(paths.lock, timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        holder = (read_json(paths.heartbeat) or {}).get("pid", "unknown")
-        raise SessionBusyError(
-            f"session {s.name!r} is already running (pid {holder}); `labkit stop --session {s.name}` stops it"
-        ) from None
-    try:
+    with hold_lock(paths):
         saved = load_state(paths)  # again: a run that just ended may have moved it on
         return _SessionRun(config, paths, source, saved, identity, stop, clock).run(progress, since, until)
-    finally:
-        lock.release()
 
 
 class _SessionRun:
@@ -340,32 +321,6 @@ class _SessionRun:
             self.stop.wait(max(0.0, min(beat_every, (next_close - self.clock()) / 1000.0)) + 0.001)
 
 
-def recover_from_journal(portfolio: Portfolio, paths: SessionPaths) -> int:
-    """Fold journal lines newer than the saved state into the book; return how many there were.
-
-    The engine flushes the journal before it saves the state, so after a crash the journal can be
-    ahead, never behind. Those decisions stand: they are applied, not decided again.
-    """
-    if not paths.decisions.exists():
-        return 0
-    folded = 0
-    start = portfolio.journal_offset if portfolio.journal_offset <= paths.decisions.stat().st_size else 0
-    for line in iter_lines(paths.decisions, start):
-        if line["seq"] > portfolio.last_seq:
-            if line["seq"] != portfolio.last_seq + 1:
-                raise DataError(f"{paths.decisions}: seq jumps from {portfolio.last_seq} to {line['seq']}")
-            portfolio.replay_line(line)
-            folded += 1
-    if folded:
-        log.warning(
-            "session %s: state was %d decisions behind the journal (an interrupted run); "
-            "recovered them from the journal",
-            paths.root.name,
-            folded,
-        )
-    return folded
-
-
 class _stop_on_signals:
     """Turn SIGINT/SIGTERM into a graceful stop (finish the bar, flush, save) while running.
 
@@ -390,56 +345,3 @@ class _stop_on_signals:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
-
-
-def session_status(home: Path, name: str) -> dict[str, Any]:
-    """Return what `labkit status` shows for one session: state first, the heartbeat as fallback."""
-    paths = session_paths(home, name)
-    state = load_state(paths)
-    beat = read_json(paths.heartbeat) or {}
-    status: dict[str, Any] = {"session": name, "directory": str(paths.root), "source_of_truth": None}
-    if state is not None:
-        port = state.get("portfolio", {})
-        status.update(
-            source_of_truth="state",
-            mode=state.get("mode"),
-            symbol=state.get("symbol"),
-            timeframe=state.get("timeframe"),
-            cash=port.get("cash"),
-            position=port.get("position"),
-            equity=port.get("last_equity"),
-            decisions=port.get("last_seq", -1) + 1,
-            halted=port.get("halted"),
-            halt_reason=port.get("halt_reason"),
-            last_decision_ts=None if port.get("last_ts") is None else iso_s(port["last_ts"]),
-            updated_at=state.get("updated_at"),
-        )
-    elif beat:
-        status.update(
-            source_of_truth="heartbeat",
-            mode=beat.get("mode"),
-            symbol=beat.get("symbol"),
-            decisions=beat.get("total_decisions_session"),
-            last_decision_ts=beat.get("last_decision_ts"),
-        )
-    word = beat.get("status", "unknown")
-    if word in ("running", "halted") and not _alive(beat.get("pid")):
-        word = "dead"  # the heartbeat says running but its process is gone: killed or crashed
-    status.update(
-        status_word=word,
-        pid=beat.get("pid"),
-        last_beat=beat.get("last_beat"),
-        started_at=beat.get("started_at"),
-    )
-    if status["source_of_truth"] is None:
-        raise ConfigError(f"session: no session {name!r} under {paths.root.parent}")
-    return status
-
-
-def _alive(pid: Any) -> bool:
-    import psutil
-
-    try:
-        return isinstance(pid, int) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False

@@ -17,23 +17,24 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from labkit.config import DataConfig
-from labkit.errors import ConfigError, SourceUnavailableError
-from labkit.retry import CircuitBreaker, TransientError, with_retries
-from labkit.store import (
+from labkit.data.bars import make_bars, validate_bars
+from labkit.data.cache import (
     CachedSource,
     cache_path,
-    make_bars,
     read_meta,
     read_parquet,
     subtract_ranges,
-    validate_bars,
     write_meta,
     write_parquet,
 )
+from labkit.data.registry import SourceContext
+from labkit.data.retry import CircuitBreaker, DataConfig, TransientError, with_retries
+from labkit.errors import ConfigError, SourceUnavailableError
 from labkit.timeutil import iso_s, now_ms, timeframe_ms
 
 log = logging.getLogger(__name__)
+
+
 _UNAVAILABLE_WORDS = ("503", "502", "504", "service unavailable", "temporarily unavailable", "maintenance")
 
 
@@ -42,7 +43,15 @@ class EmptyPageError(TransientError):
 
 
 class CcxtSource(CachedSource):
-    """Bars of one ccxt exchange, through the cache under ``data/ohlcv/ccxt-<id>/``."""
+    """Any exchange ccxt supports (public market data only), through the cache under ``data/ohlcv/``."""
+
+    kinds = ("ccxt",)
+    order = 30
+    argument = "EXCHANGE"
+
+    @classmethod
+    def open(cls, kind: str, arg: str, ctx: SourceContext) -> CcxtSource:
+        return cls(arg, ctx.home, dict(ctx.exchanges.get(arg, {})), ctx.data, live=ctx.live)
 
     def __init__(
         self,
@@ -258,7 +267,8 @@ def cache_info(home: Path) -> list[dict[str, Any]]:
             tf = timeframe_ms(tf_name)
         except ConfigError:
             continue
-        from labkit.store import missing_bars, ts_ms
+        from labkit.data.bars import ts_ms
+        from labkit.data.cache import missing_bars
 
         holes = missing_bars(bars, tf)
         times = ts_ms(bars)

@@ -1,37 +1,26 @@
-"""What the report notebooks show: a session loaded for reporting, its header, tables and figures.
-
-Figures are built on `matplotlib.figure.Figure` directly (no pyplot state), so they render the same
-under any backend and a cell shows each figure once, through `show`.
+"""What the report notebooks show as tables: a session loaded for reporting, its header and summaries.
 """
 
 from __future__ import annotations
 
 import html
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib.dates as mdates
-import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from labkit.errors import ConfigError
 from labkit.journal import read_journal
-from labkit.readiness import (
-    WeeklyReadiness,
-    blocking_table,
-    iso_week,
-    max_drawdown,
-    reason_code,
-    round_trips,
-)
-from labkit.state import read_json, session_paths
+from labkit.readiness.metrics import max_drawdown
+from labkit.readiness.periods import iso_week
+from labkit.readiness.trips import blocking_table, round_trips
+from labkit.readiness.weekly import WeeklyReadiness
+from labkit.reports.figures import GREEN, RED
+from labkit.session.paths import existing_session
+from labkit.session.state import read_saved_config
 from labkit.timeutil import iso_ms, now_ms, timeframe_ms
-
-_GREEN, _RED, _BLUE, _GREY = "#1a7f37", "#cf222e", "#0969da", "#6e7781"
 
 
 @dataclass(frozen=True)
@@ -57,13 +46,10 @@ def load_session(home: str | Path, session: str) -> SessionView:
     from labkit.home import resolve_home
 
     root = resolve_home(str(home) if str(home) else None)
-    paths = session_paths(root, session)
-    config = read_json(paths.config)
+    paths = existing_session(root, session)
+    config = read_saved_config(paths)
     if config is None:
-        raise ConfigError(
-            f"session: no session {session!r} under {paths.root.parent} "
-            "(its config.json is missing); `labkit status` lists the sessions"
-        )
+        raise paths.missing()
     return SessionView(session, root, config, read_journal(paths.decisions))
 
 
@@ -187,7 +173,7 @@ def gates_table(result: WeeklyReadiness) -> pd.DataFrame:
 def verdict_html(result: WeeklyReadiness) -> str:
     """Return the weekly verdict as a large coloured HTML heading."""
     failed = [g.name for g in result.gates if not g.passed]
-    colour = _GREEN if result.passed else _RED
+    colour = GREEN if result.passed else RED
     words = (
         "READY: all gates pass"
         if result.passed
@@ -202,80 +188,6 @@ def verdict_html(result: WeeklyReadiness) -> str:
     )
 
 
-def equity_figure(journal: pd.DataFrame, start_equity: float | None = None, title: str = "Equity") -> Figure:
-    """Return equity (top) and drawdown from the running peak (bottom) over time."""
-    fig = Figure(figsize=(10, 5.5), layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
-    if len(journal):
-        equity = journal["equity"].to_numpy(dtype=float)
-        base = equity[0] if start_equity is None else start_equity
-        peak = np.maximum.accumulate(np.concatenate([[base], equity]))[1:]
-        top.plot(journal["ts"], equity, color=_BLUE, lw=1)
-        top.axhline(base, color=_GREY, lw=0.8, ls="--")
-        bottom.fill_between(journal["ts"], -(1 - equity / peak) * 100, 0, color=_RED, alpha=0.4, lw=0)
-    top.set(title=title, ylabel="equity")
-    bottom.set(ylabel="drawdown %")
-    _time_axis(bottom)
-    return fig
-
-
-def actions_figure(journal: pd.DataFrame, title: str = "Actions on price") -> Figure:
-    """Return the close price with the BUY and SELL decisions marked where they were taken."""
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    ax = fig.subplots()
-    if len(journal):
-        ax.plot(journal["ts"], journal["price"], color=_GREY, lw=0.8, label="close")
-        for side, marker, colour in (("BUY", "^", _GREEN), ("SELL", "v", _RED)):
-            rows = journal[journal["action"] == side]
-            ax.scatter(
-                rows["ts"],
-                rows["price"],
-                marker=marker,
-                color=colour,
-                s=36,
-                zorder=3,
-                label=f"{side} ({len(rows)})",
-            )
-        ax.legend(loc="best")
-    ax.set(title=title, ylabel="price")
-    _time_axis(ax)
-    return fig
-
-
-def blocks_figure(journal: pd.DataFrame, title: str = "Decisions by blocking stage and reason") -> Figure:
-    """Return a horizontal bar chart of decisions per stage/reason, passed ones included."""
-    fig = Figure(figsize=(10, 3.5), layout="constrained")
-    ax = fig.subplots()
-    if len(journal):
-        labels = [
-            f"{s}/{reason_code(r)}" if s != "passed" else "passed"
-            for s, r in zip(journal["stage"].fillna("passed"), journal["reason"], strict=True)
-        ]
-        counts = pd.Series(labels).value_counts().sort_values()
-        colours = [_GREEN if label == "passed" else _RED for label in counts.index]
-        ax.barh(list(counts.index), counts.to_numpy(), color=colours)
-        ax.set_xscale("log")
-        ax.set_xlim(right=counts.max() * 4)  # room for the largest count's label
-        for y, value in enumerate(counts.to_numpy()):
-            ax.annotate(str(value), (value, y), xytext=(3, 0), textcoords="offset points", va="center")
-    ax.set(title=title, xlabel="decisions (log scale)")
-    return fig
-
-
-def coverage_figure(
-    per_day: list[Mapping[str, Any]] | tuple[Mapping[str, Any], ...], threshold: float
-) -> Figure:
-    """Return the coverage of each day as bars, with the threshold line."""
-    fig = Figure(figsize=(10, 3), layout="constrained")
-    ax = fig.subplots()
-    days = [d["day"] for d in per_day]
-    values = [(d["coverage"] if d["coverage"] == d["coverage"] else 0.0) * 100 for d in per_day]
-    ax.bar(days, values, color=[_GREEN if v >= threshold * 100 else _RED for v in values])
-    ax.axhline(threshold * 100, color=_GREY, ls="--", lw=1)
-    ax.set(title="Coverage per day", ylabel="decisions / bars expected %", ylim=(0, 105))
-    return fig
-
-
 def table(frame: pd.DataFrame | Any) -> None:
     """Display a table (a frame or a pandas Styler) in full: no truncated cells or rows."""
     from IPython.display import display
@@ -288,36 +200,15 @@ def gates_styled(result: WeeklyReadiness) -> Any:
     """Return `gates_table` styled: PASS in green, FAIL in red, no index."""
 
     def colour(value: str) -> str:
-        return f"color:{_GREEN if value == 'PASS' else _RED};font-weight:bold"
+        return f"color:{GREEN if value == 'PASS' else RED};font-weight:bold"
 
     return gates_table(result).style.map(colour, subset=["status"]).hide(axis="index")
-
-
-def show(fig: Figure) -> None:
-    """Display a figure as an embedded PNG in the notebook."""
-    from IPython.display import Image, display
-
-    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    display(Image(data=png(fig), format="png"), metadata={"alt": titles[0] if titles else "figure"})
-
-
-def png(fig: Figure) -> bytes:
-    """Return a figure rendered as PNG bytes."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    return buffer.getvalue()
 
 
 def blocks_table(journal: pd.DataFrame) -> pd.DataFrame:
     """Return `labkit.readiness.blocking_table` with the share shown as a percentage."""
     table = blocking_table(journal)
     return table.assign(share=[f"{s:.2%}" for s in table["share"]])
-
-
-def _time_axis(ax: Any) -> None:
-    locator = mdates.AutoDateLocator()
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
 def _fmt(value: Any) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from labkit.store import COLUMNS, ts_ms
+from labkit.data.bars import COLUMNS, ts_ms
 
 _encode = functools.partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
 
@@ -31,7 +31,7 @@ class TapeWriter:
     """Append bars and commands to a session's tape; flushed before the bars are decided."""
 
     def __init__(self, path: Path) -> None:
-        from labkit.journal import repair_torn_tail
+        from labkit._io import repair_torn_tail
 
         repair_torn_tail(path)
         self._file = open(path, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
@@ -88,7 +88,7 @@ def read_tape(path: Path) -> Iterator[dict[str, Any]]:
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Return tape bar lines as a bar frame."""
-    from labkit.store import make_bars
+    from labkit.data.bars import make_bars
 
     times = np.array([r["ts"] for r in rows], dtype="int64")
     return make_bars(times, {c: np.array([r[c] for r in rows], dtype="float64") for c in COLUMNS})

@@ -22,21 +22,27 @@ from typing import Any
 import nbformat
 
 import labkit
+from labkit._io import last_line, read_json, write_json_atomic
 from labkit.config import LabkitConfig
 from labkit.errors import ConfigError, NotebookRunError
-from labkit.journal import last_line
-from labkit.readiness import day_bounds, iso_week, week_bounds
-from labkit.state import read_json, session_paths, write_json_atomic
+from labkit.readiness.periods import day_bounds, iso_week, week_bounds
+from labkit.session.paths import existing_session
 from labkit.timeutil import iso_ms, now_ms
 
 NOTEBOOKS = {"session": "paper_session", "daily": "daily_health", "weekly": "weekly_readiness"}
+
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 # Anything that would make a browser fetch from another host; the template already drops them.
 _REMOTE_TAG = re.compile(
     r"<(script|link)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//[^>]*>"
     r"(?:\s*</script>)?",
     re.I,
 )
+
+
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js -%}{%- endblock html_head_js -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
@@ -162,11 +168,7 @@ def write_index(home: Path) -> Path:
 def _period(
     kind: str, session: str, home: Path, date: str | None, week: str | None
 ) -> tuple[str, dict[str, Any]]:
-    paths = session_paths(home, session)
-    if not paths.config.exists():
-        raise ConfigError(
-            f"session: no session {session!r} under {paths.root.parent}; `labkit status` lists the sessions"
-        )
+    paths = existing_session(home, session)
     parameters: dict[str, Any] = {"home": str(home), "session": session}
     if kind == "session":
         return "session", parameters

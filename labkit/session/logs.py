@@ -13,7 +13,11 @@ from typing import Any
 import orjson
 
 EVENTS = "labkit.events"
+
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
 _INLINE_SECRET = re.compile(
     r"(?i)((?:api[_-]?key|secret|token|password|passphrase)[\"']?\s*[:=]\s*[\"']?)([^\s\"',}]+)"
 )

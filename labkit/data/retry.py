@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from labkit.errors import SourceUnavailableError
@@ -101,3 +102,14 @@ class CircuitBreaker:
             raise
         self.failures, self.opened_at = 0, None
         return result
+
+
+class DataConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    retries: int = Field(6, ge=1, le=50, description="tries per request (6 survives 5 failures in a row)")
+    backoff_base: float = Field(0.5, gt=0, description="seconds before the first retry; doubles each time")
+    backoff_cap: float = Field(30.0, gt=0, description="longest wait between tries, Retry-After included")
+    live_retries: int = Field(2, ge=1, le=10, description="tries per request in a clock-paced session")
+    breaker_threshold: int = Field(3, ge=1, description="failed operations in a row that open the circuit")
+    breaker_cooldown: float = Field(30.0, gt=0, description="seconds before an open circuit is probed")
+    page_limit: int = Field(1000, ge=1, le=5000, description="bars asked per request")

@@ -1,90 +1,34 @@
-"""Market data sources: the embedded synthetic market and a user's CSV or Parquet bar file.
-
-A source answers one question, `bars(symbol, timeframe, since_ms, until_ms)`, with validated bars
-whose open lies in the half-open range. Exchange sources (``ccxt:EXCHANGE``, ``yfinance``) live in
-`labkit.exchange` and `labkit.yahoo` and go through the Parquet cache.
+"""A user's CSV or Parquet file of OHLCV bars, read and validated once.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
 
-from labkit.errors import ConfigError, DataError
-from labkit.store import COLUMNS, make_bars, slice_range, validate_bars
-from labkit.synthetic import synthetic_bars
-
-if TYPE_CHECKING:
-    from labkit.config import LabkitConfig
+from labkit.data.bars import COLUMNS, make_bars, slice_range, validate_bars
+from labkit.data.registry import Source, SourceContext
+from labkit.errors import DataError
 
 log = logging.getLogger(__name__)
-SOURCE_KINDS = ("synthetic", "csv:PATH", "parquet:PATH", "ccxt:EXCHANGE", "yfinance")
 _TIME_COLUMNS = ("timestamp", "ts", "date", "datetime", "time")
 
 
-class Source(Protocol):
-    @property
-    def spec(self) -> str: ...
+class FileSource(Source):
+    """A CSV or Parquet file of OHLCV bars, read and validated once (a relative PATH is under the home)."""
 
-    def bars(self, symbol: str, timeframe: str, since_ms: int, until_ms: int) -> pd.DataFrame:
-        """Return validated bars with ``since_ms <= open < until_ms``."""
-        ...
+    kinds = ("csv", "parquet")
+    order = 20
+    argument = "PATH"
 
-
-def check_source_spec(spec: str) -> str:
-    """Return `spec` when it names a known kind of source, else raise ConfigError."""
-    kind, _, arg = spec.partition(":")
-    if spec == "synthetic" or spec == "yfinance":
-        return spec
-    if kind in ("csv", "parquet", "ccxt") and arg:
-        return spec
-    raise ConfigError(f"source: {spec!r} is not a source; allowed: {', '.join(SOURCE_KINDS)}")
-
-
-def open_source(
-    spec: str, home: Path, seed: int = 7, config: LabkitConfig | None = None, live: bool = False
-) -> Source:
-    """Return the source a spec names; file paths are relative to the home.
-
-    Exchange sources read and fill the cache under ``data/ohlcv/``; `live` gives them the short retry
-    policy of a clock-paced session, which must keep deciding (and say why it holds) during an outage.
-    """
-    check_source_spec(spec)
-    kind, _, arg = spec.partition(":")
-    if spec == "synthetic":
-        return SyntheticSource(seed)
-    if kind in ("csv", "parquet"):
+    @classmethod
+    def open(cls, kind: str, arg: str, ctx: SourceContext) -> FileSource:
         path = Path(arg).expanduser()
-        path = path if path.is_absolute() or path.exists() else home / path
-        return FileSource(spec, path)
-    from labkit.config import LabkitConfig as _Config
-
-    config = config or _Config()
-    if kind == "ccxt":
-        from labkit.exchange import CcxtSource
-
-        return CcxtSource(arg, home, dict(config.exchanges.get(arg, {})), config.data, live=live)
-    from labkit.yahoo import YahooSource
-
-    return YahooSource(home, config.data, live=live)
-
-
-@dataclass(frozen=True)
-class SyntheticSource:
-    seed: int = 7
-    spec: str = "synthetic"
-
-    def bars(self, symbol: str, timeframe: str, since_ms: int, until_ms: int) -> pd.DataFrame:
-        return synthetic_bars(symbol, timeframe, since_ms, until_ms, self.seed)
-
-
-class FileSource:
-    """A CSV or Parquet file of OHLCV bars, read and validated once."""
+        path = path if path.is_absolute() or path.exists() else ctx.home / path
+        return cls(f"{kind}:{arg}", path)
 
     def __init__(self, spec: str, path: Path) -> None:
         self.spec = spec

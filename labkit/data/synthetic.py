@@ -15,15 +15,28 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from labkit.store import make_bars
+from labkit.data.bars import make_bars
+from labkit.data.registry import Source, SourceContext
 from labkit.timeutil import timeframe_ms
 
 BLOCK = 720
+
+
 ANCHOR_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: the market's first bar
+
+
 REGIMES = ("trend", "mean_revert", "volatile", "calm")
+
+
 _REGIME_P = (0.35, 0.30, 0.15, 0.20)
+
+
 _NOISE = {"trend": 0.5, "mean_revert": 0.8, "volatile": 2.2, "calm": 0.35}
+
+
 _REGIME_CUTS = np.cumsum(_REGIME_P)[:-1]
+
+
 _NOISE_BY_INDEX = np.array([_NOISE[r] for r in REGIMES])
 
 
@@ -129,3 +142,21 @@ def _splitmix(x: np.ndarray) -> np.ndarray:
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return x ^ (x >> np.uint64(31))
+
+
+class SyntheticSource(Source):
+    """The embedded synthetic market: seeded, deterministic bars for any symbol and timeframe."""
+
+    kinds = ("synthetic",)
+    order = 10
+
+    def __init__(self, seed: int = 7) -> None:
+        self.seed = seed
+        self.spec = "synthetic"
+
+    @classmethod
+    def open(cls, kind: str, arg: str, ctx: SourceContext) -> SyntheticSource:
+        return cls(ctx.seed)
+
+    def bars(self, symbol: str, timeframe: str, since_ms: int, until_ms: int) -> pd.DataFrame:
+        return synthetic_bars(symbol, timeframe, since_ms, until_ms, self.seed)

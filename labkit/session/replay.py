@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labkit._io import last_line
 from labkit.assemble import build_engine, engine_settings
 from labkit.config import LabkitConfig
-from labkit.control import apply_command
 from labkit.errors import ConfigError
-from labkit.journal import JournalWriter, iter_lines, last_line
-from labkit.state import read_json, session_paths
-from labkit.tape import frame, read_tape
+from labkit.journal import JournalWriter, iter_lines
+from labkit.session.control import apply_command
+from labkit.session.paths import session_paths
+from labkit.session.state import read_saved_config
+from labkit.session.tape import frame, read_tape
 from labkit.timeutil import parse_instant
 
 WALL_CLOCK_FIELDS = ("decided_at", "correlation_id")
@@ -45,7 +47,7 @@ class ReplayResult:
 def replay_session(home: Path, session: str) -> ReplayResult:
     """Run the session's tape through a fresh engine and compare with its journal."""
     paths = session_paths(home, session)
-    saved_config = read_json(paths.config)
+    saved_config = read_saved_config(paths)
     if saved_config is None or not paths.tape.exists():
         raise ConfigError(f"session: no recorded session {session!r} with a tape under {paths.root.parent}")
     config = LabkitConfig.model_validate(saved_config)

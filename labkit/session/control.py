@@ -12,19 +12,21 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
-from filelock import FileLock, Timeout
 
-from labkit.errors import ConfigError
+from labkit.errors import ConfigError, SessionBusyError
 from labkit.portfolio import Portfolio
-from labkit.state import SessionPaths, load_state, save_state
-from labkit.tape import TapeWriter
+from labkit.session.lock import hold_lock
+from labkit.session.paths import SessionPaths
+from labkit.session.state import load_state, save_state
+from labkit.session.tape import TapeWriter
 from labkit.timeutil import iso_ms, now_ms
 
 log = logging.getLogger(__name__)
+
+
 COMMANDS = ("stop", "emergency_stop", "resume", "reduce_only", "transition")
 
 
@@ -36,17 +38,13 @@ class Applied:
     mode: str | None = None  # a transition to this mode
 
 
-def control_path(paths: SessionPaths) -> Path:
-    return paths.root / "control.jsonl"
-
-
 def append_command(paths: SessionPaths, command: str, **args: Any) -> int:
     """Append a command to the session's control log; return the log's size after it."""
     if command not in COMMANDS:
         raise ConfigError(f"command: {command!r} is not a session command; allowed: {', '.join(COMMANDS)}")
     line = orjson.dumps({"command": command, "at": iso_ms(now_ms()), "pid": os.getpid(), **args}) + b"\n"
     # O_APPEND makes each small line land whole even when two commands race.
-    fd = os.open(control_path(paths), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(paths.control, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         os.write(fd, line)
         os.fsync(fd)
@@ -57,7 +55,7 @@ def append_command(paths: SessionPaths, command: str, **args: Any) -> int:
 
 def pending_commands(paths: SessionPaths, offset: int) -> tuple[list[dict[str, Any]], int]:
     """Return the complete control lines after byte `offset`, and the offset after them."""
-    path = control_path(paths)
+    path = paths.control
     if not path.exists() or path.stat().st_size <= offset:
         return [], offset
     with open(path, "rb") as handle:
@@ -111,28 +109,28 @@ def apply_command(portfolio: Portfolio, cmd: dict[str, Any], mode: str) -> Appli
 def command_session(paths: SessionPaths, command: str, **args: Any) -> str:
     """Send a command; apply it at once when no engine runs. Return ``"applied"`` or ``"queued"``."""
     if load_state(paths) is None:
-        raise ConfigError(f"session: no session {paths.root.name!r} under {paths.root.parent}")
+        raise paths.missing()
     end = append_command(paths, command, **args)
-    lock = FileLock(paths.lock, timeout=0)
     try:
-        lock.acquire()
-    except Timeout:
+        with hold_lock(paths):
+            return _apply_pending(paths, end)
+    except SessionBusyError:
         return "queued"  # the running engine applies it between bars
+
+
+def _apply_pending(paths: SessionPaths, end: int) -> str:
+    saved = load_state(paths) or {}
+    portfolio = Portfolio.from_dict(saved.get("portfolio", {}))
+    identity = {k: v for k, v in saved.items() if k not in ("schema", "updated_at", "portfolio")}
+    commands, portfolio.control_offset = pending_commands(paths, portfolio.control_offset)
+    tape = TapeWriter(paths.tape)  # the replay must meet the command where the session did
     try:
-        saved = load_state(paths) or {}
-        portfolio = Portfolio.from_dict(saved.get("portfolio", {}))
-        identity = {k: v for k, v in saved.items() if k not in ("schema", "updated_at", "portfolio")}
-        commands, portfolio.control_offset = pending_commands(paths, portfolio.control_offset)
-        tape = TapeWriter(paths.tape)  # the replay must meet the command where the session did
-        try:
-            for cmd in commands:
-                applied = apply_command(portfolio, cmd, identity.get("mode", "paper"))
-                identity["mode"] = applied.mode or identity.get("mode", "paper")
-                tape.command(cmd)
-        finally:
-            tape.close()
-        save_state(paths, portfolio, identity)
-        log.debug("control log applied up to byte %d of %d", portfolio.control_offset, end)
-        return "applied"
+        for cmd in commands:
+            applied = apply_command(portfolio, cmd, identity.get("mode", "paper"))
+            identity["mode"] = applied.mode or identity.get("mode", "paper")
+            tape.command(cmd)
     finally:
-        lock.release()
+        tape.close()
+    save_state(paths, portfolio, identity)
+    log.debug("control log applied up to byte %d of %d", portfolio.control_offset, end)
+    return "applied"

@@ -1,0 +1,126 @@
+"""Atomic file writes and JSON Lines: the only copies.
+
+``write_json_atomic`` replaces a file so readers see the old one or the new, never half (write to a
+unique temp file, fsync, rename). JSON Lines files are appended whole and read back up to their last
+complete line; a torn tail left by a crash is cut with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+log = logging.getLogger(__name__)
+# The process umask, read once: temp files are created 0600 and then given the usual mode.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Replace `path` with `data` as JSON so that readers see the old file or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; these files are as readable as any other
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, allow_nan=False, default=str)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """Return a JSON object from `path`, or None when it is missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def repair_torn_tail(path: Path) -> bool:
+    """Cut a half-written last line (a crash mid-write) and say so; return True if one was cut."""
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    with open(path, "rb+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - 1))
+        if handle.read(1) == b"\n":
+            return False
+        block = 1 << 16
+        pos = size
+        while pos > 0:
+            start = max(0, pos - block)
+            handle.seek(start)
+            chunk = handle.read(pos - start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                cut = start + newline + 1
+                break
+            pos = start
+        else:
+            cut = 0
+        handle.truncate(cut)
+    log.warning("%s: cut a torn last line (%d bytes) left by an interrupted write", path, size - cut)
+    return True
+
+
+def iter_lines(path: Path, offset: int = 0) -> Iterator[dict[str, Any]]:
+    """Yield the journal's complete decision lines in order, from byte `offset` (a line start)."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        for raw in handle:
+            if raw.endswith(b"\n"):
+                yield orjson.loads(raw)
+
+
+def last_line(path: Path) -> dict[str, Any] | None:
+    """Return the journal's last complete line, reading only the file's tail."""
+    if not path.exists():
+        return None
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        block = min(size, 1 << 16)
+        while True:
+            handle.seek(size - block)
+            lines = handle.read(block).split(b"\n")
+            complete = [line for line in lines[:-1] if line] if lines else []
+            if complete and (block == size or len(lines) > 2):
+                return dict(orjson.loads(complete[-1]))
+            if block == size:
+                return None
+            block = min(size, block * 4)
+
+
+def open_append(path: Path) -> BinaryIO:
+    """Open a JSON Lines file for appending (buffered), after cutting a torn tail left by a crash."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    repair_torn_tail(path)
+    return open(path, "ab", buffering=1 << 20)  # noqa: SIM115 - the caller closes it
+
+
+def append_line(path: Path, line: bytes, mode: int = 0o644) -> int:
+    """Append one whole line and fsync it; return the file's size after it.
+
+    O_APPEND puts the line at the end even when two processes append at once, and the loop
+    finishes a short write, so a line is never left half-written while the disk has room.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
+    try:
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)

@@ -1,0 +1,35 @@
+"""Readiness: what a session's journal says about it, per day and per week, and the saved verdicts.
+
+Metrics (`metrics`), round trips and blocks (`trips`), calendar periods (`periods`), daily health
+(`daily`), the weekly promotion gates (`weekly`) and saved verdicts (`verdicts`). The names below
+are the ones notebooks use.
+"""
+
+from __future__ import annotations
+
+from labkit.readiness.daily import daily_health
+from labkit.readiness.metrics import bootstrap_mean_ci, max_drawdown, probabilistic_sharpe_ratio
+from labkit.readiness.periods import coverage, day_bounds, iso_week, week_bounds
+from labkit.readiness.trips import blocking_table, reason_code, round_trips
+from labkit.readiness.verdicts import latest_verdict, save_verdict
+from labkit.readiness.weekly import GATE_NAMES, GateResult, WeeklyReadiness, weekly_readiness
+
+__all__ = [
+    "GATE_NAMES",
+    "GateResult",
+    "WeeklyReadiness",
+    "blocking_table",
+    "bootstrap_mean_ci",
+    "coverage",
+    "daily_health",
+    "day_bounds",
+    "iso_week",
+    "latest_verdict",
+    "max_drawdown",
+    "probabilistic_sharpe_ratio",
+    "reason_code",
+    "round_trips",
+    "save_verdict",
+    "week_bounds",
+    "weekly_readiness",
+]

@@ -1,0 +1,81 @@
+"""Daily shadow health of one UTC day of a session.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from labkit.readiness.metrics import max_drawdown
+from labkit.readiness.periods import coverage, day_bounds, heartbeat_gaps
+from labkit.readiness.trips import (
+    _between,
+    _clean,
+    _columns,
+    _data_errors,
+    _equity_before,
+    blocking_table,
+    round_trips,
+)
+
+
+def daily_health(
+    journal: pd.DataFrame, day: str, timeframe_ms: int, capital: float | None = None
+) -> dict[str, Any]:
+    """Return DESIGN.md's daily shadow health of one UTC day (``YYYY-MM-DD``) of a journal.
+
+    ``decisions``/``expected``/``coverage`` follow the module's window rule: the day's bars from
+    the later of midnight and the session's first bar to the earlier of the day's end and the end of
+    the session's last decided bar. ``heartbeat_gaps`` counts decisions taken more than two bars
+    after the previous one (clock-paced sessions; a fast replay has none). ``data_errors`` counts
+    ``stale_data`` and ``data_unavailable`` blocks; the warm-up's ``insufficient_data`` is not one.
+    ``pnl`` is the day's change of marked equity, from the last equity before the day (or
+    `capital`, or the day's first equity); ``max_drawdown`` is measured from the peak within the day.
+    Undefined figures are None.
+    """
+    start, end = day_bounds(day)
+    journal = _columns(journal)
+    rows = _between(journal, start, end)
+    decisions, expected = coverage(journal, start, end, timeframe_ms)
+    gaps = heartbeat_gaps(journal, timeframe_ms).loc[rows.index] if len(rows) else pd.Series(dtype=float)
+    start_equity = _equity_before(journal, start, capital)
+    end_equity = float(rows["equity"].iloc[-1]) if len(rows) else start_equity
+    fills = rows[rows["fill_side"].notna()]
+    closed = round_trips(journal)
+    closed = closed[(closed["exit_ts"] >= start) & (closed["exit_ts"] < end)] if len(closed) else closed
+    data_errors = _data_errors(rows)
+    return _clean(
+        {
+            "day": day,
+            "first_bar": rows["ts"].iloc[0].isoformat() if len(rows) else None,
+            "last_bar": rows["ts"].iloc[-1].isoformat() if len(rows) else None,
+            "decisions": decisions,
+            "expected": expected,
+            "coverage": decisions / expected if expected else math.nan,
+            "missing_bars": max(expected - decisions, 0),
+            "heartbeat_gaps": int((gaps > 0).sum()),
+            "max_gap_seconds": float(gaps.max()) if len(gaps) else 0.0,
+            "data_errors": data_errors,
+            "data_error_share": data_errors / len(rows) if len(rows) else math.nan,
+            "actions": {
+                side: int((rows["action"] == side).sum()) if len(rows) else 0 for side in ("BUY", "SELL")
+            },
+            "fills": {side: int((fills["fill_side"] == side).sum()) for side in ("BUY", "SELL")},
+            "blocked": int((rows["stage"].fillna("passed") != "passed").sum()) if len(rows) else 0,
+            "blocking_stages": (
+                rows.loc[rows["stage"] != "passed", "stage"].value_counts().to_dict() if len(rows) else {}
+            ),
+            "top_reasons": blocking_table(rows, top=3).to_dict("records"),
+            "trades_closed": len(closed),
+            "start_equity": start_equity,
+            "end_equity": end_equity,
+            "pnl": end_equity - start_equity,
+            "pnl_pct": (end_equity / start_equity - 1.0) if start_equity else math.nan,
+            "realized_pnl": float(closed["net_pnl"].sum()) if len(closed) else 0.0,
+            "fees": float(fills["fill_fee"].sum()) if len(fills) else 0.0,
+            "slippage": float(fills["fill_slippage_cost"].sum()) if len(fills) else 0.0,
+            "max_drawdown": max_drawdown(rows["equity"], start_equity) if len(rows) else math.nan,
+        }
+    )

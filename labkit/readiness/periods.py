@@ -1,0 +1,76 @@
+"""Periods of the calendar a report judges: UTC days and ISO weeks, and the bars each expects.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pandas as pd
+
+from labkit.errors import ConfigError
+from labkit.readiness.trips import _ms
+
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+_DAY = pd.Timedelta(days=1)
+
+
+def iso_week(ts: pd.Timestamp) -> str:
+    """Return the ISO week of an instant, ``YYYY-Www``.
+
+    Examples
+    --------
+    >>> iso_week(pd.Timestamp("2026-01-05T10:00Z"))
+    '2026-W02'
+    """
+    year, week, _ = ts.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_bounds(week: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Return the half-open UTC range ``[Monday 00:00, next Monday 00:00)`` of an ISO week."""
+    match = _WEEK.match(week)
+    try:
+        assert match is not None
+        monday = date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
+    except (AssertionError, ValueError):
+        raise ConfigError(f"week: {week!r} is not an ISO week; write YYYY-Www, e.g. 2026-W02") from None
+    start = pd.Timestamp(monday.isoformat(), tz="UTC")
+    return start, start + 7 * _DAY
+
+
+def day_bounds(day: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Return the half-open UTC range of a day written ``YYYY-MM-DD``."""
+    try:
+        start = pd.Timestamp(date.fromisoformat(day).isoformat(), tz="UTC")
+    except (TypeError, ValueError):
+        raise ConfigError(f"date: {day!r} is not a day; write YYYY-MM-DD, e.g. 2026-01-05") from None
+    return start, start + _DAY
+
+
+def coverage(
+    journal: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, timeframe_ms: int
+) -> tuple[int, int]:
+    """Return (decisions made, bars expected) in ``[start, end)``; see the module notes on windows."""
+    if journal.empty:
+        return 0, 0
+    tf = pd.Timedelta(milliseconds=timeframe_ms)
+    lo = max(start, journal["ts"].iloc[0])
+    hi = min(end, journal["ts"].iloc[-1] + tf)
+    if hi <= lo:
+        return 0, 0
+    lo_ms, hi_ms = _ms(lo), _ms(hi)
+    expected = (hi_ms - 1) // timeframe_ms - (-(-lo_ms // timeframe_ms)) + 1
+    in_range = journal["ts"][(journal["ts"] >= start) & (journal["ts"] < end)]
+    return int(in_range.nunique()), int(max(expected, 0))
+
+
+def heartbeat_gaps(journal: pd.DataFrame, timeframe_ms: int) -> pd.Series:
+    """Return, per decision, the seconds since the previous decision was taken when that exceeds
+    two bars (a stalled or restarted session), else 0."""
+    if journal.empty:
+        return pd.Series(dtype="float64")
+    gaps = journal["decided_at"].diff().dt.total_seconds().fillna(0.0)
+    return gaps.where(gaps > 2 * timeframe_ms / 1000.0, 0.0)

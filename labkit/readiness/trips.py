@@ -1,0 +1,193 @@
+"""Round trips and blocks: what a journal traded, and what its gates refused.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DATA_ERRORS = ("stale_data", "data_unavailable")
+
+
+_TRIP_COLUMNS = (
+    "entry_ts",
+    "exit_ts",
+    "units",
+    "entry_price",
+    "exit_price",
+    "entry_cost",
+    "fees",
+    "slippage",
+    "gross_pnl",
+    "net_pnl",
+    "net_return",
+)
+
+
+def reason_code(reason: str | None) -> str | None:
+    """Return a block reason without its detail suffix, so that counts group by cause.
+
+    Examples
+    --------
+    >>> reason_code("insufficient_data:12")
+    'insufficient_data'
+    >>> reason_code("halted:daily_loss_limit")
+    'halted'
+    """
+    if reason is None or (isinstance(reason, float) and math.isnan(reason)):
+        return None
+    return str(reason).split(":", 1)[0]
+
+
+def round_trips(journal: pd.DataFrame) -> pd.DataFrame:
+    """Return the closed trades of a journal, one row per round trip, in exit order.
+
+    A trip opens with the first BUY fill on a flat book (later BUYs add to it) and closes with the
+    SELL fill that flattens it. ``entry_cost`` is the cash spent, fees included; ``net_pnl`` is the
+    exit's net proceeds minus the entry cost; ``gross_pnl`` is the same trade without fees and
+    slippage (``net_pnl + fees + slippage``); ``net_return`` is ``net_pnl / entry_cost``. A position
+    still open at the end, or a SELL whose entry lies before the frame, is not a closed trade.
+    """
+    trips: list[dict[str, Any]] = []
+    journal = _columns(journal)
+    if journal.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in _TRIP_COLUMNS})
+    fills = journal[journal["fill_side"].isin(("BUY", "SELL"))]
+    open_trip: dict[str, Any] | None = None
+    for row in fills.itertuples(index=False):
+        units, price = float(row.fill_units), float(row.fill_price)
+        fee, slip = float(row.fill_fee or 0.0), float(row.fill_slippage_cost or 0.0)
+        if row.fill_side == "BUY":
+            if open_trip is None:
+                open_trip = {
+                    "entry_ts": row.ts,
+                    "units": 0.0,
+                    "notional": 0.0,
+                    "entry_cost": 0.0,
+                    "fees": 0.0,
+                    "slippage": 0.0,
+                }
+            open_trip["units"] += units
+            open_trip["notional"] += units * price
+            open_trip["entry_cost"] += units * price + fee
+            open_trip["fees"] += fee
+            open_trip["slippage"] += slip
+            continue
+        if open_trip is None:
+            continue
+        net = units * price - fee - open_trip["entry_cost"]
+        fees, slippage = open_trip["fees"] + fee, open_trip["slippage"] + slip
+        trips.append(
+            {
+                "entry_ts": open_trip["entry_ts"],
+                "exit_ts": row.ts,
+                "units": units,
+                "entry_price": open_trip["notional"] / open_trip["units"],
+                "exit_price": price,
+                "entry_cost": open_trip["entry_cost"],
+                "fees": fees,
+                "slippage": slippage,
+                "gross_pnl": net + fees + slippage,
+                "net_pnl": net,
+                "net_return": net / open_trip["entry_cost"],
+            }
+        )
+        open_trip = None
+    if not trips:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in _TRIP_COLUMNS})
+    return pd.DataFrame(trips, columns=list(_TRIP_COLUMNS))
+
+
+def blocking_table(journal: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
+    """Return blocked decisions by stage and reason code: ``count`` and ``share`` of all decisions.
+
+    Reasons are grouped by `reason_code` (``insufficient_data:7`` counts as ``insufficient_data``).
+    """
+    columns = ["stage", "reason", "count", "share"]
+    journal = _columns(journal)
+    if journal.empty:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    blocked = journal[journal["stage"].fillna("passed") != "passed"]
+    table = (
+        blocked.assign(reason=[reason_code(r) for r in blocked["reason"]])
+        .groupby(["stage", "reason"], dropna=False)
+        .size()
+        .rename("count")
+        .reset_index()
+    )
+    table["share"] = table["count"] / len(journal)
+    table = table.sort_values(["count", "stage", "reason"], ascending=[False, True, True])
+    return table.head(top).reset_index(drop=True) if top else table.reset_index(drop=True)
+
+
+_NEEDED = {
+    "ts": "datetime64[ns, UTC]",
+    "decided_at": "datetime64[ns, UTC]",
+    "action": "object",
+    "stage": "object",
+    "reason": "object",
+    "equity": "float64",
+    "price": "float64",
+    "model": "object",
+    "fill_side": "object",
+    "fill_units": "float64",
+    "fill_price": "float64",
+    "fill_fee": "float64",
+    "fill_slippage_cost": "float64",
+    "fill_pnl": "float64",
+}
+
+
+def _columns(journal: pd.DataFrame) -> pd.DataFrame:
+    # An empty journal (a session that decided nothing yet) lacks the flattened fill columns.
+    missing = {
+        name: pd.Series(dtype=dtype, index=journal.index)
+        for name, dtype in _NEEDED.items()
+        if name not in journal.columns
+    }
+    return journal.assign(**missing) if missing else journal
+
+
+def _between(journal: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    if journal.empty:
+        return journal
+    return journal[(journal["ts"] >= start) & (journal["ts"] < end)]
+
+
+def _equity_before(journal: pd.DataFrame, start: pd.Timestamp, capital: float | None) -> float:
+    before = journal["equity"][journal["ts"] < start] if len(journal) else journal.get("equity")
+    if before is not None and len(before):
+        return float(before.iloc[-1])
+    if capital is not None:
+        return float(capital)
+    after = journal["equity"][journal["ts"] >= start] if len(journal) else None
+    return float(after.iloc[0]) if after is not None and len(after) else math.nan
+
+
+def _data_errors(rows: pd.DataFrame) -> int:
+    if rows.empty:
+        return 0
+    return int(((rows["stage"] == "data") & rows["reason"].isin(DATA_ERRORS)).sum())
+
+
+def _ms(ts: pd.Timestamp) -> int:
+    return int(ts.value // 1_000_000)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) or math.isinf(value) else float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value

@@ -1,0 +1,113 @@
+"""Report figures, built on `matplotlib.figure.Figure` directly (no pyplot state), so they render
+the same under any backend and a cell shows each figure once, through `show`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from labkit.readiness.trips import reason_code
+
+GREEN, RED, BLUE, GREY = "#1a7f37", "#cf222e", "#0969da", "#6e7781"
+
+
+def equity_figure(journal: pd.DataFrame, start_equity: float | None = None, title: str = "Equity") -> Figure:
+    """Return equity (top) and drawdown from the running peak (bottom) over time."""
+    fig = Figure(figsize=(10, 5.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
+    if len(journal):
+        equity = journal["equity"].to_numpy(dtype=float)
+        base = equity[0] if start_equity is None else start_equity
+        peak = np.maximum.accumulate(np.concatenate([[base], equity]))[1:]
+        top.plot(journal["ts"], equity, color=BLUE, lw=1)
+        top.axhline(base, color=GREY, lw=0.8, ls="--")
+        bottom.fill_between(journal["ts"], -(1 - equity / peak) * 100, 0, color=RED, alpha=0.4, lw=0)
+    top.set(title=title, ylabel="equity")
+    bottom.set(ylabel="drawdown %")
+    _time_axis(bottom)
+    return fig
+
+
+def actions_figure(journal: pd.DataFrame, title: str = "Actions on price") -> Figure:
+    """Return the close price with the BUY and SELL decisions marked where they were taken."""
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax = fig.subplots()
+    if len(journal):
+        ax.plot(journal["ts"], journal["price"], color=GREY, lw=0.8, label="close")
+        for side, marker, colour in (("BUY", "^", GREEN), ("SELL", "v", RED)):
+            rows = journal[journal["action"] == side]
+            ax.scatter(
+                rows["ts"],
+                rows["price"],
+                marker=marker,
+                color=colour,
+                s=36,
+                zorder=3,
+                label=f"{side} ({len(rows)})",
+            )
+        ax.legend(loc="best")
+    ax.set(title=title, ylabel="price")
+    _time_axis(ax)
+    return fig
+
+
+def blocks_figure(journal: pd.DataFrame, title: str = "Decisions by blocking stage and reason") -> Figure:
+    """Return a horizontal bar chart of decisions per stage/reason, passed ones included."""
+    fig = Figure(figsize=(10, 3.5), layout="constrained")
+    ax = fig.subplots()
+    if len(journal):
+        labels = [
+            f"{s}/{reason_code(r)}" if s != "passed" else "passed"
+            for s, r in zip(journal["stage"].fillna("passed"), journal["reason"], strict=True)
+        ]
+        counts = pd.Series(labels).value_counts().sort_values()
+        colours = [GREEN if label == "passed" else RED for label in counts.index]
+        ax.barh(list(counts.index), counts.to_numpy(), color=colours)
+        ax.set_xscale("log")
+        ax.set_xlim(right=counts.max() * 4)  # room for the largest count's label
+        for y, value in enumerate(counts.to_numpy()):
+            ax.annotate(str(value), (value, y), xytext=(3, 0), textcoords="offset points", va="center")
+    ax.set(title=title, xlabel="decisions (log scale)")
+    return fig
+
+
+def coverage_figure(
+    per_day: list[Mapping[str, Any]] | tuple[Mapping[str, Any], ...], threshold: float
+) -> Figure:
+    """Return the coverage of each day as bars, with the threshold line."""
+    fig = Figure(figsize=(10, 3), layout="constrained")
+    ax = fig.subplots()
+    days = [d["day"] for d in per_day]
+    values = [(d["coverage"] if d["coverage"] == d["coverage"] else 0.0) * 100 for d in per_day]
+    ax.bar(days, values, color=[GREEN if v >= threshold * 100 else RED for v in values])
+    ax.axhline(threshold * 100, color=GREY, ls="--", lw=1)
+    ax.set(title="Coverage per day", ylabel="decisions / bars expected %", ylim=(0, 105))
+    return fig
+
+
+def show(fig: Figure) -> None:
+    """Display a figure as an embedded PNG in the notebook."""
+    from IPython.display import Image, display
+
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    display(Image(data=png(fig), format="png"), metadata={"alt": titles[0] if titles else "figure"})
+
+
+def png(fig: Figure) -> bytes:
+    """Return a figure rendered as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    return buffer.getvalue()
+
+
+def _time_axis(ax: Any) -> None:
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))

@@ -1,0 +1,96 @@
+"""A session on disk: one `SessionPaths` naming every file, and the sessions under a home.
+
+``data/sessions/<session>/`` holds ``config.json`` (the validated config it started with),
+``decisions.jsonl`` (the journal), ``state.json``, ``heartbeat.json``, ``run.lock``, ``control.jsonl``
+(commands from outside), ``tape.jsonl`` (the bars it consumed), ``readiness/`` (saved verdicts) and
+``logs/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from labkit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SessionPaths:
+    """Every file of one session, named once."""
+
+    root: Path
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def decisions(self) -> Path:
+        return self.root / "decisions.jsonl"
+
+    @property
+    def heartbeat(self) -> Path:
+        return self.root / "heartbeat.json"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "run.lock"
+
+    @property
+    def control(self) -> Path:
+        return self.root / "control.jsonl"
+
+    @property
+    def tape(self) -> Path:
+        return self.root / "tape.jsonl"
+
+    @property
+    def readiness(self) -> Path:
+        return self.root / "readiness"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def exists(self) -> bool:
+        """Return True when the session was ever started (its config, state or heartbeat is there)."""
+        return any(p.is_file() for p in (self.config, self.state, self.heartbeat))
+
+    def missing(self) -> ConfigError:
+        """Return the one error for a session that does not exist."""
+        return ConfigError(
+            f"session: no session {self.name!r} under {self.root.parent}; `labkit status` lists the sessions"
+        )
+
+
+def sessions_root(home: Path) -> Path:
+    return home / "data" / "sessions"
+
+
+def session_paths(home: Path, name: str) -> SessionPaths:
+    return SessionPaths(sessions_root(home) / name)
+
+
+def existing_session(home: Path, name: str) -> SessionPaths:
+    """Return the paths of session `name`, or raise the "no session" error when it does not exist."""
+    paths = session_paths(home, name)
+    if not paths.exists():
+        raise paths.missing()
+    return paths
+
+
+def list_sessions(home: Path) -> list[str]:
+    """Return the names of the sessions under the home, oldest first."""
+    root = sessions_root(home)
+    if not root.is_dir():
+        return []
+    dirs = [p for p in root.iterdir() if p.is_dir() and SessionPaths(p).exists()]
+    return [p.name for p in sorted(dirs, key=lambda p: p.stat().st_mtime)]

@@ -1,0 +1,125 @@
+"""``state.json`` (everything a restart needs) and ``heartbeat.json`` (who runs the session and how
+recently it was alive). Both are replaced atomically, so a reader or a crash never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labkit._io import read_json, write_json_atomic
+from labkit.errors import ConfigError
+from labkit.portfolio import Portfolio
+from labkit.session.paths import SessionPaths, session_paths
+from labkit.timeutil import iso_ms, iso_s, now_ms
+
+if TYPE_CHECKING:
+    from labkit.config import LabkitConfig
+
+STATE_SCHEMA = 1
+# What defines a session: a run that disagrees on one of these is refused (the journal would mix two
+# markets or strategies). A resume also takes the rest of RESUMED from the session's files.
+DEFINING = ("symbol", "timeframe", "source", "strategy")
+RESUMED = (*DEFINING, "mode", "seed", "capital", "interval")
+
+
+def save_state(paths: SessionPaths, portfolio: Portfolio, identity: dict[str, Any]) -> None:
+    write_json_atomic(
+        paths.state,
+        {
+            "schema": STATE_SCHEMA,
+            **identity,
+            "updated_at": iso_ms(now_ms()),
+            "portfolio": portfolio.to_dict(),
+        },
+    )
+
+
+def load_state(paths: SessionPaths) -> dict[str, Any] | None:
+    return read_json(paths.state)
+
+
+def check_identity(saved: dict[str, Any], identity: dict[str, Any], session: str) -> None:
+    """Refuse to resume a session with a different market or strategy than it started with."""
+    for key in DEFINING:
+        if key in saved and saved[key] != identity[key]:
+            raise ConfigError(
+                f"session.{key}: session {session!r} was started with {key} {saved[key]!r}, not "
+                f"{identity[key]!r}; use another --session name for a different {key}"
+            )
+
+
+def session_identity(config: LabkitConfig, strategy_id: str, mode: str | None = None) -> dict[str, Any]:
+    """Return what ``state.json`` records of the session's identity (``strategy`` is its model id)."""
+    s = config.session
+    return {
+        "session": s.name,
+        "mode": mode or s.mode,
+        **{key: getattr(s, key) for key in DEFINING if key != "strategy"},
+        "strategy": strategy_id,
+    }
+
+
+def read_saved_config(paths: SessionPaths) -> dict[str, Any] | None:
+    """Return the session's ``config.json`` as data, in today's layout, or None when missing."""
+    saved = read_json(paths.config)
+    if saved is None:
+        return None
+    session = saved.get("session", {})
+    # Sessions started before strategies had their own section kept sma_cross's windows in `session`.
+    legacy = {k: session.pop(k) for k in ("fast", "slow") if k in session}
+    if legacy:
+        saved.setdefault("strategies", {}).setdefault("sma_cross", {}).update(legacy)
+    return saved
+
+
+def resume_overrides(home: Path, name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Fill `overrides` (dotted keys) with what defines session `name`, unless a flag set it.
+
+    `labkit run --session S` resumes S as it was started: its market, strategy and parameters come
+    from its ``config.json`` and its mode from ``state.json``; a flag that disagrees is refused later
+    by `check_identity` with the reason.
+    """
+    paths = session_paths(home, name)
+    saved = read_saved_config(paths) or {}
+    session = dict(saved.get("session", {}))
+    state = load_state(paths) or {}
+    if state.get("mode"):
+        session["mode"] = state["mode"]
+    for key in RESUMED:
+        if overrides.get(f"session.{key}") is None and key in session:
+            overrides[f"session.{key}"] = session[key]
+    strategy = overrides.get("session.strategy")
+    for key, value in saved.get("strategies", {}).get(strategy, {}).items():
+        overrides.setdefault(f"strategies.{strategy}.{key}", value)
+        if overrides[f"strategies.{strategy}.{key}"] is None:
+            overrides[f"strategies.{strategy}.{key}"] = value
+    return overrides
+
+
+class Heartbeat:
+    """Writes ``heartbeat.json``: who runs the session and when it was last alive."""
+
+    def __init__(self, paths: SessionPaths, session: str, mode: str, symbol: str) -> None:
+        self.paths = paths
+        self.fields: dict[str, Any] = {
+            "pid": os.getpid(),
+            "session": session,
+            "mode": mode,
+            "symbol": symbol,
+            "started_at": iso_ms(now_ms()),
+            "last_beat": None,
+            "last_decision_ts": None,
+            "total_decisions_session": 0,
+            "status": "running",
+        }
+
+    def beat(self, portfolio: Portfolio, status: str = "running") -> None:
+        self.fields.update(
+            last_beat=iso_ms(now_ms()),
+            last_decision_ts=None if portfolio.last_ts is None else iso_s(portfolio.last_ts),
+            total_decisions_session=portfolio.last_seq + 1,
+            status="halted" if status == "running" and portfolio.halted else status,
+        )
+        write_json_atomic(self.paths.heartbeat, self.fields)

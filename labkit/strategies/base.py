@@ -1,0 +1,70 @@
+"""What every strategy shares: the side vocabulary, per-bar proposals and the strategy base class.
+
+A strategy sees only bars up to and including the one it proposes for. Its `propose` works on a
+whole window at once (fast for replays) and gives bar t the same numbers whether the window is a
+year of history or just its own lookback (what a live session passes); the engine relies on that
+for paper/backtest parity.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+# The one side vocabulary: names in the journal and the gates, codes in the engine's arrays.
+BUY, SELL, HOLD = "BUY", "SELL", "HOLD"
+BUY_CODE, HOLD_CODE, SELL_CODE = 1, 0, -1
+SIDE_NAME = {BUY_CODE: BUY, HOLD_CODE: HOLD, SELL_CODE: SELL}
+SIDE_CODE = {BUY: BUY_CODE, HOLD: HOLD_CODE, SELL: SELL_CODE}
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Per-bar proposals: `side` in {1 BUY, 0 HOLD, -1 SELL}; NaN confidence/edge = no estimate."""
+
+    side: np.ndarray  # int8
+    confidence: np.ndarray  # float64 in [0, 1]
+    expected_edge: np.ndarray  # float64, fraction per round trip
+
+
+class StrategyConfig(BaseModel):
+    """A strategy's parameters; subclasses add fields (frozen, unknown keys refused)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Strategy(ABC):
+    """Turns bars into proposals. Subclass it in a module of `labkit.strategies` or in a plug-in.
+
+    ``name`` is what ``--strategy`` and ``session.strategy`` say; ``Config`` holds the parameters
+    (set under ``strategies.<name>`` in labkit.yaml). An instance sets ``model_id`` (what decided,
+    written on every journal line) and ``warmup`` (bars needed before its first proposal).
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[StrategyConfig]] = StrategyConfig
+    model_id: str
+    warmup: int
+
+    def __init__(self, config: StrategyConfig | None = None, **params: Any) -> None:
+        self.config = config if config is not None else self.Config(**params)
+
+    @abstractmethod
+    def propose(self, bars: pd.DataFrame) -> Signals:
+        """Return one proposal per row of `bars`, using only rows at or before each one."""
+
+    @classmethod
+    def describe(cls) -> str:
+        """Return the first line of the class docstring: what the strategy does."""
+        return (cls.__doc__ or cls.name).strip().splitlines()[0]
+
+    def params(self) -> dict[str, Any]:
+        """Return the parameters as plain data (they identify a session's strategy)."""
+        return self.config.model_dump(mode="json")
