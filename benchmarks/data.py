@@ -21,7 +21,7 @@ from labkit.data.cache import cache_path, write_meta, write_parquet  # noqa: E40
 from labkit.data.ccxt import CcxtSource  # noqa: E402
 from labkit.data.synthetic import synthetic_bars  # noqa: E402
 from labkit.timeutil import parse_instant  # noqa: E402
-from tests.fake_binance import FakeBinance  # noqa: E402
+from tests.data.fake_binance import FakeBinance  # noqa: E402
 
 T0 = parse_instant("2025-01-01")
 MIN = 60_000

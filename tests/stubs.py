@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +85,22 @@ def replayed_session(home: Path, name: str, since: str, until: str, **overrides:
     settings = {"session.name": name, "session.pace": "fast", "session.since": since, "session.until": until}
     run_session(load_config(None, {**settings, **overrides}, environ={}), home, progress=False)
     return home
+
+
+def labkit_cmd(home: Path | None, *args: str) -> list[str]:
+    """Return the argv of `labkit [--home HOME] ARGS...` run by this interpreter (the one helper)."""
+    home_args = ["--home", str(home)] if home is not None else []
+    return [sys.executable, "-m", "labkit.cli", *home_args, *args]
+
+
+def run_labkit(home: Path | None, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run `labkit` in a child process to the end and return it, output captured as text."""
+    kwargs.setdefault("timeout", 120)
+    return subprocess.run(labkit_cmd(home, *args), capture_output=True, text=True, **kwargs)
+
+
+def start_labkit(home: Path | None, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    """Start `labkit` in a child process and return at once (stdout dropped, stderr kept)."""
+    kwargs.setdefault("stdout", subprocess.DEVNULL)
+    kwargs.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen(labkit_cmd(home, *args), text=True, **kwargs)

@@ -2,14 +2,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
 from labkit.cli import main
+from tests import stubs
 
 RUN = ["run", "--mode", "paper", "--pace", "fast", "--since", "2026-01-05", "--until", "2026-01-05T12:00"]
 
@@ -142,12 +141,12 @@ def test_status_when_called_from_another_directory_reads_the_home(tmp_path):
     elsewhere.mkdir()
     env = {**os.environ, "LABKIT_HOME": str(home)}
     # Act
-    proc = subprocess.run(
-        [sys.executable, "-m", "labkit.cli", "status", "--json"],
+    proc = stubs.run_labkit(
+        None,
+        "status",
+        "--json",
         cwd=elsewhere,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=60,
     )
     # Assert

@@ -7,7 +7,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,15 +16,12 @@ from labkit import ops
 from labkit._io import read_json
 from labkit.journal import iter_lines
 from labkit.session.paths import session_paths
+from tests import stubs
 
 pytestmark = pytest.mark.slow
 # fast 1 / slow 2 proposes on every turn of the close: a live session trades within seconds.
 LIVE = ["--timeframe", "1s", "--interval", "1", "--fast", "1", "--slow", "2"]
 BUSY = "gates:\n  turnover:\n    max_daily: 100000\n  guardrails:\n    max_loss_streak: 100000\n"
-
-
-def _cli(home: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "labkit.cli", "--home", str(home), *args]
 
 
 _STARTED: list[subprocess.Popen[str]] = []
@@ -42,8 +38,7 @@ def _reap():
 
 
 def _start(home: Path, name: str, *args: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(_cli(home, "run", "--session", name, *args), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = stubs.start_labkit(home, "run", "--session", name, *args)
     _STARTED.append(proc)
     return proc
 
@@ -110,7 +105,7 @@ def test_session_when_operated_while_running_obeys_every_command(tmp_path):
     lines = _decisions(tmp_path, "ops")
     _assert_gapless(lines)
     assert read_json(session_paths(tmp_path, "ops").heartbeat)["status"] == "stopped"
-    assert subprocess.run(_cli(tmp_path, "replay", "--session", "ops"), capture_output=True).returncode == 0
+    assert stubs.run_labkit(tmp_path, "replay", "--session", "ops").returncode == 0
 
 
 def test_session_when_killed_hard_resumes_without_losing_or_repeating_a_bar(tmp_path):
@@ -177,7 +172,7 @@ def test_session_when_killed_at_random_moments_matches_an_uninterrupted_run(tmp_
     # Arrange: the same replayed range, once without interruption
     args = ["--pace", "fast", "--since", "2026-01-05", "--until", "2026-02-05"]
     calm = tmp_path / "calm"
-    assert subprocess.run(_cli(calm, "run", "--session", "k", *args), capture_output=True).returncode == 0
+    assert stubs.run_labkit(calm, "run", "--session", "k", *args).returncode == 0
     expected = [_no_clock(line) for line in _decisions(calm, "k")]
     total = session_paths(calm, "k").decisions.stat().st_size
     journal = session_paths(tmp_path, "k").decisions
@@ -201,7 +196,7 @@ def test_session_when_killed_at_random_moments_matches_an_uninterrupted_run(tmp_
     _assert_gapless(lines)
     assert kills >= 2
     assert [_no_clock(line) for line in lines] == expected
-    replay = subprocess.run(_cli(tmp_path, "replay", "--session", "k"), capture_output=True, text=True)
+    replay = stubs.run_labkit(tmp_path, "replay", "--session", "k")
     assert replay.returncode == 0, replay.stdout
 
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import pkgutil
 import json
 import math
+import pkgutil
 from pathlib import Path
 from typing import Any
 

@@ -9,7 +9,7 @@ from labkit.data.cache import cache_path, read_parquet
 from labkit.data.yfinance import YahooSource
 from labkit.errors import ConfigError
 from labkit.timeutil import parse_instant
-from tests.fake_yahoo import fake_session
+from tests.data.fake_yahoo import fake_session
 
 NOW = parse_instant("2026-03-01")
 

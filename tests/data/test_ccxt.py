@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,7 +14,8 @@ from labkit.data.ccxt import CcxtSource
 from labkit.data.synthetic import synthetic_bars
 from labkit.errors import ConfigError, SourceUnavailableError
 from labkit.timeutil import parse_instant
-from tests.fake_binance import FakeBinance
+from tests import stubs
+from tests.data.fake_binance import FakeBinance
 
 T0 = parse_instant("2026-01-05")
 MIN = 60_000
@@ -109,28 +108,20 @@ def test_fetch_when_retries_run_out_keeps_what_was_fetched_and_exits_4(tmp_path,
 
     exchange.klines = flaky  # type: ignore[method-assign]
     # Act
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "labkit.cli",
-            "--home",
-            str(tmp_path),
-            "data",
-            "fetch",
-            "--source",
-            "ccxt:binance",
-            "--symbol",
-            "BTC/USDT",
-            "--timeframe",
-            "1m",
-            "--since",
-            "2026-01-05",
-            "--until",
-            "2026-01-05T05:00",
-        ],
-        capture_output=True,
-        text=True,
+    proc = stubs.run_labkit(
+        tmp_path,
+        "data",
+        "fetch",
+        "--source",
+        "ccxt:binance",
+        "--symbol",
+        "BTC/USDT",
+        "--timeframe",
+        "1m",
+        "--since",
+        "2026-01-05",
+        "--until",
+        "2026-01-05T05:00",
         timeout=60,
     )
     # Assert
@@ -190,27 +181,19 @@ def test_exchange_keys_when_configured_reach_no_private_endpoint_and_no_file(tmp
     options = {**exchange.ccxt_config(), "apiKey": "abcdefKEY1234", "secret": "s3cr3tXYZ9876"}
     (tmp_path / "labkit.yaml").write_text(yaml.safe_dump({"exchanges": {"binance": options}}))
     # Act
-    code = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "labkit.cli",
-            "--home",
-            str(tmp_path),
-            "run",
-            "--source",
-            "ccxt:binance",
-            "--pace",
-            "fast",
-            "--since",
-            "2026-01-05",
-            "--until",
-            "2026-01-05T02:00",
-            "--session",
-            "keys",
-        ],
-        capture_output=True,
-        text=True,
+    code = stubs.run_labkit(
+        tmp_path,
+        "run",
+        "--source",
+        "ccxt:binance",
+        "--pace",
+        "fast",
+        "--since",
+        "2026-01-05",
+        "--until",
+        "2026-01-05T02:00",
+        "--session",
+        "keys",
         timeout=60,
     )
     # Assert
@@ -245,26 +228,17 @@ def test_live_session_when_exchange_goes_down_holds_each_bar_and_catches_up(tmp_
                 }
             )
         )
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "labkit.cli",
-                "--home",
-                str(tmp_path),
-                "run",
-                "--source",
-                "ccxt:binance",
-                "--timeframe",
-                "1s",
-                "--interval",
-                "1",
-                "--session",
-                "live",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+        proc = stubs.start_labkit(
+            tmp_path,
+            "run",
+            "--source",
+            "ccxt:binance",
+            "--timeframe",
+            "1s",
+            "--interval",
+            "1",
+            "--session",
+            "live",
         )
         journal = tmp_path / "data/sessions/live/decisions.jsonl"
 
@@ -295,12 +269,7 @@ def test_live_session_when_exchange_goes_down_holds_each_bar_and_catches_up(tmp_
         held = [x for x in result if x["rejection_reason"] == "data_unavailable"]
         assert len(held) >= 3 and all(x["gate_trace"]["stage"] == "data" for x in held)
         assert "data_unavailable" in err or "held as data_unavailable" in err
-        replay = subprocess.run(
-            [sys.executable, "-m", "labkit.cli", "--home", str(tmp_path), "replay", "--session", "live"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        replay = stubs.run_labkit(tmp_path, "replay", "--session", "live", timeout=60)
         assert replay.returncode == 0, replay.stdout + replay.stderr
     finally:
         fake.close()
