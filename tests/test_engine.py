@@ -113,7 +113,9 @@ def test_engine_when_signal_on_last_bar_never_fills():
     # Arrange: closes fall, then the last bar crosses up
     closes = np.concatenate([np.linspace(110, 100, 40), [130.0]])
     bars = stubs.bars(closes)
-    engine = build_engine(_config(**{"strategies.sma_cross.fast": 2, "strategies.sma_cross.slow": 5}), "backtest")
+    engine = build_engine(
+        _config(**{"strategies.sma_cross.fast": 2, "strategies.sma_cross.slow": 5}), "backtest"
+    )
     # Act
     engine.process(bars)
     # Assert
@@ -171,3 +173,81 @@ def test_engine_when_bar_decided_late_marks_it_or_holds_it_stale(tmp_path, fixtu
     else:
         assert line["gate_trace"]["stage"] == "passed"
         assert line["gate_trace"]["detail"].get("late_bars") == expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "halted", "stage", "reason"),
+    [
+        ({}, True, "halt", "emergency_stop"),
+        ({"gates.turnover.max_daily": 1}, False, "turnover", "max_daily_trades"),
+        ({"gates.risk_budget.min_notional": 1e9}, False, "risk_budget", "risk_budget_exhausted"),
+        ({"gates.guardrails.max_drawdown": 0.0001}, False, "guardrails", "drawdown_limit"),
+    ],
+)
+def test_engine_when_a_gate_refuses_entries_its_block_reaches_the_journal(
+    tmp_path, fixture_bars, overrides, halted, stage, reason
+):
+    # Arrange: each built-in entry gate made to refuse, through the config as a user would
+    from labkit.portfolio import Portfolio
+
+    config = _config(**overrides)
+    book = Portfolio.start(config.session.capital)
+    book.halted, book.halt_reason = halted, "emergency_stop" if halted else None
+    path = tmp_path / "d.jsonl"
+    journal = JournalWriter(path)
+    engine = build_engine(config, "paper", portfolio=book, journal=journal)
+    # Act
+    engine.process(fixture_bars)
+    journal.close()
+    # Assert
+    lines = list(iter_lines(path))
+    blocked = [line for line in lines if line["gate_trace"]["stage"] == stage]
+    assert blocked and all(line["proposed"] == "BUY" for line in blocked)
+    assert {line["rejection_reason"] for line in blocked} == {reason}
+    assert all(line["rejection_reason"] == line["gate_trace"]["reason"] for line in blocked)
+
+
+def test_journal_when_hold_line_comes_from_prepared_bytes_equals_the_encoded_dict():
+    # The fast HOLD path and the dict path must write the same bytes, hostile names and numbers included.
+    from labkit.journal import PASSED, LineEncoder, number
+
+    rng = np.random.default_rng(3)
+    numbers = [0.0, -0.0, 5e-324, 1e-300, 1.5e300, 123456789.123456789, 1e16, 1e-7, 64123.5, 2.0**53 + 1]
+    for session, symbol in [("demo", "BTC/USDT"), ('a%b"c\\d', "ünï/€%s"), ("x" * 64, "%d%%")]:
+        enc = LineEncoder(session, "paper", symbol, "1m", "sma_cross-10-30", "ab%12")
+        for _ in range(200):
+            seq = int(rng.integers(0, 10**9))
+            values = [
+                float(rng.choice(numbers)) * float(rng.choice([1.0, rng.random() * 1e6])) for _ in range(5)
+            ]
+            conf = None if rng.random() < 0.5 else values[1]
+            millis = int(rng.integers(0, 1000))
+            decided = f"2026-01-05T00:00:01.{millis:03d}Z"
+            price, _, pos, cash, equity = values
+            line = enc.line(
+                seq,
+                "2026-01-05T00:00:00Z",
+                decided,
+                price,
+                "HOLD",
+                "HOLD",
+                conf,
+                PASSED,
+                None,
+                pos,
+                cash,
+                equity,
+            )
+            fast = enc.hold_template % (
+                seq,
+                b"2026-01-05T00:00:00Z",
+                b"2026-01-05T00:00:01",
+                millis,
+                number(price),
+                number(conf),
+                number(pos),
+                number(cash),
+                number(equity),
+                seq,
+            )
+            assert fast == enc.encode(line)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.gates.base import Block
+from labkit.gates.base import Block, run_gates
 from labkit.gates.confidence import ConfidenceConfig, ConfidenceGate
 from tests import stubs
 
@@ -20,6 +20,6 @@ def test_confidence_gate_table(confidence, expected):
     # Arrange
     gate = ConfidenceGate(ConfidenceConfig(min_confidence=0.55))
     # Act
-    result = gate.check(stubs.decision_context(confidence=confidence))
+    result = run_gates([gate], stubs.decision_context(confidence=confidence))
     # Assert
     assert result == expected

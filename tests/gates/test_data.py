@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.gates.base import Block
+from labkit.gates.base import Block, run_gates
 from labkit.gates.data import DataGate, DataGateConfig
 from tests import stubs
 
@@ -32,7 +32,7 @@ def test_data_gate_table(overrides, expected):
     gate = DataGate(DataGateConfig(stale_after_bars=2.0))
     ctx = stubs.decision_context(**overrides)
     # Act
-    result = gate.check(ctx)
+    result = run_gates([gate], ctx)
     # Assert
     assert result == expected
 
@@ -41,4 +41,4 @@ def test_data_gate_table(overrides, expected):
 def test_data_gate_when_warming_up_blocks_every_proposal(proposed):
     ctx = stubs.decision_context(proposed=proposed, bars_available=5)
     assert proposed in DataGate.applies_to
-    assert DataGate().check(ctx).reason == "insufficient_data:5"
+    assert run_gates([DataGate()], ctx).reason == "insufficient_data:5"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from labkit.gates.base import run_gates
 from labkit.gates.guardrails import GuardrailsConfig, GuardrailsGate
 from tests import stubs
 
@@ -22,12 +23,12 @@ def test_guardrails_gate_table(overrides, expected):
     # Arrange
     gate = GuardrailsGate(GuardrailsConfig(daily_loss_limit=0.05, max_drawdown=0.25, max_loss_streak=5))
     # Act
-    result = gate.check(stubs.decision_context(**overrides))
+    result = run_gates([gate], stubs.decision_context(**overrides))
     # Assert
     assert (result.reason if result else None) == expected
 
 
 def test_guardrails_when_blocking_reports_the_figures():
     gate = GuardrailsGate(GuardrailsConfig(max_loss_streak=3))
-    result = gate.check(stubs.decision_context(loss_streak=3))
+    result = run_gates([gate], stubs.decision_context(loss_streak=3))
     assert result is not None and dict(result.detail) == {"streak": 3, "limit": 3}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.gates.base import Block
+from labkit.gates.base import Block, run_gates
 from labkit.gates.halt import HaltGate
 from tests import stubs
 
@@ -25,7 +25,7 @@ def test_halt_when_session_halted_blocks_entries(halted, halt_reason, proposed, 
     gate = HaltGate()
     ctx = stubs.decision_context(halted=halted, halt_reason=halt_reason, proposed=proposed)
     # Act
-    result = gate.check(ctx)
+    result = run_gates([gate], ctx)
     # Assert
     assert result == expected
 
@@ -36,5 +36,5 @@ def test_halt_when_exit_proposed_does_not_apply():
 
 
 def test_halt_when_reduce_only_blocks_entries_with_its_reason():
-    result = HaltGate().check(stubs.decision_context(reduce_only=True))
+    result = run_gates([HaltGate()], stubs.decision_context(reduce_only=True))
     assert result == Block("halt", "reduce_only", {})

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.gates.base import Block
+from labkit.gates.base import Block, run_gates
 from labkit.gates.risk_budget import RiskBudgetConfig, RiskBudgetGate
 from tests import stubs
 
@@ -23,7 +23,7 @@ def test_risk_budget_gate_table(overrides, expected):
     # Arrange
     gate = RiskBudgetGate(RiskBudgetConfig(max_exposure_frac=1.0, min_notional=10.0))
     # Act
-    result = gate.check(stubs.decision_context(**overrides))
+    result = run_gates([gate], stubs.decision_context(**overrides))
     # Assert
     assert (result.reason if result else None) == expected
 
@@ -31,7 +31,7 @@ def test_risk_budget_gate_table(overrides, expected):
 def test_risk_budget_when_exposure_limit_reached_names_numbers():
     gate = RiskBudgetGate(RiskBudgetConfig(max_exposure_frac=0.5, min_notional=10.0))
     ctx = stubs.decision_context(position=50.0, price=100.0, cash=5_000.0, equity=10_000.0)
-    assert gate.check(ctx) == Block(
+    assert run_gates([gate], ctx) == Block(
         "risk_budget", "risk_budget_exhausted", {"exposure": 5000.0, "budget": 0.0, "min_notional": 10.0}
     )
 

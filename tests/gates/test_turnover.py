@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from labkit.gates.base import Block
+from labkit.gates.base import Block, run_gates
 from labkit.gates.turnover import TurnoverConfig, TurnoverGate
 from tests import stubs
 
@@ -34,6 +34,6 @@ def test_turnover_gate_table(overrides, expected):
     gate = TurnoverGate(TurnoverConfig(min_ratio=2.0, max_daily=10))
     ctx = stubs.decision_context(fee=0.001, slippage=0.0005, **overrides)
     # Act
-    result = gate.check(ctx)
+    result = run_gates([gate], ctx)
     # Assert
     assert result == expected
