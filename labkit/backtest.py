@@ -18,6 +18,7 @@ from labkit.assemble import build_engine
 from labkit.config import LabkitConfig
 from labkit.data.bars import ts_ms
 from labkit.journal import JournalWriter
+from labkit.readiness.metrics import max_drawdown
 from labkit.timeutil import DAY_MS, iso_s, timeframe_ms
 
 
@@ -65,8 +66,7 @@ def summarize(equity: pd.Series, capital: float, tf_ms: int) -> dict[str, Any]:
             "sharpe": 0.0,
         }
     curve = np.concatenate([[capital], values])
-    peaks = np.maximum.accumulate(curve)
-    drawdown = float(np.max(1.0 - curve / peaks))
+    drawdown = max_drawdown(values, capital)
     returns = np.diff(curve) / curve[:-1]
     std = float(np.std(returns, ddof=1)) if len(returns) > 1 else 0.0
     bars_per_year = 365 * DAY_MS / tf_ms

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from labkit.strategies.base import SIDE_NAME
+from labkit.strategies.base import BUY, HOLD, SIDE_NAME
 from labkit.timeutil import DAY_MS, parse_instant
 
 
@@ -127,7 +127,7 @@ class Portfolio:
         fill = line.get("fill")
         if fill:
             units, price = fill["units"], fill["price"]
-            if fill["side"] == "BUY":
+            if fill["side"] == BUY:
                 self.avg_price = (self.avg_price * self.position + units * price) / (self.position + units)
                 self.entry_cost -= fill["cash_flow"]
                 self.entries += 1
@@ -143,8 +143,8 @@ class Portfolio:
         self.roll_day(ts // DAY_MS)
         self.cash, self.position = line["cash"], line["position"]
         self.peak_equity = max(self.peak_equity, line["equity"])
-        if line["action"] != "HOLD":
-            self.pending_side, self.pending_seq = (1 if line["action"] == "BUY" else -1), line["seq"]
-            self.trades_today += line["action"] == "BUY"
+        if line["action"] != HOLD:
+            self.pending_side, self.pending_seq = (1 if line["action"] == BUY else -1), line["seq"]
+            self.trades_today += line["action"] == BUY
         self.last_equity = line["equity"]
         self.last_seq, self.last_ts = line["seq"], ts

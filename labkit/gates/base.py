@@ -60,6 +60,7 @@ class DecisionContext:
 
     @property
     def drawdown(self) -> float:
+        # labkit's drawdown definition (readiness.metrics.drawdowns) at this one bar.
         return 0.0 if self.peak_equity <= 0 else max(0.0, 1.0 - self.equity / self.peak_equity)
 
 

@@ -19,6 +19,7 @@ from labkit.readiness.trips import (
     blocking_table,
     round_trips,
 )
+from labkit.strategies.base import BUY, SELL
 
 
 def daily_health(
@@ -60,9 +61,9 @@ def daily_health(
             "data_errors": data_errors,
             "data_error_share": data_errors / len(rows) if len(rows) else math.nan,
             "actions": {
-                side: int((rows["action"] == side).sum()) if len(rows) else 0 for side in ("BUY", "SELL")
+                side: int((rows["action"] == side).sum()) if len(rows) else 0 for side in (BUY, SELL)
             },
-            "fills": {side: int((fills["fill_side"] == side).sum()) for side in ("BUY", "SELL")},
+            "fills": {side: int((fills["fill_side"] == side).sum()) for side in (BUY, SELL)},
             "blocked": int((rows["stage"].fillna("passed") != "passed").sum()) if len(rows) else 0,
             "blocking_stages": (
                 rows.loc[rows["stage"] != "passed", "stage"].value_counts().to_dict() if len(rows) else {}

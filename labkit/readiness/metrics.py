@@ -1,5 +1,4 @@
-"""Performance metrics: drawdown, bootstrap intervals of the mean, the probabilistic Sharpe ratio.
-"""
+"""Performance metrics: drawdown, bootstrap intervals of the mean, the probabilistic Sharpe ratio."""
 
 from __future__ import annotations
 
@@ -8,6 +7,25 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+
+def drawdowns(equity: Sequence[float] | np.ndarray | pd.Series, start: float | None = None) -> np.ndarray:
+    """Return, at each point, the fall from the running peak as a positive fraction of the peak.
+
+    `start` is the equity before the first value; it counts towards the peak. This is labkit's one
+    definition of drawdown: backtests, readiness and report figures all use it.
+
+    Examples
+    --------
+    >>> drawdowns([100.0, 120.0, 90.0, 130.0], start=100.0).round(4).tolist()
+    [0.0, 0.0, 0.25, 0.0]
+    """
+    values = np.asarray(equity, dtype=float)
+    peak = np.maximum.accumulate(values) if len(values) else values
+    if start is not None:
+        peak = np.maximum(peak, float(start))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(peak > 0, 1.0 - values / peak, 0.0)
 
 
 def max_drawdown(equity: Sequence[float] | pd.Series, start: float | None = None) -> float:
@@ -21,12 +39,9 @@ def max_drawdown(equity: Sequence[float] | pd.Series, start: float | None = None
     0.25
     """
     values = np.asarray(equity, dtype=float)
-    if start is not None:
-        values = np.concatenate([[float(start)], values])
     if not len(values):
-        return math.nan
-    peak = np.maximum.accumulate(values)
-    return float(np.max(1.0 - values / peak))
+        return math.nan if start is None else 0.0
+    return max(0.0, float(np.max(drawdowns(values, start))))
 
 
 def bootstrap_mean_ci(

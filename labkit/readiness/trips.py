@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labkit.strategies.base import BUY, SELL
+
 DATA_ERRORS = ("stale_data", "data_unavailable")
 
 
@@ -55,12 +57,12 @@ def round_trips(journal: pd.DataFrame) -> pd.DataFrame:
     journal = _columns(journal)
     if journal.empty:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in _TRIP_COLUMNS})
-    fills = journal[journal["fill_side"].isin(("BUY", "SELL"))]
+    fills = journal[journal["fill_side"].isin((BUY, SELL))]
     open_trip: dict[str, Any] | None = None
     for row in fills.itertuples(index=False):
         units, price = float(row.fill_units), float(row.fill_price)
         fee, slip = float(row.fill_fee or 0.0), float(row.fill_slippage_cost or 0.0)
-        if row.fill_side == "BUY":
+        if row.fill_side == BUY:
             if open_trip is None:
                 open_trip = {
                     "entry_ts": row.ts,

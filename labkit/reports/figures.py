@@ -9,11 +9,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import matplotlib.dates as mdates
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from labkit.readiness.metrics import drawdowns
 from labkit.readiness.trips import reason_code
+from labkit.strategies.base import BUY, SELL
 
 GREEN, RED, BLUE, GREY = "#1a7f37", "#cf222e", "#0969da", "#6e7781"
 
@@ -25,10 +26,9 @@ def equity_figure(journal: pd.DataFrame, start_equity: float | None = None, titl
     if len(journal):
         equity = journal["equity"].to_numpy(dtype=float)
         base = equity[0] if start_equity is None else start_equity
-        peak = np.maximum.accumulate(np.concatenate([[base], equity]))[1:]
         top.plot(journal["ts"], equity, color=BLUE, lw=1)
         top.axhline(base, color=GREY, lw=0.8, ls="--")
-        bottom.fill_between(journal["ts"], -(1 - equity / peak) * 100, 0, color=RED, alpha=0.4, lw=0)
+        bottom.fill_between(journal["ts"], -drawdowns(equity, base) * 100, 0, color=RED, alpha=0.4, lw=0)
     top.set(title=title, ylabel="equity")
     bottom.set(ylabel="drawdown %")
     _time_axis(bottom)
@@ -41,7 +41,7 @@ def actions_figure(journal: pd.DataFrame, title: str = "Actions on price") -> Fi
     ax = fig.subplots()
     if len(journal):
         ax.plot(journal["ts"], journal["price"], color=GREY, lw=0.8, label="close")
-        for side, marker, colour in (("BUY", "^", GREEN), ("SELL", "v", RED)):
+        for side, marker, colour in ((BUY, "^", GREEN), (SELL, "v", RED)):
             rows = journal[journal["action"] == side]
             ax.scatter(
                 rows["ts"],

@@ -36,6 +36,7 @@ from labkit.session.paths import SessionPaths, session_paths
 from labkit.session.recovery import recover_from_journal
 from labkit.session.state import Heartbeat, check_identity, load_state, save_state, session_identity
 from labkit.session.tape import TapeWriter
+from labkit.strategies.base import HOLD
 from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
 
 log = logging.getLogger(__name__)
@@ -223,7 +224,7 @@ class _SessionRun:
                 fill["fee"],
                 extra=extra,
             )
-        if line["action"] != "HOLD":
+        if line["action"] != HOLD:
             events.info("decided %s at %.8g", line["action"], line["price"], extra=extra)
         elif line["rejection_reason"]:
             # A block repeats bar after bar; say it once an hour per reason.
