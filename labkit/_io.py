@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -23,20 +23,34 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Replace `path` with `data` as JSON so that readers see the old file or the new, never half."""
+def write_atomic(path: Path, content: bytes | Callable[[BinaryIO], object]) -> None:
+    """Replace `path` so that readers see the old file or the new, never half of one.
+
+    `content` is the bytes, or a function that writes them to the open file. The file is written
+    under a unique temporary name beside `path`, flushed to disk, then renamed over it; if anything
+    fails (a full disk, an error in `content`), the old file stays and the temporary one is removed.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; these files are as readable as any other
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, allow_nan=False, default=str)
+        with os.fdopen(fd, "wb") as handle:
+            if isinstance(content, bytes):
+                handle.write(content)
+            else:
+                content(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Replace `path` with `data` as indented JSON, atomically (`write_atomic`)."""
+    text = json.dumps(data, indent=1, allow_nan=False, default=str)
+    write_atomic(path, text.encode("utf-8"))
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labkit._io import write_atomic
 from labkit.data.bars import empty_bars, slice_range, ts_ms, validate_bars
 from labkit.data.registry import Source
 from labkit.errors import ConfigError
@@ -34,10 +35,7 @@ def write_parquet(bars: pd.DataFrame, path: Path) -> None:
         bars = pd.concat([read_parquet(path), bars])
         bars = bars[~bars.index.duplicated(keep="last")].sort_index()
     validate_bars(bars, str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".parquet.tmp")
-    bars.to_parquet(tmp)
-    tmp.replace(path)
+    write_atomic(path, bars.to_parquet)
 
 
 def read_parquet(path: Path) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from labkit._io import append_line
 from labkit.errors import ConfigError, SessionBusyError
 from labkit.portfolio import Portfolio
 from labkit.session.lock import hold_lock
@@ -43,14 +44,7 @@ def append_command(paths: SessionPaths, command: str, **args: Any) -> int:
     if command not in COMMANDS:
         raise ConfigError(f"command: {command!r} is not a session command; allowed: {', '.join(COMMANDS)}")
     line = orjson.dumps({"command": command, "at": iso_ms(now_ms()), "pid": os.getpid(), **args}) + b"\n"
-    # O_APPEND makes each small line land whole even when two commands race.
-    fd = os.open(paths.control, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.write(fd, line)
-        os.fsync(fd)
-        return os.fstat(fd).st_size
-    finally:
-        os.close(fd)
+    return append_line(paths.control, line)
 
 
 def pending_commands(paths: SessionPaths, offset: int) -> tuple[list[dict[str, Any]], int]:
