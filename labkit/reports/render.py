@@ -11,6 +11,7 @@ then `NotebookRunError` names that page and the failing cell.
 from __future__ import annotations
 
 import html
+import importlib.resources
 import os
 import re
 import shutil
@@ -78,7 +79,18 @@ class _Failure:
 
 
 def notebooks_dir() -> Path:
-    """Return the directory of the report notebooks, next to the labkit package."""
+    """Return the directory of the report notebooks.
+
+    They ship as the package ``labkit.notebooks`` (in a checkout, the top-level ``notebooks/``
+    directory mapped into labkit). When that package cannot be imported (labkit run from a checkout
+    it was not installed from), the checkout's ``notebooks/`` next to the labkit package is used.
+    """
+    try:
+        found = importlib.resources.files("labkit.notebooks")
+    except ModuleNotFoundError:
+        found = None
+    if isinstance(found, Path) and found.is_dir():
+        return found
     return Path(labkit.__file__).resolve().parent.parent / "notebooks"
 
 

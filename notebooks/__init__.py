@@ -1,0 +1,1 @@
+"""The report notebooks, shipped inside labkit as ``labkit.notebooks`` (see pyproject.toml)."""
