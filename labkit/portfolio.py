@@ -1,13 +1,18 @@
 """The paper book: cash, a long-only position, the counters gates read, and paper fills.
 
-Fills follow DESIGN.md: an order decided at bar t's close fills at bar t+1's open; slippage moves
+The book is what the engine owns: money and position, the order waiting for the next open, the
+daily counters and halt flags the gates read, and how far the journal got (``last_seq``,
+``last_ts``). A session's files add how far its control log and journal were applied
+(`labkit.session.state.SessionState`).
+
+Fills: an order decided at bar t's close fills at bar t+1's open; slippage moves
 the price against us; the fee is a fraction of the fill's notional at entry and at exit. Cash never
 goes negative and there is no leverage.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from labkit.strategies.base import BUY, HOLD, SIDE_NAME
@@ -16,7 +21,7 @@ from labkit.timeutil import DAY_MS, parse_instant
 
 @dataclass
 class Portfolio:
-    """Everything needed to resume a session; `state.json` is this, serialised."""
+    """The book of one session or backtest, as the engine leaves it after each bar."""
 
     cash: float
     position: float = 0.0
@@ -34,9 +39,6 @@ class Portfolio:
     pending_side: int = 0  # order decided at the last bar, to fill at the next open
     pending_seq: int = -1
     pending_reason: str | None = None  # set when the order came from a command, not a decision
-    control_offset: int = 0  # bytes of control.jsonl already applied
-    journal_offset: int = 0  # bytes of decisions.jsonl this state accounts for
-    transitions: list[dict[str, Any]] = field(default_factory=list)
     last_seq: int = -1
     last_ts: int | None = None  # open time of the last bar decided, epoch ms
     entries: int = 0
@@ -44,7 +46,6 @@ class Portfolio:
     fees_paid: float = 0.0
     slippage_paid: float = 0.0
     realized_pnl: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def start(cls, capital: float) -> Portfolio:

@@ -18,10 +18,9 @@ import orjson
 
 from labkit._io import append_line
 from labkit.errors import ConfigError, SessionBusyError
-from labkit.portfolio import Portfolio
 from labkit.session.lock import hold_lock
 from labkit.session.paths import SessionPaths
-from labkit.session.state import load_state, save_state
+from labkit.session.state import DEFINING, SessionState, load_state, save_state
 from labkit.session.tape import TapeWriter
 from labkit.timeutil import iso_ms, now_ms
 
@@ -65,8 +64,9 @@ def pending_commands(paths: SessionPaths, offset: int) -> tuple[list[dict[str, A
     return commands, offset + len(complete)
 
 
-def apply_command(portfolio: Portfolio, cmd: dict[str, Any], mode: str) -> Applied:
-    """Apply one control command to the book; return what the engine must do beyond that."""
+def apply_command(state: SessionState, cmd: dict[str, Any], mode: str) -> Applied:
+    """Apply one control command to the session's state; return what the engine must do beyond that."""
+    portfolio = state.portfolio
     name = cmd.get("command")
     log.info("applying command %s", name, extra={"command": cmd})
     if name == "stop":
@@ -87,7 +87,7 @@ def apply_command(portfolio: Portfolio, cmd: dict[str, Any], mode: str) -> Appli
         portfolio.reduce_only = bool(cmd.get("on", True))
     elif name == "transition":
         to = str(cmd["to"])
-        portfolio.transitions.append(
+        state.transitions.append(
             {
                 "at": cmd.get("at"),
                 "from": mode,
@@ -114,17 +114,17 @@ def command_session(paths: SessionPaths, command: str, **args: Any) -> str:
 
 def _apply_pending(paths: SessionPaths, end: int) -> str:
     saved = load_state(paths) or {}
-    portfolio = Portfolio.from_dict(saved.get("portfolio", {}))
-    identity = {k: v for k, v in saved.items() if k not in ("schema", "updated_at", "portfolio")}
-    commands, portfolio.control_offset = pending_commands(paths, portfolio.control_offset)
+    state = SessionState.from_saved(saved, capital=0.0)
+    identity = {k: saved[k] for k in ("session", "mode", *DEFINING) if k in saved}
+    commands, state.control_offset = pending_commands(paths, state.control_offset)
     tape = TapeWriter(paths.tape)  # the replay must meet the command where the session did
     try:
         for cmd in commands:
-            applied = apply_command(portfolio, cmd, identity.get("mode", "paper"))
+            applied = apply_command(state, cmd, identity.get("mode", "paper"))
             identity["mode"] = applied.mode or identity.get("mode", "paper")
             tape.command(cmd)
     finally:
         tape.close()
-    save_state(paths, portfolio, identity)
-    log.debug("control log applied up to byte %d of %d", portfolio.control_offset, end)
+    save_state(paths, state, identity)
+    log.debug("control log applied up to byte %d of %d", state.control_offset, end)
     return "applied"

@@ -7,13 +7,13 @@ import logging
 
 from labkit.errors import DataError
 from labkit.journal import iter_lines
-from labkit.portfolio import Portfolio
 from labkit.session.paths import SessionPaths
+from labkit.session.state import SessionState
 
 log = logging.getLogger(__name__)
 
 
-def recover_from_journal(portfolio: Portfolio, paths: SessionPaths) -> int:
+def recover_from_journal(state: SessionState, paths: SessionPaths) -> int:
     """Fold journal lines newer than the saved state into the book; return how many there were.
 
     The engine flushes the journal before it saves the state, so after a crash the journal can be
@@ -21,8 +21,9 @@ def recover_from_journal(portfolio: Portfolio, paths: SessionPaths) -> int:
     """
     if not paths.decisions.exists():
         return 0
+    portfolio = state.portfolio
     folded = 0
-    start = portfolio.journal_offset if portfolio.journal_offset <= paths.decisions.stat().st_size else 0
+    start = state.journal_offset if state.journal_offset <= paths.decisions.stat().st_size else 0
     for line in iter_lines(paths.decisions, start):
         if line["seq"] > portfolio.last_seq:
             if line["seq"] != portfolio.last_seq + 1:

@@ -18,7 +18,7 @@ from labkit.errors import ConfigError
 from labkit.journal import JournalWriter, iter_lines
 from labkit.session.control import apply_command
 from labkit.session.paths import session_paths
-from labkit.session.state import read_saved_config
+from labkit.session.state import SessionState, read_saved_config
 from labkit.session.tape import frame, read_tape
 from labkit.timeutil import parse_instant
 
@@ -95,7 +95,7 @@ def _run_tape(config: LabkitConfig, tape: Path, out: Path, last_ts: int | None) 
             commit(row["last_ts"])
         elif kind == "command":
             commit(engine.portfolio.last_ts)
-            applied = apply_command(engine.portfolio, row["command"], mode)
+            applied = apply_command(SessionState(engine.portfolio), row["command"], mode)
             if applied.mode:
                 mode = applied.mode
                 engine.settings = engine_settings(config, mode)

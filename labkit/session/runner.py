@@ -28,13 +28,19 @@ from labkit.data.registry import Source, open_source
 from labkit.engine import Engine
 from labkit.errors import ConfigError, SourceUnavailableError
 from labkit.journal import JournalWriter
-from labkit.portfolio import Portfolio
 from labkit.session.control import apply_command, pending_commands
 from labkit.session.lock import hold_lock
 from labkit.session.logs import EVENTS, config_secrets, session_log
 from labkit.session.paths import SessionPaths, session_paths
 from labkit.session.recovery import recover_from_journal
-from labkit.session.state import Heartbeat, check_identity, load_state, save_state, session_identity
+from labkit.session.state import (
+    Heartbeat,
+    SessionState,
+    check_identity,
+    load_state,
+    save_state,
+    session_identity,
+)
 from labkit.session.tape import TapeWriter
 from labkit.strategies.base import HOLD
 from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
@@ -120,9 +126,10 @@ class _SessionRun:
         self.tf = timeframe_ms(s.timeframe)
         if not paths.config.exists():
             write_json_atomic(paths.config, redacted(config))
-        self.portfolio = Portfolio.from_dict(saved["portfolio"]) if saved else Portfolio.start(s.capital)
+        self.state = SessionState.from_saved(saved, s.capital)
+        self.portfolio = self.state.portfolio
         self.journal = JournalWriter(paths.decisions)  # cuts a torn last line, with a warning
-        recover_from_journal(self.portfolio, paths)
+        recover_from_journal(self.state, paths)
         self.tape = TapeWriter(paths.tape)
         if self.portfolio.last_ts is not None:
             self.tape.commit(self.portfolio.last_ts)  # a resume: what the journal holds is decided
@@ -155,10 +162,10 @@ class _SessionRun:
                     else:
                         self._follow_clock()
             finally:
-                port.journal_offset = self.journal.offset()
+                self.state.journal_offset = self.journal.offset()
                 self.journal.close()
                 self.tape.close()
-                save_state(self.paths, port, self.identity)
+                save_state(self.paths, self.state, self.identity)
                 self.heartbeat.beat(port, status="stopped")
                 log.info("session %s stops after %d decisions", s.name, port.last_seq + 1)
         status = "halted" if port.halted else "stopped"
@@ -191,17 +198,17 @@ class _SessionRun:
 
     def _checkpoint(self) -> None:
         # Journal first, then state: the state never claims a decision the journal does not hold.
-        self.portfolio.journal_offset = self.journal.offset()
-        save_state(self.paths, self.portfolio, self.identity)
+        self.state.journal_offset = self.journal.offset()
+        save_state(self.paths, self.state, self.identity)
         self.tape.commit(self.portfolio.last_ts)
         self.heartbeat.beat(self.portfolio)
 
     def _poll_commands(self) -> None:
-        commands, offset = pending_commands(self.paths, self.portfolio.control_offset)
+        commands, offset = pending_commands(self.paths, self.state.control_offset)
         if not commands:
             return
         for cmd in commands:
-            applied = apply_command(self.portfolio, cmd, self.identity["mode"])
+            applied = apply_command(self.state, cmd, self.identity["mode"])
             self.tape.command(cmd)
             if applied.stop:
                 self.stop.set()
@@ -209,7 +216,7 @@ class _SessionRun:
                 self.identity["mode"] = applied.mode
                 self.engine.settings = engine_settings(self.config, applied.mode)
                 self.heartbeat.fields["mode"] = applied.mode
-        self.portfolio.control_offset = offset
+        self.state.control_offset = offset
         self._checkpoint()
 
     def _log_event(self, line: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ recently it was alive). Both are replaced atomically, so a reader or a crash nev
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,14 +25,45 @@ DEFINING = ("symbol", "timeframe", "source", "strategy")
 RESUMED = (*DEFINING, "mode", "seed", "capital", "interval")
 
 
-def save_state(paths: SessionPaths, portfolio: Portfolio, identity: dict[str, Any]) -> None:
+@dataclass
+class SessionState:
+    """Everything a restart needs: the book, and how far the session's own files were applied."""
+
+    portfolio: Portfolio
+    control_offset: int = 0  # bytes of control.jsonl already applied
+    journal_offset: int = 0  # bytes of decisions.jsonl this state accounts for
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_saved(cls, saved: dict[str, Any] | None, capital: float) -> SessionState:
+        """Return the state ``state.json`` holds, or a fresh one with `capital` when there is none."""
+        if not saved:
+            return cls(Portfolio.start(capital))
+        book = saved.get("portfolio", {})
+        # Before the book and the session's offsets were apart, state.json kept them all in "portfolio".
+        def pick(key: str, default: Any) -> Any:
+            return saved.get(key, book.get(key, default))
+
+        return cls(
+            Portfolio.from_dict(book),
+            control_offset=int(pick("control_offset", 0)),
+            journal_offset=int(pick("journal_offset", 0)),
+            transitions=list(pick("transitions", [])),
+        )
+
+
+def save_state(paths: SessionPaths, state: SessionState, identity: dict[str, Any]) -> None:
+    """Replace ``state.json`` with the session's state, atomically."""
     write_json_atomic(
         paths.state,
         {
             "schema": STATE_SCHEMA,
             **identity,
             "updated_at": iso_ms(now_ms()),
-            "portfolio": portfolio.to_dict(),
+            "control_offset": state.control_offset,
+            "journal_offset": state.journal_offset,
+            "transitions": state.transitions,
+            "portfolio": state.portfolio.to_dict(),
         },
     )
 

@@ -133,7 +133,7 @@ def test_transition_when_verdict_fails_names_failing_gates_and_force_is_recorded
     assert forced == 0
     state = _state(tmp_path)
     assert state["mode"] == "paper"
-    [record] = state["portfolio"]["transitions"]
+    [record] = state["transitions"]
     assert (record["from"], record["to"], record["forced"], record["verdict"]["passed"]) == ("shadow", "paper", True, False)
 
 
