@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from labkit.errors import DataError
 from labkit.journal import iter_lines
@@ -23,7 +24,7 @@ def recover_from_journal(state: SessionState, paths: SessionPaths) -> int:
         return 0
     portfolio = state.portfolio
     folded = 0
-    start = state.journal_offset if state.journal_offset <= paths.decisions.stat().st_size else 0
+    start = state.journal_offset if _resumes_at(paths, state.journal_offset, portfolio.last_seq) else 0
     for line in iter_lines(paths.decisions, start):
         if line["seq"] > portfolio.last_seq:
             if line["seq"] != portfolio.last_seq + 1:
@@ -38,3 +39,18 @@ def recover_from_journal(state: SessionState, paths: SessionPaths) -> int:
             folded,
         )
     return folded
+
+
+def _resumes_at(paths: SessionPaths, offset: int, last_seq: int) -> bool:
+    # The saved offset is a shortcut, trusted only when the line ending there is the state's last
+    # decision; otherwise (a state restored from elsewhere, a journal edited) the whole journal is read.
+    if offset <= 0 or offset > paths.decisions.stat().st_size:
+        return False
+    with open(paths.decisions, "rb") as handle:
+        handle.seek(max(0, offset - (1 << 16)))
+        before = handle.read(offset - max(0, offset - (1 << 16)))
+    if not before.endswith(b"\n"):
+        return False
+    previous = before[:-1].rsplit(b"\n", 1)[-1]
+    match = re.search(rb'"seq":(\d+)', previous)
+    return match is not None and int(match.group(1)) == last_seq

@@ -42,8 +42,10 @@ def test_portfolio_when_journal_folded_equals_the_engine_book(tmp_path):
         assert getattr(folded, name) == getattr(saved, name), name
 
 
-def test_recovery_when_state_lags_the_journal_folds_instead_of_deciding_again(tmp_path):
-    # Arrange: a finished session whose state.json is put back 200 decisions (a crash before the save)
+@pytest.mark.parametrize("offset", ["consistent", "stale"])
+def test_recovery_when_state_lags_the_journal_folds_instead_of_deciding_again(tmp_path, offset):
+    # Arrange: a finished session whose state.json is put back 200 decisions (a crash before the save);
+    # "stale" keeps the journal offset of the newer state, which must not make recovery skip lines
     _replay(tmp_path)
     paths = session_paths(tmp_path, "s")
     whole = list(iter_lines(paths.decisions))
@@ -52,6 +54,8 @@ def test_recovery_when_state_lags_the_journal_folds_instead_of_deciding_again(tm
         port.replay_line(line)
     state = _state(tmp_path)
     state["portfolio"] = port.to_dict()
+    if offset == "consistent":
+        state["journal_offset"] = 0
     paths.state.write_text(json.dumps(state))
     # Act: run further
     _replay(tmp_path, until="2026-01-05T07:00")
@@ -215,8 +219,9 @@ def test_schedule_when_printed_keeps_session_running_and_reports_on_time(tmp_pat
 
 def test_emergency_stop_when_an_entry_is_pending_cancels_it():
     from labkit.session.control import apply_command
+    from labkit.session.state import SessionState
 
     port = Portfolio.start(1_000.0)
     port.pending_side, port.pending_seq = 1, 41
-    apply_command(port, {"command": "emergency_stop"}, "paper")
+    apply_command(SessionState(port), {"command": "emergency_stop"}, "paper")
     assert (port.pending_side, port.halted, port.halt_reason) == (0, True, "emergency_stop")
