@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+LABKIT := $(BIN)/labkit --home '$(CURDIR)'
 DEMO := --session demo --mode paper --source synthetic --symbol BTC/USDT --timeframe 1m
 
-.PHONY: install demo test lint lab bench clean-demo
+.PHONY: install demo clean-demo test lint lab bench
 
 install: $(STAMP)
 
@@ -17,14 +18,19 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # A paper session over 5 days of synthetic 1-minute bars, then its session, daily and weekly reports.
-demo: $(STAMP)
-	rm -rf data/sessions/demo
-	$(BIN)/labkit run $(DEMO) --pace fast --since 2026-01-05 --until 2026-01-10 --capital 10000
-	$(BIN)/labkit report session --session demo
-	$(BIN)/labkit report daily --session demo --date 2026-01-09
-	$(BIN)/labkit report weekly --session demo --week 2026-W02
+# It starts from nothing each time, so reports/index.html lists only this run's reports.
+demo: $(STAMP) clean-demo
+	$(LABKIT) run $(DEMO) --pace fast --since 2026-01-05 --until 2026-01-10 --capital 10000
+	$(LABKIT) report session --session demo
+	$(LABKIT) report daily --session demo --date 2026-01-09
+	$(LABKIT) report weekly --session demo --week 2026-W02
 	@echo
 	@echo "Reports: $(CURDIR)/reports/index.html"
+
+# Remove the demo session and its reports, and list what is left in reports/index.html.
+clean-demo: $(STAMP)
+	rm -rf data/sessions/demo reports/demo
+	$(BIN)/python -c 'import sys; from labkit.reports.render import write_index; write_index(sys.argv[1])' '$(CURDIR)'
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
@@ -35,7 +41,7 @@ lint: $(STAMP)
 
 lab: $(STAMP)
 	$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[lab]'
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/replay.py

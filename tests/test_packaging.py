@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 import ast
+import json
+import os
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +113,63 @@ def test_notebooks_dir_when_labkit_notebooks_is_importable_is_that_package():
     }
 
 
+def _makefile() -> str:
+    return (ROOT / "Makefile").read_text()
+
+
+def _targets(makefile: str) -> dict[str, str]:
+    """Return each rule's target and its prerequisites line."""
+    rules = re.findall(r"^([A-Za-z0-9_.$()/-]+)\s*:(?!=)\s*(.*)$", makefile, re.M)
+    return {target: prereqs for target, prereqs in rules}
+
+
+def test_makefile_when_read_defines_every_phony_target():
+    # Arrange
+    makefile = _makefile()
+    # Act
+    phony = re.search(r"^\.PHONY\s*:(.*)$", makefile, re.M)
+    defined = set(_targets(makefile))
+    # Assert
+    assert phony is not None
+    assert set(phony.group(1).split()) - defined == set()
+
+
+def _recipe(makefile: str, target: str) -> str:
+    match = re.search(rf"^{re.escape(target)}\s*:.*\n((?:\t.*\n)*)", makefile, re.M)
+    assert match, target
+    return match.group(1)
+
+
+def test_makefile_demo_when_run_again_starts_from_no_demo_session_and_no_demo_reports():
+    # Arrange
+    makefile = _makefile()
+    # Act
+    prereqs = _targets(makefile)["demo"].split()
+    clean = _recipe(makefile, "clean-demo")
+    # Assert
+    assert "clean-demo" in prereqs
+    assert "data/sessions/demo" in clean and "reports/demo" in clean and "write_index" in clean
+
+
+@pytest.mark.skipif(shutil.which("make") is None or os.name != "posix", reason="needs make and a POSIX shell")
+@pytest.mark.parametrize(("uid", "allowed"), [("0", True), ("1000", False)])
+def test_make_lab_when_user_is_root_adds_allow_root_and_otherwise_not(tmp_path, uid, allowed):
+    # Arrange: an `id` that answers for the user the case is about
+    fake = tmp_path / "id"
+    fake.write_text(f"#!/bin/sh\necho {uid}\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+    # Act: print the recipe without running it (the install stamp counts as done)
+    done = subprocess.run(
+        ["make", "-s", "-n", "-o", ".venv/.installed-dev", "lab"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=30,
+    )
+    # Assert
+    assert done.returncode == 0, done.stderr
+    launch = [line for line in done.stdout.splitlines() if "jupyter lab" in line]
+    assert launch and ("--allow-root" in launch[0]) is allowed
+
+
 def test_gitignore_when_read_ignores_generated_data_and_reports():
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert "/data/*" in ignored and "/reports/*" in ignored and ".venv/" in ignored
@@ -116,3 +178,43 @@ def test_gitignore_when_read_ignores_generated_data_and_reports():
 def test_ci_when_run_calls_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+def _session(home: Path, name: str, first_decided_at: str | None) -> None:
+    root = home / "data" / "sessions" / name
+    root.mkdir(parents=True)
+    (root / "config.json").write_text("{}")
+    line = json.dumps({"seq": 0, "decided_at": first_decided_at}) + "\n" if first_decided_at else ""
+    (root / "decisions.jsonl").write_text(line)
+
+
+def _report(home: Path, session: str, stem: str, generated_at: str, html: bool = True) -> None:
+    folder = home / "reports" / session
+    folder.mkdir(parents=True, exist_ok=True)
+    if html:
+        (folder / f"{stem}.html").write_text("<html></html>")
+    kind, period = stem.split("-", 1)
+    sidecar = {"kind": kind, "session": session, "period": period, "ok": True,
+               "generated_at": generated_at, "html": f"{stem}.html"}
+    (folder / f"{stem}.json").write_text(json.dumps(sidecar))
+
+
+def test_write_index_when_a_session_was_started_again_lists_only_reports_of_the_current_run(tmp_path):
+    # Arrange: `make demo` ran before with a daily report of another day, then deleted the session
+    # and started it again; another session is gone; a third has not decided anything yet
+    _session(tmp_path, "demo", "2026-03-01T10:00:00.000Z")
+    _report(tmp_path, "demo", "daily-2026-01-06", "2026-02-01T09:00:00.000Z")  # the earlier run
+    _report(tmp_path, "demo", "session-session", "2026-03-01T10:05:00.000Z")
+    _report(tmp_path, "demo", "weekly-2026-W02", "2026-03-01T10:06:00.000Z", html=False)
+    _report(tmp_path, "gone", "session-session", "2026-03-01T10:07:00.000Z")
+    _session(tmp_path, "fresh", None)
+    _report(tmp_path, "fresh", "session-session", "2026-03-01T10:08:00.000Z")
+    # Act
+    from labkit.reports.render import write_index
+
+    page = write_index(tmp_path).read_text(encoding="utf-8")
+    # Assert
+    links = re.findall(r'href="([^"]+)"', page)
+    assert links == ["fresh/session-session.html", "demo/session-session.html"]
+    assert "2 reports" in page
+    assert (tmp_path / "reports" / "demo" / "daily-2026-01-06.html").exists()  # left alone, not listed

@@ -21,14 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import orjson
 
 import labkit
 from labkit._io import last_line, read_json, write_json_atomic
 from labkit.config import LabkitConfig
 from labkit.errors import ConfigError, NotebookRunError
 from labkit.readiness.periods import day_bounds, iso_week, week_bounds
-from labkit.session.paths import existing_session
-from labkit.timeutil import iso_ms, now_ms
+from labkit.session.paths import existing_session, session_paths
+from labkit.timeutil import iso_ms, now_ms, parse_instant
 
 NOTEBOOKS = {"session": "paper_session", "daily": "daily_health", "weekly": "weekly_readiness"}
 
@@ -149,13 +150,31 @@ def render_report(
 
 
 def write_index(home: Path) -> Path:
-    """Rewrite ``reports/index.html`` from the sidecars of every report; return its path."""
-    root = Path(home) / "reports"
+    """Rewrite ``reports/index.html`` from the sidecars of every report; return its path.
+
+    The index lists the reports of the sessions that exist under the home. A report is left out
+    when its HTML is gone, when its session is gone, or when it was generated before its session's
+    first decision: the session was deleted and started again under the same name, so the report
+    describes a run that no longer exists. Its files are left alone.
+    """
+    home = Path(home)
+    root = home / "reports"
     entries = []
+    sessions: dict[str, tuple[bool, int | None]] = {}  # exists, first decision
     for sidecar in root.glob("*/*.json"):
         data = read_json(sidecar)
-        if data is not None and {"kind", "session", "period", "html"} <= data.keys():
-            entries.append((data, f"{sidecar.parent.name}/{data['html']}"))
+        if data is None or not {"kind", "session", "period", "html"} <= data.keys():
+            continue
+        if not (sidecar.parent / str(data["html"])).is_file():
+            continue
+        name = str(data["session"])
+        if name not in sessions:
+            paths = session_paths(home, name)
+            sessions[name] = (paths.exists(), _first_decision_ms(paths.decisions))
+        exists, first = sessions[name]
+        if not exists or (first is not None and _generated_ms(data) < first):
+            continue
+        entries.append((data, f"{sidecar.parent.name}/{data['html']}"))
     entries.sort(key=lambda item: (str(item[0].get("generated_at")), item[1]), reverse=True)
     rows = "\n".join(
         f"<tr><td>{_e(d['kind'])}</td><td>{_e(d['session'])}</td><td>{_e(d['period'])}</td>"
@@ -175,6 +194,23 @@ def write_index(home: Path) -> Path:
     path = root / "index.html"
     _write_text(path, page)
     return path
+
+
+def _first_decision_ms(journal: Path) -> int | None:
+    """Return when a journal's first bar was decided (epoch ms), or None when it has none."""
+    try:
+        with open(journal, "rb") as handle:
+            raw = handle.readline()
+        return parse_instant(orjson.loads(raw)["decided_at"]) if raw.endswith(b"\n") else None
+    except (OSError, ValueError, ConfigError, KeyError, TypeError):
+        return None
+
+
+def _generated_ms(sidecar: dict[str, Any]) -> int:
+    try:
+        return parse_instant(sidecar["generated_at"])
+    except (ConfigError, KeyError, TypeError):
+        return 0  # a sidecar that does not say when it was made is as old as can be
 
 
 def _period(
