@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from labkit.data.files import read_bar_file
-from labkit.data.registry import check_source_spec, open_source
-from labkit.errors import ConfigError, DataError
+from labkit.data.registry import open_source
+from labkit.errors import DataError
 from tests import stubs
 
 HEADER = "timestamp,open,high,low,close,volume\n"
@@ -83,16 +83,3 @@ def test_parquet_source_when_written_by_pandas_reads_the_same_bars(tmp_path):
     source = open_source(f"parquet:{tmp_path / 'bars.parquet'}", tmp_path)
     result = source.bars("BTC/USDT", "1m", stubs.T0 + 60_000, stubs.T0 + 4 * 60_000)
     pd.testing.assert_frame_equal(result, bars.iloc[1:4])
-
-
-@pytest.mark.parametrize(
-    "spec", ["synthetic", "csv:x.csv", "parquet:/a/b.parquet", "ccxt:binance", "yfinance"]
-)
-def test_check_source_spec_when_known_accepts(spec):
-    assert check_source_spec(spec) == spec
-
-
-@pytest.mark.parametrize("spec", ["synth", "csv:", "binance", "ccxt:"])
-def test_check_source_spec_when_unknown_lists_allowed(spec):
-    with pytest.raises(ConfigError, match="allowed: synthetic, csv:PATH, parquet:PATH"):
-        check_source_spec(spec)
