@@ -24,7 +24,7 @@ from labkit.session.lock import lock_held, lock_holder
 from labkit.session.paths import SessionPaths, existing_session, session_paths
 from labkit.session.state import load_state
 from labkit.session.status import pid_alive, session_status
-from labkit.timeutil import now_ms, parse_instant, timeframe_ms
+from labkit.timeutil import human_duration, now_ms, parse_instant, timeframe_ms
 
 
 def _paths(session: str, home: Path | str | None) -> tuple[Path, SessionPaths]:
@@ -133,7 +133,7 @@ def verify(
         Check(
             "heartbeat_fresh",
             age is not None and age <= limit,
-            f"last beat {age:.1f} s ago (limit {limit:g} s)" if age is not None else "no heartbeat",
+            "no heartbeat" if age is None else f"last beat {human_duration(age)} ago (limit {_limit(limit)})",
         )
     )
 
@@ -170,7 +170,7 @@ def verify(
         Check(
             "decisions_advancing",
             lag is not None and lag <= lag_limit,
-            f"the last bar decided closed {lag:.1f} s ago (limit {lag_limit:g} s)"
+            f"the last bar decided closed {human_duration(lag)} ago (limit {_limit(lag_limit)})"
             if lag is not None
             else "no decision yet",
         )
@@ -186,6 +186,11 @@ def verify(
         )
     )
     return checks
+
+
+def _limit(seconds: float) -> str:
+    # A limit is a setting the user may look up, so keep its exact seconds while they read easily.
+    return f"{seconds:g} s" if seconds < 90 else human_duration(seconds)
 
 
 def _engine_processes(session: str, home: Path, heartbeat_pid: int | None) -> set[int]:

@@ -16,7 +16,7 @@ from labkit._io import write_atomic
 from labkit.data.bars import empty_bars, slice_range, ts_ms, validate_bars
 from labkit.data.registry import Source
 from labkit.errors import ConfigError
-from labkit.timeutil import iso_s, timeframe_ms
+from labkit.timeutil import iso_s, parse_instant, timeframe_ms
 
 
 def safe_name(text: str) -> str:
@@ -126,6 +126,30 @@ class CachedSource(Source):
         self.fetch(symbol, timeframe, since_ms, until_ms)
         path = cache_path(self.home, self.spec, symbol, timeframe)
         return slice_range(read_parquet(path), since_ms, until_ms) if path.exists() else empty_bars()
+
+
+def describe_gaps(gaps: list[list[str]], timeframe: str, first: int = 3) -> str:
+    """Return where the first gaps start and how many bars each lacks, and how many more there are.
+
+    Parameters
+    ----------
+    gaps
+        Half-open ``[start, end)`` ranges of absent bar opens, as `cache_info` lists them.
+    timeframe
+        The bar length the gaps are counted in.
+    first
+        How many gaps to name; the rest are only counted.
+
+    Examples
+    --------
+    >>> gaps = [["2026-01-05T10:00:00Z", "2026-01-05T12:00:00Z"], ["2026-01-06T00:00Z", "2026-01-06T00:05Z"]]
+    >>> describe_gaps(gaps, "1m", first=1)
+    '2026-01-05T10:00:00Z +120 bars, and 1 more'
+    """
+    tf = timeframe_ms(timeframe)
+    named = [f"{lo} +{(parse_instant(hi) - parse_instant(lo)) // tf} bars" for lo, hi in gaps[:first]]
+    more = len(gaps) - len(named)
+    return ", ".join(named) + (f", and {more} more" if more > 0 else "")
 
 
 def cache_info(home: Path) -> list[dict[str, Any]]:

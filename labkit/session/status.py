@@ -9,7 +9,10 @@ from typing import Any
 from labkit._io import read_json
 from labkit.session.paths import session_paths
 from labkit.session.state import load_state
-from labkit.timeutil import iso_s
+from labkit.timeutil import ago, iso_s
+
+# A pid means something only while its process may still be there; a stopped session's is history.
+PID_WORDS = frozenset({"running", "halted", "dead"})
 
 
 def session_status(home: Path, name: str) -> dict[str, Any]:
@@ -54,6 +57,32 @@ def session_status(home: Path, name: str) -> dict[str, Any]:
     if status["source_of_truth"] is None:
         raise paths.missing()
     return status
+
+
+def status_line(status: dict[str, Any], now: int | None = None) -> str:
+    """Return the line `labkit status` prints for a status from `session_status`.
+
+    Ages are rounded to the unit read at a glance (``12 s ago``, ``3 min ago``); the pid shows only
+    when the process may still run (running, halted or dead).
+
+    Parameters
+    ----------
+    status
+        What `session_status` returned.
+    now
+        The wall clock in epoch milliseconds, for the ages (default: now).
+    """
+    equity = "-" if status.get("equity") is None else f"{status['equity']:,.2f}"
+    last_bar = status.get("last_decision_ts")
+    bar = f"{last_bar} ({ago(last_bar, now)})" if last_bar else "-"
+    beat = ago(status["last_beat"], now) if status.get("last_beat") else "never"
+    pid = f"  pid {status.get('pid')}" if status["status_word"] in PID_WORDS else ""
+    halted = f"  HALTED: {status.get('halt_reason')}" if status.get("halted") else ""
+    return (
+        f"{status['session']}: {status['status_word']}  {status.get('mode')} {status.get('symbol')} "
+        f"{status.get('timeframe') or ''}  decisions {status.get('decisions')}  last bar {bar}  "
+        f"equity {equity}  position {status.get('position')}{pid}  last beat {beat}{halted}"
+    )
 
 
 def pid_alive(pid: Any) -> bool:
