@@ -160,4 +160,4 @@ def test_help_when_asked_lists_every_command(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    assert all(cmd in out for cmd in ("run", "backtest", "status", "report"))
+    assert all(cmd in out for cmd in ("run", "backtest", "status", "report", "gates", "strategies", "sources"))
