@@ -53,7 +53,7 @@ def run_backtest(
 
 
 def summarize(equity: pd.Series, capital: float, tf_ms: int) -> dict[str, Any]:
-    """Return final equity, return, max drawdown and Sharpe of an equity curve (DESIGN.md's fields)."""
+    """Return final equity, return, max drawdown and Sharpe of an equity curve (the --json fields)."""
     values = equity.to_numpy(dtype="float64")
     if not len(values):
         return {

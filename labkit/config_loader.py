@@ -21,7 +21,7 @@ from labkit.config import SECTIONS, LabkitConfig
 from labkit.errors import ConfigError
 
 CONFIG_FILE = "labkit.yaml"
-# Variables that are not config keys: where labkit lives, and DESIGN.md's paper-only overrides.
+# Variables that are not config keys: where labkit lives, and the paper-only turnover overrides.
 _RESERVED_ENV = {"LABKIT_HOME", "LABKIT_PAPER_MIN_RATIO", "LABKIT_PAPER_MAX_DAILY"}
 _CCXT_KEYS = {
     "apikey": "apiKey",

@@ -31,7 +31,10 @@ def ts_ms(bars: pd.DataFrame) -> np.ndarray:
 
 
 def validate_bars(bars: pd.DataFrame, name: str = "bars", row_offset: int = 1) -> pd.DataFrame:
-    """Return `bars` when every bar keeps DESIGN.md's rules, else raise DataError naming the row.
+    """Return `bars` when every bar keeps the rules, else raise DataError naming the row and rule.
+
+    The rules: tz-aware UTC times, strictly increasing, no duplicates, finite numbers, positive
+    prices, ``low <= min(open, close)``, ``high >= max(open, close)``, ``volume >= 0``.
 
     `row_offset` turns positions into the row numbers a user sees (2 for a CSV with a header).
     """

@@ -42,7 +42,12 @@ class FileSource(Source):
 
 
 def read_bar_file(path: Path) -> pd.DataFrame:
-    """Read and validate a user's CSV or Parquet file of bars (DESIGN.md's bar file rules)."""
+    """Read and validate a user's CSV or Parquet file of bars.
+
+    The time column is ``timestamp``, ``ts``, ``date``, ``datetime`` or ``time`` (else the first
+    column), then ``open``, ``high``, ``low``, ``close``, ``volume`` in any letter case. Times are ISO
+    8601 or epoch milliseconds; times without a zone are read as UTC, with a warning.
+    """
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     is_csv = path.suffix.lower() not in (".parquet", ".pq")

@@ -25,7 +25,7 @@ from labkit.strategies.base import BUY, SELL
 def daily_health(
     journal: pd.DataFrame, day: str, timeframe_ms: int, capital: float | None = None
 ) -> dict[str, Any]:
-    """Return DESIGN.md's daily shadow health of one UTC day (``YYYY-MM-DD``) of a journal.
+    """Return the daily shadow health of one UTC day (``YYYY-MM-DD``) of a journal.
 
     ``decisions``/``expected``/``coverage`` follow the module's window rule: the day's bars from
     the later of midnight and the session's first bar to the earlier of the day's end and the end of

@@ -60,7 +60,7 @@ class GateResult:
 
 @dataclass(frozen=True)
 class WeeklyReadiness:
-    """The weekly promotion verdict: the seven gates of DESIGN.md and what they were computed on."""
+    """The weekly promotion verdict: the seven promotion gates and what they were computed on."""
 
     week: str
     start: str
