@@ -599,9 +599,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     home = _home(args)
     resume_overrides(home, overrides.get("session.name") or "default", overrides)
     config = _load(args, overrides)
-    if config.session.pace == "fast":
-        s = config.session
-        _confirm_size(_bars_to_replay(config, home), f"{s.symbol} {s.timeframe} from {s.source}", args.yes)
+    s = config.session
+    # A file's bars are bounded by the file, which the session reads once; counting would read it twice.
+    if s.pace == "fast" and not _reads_a_file(s.source):
+        bars = _range_bars(config, _last_decided(home, s.name))
+        _confirm_size(bars, f"{s.symbol} {s.timeframe} from {s.source}", args.yes)
     result = run_session(config, home)
     print(
         f"session {result.session}: decided {result.decided} bars ({result.total} in all), "
@@ -610,11 +612,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bars_to_replay(config: LabkitConfig, home: Path) -> int:
+def _range_bars(config: LabkitConfig, last_decided: int | None = None) -> int:
     # Counted from the range, not loaded: 5 million bars are what the question is meant to spare.
-    from labkit.session.paths import session_paths
     from labkit.session.runner import replay_range
-    from labkit.session.state import load_state
     from labkit.timeutil import now_ms, timeframe_ms
 
     s = config.session
@@ -622,10 +622,25 @@ def _bars_to_replay(config: LabkitConfig, home: Path) -> int:
     since, until = replay_range(config, now_ms())
     if s.max_bars:
         since = max(since, until - s.max_bars * tf)
-    last = ((load_state(session_paths(home, s.name)) or {}).get("portfolio") or {}).get("last_ts")
-    if last is not None:
-        since = max(since, last + tf)  # a resume decides only the bars after its last one
+    if last_decided is not None:
+        since = max(since, last_decided + tf)  # a resume decides only the bars after its last one
     return _bars_between(since, until, tf)
+
+
+def _last_decided(home: Path, session: str) -> int | None:
+    from labkit.session.paths import session_paths
+    from labkit.session.state import load_state
+
+    saved = load_state(session_paths(home, session)) or {}
+    last = (saved.get("portfolio") or {}).get("last_ts")
+    return None if last is None else int(last)
+
+
+def _reads_a_file(spec: str) -> bool:
+    from labkit.data.files import FileSource
+    from labkit.data.registry import registered_sources
+
+    return issubclass(registered_sources()[spec.partition(":")[0]], FileSource)
 
 
 def _bars_between(since: int, until: int, tf: int) -> int:
@@ -718,7 +733,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     from labkit.data.registry import open_source
     from labkit.journal import JournalWriter
     from labkit.session.runner import replay_range
-    from labkit.timeutil import now_ms, timeframe_ms
+    from labkit.timeutil import now_ms
 
     if args.strategy == "model":
         raise ConfigError(
@@ -759,20 +774,21 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         config = _load(args, {**overrides, "session.max_bars": 10_000})
         s = config.session
     what = f"{s.symbol} {s.timeframe} from {s.source}"
-    tf = timeframe_ms(s.timeframe)
     ranged = bool(s.since or s.max_bars)
     since, until = replay_range(config, now_ms()) if ranged else (0, 2**62)
-    if ranged:
-        counted = _bars_between(max(since, until - s.max_bars * tf) if s.max_bars else since, until, tf)
-        _confirm_size(counted, what, args.yes)
+    # Generated or fetched bars are counted before any exists; a file is read anyway, and its
+    # length, not the range asked of it, is what runs.
+    counted_first = ranged and not _reads_a_file(s.source)
+    if counted_first:
+        _confirm_size(_range_bars(config), what, args.yes)
     source = open_source(s.source, home, s.seed, config=config)
     bars = source.bars(s.symbol, s.timeframe, since, until)
     if s.max_bars:
         bars = bars.iloc[-s.max_bars :]
     if not len(bars):
         raise ConfigError(f"session.since: no bars of {s.symbol} {s.timeframe} in the requested range")
-    if not ranged:
-        _confirm_size(len(bars), what, args.yes)  # a whole file: only its length tells
+    if not counted_first:
+        _confirm_size(len(bars), what, args.yes)
     journal = JournalWriter(journal_path) if journal_path is not None else None
     try:
         with _bar_progress(len(bars), f"backtest {s.symbol} {s.timeframe}"):

@@ -256,3 +256,22 @@ def test_data_info_when_json_lists_every_gap(tmp_path, capsys):
     [entry] = json.loads(capsys.readouterr().out)
     assert len(entry["gaps"]) == 5
     assert entry["gaps"][-1] == ["2026-01-05T00:50:00Z", "2026-01-05T00:55:00Z"]
+
+
+def test_huge_range_when_the_source_is_a_file_counts_the_bars_it_holds(tmp_path, capsys, monkeypatch):
+    # Arrange: a range reaching back decades, over a file of 600 bars; nothing may be asked
+    _terminal(monkeypatch, None)
+    monkeypatch.setattr(cli, "CONFIRM_BARS", 100)
+    source = f"csv:{stubs.FIXTURE_CSV}"
+    # Act
+    code = main(["--home", str(tmp_path), "backtest", "--source", source, "--since", "2000-01-01", "--yes"])
+    # Assert
+    assert code == 0
+    assert "about to run 600 bars" in capsys.readouterr().err
+
+
+def test_huge_range_when_a_file_session_replays_asks_nothing(tmp_path, capsys, monkeypatch):
+    _terminal(monkeypatch, None)
+    source = f"csv:{stubs.FIXTURE_CSV}"
+    assert main(["--home", str(tmp_path), *RUN, "--source", source, "--since", "2000-01-01"]) == 0
+    assert "about to run" not in capsys.readouterr().err
