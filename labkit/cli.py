@@ -906,7 +906,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     home = _home(args)
     checks = ops.verify(args.session, home, max_age=args.max_age)
-    word = ops.status(args.session, home)["status_word"]
+    status = ops.status(args.session, home)
+    word = status["status_word"]
     failed = [c for c in checks if not c.ok]
     if args.json:
         report = {
@@ -918,9 +919,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=1))
         return 1 if failed else 0
     if word not in ("running", "halted"):
-        # The checks below would all fail; say the one reason first.
-        beat = ops.status(args.session, home).get("last_beat")
-        when = f"last beat {ago(beat)}" if beat else "no heartbeat"
+        # Most checks below fail for that one reason; say it first.
+        when = f"last beat {ago(status['last_beat'])}" if status.get("last_beat") else "no heartbeat"
         print(f"session {args.session} is {word} ({when}); verify checks a running session")
     for check in checks:
         print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
