@@ -92,6 +92,8 @@ def test_pyproject_packages_when_compared_list_every_package_and_ship_the_notebo
         ".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "labkit").rglob("__init__.py")
     }
     # Assert
+    missing = sorted(on_disk - set(tool["packages"]))
+    assert missing == [], f"add {missing} to [tool.setuptools] packages in pyproject.toml, or the wheel lacks them"
     assert set(tool["packages"]) == on_disk | {"labkit.notebooks"}
     assert tool["package-dir"] == {"labkit.notebooks": "notebooks"}
     assert tool["package-data"]["labkit.notebooks"] == ["*.ipynb"]
