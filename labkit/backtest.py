@@ -8,6 +8,7 @@ equity returns, annualised with the bars in a 365-day year (crypto trades every 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import pandas as pd
 from labkit.assemble import build_engine
 from labkit.config import LabkitConfig
 from labkit.data.bars import ts_ms
+from labkit.engine import SLICE_BARS
 from labkit.journal import JournalWriter
 from labkit.readiness.metrics import max_drawdown
 from labkit.timeutil import DAY_MS, iso_s, timeframe_ms
@@ -29,11 +31,22 @@ class BacktestResult:
 
 
 def run_backtest(
-    config: LabkitConfig, bars: pd.DataFrame, journal: JournalWriter | None = None
+    config: LabkitConfig,
+    bars: pd.DataFrame,
+    journal: JournalWriter | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> BacktestResult:
-    """Replay `bars` through a fresh engine and return its summary and equity curve."""
+    """Replay `bars` through a fresh engine and return its summary and equity curve.
+
+    `progress`, when given, is called with the number of bars decided after each slice (a progress
+    bar's ``update``); the engine decides a range the same whole or in slices.
+    """
     engine = build_engine(config, "backtest", journal=journal)
-    engine.process(bars)
+    if progress is None:
+        engine.process(bars)
+    else:
+        for lo in range(0, len(bars), SLICE_BARS):
+            progress(engine.process(bars.iloc[lo : lo + SLICE_BARS]))
     equity = pd.Series(engine.equity_curve(), index=bars.index, name="equity")
     port = engine.portfolio
     summary = summarize(equity, config.session.capital, timeframe_ms(config.session.timeframe))

@@ -292,7 +292,7 @@ def _backtest_parser(sub: Any) -> None:
         "sma_cross fills at the next open, all-in with fractional units, fee on each fill's notional.",
     )
     _market_flags(bt)
-    _strategy_flags(bt, default="sma_cross")
+    _strategy_flags(bt, default=None)
     bt.add_argument(
         "--fee",
         type=float,
@@ -696,36 +696,15 @@ def _check_journal(args: argparse.Namespace) -> Path | None:
 
 
 @contextmanager
-def _bar_progress(total: int, desc: str) -> Iterator[None]:
-    """Show a progress bar over the bars the engine decides while the block runs, on a terminal only.
-
-    `run_backtest` hands the engine every bar in one call; on a terminal that call is split into
-    slices so the bar can move. The engine decides a range the same whether it comes whole or in
-    slices (sessions rely on it), so the result does not change.
-    """
+def _bar_progress(total: int, desc: str) -> Iterator[Callable[[int], object] | None]:
+    """Yield a progress bar's ``update`` on a terminal (None elsewhere) for `total` bars."""
     if not sys.stderr.isatty():
-        yield
+        yield None
         return
     from tqdm import tqdm
 
-    from labkit.engine import SLICE_BARS, Engine
-
-    whole = Engine.process
     with tqdm(total=total, unit="bar", desc=desc, file=sys.stderr) as bar:
-
-        def sliced(self: Engine, bars: Any, now: int | None = None, source_ok: bool = True) -> int:
-            done = 0
-            for lo in range(0, len(bars), SLICE_BARS):
-                chunk = whole(self, bars.iloc[lo : lo + SLICE_BARS], now, source_ok)
-                bar.update(chunk)
-                done += chunk
-            return done
-
-        Engine.process = sliced  # type: ignore[method-assign]
-        try:
-            yield
-        finally:
-            Engine.process = whole  # type: ignore[method-assign]
+        yield bar.update
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
@@ -791,8 +770,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         _confirm_size(len(bars), what, args.yes)
     journal = JournalWriter(journal_path) if journal_path is not None else None
     try:
-        with _bar_progress(len(bars), f"backtest {s.symbol} {s.timeframe}"):
-            result = run_backtest(config, bars, journal)
+        with _bar_progress(len(bars), f"backtest {s.symbol} {s.timeframe}") as progress:
+            result = run_backtest(config, bars, journal, progress)
     finally:
         if journal is not None:
             journal.close()

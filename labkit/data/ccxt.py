@@ -22,7 +22,6 @@ from labkit.data.cache import (
     CachedSource,
     cache_path,
     read_meta,
-    read_parquet,
     subtract_ranges,
     write_meta,
     write_parquet,
@@ -253,37 +252,3 @@ def _minus(covered: list[list[int]], gaps: list[list[int]]) -> list[list[int]]:
     for lo, hi in covered:
         result.extend(subtract_ranges([lo, hi], gaps))
     return result
-
-
-def cache_info(home: Path) -> list[dict[str, Any]]:
-    """Describe every cached bar file: source, symbol, timeframe, range, count and gaps."""
-    root = home / "data" / "ohlcv"
-    entries = []
-    for path in sorted(root.glob("*/*/*.parquet")):
-        bars = read_parquet(path)
-        meta = read_meta(path)
-        tf_name = path.stem
-        try:
-            tf = timeframe_ms(tf_name)
-        except ConfigError:
-            continue
-        from labkit.data.bars import ts_ms
-        from labkit.data.cache import missing_bars
-
-        holes = missing_bars(bars, tf)
-        times = ts_ms(bars)
-        entries.append(
-            {
-                "source": path.parent.parent.name,
-                "symbol": path.parent.name,
-                "timeframe": tf_name,
-                "path": str(path),
-                "bars": len(bars),
-                "first": iso_s(int(times[0])) if len(times) else None,
-                "last": iso_s(int(times[-1])) if len(times) else None,
-                "missing_bars": int(sum((hi - lo) // tf for lo, hi in holes)),
-                "gaps": [[iso_s(lo), iso_s(hi)] for lo, hi in holes],
-                "confirmed_gaps": [[iso_s(lo), iso_s(hi)] for lo, hi in meta["gaps"]],
-            }
-        )
-    return entries
