@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labkit._io import write_atomic
+from labkit._io import read_json, write_atomic, write_json_atomic
 from labkit.data.bars import empty_bars, slice_range, ts_ms, validate_bars
 from labkit.data.registry import Source
 from labkit.errors import ConfigError
@@ -49,18 +49,11 @@ def meta_path(path: Path) -> Path:
 
 def read_meta(path: Path) -> dict[str, list[list[int]]]:
     """Return a cache file's sidecar: ``covered`` ranges asked and answered, ``gaps`` confirmed."""
-    import json
-
-    try:
-        data = json.loads(meta_path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {"covered": [], "gaps": []}
+    data = read_json(meta_path(path)) or {}
     return {"covered": data.get("covered", []), "gaps": data.get("gaps", [])}
 
 
 def write_meta(path: Path, covered: list[list[int]], gaps: list[list[int]]) -> None:
-    from labkit._io import write_json_atomic
-
     write_json_atomic(meta_path(path), {"covered": merge_ranges(covered), "gaps": merge_ranges(gaps)})
 
 
@@ -164,8 +157,6 @@ def cache_info(home: Path) -> list[dict[str, Any]]:
             tf = timeframe_ms(tf_name)
         except ConfigError:
             continue
-        from labkit.data.bars import ts_ms
-
         holes = missing_bars(bars, tf)
         times = ts_ms(bars)
         entries.append(

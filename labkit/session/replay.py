@@ -19,7 +19,7 @@ from labkit.journal import JournalWriter, iter_lines
 from labkit.session.control import apply_command
 from labkit.session.paths import session_paths
 from labkit.session.state import SessionState, read_saved_config
-from labkit.session.tape import frame, read_tape
+from labkit.session.tape import frame
 from labkit.timeutil import parse_instant
 
 WALL_CLOCK_FIELDS = ("decided_at", "correlation_id")
@@ -85,7 +85,7 @@ def _run_tape(config: LabkitConfig, tape: Path, out: Path, last_ts: int | None) 
                     engine.process(frame(group), now=group[0]["now"])
                 start = end
 
-    for row in read_tape(tape):
+    for row in iter_lines(tape):
         kind = row["kind"]
         if kind == "history" and engine.portfolio.last_ts is None and not buffered:
             history[row["ts"]] = row

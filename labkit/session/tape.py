@@ -14,7 +14,6 @@ prove that the decisions in the journal are what the engine makes of them. Kinds
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from labkit.data.bars import COLUMNS, ts_ms
+from labkit._io import open_append
+from labkit.data.bars import COLUMNS, make_bars, ts_ms
 
 _encode = functools.partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
 
@@ -31,10 +31,7 @@ class TapeWriter:
     """Append bars and commands to a session's tape; flushed before the bars are decided."""
 
     def __init__(self, path: Path) -> None:
-        from labkit._io import repair_torn_tail
-
-        repair_torn_tail(path)
-        self._file = open(path, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
+        self._file = open_append(path)  # cuts a torn last line, with a warning
 
     def bars(self, bars: pd.DataFrame, kind: str, now: int | None = None) -> None:
         if not len(bars):
@@ -78,17 +75,7 @@ class TapeWriter:
             self._file.close()
 
 
-def read_tape(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield the tape's complete lines in order."""
-    with open(path, "rb") as handle:
-        for raw in handle:
-            if raw.endswith(b"\n"):
-                yield orjson.loads(raw)
-
-
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Return tape bar lines as a bar frame."""
-    from labkit.data.bars import make_bars
-
     times = np.array([r["ts"] for r in rows], dtype="int64")
     return make_bars(times, {c: np.array([r[c] for r in rows], dtype="float64") for c in COLUMNS})
