@@ -23,17 +23,20 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def write_atomic(path: Path, content: bytes | Callable[[BinaryIO], object]) -> None:
+def write_atomic(
+    path: Path, content: bytes | Callable[[BinaryIO], object], mode: int | None = None
+) -> None:
     """Replace `path` so that readers see the old file or the new, never half of one.
 
     `content` is the bytes, or a function that writes them to the open file. The file is written
     under a unique temporary name beside `path`, flushed to disk, then renamed over it; if anything
     fails (a full disk, an error in `content`), the old file stays and the temporary one is removed.
+    `mode` sets the permissions; by default they follow the umask like any new file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; these files are as readable as any other
+        os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)  # mkstemp makes 0600
         with os.fdopen(fd, "wb") as handle:
             if isinstance(content, bytes):
                 handle.write(content)

@@ -98,7 +98,7 @@ def _env_value(value: str) -> Any:
 
 
 def _apply_paper_overrides(merged: dict[str, Any], environ: Mapping[str, str]) -> None:
-    session = merged.get("session")
+    session = merged.get("session", {})
     if (session.get("mode", "paper") if isinstance(session, dict) else None) != "paper":
         return
     for var, key in (("LABKIT_PAPER_MIN_RATIO", "min_ratio"), ("LABKIT_PAPER_MAX_DAILY", "max_daily")):

@@ -85,3 +85,10 @@ def test_redacted_when_secrets_configured_keeps_only_last_four(tmp_path):
 def test_load_config_when_exchange_keys_come_from_env_keeps_ccxt_names():
     config = load_config(None, {}, environ={"LABKIT_EXCHANGES__BINANCE__APIKEY": "k1234", "LABKIT_EXCHANGES__BINANCE__TIMEOUT": "3000"})
     assert config.exchanges["binance"] == {"apiKey": "k1234", "timeout": 3000}
+
+
+def test_load_config_when_paper_overrides_set_and_mode_left_default_applies_them():
+    # Regression: with no session key anywhere the default mode is paper, and the overrides were lost.
+    environ = {"LABKIT_PAPER_MIN_RATIO": "3.5", "LABKIT_PAPER_MAX_DAILY": "4"}
+    config = load_config(None, {}, environ=environ)
+    assert (config.gates.turnover.min_ratio, config.gates.turnover.max_daily) == (3.5, 4)  # type: ignore[attr-defined]

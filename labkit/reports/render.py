@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import html
 import importlib.resources
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ import nbformat
 import orjson
 
 import labkit
-from labkit._io import last_line, read_json, write_json_atomic
+from labkit._io import last_line, read_json, write_atomic, write_json_atomic
 from labkit.config import LabkitConfig
 from labkit.errors import ConfigError, NotebookRunError
 from labkit.readiness.periods import day_bounds, iso_week, week_bounds
@@ -349,16 +347,7 @@ def _to_html(nb: Any, title: str) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # a page to be read, unlike the session's private files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text.encode("utf-8"), mode=0o644)  # a page to be read, unlike session files
 
 
 def _e(value: Any) -> str:
