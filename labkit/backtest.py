@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,13 @@ import pandas as pd
 from labkit.assemble import build_engine
 from labkit.config import LabkitConfig
 from labkit.data.bars import ts_ms
+from labkit.data.files import is_file_spec
+from labkit.data.registry import open_source
 from labkit.engine import SLICE_BARS
+from labkit.errors import ConfigError
 from labkit.journal import JournalWriter
 from labkit.readiness.metrics import max_drawdown
+from labkit.session.runner import bars_to_decide, replay_range
 from labkit.timeutil import DAY_MS, iso_s, timeframe_ms
 
 
@@ -28,6 +33,46 @@ from labkit.timeutil import DAY_MS, iso_s, timeframe_ms
 class BacktestResult:
     summary: dict[str, Any]
     equity: pd.Series  # equity at each close
+
+
+# A synthetic backtest given no range runs the market's latest bars, this many.
+DEFAULT_SYNTHETIC_BARS = 10_000
+
+
+def backtest_config(config: LabkitConfig) -> LabkitConfig:
+    """Return `config` with the default range filled in: the last 10,000 synthetic bars when unsaid."""
+    s = config.session
+    if s.source == "synthetic" and not (s.since or s.max_bars):
+        return config.model_copy(
+            update={"session": s.model_copy(update={"max_bars": DEFAULT_SYNTHETIC_BARS})}
+        )
+    return config
+
+
+def planned_bars(config: LabkitConfig, now: int) -> int | None:
+    """Return how many bars a backtest of `config` runs, counted without loading them.
+
+    None when only the data can say: a bar file, or a source read without a range.
+    """
+    s = config.session
+    if is_file_spec(s.source) or not (s.since or s.max_bars):
+        return None
+    return bars_to_decide(config, now)
+
+
+def load_backtest_bars(config: LabkitConfig, home: Path, now: int) -> pd.DataFrame:
+    """Return the bars a backtest of `config` runs: its range, or the source's whole history.
+
+    Raises ConfigError naming ``session.since`` when the range holds no bar.
+    """
+    s = config.session
+    since, until = replay_range(config, now) if (s.since or s.max_bars) else (0, 2**62)
+    bars = open_source(s.source, home, s.seed, config=config).bars(s.symbol, s.timeframe, since, until)
+    if s.max_bars:
+        bars = bars.iloc[-s.max_bars :]
+    if not len(bars):
+        raise ConfigError(f"session.since: no bars of {s.symbol} {s.timeframe} in the requested range")
+    return bars
 
 
 def run_backtest(

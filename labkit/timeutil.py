@@ -141,3 +141,15 @@ def ago(instant: str | int, now: int | None = None) -> str:
 def to_datetime(ms: int) -> datetime:
     """Return an instant as a tz-aware UTC datetime."""
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def bars_between(since_ms: int, until_ms: int, timeframe_ms: int) -> int:
+    """Return how many bar opens of the timeframe's grid lie in ``[since, until)``.
+
+    Examples
+    --------
+    >>> bars_between(30_000, 240_000, 60_000)  # opens at 1, 2 and 3 minutes
+    3
+    """
+    first = -(-since_ms // timeframe_ms) * timeframe_ms  # the first open at or after `since`
+    return max(0, -(-(until_ms - first) // timeframe_ms))

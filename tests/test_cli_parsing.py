@@ -10,8 +10,8 @@ from collections import defaultdict
 
 import pytest
 
-from labkit import cli
 from labkit.cli import main
+from labkit.cli.parser import build_parser
 from tests import stubs
 
 
@@ -87,7 +87,7 @@ def test_metavars_when_compared_across_commands_name_each_kind_of_value_once():
     # Arrange
     seen: dict[str, set[str]] = defaultdict(set)
     # Act
-    for parser in _subparsers(cli._parser()).values():
+    for parser in _subparsers(build_parser()).values():
         for action in parser._actions:
             if action.metavar is not None:
                 for flag in action.option_strings:
@@ -150,7 +150,7 @@ def test_help_when_top_level_loads_no_pandas_and_points_at_the_docs():
 
 
 def test_help_when_shown_for_any_command_never_names_a_file_users_do_not_have(capsys):
-    for name in _subparsers(cli._parser()):
+    for name in _subparsers(build_parser()):
         out = _help(capsys, *name.split()[1:])
         assert "DESIGN" not in out, name
 

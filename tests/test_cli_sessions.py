@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit import cli
+from labkit.cli import common as cli_common
 from labkit.cli import main
 from labkit.data.cache import cache_path, write_parquet
 from labkit.session.status import status_line
@@ -122,7 +122,7 @@ def test_run_when_quiet_in_process_keeps_info_off_stderr_and_in_the_session_log(
 
 
 def _terminal(monkeypatch: pytest.MonkeyPatch, answer: str | None) -> None:
-    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    monkeypatch.setattr(cli_common, "_interactive", lambda: True)
     if answer is None:
         monkeypatch.setattr("sys.stdin", None)  # reading would fail: nothing may be asked
     else:
@@ -153,7 +153,7 @@ def test_huge_range_when_refused_on_a_terminal_exits_2_before_loading_a_bar(tmp_
 def test_huge_range_when_yes_given_announces_without_asking(tmp_path, capsys, monkeypatch):
     # Arrange: a lower threshold keeps the run small; stdin must not be read
     _terminal(monkeypatch, None)
-    monkeypatch.setattr(cli, "CONFIRM_BARS", 100)
+    monkeypatch.setattr(cli_common, "CONFIRM_BARS", 100)
     # Act
     code = main(["--home", str(tmp_path), *RUN, "--session", "y", "--yes"])
     # Assert
@@ -163,13 +163,13 @@ def test_huge_range_when_yes_given_announces_without_asking(tmp_path, capsys, mo
 
 def test_huge_range_when_confirmed_on_a_terminal_runs(tmp_path, capsys, monkeypatch):
     _terminal(monkeypatch, "y\n")
-    monkeypatch.setattr(cli, "CONFIRM_BARS", 100)
+    monkeypatch.setattr(cli_common, "CONFIRM_BARS", 100)
     assert main(["--home", str(tmp_path), "backtest", "--since", "2026-01-05", "--until", "2026-01-05T02:00"]) == 0
     assert "120 bars" in capsys.readouterr().out
 
 
 def test_huge_range_when_not_on_a_terminal_announces_and_proceeds(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "CONFIRM_BARS", 100)
+    monkeypatch.setattr(cli_common, "CONFIRM_BARS", 100)
     code = main(["--home", str(tmp_path), "backtest", "--since", "2026-01-05", "--until", "2026-01-05T02:00"])
     err = capsys.readouterr().err
     assert code == 0
@@ -179,7 +179,7 @@ def test_huge_range_when_not_on_a_terminal_announces_and_proceeds(tmp_path, caps
 def test_huge_range_when_a_resumed_run_has_decided_most_counts_only_the_rest(tmp_path, capsys, monkeypatch):
     # Arrange: 120 bars decided; the range grows by 60
     _session(tmp_path)
-    monkeypatch.setattr(cli, "CONFIRM_BARS", 10)
+    monkeypatch.setattr(cli_common, "CONFIRM_BARS", 10)
     # Act
     code = main(["--home", str(tmp_path), *RUN, "--until", "2026-01-05T03:00", "--session", "s1"])
     # Assert
@@ -261,7 +261,7 @@ def test_data_info_when_json_lists_every_gap(tmp_path, capsys):
 def test_huge_range_when_the_source_is_a_file_counts_the_bars_it_holds(tmp_path, capsys, monkeypatch):
     # Arrange: a range reaching back decades, over a file of 600 bars; nothing may be asked
     _terminal(monkeypatch, None)
-    monkeypatch.setattr(cli, "CONFIRM_BARS", 100)
+    monkeypatch.setattr(cli_common, "CONFIRM_BARS", 100)
     source = f"csv:{stubs.FIXTURE_CSV}"
     # Act
     code = main(["--home", str(tmp_path), "backtest", "--source", source, "--since", "2000-01-01", "--yes"])

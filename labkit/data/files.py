@@ -41,6 +41,11 @@ class FileSource(Source):
         return slice_range(self._bars, since_ms, until_ms)
 
 
+def is_file_spec(spec: str) -> bool:
+    """Return True when a source spec names a bar file (``csv:PATH``, ``parquet:PATH``)."""
+    return spec.partition(":")[0] in FileSource.kinds
+
+
 def read_bar_file(path: Path) -> pd.DataFrame:
     """Read and validate a user's CSV or Parquet file of bars.
 

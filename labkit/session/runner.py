@@ -43,7 +43,7 @@ from labkit.session.state import (
 )
 from labkit.session.tape import TapeWriter
 from labkit.strategies.base import HOLD
-from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
+from labkit.timeutil import bars_between, iso_s, now_ms, parse_instant, timeframe_ms
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,21 @@ def replay_range(config: LabkitConfig, now: int) -> tuple[int, int]:
     if since >= until:
         raise ConfigError(f"session.since: {iso_s(since)} is not before until {iso_s(until)}")
     return since, until
+
+
+def bars_to_decide(config: LabkitConfig, now: int, last_decided: int | None = None) -> int:
+    """Return how many bars a fast-paced run of `config` will decide, counted without loading them.
+
+    A resumed session (`last_decided`, the open of its last bar) decides only the bars after it.
+    """
+    s = config.session
+    tf = timeframe_ms(s.timeframe)
+    since, until = replay_range(config, now)
+    if s.max_bars:
+        since = max(since, until - s.max_bars * tf)
+    if last_decided is not None:
+        since = max(since, last_decided + tf)
+    return bars_between(since, until, tf)
 
 
 def run_session(

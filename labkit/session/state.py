@@ -68,6 +68,12 @@ def save_state(paths: SessionPaths, state: SessionState, identity: dict[str, Any
     )
 
 
+def last_decided(paths: SessionPaths) -> int | None:
+    """Return the open (epoch ms) of the last bar the session decided, or None before its first."""
+    last = ((load_state(paths) or {}).get("portfolio") or {}).get("last_ts")
+    return None if last is None else int(last)
+
+
 def load_state(paths: SessionPaths) -> dict[str, Any] | None:
     return read_json(paths.state)
 

@@ -1,0 +1,70 @@
+"""The `labkit` command line. Each subcommand turns flags into config overrides and calls labkit.
+
+Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 another instance holds the session, 4 a data
+source stayed unavailable. Building the parser imports nothing heavy, so `labkit --help` stays
+quick; what needs pandas (source kinds, strategy names) is looked up when a command's own help is
+shown or the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from labkit.cli.common import with_flags
+from labkit.errors import LabkitError
+
+log = logging.getLogger("labkit")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit code.
+
+    Parameters
+    ----------
+    argv
+        The arguments after ``labkit``; None reads ``sys.argv``.
+    """
+    from labkit.cli.parser import build_parser
+
+    args = build_parser().parse_args(argv)
+    with _stderr_logging(_log_level(args)):
+        try:
+            return int(args.handler(args) or 0)
+        except LabkitError as exc:
+            print(f"labkit {args.command}: {with_flags(str(exc))}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            return 130
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    # A session logs its gates and progress; other commands print results and only warn.
+    chosen = {"debug": logging.DEBUG, "quiet": logging.WARNING}
+    return chosen.get(args.verbosity, logging.INFO if args.command == "run" else logging.WARNING)
+
+
+@contextmanager
+def _stderr_logging(level: int) -> Iterator[None]:
+    # The level sits on the terminal's handler, not only on loggers: a session lifts the labkit
+    # logger to INFO for its own log file, and -q must still keep those records off the terminal.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root, ours = logging.getLogger(), logging.getLogger("labkit")
+    saved = root.level, ours.level
+    root.addHandler(handler)
+    # Only ever lower the root level: the handler does the filtering, and a host that already
+    # listens at a finer level (a notebook, a test) keeps hearing it.
+    root.setLevel(min(level, saved[0]) if saved[0] else level)
+    if level <= logging.DEBUG:
+        ours.setLevel(level)  # else a session would lift it to INFO and hide -v's details
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved[0])
+        ours.setLevel(saved[1])

@@ -1,0 +1,192 @@
+"""Commands on sessions: run, status, report, the control commands, verify, replay, schedule."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    pass
+
+from labkit.cli.common import confirm_size, home_of, load, session_overrides
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from labkit.data.files import is_file_spec
+    from labkit.session.paths import session_paths
+    from labkit.session.runner import bars_to_decide, run_session
+    from labkit.session.state import last_decided, resume_overrides
+    from labkit.timeutil import now_ms
+
+    overrides = session_overrides(
+        args,
+        (
+            "session",
+            "mode",
+            "symbol",
+            "timeframe",
+            "interval",
+            "capital",
+            "source",
+            "pace",
+            "since",
+            "until",
+            "max_bars",
+            "strategy",
+            "fast",
+            "slow",
+            "seed",
+        ),
+    )
+    home = home_of(args)
+    resume_overrides(home, overrides.get("session.name") or "default", overrides)
+    config = load(args, overrides)
+    s = config.session
+    # A file's bars are bounded by the file, which the session reads once; counting would read it twice.
+    if s.pace == "fast" and not is_file_spec(s.source):
+        bars = bars_to_decide(config, now_ms(), last_decided(session_paths(home, s.name)))
+        confirm_size(bars, f"{s.symbol} {s.timeframe} from {s.source}", args.yes)
+    result = run_session(config, home)
+    print(
+        f"session {result.session}: decided {result.decided} bars ({result.total} in all), "
+        f"equity {result.equity:,.2f}; files in {result.directory}"
+    )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from labkit.session.paths import list_sessions
+    from labkit.session.status import session_status, status_line
+
+    home = home_of(args)
+    names = [args.session] if args.session else list_sessions(home)
+    statuses = [session_status(home, name) for name in names]
+    if args.json:
+        print(json.dumps(statuses[0] if args.session else statuses, indent=1))
+        return 0
+    if not statuses:
+        print(f"no sessions under {home / 'data' / 'sessions'}")
+    for st in statuses:
+        print(status_line(st))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from labkit.reports.render import render_report
+
+    home = home_of(args)
+    config = load(args, {})
+    date, week = _relative_day(args.date), _relative_week(args.week)
+    result = render_report(args.kind, args.session, home, config, date=date, week=week)
+    print(f"{args.kind} report for {args.session}: {result.html}")
+    return 0
+
+
+def _relative_day(value: str | None) -> str | None:
+    # Schedules ask for "yesterday" rather than a date they cannot know when written.
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).date()
+    shifts = {"today": 0, "yesterday": 1}
+    return (today - dt.timedelta(days=shifts[value])).isoformat() if value in shifts else value
+
+
+def _relative_week(value: str | None) -> str | None:
+    import datetime as dt
+
+    shifts = {"this": 0, "last": 7}
+    if value not in shifts:
+        return value
+    year, week, _ = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=shifts[value])).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from labkit import ops
+
+    print(f"session {args.session}: {ops.stop(args.session, home_of(args))}")
+    return 0
+
+
+def cmd_emergency_stop(args: argparse.Namespace) -> int:
+    from labkit import ops
+
+    how = ops.emergency_stop(args.session, home_of(args))
+    print(f"session {args.session}: emergency stop {how}; it stays halted until `labkit resume`")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from labkit import ops
+
+    print(f"session {args.session}: resume {ops.resume(args.session, home_of(args))}")
+    return 0
+
+
+def cmd_reduce_only(args: argparse.Namespace) -> int:
+    from labkit import ops
+
+    how = ops.reduce_only(args.session, home_of(args), on=not args.off)
+    print(f"session {args.session}: reduce-only {'off' if args.off else 'on'} {how}")
+    return 0
+
+
+def cmd_transition(args: argparse.Namespace) -> int:
+    from labkit import ops
+
+    how = ops.transition(args.to, args.session, home_of(args), force=args.force)
+    print(
+        f"session {args.session}: transition to {args.to} {how}"
+        + (" (forced, recorded)" if args.force else "")
+    )
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from labkit import ops
+    from labkit.timeutil import ago
+
+    home = home_of(args)
+    checks = ops.verify(args.session, home, max_age=args.max_age)
+    status = ops.status(args.session, home)
+    word = status["status_word"]
+    failed = [c for c in checks if not c.ok]
+    if args.json:
+        report = {
+            "session": args.session,
+            "status": word,
+            "ok": not failed,
+            "checks": [c.__dict__ for c in checks],
+        }
+        print(json.dumps(report, indent=1))
+        return 1 if failed else 0
+    if word not in ("running", "halted"):
+        # Most checks below fail for that one reason; say it first.
+        when = f"last beat {ago(status['last_beat'])}" if status.get("last_beat") else "no heartbeat"
+        print(f"session {args.session} is {word} ({when}); verify checks a running session")
+    for check in checks:
+        print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+    print(f"{len(failed)} of {len(checks)} checks failed" if failed else f"all {len(checks)} checks pass")
+    return 1 if failed else 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from labkit.session.replay import replay_session
+
+    result = replay_session(home_of(args), args.session)
+    print(result.describe())
+    return 0 if result.identical else 1
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from labkit.schedule import cron_lines, systemd_units
+
+    config = load(args, {})
+    home = home_of(args)
+    print(
+        cron_lines(home, args.session, config)
+        if args.print_cron
+        else systemd_units(home, args.session, config)
+    )
+    return 0
