@@ -132,14 +132,14 @@ def _terminal(monkeypatch: pytest.MonkeyPatch, answer: str | None) -> None:
 @pytest.mark.parametrize("command", [["backtest"], ["run", "--pace", "fast", "--session", "huge"]])
 def test_huge_range_when_refused_on_a_terminal_exits_2_before_loading_a_bar(tmp_path, capsys, monkeypatch, command):
     # Arrange: on a terminal, answering no; opening the source would be a failure
-    import labkit.data.registry as registry
+    from labkit.data.synthetic import SyntheticSource
 
     _terminal(monkeypatch, "n\n")
 
-    def no_source(*args: object, **kwargs: object) -> None:
+    def no_bars(*args: object, **kwargs: object) -> None:
         raise AssertionError("bars were loaded before the question was answered")
 
-    monkeypatch.setattr(registry, "open_source", no_source)
+    monkeypatch.setattr(SyntheticSource, "bars", no_bars)
     # Act
     code = main(["--home", str(tmp_path), *command, *HUGE])
     # Assert

@@ -73,33 +73,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from labkit.readiness.periods import relative_day, relative_week
     from labkit.reports.render import render_report
 
     home = home_of(args)
     config = load(args, {})
-    date, week = _relative_day(args.date), _relative_week(args.week)
+    date, week = relative_day(args.date), relative_week(args.week)
     result = render_report(args.kind, args.session, home, config, date=date, week=week)
     print(f"{args.kind} report for {args.session}: {result.html}")
     return 0
-
-
-def _relative_day(value: str | None) -> str | None:
-    # Schedules ask for "yesterday" rather than a date they cannot know when written.
-    import datetime as dt
-
-    today = dt.datetime.now(dt.UTC).date()
-    shifts = {"today": 0, "yesterday": 1}
-    return (today - dt.timedelta(days=shifts[value])).isoformat() if value in shifts else value
-
-
-def _relative_week(value: str | None) -> str | None:
-    import datetime as dt
-
-    shifts = {"this": 0, "last": 7}
-    if value not in shifts:
-        return value
-    year, week, _ = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=shifts[value])).isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
@@ -74,3 +74,33 @@ def heartbeat_gaps(journal: pd.DataFrame, timeframe_ms: int) -> pd.Series:
         return pd.Series(dtype="float64")
     gaps = journal["decided_at"].diff().dt.total_seconds().fillna(0.0)
     return gaps.where(gaps > 2 * timeframe_ms / 1000.0, 0.0)
+
+
+def relative_day(value: str | None, today: date | None = None) -> str | None:
+    """Return ``today`` and ``yesterday`` as ``YYYY-MM-DD`` (UTC); any other value as it is.
+
+    Schedules ask for "yesterday" rather than a date they cannot know when they are written.
+
+    Examples
+    --------
+    >>> relative_day("yesterday", date(2026, 1, 1))
+    '2025-12-31'
+    """
+    today = today or datetime.now(UTC).date()
+    shifts = {"today": 0, "yesterday": 1}
+    return (today - timedelta(days=shifts[value])).isoformat() if value in shifts else value
+
+
+def relative_week(value: str | None, today: date | None = None) -> str | None:
+    """Return ``this`` and ``last`` as ISO weeks ``YYYY-Www`` (UTC); any other value as it is.
+
+    Examples
+    --------
+    >>> relative_week("last", date(2026, 1, 5))
+    '2026-W01'
+    """
+    shifts = {"this": 0, "last": 7}
+    if value not in shifts:
+        return value
+    year, week, _ = ((today or datetime.now(UTC).date()) - timedelta(days=shifts[value])).isocalendar()
+    return f"{year}-W{week:02d}"
