@@ -17,7 +17,7 @@ from labkit.config import LabkitConfig
 from labkit.errors import ConfigError
 from labkit.journal import JournalWriter, iter_lines
 from labkit.session.control import apply_command
-from labkit.session.paths import session_paths
+from labkit.session.paths import existing_session
 from labkit.session.state import SessionState, read_saved_config
 from labkit.session.tape import frame
 from labkit.timeutil import parse_instant
@@ -46,10 +46,13 @@ class ReplayResult:
 
 def replay_session(home: Path, session: str) -> ReplayResult:
     """Run the session's tape through a fresh engine and compare with its journal."""
-    paths = session_paths(home, session)
+    paths = existing_session(home, session)
     saved_config = read_saved_config(paths)
     if saved_config is None or not paths.tape.exists():
-        raise ConfigError(f"session: no recorded session {session!r} with a tape under {paths.root.parent}")
+        raise ConfigError(
+            f"session: session {session!r} has no {'config.json' if saved_config is None else 'tape.jsonl'} "
+            f"in {paths.root}, so there is nothing to replay"
+        )
     config = LabkitConfig.model_validate(saved_config)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "replayed.jsonl"
