@@ -58,6 +58,12 @@ def origin(cls: type[Any]) -> str:
     return "labkit" if module == "labkit" or module.startswith("labkit.") else module.split(".")[0]
 
 
+def summary_line(cls: type[Any]) -> str:
+    """Return the first line of a class's docstring as plain text: what the class does."""
+    text = (cls.__doc__ or cls.__name__).strip().splitlines()[0]
+    return text.replace("``", "").replace("`", "")
+
+
 def _is_concrete(obj: Any, base: type[Any]) -> bool:
     return (
         isinstance(obj, type)

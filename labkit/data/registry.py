@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from labkit._plugins import discover
+from labkit._plugins import discover, summary_line
 from labkit.data.retry import DataConfig
 from labkit.errors import ConfigError
 
@@ -61,7 +61,7 @@ class Source(ABC):
     @classmethod
     def describe(cls) -> str:
         """Return the first line of the class docstring: what the source serves."""
-        return (cls.__doc__ or cls.__name__).strip().splitlines()[0]
+        return summary_line(cls)
 
 
 @functools.cache

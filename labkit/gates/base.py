@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from labkit._plugins import summary_line
 from labkit.strategies.base import BUY, HOLD, SELL
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ class Gate(ABC):
     @classmethod
     def summary(cls) -> str:
         """Return the first line of the class docstring: what the gate blocks, in general."""
-        return (cls.__doc__ or cls.name).strip().splitlines()[0]
+        return summary_line(cls)
 
 
 def run_gates(

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from labkit._plugins import summary_line
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -63,7 +65,7 @@ class Strategy(ABC):
     @classmethod
     def describe(cls) -> str:
         """Return the first line of the class docstring: what the strategy does."""
-        return (cls.__doc__ or cls.name).strip().splitlines()[0]
+        return summary_line(cls)
 
     def params(self) -> dict[str, Any]:
         """Return the parameters as plain data (they identify a session's strategy)."""
