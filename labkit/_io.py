@@ -18,9 +18,18 @@ from typing import Any, BinaryIO
 import orjson
 
 log = logging.getLogger(__name__)
-# The process umask, read once: temp files are created 0600 and then given the usual mode.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+# Files labkit writes hold a session's money, positions and configuration: private by default,
+# whatever the umask. Pages meant for others to read (reports) ask for 0644 themselves.
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+def make_private_dir(path: Path) -> Path:
+    """Create `path` (and missing parents) as 0700 and return it; an existing folder is tightened."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    if path.stat().st_mode & 0o777 != PRIVATE_DIR:
+        os.chmod(path, PRIVATE_DIR)
+    return path
 
 
 def write_atomic(
@@ -31,12 +40,13 @@ def write_atomic(
     `content` is the bytes, or a function that writes them to the open file. The file is written
     under a unique temporary name beside `path`, flushed to disk, then renamed over it; if anything
     fails (a full disk, an error in `content`), the old file stays and the temporary one is removed.
-    `mode` sets the permissions; by default they follow the umask like any new file.
+    `mode` sets the permissions, 0600 unless said otherwise.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)  # mkstemp makes 0600
+        if mode is not None and mode != PRIVATE_FILE:
+            os.chmod(tmp, mode)  # mkstemp makes 0600 whatever the umask
         with os.fdopen(fd, "wb") as handle:
             if isinstance(content, bytes):
                 handle.write(content)
@@ -120,13 +130,15 @@ def last_line(path: Path) -> dict[str, Any] | None:
 
 
 def open_append(path: Path) -> BinaryIO:
-    """Open a JSON Lines file for appending (buffered), after cutting a torn tail left by a crash."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open a JSON Lines file (0600) for appending, buffered, after cutting a torn tail left by a crash."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     repair_torn_tail(path)
-    return open(path, "ab", buffering=1 << 20)  # noqa: SIM115 - the caller closes it
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)  # the umask may have loosened a new file, or an old one is wider
+    return os.fdopen(fd, "ab", buffering=1 << 20)
 
 
-def append_line(path: Path, line: bytes, mode: int = 0o644) -> int:
+def append_line(path: Path, line: bytes, mode: int = PRIVATE_FILE) -> int:
     """Append one whole line and fsync it; return the file's size after it.
 
     O_APPEND puts the line at the end even when two processes append at once, and the loop
@@ -134,6 +146,7 @@ def append_line(path: Path, line: bytes, mode: int = 0o644) -> int:
     """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
     try:
+        os.fchmod(fd, mode)
         view = memoryview(line)
         while view:
             view = view[os.write(fd, view) :]

@@ -158,6 +158,7 @@ class JournalWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file = open_append(path)  # cuts a torn last line, with a warning
+        self.size = self._file.tell()  # bytes in the file; final once closed
         # The engine calls this directly in its hot loop: a C function, no Python frame between.
         self.write_bytes = self._file.write
 
@@ -175,8 +176,10 @@ class JournalWriter:
             os.fsync(self._file.fileno())
 
     def close(self) -> None:
+        """Flush the journal to disk (fsync) and close it; `size` is then its final length."""
         if not self._file.closed:
             self.flush(fsync=True)
+            self.size = self._file.tell()
             self._file.close()
 
 

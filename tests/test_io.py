@@ -27,14 +27,27 @@ def test_write_atomic_when_writer_fails_midway_keeps_the_old_file_and_no_temp(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
 
 
-def test_write_atomic_when_done_replaces_whole_file_with_usual_permissions(tmp_path):
-    path = tmp_path / "out" / "bars.parquet"
-    _io.write_atomic(path, b"abc")
-    _io.write_atomic(path, lambda handle: handle.write(b"defg"))
-    umask = os.umask(0)
-    os.umask(umask)
-    assert path.read_bytes() == b"defg"
-    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o077])
+def test_private_files_when_written_are_0600_in_0700_folders_whatever_the_umask(tmp_path, umask):
+    # Arrange
+    previous = os.umask(umask)
+    try:
+        # Act
+        _io.write_atomic(tmp_path / "a" / "state.json", b"abc")
+        _io.write_atomic(tmp_path / "a" / "state.json", lambda handle: handle.write(b"defg"))
+        with _io.open_append(tmp_path / "a" / "decisions.jsonl") as handle:
+            handle.write(b"{}\n")
+        _io.append_line(tmp_path / "a" / "control.jsonl", b"{}\n")
+        _io.make_private_dir(tmp_path / "b" / "c")
+        _io.write_atomic(tmp_path / "page.html", b"<p>", mode=0o644)
+    finally:
+        os.umask(previous)
+    # Assert
+    mode = lambda p: (tmp_path / p).stat().st_mode & 0o777  # noqa: E731
+    assert (tmp_path / "a" / "state.json").read_bytes() == b"defg"
+    assert [mode(f"a/{n}") for n in ("state.json", "decisions.jsonl", "control.jsonl")] == [0o600] * 3
+    assert mode("a") == 0o700 and mode("b/c") == 0o700
+    assert mode("page.html") == 0o644
 
 
 def test_append_line_when_the_kernel_writes_short_finishes_the_line(tmp_path, monkeypatch):

@@ -1,20 +1,27 @@
 """Operating a session from outside: stop, emergency stop, resume, reduce-only, mode transitions.
 
-Every command is appended as one JSON line to the session's ``control.jsonl`` (an audit trail that is
-never rewritten). Whoever owns the session applies the lines it has not applied yet, in order, with
-`apply_command`: the running engine between bars, or, when no engine runs, the command itself while
-holding the session's run lock. ``state.json`` remembers how far the log was applied, so a command is
-applied exactly once even across crashes and restarts.
+Every command is appended as one JSON line, with an id, to the session's ``control.jsonl`` (an
+audit trail that is never rewritten). Whoever owns the session applies the lines it has not applied
+yet, in order, with `apply_command`: the running engine between bars, or, when no engine runs, the
+command itself while holding the session's run lock. Each command applied is acknowledged in the
+same log (``{"ack": id, ...}``), so a command is applied exactly once whatever file is lost: a
+``state.json`` that is gone only means the log is read again from its start, and acknowledged
+commands are not applied again. A line that is not a valid command is quarantined: warned about
+once, with its line number, and never applied.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
-from typing import Any
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import orjson
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from labkit._io import append_line
 from labkit.errors import ConfigError, SessionBusyError
@@ -25,9 +32,25 @@ from labkit.session.tape import TapeWriter
 from labkit.timeutil import iso_ms, now_ms
 
 log = logging.getLogger(__name__)
-
-
 COMMANDS = ("stop", "emergency_stop", "resume", "reduce_only", "transition")
+
+
+class Command(BaseModel):
+    """One command line of ``control.jsonl``; anything else in the log is an acknowledgement."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    command: Literal["stop", "emergency_stop", "resume", "reduce_only", "transition"]
+    id: str | None = None  # lines written before ids existed have none: their line number stands in
+    at: str | None = None
+    to: Literal["shadow", "paper"] | None = None
+    on: bool = True
+    force: bool = False
+
+    @model_validator(mode="after")
+    def _transition_has_target(self) -> Command:
+        if self.command == "transition" and self.to is None:
+            raise ValueError("a transition needs `to` (shadow or paper)")
+        return self
 
 
 @dataclass(frozen=True)
@@ -38,30 +61,179 @@ class Applied:
     mode: str | None = None  # a transition to this mode
 
 
-def append_command(paths: SessionPaths, command: str, **args: Any) -> int:
-    """Append a command to the session's control log; return the log's size after it."""
+@dataclass
+class ControlRead:
+    """What a read of the control log found after an offset."""
+
+    commands: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (key, line), new ones
+    bad: list[tuple[int, str]] = field(default_factory=list)  # (line number, why), not yet quarantined
+    offset: int = 0
+
+
+def new_command_id() -> str:
+    return secrets.token_hex(8)
+
+
+def append_command(paths: SessionPaths, command: str, **args: Any) -> tuple[str, int]:
+    """Append a command to the session's control log; return its id and the log's size after it.
+
+    A log whose last line was torn (a crash or a full disk mid-write) gets that line ended first,
+    so the new command stands on a line of its own; the fragment is then quarantined when read.
+    """
     if command not in COMMANDS:
         raise ConfigError(f"command: {command!r} is not a session command; allowed: {', '.join(COMMANDS)}")
-    line = orjson.dumps({"command": command, "at": iso_ms(now_ms()), "pid": os.getpid(), **args}) + b"\n"
-    return append_line(paths.control, line)
+    ident = new_command_id()
+    body = orjson.dumps({"command": command, "id": ident, "at": iso_ms(now_ms()), "pid": os.getpid(), **args})
+    return ident, append_line(paths.control, _after_torn_tail(paths) + body + b"\n")
 
 
-def pending_commands(paths: SessionPaths, offset: int) -> tuple[list[dict[str, Any]], int]:
-    """Return the complete control lines after byte `offset`, and the offset after them."""
+def _after_torn_tail(paths: SessionPaths) -> bytes:
+    try:
+        with open(paths.control, "rb") as handle:
+            if handle.seek(0, os.SEEK_END) == 0:
+                return b""
+            handle.seek(-1, os.SEEK_END)
+            return b"" if handle.read(1) == b"\n" else b"\n"
+    except FileNotFoundError:
+        return b""
+
+
+def read_control(paths: SessionPaths, offset: int) -> ControlRead:
+    """Return the commands after byte `offset` not yet acknowledged, and the malformed lines there.
+
+    An offset past the end means the log was replaced (lost and begun again): it is read from
+    its start, and only what it acknowledges is skipped.
+    """
     path = paths.control
-    if not path.exists() or path.stat().st_size <= offset:
-        return [], offset
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        data = handle.read()
-    complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next poll
-    commands = []
-    for raw in complete.splitlines():
-        try:
-            commands.append(orjson.loads(raw))
-        except orjson.JSONDecodeError:
-            log.warning("%s: skipping an unreadable control line", path)
-    return commands, offset + len(complete)
+    if not path.exists():
+        return ControlRead(offset=0)
+    data = path.read_bytes()
+    if offset > len(data):
+        offset = 0
+    complete_end = data.rfind(b"\n") + 1  # a line still being written waits for the next poll
+    if complete_end <= offset:
+        return ControlRead(offset=offset)
+    # Acknowledgements anywhere in the log count: after a lost state.json the read starts at 0.
+    handled: set[str] = set()
+    candidates: list[tuple[str, dict[str, Any] | None, int, str]] = []
+    line_no = data.count(b"\n", 0, offset)
+    for raw in data[offset:complete_end].split(b"\n")[:-1]:
+        line_no += 1
+        parsed, why = _parse(raw)
+        if isinstance(parsed, dict) and "ack" in parsed:
+            handled.add(str(parsed["ack"]))
+        elif isinstance(parsed, dict) and "quarantined" in parsed:
+            handled.add(f"line:{parsed['quarantined']}")
+        elif why is None and parsed is not None:
+            candidates.append((str(parsed.get("id") or f"line:{line_no}"), parsed, line_no, ""))
+        else:
+            candidates.append((f"line:{line_no}", None, line_no, why or "unreadable"))
+    if offset:
+        handled |= _handled_before(data[:offset])
+    read = ControlRead(offset=complete_end)
+    for key, parsed, number, why in candidates:
+        if key in handled or f"line:{number}" in handled:
+            continue
+        if parsed is None:
+            read.bad.append((number, why))
+        else:
+            read.commands.append((key, parsed))
+    return read
+
+
+def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None, "not JSON (a torn or garbled line)"
+    if not isinstance(value, dict):
+        return None, f"a JSON {type(value).__name__}, not an object"
+    if "ack" in value or "quarantined" in value:
+        return value, None
+    try:
+        Command.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "line"
+        return None, f"{where}: {first['msg']}"
+    return value, None
+
+
+def _handled_before(prefix: bytes) -> set[str]:
+    # Only acknowledgements matter before the offset; they are rare, so a substring test is enough.
+    handled: set[str] = set()
+    if b'"ack"' not in prefix and b'"quarantined"' not in prefix:
+        return handled
+    for raw in prefix.split(b"\n"):
+        parsed, _ = _parse(raw) if raw else (None, None)
+        if isinstance(parsed, dict) and "ack" in parsed:
+            handled.add(str(parsed["ack"]))
+        elif isinstance(parsed, dict) and "quarantined" in parsed:
+            handled.add(f"line:{parsed['quarantined']}")
+    return handled
+
+
+def quarantine(paths: SessionPaths, line: int, why: str) -> None:
+    """Set a malformed control line aside for good: warned about once, never applied."""
+    log.warning("%s line %d: not a command, quarantined (never applied): %s", paths.control, line, why)
+    record = {"quarantined": line, "reason": why, "at": iso_ms(now_ms()), "pid": os.getpid()}
+    append_line(paths.control, orjson.dumps(record) + b"\n")
+
+
+def apply_pending(
+    paths: SessionPaths,
+    state: SessionState,
+    mode: str,
+    tape: TapeWriter,
+    on_applied: Callable[[Applied], None] = lambda applied: None,
+) -> list[str]:
+    """Apply every command of the control log not applied yet; return their keys, to `acknowledge`.
+
+    Each is recorded on the tape (a replay meets it where the session did); `on_applied` lets the
+    engine act on what a command asks of it. The caller saves the state, then acknowledges: a crash
+    in between leaves the command unacknowledged and past the saved offset, so it is applied once.
+    """
+    read = read_control(paths, state.control_offset)
+    for line, why in read.bad:
+        quarantine(paths, line, why)
+    for _, cmd in read.commands:
+        applied = apply_command(state, cmd, mode)
+        mode = applied.mode or mode
+        tape.command(cmd)
+        on_applied(applied)
+    state.control_offset = read.offset
+    return [key for key, _ in read.commands]
+
+
+def acknowledge(paths: SessionPaths, keys: list[str], seq: int) -> None:
+    """Record in the control log that the commands `keys` were applied after decision `seq`."""
+    at = iso_ms(now_ms())
+    lines = b"".join(
+        orjson.dumps({"ack": key, "after_seq": seq, "at": at, "pid": os.getpid()}) + b"\n" for key in keys
+    )
+    if lines:
+        append_line(paths.control, lines)
+
+
+def restore_applied(paths: SessionPaths, state: SessionState, mode: str) -> str:
+    """Bring a state rebuilt without ``state.json`` back in line with the commands already applied.
+
+    Their lasting effects (a halt, reduce-only, transitions) come back; nothing is applied twice:
+    a `stop` already acknowledged stops nothing now. Return the mode the transitions leave.
+    """
+    if not paths.control.exists():
+        return mode
+    acked = _handled_before(paths.control.read_bytes())
+    line_no = 0
+    for raw in paths.control.read_bytes().split(b"\n")[:-1]:
+        line_no += 1
+        parsed, why = _parse(raw)
+        if parsed is None or why or "command" not in parsed:
+            continue
+        key = str(parsed.get("id") or f"line:{line_no}")
+        if key in acked and parsed["command"] != "stop":
+            mode = apply_command(state, parsed, mode).mode or mode
+    return mode
 
 
 def apply_command(state: SessionState, cmd: dict[str, Any], mode: str) -> Applied:
@@ -100,31 +272,64 @@ def apply_command(state: SessionState, cmd: dict[str, Any], mode: str) -> Applie
     return Applied()
 
 
-def command_session(paths: SessionPaths, command: str, **args: Any) -> str:
-    """Send a command; apply it at once when no engine runs. Return ``"applied"`` or ``"queued"``."""
+def command_session(paths: SessionPaths, command: str, wait: float = 0.0, **args: Any) -> str:
+    """Send a command; apply it at once when no engine runs.
+
+    Return ``"applied"``; ``"applied by the running session"`` when a running engine acknowledged
+    it within `wait` seconds; else ``"queued"`` (the engine applies it between bars).
+    """
     if load_state(paths) is None:
         raise paths.missing()
-    end = append_command(paths, command, **args)
+    ident, _ = append_command(paths, command, **args)
     try:
         with hold_lock(paths):
-            return _apply_pending(paths, end)
+            try:
+                _apply_now(paths)
+            except BaseException as exc:
+                _cancel(paths, ident, exc)
+                raise
+            return "applied"
     except SessionBusyError:
-        return "queued"  # the running engine applies it between bars
+        pass
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if _acknowledged(paths, ident):
+            return "applied by the running session"
+        time.sleep(0.05)
+    return "applied by the running session" if _acknowledged(paths, ident) else "queued"
 
 
-def _apply_pending(paths: SessionPaths, end: int) -> str:
+def _apply_now(paths: SessionPaths) -> None:
     saved = load_state(paths) or {}
     state = SessionState.from_saved(saved, capital=0.0)
     identity = {k: saved[k] for k in ("session", "mode", *DEFINING) if k in saved}
-    commands, state.control_offset = pending_commands(paths, state.control_offset)
-    tape = TapeWriter(paths.tape)  # the replay must meet the command where the session did
+    tape = TapeWriter(paths.tape)
     try:
-        for cmd in commands:
-            applied = apply_command(state, cmd, identity.get("mode", "paper"))
-            identity["mode"] = applied.mode or identity.get("mode", "paper")
-            tape.command(cmd)
+        mode = identity.get("mode", "paper")
+
+        def follow(applied: Applied) -> None:
+            identity["mode"] = applied.mode or identity.get("mode", mode)
+
+        keys = apply_pending(paths, state, mode, tape, follow)
     finally:
         tape.close()
     save_state(paths, state, identity)
-    log.debug("control log applied up to byte %d of %d", state.control_offset, end)
-    return "applied"
+    acknowledge(paths, keys, state.portfolio.last_seq)
+
+
+def _cancel(paths: SessionPaths, ident: str, why: BaseException) -> None:
+    # A command whose application failed must not wait in the log for the next run: acknowledge it
+    # as cancelled, so nobody applies it later. If even that fails, the error still reaches the user.
+    try:
+        record = {"ack": ident, "cancelled": f"{type(why).__name__}: {why}", "at": iso_ms(now_ms())}
+        append_line(paths.control, orjson.dumps(record) + b"\n")
+    except OSError:
+        log.error("%s: could not cancel command %s after it failed", paths.control, ident)
+
+
+def _acknowledged(paths: SessionPaths, ident: str) -> bool:
+    try:
+        data = paths.control.read_bytes()
+    except FileNotFoundError:
+        return False
+    return f'"ack":"{ident}"'.encode() in data

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
+import shutil
 import signal
 import threading
 from collections.abc import Callable
@@ -19,7 +21,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from labkit._io import write_json_atomic
+from labkit._io import make_private_dir, write_json_atomic
 from labkit.assemble import build_engine, build_strategy, engine_settings
 from labkit.config import LabkitConfig
 from labkit.config_loader import redacted
@@ -28,7 +30,7 @@ from labkit.data.registry import Source, open_source
 from labkit.engine import Engine
 from labkit.errors import ConfigError, SourceUnavailableError
 from labkit.journal import JournalWriter
-from labkit.session.control import apply_command, pending_commands
+from labkit.session.control import Applied, acknowledge, apply_pending, restore_applied
 from labkit.session.lock import hold_lock
 from labkit.session.logs import EVENTS, config_secrets, session_log
 from labkit.session.paths import SessionPaths, session_paths
@@ -41,6 +43,7 @@ from labkit.session.state import (
     save_state,
     session_identity,
 )
+from labkit.session.status import pid_alive
 from labkit.session.tape import TapeWriter
 from labkit.strategies.base import HOLD
 from labkit.timeutil import bars_between, iso_s, now_ms, parse_instant, timeframe_ms
@@ -102,24 +105,91 @@ def run_session(
     clock: Callable[[], int] = now_ms,
     progress: bool | None = None,
 ) -> SessionResult:
-    """Run (or resume) the session `config` describes until its range ends or `stop` is set."""
+    """Run (or resume) the session `config` describes until its range ends or `stop` is set.
+
+    A new session is born whole: its source must serve bars before anything is written, and its
+    folder appears with ``config.json`` and ``state.json`` already in it. A signal during start-up
+    stops it there (KeyboardInterrupt), before anything is half-made.
+    """
     s = config.session
     stop = stop or threading.Event()
-    source = open_source(s.source, home, s.seed, config=config, live=s.pace == "clock")
-    since, until = replay_range(config, clock()) if s.pace == "fast" else (None, None)
-    paths = session_paths(home, s.name)
-    identity = session_identity(config, build_strategy(config).model_id)
-    saved = load_state(paths)
-    if saved is not None:
-        check_identity(saved, identity, s.name)
-        if saved.get("mode", s.mode) != s.mode:
+    with _stop_on_signals(stop) as signals:
+        source = open_source(s.source, home, s.seed, config=config, live=s.pace == "clock")
+        since, until = replay_range(config, clock()) if s.pace == "fast" else (None, None)
+        paths = session_paths(home, s.name)
+        identity = session_identity(config, build_strategy(config).model_id)
+        saved = load_state(paths)
+        if saved is not None:
+            check_identity(saved, identity, s.name)
+            if saved.get("mode", s.mode) != s.mode:
+                raise ConfigError(
+                    f"session.mode: session {s.name!r} runs in {saved['mode']} mode; "
+                    f"`labkit transition --to {s.mode} --session {s.name}` changes it"
+                )
+        first = _first_bars(config, source, since, until, clock)
+        if not paths.exists():
+            _create(paths, config, identity)
+        with hold_lock(paths):
+            _clean_leftovers(paths)
+            saved = load_state(paths)  # again: a run that just ended may have moved it on
+            run = _SessionRun(config, paths, source, saved, identity, stop, clock)
+            signals.started()
+            return run.run(progress, since, until, first)
+
+
+def _first_bars(
+    config: LabkitConfig, source: Source, since: int | None, until: int | None, clock: Callable[[], int]
+) -> pd.DataFrame | None:
+    # The range of a fast-paced run, read once, before anything is written; a clock-paced run
+    # asks for its warm-up window, so a source that cannot serve bars is refused at the door.
+    s = config.session
+    tf = timeframe_ms(s.timeframe)
+    if since is not None and until is not None:
+        bars = source.bars(s.symbol, s.timeframe, since, until)
+        if s.max_bars:
+            bars = bars.iloc[-s.max_bars :]
+        if not len(bars):
             raise ConfigError(
-                f"session.mode: session {s.name!r} runs in {saved['mode']} mode; "
-                f"`labkit transition --to {s.mode} --session {s.name}` changes it"
+                f"session.since: {s.source} has no bars of {s.symbol} {s.timeframe} in "
+                f"[{iso_s(since)}, {iso_s(until)})"
             )
-    with hold_lock(paths):
-        saved = load_state(paths)  # again: a run that just ended may have moved it on
-        return _SessionRun(config, paths, source, saved, identity, stop, clock).run(progress, since, until)
+        return bars
+    source.bars(s.symbol, s.timeframe, (clock() // tf) * tf - 2 * tf, (clock() // tf) * tf)
+    return None
+
+
+def _create(paths: SessionPaths, config: LabkitConfig, identity: dict[str, Any]) -> None:
+    # Made in a hidden folder beside, then renamed: a kill leaves either no session or a whole one.
+    staging = paths.root.parent / f".{paths.name}.new-{os.getpid()}-{secrets.token_hex(3)}"
+    make_private_dir(staging)
+    try:
+        staged = SessionPaths(staging)
+        write_json_atomic(staged.config, redacted(config))
+        save_state(staged, SessionState.from_saved(None, config.session.capital), identity)
+        try:
+            staging.rename(paths.root)
+        except OSError:
+            if paths.exists():
+                return  # a rival start got there first: it is a whole session already
+            if not paths.root.is_dir():
+                raise
+            # The folder is there without a session in it (`labkit.ops.start` keeps its output in
+            # logs/): move the files in, the state before the config that makes the session count.
+            for name in ("state.json", "config.json"):
+                (staging / name).rename(paths.root / name)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _clean_leftovers(paths: SessionPaths) -> None:
+    # Temporary files of writes a kill interrupted, and half-made sessions of dead processes.
+    for tmp in [*paths.root.glob(".*.tmp"), *paths.readiness.glob(".*.tmp")]:
+        tmp.unlink(missing_ok=True)
+    for staging in paths.root.parent.glob(f".{paths.name}.new-*"):
+        pid = staging.name.rsplit(".new-", 1)[-1].split("-")[0]
+        if not (pid.isdigit() and pid_alive(int(pid))):
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 class _SessionRun:
@@ -139,25 +209,43 @@ class _SessionRun:
         self.config, self.paths, self.source, self.identity = config, paths, source, identity
         self.stop, self.clock = stop, clock
         self.tf = timeframe_ms(s.timeframe)
+        make_private_dir(paths.root)
         if not paths.config.exists():
             write_json_atomic(paths.config, redacted(config))
+        self.rebuilt = saved is None and paths.decisions.exists()  # state.json lost: rebuild it
         self.state = SessionState.from_saved(saved, s.capital)
         self.portfolio = self.state.portfolio
         self.journal = JournalWriter(paths.decisions)  # cuts a torn last line, with a warning
-        recover_from_journal(self.state, paths)
         self.tape = TapeWriter(paths.tape)
-        if self.portfolio.last_ts is not None:
-            self.tape.commit(self.portfolio.last_ts)  # a resume: what the journal holds is decided
         self.engine: Engine = build_engine(
             config, identity["mode"], self.portfolio, self.journal, clock, on_event=self._log_event
         )
         self.heartbeat = Heartbeat(paths, s.name, identity["mode"], s.symbol)
         self._logged_blocks: dict[tuple[str, str], int] = {}
 
-    def run(self, progress: bool | None, since: int | None, until: int | None) -> SessionResult:
+    def _recover(self) -> None:
+        # Inside the session log, so what recovery says is kept with the session.
+        recover_from_journal(self.state, self.paths)
+        if self.rebuilt:
+            mode = restore_applied(self.paths, self.state, self.identity["mode"])
+            log.warning(
+                "session %s: state.json was missing; rebuilt from the journal (%d decisions) and the "
+                "commands already applied",
+                self.paths.name,
+                self.portfolio.last_seq + 1,
+            )
+            if mode != self.identity["mode"]:
+                self._follow_command(Applied(mode=mode))
+        if self.portfolio.last_ts is not None:
+            self.tape.commit(self.portfolio.last_ts)  # a resume: what the journal holds is decided
+
+    def run(
+        self, progress: bool | None, since: int | None, until: int | None, first: pd.DataFrame | None
+    ) -> SessionResult:
         s, port = self.config.session, self.portfolio
-        before = port.last_seq
         with session_log(self.paths.root, config_secrets(self.config.exchanges)):
+            self._recover()
+            before = port.last_seq
             log.info(
                 "session %s starts: %s %s %s, pace %s, pid %d",
                 s.name,
@@ -169,16 +257,15 @@ class _SessionRun:
             )
             self.heartbeat.beat(port)
             try:
-                with _stop_on_signals(self.stop):
-                    self._poll_commands()
-                    if s.pace == "fast":
-                        assert since is not None and until is not None
-                        self._replay(since, until, progress)
-                    else:
-                        self._follow_clock()
+                self._poll_commands()
+                if s.pace == "fast":
+                    assert since is not None and until is not None and first is not None
+                    self._replay(since, first, progress)
+                else:
+                    self._follow_clock()
             finally:
-                self.state.journal_offset = self.journal.offset()
-                self.journal.close()
+                self.journal.close()  # flushed and fsynced before the state that points into it
+                self.state.journal_offset = self.journal.size
                 self.tape.close()
                 save_state(self.paths, self.state, self.identity)
                 self.heartbeat.beat(port, status="stopped")
@@ -212,27 +299,30 @@ class _SessionRun:
         self.engine.prime(history)
 
     def _checkpoint(self) -> None:
-        # Journal first, then state: the state never claims a decision the journal does not hold.
+        # Journal (and tape) durable first, then state: the state never claims a decision the journal
+        # does not hold, even after a power loss. One fsync per checkpoint: a bar live, a slice in
+        # a replay.
+        self.journal.flush(fsync=True)
+        self.tape.flush(fsync=True)
         self.state.journal_offset = self.journal.offset()
         save_state(self.paths, self.state, self.identity)
         self.tape.commit(self.portfolio.last_ts)
         self.heartbeat.beat(self.portfolio)
 
     def _poll_commands(self) -> None:
-        commands, offset = pending_commands(self.paths, self.state.control_offset)
-        if not commands:
-            return
-        for cmd in commands:
-            applied = apply_command(self.state, cmd, self.identity["mode"])
-            self.tape.command(cmd)
-            if applied.stop:
-                self.stop.set()
-            if applied.mode:
-                self.identity["mode"] = applied.mode
-                self.engine.settings = engine_settings(self.config, applied.mode)
-                self.heartbeat.fields["mode"] = applied.mode
-        self.state.control_offset = offset
-        self._checkpoint()
+        offset = self.state.control_offset
+        keys = apply_pending(self.paths, self.state, self.identity["mode"], self.tape, self._follow_command)
+        if keys or offset != self.state.control_offset:
+            self._checkpoint()
+            acknowledge(self.paths, keys, self.portfolio.last_seq)
+
+    def _follow_command(self, applied: Applied) -> None:
+        if applied.stop:
+            self.stop.set()
+        if applied.mode:
+            self.identity["mode"] = applied.mode
+            self.engine.settings = engine_settings(self.config, applied.mode)
+            self.heartbeat.fields["mode"] = applied.mode
 
     def _log_event(self, line: dict[str, Any]) -> None:
         extra = {"correlation_id": line["correlation_id"], "seq": line["seq"], "bar": line["ts"]}
@@ -269,12 +359,10 @@ class _SessionRun:
             start = max(since, last - self.engine.strategy.warmup * self.tf)
             self._prime(self._bars(start, last + 1))
 
-    def _replay(self, since: int, until: int, progress: bool | None) -> None:
+    def _replay(self, since: int, bars: pd.DataFrame, progress: bool | None) -> None:
         s = self.config.session
-        bars = self._bars(since, until)
         if s.max_bars:
-            bars = bars.iloc[-s.max_bars :]
-            since = int(bars.index[0].value // 1_000_000) if len(bars) else since
+            since = int(bars.index[0].value // 1_000_000)
         self._prime_resumed(since)
         last = self.portfolio.last_ts
         todo = bars if last is None else bars[bars.index > pd.Timestamp(last, unit="ms", tz="UTC")]
@@ -345,14 +433,18 @@ class _SessionRun:
 
 
 class _stop_on_signals:
-    """Turn SIGINT/SIGTERM into a graceful stop (finish the bar, flush, save) while running.
+    """Turn SIGINT/SIGTERM into a stop, from the first moment of a run to its last.
 
-    `signal.signal` exists on every platform (Windows included); only the main thread may use it,
-    so a session started from a notebook's background thread relies on its `stop` event instead.
+    During start-up nothing is written yet, so a signal stops at once (KeyboardInterrupt). Once the
+    run has started, the first signal asks for a graceful stop (finish the bar, flush, save) and a
+    second one stops at once: a signal is never ignored. `signal.signal` exists on every platform;
+    only the main thread may use it, so a session started from a notebook's background thread relies
+    on its `stop` event instead.
     """
 
     def __init__(self, stop: threading.Event) -> None:
         self.stop = stop
+        self.running = False
         self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> _stop_on_signals:
@@ -361,8 +453,13 @@ class _stop_on_signals:
                 self.previous[sig] = signal.signal(sig, self._handle)
         return self
 
+    def started(self) -> None:
+        self.running = True
+
     def _handle(self, signum: int, frame: Any) -> None:
-        log.warning("signal %s: stopping after the current bar", signum)
+        if not self.running or self.stop.is_set():
+            raise KeyboardInterrupt(f"signal {signum}")
+        log.warning("signal %s: stopping after the current bar (a second signal stops at once)", signum)
         self.stop.set()
 
     def __exit__(self, *exc: object) -> None:

@@ -4,10 +4,13 @@ recently it was alive). Both are replaced atomically, so a reader or a crash nev
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from labkit._io import read_json, write_json_atomic
 from labkit.errors import ConfigError
@@ -75,7 +78,50 @@ def last_decided(paths: SessionPaths) -> int | None:
 
 
 def load_state(paths: SessionPaths) -> dict[str, Any] | None:
-    return read_json(paths.state)
+    """Return ``state.json`` as data, or None when the session has none.
+
+    Raises
+    ------
+    ConfigError
+        When the file is there but unreadable or holds a wrong value, naming the file, the field and
+        how to recover: moved aside, the state is rebuilt from the journal and the control log.
+    """
+    try:
+        text = paths.state.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"{paths.state}: cannot be read: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{paths.state}: not valid JSON ({exc}); {_REBUILD}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{paths.state}: must be a JSON object, not {type(data).__name__}; {_REBUILD}")
+    try:
+        _STATE.validate_python(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(part) for part in err["loc"])
+        raise ConfigError(
+            f"{paths.state}: {where}: {err['msg']} (got {err.get('input')!r}); {_REBUILD}"
+        ) from None
+    return data
+
+
+_REBUILD = "move it aside and `labkit run` rebuilds the state from decisions.jsonl and control.jsonl"
+
+
+class _SavedState(BaseModel):
+    # What state.json must hold for a session to resume from it; extra keys are the identity.
+    model_config = ConfigDict(extra="allow")
+    control_offset: int = Field(0, ge=0)
+    journal_offset: int = Field(0, ge=0)
+    transitions: list[dict[str, Any]] = []
+    portfolio: Portfolio
+
+
+_STATE = TypeAdapter(_SavedState)
 
 
 def check_identity(saved: dict[str, Any], identity: dict[str, Any], session: str) -> None:

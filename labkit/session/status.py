@@ -7,20 +7,41 @@ from pathlib import Path
 from typing import Any
 
 from labkit._io import read_json
+from labkit.errors import ConfigError
 from labkit.session.paths import session_paths
 from labkit.session.state import load_state
-from labkit.timeutil import ago, iso_s
+from labkit.timeutil import ago, iso_s, now_ms, parse_instant
 
 # A pid means something only while its process may still be there; a stopped session's is history.
-PID_WORDS = frozenset({"running", "halted", "dead"})
+PID_WORDS = frozenset({"running", "halted", "dead", "stale"})
 
 
 def session_status(home: Path, name: str) -> dict[str, Any]:
-    """Return what `labkit status` shows for one session: state first, the heartbeat as fallback."""
+    """Return what `labkit status` shows for one session: state first, the heartbeat as fallback.
+
+    A session whose files cannot carry it on (no ``state.json``, or a corrupt one, or no
+    ``config.json``) is ``broken``, with `problem` saying what is wrong and `repair` what to do.
+    """
     paths = session_paths(home, name)
-    state = load_state(paths)
     beat = read_json(paths.heartbeat) or {}
     status: dict[str, Any] = {"session": name, "directory": str(paths.root), "source_of_truth": None}
+    try:
+        state = load_state(paths)
+    except ConfigError as exc:
+        state = None
+        status.update(problem=str(exc), repair=_REPAIR.format(path=paths.state, name=name))
+    else:
+        if state is None and paths.exists():
+            status.update(
+                problem=f"{paths.state} is missing: the session was interrupted while it was created, "
+                "or the file was removed",
+                repair=f"`labkit run --session {name}` starts it again (from its journal, if it has "
+                f"one); or remove {paths.root}",
+            )
+    if not paths.config.is_file() and paths.exists():
+        status.update(
+            problem=f"{paths.config} is missing", repair=f"remove {paths.root}, or put back its config.json"
+        )
     if state is not None:
         port = state.get("portfolio", {})
         status.update(
@@ -48,15 +69,38 @@ def session_status(home: Path, name: str) -> dict[str, Any]:
     word = beat.get("status", "unknown")
     if word in ("running", "halted") and not pid_alive(beat.get("pid")):
         word = "dead"  # the heartbeat says running but its process is gone: killed or crashed
+    elif word in ("running", "halted") and _beat_age(beat) > 2 * _interval(paths):
+        word = "stale"  # alive, but not beating: stuck, suspended or starved
+    if "problem" in status:
+        word = "broken"
     status.update(
         status_word=word,
         pid=beat.get("pid"),
         last_beat=beat.get("last_beat"),
         started_at=beat.get("started_at"),
     )
-    if status["source_of_truth"] is None:
+    if status["source_of_truth"] is None and "problem" not in status:
         raise paths.missing()
     return status
+
+
+_REPAIR = "move {path} aside and `labkit run --session {name}` rebuilds it from the journal and control log"
+
+
+def _beat_age(beat: dict[str, Any]) -> float:
+    try:
+        return (now_ms() - parse_instant(beat["last_beat"])) / 1000.0
+    except (KeyError, TypeError, ConfigError):
+        return 0.0
+
+
+def _interval(paths: Any) -> float:
+    # A running session beats at least every 10 s, and every `interval` when that is shorter.
+    interval = ((read_json(paths.config) or {}).get("session") or {}).get("interval", 60.0)
+    try:
+        return min(float(interval), 10.0)
+    except (TypeError, ValueError):
+        return 10.0
 
 
 def status_line(status: dict[str, Any], now: int | None = None) -> str:
@@ -76,6 +120,8 @@ def status_line(status: dict[str, Any], now: int | None = None) -> str:
     last_bar = status.get("last_decision_ts")
     bar = f"{last_bar} ({ago(last_bar, now)})" if last_bar else "-"
     beat = ago(status["last_beat"], now) if status.get("last_beat") else "never"
+    if status["status_word"] == "broken":
+        return f"{status['session']}: broken  {status.get('problem')}; {status.get('repair')}"
     pid = f"  pid {status.get('pid')}" if status["status_word"] in PID_WORDS else ""
     halted = f"  HALTED: {status.get('halt_reason')}" if status.get("halted") else ""
     return (

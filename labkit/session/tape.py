@@ -14,6 +14,7 @@ prove that the decisions in the journal are what the engine makes of them. Kinds
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +71,14 @@ class TapeWriter:
         self._file.write(_encode({"kind": "command", "command": command}))
         self._file.flush()
 
+    def flush(self, fsync: bool = False) -> None:
+        self._file.flush()
+        if fsync:
+            os.fsync(self._file.fileno())
+
     def close(self) -> None:
         if not self._file.closed:
+            self.flush(fsync=True)
             self._file.close()
 
 
