@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -181,6 +182,38 @@ class JournalWriter:
             self.flush(fsync=True)
             self.size = self._file.tell()
             self._file.close()
+
+
+def first_gap(path: Path) -> tuple[int, int, int] | None:
+    """Return (line, seq expected, seq found) where the journal's seqs stop counting up by one.
+
+    None when every line follows the one before, from 0. A line that is not a decision counts as a
+    gap (its found seq is -1).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.jsonl"
+    >>> _ = p.write_bytes(b'{"seq":0}\\n{"seq":1}\\n{"seq":3}\\n')
+    >>> first_gap(p)
+    (3, 2, 3)
+    """
+    if not path.exists():
+        return None
+    expected = 0
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.endswith(b"\n"):
+                break  # a torn tail, cut on the next append
+            match = _SEQ.search(raw)
+            found = int(match.group(1)) if match else -1
+            if found != expected:
+                return number, expected, found
+            expected += 1
+    return None
+
+
+_SEQ = re.compile(rb'"seq":(\d+)')
 
 
 def read_journal(path: Path) -> pd.DataFrame:

@@ -18,6 +18,7 @@ import psutil
 from labkit._io import last_line, read_json
 from labkit.errors import CheckFailedError, ConfigError
 from labkit.home import resolve_home
+from labkit.journal import first_gap
 from labkit.readiness.verdicts import latest_verdict
 from labkit.session.control import command_session
 from labkit.session.lock import lock_held, lock_holder
@@ -176,7 +177,23 @@ def verify(
         )
     )
 
-    state = load_state(paths) or {}
+    gap = first_gap(paths.decisions)
+    checks.append(
+        Check(
+            "journal_whole",
+            gap is None,
+            "every seq from 0 follows the one before"
+            if gap is None
+            else f"decisions.jsonl line {gap[0]}: seq {gap[2]} where {gap[1]} was due (a hole in the record)",
+        )
+    )
+
+    try:
+        state = load_state(paths) or {}
+        problem = None if state else f"{paths.state} is missing"
+    except ConfigError as exc:
+        state, problem = {}, str(exc)
+    checks.append(Check("state_readable", problem is None, problem or "state.json is whole"))
     port = state.get("portfolio", {})
     checks.append(
         Check(

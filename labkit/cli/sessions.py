@@ -143,7 +143,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         }
         print(json.dumps(report, indent=1))
         return 1 if failed else 0
-    if word not in ("running", "halted"):
+    if word == "broken":
+        print(f"session {args.session} is broken: {status.get('problem')}")
+        print(f"  to repair: {status.get('repair')}")
+    elif word not in ("running", "halted"):
         # Most checks below fail for that one reason; say it first.
         when = f"last beat {ago(status['last_beat'])}" if status.get("last_beat") else "no heartbeat"
         print(f"session {args.session} is {word} ({when}); verify checks a running session")

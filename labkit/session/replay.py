@@ -15,7 +15,7 @@ from labkit._io import last_line
 from labkit.assemble import build_engine, engine_settings
 from labkit.config import LabkitConfig
 from labkit.errors import ConfigError
-from labkit.journal import JournalWriter, iter_lines
+from labkit.journal import JournalWriter, first_gap, iter_lines
 from labkit.session.control import apply_command
 from labkit.session.paths import existing_session
 from labkit.session.state import SessionState, read_saved_config
@@ -107,6 +107,10 @@ def _run_tape(config: LabkitConfig, tape: Path, out: Path, last_ts: int | None) 
 
 
 def _compare(session: str, recorded: Path, replayed: Path) -> ReplayResult:
+    gap = first_gap(recorded)
+    if gap is not None:
+        # A hole in the record cannot be proved identical to anything: name where it starts.
+        return ReplayResult(session, gap[0] - 1, False, gap[1], "seq", "a decision", f"seq {gap[2]}")
     compared = 0
     mine = iter_lines(replayed)
     for theirs in iter_lines(recorded):
