@@ -71,22 +71,35 @@ def stop(session: str = "default", home: Path | str | None = None, wait: float =
     return "stopped" if _wait_unlocked(paths, wait) else "stop requested"
 
 
-def emergency_stop(session: str = "default", home: Path | str | None = None) -> str:
-    """Halt: flatten at the next open, refuse entries, stay halted across restarts until `resume`."""
+# How long a command waits for a running session to confirm it: a session polls its commands at
+# least every 10 s, between bars.
+CONFIRM_WAIT = 15.0
+
+
+def emergency_stop(
+    session: str = "default", home: Path | str | None = None, wait: float = CONFIRM_WAIT
+) -> str:
+    """Halt: flatten at the next open, refuse entries, stay halted across restarts until `resume`.
+
+    Return ``"applied"`` (no engine ran), ``"applied by the running session"`` (it confirmed within
+    `wait` seconds) or ``"queued"`` (not confirmed yet: it is applied between bars).
+    """
     _, paths = _paths(session, home)
-    return command_session(paths, "emergency_stop")
+    return command_session(paths, "emergency_stop", wait=wait)
 
 
-def resume(session: str = "default", home: Path | str | None = None) -> str:
-    """Lift an emergency stop, a halt or reduce-only."""
+def resume(session: str = "default", home: Path | str | None = None, wait: float = CONFIRM_WAIT) -> str:
+    """Lift an emergency stop, a halt or reduce-only (returns as `emergency_stop` does)."""
     _, paths = _paths(session, home)
-    return command_session(paths, "resume")
+    return command_session(paths, "resume", wait=wait)
 
 
-def reduce_only(session: str = "default", home: Path | str | None = None, on: bool = True) -> str:
-    """Allow exits but refuse entries (or lift that with ``on=False``)."""
+def reduce_only(
+    session: str = "default", home: Path | str | None = None, on: bool = True, wait: float = CONFIRM_WAIT
+) -> str:
+    """Allow exits but refuse entries (or lift that with ``on=False``); returns as `emergency_stop`."""
     _, paths = _paths(session, home)
-    return command_session(paths, "reduce_only", on=on)
+    return command_session(paths, "reduce_only", wait=wait, on=on)
 
 
 def transition(to: str, session: str = "default", home: Path | str | None = None, force: bool = False) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -95,6 +96,14 @@ def cmd_emergency_stop(args: argparse.Namespace) -> int:
     from labkit import ops
 
     how = ops.emergency_stop(args.session, home_of(args))
+    if how == "queued":
+        # An emergency stop nobody confirmed is not one to walk away from: say so, and exit 1.
+        print(
+            f"session {args.session}: emergency stop queued but not confirmed within "
+            f"{ops.CONFIRM_WAIT:g} s; the running session applies it between bars. Check `labkit status`.",
+            file=sys.stderr,
+        )
+        return 1
     print(f"session {args.session}: emergency stop {how}; it stays halted until `labkit resume`")
     return 0
 

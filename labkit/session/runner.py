@@ -244,7 +244,13 @@ class _SessionRun:
     ) -> SessionResult:
         s, port = self.config.session, self.portfolio
         with session_log(self.paths.root, config_secrets(self.config.exchanges)):
-            self._recover()
+            try:
+                self._recover()
+            except BaseException:
+                # Refused (a journal behind its state, a damaged line): leave every file as it was.
+                self.journal.close()
+                self.tape.close()
+                raise
             before = port.last_seq
             log.info(
                 "session %s starts: %s %s %s, pace %s, pid %d",
