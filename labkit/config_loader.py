@@ -2,15 +2,22 @@
 
 Command-line flags beat ``LABKIT_*`` environment variables, which beat ``labkit.yaml`` in the home,
 which beats the defaults of the schema (`labkit.config`). A ``${NAME}`` value is read from the
-environment. Every value is validated by pydantic; a bad one becomes a ``ConfigError`` naming its key
-path, the value and what is allowed. `redacted` is what may be written to disk or shown.
+environment, once: a value that itself holds ``${...}`` is kept as it is. Every value is validated by
+pydantic; a bad one becomes a ``ConfigError`` naming its key path, the value and what is allowed.
+
+Secrets: `redacted` is what may be written to disk or shown, and `secret_values` what a log must
+never show. Both cover every exchange credential (`labkit.data.ccxt.is_secret_key`), the userinfo of
+every URL, and every value that came from a ``${VAR}`` reference, whatever its key: the loader
+remembers which values those were for each config it returns.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +25,14 @@ import yaml
 from pydantic import ValidationError
 
 from labkit.config import SECTIONS, LabkitConfig
+from labkit.data.ccxt import (
+    add_secret_values,
+    is_secret_key,
+    mask,
+    option_secrets,
+    redact_userinfo,
+    userinfo_secrets,
+)
 from labkit.errors import ConfigError
 
 CONFIG_FILE = "labkit.yaml"
@@ -29,8 +44,28 @@ _CCXT_KEYS = {
     "walletaddress": "walletAddress",
     "enableratelimit": "enableRateLimit",
     "ratelimit": "rateLimit",
+    "httpproxy": "httpProxy",
+    "httpsproxy": "httpsProxy",
+    "socksproxy": "socksProxy",
+    "proxyurl": "proxyUrl",
+    "useragent": "userAgent",
 }
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class _Secrets:
+    """What a loaded config holds from ``${VAR}`` references: where (key paths) and which values."""
+
+    paths: frozenset[KeyPath]
+    values: tuple[str, ...]
+
+
+# id(config) -> (a weak reference to it, its secrets); an entry goes when its config does. A frozen
+# config with dict fields cannot be hashed, so a WeakKeyDictionary cannot hold it.
+_SECRETS: dict[int, tuple[weakref.ref[LabkitConfig], _Secrets]] = {}
 
 
 def load_config(
@@ -51,11 +86,16 @@ def load_config(
         if value is not None:
             _set_dotted(merged, key, value)
     _apply_paper_overrides(merged, environ)
-    merged = _interpolate(merged, environ, path="")
+    found: dict[KeyPath, list[str]] = {}
+    merged = _interpolate(merged, environ, (), found)
     try:
-        return LabkitConfig.model_validate(merged)
+        config = LabkitConfig.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc)) from None
+        raise ConfigError(_explain(exc, set(found))) from None
+    values = {v for parts in found.values() for v in parts}
+    _remember(config, _Secrets(frozenset(found), tuple(sorted(values))))
+    add_secret_values(values)
+    return config
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -83,8 +123,12 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
                 f"{', '.join(SECTIONS)} (e.g. LABKIT_BROKER__FEE=0.002)"
             )
         if parts[0] == "exchanges":
-            # Variable names are upper case; ccxt's option names are camelCase.
+            # Variable names are upper case; ccxt's option names are camelCase. A credential is kept
+            # as written: YAML would read 0123 as 123, yes as true and cut "abc #1" at the #.
             parts = [_CCXT_KEYS.get(part, part) for part in parts]
+            if is_secret_key(parts[-1]):
+                _set_dotted(result, ".".join(parts), value)
+                continue
         _set_dotted(result, ".".join(parts), _env_value(value))
     return result
 
@@ -106,23 +150,41 @@ def _apply_paper_overrides(merged: dict[str, Any], environ: Mapping[str, str]) -
             _set_dotted(merged, f"gates.turnover.{key}", _env_value(environ[var]))
 
 
-def _interpolate(value: Any, environ: Mapping[str, str], path: str) -> Any:
+def _interpolate(
+    value: Any, environ: Mapping[str, str], path: KeyPath, found: dict[KeyPath, list[str]]
+) -> Any:
+    """Replace each ``${NAME}`` by the variable's value, once; note where and what in `found`.
+
+    What a variable holds is never read again for ``${...}``: the substitution is a single pass.
+    """
     if isinstance(value, dict):
-        return {k: _interpolate(v, environ, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        return {k: _interpolate(v, environ, (*path, k), found) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, environ, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [_interpolate(v, environ, (*path, i), found) for i, v in enumerate(value)]
     if isinstance(value, str) and "${" in value:
+        used: list[str] = []
 
         def substitute(match: re.Match[str]) -> str:
             var = match.group(1)
             if var not in environ:
                 raise ConfigError(
-                    f"{path}: refers to ${{{var}}} but the environment variable {var} is not set"
+                    f"{_dotted(path)}: refers to ${{{var}}} but the environment variable {var} is not set"
                 )
+            used.append(environ[var])
             return environ[var]
 
-        return _ENV_REF.sub(substitute, value)
+        result = _ENV_REF.sub(substitute, value)
+        if used:
+            found[path] = [result, *used]
+        return result
     return value
+
+
+def _dotted(path: KeyPath) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
 
 
 def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
@@ -144,16 +206,23 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
             base[key] = value
 
 
-def _explain(exc: ValidationError) -> str:
+def _explain(exc: ValidationError, secret_paths: set[KeyPath]) -> str:
     lines = []
     for err in exc.errors():
         path = ".".join(str(part) for part in err["loc"])
+        secret = tuple(err["loc"]) in secret_paths or (
+            err["loc"][:1] == ("exchanges",) and any(is_secret_key(str(p)) for p in err["loc"][2:])
+        )
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             parent = err["loc"][:-1]
             allowed = _allowed_keys(parent)
             msg = f"unknown key; allowed: {', '.join(allowed)}" if allowed else "unknown key"
         given = err.get("input")
+        if secret and isinstance(given, str | int | float) and not isinstance(given, bool):
+            given = mask(given)
+        elif isinstance(given, str):
+            given = redact_userinfo(given)
         shown = (
             ""
             if err["type"] in ("extra_forbidden", "missing") or isinstance(given, dict)
@@ -173,21 +242,118 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     return list(getattr(model, "model_fields", {}))
 
 
+# --- Secrets ----------------------------------------------------------------------------------------
+
+
+def _remember(config: LabkitConfig, secrets: _Secrets) -> None:
+    key = id(config)
+    _SECRETS[key] = (weakref.ref(config, lambda _: _SECRETS.pop(key, None)), secrets)
+
+
+def _secrets_of(config: LabkitConfig) -> _Secrets | None:
+    entry = _SECRETS.get(id(config))
+    if entry is not None and entry[0]() is config:
+        return entry[1]
+    # A copy (`model_copy`) shares its sections with the config it was made from.
+    owner = _owner_of(config.exchanges)
+    return None if owner is None else _SECRETS[id(owner)][1]
+
+
+def secret_values(config: LabkitConfig | Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Return the secret values of a config, for a log to redact.
+
+    Given a config: every exchange credential, every URL password in any section, and every value
+    read through ``${VAR}``. Given the ``exchanges`` of a config `load_config` returned, the same for
+    that whole config; given any other exchanges mapping, the secrets its options show.
+    """
+    if isinstance(config, LabkitConfig):
+        secrets = _secrets_of(config)
+        data = config.model_dump(mode="json")
+        found = [s for options in config.exchanges.values() for s in option_secrets(options)]
+        found += [s for text in _strings(data) for s in userinfo_secrets(text)]
+        found += list(secrets.values) if secrets is not None else []
+        return sorted(set(found))
+    owner = _owner_of(config)
+    if owner is not None:
+        return secret_values(owner)
+    return sorted({s for options in config.values() for s in option_secrets(options)})
+
+
+def _owner_of(exchanges: Mapping[str, Any]) -> LabkitConfig | None:
+    for ref, _ in list(_SECRETS.values()):
+        owner = ref()
+        if owner is not None and owner.exchanges is exchanges:
+            return owner
+    return None
+
+
 def redacted(config: LabkitConfig) -> dict[str, Any]:
-    """Return the config as JSON-ready data with secrets cut to their last four characters."""
+    """Return the config as JSON-ready data with every secret masked (`labkit.data.ccxt.mask`).
+
+    Masked: each exchange credential (any value under a key `is_secret_key` names), each value read
+    through ``${VAR}`` whatever its key, and the userinfo of each URL anywhere
+    (``http://user:****22@proxy:3128``; a user alone is a token: ``http://****@host``).
+    """
     data = config.model_dump(mode="json")
+    secrets = _secrets_of(config)
+    for path in secrets.paths if secrets is not None else ():
+        _mask_at(data, path)
     for options in data.get("exchanges", {}).values():
-        _redact(options)
-    return data
+        _mask_credentials(options, False)
+    result: dict[str, Any] = _map_strings(data, redact_userinfo)
+    return result
 
 
-_SECRET_KEYS = re.compile(r"(key|secret|password|token|passphrase|privatekey|uid)$", re.I)
+def _mask_at(data: Any, path: KeyPath) -> None:
+    node = data
+    for part in path[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return
+    leaf = path[-1] if path else None
+    try:
+        value = node[leaf]
+    except (KeyError, IndexError, TypeError):
+        return
+    node[leaf] = _map_scalars(value, mask)
 
 
-def _redact(node: Any) -> None:
+def _mask_credentials(node: Any, secret: bool) -> Any:
     if isinstance(node, dict):
         for key, value in node.items():
-            if isinstance(value, str) and _SECRET_KEYS.search(str(key)):
-                node[key] = "****" + value[-4:] if len(value) > 4 else "****"
+            if secret or is_secret_key(str(key)):
+                node[key] = _map_scalars(value, mask)
             else:
-                _redact(value)
+                _mask_credentials(value, False)
+    elif isinstance(node, list):
+        for value in node:
+            _mask_credentials(value, secret)
+    return node
+
+
+def _map_scalars(node: Any, fn: Any) -> Any:
+    # None and booleans say whether something is set, not what: they stay.
+    if isinstance(node, dict):
+        return {k: _map_scalars(v, fn) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_map_scalars(v, fn) for v in node]
+    if node is None or isinstance(node, bool):
+        return node
+    return fn(node)
+
+
+def _map_strings(node: Any, fn: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _map_strings(v, fn) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_map_strings(v, fn) for v in node]
+    return fn(node) if isinstance(node, str) else node
+
+
+def _strings(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return [node] if isinstance(node, str) else []

@@ -4,15 +4,23 @@
 backtest over cached data needs no network. Only public endpoints are called (markets and OHLCV),
 even when keys are configured. Transient failures are retried with backoff; an empty or unreadable
 page inside the range is retried too, and only then remembered as a gap the exchange confirms.
+
+Secrets: what ccxt is given must never be shown. `is_secret_key`, `mask` and `SecretRedactor` are the
+rules labkit redacts by everywhere (``config.json``, session logs, ccxt's own output): they live beside
+the exchange client, the lowest place every other module may import. ccxt's ``verbose`` dumps and its
+``ccxt.base.exchange`` debug log pass through a `SecretRedactor` built from the exchange's options.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import numpy as np
 from tqdm import tqdm
@@ -35,6 +43,150 @@ log = logging.getLogger(__name__)
 
 
 _UNAVAILABLE_WORDS = ("503", "502", "504", "service unavailable", "temporarily unavailable", "maintenance")
+
+
+# --- Secrets ----------------------------------------------------------------------------------------
+
+# The credential fields of ccxt's exchanges; any option whose name holds one of the words of
+# _SECRET_WORDS is a secret too (``secretKey``, ``X-API-TOKEN``, ``Authorization``...).
+CREDENTIAL_FIELDS = frozenset(
+    {"apiKey", "secret", "password", "uid", "login", "twofa", "privateKey", "walletAddress", "token"}
+)
+_SECRET_WORDS = re.compile(
+    r"key|secret|passw|pwd|token|phrase|auth|credential|cookie|signature|mnemonic|jwt|twofa|login|uid|wallet",
+    re.IGNORECASE,
+)
+# scheme://userinfo@ : the authority ends at the first / ? # or blank, so the userinfo runs to its last @
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s\"'<>\\]*)@")
+# key=value, key: value, "key": "value" and Authorization: Bearer value, as written in logs and dumps
+_INLINE_SECRET = re.compile(
+    r"(?i)([\w-]{0,40}(?:api[_-]?key|secret|token|passw(?:or)?d|passphrase|signature|twofa|private[_-]?key"
+    r"|authorization|cookie)[\w-]{0,40}[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)"
+    r"([^\s\"',;&)}\]]+)"
+)
+# Values labkit's config read from ``${VAR}`` references (`labkit.config_loader` adds them): secrets
+# whatever the key that holds them, so an exchange's options that contain one are redacted too.
+_SECRET_VALUES: set[str] = set()
+_MASK = "****"
+
+
+def is_secret_key(name: str) -> bool:
+    """Return whether an option called `name` holds a secret: a ccxt credential field or a secret word."""
+    return name in CREDENTIAL_FIELDS or bool(_SECRET_WORDS.search(name))
+
+
+def mask(value: object) -> str:
+    """Return `value` cut to ``****`` and at most its last four characters.
+
+    A third of the value at most is shown, never more than four characters: ``****1234`` for 12
+    characters or more, ``****22`` for ``hunter22``, ``****`` for 4 characters or fewer. A value
+    already masked is returned as it is, so redacting twice changes nothing.
+    """
+    text = str(value)
+    if text.startswith(_MASK):
+        return text
+    shown = min(4, len(text) // 3) if len(text) > 4 else 0
+    return _MASK + (text[-shown:] if shown else "")
+
+
+def redact_userinfo(text: str) -> str:
+    """Mask the userinfo of every URL in `text`.
+
+    ``scheme://user:password@host`` keeps the user and masks the password, as `mask` does:
+    ``http://user:hunter22@proxy:3128`` becomes ``http://user:****22@proxy:3128``. A userinfo without
+    a password is a token and is masked whole: ``https://****@host``.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        user, colon, password = match.group(2).partition(":")
+        return f"{match.group(1)}{user}:{mask(password)}@" if colon else f"{match.group(1)}{mask(user)}@"
+
+    return _URL_USERINFO.sub(replace, text)
+
+
+def userinfo_secrets(text: str) -> list[str]:
+    """Return the passwords (or tokens, when alone) in the userinfo of the URLs in `text`."""
+    found = []
+    for match in _URL_USERINFO.finditer(text):
+        user, colon, password = match.group(2).partition(":")
+        found.append(password if colon else user)
+    return [s for s in found if s]
+
+
+def add_secret_values(values: Iterable[str]) -> None:
+    """Remember values read from the environment through ``${VAR}``: secrets wherever they appear."""
+    _SECRET_VALUES.update(v for v in values if len(v) >= 4)
+
+
+def option_secrets(options: Mapping[str, Any]) -> list[str]:
+    """Return the secret values in one exchange's options, for redaction.
+
+    Every value under a secret key (`is_secret_key`), however deep; the passwords of URLs; and the
+    ``${VAR}`` values (`add_secret_values`) any option contains, whatever its key.
+    """
+    found: list[str] = []
+
+    def walk(node: Any, secret: bool) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                walk(value, secret or is_secret_key(str(key)))
+        elif isinstance(node, list | tuple):
+            for value in node:
+                walk(value, secret)
+        elif isinstance(node, str):
+            if secret:
+                found.append(node)
+            found.extend(userinfo_secrets(node))
+            found.extend(v for v in _SECRET_VALUES if v in node)
+        elif secret and node is not None and not isinstance(node, bool):
+            found.append(str(node))
+
+    walk(options, False)
+    return found
+
+
+class SecretRedactor:
+    """Cut known secret values, URL passwords and anything written ``key=...`` in a text (`mask`).
+
+    A secret is also found as it appears in URLs (percent-encoded) and in JSON (escaped), and the
+    long words of a secret with blanks are secrets too (the token of ``Bearer <token>``). Values
+    shorter than four characters are left to the key and URL rules, which do not need them.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        given = {s for s in secrets if s}
+        given |= {word for s in given for word in s.split() if len(word) >= 8}
+        self.secrets = sorted({s for s in given if len(s) >= 4}, key=len, reverse=True)
+        forms: dict[str, str] = {}
+        for secret in self.secrets:
+            for form in (secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]):
+                forms.setdefault(form, mask(secret))
+        self._forms = sorted(forms.items(), key=lambda item: len(item[0]), reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for form, masked in self._forms:
+            if form in text:
+                text = text.replace(form, masked)
+        text = redact_userinfo(text)
+        return _INLINE_SECRET.sub(lambda m: m.group(1) + mask(m.group(2)), text)
+
+
+class _RedactingLogger(logging.LoggerAdapter):
+    """ccxt's ``exchange.logger``: each record's text is redacted before any handler sees it."""
+
+    def __init__(self, logger: logging.Logger, redact: SecretRedactor) -> None:
+        super().__init__(logger, {})
+        self.redact = redact
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        try:
+            text = str(msg) % args if args else str(msg)
+        except (TypeError, ValueError):
+            text = " ".join(str(part) for part in (msg, *args))
+        kwargs.setdefault("stacklevel", 2)
+        self.logger.log(level, self.redact(text), **kwargs)
 
 
 class EmptyPageError(TransientError):
@@ -73,6 +225,7 @@ class CcxtSource(CachedSource):
         self.sleep = sleep
         self.progress = progress
         self.breaker = CircuitBreaker(self.spec, data.breaker_threshold, data.breaker_cooldown)
+        self.redact = SecretRedactor(option_secrets(options))
         self._exchange: Any = None
 
     def fetch(
@@ -181,7 +334,7 @@ class CcxtSource(CachedSource):
                     symbol, timeframe, since=since, limit=self.data.page_limit, params={"until": until - 1}
                 )
             except Exception as exc:  # noqa: BLE001 - sorted into transient and permanent below
-                raise _classify(exc, exchange) from exc
+                raise _classify(exc, exchange, self.redact) from exc
             closed = [r for r in page or [] if since <= r[0] < until and r[0] + tf <= self.clock()]
             if not closed:
                 raise EmptyPageError(f"{self.spec}: empty or unreadable page at {iso_s(since)}")
@@ -214,6 +367,9 @@ class CcxtSource(CachedSource):
                 raise ConfigError(f"source: ccxt has no exchange {self.exchange_id!r}")
             config = {"enableRateLimit": True, **self.options}
             exchange = getattr(ccxt, self.exchange_id)(config)
+            # ccxt prints its verbose dumps through `log` and logs requests at debug: both redacted.
+            exchange.log = self._print_redacted
+            exchange.logger = _RedactingLogger(exchange.logger, self.redact)
             # Public data only: never let market loading reach private endpoints, even with keys.
             exchange.options["fetchCurrencies"] = False
             exchange.options["fetchMargins"] = False
@@ -222,11 +378,15 @@ class CcxtSource(CachedSource):
             self._exchange = exchange
         return self._exchange
 
+    def _print_redacted(self, *args: object) -> None:
+        # What ccxt's own `log` does (print to stdout), once the secrets are cut.
+        print(self.redact(" ".join(str(arg) for arg in args)))
 
-def _classify(exc: Exception, exchange: Any) -> Exception:
+
+def _classify(exc: Exception, exchange: Any, redact: Callable[[str], str] = str) -> Exception:
     import ccxt
 
-    text = str(exc)
+    text = redact(str(exc))
     if isinstance(exc, ccxt.OperationFailed):  # network errors, timeouts, rate limits, unavailable
         headers = getattr(exchange, "last_response_headers", None) or {}
         retry_after = headers.get("Retry-After") or headers.get("retry-after")

@@ -1,26 +1,29 @@
-"""Session logs: JSON lines under the session directory, rotated, with secrets redacted."""
+"""Session logs: JSON lines under the session directory, rotated, with secrets redacted.
+
+`RedactSecrets` masks known secret values, URL passwords and ``key=value`` secrets in each record's
+message, its `extra` fields and its traceback; `config_secrets` lists a config's secrets for it: the
+exchange credentials, URL passwords and every value that came from a ``${VAR}`` reference.
+"""
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from labkit.config import LabkitConfig
+from labkit.config_loader import secret_values
+from labkit.data.ccxt import SecretRedactor
+
 EVENTS = "labkit.events"
 
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
-
-
-_INLINE_SECRET = re.compile(
-    r"(?i)((?:api[_-]?key|secret|token|password|passphrase)[\"']?\s*[:=]\s*[\"']?)([^\s\"',}]+)"
-)
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,29 +38,49 @@ class JsonFormatter(logging.Formatter):
         }
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            # RedactSecrets leaves the traceback redacted in exc_text.
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
 
 
 class RedactSecrets(logging.Filter):
-    """Cut known secret values, and anything written as ``key=...``, to their last four characters."""
+    """Mask known secret values, URL passwords and anything written ``key=...`` (`labkit.data.ccxt.mask`).
+
+    The message, every `extra` field (inside lists and dicts too) and the traceback are redacted.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self._redactor = SecretRedactor(secrets)
+        self.secrets = self._redactor.secrets
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "****" + secret[-4:])
-        return _INLINE_SECRET.sub(lambda m: m.group(1) + "****" + m.group(2)[-4:], text)
+        return self._redactor(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self.redact(record.getMessage())
         record.args = ()
         for key, value in list(record.__dict__.items()):
-            if key not in _STANDARD and isinstance(value, str):
-                setattr(record, key, self.redact(value))
+            if key not in _STANDARD and isinstance(value, str | dict | list | tuple):
+                setattr(record, key, self._deep(value))
+        if record.exc_info:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
+
+    def _deep(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {k: self._deep(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._deep(v) for v in value]
+        if type(value) is tuple:
+            return tuple(self._deep(v) for v in value)
+        return value
 
 
 @contextmanager
@@ -90,16 +113,10 @@ def session_log(
         handler.close()
 
 
-def config_secrets(exchanges: dict[str, dict[str, Any]]) -> list[str]:
-    """Return the secret values in exchange options, for redaction."""
-    found: list[str] = []
+def config_secrets(config: LabkitConfig | Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Return the secret values a session log must mask (`labkit.config_loader.secret_values`).
 
-    def walk(node: Any, key: str = "") -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                walk(v, str(k))
-        elif isinstance(node, str) and re.search(r"(?i)(key|secret|password|token|passphrase|uid)$", key):
-            found.append(node)
-
-    walk(exchanges)
-    return found
+    Give the config, or its ``exchanges`` (``config_secrets(config.exchanges)``, as the runner does):
+    for a config `load_config` returned both cover the whole config, ``${VAR}`` values included.
+    """
+    return secret_values(config)
