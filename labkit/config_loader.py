@@ -9,6 +9,10 @@ Secrets: `redacted` is what may be written to disk or shown, and `secret_values`
 never show. Both cover every exchange credential (`labkit.data.ccxt.is_secret_key`), the userinfo of
 every URL, and every value that came from a ``${VAR}`` reference, whatever its key: the loader
 remembers which values those were for each config it returns.
+
+The file is read by a strict YAML loader: at most 1 MiB, nested at most 32 levels, text keys only,
+no duplicate key, no tag beyond YAML's plain types, and anchors/aliases only while they add at most
+1,000 values in all (a "billion laughs" file is refused before it expands).
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ _CCXT_KEYS = {
     "useragent": "userAgent",
 }
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_DEPTH = 32
+MAX_ALIASED_VALUES = 1_000
 
 KeyPath = tuple[str | int, ...]
 
@@ -98,16 +105,150 @@ def load_config(
     return config
 
 
+# --- Reading labkit.yaml ----------------------------------------------------------------------------
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """What the strict loader refuses, at the line it found it."""
+
+    def __init__(self, mark: Any, problem: str) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing what has no place in a config file and what could blow it up.
+
+    Aliases are counted as the values they repeat: once they would add more than MAX_ALIASED_VALUES
+    the file is refused, at the alias, before anything expands (the composer shares alias nodes;
+    only later walks would multiply them). An alias inside the value it names is refused too.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliased = 0
+        self._open_anchors: list[str] = []
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            if event.anchor in self._open_anchors:
+                raise _Refused(event.start_mark, f"alias *{event.anchor} is inside the value it names")
+            node = self.anchors.get(event.anchor)
+            if node is not None:
+                self._aliased += self._size(node)
+                if self._aliased > MAX_ALIASED_VALUES:
+                    raise _Refused(
+                        event.start_mark,
+                        f"aliases are limited: *{event.anchor} would take the values they repeat "
+                        f"past {MAX_ALIASED_VALUES:,}; write the values out instead of anchors (&) "
+                        "and aliases (*)",
+                    )
+            return super().compose_node(parent, index)
+        event = self.peek_event()
+        if self._depth >= MAX_YAML_DEPTH:
+            raise _Refused(event.start_mark, f"nested more than {MAX_YAML_DEPTH} levels deep")
+        anchor = getattr(event, "anchor", None)
+        self._depth += 1
+        if anchor:
+            self._open_anchors.append(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            if anchor:
+                self._open_anchors.pop()
+
+    def _size(self, node: yaml.Node) -> int:
+        # How many values `node` stands for; shared (aliased) nodes are counted once per use.
+        known = self._sizes.get(id(node))
+        if known is None:
+            if isinstance(node, yaml.MappingNode):
+                known = 1 + sum(self._size(k) + self._size(v) for k, v in node.value)
+            elif isinstance(node, yaml.SequenceNode):
+                known = 1 + sum(self._size(v) for v in node.value)
+            else:
+                known = 1
+            self._sizes[id(node)] = known
+        return known
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _Refused(key_node.start_mark, "a key must be text, not a list or a mapping")
+            if key_node.tag != "tag:yaml.org,2002:str":
+                kind = key_node.tag.rsplit(":", 1)[-1]
+                raise _Refused(
+                    key_node.start_mark,
+                    f"key {key_node.value!r} is read as {kind}, not text; write it in quotes",
+                )
+            if key_node.value in seen:
+                raise _Refused(
+                    key_node.start_mark,
+                    f"duplicate key {key_node.value!r} (first on line {seen[key_node.value]})",
+                )
+            seen[key_node.value] = line
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_undefined(self, node: yaml.Node) -> Any:
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise _Refused(
+            node.start_mark,
+            f"tag {tag} is not allowed: the config holds only mappings, lists, text, numbers, booleans, "
+            "dates and null",
+        )
+
+
+_StrictLoader.add_constructor(None, _StrictLoader.construct_undefined)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_YAML_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_YAML_BYTES:,} bytes (1 MiB); a config file is smaller")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = _load_yaml(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(_yaml_problem(path, exc)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: must be a mapping of sections ({', '.join(SECTIONS)})")
+        raise ConfigError(
+            f"{path}: must be a mapping of sections ({', '.join(SECTIONS)}), not {type(data).__name__}"
+        )
     return data
+
+
+def _load_yaml(text: str) -> Any:
+    loader = _StrictLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return f"{path}: not valid YAML: {exc}"
+    mark = exc.problem_mark or exc.context_mark
+    where = f"{path}: line {mark.line + 1}" if mark is not None else str(path)
+    if isinstance(exc, _Refused):
+        return f"{where}: {exc.problem}"
+    problem = "; ".join(part for part in (exc.context, exc.problem) if part)
+    return f"{where}: not valid YAML: {problem}"
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -136,7 +277,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
 def _env_value(value: str) -> Any:
     # YAML scalars give env values the same types as the file: 0.002, true, [halt, data].
     try:
-        return yaml.safe_load(value)
+        return _load_yaml(value)
     except yaml.YAMLError:
         return value
 
