@@ -1,7 +1,9 @@
 """Replay speed: `backtest --strategy sma_cross` on 1,000,000 synthetic 1-minute bars.
 
 Prints bars per second and peak memory, with and without the journal, measured in-process (the
-engine alone, bars already in memory) and as a whole `labkit backtest` process (start-up, imports,
+engine alone, bars already in memory), as a fast-paced paper session (journal, tape, state and
+heartbeat at every checkpoint; with and without fsync, which is what durability costs) and as a
+whole `labkit backtest` process (start-up, imports,
 making the market, validation, engine, output). Each case runs in a fresh process so one case's
 memory does not hide another's.
 
@@ -49,6 +51,33 @@ def in_process(bars_count: int, journal: bool) -> dict[str, float]:
     }
 
 
+def session(bars_count: int, fsync: bool) -> dict[str, float]:
+    """A fast-paced paper session: journal, tape, state and heartbeat at every checkpoint.
+
+    With `fsync` False, os.fsync is a no-op: the difference is what durability costs.
+    """
+    from labkit.config_loader import load_config
+    from labkit.session.runner import run_session
+    from labkit.timeutil import iso_s, parse_instant
+
+    if not fsync:
+        os.fsync = lambda fd: None  # type: ignore[assignment]
+    until = parse_instant(UNTIL)
+    overrides = {
+        "session.name": "bench",
+        "session.pace": "fast",
+        "session.since": iso_s(until - bars_count * 60_000),
+        "session.until": UNTIL,
+    }
+    config = load_config(None, overrides, environ={})
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        result = run_session(config, Path(tmp), progress=False)
+        seconds = time.perf_counter() - start
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "bars_per_s": result.decided / seconds, "peak_mib": peak_mib}
+
+
 def whole_process(bars_count: int, journal: bool) -> dict[str, float]:
     labkit = Path(sys.executable).with_name("labkit")
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,8 +117,12 @@ def whole_process(bars_count: int, journal: bool) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=1_000_000)
-    parser.add_argument("--case", choices=("inproc", "inproc-journal"), help=argparse.SUPPRESS)
+    cases = ("inproc", "inproc-journal", "session", "session-nofsync")
+    parser.add_argument("--case", choices=cases, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.case in ("session", "session-nofsync"):
+        print(json.dumps(session(args.bars, fsync=args.case == "session")))
+        return
     if args.case:  # a child measuring one in-process case
         print(json.dumps(in_process(args.bars, journal=args.case == "inproc-journal")))
         return
@@ -107,6 +140,18 @@ def main() -> None:
         ).stdout
         row = json.loads(out)
         label = f"in-process, {'with' if journal else 'no'} journal"
+        print(f"{label:<34}{row['seconds']:>9.2f}{row['bars_per_s']:>12,.0f}{row['peak_mib']:>10.0f}")
+    for case, label in (
+        ("session-nofsync", "paper session, no fsync"),
+        ("session", "paper session, durable checkpoints"),
+    ):
+        out = subprocess.run(
+            [sys.executable, __file__, "--bars", str(args.bars), "--case", case],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        row = json.loads(out)
         print(f"{label:<34}{row['seconds']:>9.2f}{row['bars_per_s']:>12,.0f}{row['peak_mib']:>10.0f}")
     for journal in (False, True):
         row = whole_process(args.bars, journal)
