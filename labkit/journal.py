@@ -213,7 +213,7 @@ def first_gap(path: Path) -> tuple[int, int, int] | None:
     return None
 
 
-_SEQ = re.compile(rb'"seq":(\d+)')
+_SEQ = re.compile(rb'"seq"\s*:\s*(\d+)')
 
 
 def read_journal(path: Path) -> pd.DataFrame:

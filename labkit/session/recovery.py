@@ -101,5 +101,5 @@ def _resumes_at(paths: SessionPaths, offset: int, last_seq: int) -> bool:
     if not before.endswith(b"\n"):
         return False
     previous = before[:-1].rsplit(b"\n", 1)[-1]
-    match = re.search(rb'"seq":(\d+)', previous)
+    match = re.search(rb'"seq"\s*:\s*(\d+)', previous)
     return match is not None and int(match.group(1)) == last_seq

@@ -84,7 +84,7 @@ def test_session_when_operated_while_running_obeys_every_command(tmp_path):
         assert all(check.ok for check in ops.verify("ops", tmp_path)), ops.verify("ops", tmp_path)
         # emergency stop once it holds a position: flattened at the next open, entries refused
         _wait_for(lambda: _state(tmp_path, "ops").get("portfolio", {}).get("position", 0) > 0, timeout=40)
-        assert ops.emergency_stop("ops", tmp_path) == "queued"
+        assert ops.emergency_stop("ops", tmp_path) == "applied by the running session"
         halted_at = _wait_for(lambda: _state(tmp_path, "ops")["portfolio"]["halted"]
                               and _state(tmp_path, "ops")["portfolio"]["last_seq"])
         _wait_for(lambda: any(line["rejection_reason"] == "emergency_stop" for line in _decisions(tmp_path, "ops")),
