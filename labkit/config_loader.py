@@ -291,6 +291,9 @@ def _apply_paper_overrides(merged: dict[str, Any], environ: Mapping[str, str]) -
             _set_dotted(merged, f"gates.turnover.{key}", _env_value(environ[var]))
 
 
+_CREDENTIAL_SECTIONS = frozenset({"exchanges", "serve"})
+
+
 def _interpolate(
     value: Any, environ: Mapping[str, str], path: KeyPath, found: dict[KeyPath, list[str]]
 ) -> Any:
@@ -315,7 +318,9 @@ def _interpolate(
             return environ[var]
 
         result = _ENV_REF.sub(substitute, value)
-        if used:
+        # Credentials live with exchanges and the HTTP service; a symbol or a threshold read from
+        # the environment is not a secret, and a session resumes from what config.json shows.
+        if used and path and path[0] in _CREDENTIAL_SECTIONS:
             found[path] = [result, *used]
         return result
     return value

@@ -171,7 +171,6 @@ FROM_ENV = [
      ["exchanges", "binance", "options", "list", 1], "listed-2468"),
     ({"exchanges": {"binance": {"timeout": "${TIMEOUT}"}}}, {"TIMEOUT": "30000"},
      ["exchanges", "binance", "timeout"], "30000"),
-    ({"reports": {"kernel": "${KERNEL}"}}, {"KERNEL": "kernel-from-env"}, ["reports", "kernel"], "kernel-from-env"),
 ]
 
 
@@ -194,7 +193,8 @@ def test_config_secrets_when_given_config_or_its_exchanges_agree(tmp_path):
     data = {"exchanges": {"binance": {"apiKey": "${KEY}", "headers": {"X-Api": "${TOK}"}}}, "reports": {"kernel": "${K}"}}
     config = load_config(_home(tmp_path, data), {}, {"KEY": "key-from-env-1", "TOK": "tok-from-env-2", "K": "k-env-3"})
     assert config_secrets(config) == config_secrets(config.exchanges) == secret_values(config)
-    assert {"key-from-env-1", "tok-from-env-2", "k-env-3"} <= set(config_secrets(config))
+    assert {"key-from-env-1", "tok-from-env-2"} <= set(config_secrets(config))
+    assert "k-env-3" not in config_secrets(config)  # a kernel name from the environment is no secret
 
 
 def test_config_secrets_when_given_plain_exchanges_finds_credentials_and_passwords():
@@ -220,7 +220,6 @@ def test_redacted_when_variables_are_not_used_masks_nothing_else(tmp_path):
     ("data", "environ", "secret"),
     [
         ({"exchanges": {"binance": "${KEY}"}}, {"KEY": "not-a-mapping-5678"}, "not-a-mapping-5678"),
-        ({"session": {"capital": "${CAP}"}}, {"CAP": "not-a-number-1234"}, "not-a-number-1234"),
         ({"session": {"capital": "http://u:in-error-99@h"}}, {}, "in-error-99"),
     ],
 )
@@ -410,3 +409,36 @@ def test_secret_redactor_when_given_short_values_leaves_text_alone():
     # Values under four characters would cut every word they appear in; key and URL rules still apply.
     redact = SecretRedactor(["ab", "xyz"])
     assert redact("abcxyz and secret=xyz") == "abcxyz and secret=****"
+
+
+def test_resume_when_symbol_came_from_a_variable_reads_it_back_unmasked(tmp_path):
+    # A symbol from ${VAR} is not a secret: the session must resume on the market it started on.
+    from labkit.config_loader import load_config, redacted
+    from labkit.session.runner import run_session
+    from labkit.session.state import resume_overrides
+
+    (tmp_path / "labkit.yaml").write_text("session:\n  symbol: ${PAIR}\n")
+    environ = {"PAIR": "ETH/USDT"}
+    overrides = {"session.name": "v", "session.pace": "fast", "session.since": "2026-01-05",
+                 "session.until": "2026-01-05T01:00"}
+    config = load_config(tmp_path, overrides, environ=environ)
+    assert redacted(config)["session"]["symbol"] == "ETH/USDT"
+    run_session(config, tmp_path, progress=False)
+    assert resume_overrides(tmp_path, "v", {})["session.symbol"] == "ETH/USDT"
+
+
+@pytest.mark.parametrize(
+    ("data", "environ", "path", "value"),
+    [
+        ({"reports": {"kernel": "${KERNEL}"}}, {"KERNEL": "kernel-from-env"}, ["reports", "kernel"], "kernel-from-env"),
+        ({"session": {"symbol": "${PAIR}"}}, {"PAIR": "ETH/USDT"}, ["session", "symbol"], "ETH/USDT"),
+        ({"session": {"source": "csv:${DIR}/bars.csv"}}, {"DIR": "/data"}, ["session", "source"], "csv:/data/bars.csv"),
+    ],
+)
+def test_redacted_when_a_variable_fills_a_setting_outside_credentials_keeps_it(tmp_path, data, environ, path, value):
+    # Only exchanges and serve hold credentials: elsewhere a ${VAR} is configuration a resume reads back.
+    config = load_config(_home(tmp_path, data), {}, environ)
+    node = redacted(config)
+    for part in path:
+        node = node[part]
+    assert node == value
