@@ -8,7 +8,6 @@ the environment and flags.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
@@ -18,11 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from labkit.data.retry import DataConfig
 from labkit.errors import ConfigError
 from labkit.gates.registry import chain_order, default_enabled, registered_gates
+from labkit.session.paths import SESSION_NAME_RULE, is_session_name
 from labkit.strategies.registry import registered_strategies
 from labkit.timeutil import parse_instant, timeframe_ms
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
-_SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class SessionConfig(BaseModel):
@@ -53,10 +52,9 @@ class SessionConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
-        if not _SESSION_NAME.match(value):
-            raise ValueError(
-                "use letters, digits, '_', '.' or '-' (at most 64, not starting with '.' or '-')"
-            )
+        # The rule every command applies to --session (labkit.session.paths), stated once.
+        if not is_session_name(value):
+            raise ValueError(SESSION_NAME_RULE)
         return value
 
     @field_validator("timeframe")

@@ -44,8 +44,16 @@ def with_flags(message: str) -> str:
 
 
 def home_of(args: argparse.Namespace) -> Path:
-    from labkit.home import resolve_home
+    """Return the home of a command; a --session it was given is checked first.
 
+    Every command that names a session asks for its home before it touches a file, so a name like
+    ``../x`` is refused here even by commands that hand it on without a path (``schedule``).
+    """
+    from labkit.home import resolve_home
+    from labkit.session.paths import check_session_name
+
+    if getattr(args, "session", None) is not None:
+        check_session_name(args.session)
     return resolve_home(args.home)
 
 

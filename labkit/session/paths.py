@@ -8,10 +8,29 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.errors import ConfigError
+
+# A session name is one directory under data/sessions/: no separator, no "..", no hidden directory,
+# nothing a shell, a systemd unit name or a crontab line would read differently.
+SESSION_NAME_RULE = "use letters, digits, '_', '.' or '-' (at most 64, not starting with '.' or '-')"
+_SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
+
+
+def is_session_name(name: object) -> bool:
+    """Return True when `name` may name a session (`SESSION_NAME_RULE`)."""
+    return isinstance(name, str) and _SESSION_NAME.fullmatch(name) is not None
+
+
+def check_session_name(name: object) -> str:
+    """Return `name` when it may name a session, else raise ConfigError naming ``session.name``."""
+    if not is_session_name(name):
+        shown = repr(name) if len(repr(name)) <= 80 else f"{repr(name)[:70]}... ({len(str(name))} characters)"
+        raise ConfigError(f"session.name: {SESSION_NAME_RULE} (got {shown})")
+    return str(name)
 
 
 @dataclass(frozen=True)
@@ -76,7 +95,8 @@ def sessions_root(home: Path) -> Path:
 
 
 def session_paths(home: Path, name: str) -> SessionPaths:
-    return SessionPaths(sessions_root(home) / name)
+    """Return the paths of session `name`; a name that is not one (`../x`, `/etc`) is refused."""
+    return SessionPaths(sessions_root(home) / check_session_name(name))
 
 
 def existing_session(home: Path, name: str) -> SessionPaths:
@@ -92,5 +112,6 @@ def list_sessions(home: Path) -> list[str]:
     root = sessions_root(home)
     if not root.is_dir():
         return []
-    dirs = [p for p in root.iterdir() if p.is_dir() and SessionPaths(p).exists()]
+    # A directory no command could name (made by hand) is not listed as a session.
+    dirs = [p for p in root.iterdir() if is_session_name(p.name) and p.is_dir() and SessionPaths(p).exists()]
     return [p.name for p in sorted(dirs, key=lambda p: p.stat().st_mtime)]
