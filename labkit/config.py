@@ -21,7 +21,15 @@ from labkit.session.paths import SESSION_NAME_RULE, is_session_name
 from labkit.strategies.registry import registered_strategies
 from labkit.timeutil import parse_instant, timeframe_ms
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
+# allow_inf_nan=False: "inf" and "nan" (from a flag, a LABKIT_ variable or YAML's .inf) pass every
+# comparison or none, so a bound alone would let them through to the engine.
+_FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+# Symbols are file names in the cache and words in logs and reports: printable, one line, short.
+MAX_SYMBOL = 64
+# A source spec may carry a file path, and paths run long; past this it is not a path anyone typed.
+MAX_SOURCE = 4096
+# Seeds are kept to what every RNG (and a JSON reader without big integers) takes as it is.
+MAX_SEED = 2**32 - 1
 
 
 class SessionConfig(BaseModel):
@@ -30,15 +38,18 @@ class SessionConfig(BaseModel):
     mode: Literal["shadow", "paper"] = "paper"
     symbol: str = "BTC/USDT"
     timeframe: str = "1m"
-    interval: float = Field(60.0, gt=0, description="seconds between heartbeats and polls")
-    capital: float = Field(10_000.0, gt=0)
+    interval: float = Field(
+        60.0, gt=0, le=86_400, description="seconds between heartbeats and polls (0.5 to 86400)"
+    )
+    capital: float = Field(10_000.0, gt=0, le=1e15)
     source: str = "synthetic"
     pace: Literal["clock", "fast"] = "clock"
     since: str | None = None
     until: str | None = None
-    max_bars: int | None = Field(None, gt=0)
+    # 10^8 bars is years of seconds; more is a typo that would generate bars until memory runs out.
+    max_bars: int | None = Field(None, gt=0, le=100_000_000)
     strategy: str = Field("sma_cross", description="a registered strategy; parameters: strategies.<name>")
-    seed: int = Field(7, ge=0, description="seed of the synthetic market")
+    seed: int = Field(7, ge=0, le=MAX_SEED, description="seed of the synthetic market")
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -57,6 +68,22 @@ class SessionConfig(BaseModel):
             raise ValueError(SESSION_NAME_RULE)
         return value
 
+    @field_validator("interval")
+    @classmethod
+    def _useful_interval(cls, value: float) -> float:
+        # Positive is checked by the bound; below half a second a waiting session only burns CPU.
+        if value < 0.5:
+            raise ValueError("Input should be at least 0.5 seconds (a shorter wait only burns CPU)")
+        return value
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a symbol is needed (e.g. BTC/USDT, SPY)")
+        _one_printable_line(value, "a symbol", MAX_SYMBOL)
+        return value
+
     @field_validator("timeframe")
     @classmethod
     def _timeframe(cls, value: str) -> str:
@@ -70,7 +97,7 @@ class SessionConfig(BaseModel):
         if value is not None:
             with _as_value_error():
                 parse_instant(value)
-            return str(value)
+            return str(value).strip()
         return value
 
     @field_validator("source")
@@ -78,7 +105,7 @@ class SessionConfig(BaseModel):
     def _source(cls, value: str) -> str:
         from labkit.data.registry import check_source_spec  # sources register lazily
 
-
+        _one_printable_line(value, "a source", MAX_SOURCE)
         with _as_value_error():
             check_source_spec(value)
         return value
@@ -89,6 +116,18 @@ class SessionConfig(BaseModel):
         if value not in registered_strategies():
             raise ValueError(f"unknown strategy {value!r}; allowed: {', '.join(registered_strategies())}")
         return value
+
+
+def _one_printable_line(value: str, what: str, limit: int) -> None:
+    # A newline or a control character would forge a line in a log or the journal, or hide in a
+    # file name; blanks around it make two spellings of one thing.
+    if len(value) > limit:
+        raise ValueError(f"{what} is at most {limit} characters (got {len(value)})")
+    if not value.isprintable():
+        bad = next(c for c in value if not c.isprintable())
+        raise ValueError(f"{what} has a control character ({bad!r}); use printable text on one line")
+    if value != value.strip():
+        raise ValueError(f"{what} has blanks at its start or end; remove them")
 
 
 @contextmanager
@@ -147,11 +186,12 @@ class BrokerConfig(BaseModel):
 class ReadinessConfig(BaseModel):
     model_config = _FROZEN
     min_coverage: float = Field(0.95, ge=0, le=1)
-    min_trades: int = Field(20, ge=1)
-    bootstrap_samples: int = Field(2000, ge=100)
-    bootstrap_seed: int = 0
-    subperiods: int = Field(4, ge=2)
-    min_same_sign: int = Field(3, ge=1)
+    min_trades: int = Field(20, ge=1, le=1_000_000)
+    # Each sample resamples every trade: past a million the verdict takes hours and says no more.
+    bootstrap_samples: int = Field(2000, ge=100, le=1_000_000)
+    bootstrap_seed: int = Field(0, ge=0, le=MAX_SEED)
+    subperiods: int = Field(4, ge=2, le=1000)
+    min_same_sign: int = Field(3, ge=1, le=1000)
     min_psr: float = Field(0.95, ge=0, le=1)
     max_drawdown: float = Field(0.10, gt=0, le=1)
     max_cost_share: float = Field(0.5, ge=0)
@@ -161,7 +201,7 @@ class ReadinessConfig(BaseModel):
 
 class ReportsConfig(BaseModel):
     model_config = _FROZEN
-    cell_timeout: int = Field(600, gt=0, description="seconds a notebook cell may run")
+    cell_timeout: int = Field(600, gt=0, le=86_400, description="seconds a notebook cell may run")
     kernel: str = "python3"
 
 
@@ -184,7 +224,6 @@ class LabkitConfig(BaseModel):
     schedule: ScheduleConfig = ScheduleConfig()
     data: DataConfig = DataConfig()
     exchanges: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
 
 
 SECTIONS = tuple(LabkitConfig.model_fields)

@@ -14,19 +14,29 @@ import pandas as pd
 
 from labkit.errors import ConfigError
 
-_TIMEFRAME = re.compile(r"^(\d+)([smhdw])$")
+# ASCII digits only: int() reads Arabic-Indic and other digits, which no source or file name expects.
+# No leading zero, so one length has one spelling (the cache and the journal key on the text).
+_TIMEFRAME = re.compile(r"([1-9][0-9]{0,8})([smhdw])", re.ASCII)
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 DAY_MS = 86_400_000
+# A bar longer than a year has no source and would put a whole range inside one bar.
+MAX_TIMEFRAME_MS = 365 * DAY_MS
 # Epoch milliseconds have 12 digits or more from 1973 on; fewer digits are refused, not guessed.
-_EPOCH_MS = re.compile(r"-?\d{12,}")
+_EPOCH_MS = re.compile(r"[0-9]{12,}", re.ASCII)
 _ISO_8601 = re.compile(
-    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?",
-    re.IGNORECASE,
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?"
+    r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?",
+    re.IGNORECASE | re.ASCII,
 )
-_SEPARATED_DATE = re.compile(r"\d{1,4}[/.]\d{1,2}[/.]\d{1,4}")
+_SEPARATED_DATE = re.compile(r"[0-9]{1,4}[/.][0-9]{1,2}[/.][0-9]{1,4}", re.ASCII)
+# Instants labkit accepts: nothing traded before the epoch, and a far future is a typo that would
+# otherwise ask a source for centuries of bars (or overflow the nanosecond times pandas keeps).
+MIN_INSTANT_MS = 0  # 1970-01-01T00:00:00Z
+MAX_INSTANT_MS = 7_258_118_400_000  # 2200-01-01T00:00:00Z
+INSTANT_RANGE = "1970-01-01 .. 2200-01-01"
 ACCEPTED_INSTANTS = (
     "an ISO 8601 date (2026-01-05), datetime (2026-01-05T09:30:00Z, offsets like +01:00 allowed) "
-    "or epoch milliseconds (1767571200000)"
+    f"or epoch milliseconds (1767571200000), within {INSTANT_RANGE}"
 )
 
 
@@ -38,20 +48,23 @@ def timeframe_ms(timeframe: str, field: str = "timeframe") -> int:
     >>> timeframe_ms("15m")
     900000
     """
-    match = _TIMEFRAME.match(str(timeframe))
-    if not match or int(match.group(1)) <= 0:
+    # fullmatch: with match and $, "1m\n" would pass and name a different cache file.
+    match = _TIMEFRAME.fullmatch(timeframe) if isinstance(timeframe, str) else None
+    ms = int(match.group(1)) * _UNIT_MS[match.group(2)] if match else 0
+    if not 0 < ms <= MAX_TIMEFRAME_MS:
         raise ConfigError(
-            f"{field}: {timeframe!r} is not a timeframe; use a number and a unit s, m, h, d or w "
-            "(e.g. 1s, 5s, 1m, 15m, 1h, 1d)"
+            f"{field}: {_shown(timeframe)} is not a timeframe; use a number and a unit s, m, h, d or w, "
+            "from 1s to 365d, without spaces or leading zeros (e.g. 1s, 5s, 1m, 15m, 1h, 1d)"
         )
-    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+    return ms
 
 
 def parse_instant(value: str | int, field: str = "time") -> int:
     """Return epoch milliseconds for an ISO 8601 date/datetime (UTC if no zone) or epoch ms.
 
     Only unambiguous forms are accepted: ``05/01/2026`` could be May or January, and ten digits
-    are epoch seconds a millisecond reader would place in 1970, so both are refused.
+    are epoch seconds a millisecond reader would place in 1970, so both are refused. Instants
+    outside 1970-01-01 .. 2200-01-01 (`INSTANT_RANGE`) are refused too.
 
     Examples
     --------
@@ -64,25 +77,51 @@ def parse_instant(value: str | int, field: str = "time") -> int:
     """
     text = str(value).strip()
     if _EPOCH_MS.fullmatch(text):
-        return int(text)
-    if not _ISO_8601.fullmatch(text):
-        raise ConfigError(f"{field}: {text!r} {_why_refused(text)}; use {ACCEPTED_INSTANTS}")
+        # Counting digits first: int() of thousands of digits is slow, and refused past 4300.
+        ms = int(text) if len(text) <= len(str(MAX_INSTANT_MS)) else MAX_INSTANT_MS + 1
+    elif _ISO_8601.fullmatch(text):
+        ms = _iso_ms(text, field)
+    else:
+        raise ConfigError(f"{field}: {_shown(text)} {_why_refused(text)}; use {ACCEPTED_INSTANTS}")
+    if not MIN_INSTANT_MS <= ms <= MAX_INSTANT_MS:
+        raise ConfigError(
+            f"{field}: {_shown(text)} is outside {INSTANT_RANGE}; use a time within it (e.g. 2026-01-05, "
+            "2026-01-05T09:30:00Z or 1767571200000)"
+        )
+    return ms
+
+
+def _iso_ms(text: str, field: str) -> int:
     try:
         ts = pd.Timestamp(text)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{field}: {text!r} is not a time; use {ACCEPTED_INSTANTS}") from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ConfigError(f"{field}: {_shown(text)} is not a time; use {ACCEPTED_INSTANTS}") from exc
     if ts is pd.NaT:
-        raise ConfigError(f"{field}: {text!r} is not a time; use {ACCEPTED_INSTANTS}")
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    return int(ts.tz_convert("UTC").value // 1_000_000)
+        raise ConfigError(f"{field}: {_shown(text)} is not a time; use {ACCEPTED_INSTANTS}")
+    ts = (ts.tz_localize("UTC") if ts.tzinfo is None else ts).tz_convert("UTC")
+    # Compared before `.value`: a time outside pandas' nanosecond range (year 1, 9999) has none.
+    if ts < pd.Timestamp(MIN_INSTANT_MS, unit="ms", tz="UTC"):
+        return MIN_INSTANT_MS - 1
+    if ts > pd.Timestamp(MAX_INSTANT_MS, unit="ms", tz="UTC"):
+        return MAX_INSTANT_MS + 1
+    return int(ts.value // 1_000_000)
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    # An error quotes what was typed; a pasted megabyte would bury the reason.
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]} ({len(str(value))} characters)"
 
 
 def _why_refused(text: str) -> str:
-    if re.fullmatch(r"-?\d{9,11}", text):
+    if re.fullmatch(r"-[0-9]+", text, re.ASCII):
+        return "is before 1970-01-01 (epoch milliseconds are never negative)"
+    if re.fullmatch(r"[0-9]{9,11}", text, re.ASCII):
         return "looks like epoch seconds; labkit reads a plain number as epoch milliseconds (12+ digits)"
     if _SEPARATED_DATE.search(text):
         return "is ambiguous (with / or . the order of day and month is a guess)"
+    if not text.isascii():
+        return "is not a time (only ASCII digits are read)"
     return "is not a time"
 
 

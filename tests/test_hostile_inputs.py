@@ -19,6 +19,7 @@ from labkit.cli import main
 # quickly instead of following the clock for ever.
 RUN = ["run", "--pace", "fast", "--since", "2026-01-05", "--until", "2026-01-05T01:00", "--session", "t"]
 BACKTEST = ["backtest", "--max-bars", "200"]
+FETCH = ["data", "fetch", "--source", "ccxt:binance", "--symbol", "BTC/USDT", "--timeframe", "1m"]
 
 
 def _tree(root: Path) -> set[str]:
@@ -53,6 +54,248 @@ def _refused(home: Path, capsys: pytest.CaptureFixture[str], args: Sequence[str]
     assert "Traceback" not in err
     assert _tree(root) == before, "a refused command wrote a file"
     return err
+
+
+# --- numbers: finite and in range -----------------------------------------------------------------
+
+_NUMBER_FLAGS: list[tuple[str, str, str]] = [
+    # (flag, value, what the message must say besides the flag)
+    *[("--capital", v, "finite") for v in ("inf", "-inf", "nan", "NaN", "1e400", "-1e400", "Infinity")],
+    ("--capital", "-5", "greater than 0"),
+    ("--capital", "0", "greater than 0"),
+    ("--capital", "1e16", "less than or equal to"),
+    ("--max-bars", "0", "greater than 0"),
+    ("--max-bars", "-1", "greater than 0"),
+    ("--max-bars", str(10**12), "less than or equal to 100000000"),
+    ("--max-bars", "100000001", "less than or equal to 100000000"),
+    ("--max-bars", "1.5", "invalid int value"),
+    ("--max-bars", "1e3", "invalid int value"),
+    ("--max-bars", "", "invalid int value"),
+    ("--seed", "-1", "greater than or equal to 0"),
+    ("--seed", str(2**64), "less than or equal to 4294967295"),
+    ("--seed", str(2**32), "less than or equal to 4294967295"),
+    ("--seed", "seven", "invalid int value"),
+    ("--fast", "0", "greater than or equal to 1"),
+    ("--fast", "-1", "greater than or equal to 1"),
+    ("--fast", "100001", "less than or equal to 100000"),
+    ("--slow", str(10**9), "less than or equal to 100000"),
+    ("--slow", "1", "greater than or equal to 2"),
+    ("--slow", "5", "must be greater than fast"),
+]
+
+
+@pytest.mark.parametrize("command", [RUN, BACKTEST], ids=["run", "backtest"])
+@pytest.mark.parametrize(("flag", "value", "why"), _NUMBER_FLAGS)
+def test_number_flag_when_not_finite_or_out_of_range_is_refused_naming_it(
+    home, capsys, command, flag, value, why
+):
+    # flag=value: a value starting with "-" (-inf, -1m) would otherwise be taken for a flag
+    _refused(home, capsys, [*command, f"{flag}={value}"], flag, why)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "why"),
+    [
+        *[("--interval", v, "finite") for v in ("inf", "nan", "1e400")],
+        ("--interval", "0", "greater than 0"),
+        ("--interval", "-1", "greater than 0"),
+        ("--interval", "0.0001", "at least 0.5 seconds"),
+        ("--interval", "0.49", "at least 0.5 seconds"),
+        ("--interval", "86401", "less than or equal to 86400"),
+        ("--interval", "1e9", "less than or equal to 86400"),
+    ],
+)
+def test_run_interval_when_it_would_burn_cpu_or_never_beat_is_refused(home, capsys, flag, value, why):
+    _refused(home, capsys, [*RUN, f"{flag}={value}"], flag, why)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "why"),
+    [
+        *[(f, v, "finite") for f in ("--fee", "--slippage") for v in ("nan", "inf", "-inf")],
+        ("--fee", "-0.1", "greater than or equal to 0"),
+        ("--fee", "0.5", "less than 0.5"),
+        ("--slippage", "-0.1", "greater than or equal to 0"),
+        ("--slippage", "1", "less than 0.5"),
+    ],
+)
+def test_backtest_costs_when_not_finite_or_out_of_range_are_refused(home, capsys, flag, value, why):
+    _refused(home, capsys, [*BACKTEST, f"{flag}={value}"], flag, why)
+
+
+def test_verify_max_age_when_not_finite_is_refused_naming_the_flag(home, capsys):
+    _refused(home, capsys, ["verify", "--max-age", "nan"], "--max-age: nan is not a finite number")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key", "why"),
+    [
+        *[
+            ("LABKIT_GATES__TURNOVER__MIN_RATIO", v, "gates.turnover.min_ratio", "finite")
+            for v in ("inf", ".inf", "nan", ".nan", "-inf", "1e400")
+        ],
+        ("LABKIT_GATES__TURNOVER__MIN_RATIO", "-1", "gates.turnover.min_ratio", "greater than or equal"),
+        ("LABKIT_GATES__TURNOVER__MAX_DAILY", "0", "gates.turnover.max_daily", "greater than or equal"),
+        ("LABKIT_GATES__TURNOVER__MAX_DAILY", "inf", "gates.turnover.max_daily", "valid integer"),
+        ("LABKIT_GATES__DATA__STALE_AFTER_BARS", "nan", "gates.data.stale_after_bars", "finite"),
+        ("LABKIT_GATES__DATA__STALE_AFTER_BARS", "0", "gates.data.stale_after_bars", "greater than 0"),
+        ("LABKIT_GATES__GUARDRAILS__DAILY_LOSS_LIMIT", ".nan", "gates.guardrails.daily_loss_limit", "finite"),
+        ("LABKIT_GATES__GUARDRAILS__MAX_DRAWDOWN", "1", "gates.guardrails.max_drawdown", "less than 1"),
+        ("LABKIT_GATES__RISK_BUDGET__MIN_NOTIONAL", "inf", "gates.risk_budget.min_notional", "finite"),
+        ("LABKIT_GATES__CONFIDENCE__MIN_CONFIDENCE", "nan", "gates.confidence.min_confidence", "finite"),
+        ("LABKIT_STRATEGIES__SMA_CROSS__FAST", "inf", "strategies.sma_cross.fast", "valid integer"),
+        ("LABKIT_STRATEGIES__SMA_CROSS__SLOW", "10000000", "strategies.sma_cross.slow", "less than or equal"),
+        ("LABKIT_READINESS__MIN_PSR", "nan", "readiness.min_psr", "finite"),
+        ("LABKIT_READINESS__MAX_COST_SHARE", "inf", "readiness.max_cost_share", "finite"),
+        ("LABKIT_READINESS__BOOTSTRAP_SAMPLES", str(10**12), "readiness.bootstrap_samples", "less than"),
+        ("LABKIT_READINESS__BOOTSTRAP_SEED", "-1", "readiness.bootstrap_seed", "greater than or equal"),
+        ("LABKIT_DATA__BACKOFF_BASE", "inf", "data.backoff_base", "finite"),
+        ("LABKIT_DATA__BACKOFF_CAP", "1e9", "data.backoff_cap", "less than or equal to 3600"),
+        ("LABKIT_DATA__BREAKER_COOLDOWN", ".nan", "data.breaker_cooldown", "finite"),
+        ("LABKIT_SESSION__CAPITAL", "inf", "session.capital", "finite"),
+        ("LABKIT_SESSION__INTERVAL", ".nan", "session.interval", "finite"),
+        ("LABKIT_BROKER__FEE", "inf", "broker.fee", "finite"),
+        ("LABKIT_RISK__POSITION_FRAC", "nan", "risk.position_frac", "finite"),
+        ("LABKIT_REPORTS__CELL_TIMEOUT", str(10**9), "reports.cell_timeout", "less than or equal"),
+        ("LABKIT_PAPER_MIN_RATIO", "inf", "gates.turnover.min_ratio", "finite"),
+        ("LABKIT_SESSION__SINCE", "0001-01-01", "session.since", "outside 1970-01-01 .. 2200-01-01"),
+    ],
+)
+def test_setting_from_the_environment_when_not_finite_or_out_of_range_names_its_key(
+    home, capsys, monkeypatch, variable, value, key, why
+):
+    monkeypatch.setenv(variable, value)
+    _refused(home, capsys, BACKTEST, key, why)
+
+
+@pytest.mark.parametrize(
+    ("yaml", "key"),
+    [
+        ("broker:\n  fee: .nan\n", "broker.fee"),
+        ("session:\n  capital: .inf\n", "session.capital"),
+        ("gates:\n  turnover:\n    min_ratio: .inf\n", "gates.turnover.min_ratio"),
+        ("readiness:\n  min_coverage: .nan\n", "readiness.min_coverage"),
+    ],
+)
+def test_setting_from_the_file_when_not_finite_names_its_key(home, capsys, yaml, key):
+    (home / "labkit.yaml").write_text(yaml)
+    _refused(home, capsys, BACKTEST, key, "finite number")
+
+
+# --- times: bounded, unambiguous, ASCII ------------------------------------------------------------
+
+_BAD_INSTANTS: list[tuple[str, str]] = [
+    ("-1", "before 1970-01-01"),
+    ("-1767571200000", "before 1970-01-01"),
+    ("12345678901234567890", "outside 1970-01-01 .. 2200-01-01"),
+    ("7" * 5000, "outside 1970-01-01 .. 2200-01-01"),
+    ("0001-01-01", "outside 1970-01-01 .. 2200-01-01"),
+    ("1969-12-31", "outside 1970-01-01 .. 2200-01-01"),
+    ("9999-12-31", "outside 1970-01-01 .. 2200-01-01"),
+    ("2200-01-01T00:00:01Z", "outside 1970-01-01 .. 2200-01-01"),
+    ("2199-12-31T23:00-05:00", "outside 1970-01-01 .. 2200-01-01"),
+    ("1e12", "is not a time"),
+    ("", "is not a time"),
+    ("   ", "is not a time"),
+    ("2026-02-30", "is not a time"),
+    ("2026-13-01", "is not a time"),
+    ("2026-01-05T25:00", "is not a time"),
+    ("\u0662\u0660\u0662\u0666-\u0660\u0661-\u0660\u0665", "only ASCII digits"),  # Arabic-Indic digits
+    ("\uff11\uff17\uff16\uff17\uff15\uff17\uff11\uff12\uff10\uff10\uff10\uff10\uff10", "only ASCII"),
+    ("1767571200", "looks like epoch seconds"),
+    ("05/01/2026", "ambiguous"),
+    ("now", "is not a time"),
+    ("2026-01-05\n2026-01-06", "is not a time"),
+    ("nan", "is not a time"),
+]
+
+
+@pytest.mark.parametrize("flag", ["--since", "--until"])
+@pytest.mark.parametrize(("value", "why"), _BAD_INSTANTS)
+def test_backtest_instant_when_unbounded_or_unreadable_is_refused_with_an_example(
+    home, capsys, flag, value, why
+):
+    err = _refused(home, capsys, [*BACKTEST, f"{flag}={value}"], f"session.{flag[2:]} ({flag})", why)
+    assert "2026-01-05" in err  # an example of what works
+
+
+@pytest.mark.parametrize(("value", "why"), _BAD_INSTANTS[:8])
+@pytest.mark.parametrize("command", [RUN, FETCH], ids=["run", "data-fetch"])
+def test_other_commands_when_an_instant_is_unbounded_refuse_it_too(home, capsys, command, value, why):
+    _refused(home, capsys, [*command, f"--since={value}"], "(--since)", why)
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [("2026-01-06", "2026-01-05"), ("2026-01-05", "2026-01-05"), ("2026-01-05T00:00:00Z", "1767571200000")],
+)
+def test_backtest_when_since_is_not_before_until_is_refused(home, capsys, since, until):
+    _refused(home, capsys, ["backtest", "--since", since, "--until", until], "--since", "is not before until")
+
+
+def test_instants_when_at_the_edges_of_the_range_are_accepted(home, capsys):
+    code = _main(["--home", str(home), "backtest", "--since", "2199-12-31T23:00", "--until", "2200-01-01"])
+    assert code == 0, capsys.readouterr().err
+
+
+# --- text: one printable line, fullmatch --------------------------------------------------------
+
+_BAD_TEXT: list[tuple[str, str, str]] = [
+    *[
+        ("--timeframe", v, "is not a timeframe")
+        for v in (
+            "1m\n",
+            "0m",
+            "1x",
+            "-1m",
+            "1m ",
+            " 1m",
+            "999999999d",
+            "366d",
+            "01m",
+            "1M",
+            "",
+            "\u0662m",
+            "1.5m",
+            "m",
+            "9" * 5000 + "m",
+        )
+    ],
+    ("--symbol", "", "a symbol is needed"),
+    ("--symbol", "   ", "a symbol is needed"),
+    ("--symbol", "\t", "a symbol is needed"),
+    ("--symbol", "BTC\n", "control character"),
+    ("--symbol", "BTC/USDT\x00", "control character"),
+    ("--symbol", "a\x1b[31mred", "control character"),
+    ("--symbol", "BTC\u202eUSDT", "control character"),
+    ("--symbol", "x" * 65, "at most 64 characters"),
+    ("--symbol", " BTC", "blanks at its start or end"),
+    ("--symbol", "BTC ", "blanks at its start or end"),
+    ("--source", "synthetic\n", "control character"),
+    ("--source", "csv:a\nb.csv", "control character"),
+    ("--source", "csv:\x00", "control character"),
+    ("--source", " synthetic", "blanks at its start or end"),
+    ("--source", "x" * 5000, "at most 4096 characters"),
+    ("--source", "", "is not a source"),
+    ("--source", "csv:", "is not a source"),
+    ("--source", "ccxt:", "is not a source"),
+    ("--source", "synthetic:x", "is not a source"),
+    ("--strategy", "", "unknown strategy"),
+    ("--strategy", " ", "unknown strategy"),
+    ("--strategy", "sma_cross\n", "unknown strategy"),
+    ("--strategy", "../sma_cross", "unknown strategy"),
+]
+
+
+@pytest.mark.parametrize("command", [RUN, BACKTEST], ids=["run", "backtest"])
+@pytest.mark.parametrize(("flag", "value", "why"), _BAD_TEXT)
+def test_text_flag_when_hostile_is_refused_naming_it(home, capsys, command, flag, value, why):
+    _refused(home, capsys, [*command, f"{flag}={value}"], f"({flag})", why)
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--mode", "live"), ("--mode", ""), ("--pace", "slow")])
+def test_run_choice_when_not_one_of_the_allowed_is_refused(home, capsys, flag, value):
+    _refused(home, capsys, [*RUN, f"{flag}={value}"], f"({flag})")
 
 
 # --- session names: one rule, checked by every command --------------------------------------------

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from labkit.cli.common import with_flags
+from labkit.cli.common import check_finite_flags, with_flags
 from labkit.errors import LabkitError
 
 log = logging.getLogger("labkit")
@@ -33,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with _stderr_logging(_log_level(args)):
         try:
+            check_finite_flags(args)
             return int(args.handler(args) or 0)
         except LabkitError as exc:
             print(f"labkit {args.command}: {with_flags(str(exc))}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ FLAGS = {
     "session.strategy": "--strategy",
     "strategies.sma_cross.fast": "--fast",
     "strategies.sma_cross.slow": "--slow",
+    "strategies.sma_cross": "--fast, --slow",
     "session.seed": "--seed",
     "broker.fee": "--fee",
     "broker.slippage": "--slippage",
@@ -55,6 +57,14 @@ def home_of(args: argparse.Namespace) -> Path:
     if getattr(args, "session", None) is not None:
         check_session_name(args.session)
     return resolve_home(args.home)
+
+
+def check_finite_flags(args: argparse.Namespace) -> None:
+    """Refuse a number flag given as inf or nan (argparse's float() reads both), naming the flag."""
+    for dest, value in vars(args).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            flag = "--" + dest.replace("_", "-")
+            raise ConfigError(f"{flag}: {value} is not a finite number; give a plain number (e.g. 1.5)")
 
 
 def load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:

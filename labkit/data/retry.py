@@ -105,11 +105,20 @@ class CircuitBreaker:
 
 
 class DataConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # An infinite wait is a hang: waits are finite and at most an hour (a day for the breaker).
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
     retries: int = Field(6, ge=1, le=50, description="tries per request (6 survives 5 failures in a row)")
-    backoff_base: float = Field(0.5, gt=0, description="seconds before the first retry; doubles each time")
-    backoff_cap: float = Field(30.0, gt=0, description="longest wait between tries, Retry-After included")
+    backoff_base: float = Field(
+        0.5, gt=0, le=3600, description="seconds before the first retry; doubles each time"
+    )
+    backoff_cap: float = Field(
+        30.0, gt=0, le=3600, description="longest wait between tries, Retry-After included"
+    )
     live_retries: int = Field(2, ge=1, le=10, description="tries per request in a clock-paced session")
-    breaker_threshold: int = Field(3, ge=1, description="failed operations in a row that open the circuit")
-    breaker_cooldown: float = Field(30.0, gt=0, description="seconds before an open circuit is probed")
+    breaker_threshold: int = Field(
+        3, ge=1, le=1000, description="failed operations in a row that open the circuit"
+    )
+    breaker_cooldown: float = Field(
+        30.0, gt=0, le=86_400, description="seconds before an open circuit is probed"
+    )
     page_limit: int = Field(1000, ge=1, le=5000, description="bars asked per request")

@@ -83,9 +83,10 @@ class BarFacts:
 
 
 class GateConfig(BaseModel):
-    """A gate's thresholds; subclasses add fields (frozen, unknown keys refused)."""
+    """A gate's thresholds; subclasses add fields (frozen, unknown keys, inf and NaN refused)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # A threshold of inf or NaN passes every comparison or none: the gate would silently do nothing.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Gate(ABC):

@@ -8,7 +8,9 @@ from labkit.gates.base import BUY, HOLD, SELL, BarFacts, Block, DecisionContext,
 
 
 class DataGateConfig(GateConfig):
-    stale_after_bars: float = Field(2.0, gt=0, description="a bar older than this many bars is stale")
+    stale_after_bars: float = Field(
+        2.0, gt=0, le=1_000_000, description="a bar older than this many bars is stale"
+    )
 
 
 class DataGate(Gate):

@@ -10,7 +10,9 @@ from labkit.gates.base import BUY, Block, DecisionContext, Gate, GateConfig
 class GuardrailsConfig(GateConfig):
     daily_loss_limit: float = Field(0.05, gt=0, lt=1, description="loss since the UTC day began")
     max_drawdown: float = Field(0.25, gt=0, lt=1, description="from the equity peak")
-    max_loss_streak: int = Field(5, ge=1, description="losing round trips in a row (reset daily)")
+    max_loss_streak: int = Field(
+        5, ge=1, le=1_000_000, description="losing round trips in a row (reset daily)"
+    )
 
 
 class GuardrailsGate(Gate):

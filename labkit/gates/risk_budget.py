@@ -9,7 +9,7 @@ from labkit.gates.base import BUY, Block, DecisionContext, Gate, GateConfig
 
 class RiskBudgetConfig(GateConfig):
     max_exposure_frac: float = Field(1.0, gt=0, le=1, description="position value / equity")
-    min_notional: float = Field(10.0, ge=0, description="smallest order worth placing, in quote")
+    min_notional: float = Field(10.0, ge=0, le=1e15, description="smallest order worth placing, in quote")
 
 
 class RiskBudgetGate(Gate):

@@ -10,8 +10,12 @@ from labkit.gates.base import BUY, Block, DecisionContext, Gate, GateConfig
 
 
 class TurnoverConfig(GateConfig):
-    min_ratio: float = Field(2.0, ge=0, description="expected edge must be >= this x round-trip cost")
-    max_daily: int = Field(10, ge=1, description="trades (entries) per UTC day; more are refused")
+    min_ratio: float = Field(
+        2.0, ge=0, le=1_000_000, description="expected edge must be >= this x round-trip cost"
+    )
+    max_daily: int = Field(
+        10, ge=1, le=1_000_000, description="trades (entries) per UTC day; more are refused"
+    )
 
 
 class TurnoverGate(Gate):

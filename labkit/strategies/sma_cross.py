@@ -12,8 +12,9 @@ from labkit.strategies.base import BUY_CODE, SELL_CODE, Signals, Strategy, Strat
 
 
 class SmaCrossConfig(StrategyConfig):
-    fast: int = Field(10, ge=1, description="fast simple moving average, in bars")
-    slow: int = Field(30, ge=2, description="slow simple moving average, in bars")
+    # Each average costs a pass per bar of its window: past 100,000 bars that is minutes per run.
+    fast: int = Field(10, ge=1, le=100_000, description="fast simple moving average, in bars")
+    slow: int = Field(30, ge=2, le=100_000, description="slow simple moving average, in bars")
 
     @model_validator(mode="after")
     def _slow_after_fast(self) -> SmaCrossConfig:
