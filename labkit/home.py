@@ -7,17 +7,39 @@ import subprocess
 from pathlib import Path
 
 import labkit
+from labkit.errors import ConfigError
 
 
 def resolve_home(flag: str | None = None) -> Path:
-    """Return the home: ``--home``, else ``LABKIT_HOME``, else the checkout labkit runs from, else cwd."""
+    """Return the home: ``--home``, else ``LABKIT_HOME``, else the checkout labkit runs from, else cwd.
+
+    Raises
+    ------
+    ConfigError
+        When the home given is a file, or lies under one (naming ``--home`` or ``LABKIT_HOME``).
+    """
     if flag:
-        return Path(flag).expanduser().resolve()
+        return _directory(flag, "--home")
     env = os.environ.get("LABKIT_HOME")
     if env:
-        return Path(env).expanduser().resolve()
+        return _directory(env, "LABKIT_HOME")
     checkout = _checkout()
     return checkout if checkout is not None else Path.cwd()
+
+
+def _directory(given: str, name: str) -> Path:
+    if "\0" in given:
+        raise ConfigError(f"{name}: {given!r} has a NUL character; give the path of a directory")
+    path = Path(given).expanduser().resolve()
+    # A home that does not exist yet is made by the first command that writes; whatever part of it
+    # exists must be directories, or that command would fail half-way with an OS error.
+    for part in (path, *path.parents):
+        if os.path.isdir(part):
+            break
+        if os.path.lexists(part):
+            where = "is a file" if part == path else f"is under {part}, which is a file"
+            raise ConfigError(f"{name}: {path} {where}; give a directory (it is created if missing)")
+    return path
 
 
 def _checkout() -> Path | None:

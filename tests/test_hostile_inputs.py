@@ -8,6 +8,8 @@ through a session name like ``../x`` is caught too.
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -366,6 +368,113 @@ def test_status_when_a_directory_has_a_name_no_command_takes_leaves_it_out(home,
     assert _main(["--home", str(home), "status"]) == 0
     out = capsys.readouterr().out
     assert "ok" in out and "my session" not in out
+
+
+# --- the home -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command", [RUN, BACKTEST, ["status"], ["data", "info"], ["stop"]], ids=lambda c: c[0]
+)
+@pytest.mark.parametrize("where", ["file", "under-a-file"])
+def test_home_when_a_file_or_under_one_is_refused_naming_it(tmp_path, capsys, command, where):
+    file = tmp_path / "notes.txt"
+    file.write_text("not a directory")
+    given = file if where == "file" else file / "labkit"
+    before = _tree(tmp_path)
+    code = _main(["--home", str(given), *command])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"--home: {given}" in err and "Traceback" not in err
+    assert _tree(tmp_path) == before and file.read_text() == "not a directory"
+
+
+def test_home_when_given_by_labkit_home_and_a_file_names_the_variable(tmp_path, capsys, monkeypatch):
+    (tmp_path / "f").write_text("")
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "f"))
+    assert _main(["status"]) == 2
+    assert "LABKIT_HOME:" in capsys.readouterr().err
+
+
+def test_home_when_it_has_a_nul_is_refused(tmp_path, capsys):
+    assert _main(["--home", f"{tmp_path}/a\x00b", "status"]) == 2
+    assert "--home:" in capsys.readouterr().err
+
+
+def test_home_when_missing_is_fine_for_commands_that_create_files(tmp_path, capsys):
+    home = tmp_path / "new" / "home"
+    assert _main(["--home", str(home), "status"]) == 0
+    assert "no sessions" in capsys.readouterr().out
+    assert not home.exists()
+    assert _main(["--home", str(home), *BACKTEST]) == 0
+    assert _main(["--home", str(home), *RUN, "-q"]) == 0
+    assert (home / "data" / "sessions" / "t" / "config.json").is_file()
+
+
+# --- OS errors: one line naming the file and the reason -------------------------------------------
+
+
+def test_run_when_run_lock_is_a_directory_names_it_with_the_os_reason(home, capsys):
+    (home / "data" / "sessions" / "t" / "run.lock").mkdir(parents=True)
+    code = _main(["--home", str(home), *RUN])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "labkit run: data/sessions/t/run.lock: Is a directory" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_run_when_the_disk_is_full_names_the_file_and_exits_2(home, capsys, monkeypatch):
+    import labkit._io as io_helpers
+
+    def full_disk(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(io_helpers, "write_atomic", full_disk)
+    code = _main(["--home", str(home), *RUN])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "config.json: No space left on device" in err
+    assert "Traceback" not in err
+
+
+def test_os_error_when_it_names_no_file_still_gives_the_reason_in_one_line(home, capsys, monkeypatch):
+    import labkit.cli.research as research
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(research, "confirm_size", full_disk)
+    assert _main(["--home", str(home), *BACKTEST]) == 2
+    assert capsys.readouterr().err == "labkit backtest: No space left on device\n"
+
+
+def test_run_when_permission_is_denied_names_the_file(home, capsys, monkeypatch):
+    from filelock import FileLock
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), self.lock_file)
+
+    monkeypatch.setattr(FileLock, "acquire", denied)
+    code = _main(["--home", str(home), *RUN])
+    err = capsys.readouterr().err
+    assert code == 2 and "data/sessions/t/run.lock: Permission denied" in err
+
+
+def test_backtest_when_the_journal_is_a_directory_names_it(home, capsys, tmp_path):
+    code = _main(["--home", str(home), *BACKTEST, "--journal", str(tmp_path), "--append"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{tmp_path}: Is a directory" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through a read-only directory")
+def test_run_when_the_home_is_read_only_names_what_it_could_not_write(home, capsys):
+    home.chmod(0o555)
+    try:
+        code = _main(["--home", str(home), *RUN])
+    finally:
+        home.chmod(0o755)
+    err = capsys.readouterr().err
+    assert code == 2 and "Permission denied" in err and "Traceback" not in err
 
 
 # --- the library, as a notebook calls it ----------------------------------------------------------

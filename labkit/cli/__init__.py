@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from labkit.cli.common import check_finite_flags, with_flags
 from labkit.errors import LabkitError
+from labkit.home import resolve_home
 
 log = logging.getLogger("labkit")
 
@@ -38,8 +41,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         except LabkitError as exc:
             print(f"labkit {args.command}: {with_flags(str(exc))}", file=sys.stderr)
             return exc.exit_code
+        except OSError as exc:
+            # A full disk, a read-only home, a directory where a file belongs: the user can fix
+            # these, and a traceback would hide which file and why.
+            print(f"labkit {args.command}: {_describe_os_error(exc, args)}", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             return 130
+
+
+def _describe_os_error(exc: OSError, args: argparse.Namespace) -> str:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is None:
+        return reason
+    where = _shown_path(exc.filename, args)
+    if exc.filename2 is not None:
+        where += f" -> {_shown_path(exc.filename2, args)}"
+    return f"{where}: {reason}"
+
+
+def _shown_path(filename: object, args: argparse.Namespace) -> str:
+    # Files under the home are shown from it (data/sessions/x/run.lock), as the docs name them.
+    path = Path(os.fsdecode(filename)) if isinstance(filename, str | bytes | os.PathLike) else None
+    if path is None:
+        return str(filename)
+    try:
+        return str(path.relative_to(resolve_home(getattr(args, "home", None))))
+    except (ValueError, LabkitError, OSError):
+        return str(path)
 
 
 def _log_level(args: argparse.Namespace) -> int:
