@@ -22,6 +22,7 @@ from labkit.cli import main
 RUN = ["run", "--pace", "fast", "--since", "2026-01-05", "--until", "2026-01-05T01:00", "--session", "t"]
 BACKTEST = ["backtest", "--max-bars", "200"]
 FETCH = ["data", "fetch", "--source", "ccxt:binance", "--symbol", "BTC/USDT", "--timeframe", "1m"]
+GOOD_CSV = "timestamp,open,high,low,close,volume\n2026-01-05T00:00:00Z,10,11,9,10.5,100\n"
 
 
 def _tree(root: Path) -> set[str]:
@@ -409,6 +410,76 @@ def test_home_when_missing_is_fine_for_commands_that_create_files(tmp_path, caps
     assert _main(["--home", str(home), *BACKTEST]) == 0
     assert _main(["--home", str(home), *RUN, "-q"]) == 0
     assert (home / "data" / "sessions" / "t" / "config.json").is_file()
+
+
+# --- bar files ------------------------------------------------------------------------------------
+
+_BAD_FILES: list[tuple[str, str | bytes, str]] = [
+    ("header.csv", "timestamp,open,high,low,close,volume\n", "no bars"),
+    ("empty.csv", "", "the file is empty"),
+    ("binary.csv", bytes(range(256)) * 8, "is binary, not CSV"),
+    ("garbage.csv", "\n".join(",".join(f"g{i}{j}" for i in range(10)) for j in range(5)), "missing column"),
+    (
+        "huge.csv",
+        "timestamp,open,high,low,close,volume\n2026-01-05T00:00:00Z,1e400,1e400,1,1,1\n",
+        "row 2: open inf is not a finite number",
+    ),
+    (
+        "mixed.csv",
+        "timestamp,open,high,low,close,volume\n2026-01-05T00:00:00Z,10,11,9,10,1\n"
+        "2026-01-05T00:01:00,10,11,9,10,1\n",
+        "row 3: time '2026-01-05T00:01:00' has no zone but row 2 has one",
+    ),
+    (
+        "ancient.csv",
+        "timestamp,open,high,low,close,volume\n0001-01-01T00:00:00Z,10,11,9,10,1\n",
+        "row 2: time '0001-01-01T00:00:00Z' is outside 1970-01-01 .. 2200-01-01",
+    ),
+    (
+        "epoch.csv",
+        "timestamp,open,high,low,close,volume\n12345678901234567890,10,11,9,10,1\n",
+        "row 2: time 12345678901234567890 is outside",
+    ),
+    ("text.parquet", "timestamp,open\n1,2\n", "cannot be read as Parquet"),
+    ("no_time.csv", "open,high,low,close,volume\n10,11,9,10,1\n", "missing column(s) time"),
+]
+
+
+@pytest.mark.parametrize("command", [RUN, BACKTEST], ids=["run", "backtest"])
+@pytest.mark.parametrize(("name", "content", "why"), _BAD_FILES, ids=[f[0] for f in _BAD_FILES])
+def test_bar_file_when_bad_is_refused_naming_file_and_row(home, capsys, command, name, content, why):
+    path = home.parent / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    kind = "parquet" if name.endswith(".parquet") else "csv"
+    since = ["--since", "2026-01-05", "--until", "2026-01-06"]
+    err = _refused(home, capsys, [*command, *since, "--source", f"{kind}:{path}"], str(path), why)
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [RUN, BACKTEST], ids=["run", "backtest"])
+@pytest.mark.parametrize("spec", ["csv:{dir}", "csv:{dir}/../data", "parquet:{dir}"])
+def test_bar_source_when_a_directory_is_refused_naming_it(home, capsys, command, spec):
+    (home.parent / "data").mkdir()
+    spec = spec.format(dir=home.parent / "data")
+    _refused(home, capsys, [*command, "--source", spec], "is a directory")
+
+
+def test_bar_source_when_the_path_climbs_with_dots_is_read(home, capsys, tmp_path):
+    (tmp_path / "bars").mkdir()
+    (tmp_path / "bars" / "one.csv").write_text(GOOD_CSV)
+    spec = f"csv:{home}/../bars/one.csv"
+    assert _main(["--home", str(home), "backtest", "--source", spec, "--json"]) == 0
+    assert '"bars": 1' in capsys.readouterr().out
+
+
+def test_bar_source_when_mixed_offsets_all_have_zones_converts_them_to_utc(home, capsys, tmp_path):
+    path = tmp_path / "zones.csv"
+    path.write_text(
+        "timestamp,open,high,low,close,volume\n2026-01-05T00:00:00Z,10,11,9,10,1\n"
+        "2026-01-05T01:01:00+01:00,10,11,9,10,1\n2026-01-04T19:02:00-05:00,10,11,9,10,1\n"
+    )
+    assert _main(["--home", str(home), "backtest", "--source", f"csv:{path}", "--json"]) == 0
+    assert '"last_ts": "2026-01-05T00:02:00Z"' in capsys.readouterr().out
 
 
 # --- OS errors: one line naming the file and the reason -------------------------------------------

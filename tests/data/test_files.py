@@ -83,3 +83,87 @@ def test_parquet_source_when_written_by_pandas_reads_the_same_bars(tmp_path):
     source = open_source(f"parquet:{tmp_path / 'bars.parquet'}", tmp_path)
     result = source.bars("BTC/USDT", "1m", stubs.T0 + 60_000, stubs.T0 + 4 * 60_000)
     pd.testing.assert_frame_equal(result, bars.iloc[1:4])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (HEADER, "no bars; the file has a header and no rows"),
+        ("", "the file is empty"),
+        (b"\x00\x01\x02binary" * 50, "is binary, not CSV text"),
+        (b"PAR1\x00\x00", "is a Parquet file, not CSV"),
+        ("open,high,low,close,volume\n10,11,9,10,1\n", "missing column(s) time"),
+        (HEADER + "2026-01-05T00:00:00Z,1e400,1e400,9,10,1\n", "row 2: open inf is not a finite number"),
+        (HEADER + "2026-01-05T00:00:00Z,10,11,9,10,inf\n", "row 2: volume inf is not a finite number"),
+        (HEADER + "12345678901234567890,10,11,9,10,1\n", "row 2: time 12345678901234567890 is outside"),
+        (HEADER + "-1767571200000,10,11,9,10,1\n", "row 2: time -1767571200000 is outside"),
+        (HEADER + "0001-01-01T00:00:00Z,10,11,9,10,1\n", "row 2: time '0001-01-01T00:00:00Z' is outside"),
+        (
+            HEADER + "9999-01-01,10,11,9,10,1\n",
+            "row 2: time '9999-01-01' is outside 1970-01-01 .. 2200-01-01",
+        ),
+        (HEADER + "2026-02-30,10,11,9,10,1\n", "row 2: time '2026-02-30' cannot be parsed"),
+    ],
+)
+def test_read_bar_file_when_hostile_names_the_file_and_the_row(tmp_path, content, message):
+    path = tmp_path / "bars.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(DataError, match=re.escape(message)) as exc:
+        read_bar_file(path)
+    assert str(path) in str(exc.value) and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (
+            [GOOD[0], "2026-01-05 00:01:00,10.5,11,10,10.8,50"],
+            "row 3: time '2026-01-05 00:01:00' has no zone but row 2 has one",
+        ),
+        (
+            ["2026-01-05 00:00:00,10,11,9,10.5,100", "2026-01-05T00:01:00+01:00,10.5,11,10,10.8,50"],
+            "row 3: time '2026-01-05T00:01:00+01:00' has a zone but row 2 has none",
+        ),
+    ],
+)
+def test_read_bar_file_when_zoned_and_naive_times_mix_names_the_row(tmp_path, rows, message):
+    with pytest.raises(DataError, match=re.escape(message)):
+        read_bar_file(_csv(tmp_path, rows))
+
+
+def test_read_bar_file_when_offsets_differ_converts_each_to_utc(tmp_path):
+    rows = ["2026-01-05T01:00:00+01:00,10,11,9,10.5,100", "2026-01-04T19:01:00-05:00,10.5,11,10,10.8,50"]
+    bars = read_bar_file(_csv(tmp_path, rows))
+    assert [str(t) for t in bars.index] == ["2026-01-05 00:00:00+00:00", "2026-01-05 00:01:00+00:00"]
+
+
+def test_read_bar_file_when_parquet_times_are_zoned_keeps_them_in_utc(tmp_path):
+    frame = read_bar_file(stubs.FIXTURE_CSV).iloc[:2].reset_index()
+    frame["ts"] = frame["ts"].dt.tz_convert("Europe/Paris")
+    frame.to_parquet(tmp_path / "bars.parquet")
+    assert str(read_bar_file(tmp_path / "bars.parquet").index[0]) == "2026-01-05 00:00:00+00:00"
+
+
+def test_read_bar_file_when_a_parquet_file_is_text_says_so(tmp_path):
+    path = tmp_path / "bars.parquet"
+    path.write_text(HEADER + GOOD[0])
+    with pytest.raises(DataError, match=re.escape(f"{path}: cannot be read as Parquet")):
+        read_bar_file(path)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_file_source_when_given_a_directory_is_refused_on_open_naming_it(tmp_path, kind):
+    with pytest.raises(DataError, match=re.escape(f"{tmp_path}: is a directory")):
+        open_source(f"{kind}:{tmp_path}", tmp_path)
+
+
+def test_file_source_when_missing_is_refused_on_open_before_any_read(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        open_source("csv:nowhere.csv", tmp_path)
+
+
+def test_file_source_when_the_path_has_dots_reads_it(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b.csv").write_text(HEADER + "\n".join(GOOD) + "\n")
+    source = open_source(f"csv:{tmp_path}/a/../b.csv", tmp_path / "a")
+    assert len(source.bars("BTC/USDT", "1m", stubs.T0, stubs.T0 + 120_000)) == 2
