@@ -32,6 +32,13 @@ def make_private_dir(path: Path) -> Path:
     return path
 
 
+def named(exc: OSError, path: Path) -> OSError:
+    """Return `exc` with the file it concerns, when the OS left it out (a write or an fsync)."""
+    if exc.filename is None:
+        return type(exc)(exc.errno, exc.strerror, str(path))
+    return exc
+
+
 def write_atomic(
     path: Path, content: bytes | Callable[[BinaryIO], object], mode: int | None = None
 ) -> None:
@@ -55,6 +62,9 @@ def write_atomic(
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise named(exc, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -152,5 +162,7 @@ def append_line(path: Path, line: bytes, mode: int = PRIVATE_FILE) -> int:
             view = view[os.write(fd, view) :]
         os.fsync(fd)
         return os.fstat(fd).st_size
+    except OSError as exc:
+        raise named(exc, path) from None
     finally:
         os.close(fd)

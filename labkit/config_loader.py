@@ -372,10 +372,15 @@ def _explain(exc: ValidationError, secret_paths: set[KeyPath]) -> str:
         shown = (
             ""
             if err["type"] in ("extra_forbidden", "missing") or isinstance(given, dict)
-            else f" (got {given!r})"
+            else f" (got {_short(repr(given))})"
         )
         lines.append(f"{path}: {msg}{shown}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    # A hostile value can be megabytes long: name it, do not echo it whole.
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from labkit._io import iter_lines, last_line, open_append, repair_torn_tail
+from labkit._io import iter_lines, last_line, named, open_append, repair_torn_tail
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -172,9 +172,12 @@ class JournalWriter:
         return self._file.tell()
 
     def flush(self, fsync: bool = False) -> None:
-        self._file.flush()
-        if fsync:
-            os.fsync(self._file.fileno())
+        try:
+            self._file.flush()
+            if fsync:
+                os.fsync(self._file.fileno())
+        except OSError as exc:  # a full disk: say which file
+            raise named(exc, self.path) from None
 
     def close(self) -> None:
         """Flush the journal to disk (fsync) and close it; `size` is then its final length."""

@@ -126,8 +126,9 @@ def test_backtest_costs_when_not_finite_or_out_of_range_are_refused(home, capsys
     _refused(home, capsys, [*BACKTEST, f"{flag}={value}"], flag, why)
 
 
-def test_verify_max_age_when_not_finite_is_refused_naming_the_flag(home, capsys):
-    _refused(home, capsys, ["verify", "--max-age", "nan"], "--max-age: nan is not a finite number")
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "1e400", "soon"])
+def test_verify_max_age_when_not_a_positive_finite_number_is_refused_naming_the_flag(home, capsys, value):
+    _refused(home, capsys, ["verify", "--max-age", value], "--max-age", repr(value))
 
 
 @pytest.mark.parametrize(
@@ -570,3 +571,43 @@ def test_session_name_when_it_keeps_the_rule_is_accepted_by_config_and_paths(tmp
 
     assert load_config(tmp_path, {"session.name": name}).session.name == name
     assert session_paths(tmp_path, name).name == name
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["report", "daily", "--session", "s", "--date", "9999-01-01"], "date"),
+        (["report", "daily", "--session", "s", "--date", "1900-01-01"], "date"),
+        (["report", "weekly", "--session", "s", "--week", "9999-W01"], "week"),
+    ],
+)
+def test_report_when_period_is_outside_the_years_labkit_keeps_is_refused(home, capsys, args, flag):
+    # Arrange: a session to report on
+    assert (
+        _main(
+            [
+                "--home",
+                str(home),
+                "run",
+                "--pace",
+                "fast",
+                "--since",
+                "2026-01-05",
+                "--until",
+                "2026-01-05T01:00",
+                "--session",
+                "s",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    # Act / Assert
+    _refused(home, capsys, args, flag, "outside 1970..2199")
+
+
+def test_config_error_when_value_is_huge_names_it_without_echoing_it_whole(home, capsys):
+    err = _refused(
+        home, capsys, ["run", "--pace", "fast", "--since", "2026-01-05", "--symbol", "x" * 5000], "--symbol"
+    )
+    assert len(err) < 1000 and "5002 characters" in err

@@ -17,6 +17,16 @@ import labkit.cli.sessions as sessions
 from labkit.cli.common import CONFIRM_BARS, fetch_kinds
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < 10**7:  # NaN and inf fail this too
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds above 0 (e.g. 30)")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors come from the command they concern, with a suggestion."""
 
@@ -313,7 +323,9 @@ def _verify_parser(sub: Any) -> None:
         "docs/OPERATIONS.md explains each check.",
     )
     _session_arg(ver)
-    ver.add_argument("--max-age", type=float, metavar="SECONDS", help="oldest acceptable heartbeat")
+    ver.add_argument(
+        "--max-age", type=_positive_seconds, metavar="SECONDS", help="oldest acceptable heartbeat, in seconds"
+    )
     _json_arg(ver)
     ver.set_defaults(handler=sessions.cmd_verify)
 

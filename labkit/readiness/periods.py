@@ -37,6 +37,7 @@ def week_bounds(week: str) -> tuple[pd.Timestamp, pd.Timestamp]:
         monday = date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
     except (AssertionError, ValueError):
         raise ConfigError(f"week: {week!r} is not an ISO week; write YYYY-Www, e.g. 2026-W02") from None
+    _in_range(monday, "week", week)
     start = pd.Timestamp(monday.isoformat(), tz="UTC")
     return start, start + 7 * _DAY
 
@@ -44,10 +45,17 @@ def week_bounds(week: str) -> tuple[pd.Timestamp, pd.Timestamp]:
 def day_bounds(day: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Return the half-open UTC range of a day written ``YYYY-MM-DD``."""
     try:
-        start = pd.Timestamp(date.fromisoformat(day).isoformat(), tz="UTC")
+        parsed = date.fromisoformat(day)
     except (TypeError, ValueError):
         raise ConfigError(f"date: {day!r} is not a day; write YYYY-MM-DD, e.g. 2026-01-05") from None
+    _in_range(parsed, "date", day)
+    start = pd.Timestamp(parsed.isoformat(), tz="UTC")
     return start, start + _DAY
+
+
+def _in_range(day: date, field: str, text: str) -> None:
+    if not date(1970, 1, 1) <= day < date(2200, 1, 1):
+        raise ConfigError(f"{field}: {text!r} is outside 1970..2199; labkit keeps bars of those years only")
 
 
 def coverage(

@@ -167,7 +167,11 @@ def write_index(home: Path) -> Path:
             continue
         name = str(data["session"])
         if name not in sessions:
-            paths = session_paths(home, name)
+            try:
+                paths = session_paths(home, name)
+            except ConfigError:  # a sidecar edited to name no session a command could: not listed
+                sessions[name] = (False, None)
+                continue
             sessions[name] = (paths.exists(), _first_decision_ms(paths.decisions))
         exists, first = sessions[name]
         if not exists or (first is not None and _generated_ms(data) < first):

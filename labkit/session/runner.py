@@ -75,7 +75,7 @@ def replay_range(config: LabkitConfig, now: int) -> tuple[int, int]:
     if s.since:
         since = parse_instant(s.since, "session.since")
     elif s.max_bars:
-        since = until - s.max_bars * tf
+        since = max(0, until - s.max_bars * tf)  # a count reaching back before 1970 stops there
     else:
         raise ConfigError("session.since: a fast-paced run needs --since or --max-bars")
     if since >= until:

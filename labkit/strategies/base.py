@@ -37,9 +37,9 @@ class Signals:
 
 
 class StrategyConfig(BaseModel):
-    """A strategy's parameters; subclasses add fields (frozen, unknown keys refused)."""
+    """A strategy's parameters; subclasses add fields (frozen, unknown keys, inf and NaN refused)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Strategy(ABC):

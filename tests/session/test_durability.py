@@ -82,11 +82,15 @@ def test_command_when_disk_fills_mid_write_fails_loudly_and_leaves_nothing_to_ap
     # Act
     code = main(["--home", str(tmp_path), "stop", "--session", "s"])
     monkeypatch.undo()
-    # Assert: a clear failure, and the torn start of the line is never applied as a stop
+    # Assert: a clear failure, and the torn start of the line is never applied as a stop; the next
+    # command ends the fragment's line, which is then quarantined
     assert code == 2 and "No space left on device" in capsys.readouterr().err
     assert _run(tmp_path, "--until", "2026-01-05T05:00") == 0
     assert _seqs(tmp_path) == list(range(300))
+    assert ops.resume("s", tmp_path) == "applied"
     assert any("quarantined" in line for line in _control_lines(tmp_path))
+    assert _run(tmp_path, "--until", "2026-01-05T06:00") == 0
+    assert _seqs(tmp_path) == list(range(360))
 
 
 def test_command_when_applying_it_fails_is_cancelled_not_left_queued(tmp_path, monkeypatch):
