@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from filelock import FileLock, Timeout
 
-from labkit._io import read_json
+from labkit._io import PRIVATE_FILE, read_json
 from labkit.errors import SessionBusyError
 from labkit.session.paths import SessionPaths
 
@@ -17,7 +17,7 @@ from labkit.session.paths import SessionPaths
 def hold_lock(paths: SessionPaths) -> Iterator[None]:
     """Hold the session's run lock while the block runs; raise SessionBusyError when it is taken."""
     paths.root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(paths.lock, timeout=0)
+    lock = FileLock(paths.lock, timeout=0, mode=PRIVATE_FILE)
     try:
         lock.acquire()
     except Timeout:
@@ -36,7 +36,7 @@ def lock_held(paths: SessionPaths) -> bool:
     """Return True when some process holds the session's run lock (a probe: never waits)."""
     if not paths.lock.exists():
         return False
-    lock = FileLock(paths.lock, timeout=0)
+    lock = FileLock(paths.lock, timeout=0, mode=PRIVATE_FILE)
     try:
         lock.acquire()
     except Timeout:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from labkit._io import PRIVATE_FILE, make_private_dir
 from labkit.config import LabkitConfig
 from labkit.config_loader import secret_values
 from labkit.data.ccxt import SecretRedactor
@@ -83,13 +85,21 @@ class RedactSecrets(logging.Filter):
         return value
 
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    # Log files are session files: 0600 whatever the umask, also after each rotation.
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+        os.fchmod(fd, PRIVATE_FILE)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 @contextmanager
 def session_log(
     directory: Path, secrets: Iterable[str] = (), max_bytes: int = 5 << 20, backups: int = 5
 ) -> Iterator[logging.Handler]:
     """Send labkit's log records to ``<directory>/logs/session.jsonl`` while the block runs."""
-    (directory / "logs").mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
+    make_private_dir(directory / "logs")
+    handler = _PrivateRotatingFileHandler(
         directory / "logs" / "session.jsonl", maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
     )
     handler.setFormatter(JsonFormatter())

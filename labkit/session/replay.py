@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from labkit._io import last_line
 from labkit.assemble import build_engine, engine_settings
 from labkit.config import LabkitConfig
@@ -53,7 +55,15 @@ def replay_session(home: Path, session: str) -> ReplayResult:
             f"session: session {session!r} has no {'config.json' if saved_config is None else 'tape.jsonl'} "
             f"in {paths.root}, so there is nothing to replay"
         )
-    config = LabkitConfig.model_validate(saved_config)
+    try:
+        config = LabkitConfig.model_validate(saved_config)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(part) for part in err["loc"])
+        raise ConfigError(
+            f"{paths.config}: {where}: {err['msg']}; the session's record of how it started is "
+            "damaged: put back a good copy to replay it"
+        ) from None
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "replayed.jsonl"
         last = last_line(paths.decisions)

@@ -353,7 +353,17 @@ def test_session_files_when_written_are_private_whatever_the_umask(tmp_path):
         os.umask(previous)
     root = _paths(tmp_path).root
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
-    for name in ("config.json", "state.json", "heartbeat.json", "decisions.jsonl", "tape.jsonl"):
+    assert stat.S_IMODE((root / "logs").stat().st_mode) == 0o700
+    names = (
+        "config.json",
+        "state.json",
+        "heartbeat.json",
+        "decisions.jsonl",
+        "tape.jsonl",
+        "run.lock",
+        "logs/session.jsonl",
+    )
+    for name in names:
         assert stat.S_IMODE((root / name).stat().st_mode) == 0o600, name
 
 
@@ -405,3 +415,23 @@ def test_run_when_signalled_during_start_up_stops_cleanly_and_creates_nothing(tm
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert not (tmp_path / "data" / "sessions" / "sig").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{not json", "cannot be read as JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"session": "x"}', "must be a JSON object"),
+        ('{"session": {"timeframe": "1x"}}', "session.timeframe"),
+        ('{"gates": {"enabled": ["halt"]}}', "gates.enabled"),
+    ],
+)
+def test_replay_when_config_json_is_corrupt_names_the_file_and_the_problem(
+    tmp_path, capsys, content, expected
+):
+    assert _run(tmp_path) == 0
+    _paths(tmp_path).config.write_text(content)
+    code = main(["--home", str(tmp_path), "replay", "--session", "s"])
+    err = capsys.readouterr().err
+    assert code == 2 and "config.json" in err and expected in err and "Traceback" not in err
