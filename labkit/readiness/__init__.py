@@ -1,12 +1,14 @@
 """Readiness: what a session's journal says about it, per day and per week, and the saved verdicts.
 
-Metrics (`metrics`), round trips and blocks (`trips`), calendar periods (`periods`), daily health
+Metrics (`metrics`), round trips and blocks (`trips`), the counterfactual gate ledger
+(`counterfactual`), calendar periods (`periods`), daily health
 (`daily`), the weekly promotion gates (`weekly`) and saved verdicts (`verdicts`). The names below
 are the ones notebooks use.
 """
 
 from __future__ import annotations
 
+from labkit.readiness.counterfactual import ledger, ledger_summary, would_have_trades
 from labkit.readiness.daily import daily_health
 from labkit.readiness.metrics import bootstrap_mean_ci, max_drawdown, probabilistic_sharpe_ratio
 from labkit.readiness.periods import coverage, day_bounds, iso_week, week_bounds
@@ -25,6 +27,8 @@ __all__ = [
     "day_bounds",
     "iso_week",
     "latest_verdict",
+    "ledger",
+    "ledger_summary",
     "max_drawdown",
     "probabilistic_sharpe_ratio",
     "reason_code",
@@ -32,4 +36,5 @@ __all__ = [
     "save_verdict",
     "week_bounds",
     "weekly_readiness",
+    "would_have_trades",
 ]

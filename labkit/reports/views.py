@@ -40,6 +40,36 @@ class SessionView:
     def capital(self) -> float:
         return float(self.config["session"]["capital"])
 
+    def bars(self) -> pd.DataFrame:
+        """Return the bars the session consumed (from its tape), for fills at their opens."""
+        from labkit.session.paths import session_paths
+        from labkit.session.tape import tape_bars
+
+        return tape_bars(session_paths(self.home, self.name).tape)
+
+    def gate_ledger(self) -> pd.DataFrame:
+        """Return the counterfactual gate ledger of the session, formatted for a report."""
+        from labkit.readiness.counterfactual import ledger
+
+        table = ledger(self.journal, self.bars())
+        currency = quote_currency(self.config)
+        return table.assign(
+            net_pnl=[f"{v:,.2f} {currency}" for v in table["net_pnl"]],
+            saved=[f"{v:,.2f} {currency}" for v in table["saved"]],
+            forgone=[f"{v:,.2f} {currency}" for v in table["forgone"]],
+            hit_rate=[_fmt_share(v) for v in table["hit_rate"]],
+        ).set_index(["stage", "reason"])
+
+
+def quote_currency(config: Mapping[str, Any]) -> str:
+    """Return the currency money is counted in: the quote of the session's symbol (USDT of BTC/USDT)."""
+    symbol = str(config.get("session", {}).get("symbol", ""))
+    return symbol.split("/")[-1] if "/" in symbol else "USD"
+
+
+def _fmt_share(value: float) -> str:
+    return "n/a" if value != value else f"{value:.0%}"
+
 
 def load_session(home: str | Path, session: str) -> SessionView:
     """Return the session `session` under `home` ("" means labkit's usual home)."""

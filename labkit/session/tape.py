@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from labkit._io import open_append
+from labkit._io import iter_lines, open_append
 from labkit.data.bars import COLUMNS, make_bars, ts_ms
 
 _encode = functools.partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
@@ -86,3 +86,11 @@ def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Return tape bar lines as a bar frame."""
     times = np.array([r["ts"] for r in rows], dtype="int64")
     return make_bars(times, {c: np.array([r[c] for r in rows], dtype="float64") for c in COLUMNS})
+
+
+def tape_bars(path: Path) -> pd.DataFrame:
+    """Return every bar a session consumed (warm-up and decided), in time order, from its tape."""
+    rows: dict[int, dict[str, Any]] = {}
+    if path.exists():
+        rows = {row["ts"]: row for row in iter_lines(path) if row.get("kind") in ("bar", "history")}
+    return frame([rows[t] for t in sorted(rows)])
