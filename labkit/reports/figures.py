@@ -16,22 +16,57 @@ from labkit.readiness.metrics import drawdowns
 from labkit.readiness.trips import reason_code
 from labkit.strategies.base import BUY, SELL
 
-GREEN, RED, BLUE, GREY = "#1a7f37", "#cf222e", "#0969da", "#6e7781"
+GREEN, RED, BLUE, GREY, ORANGE = "#1a7f37", "#cf222e", "#0969da", "#6e7781", "#bc4c00"
 
 
-def equity_figure(journal: pd.DataFrame, start_equity: float | None = None, title: str = "Equity") -> Figure:
-    """Return equity (top) and drawdown from the running peak (bottom) over time."""
+def equity_figure(
+    journal: pd.DataFrame,
+    start_equity: float | None = None,
+    title: str = "Equity",
+    currency: str = "",
+    buy_and_hold: bool = True,
+) -> Figure:
+    """Return equity (top, with buy-and-hold over the same bars) and the underwater curve (bottom).
+
+    Equity is marked at each bar's close without the exit fee; buy and hold puts the same starting
+    equity into the market at the first close and holds it (no costs).
+    """
     fig = Figure(figsize=(10, 5.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
     if len(journal):
         equity = journal["equity"].to_numpy(dtype=float)
         base = equity[0] if start_equity is None else start_equity
-        top.plot(journal["ts"], equity, color=BLUE, lw=1)
+        top.plot(journal["ts"], equity, color=BLUE, lw=1, label="strategy")
+        if buy_and_hold:
+            prices = journal["price"].to_numpy(dtype=float)
+            top.plot(journal["ts"], base * prices / prices[0], color=ORANGE, lw=0.8, label="buy and hold")
+            top.legend(loc="best")
         top.axhline(base, color=GREY, lw=0.8, ls="--")
         bottom.fill_between(journal["ts"], -drawdowns(equity, base) * 100, 0, color=RED, alpha=0.4, lw=0)
-    top.set(title=title, ylabel="equity")
-    bottom.set(ylabel="drawdown %")
+    top.set(title=title, ylabel=f"equity ({currency})" if currency else "equity")
+    bottom.set(ylabel="underwater %")
     _time_axis(bottom)
+    return fig
+
+
+def rolling_sharpe_figure(
+    journal: pd.DataFrame, window: int, periods_per_year: float, title: str = "Rolling Sharpe ratio"
+) -> Figure:
+    """Return the Sharpe ratio of bar returns over a trailing `window` of bars, annualised.
+
+    Same definition as the summary's Sharpe (mean over standard deviation with ddof=1, zero
+    risk-free rate), computed over each trailing window; NaN until a window is full.
+    """
+    fig = Figure(figsize=(10, 3), layout="constrained")
+    ax = fig.subplots()
+    if len(journal) > window:
+        returns = journal["equity"].astype(float).pct_change()
+        roll = returns.rolling(window)
+        sharpe = roll.mean() / roll.std(ddof=1) * periods_per_year**0.5
+        ax.plot(journal["ts"], sharpe.where(roll.std(ddof=1) > 0), color=BLUE, lw=0.8)
+        ax.axhline(0, color=GREY, lw=0.8)
+    ax.set(title=f"{title} ({window} bars, annualised)", ylabel="Sharpe")
+    _time_axis(ax)
     return fig
 
 
@@ -108,6 +143,7 @@ def png(fig: Figure) -> bytes:
 
 
 def _time_axis(ax: Any) -> None:
-    locator = mdates.AutoDateLocator()
+    locator = mdates.AutoDateLocator(tz="UTC")
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz="UTC"))
+    ax.set_xlabel("time (UTC)")

@@ -1,5 +1,4 @@
-"""What the report notebooks show as tables: a session loaded for reporting, its header and summaries.
-"""
+"""What the report notebooks show as tables: a session loaded for reporting, its header and summaries."""
 
 from __future__ import annotations
 
@@ -39,6 +38,15 @@ class SessionView:
     @property
     def capital(self) -> float:
         return float(self.config["session"]["capital"])
+
+    @property
+    def currency(self) -> str:
+        return quote_currency(self.config)
+
+    @property
+    def periods_per_year(self) -> float:
+        """Bars in a year of the session's market, for annualised figures (24/7: 365 days)."""
+        return 365 * 86_400_000 / self.timeframe_ms
 
     def bars(self) -> pd.DataFrame:
         """Return the bars the session consumed (from its tape), for fills at their opens."""
@@ -252,3 +260,68 @@ def _fmt(value: Any) -> str:
 def _require_rows(journal: pd.DataFrame) -> None:
     if journal.empty:
         raise ConfigError("session: the journal has no decisions yet; run the session first")
+
+
+def monthly_returns(journal: pd.DataFrame, capital: float) -> pd.DataFrame:
+    """Return the return of each calendar month (UTC) in %, a row per year and a column per month.
+
+    A month's return runs from the equity at the end of the month before (the starting capital for
+    the first) to the equity at its last close; ``year`` is the year's compounded return.
+
+    Examples
+    --------
+    >>> j = pd.DataFrame({"ts": pd.to_datetime(["2026-01-30", "2026-01-31", "2026-02-27"], utc=True),
+    ...                   "equity": [100.0, 110.0, 99.0]})
+    >>> monthly_returns(j, 100.0).to_dict("records")
+    [{'Jan': 10.0, 'Feb': -10.0, 'year': -1.0}]
+    """
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    if journal.empty:
+        return pd.DataFrame(columns=[*months, "year"])
+    ends = journal.set_index(pd.DatetimeIndex(journal["ts"]).tz_convert("UTC").tz_localize(None))["equity"]
+    ends = ends.astype(float).groupby(pd.Grouper(freq="ME")).last().dropna()
+    starts = ends.shift(1).fillna(capital)
+    returns = (ends / starts - 1.0) * 100.0
+    table = pd.DataFrame({"year": returns.index.year, "month": returns.index.month, "r": returns.to_numpy()})
+    grid = table.pivot(index="year", columns="month", values="r").rename(columns=lambda m: months[m - 1])
+    grid["year"] = [((1 + table[table["year"] == y]["r"] / 100).prod() - 1) * 100 for y in grid.index]
+    return grid.round(2).rename_axis(index="year (UTC)", columns=None)
+
+
+def trade_list(journal: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """Return every closed trade with its times (UTC), units, prices and money in `currency`."""
+    trips = round_trips(journal)
+    if trips.empty:
+        return pd.DataFrame(
+            columns=[
+                "entry (UTC)",
+                "exit (UTC)",
+                "held",
+                "units",
+                "entry price",
+                "exit price",
+                "costs",
+                "net PnL",
+                "net return",
+            ]
+        )
+
+    def money(value: float) -> str:
+        return f"{value:,.2f} {currency}"
+
+    held = (trips["exit_ts"] - trips["entry_ts"]).map(lambda d: str(d).replace("0 days ", ""))
+    return pd.DataFrame(
+        {
+            # Plain lists throughout: the new index must not re-align any column.
+            "entry (UTC)": trips["entry_ts"].dt.strftime("%Y-%m-%d %H:%M").tolist(),
+            "exit (UTC)": trips["exit_ts"].dt.strftime("%Y-%m-%d %H:%M").tolist(),
+            "held": held.tolist(),
+            "units": [f"{u:.6g}" for u in trips["units"]],
+            "entry price": [money(p) for p in trips["entry_price"]],
+            "exit price": [money(p) for p in trips["exit_price"]],
+            "costs": [money(f + s) for f, s in zip(trips["fees"], trips["slippage"], strict=True)],
+            "net PnL": [money(p) for p in trips["net_pnl"]],
+            "net return": [f"{r:+.3%}" for r in trips["net_return"]],
+        },
+        index=pd.RangeIndex(1, len(trips) + 1, name="trade"),
+    )
