@@ -30,17 +30,20 @@ def build_strategy(config: LabkitConfig) -> Strategy:
 
 
 def engine_settings(config: LabkitConfig, mode: str) -> EngineSettings:
-    """Return the engine settings for `mode`: shadow fills are followed without costs."""
+    """Return the engine settings for `mode`.
+
+    Every mode fills with the broker's fees and slippage: shadow follows each decision as the paper
+    broker would fill it, so its record says what the decisions would have cost.
+    """
     s = config.session
-    costless = mode == "shadow"
     return EngineSettings(
         session=s.name,
         mode=mode,
         symbol=s.symbol,
         timeframe=s.timeframe,
         timeframe_ms=timeframe_ms(s.timeframe),
-        fee=0.0 if costless else config.broker.fee,
-        slippage=0.0 if costless else config.broker.slippage,
+        fee=config.broker.fee,
+        slippage=config.broker.slippage,
         position_frac=config.risk.position_frac,
     )
 
@@ -53,7 +56,7 @@ def build_engine(
     clock: Callable[[], int] = now_ms,
     on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> Engine:
-    """Return an engine for `mode` (backtest, shadow or paper); shadow fills carry no costs."""
+    """Return an engine for `mode` (backtest, shadow or paper), fills with the broker's costs in each."""
     gates = build_gates(config)
     for gate in gates:
         log.info("gate %s", gate.describe())

@@ -123,11 +123,16 @@ def test_engine_when_signal_on_last_bar_never_fills():
     assert engine.portfolio.entries == 0
 
 
-def test_engine_when_shadow_fills_without_costs(fixture_bars):
-    engine = build_engine(_config(), "shadow")
-    engine.process(fixture_bars)
-    assert engine.portfolio.entries > 0
-    assert engine.portfolio.fees_paid == 0.0 and engine.portfolio.slippage_paid == 0.0
+def test_engine_when_shadow_fills_with_the_paper_costs(fixture_bars):
+    # Issue 9: shadow fills were costless, so readiness judged a record that paid nothing.
+    shadow, paper = build_engine(_config(), "shadow"), build_engine(_config(), "paper")
+    shadow.process(fixture_bars)
+    paper.process(fixture_bars)
+    assert shadow.portfolio.entries > 0 and shadow.portfolio.fees_paid > 0
+    assert (shadow.portfolio.fees_paid, shadow.portfolio.slippage_paid) == (
+        paper.portfolio.fees_paid,
+        paper.portfolio.slippage_paid,
+    )
 
 
 def test_engine_when_max_daily_reached_blocks_entries(tmp_path, fixture_bars):

@@ -141,14 +141,16 @@ def test_transition_when_verdict_fails_names_failing_gates_and_force_is_recorded
     assert (record["from"], record["to"], record["forced"], record["verdict"]["passed"]) == ("shadow", "paper", True, False)
 
 
-def test_transition_when_session_moves_to_shadow_later_fills_carry_no_costs(tmp_path):
+def test_transition_when_session_moves_to_shadow_later_fills_carry_the_paper_costs(tmp_path):
+    # Issue 9: shadow fills used to be costless; they pay the broker's fee as paper does.
     _replay(tmp_path)
     assert ops.transition("shadow", "s", tmp_path) == "applied"
     code = main(["--home", str(tmp_path), "run", "--session", "s", "--pace", "fast", "--since", SINCE,
-                 "--until", "2026-01-05T12:00"])
+                 "--until", "2026-01-06T06:00"])  # past midnight, where the losing streak resets
     later = [line for line in iter_lines(session_paths(tmp_path, "s").decisions) if line["seq"] >= 360]
+    fills = [line["fill"] for line in later if line["fill"]]
     assert code == 0 and {line["mode"] for line in later} == {"shadow"}
-    assert all(line["fill"]["fee"] == 0.0 for line in later if line["fill"])
+    assert fills and all(fill["fee"] == pytest.approx(0.001 * fill["units"] * fill["price"]) for fill in fills)
 
 
 def test_run_when_mode_flag_clashes_with_session_mode_refuses(tmp_path, capsys):
