@@ -50,6 +50,8 @@ class SessionConfig(BaseModel):
     max_bars: int | None = Field(None, gt=0, le=100_000_000)
     strategy: str = Field("sma_cross", description="a registered strategy; parameters: strategies.<name>")
     seed: int = Field(7, ge=0, le=MAX_SEED, description="seed of the synthetic market")
+    # The market's calendar readiness counts bars and annualises in; auto follows the source.
+    calendar: Literal["auto", "24/7", "equities", "fx"] = "auto"
 
     @field_validator("mode", mode="before")
     @classmethod

@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from labkit.readiness.metrics import max_drawdown
+from labkit.readiness.calendar import MarketCalendar
+from labkit.readiness.metrics import drawdowns, max_drawdown
 from labkit.readiness.periods import coverage, day_bounds, heartbeat_gaps
 from labkit.readiness.trips import (
     _between,
@@ -23,23 +25,30 @@ from labkit.strategies.base import BUY, SELL
 
 
 def daily_health(
-    journal: pd.DataFrame, day: str, timeframe_ms: int, capital: float | None = None
+    journal: pd.DataFrame,
+    day: str,
+    timeframe_ms: int,
+    capital: float | None = None,
+    calendar: MarketCalendar | None = None,
 ) -> dict[str, Any]:
     """Return the daily shadow health of one UTC day (``YYYY-MM-DD``) of a journal.
 
-    ``decisions``/``expected``/``coverage`` follow the module's window rule: the day's bars from
-    the later of midnight and the session's first bar to the earlier of the day's end and the end of
-    the session's last decided bar. ``heartbeat_gaps`` counts decisions taken more than two bars
-    after the previous one (clock-paced sessions; a fast replay has none). ``data_errors`` counts
-    ``stale_data`` and ``data_unavailable`` blocks; the warm-up's ``insufficient_data`` is not one.
-    ``pnl`` is the day's change of marked equity, from the last equity before the day (or
-    `capital`, or the day's first equity); ``max_drawdown`` is measured from the peak within the day.
-    Undefined figures are None.
+    ``expected`` is every bar the market's `calendar` (default 24/7) has in the whole day, whether
+    or not the session ran all of it; ``decisions`` counts the bars decided among them. An
+    equities weekend or holiday expects none. ``heartbeat_gaps`` counts decisions taken more than
+    two bars after the previous one (clock-paced sessions; a fast replay has none).
+    ``data_errors`` counts ``stale_data`` and ``data_unavailable`` blocks (the warm-up's
+    ``insufficient_data`` is not one), and ``data_error_share`` is their share of the bars
+    expected. ``pnl`` is the day's change of marked equity (marked at bar closes, without the exit
+    fee), from the last equity before the day (or `capital`, or the day's first equity);
+    ``max_drawdown`` is measured from the peak within the day and ``session_drawdown`` from the
+    session's running peak. Undefined figures are None.
     """
     start, end = day_bounds(day)
+    calendar = calendar or MarketCalendar()
     journal = _columns(journal)
     rows = _between(journal, start, end)
-    decisions, expected = coverage(journal, start, end, timeframe_ms)
+    decisions, expected = coverage(journal, start, end, timeframe_ms, calendar)
     gaps = heartbeat_gaps(journal, timeframe_ms).loc[rows.index] if len(rows) else pd.Series(dtype=float)
     start_equity = _equity_before(journal, start, capital)
     end_equity = float(rows["equity"].iloc[-1]) if len(rows) else start_equity
@@ -59,7 +68,7 @@ def daily_health(
             "heartbeat_gaps": int((gaps > 0).sum()),
             "max_gap_seconds": float(gaps.max()) if len(gaps) else 0.0,
             "data_errors": data_errors,
-            "data_error_share": data_errors / len(rows) if len(rows) else math.nan,
+            "data_error_share": data_errors / expected if expected else math.nan,
             "actions": {
                 side: int((rows["action"] == side).sum()) if len(rows) else 0 for side in (BUY, SELL)
             },
@@ -78,5 +87,20 @@ def daily_health(
             "fees": float(fills["fill_fee"].sum()) if len(fills) else 0.0,
             "slippage": float(fills["fill_slippage_cost"].sum()) if len(fills) else 0.0,
             "max_drawdown": max_drawdown(rows["equity"], start_equity) if len(rows) else math.nan,
+            "session_drawdown": _session_drawdown(journal, start, end, capital),
+            "calendar": calendar.describe(),
         }
     )
+
+
+def _session_drawdown(
+    journal: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, capital: float | None
+) -> float:
+    # From the session's running peak, as the weekly drawdown gate measures it.
+    upto = journal[journal["ts"] < end]
+    in_day = (upto["ts"] >= start).to_numpy()
+    if not in_day.any():
+        return math.nan
+    equity = upto["equity"].ffill().to_numpy(dtype=float)
+    base = float(capital) if capital is not None else float(equity[0])
+    return max(0.0, float(np.max(drawdowns(equity, base)[in_day])))

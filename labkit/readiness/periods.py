@@ -1,15 +1,16 @@
-"""Periods of the calendar a report judges: UTC days and ISO weeks, and the bars each expects.
-"""
+"""Periods a report judges: UTC days and ISO weeks, and the bars the market's calendar has in each."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from labkit.errors import ConfigError
-from labkit.readiness.trips import _ms
+from labkit.readiness.calendar import MarketCalendar, bar_times
+from labkit.readiness.trips import _between, _ms
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
@@ -59,20 +60,33 @@ def _in_range(day: date, field: str, text: str) -> None:
 
 
 def coverage(
-    journal: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, timeframe_ms: int
+    journal: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    timeframe_ms: int,
+    calendar: MarketCalendar | None = None,
 ) -> tuple[int, int]:
-    """Return (decisions made, bars expected) in ``[start, end)``; see the module notes on windows."""
+    """Return (decisions made, bars expected) in ``[start, end)`` of the market's `calendar`.
+
+    Every bar the calendar has in the period is expected, whether or not the session ran then:
+    the days it did not run count as missing. A decision counts once per bar, and only on a bar
+    the calendar has. `calendar` defaults to 24/7.
+
+    Examples
+    --------
+    >>> monday = pd.Timestamp("2026-01-05", tz="UTC")
+    >>> ran = pd.DataFrame({"ts": monday + pd.to_timedelta(range(54), unit="h")})  # 2.25 days
+    >>> coverage(ran, monday, monday + 7 * _DAY, 3_600_000)
+    (54, 168)
+    """
+    calendar = calendar or MarketCalendar()
+    phase = int(_ms(journal["ts"].iloc[0]) % timeframe_ms) if len(journal) else 0
+    expected = calendar.expected_bars(start, end, timeframe_ms, phase)
     if journal.empty:
-        return 0, 0
-    tf = pd.Timedelta(milliseconds=timeframe_ms)
-    lo = max(start, journal["ts"].iloc[0])
-    hi = min(end, journal["ts"].iloc[-1] + tf)
-    if hi <= lo:
-        return 0, 0
-    lo_ms, hi_ms = _ms(lo), _ms(hi)
-    expected = (hi_ms - 1) // timeframe_ms - (-(-lo_ms // timeframe_ms)) + 1
-    in_range = journal["ts"][(journal["ts"] >= start) & (journal["ts"] < end)]
-    return int(in_range.nunique()), int(max(expected, 0))
+        return 0, expected
+    times = bar_times(_between(journal, start, end))
+    times = np.unique(times[calendar.in_calendar(times, start, end, timeframe_ms)])
+    return len(times), expected
 
 
 def heartbeat_gaps(journal: pd.DataFrame, timeframe_ms: int) -> pd.Series:

@@ -125,10 +125,36 @@ def blocking_table(journal: pd.DataFrame, top: int | None = None) -> pd.DataFram
     return table.head(top).reset_index(drop=True) if top else table.reset_index(drop=True)
 
 
+def entry_blocks(journal: pd.DataFrame) -> tuple[int, pd.DataFrame]:
+    """Return the entry proposals (BUY proposed, blocked or taken) and their blocks by stage and reason.
+
+    The table has ``count`` and ``share`` of the entry proposals per stage and reason code, most
+    frequent first. HOLD and exit proposals are left out: a gate that refuses every entry refuses
+    the strategy, however many quiet bars surround those entries.
+    """
+    columns = ["stage", "reason", "count", "share"]
+    journal = _columns(journal)
+    entries = journal[journal["proposed"] == BUY]
+    blocked = entries[entries["stage"].fillna("passed") != "passed"]
+    if blocked.empty:
+        return len(entries), pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    table = (
+        blocked.assign(reason=[reason_code(r) for r in blocked["reason"]])
+        .groupby(["stage", "reason"], dropna=False)
+        .size()
+        .rename("count")
+        .reset_index()
+    )
+    table["share"] = table["count"] / len(entries)
+    table = table.sort_values(["count", "stage", "reason"], ascending=[False, True, True])
+    return len(entries), table.reset_index(drop=True)
+
+
 _NEEDED = {
     "ts": "datetime64[ns, UTC]",
     "decided_at": "datetime64[ns, UTC]",
     "action": "object",
+    "proposed": "object",
     "stage": "object",
     "reason": "object",
     "equity": "float64",

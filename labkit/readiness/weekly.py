@@ -1,4 +1,11 @@
 """Weekly readiness: the seven promotion gates of an ISO week.
+
+Each gate is judged on the whole ISO week of the market's calendar (`labkit.readiness.calendar`):
+coverage counts every bar the calendar has in the week, edge stability cuts the week's trading time
+into equal parts, drawdown is measured from the session's running peak (the whole journal up to
+the week's end), cost efficiency compares costs with the gross PnL of every closed trade, and gate
+health counts blocks among entry proposals. A week in which the session decided nothing is empty:
+it gets no verdict. Equity is marked to market at bar closes, without the exit fee.
 """
 
 from __future__ import annotations
@@ -12,7 +19,13 @@ import numpy as np
 import pandas as pd
 
 from labkit.config import ReadinessConfig
-from labkit.readiness.metrics import bootstrap_mean_ci, max_drawdown, probabilistic_sharpe_ratio
+from labkit.readiness.calendar import MarketCalendar
+from labkit.readiness.metrics import (
+    bootstrap_mean_ci,
+    drawdowns,
+    max_drawdown,
+    probabilistic_sharpe_ratio,
+)
 from labkit.readiness.periods import _DAY, coverage, week_bounds
 from labkit.readiness.trips import (
     _between,
@@ -20,10 +33,11 @@ from labkit.readiness.trips import (
     _columns,
     _data_errors,
     _equity_before,
-    blocking_table,
+    entry_blocks,
     round_trips,
 )
 
+EQUITY_BASIS = "equity marked to market at bar closes, without the exit fee"
 GATE_NAMES = (
     "coverage",
     "activity",
@@ -57,10 +71,25 @@ class GateResult:
             }
         )
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GateResult:
+        """Return the gate `to_dict` wrote."""
+        return cls(
+            str(data["name"]),
+            bool(data["passed"]),
+            dict(data.get("figures", {})),
+            dict(data.get("thresholds", {})),
+            str(data.get("explanation", "")),
+        )
+
 
 @dataclass(frozen=True)
 class WeeklyReadiness:
-    """The weekly promotion verdict: the seven promotion gates and what they were computed on."""
+    """The weekly promotion verdict: the seven promotion gates and what they were computed on.
+
+    `calendar` describes the market's calendar the week was counted in and `thresholds` the
+    ``readiness`` settings the gates were judged with.
+    """
 
     week: str
     start: str
@@ -73,10 +102,22 @@ class WeeklyReadiness:
     models: tuple[str, ...]
     gates: tuple[GateResult, ...]
     per_day: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
+    calendar: Mapping[str, Any] = field(default_factory=dict)
+    thresholds: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        """True when the session decided nothing in the week: then there is no verdict."""
+        return self.first_bar is None
 
     @property
     def passed(self) -> bool:
-        return all(gate.passed for gate in self.gates)
+        return not self.empty and all(gate.passed for gate in self.gates)
+
+    @property
+    def outcome(self) -> str:
+        """Return ``READY``, ``NOT READY`` or ``empty``."""
+        return "empty" if self.empty else "READY" if self.passed else "NOT READY"
 
     def gate(self, name: str) -> GateResult:
         """Return the gate called `name`."""
@@ -91,6 +132,8 @@ class WeeklyReadiness:
             {
                 "week": self.week,
                 "passed": self.passed,
+                "outcome": self.outcome,
+                "empty": self.empty,
                 "start": self.start,
                 "end": self.end,
                 "first_bar": self.first_bar,
@@ -99,51 +142,81 @@ class WeeklyReadiness:
                 "expected": self.expected,
                 "trades": self.trades,
                 "models": list(self.models),
+                "calendar": dict(self.calendar),
+                "equity": EQUITY_BASIS,
+                "thresholds": dict(self.thresholds),
                 "gates": [gate.to_dict() for gate in self.gates],
                 "per_day": [dict(day) for day in self.per_day],
             }
         )
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WeeklyReadiness:
+        """Return the verdict `to_dict` wrote (a saved verdict file, read back)."""
+        return cls(
+            week=str(data["week"]),
+            start=str(data["start"]),
+            end=str(data["end"]),
+            first_bar=data.get("first_bar"),
+            last_bar=data.get("last_bar"),
+            decisions=int(data.get("decisions", 0)),
+            expected=int(data.get("expected", 0)),
+            trades=int(data.get("trades", 0)),
+            models=tuple(data.get("models", ())),
+            gates=tuple(GateResult.from_dict(g) for g in data.get("gates", ())),
+            per_day=tuple(data.get("per_day", ())),
+            calendar=dict(data.get("calendar", {})),
+            thresholds=dict(data.get("thresholds", {})),
+        )
+
 
 def weekly_readiness(
-    journal: pd.DataFrame, week: str, config: ReadinessConfig, timeframe_ms: int, capital: float | None = None
+    journal: pd.DataFrame,
+    week: str,
+    config: ReadinessConfig,
+    timeframe_ms: int,
+    capital: float | None = None,
+    calendar: MarketCalendar | None = None,
 ) -> WeeklyReadiness:
     """Judge one ISO week (``YYYY-Www``) of a journal against the seven promotion gates.
+
+    Parameters
+    ----------
+    journal
+        The session's whole journal (`labkit.journal.read_journal`); drawdown needs the bars
+        before the week to know the session's peak.
+    week
+        The ISO week, ``YYYY-Www``.
+    config
+        The thresholds (the ``readiness`` section); the verdict records them.
+    timeframe_ms
+        The bar length.
+    capital
+        The starting equity, the first peak (default: the first equity recorded).
+    calendar
+        The market's calendar (default 24/7), which says what bars the week has.
 
     Trades belong to the week they close in. Each gate is computed even when it cannot pass (too
     few trades, no bars): its figures are then NaN and its explanation says why it failed.
     """
     start, end = week_bounds(week)
+    calendar = calendar or MarketCalendar()
     journal = _columns(journal)
     rows = _between(journal, start, end)
-    decisions, expected = coverage(journal, start, end, timeframe_ms)
+    decisions, expected = coverage(journal, start, end, timeframe_ms, calendar)
     trips = round_trips(journal)
     trips = trips[(trips["exit_ts"] >= start) & (trips["exit_ts"] < end)] if len(trips) else trips
     returns = trips["net_return"].to_numpy(dtype=float)
-    lo = max(start, journal["ts"].iloc[0]) if len(journal) else start
-    hi = min(end, journal["ts"].iloc[-1] + pd.Timedelta(milliseconds=timeframe_ms)) if len(journal) else start
+    edges = calendar.split(start, end, config.subperiods, timeframe_ms)
     gates = (
         _coverage_gate(decisions, expected, config),
         _activity_gate(len(trips), config),
         _edge_gate(returns, config),
-        _stability_gate(trips, returns, lo, hi, config),
-        _drawdown_gate(rows, _equity_before(journal, start, capital), config),
-        _cost_gate(trips, config),
-        _health_gate(rows, config),
+        _stability_gate(trips, returns, edges, config),
+        _drawdown_gate(journal, start, end, capital, config),
+        _cost_gate(trips, rows, config),
+        _health_gate(rows, expected, config),
     )
-    per_day = []
-    for offset in range(7):
-        day_start = start + offset * _DAY
-        made, bars = coverage(journal, day_start, day_start + _DAY, timeframe_ms)
-        if bars or made:
-            per_day.append(
-                {
-                    "day": day_start.date().isoformat(),
-                    "decisions": made,
-                    "expected": bars,
-                    "coverage": made / bars if bars else math.nan,
-                }
-            )
     return WeeklyReadiness(
         week=week,
         start=start.isoformat(),
@@ -155,17 +228,39 @@ def weekly_readiness(
         trades=len(trips),
         models=tuple(sorted({str(m) for m in rows["model"].dropna()})) if len(rows) else (),
         gates=gates,
-        per_day=tuple(per_day),
+        per_day=tuple(_per_day(journal, start, timeframe_ms, calendar)),
+        calendar={**calendar.to_dict(), "annualisation": calendar.annualisation(timeframe_ms)},
+        thresholds=config.model_dump(mode="json"),
     )
+
+
+def _per_day(
+    journal: pd.DataFrame, start: pd.Timestamp, timeframe_ms: int, calendar: MarketCalendar
+) -> list[dict[str, Any]]:
+    days = []
+    for offset in range(7):
+        day_start = start + offset * _DAY
+        made, bars = coverage(journal, day_start, day_start + _DAY, timeframe_ms, calendar)
+        if bars or made:
+            days.append(
+                {
+                    "day": day_start.date().isoformat(),
+                    "decisions": made,
+                    "expected": bars,
+                    "coverage": made / bars if bars else math.nan,
+                }
+            )
+    return days
 
 
 def _coverage_gate(decisions: int, expected: int, c: ReadinessConfig) -> GateResult:
     share = decisions / expected if expected else math.nan
     passed = bool(expected) and share >= c.min_coverage
     why = (
-        f"{decisions} decisions for {expected} bars expected ({share:.1%}); needs >= {c.min_coverage:.0%}"
+        f"{decisions} decisions for the {expected} bars the market had this week ({share:.1%}; "
+        f"days the session did not run count as missing); needs >= {c.min_coverage:.0%}"
         if expected
-        else "no bars expected: the session did not run this week"
+        else "the market's calendar has no bars this week"
     )
     return GateResult(
         "coverage",
@@ -203,12 +298,11 @@ def _edge_gate(returns: np.ndarray, c: ReadinessConfig) -> GateResult:
 
 
 def _stability_gate(
-    trips: pd.DataFrame, returns: np.ndarray, lo: pd.Timestamp, hi: pd.Timestamp, c: ReadinessConfig
+    trips: pd.DataFrame, returns: np.ndarray, edges: list[pd.Timestamp], c: ReadinessConfig
 ) -> GateResult:
     sign = float(np.sign(returns.mean())) if len(returns) else 0.0
     same = 0
-    if sign and hi > lo:
-        edges = [lo + (hi - lo) * i / c.subperiods for i in range(c.subperiods + 1)]
+    if sign:
         for left, right in zip(edges[:-1], edges[1:], strict=True):
             part = trips["net_return"][(trips["exit_ts"] >= left) & (trips["exit_ts"] < right)]
             if len(part) and np.sign(part.mean()) == sign:
@@ -217,8 +311,8 @@ def _stability_gate(
     passed = same >= c.min_same_sign and psr >= c.min_psr
     word = {1.0: "positive", -1.0: "negative"}.get(sign, "no")
     why = (
-        f"{word} edge overall, same sign in {same} of {c.subperiods} sub-periods (needs >= "
-        f"{c.min_same_sign}); probabilistic Sharpe ratio "
+        f"{word} edge overall, same sign in {same} of {c.subperiods} equal parts of the week's "
+        f"trading time (needs >= {c.min_same_sign}); probabilistic Sharpe ratio of the trades "
         + (f"{psr:.3f}" if psr == psr else f"undefined with {len(returns)} trades")
         + f" (needs >= {c.min_psr})"
     )
@@ -231,57 +325,96 @@ def _stability_gate(
     )
 
 
-def _drawdown_gate(rows: pd.DataFrame, start_equity: float, c: ReadinessConfig) -> GateResult:
-    dd = max_drawdown(rows["equity"], start_equity) if len(rows) else math.nan
+def _drawdown_gate(
+    journal: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, capital: float | None, c: ReadinessConfig
+) -> GateResult:
+    # The peak is the session's, not the week's: a week spent deep under an earlier high is judged
+    # from that high, so the whole journal up to the week's end is read.
+    upto = journal[journal["ts"] < end]
+    in_week = (upto["ts"] >= start).to_numpy()
+    equity = upto["equity"].ffill().to_numpy(dtype=float)
+    if not in_week.any():
+        dd, peak, own = math.nan, math.nan, math.nan
+    else:
+        base = float(capital) if capital is not None else float(equity[0])
+        falls = drawdowns(equity, base)[in_week]
+        at = int(np.argmax(falls))
+        dd = max(0.0, float(falls[at]))
+        peak = max(base, float(np.max(equity[: int(np.flatnonzero(in_week)[at]) + 1])))
+        own = max_drawdown(equity[in_week], _equity_before(journal, start, capital))
     passed = dd <= c.max_drawdown
     why = (
-        f"max drawdown {dd:.2%} of the peak; needs <= {c.max_drawdown:.0%}"
+        f"max drawdown {dd:.2%} from the session's running peak ({peak:,.2f}); "
+        f"needs <= {c.max_drawdown:.0%} (from the week's own peak alone: {own:.2%})"
         if dd == dd
         else "no equity recorded this week"
     )
-    return GateResult("drawdown", passed, {"max_drawdown": dd}, {"max_drawdown": c.max_drawdown}, why)
-
-
-def _cost_gate(trips: pd.DataFrame, c: ReadinessConfig) -> GateResult:
-    costs = float(trips["fees"].sum() + trips["slippage"].sum()) if len(trips) else 0.0
-    gross = trips["gross_pnl"] if len(trips) else pd.Series(dtype=float)
-    profit = float(gross[gross > 0].sum())
-    share = costs / profit if profit > 0 else math.nan
-    passed = profit > 0 and share <= c.max_cost_share
-    why = (
-        f"fees and slippage {costs:.2f} are {share:.1%} of the gross profit {profit:.2f} of the "
-        f"winning trades; needs <= {c.max_cost_share:.0%}"
-        if profit > 0
-        else f"no gross profit to pay the costs ({costs:.2f}) from"
+    return GateResult(
+        "drawdown",
+        passed,
+        {"max_drawdown": dd, "peak_equity": peak, "week_drawdown": own},
+        {"max_drawdown": c.max_drawdown},
+        why,
     )
+
+
+def _cost_gate(trips: pd.DataFrame, rows: pd.DataFrame, c: ReadinessConfig) -> GateResult:
+    costs = float(trips["fees"].sum() + trips["slippage"].sum()) if len(trips) else 0.0
+    gross = float(trips["gross_pnl"].sum()) if len(trips) else 0.0
+    fills = rows[rows["fill_side"].notna()] if len(rows) else rows
+    charged = float(
+        fills["fill_fee"].fillna(0).abs().sum() + fills["fill_slippage_cost"].fillna(0).abs().sum()
+    )
+    costless = len(fills) > 0 and charged == 0.0
+    share = costs / gross if gross > 0 else math.nan
+    passed = not costless and gross > 0 and share <= c.max_cost_share
+    if costless:
+        why = (
+            f"the week's {len(fills)} fills carry no fees or slippage: a costless record is not "
+            "judged (shadow sessions recorded before their fills had costs are such records)"
+        )
+    elif gross > 0:
+        why = (
+            f"fees and slippage {costs:,.2f} are {share:.1%} of the gross PnL {gross:,.2f} (before "
+            f"costs) of all {len(trips)} closed trades; needs <= {c.max_cost_share:.0%}"
+        )
+    else:
+        why = (
+            f"no gross profit ({gross:,.2f} before costs over {len(trips)} closed trades) to pay "
+            f"the costs ({costs:,.2f}) from"
+        )
     return GateResult(
         "cost_efficiency",
         passed,
-        {"cost_share": share, "costs": costs, "gross_profit": profit},
+        {"cost_share": share, "costs": costs, "gross_pnl": gross, "costless": costless},
         {"max_cost_share": c.max_cost_share},
         why,
     )
 
 
-def _health_gate(rows: pd.DataFrame, c: ReadinessConfig) -> GateResult:
-    total = len(rows)
-    table = blocking_table(rows, top=1)
-    top_share = float(table["share"].iloc[0]) if len(table) else (0.0 if total else math.nan)
+def _health_gate(rows: pd.DataFrame, expected: int, c: ReadinessConfig) -> GateResult:
+    entries, table = entry_blocks(rows)
+    top_share = float(table["share"].iloc[0]) if len(table) else 0.0
+    top_count = int(table["count"].iloc[0]) if len(table) else 0
     top_reason = f"{table['stage'].iloc[0]}/{table['reason'].iloc[0]}" if len(table) else None
     errors = _data_errors(rows)
-    error_share = errors / total if total else math.nan
+    error_share = errors / expected if expected else (0.0 if not errors else math.inf)
     passed = (
-        bool(total)
+        bool(len(rows))
         and top_share <= c.max_reason_share
         and (errors == 0 or error_share < c.max_data_error_share)
     )
-    if not total:
+    if not len(rows):
         why = "no decisions this week"
     else:
+        blocks = (
+            f"top block {top_reason} refused {top_count} of {entries} entry proposals ({top_share:.1%})"
+            if entries
+            else "no entry proposals this week"
+        )
         why = (
-            f"top block {top_reason or 'none'} covers {top_share:.1%} of {total} decisions "
-            f"(needs <= {c.max_reason_share:.0%}); data errors {error_share:.2%} "
-            f"(needs < {c.max_data_error_share:.0%})"
+            f"{blocks} (needs <= {c.max_reason_share:.0%}); data errors {errors} of {expected} bars "
+            f"expected ({error_share:.2%}; needs < {c.max_data_error_share:.0%})"
         )
     return GateResult(
         "gate_health",
@@ -289,6 +422,8 @@ def _health_gate(rows: pd.DataFrame, c: ReadinessConfig) -> GateResult:
         {
             "top_reason_share": top_share,
             "top_reason": top_reason,
+            "top_reason_blocks": top_count,
+            "entry_proposals": entries,
             "data_error_share": error_share,
             "data_errors": errors,
         },

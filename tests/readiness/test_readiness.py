@@ -71,6 +71,7 @@ def journal(
         frame.loc[i - 1, "action"] = side
     for i, (stage, reason) in (blocks or {}).items():
         frame.loc[i, ["stage", "reason"]] = [stage, reason]
+    frame["proposed"] = frame["action"]
     return frame.drop(index=list(drop)).reset_index(drop=True)
 
 
@@ -211,16 +212,16 @@ def test_probabilistic_sharpe_ratio_when_too_few_or_flat_returns_nan(returns):
 # --- weekly gates --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("dropped", "passed"), [(5, True), (6, False)])
+@pytest.mark.parametrize(("dropped", "passed"), [(8, True), (9, False)])
 def test_weekly_coverage_when_around_threshold_passes_or_fails(dropped, passed):
-    # Arrange: 100 bars in the window, `dropped` of them missing in the middle
-    frame = journal(n=100, drop=tuple(range(10, 10 + dropped)))
+    # Arrange: the week's 168 hourly bars, `dropped` of them missing in the middle
+    frame = journal(n=168, drop=tuple(range(10, 10 + dropped)))
     # Act
     gate = weekly_readiness(frame, WEEK, CONFIG, HOUR_MS).gate("coverage")
     # Assert
     assert gate.passed is passed
-    assert gate.figures["expected"] == 100
-    assert gate.figures["coverage"] == pytest.approx((100 - dropped) / 100)
+    assert gate.figures["expected"] == 168
+    assert gate.figures["coverage"] == pytest.approx((168 - dropped) / 168)
 
 
 @pytest.mark.parametrize(("trades", "passed"), [(19, False), (20, True)])
@@ -296,13 +297,14 @@ def test_weekly_cost_efficiency_when_around_limit_passes_or_fails(fee, passed):
     gate = weekly_readiness(frame, WEEK, CONFIG, HOUR_MS).gate("cost_efficiency")
     # Assert
     assert gate.passed is passed
-    assert gate.figures["gross_profit"] == pytest.approx(100.0)
+    assert gate.figures["gross_pnl"] == pytest.approx(100.0)
     assert gate.figures["cost_share"] == pytest.approx(2 * fee / 100.0)
 
 
 def test_weekly_cost_efficiency_when_no_gross_profit_fails():
-    # Arrange
-    frame = journal(fills=trips_with_returns([-0.01, -0.02]))
+    # Arrange: two losing trades that paid fees
+    fills = trips_with_returns([-0.01, -0.02])
+    frame = journal(fills={i: (s, u, p, 0.01, 0.0) for i, (s, u, p, _, _) in fills.items()})
     # Act
     gate = weekly_readiness(frame, WEEK, CONFIG, HOUR_MS).gate("cost_efficiency")
     # Assert
@@ -314,19 +316,20 @@ def test_weekly_cost_efficiency_when_no_gross_profit_fails():
 @pytest.mark.parametrize(
     ("blocked", "errors", "passed"),
     [
-        (90, 0, True),  # one reason on 90% of decisions: at the limit
+        (90, 0, True),  # one reason on 90 of 100 entry proposals: at the limit
         (91, 0, False),  # just over
         (0, 0, True),
-        (0, 1, True),  # 1 data error in 200 decisions = 0.5%
-        (0, 2, False),  # 2 in 200 = 1%, not under 1%
+        (0, 100, True),  # 100 data errors in the week's 10,080 bars = 0.99%
+        (0, 101, False),  # 101 = 1.002%, not under 1%
     ],
 )
 def test_weekly_gate_health_when_around_limits_passes_or_fails(blocked, errors, passed):
-    # Arrange
-    n = 100 if blocked else 200
-    blocks = {i: ("data", f"insufficient_data:{i}") for i in range(blocked)}
-    blocks |= {n - 1 - i: ("data", "stale_data") for i in range(errors)}
-    frame = journal(n=n, tf_ms=MINUTE_MS, blocks=blocks)
+    # Arrange: 100 entry proposals among the week's minutes, `blocked` of them refused
+    frame = journal(n=10_080, tf_ms=MINUTE_MS)
+    entries = np.arange(100) * 60 + 30
+    frame.loc[entries, "proposed"] = "BUY"
+    frame.loc[entries[:blocked], ["stage", "reason"]] = ["risk_budget", "risk_budget_exhausted"]
+    frame.loc[10_079 - np.arange(errors), ["stage", "reason"]] = ["data", "stale_data"]
     # Act
     gate = weekly_readiness(frame, WEEK, CONFIG, MINUTE_MS).gate("gate_health")
     # Assert
@@ -334,8 +337,9 @@ def test_weekly_gate_health_when_around_limits_passes_or_fails(blocked, errors, 
 
 
 def test_weekly_readiness_when_session_is_starved_fails_gate_health_without_crashing():
-    # Arrange: every decision waits for data
+    # Arrange: every decision waits for data, entry proposals included
     frame = journal(blocks={i: ("data", "insufficient_data:0") for i in range(168)})
+    frame.loc[::8, "proposed"] = "BUY"
     # Act
     result = weekly_readiness(frame, WEEK, CONFIG, HOUR_MS)
     data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
@@ -349,15 +353,16 @@ def test_weekly_readiness_when_session_is_starved_fails_gate_health_without_cras
     assert "too few" in result.gate("positive_edge").explanation
 
 
-def test_weekly_readiness_when_week_has_no_decisions_fails_every_gate_honestly():
+def test_weekly_readiness_when_week_has_no_decisions_is_empty_and_passes_nothing():
     # Arrange
     frame = journal(n=24)
     # Act
     result = weekly_readiness(frame, "2026-W05", CONFIG, HOUR_MS)
     # Assert
-    assert [g.passed for g in result.gates] == [False] * 7
-    assert result.decisions == 0 and result.expected == 0
-    json.dumps(result.to_dict(), allow_nan=False)
+    assert result.empty and not result.passed and result.outcome == "empty"
+    assert [g.passed for g in result.gates if g.name != "gate_health"] == [False] * 6
+    assert result.decisions == 0 and result.expected == 168
+    assert json.loads(json.dumps(result.to_dict(), allow_nan=False))["empty"] is True
 
 
 def test_weekly_readiness_when_all_gates_pass_passes():
@@ -405,6 +410,8 @@ def test_daily_health_when_full_day_of_real_session_matches_golden_numbers(sessi
         "fees": 129.2506462911864,
         "slippage": 64.62780842377526,
         "max_drawdown": 0.04984330547771254,
+        "session_drawdown": 0.04984330547771254,  # the session peaked at the start of the day
+        "calendar": "24/7: every day, 24 hours UTC; a year is 365 days (the default)",
     }
     # Act
     result = daily_health(session_journal, "2026-01-06", MINUTE_MS, capital=10_000.0)
@@ -413,19 +420,18 @@ def test_daily_health_when_full_day_of_real_session_matches_golden_numbers(sessi
 
 
 @pytest.mark.parametrize(
-    ("day", "expected_bars", "top"),
+    ("day", "decided", "top"),
     [
         ("2026-01-05", 720, ("data", "insufficient_data", 30)),  # session starts at noon
         ("2026-01-07", 360, None),  # session ends at 06:00; nothing blocked that morning
     ],
 )
-def test_daily_health_when_partial_day_expects_bars_of_session_window(
-    session_journal, day, expected_bars, top
-):
+def test_daily_health_when_partial_day_expects_the_whole_day_of_bars(session_journal, day, decided, top):
     # Arrange / Act
     result = daily_health(session_journal, day, MINUTE_MS, capital=10_000.0)
-    # Assert
-    assert (result["decisions"], result["expected"]) == (expected_bars, expected_bars)
+    # Assert: the hours the session did not run are missing bars of a 24/7 market
+    assert (result["decisions"], result["expected"]) == (decided, 1440)
+    assert result["missing_bars"] == 1440 - decided
     reasons = [(r["stage"], r["reason"], r["count"]) for r in result["top_reasons"]]
     assert reasons[:1] == ([top] if top else [])
 
@@ -450,7 +456,8 @@ def test_daily_health_when_day_outside_session_returns_none_figures(session_jour
     # Arrange / Act
     result = daily_health(session_journal, "2026-02-01", MINUTE_MS)
     # Assert
-    assert (result["decisions"], result["expected"], result["coverage"]) == (0, 0, None)
+    assert (result["decisions"], result["expected"], result["coverage"]) == (0, 1440, 0.0)
+    assert result["pnl"] == 0.0 and result["max_drawdown"] is None
     json.dumps(result, allow_nan=False)
 
 

@@ -133,7 +133,7 @@ def test_transition_when_verdict_fails_names_failing_gates_and_force_is_recorded
     err = capsys.readouterr().err
     forced = main(["--home", str(tmp_path), "transition", "--to", "paper", "--session", "s", "--force"])
     # Assert
-    assert refused == 1 and "the latest weekly readiness (2026-W02) fails: activity" in err
+    assert refused == 1 and "the latest weekly readiness (2026-W02) fails: coverage, activity" in err
     assert forced == 0
     state = _state(tmp_path)
     assert state["mode"] == "paper"

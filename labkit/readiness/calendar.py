@@ -1,0 +1,472 @@
+"""Market calendars: when a market trades, how many bars a day or a week holds, how many make a year.
+
+Three calendars, after the market a source serves:
+
+- ``24/7`` (``synthetic``, ``ccxt:*``): every day, 24 hours UTC; a year is 365 days.
+- ``equities`` (``yfinance``): Monday to Friday except US exchange holidays, during the trading
+  hours (09:30-16:00 New York time, 13:00 on early-close days); a year is 252 sessions.
+- ``fx``: Monday to Friday, 24 hours UTC; a year is 260 days.
+
+A bar file's calendar (``csv:``, ``parquet:``, and any source labkit does not know) is inferred
+from its bars by `infer_calendar`, unless the session's ``calendar`` setting names one. A bar
+belongs to the calendar when it opens inside a trading window; a bar of a day or longer belongs to
+the trading day it opens on. Coverage counts the bars the calendar has in a period
+(`MarketCalendar.expected_bars`) and annualisation the periods a year holds
+(`MarketCalendar.periods_per_year`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from labkit.errors import ConfigError
+from labkit.timeutil import DAY_MS
+
+KINDS = ("24/7", "equities", "fx")
+SETTINGS = ("auto", *KINDS)
+DAYS_PER_YEAR = {"24/7": 365, "equities": 252, "fx": 260}
+_EXCHANGE_TZ = "America/New_York"
+_OPEN, _CLOSE, _EARLY_CLOSE = 9 * 60 + 30, 16 * 60, 13 * 60  # minutes after midnight, New York
+_WEEK_MS = 7 * DAY_MS
+# Weekdays that trade at least this long are an FX-like market, not an exchange's session.
+_FULL_DAY_MS = 20 * 3_600_000
+
+
+@dataclass(frozen=True)
+class MarketCalendar:
+    """When a market trades: its kind, its trading hours and how it was chosen.
+
+    `open_minute` and `close_minute` are the trading hours of an ``equities`` day, in minutes after
+    midnight in `tz`; the other kinds trade the whole UTC day. `basis` says why this calendar.
+    """
+
+    kind: str = "24/7"
+    open_minute: int = 0
+    close_minute: int = 1440
+    tz: str = "UTC"
+    basis: str = "the default"
+
+    @property
+    def days_per_year(self) -> int:
+        """Return the trading days in a year: 365, 252 or 260."""
+        return DAYS_PER_YEAR[self.kind]
+
+    def trades_on(self, day: date) -> bool:
+        """Return True when `day` is a trading day.
+
+        Examples
+        --------
+        >>> nyse = exchange_calendar()
+        >>> nyse.trades_on(date(2026, 1, 5)), nyse.trades_on(date(2026, 1, 10))
+        (True, False)
+        >>> nyse.trades_on(date(2026, 11, 26)), MarketCalendar("fx").trades_on(date(2026, 11, 26))
+        (False, True)
+        """
+        if self.kind == "24/7":
+            return True
+        if day.weekday() >= 5:
+            return False
+        return self.kind != "equities" or day not in _us_holidays(day.year)
+
+    def windows(self, start: pd.Timestamp, end: pd.Timestamp, timeframe_ms: int) -> list[tuple[int, int]]:
+        """Return the trading windows ``[open, close)`` in epoch ms that lie in ``[start, end)``.
+
+        Examples
+        --------
+        >>> monday = pd.Timestamp("2026-01-05", tz="UTC")
+        >>> [(pd.Timestamp(a, unit="ms"), pd.Timestamp(b, unit="ms"))
+        ...  for a, b in exchange_calendar().windows(monday, monday + pd.Timedelta(days=1), 60_000)]
+        [(Timestamp('2026-01-05 14:30:00'), Timestamp('2026-01-05 21:00:00'))]
+        """
+        lo, hi = _ms(start), _ms(end)
+        if self.kind == "24/7":
+            return [(lo, hi)] if hi > lo else []
+        found = []
+        for day in _days(lo, hi):
+            if not self.trades_on(day):
+                continue
+            a, b = self._session(day, timeframe_ms)
+            a, b = max(a, lo), min(b, hi)
+            if b > a:
+                found.append((a, b))
+        return found
+
+    def expected_bars(
+        self, start: pd.Timestamp, end: pd.Timestamp, timeframe_ms: int, phase_ms: int = 0
+    ) -> int:
+        """Return the bars the market has in ``[start, end)``: every bar that opens in a window.
+
+        Bars open at multiples of the timeframe plus `phase_ms` (the offset a source's bars keep,
+        e.g. 30 minutes for hourly bars of an exchange that opens at half past); an equities
+        session's intraday bars open at its open.
+
+        Examples
+        --------
+        >>> monday = pd.Timestamp("2026-01-05", tz="UTC")
+        >>> week = (monday, monday + pd.Timedelta(days=7))
+        >>> MarketCalendar().expected_bars(*week, 60_000), MarketCalendar("fx").expected_bars(*week, 60_000)
+        (10080, 7200)
+        >>> nyse = exchange_calendar()
+        >>> nyse.expected_bars(*week, 60_000), nyse.expected_bars(*week, 86_400_000)
+        (1950, 5)
+        """
+        total = 0
+        for a, b in self.windows(start, end, timeframe_ms):
+            anchor = self._anchor(a, timeframe_ms, phase_ms)
+            total += _slots(a, b, anchor, timeframe_ms)
+        return total
+
+    def in_calendar(
+        self, times_ms: np.ndarray, start: pd.Timestamp, end: pd.Timestamp, timeframe_ms: int
+    ) -> np.ndarray:
+        """Return, per bar open time (epoch ms), whether it opens in a trading window of ``[start, end)``."""
+        times = np.asarray(times_ms, dtype="int64")
+        inside = np.zeros(len(times), dtype=bool)
+        for a, b in self.windows(start, end, timeframe_ms):
+            inside |= (times >= a) & (times < b)
+        return inside
+
+    def split(
+        self, start: pd.Timestamp, end: pd.Timestamp, parts: int, timeframe_ms: int
+    ) -> list[pd.Timestamp]:
+        """Return the ``parts + 1`` edges that cut the trading time of ``[start, end)`` into equal parts.
+
+        A week of equities is cut in its 32.5 trading hours, not in its 168: no part is a weekend.
+
+        Examples
+        --------
+        >>> monday = pd.Timestamp("2026-01-05", tz="UTC")
+        >>> edges = exchange_calendar().split(monday, monday + pd.Timedelta(days=7), 2, 60_000)
+        >>> [e.strftime("%a %H:%M") for e in edges]
+        ['Mon 00:00', 'Wed 17:45', 'Mon 00:00']
+        """
+        spans = self.windows(start, end, timeframe_ms)
+        total = sum(b - a for a, b in spans)
+        edges = [start]
+        for k in range(1, parts):
+            target, passed = total * k / parts, 0.0
+            for a, b in spans:
+                if passed + (b - a) >= target:
+                    edges.append(pd.Timestamp(int(a + target - passed), unit="ms", tz="UTC"))
+                    break
+                passed += b - a
+            else:
+                edges.append(end)
+        return [*edges, end]
+
+    def periods_per_year(self, timeframe_ms: int) -> float:
+        """Return how many bars of `timeframe_ms` make a year of this market (the annualisation factor).
+
+        Examples
+        --------
+        >>> MarketCalendar().periods_per_year(86_400_000), exchange_calendar().periods_per_year(86_400_000)
+        (365.0, 252.0)
+        >>> MarketCalendar().periods_per_year(60_000), MarketCalendar("fx").periods_per_year(3_600_000)
+        (525600.0, 6240.0)
+        >>> exchange_calendar().periods_per_year(60_000), exchange_calendar().periods_per_year(3_600_000)
+        (98280.0, 1764.0)
+        """
+        if timeframe_ms >= _WEEK_MS:  # weekly and longer bars span calendar time, weekends included
+            return 365.0 * DAY_MS / timeframe_ms
+        if timeframe_ms >= DAY_MS:
+            return self.days_per_year * DAY_MS / timeframe_ms
+        return float(self.days_per_year * self.bars_per_day(timeframe_ms))
+
+    def bars_per_day(self, timeframe_ms: int) -> float:
+        """Return the bars of a regular (not early-closing) trading day."""
+        if timeframe_ms >= DAY_MS:
+            return DAY_MS / timeframe_ms
+        if self.kind != "equities":
+            return DAY_MS / timeframe_ms
+        return float(math.ceil((self.close_minute - self.open_minute) * 60_000 / timeframe_ms))
+
+    def describe(self) -> str:
+        """Return one line saying when this market trades, how a year is counted and why.
+
+        Examples
+        --------
+        >>> for part in exchange_calendar().describe().split("; "):
+        ...     print(part)
+        equities: Monday to Friday except US exchange holidays, 09:30-16:00 America/New_York
+        a year is 252 sessions (yfinance source)
+        """
+        if self.kind == "24/7":
+            when = "every day, 24 hours UTC"
+        elif self.kind == "fx":
+            when = "Monday to Friday, 24 hours UTC"
+        else:
+            when = f"Monday to Friday except US exchange holidays, {self.hours} {self.tz}"
+        unit = "sessions" if self.kind == "equities" else "days"
+        return f"{self.kind}: {when}; a year is {self.days_per_year} {unit} ({self.basis})"
+
+    def annualisation(self, timeframe_ms: int) -> str:
+        """Return how an annualised figure of bars of `timeframe_ms` is scaled, for reports.
+
+        Examples
+        --------
+        >>> MarketCalendar().annualisation(60_000)
+        'annualised over 525,600 bars a year (24/7: 365 days)'
+        """
+        per_year = self.periods_per_year(timeframe_ms)
+        unit = "sessions" if self.kind == "equities" else "days"
+        return f"annualised over {per_year:,.6g} bars a year ({self.kind}: {self.days_per_year} {unit})"
+
+    @property
+    def hours(self) -> str:
+        """Return the trading hours as ``HH:MM-HH:MM``."""
+        return f"{_clock(self.open_minute)}-{_clock(self.close_minute)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the calendar as JSON-ready data, with its description."""
+        return {
+            "kind": self.kind,
+            "hours": self.hours,
+            "tz": self.tz,
+            "days_per_year": self.days_per_year,
+            "basis": self.basis,
+            "description": self.describe(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MarketCalendar:
+        """Return the calendar `to_dict` described."""
+        opens, _, closes = str(data.get("hours", "00:00-24:00")).partition("-")
+        return cls(
+            str(data.get("kind", "24/7")),
+            _minutes(opens),
+            _minutes(closes),
+            str(data.get("tz", "UTC")),
+            str(data.get("basis", "")),
+        )
+
+    def _session(self, day: date, timeframe_ms: int) -> tuple[int, int]:
+        midnight = _ms(pd.Timestamp(day, tz="UTC"))
+        if self.kind != "equities" or timeframe_ms >= DAY_MS:
+            return midnight, midnight + DAY_MS  # a daily bar stands for the whole session
+        close = self.close_minute
+        if self.tz == _EXCHANGE_TZ and day in _us_early_closes(day.year):
+            close = min(close, _EARLY_CLOSE)
+        local = pd.Timestamp(day)
+        opens = local + pd.Timedelta(minutes=self.open_minute)
+        closes = local + pd.Timedelta(minutes=close)
+        return _ms(opens.tz_localize(self.tz)), _ms(closes.tz_localize(self.tz))
+
+    def _anchor(self, window_open: int, timeframe_ms: int, phase_ms: int) -> int:
+        # An exchange's intraday bars start at its open; elsewhere bars keep their source's phase.
+        if self.kind == "equities" and timeframe_ms < DAY_MS:
+            return window_open
+        return phase_ms
+
+
+def exchange_calendar(basis: str = "yfinance source") -> MarketCalendar:
+    """Return the calendar of US equities: 09:30-16:00 New York time, US exchange holidays off."""
+    return MarketCalendar("equities", _OPEN, _CLOSE, _EXCHANGE_TZ, basis)
+
+
+def infer_calendar(times_ms: np.ndarray, timeframe_ms: int) -> MarketCalendar:
+    """Return the calendar a series of bar open times (epoch ms) keeps.
+
+    Bars on a Saturday: ``24/7``. No bar on a Saturday the bars span: daily bars are ``equities``
+    (252 a year); intraday bars that trade 20 hours or more of a weekday are ``fx``, fewer hours
+    ``equities`` with the hours the bars trade on most days (UTC). Bars that span no whole
+    Saturday cannot tell: ``24/7``, unless their hours are an exchange's.
+
+    Examples
+    --------
+    >>> hours = np.arange(24 * 14) * 3_600_000 + 1_767_571_200_000  # two weeks of hours from a Monday
+    >>> weekday = hours[(hours // 86_400_000 + 3) % 7 < 5]
+    >>> infer_calendar(hours, 3_600_000).kind, infer_calendar(weekday, 3_600_000).kind
+    ('24/7', 'fx')
+    >>> session = weekday[(weekday % 86_400_000 >= 14 * 3_600_000) & (weekday % 86_400_000 < 21 * 3_600_000)]
+    >>> found = infer_calendar(session, 3_600_000)
+    >>> found.kind, found.hours
+    ('equities', '14:00-21:00')
+    """
+    times = np.unique(np.asarray(times_ms, dtype="int64"))
+    if not len(times):
+        return MarketCalendar("24/7", basis="no bars to infer from")
+    days = times // DAY_MS
+    if np.any(_weekday(days) == 5):
+        return MarketCalendar("24/7", basis="inferred: the bars trade on Saturdays")
+    spans_weekend = _whole_saturday_within(int(times[0]), int(times[-1]) + timeframe_ms)
+    if timeframe_ms >= DAY_MS:
+        if spans_weekend:
+            return MarketCalendar("equities", basis="inferred: daily bars, none at weekends")
+        return MarketCalendar("24/7", basis="inferred: the bars span no weekend to tell")
+    opens, closes = _trading_hours(times, timeframe_ms)
+    if closes - opens < _FULL_DAY_MS // 60_000:
+        return MarketCalendar("equities", opens, closes, "UTC", "inferred: the hours the bars trade")
+    if spans_weekend:
+        return MarketCalendar("fx", basis="inferred: 24-hour weekdays, no weekend bars")
+    return MarketCalendar("24/7", basis="inferred: the bars span no weekend to tell")
+
+
+def session_calendar(
+    source: str, setting: str = "auto", times_ms: np.ndarray | None = None, timeframe_ms: int = 60_000
+) -> MarketCalendar:
+    """Return the calendar of a session on `source`, with the ``calendar`` setting applied.
+
+    ``auto`` follows the source: ``synthetic`` and ``ccxt:*`` are 24/7, ``yfinance`` is US
+    equities, anything else (bar files) is inferred from `times_ms`, the open times of its bars.
+    ``equities`` on a bar file keeps the hours the file trades.
+
+    Examples
+    --------
+    >>> session_calendar("ccxt:binance").kind, session_calendar("yfinance").kind
+    ('24/7', 'equities')
+    >>> session_calendar("synthetic", "fx").describe()
+    'fx: Monday to Friday, 24 hours UTC; a year is 260 days (calendar set to fx)'
+    """
+    if setting not in SETTINGS:
+        raise ConfigError(f"calendar: {setting!r} is not a calendar; allowed: {', '.join(SETTINGS)}")
+    kind = source.partition(":")[0]
+    times = np.asarray([] if times_ms is None else times_ms, dtype="int64")
+    if setting in ("24/7", "fx"):
+        return MarketCalendar(setting, basis=f"calendar set to {setting}")
+    if setting == "equities":
+        if kind == "yfinance" or not len(times) or timeframe_ms >= DAY_MS:
+            return exchange_calendar("calendar set to equities")
+        opens, closes = _trading_hours(np.unique(times), timeframe_ms)
+        return MarketCalendar(
+            "equities", opens, closes, "UTC", "calendar set to equities; the hours the bars trade"
+        )
+    if kind in ("synthetic", "ccxt"):
+        return MarketCalendar("24/7", basis=f"{kind} source")
+    if kind == "yfinance":
+        return exchange_calendar()
+    return infer_calendar(times, timeframe_ms)
+
+
+def calendar_of(
+    config: Mapping[str, Any], journal: pd.DataFrame, setting: str | None = None
+) -> MarketCalendar:
+    """Return the calendar of a session from its saved config and its journal.
+
+    `setting` (a ``--calendar`` given to a report) wins over the session's ``session.calendar``.
+    """
+    from labkit.timeutil import timeframe_ms
+
+    session = config.get("session", {})
+    chosen = setting or session.get("calendar") or "auto"
+    times = bar_times(journal)
+    return session_calendar(
+        str(session.get("source", "synthetic")), chosen, times, timeframe_ms(session.get("timeframe", "1m"))
+    )
+
+
+def bar_times(journal: pd.DataFrame) -> np.ndarray:
+    """Return the journal's bar open times as epoch milliseconds."""
+    if journal.empty or "ts" not in journal.columns:
+        return np.empty(0, dtype="int64")
+    since_epoch = (journal["ts"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
+    return since_epoch.to_numpy(dtype="int64")
+
+
+def _trading_hours(times: np.ndarray, timeframe_ms: int) -> tuple[int, int]:
+    # The first and last bar of most weekdays: a day the session joined late or left early is rare.
+    days = times // DAY_MS
+    weekdays = _weekday(days) < 5
+    times, days = times[weekdays], days[weekdays]
+    if not len(times):
+        return 0, 1440
+    _, first = np.unique(days, return_index=True)
+    last = np.r_[first[1:] - 1, len(times) - 1]
+    opens = _mode(times[first] % DAY_MS)
+    closes = min(_mode(times[last] % DAY_MS) + timeframe_ms, DAY_MS)
+    return int(opens // 60_000), int(math.ceil(closes / 60_000))
+
+
+def _mode(values: np.ndarray) -> int:
+    found, counts = np.unique(values, return_counts=True)
+    return int(found[np.argmax(counts)])
+
+
+def _weekday(days: np.ndarray) -> np.ndarray:
+    return (days + 3) % 7  # 1970-01-01, day 0, was a Thursday; Monday is 0
+
+
+def _whole_saturday_within(lo: int, hi: int) -> bool:
+    first = -(-lo // DAY_MS)
+    saturday = first + (5 - (first + 3) % 7) % 7
+    return (saturday + 1) * DAY_MS <= hi
+
+
+def _days(lo: int, hi: int) -> list[date]:
+    first = pd.Timestamp(lo, unit="ms").date()
+    last = pd.Timestamp(hi - 1, unit="ms").date()
+    return [first + timedelta(days=k) for k in range((last - first).days + 1)]
+
+
+def _slots(lo: int, hi: int, anchor: int, step: int) -> int:
+    # Bar opens t = anchor + k * step with lo <= t < hi.
+    first = lo + (anchor - lo) % step
+    return max(0, -(-(hi - first) // step))
+
+
+def _ms(ts: pd.Timestamp) -> int:
+    return int(ts.value // 1_000_000)
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _minutes(text: str) -> int:
+    hours, _, minutes = text.partition(":")
+    try:
+        return int(hours) * 60 + int(minutes or 0)
+    except ValueError:
+        return 0
+
+
+@lru_cache(maxsize=64)
+def _us_holidays(year: int) -> frozenset[date]:
+    from pandas.tseries.holiday import (
+        AbstractHolidayCalendar,
+        GoodFriday,
+        Holiday,
+        USLaborDay,
+        USMartinLutherKingJr,
+        USMemorialDay,
+        USPresidentsDay,
+        USThanksgivingDay,
+        nearest_workday,
+        sunday_to_monday,
+    )
+
+    class _Exchange(AbstractHolidayCalendar):
+        # The regular closures of US exchanges; one-off closures (a storm, a funeral) are not here.
+        rules = [
+            Holiday("New Year", month=1, day=1, observance=sunday_to_monday),
+            USMartinLutherKingJr,
+            USPresidentsDay,
+            GoodFriday,
+            USMemorialDay,
+            Holiday("Juneteenth", month=6, day=19, start_date="2022-01-01", observance=nearest_workday),
+            Holiday("Independence Day", month=7, day=4, observance=nearest_workday),
+            USLaborDay,
+            USThanksgivingDay,
+            Holiday("Christmas", month=12, day=25, observance=nearest_workday),
+        ]
+
+    found = _Exchange().holidays(f"{year}-01-01", f"{year}-12-31")
+    return frozenset(d.date() for d in found)
+
+
+@lru_cache(maxsize=64)
+def _us_early_closes(year: int) -> frozenset[date]:
+    # 13:00 closes: the day after Thanksgiving, and July 3 and December 24 on a regular weekday.
+    thanksgiving = next(d for d in _us_holidays(year) if d.month == 11)
+    days = {thanksgiving + timedelta(days=1)}
+    for day in (date(year, 7, 3), date(year, 12, 24)):
+        if day.weekday() < 4 and day not in _us_holidays(year):
+            days.add(day)
+    return frozenset(days)
