@@ -265,6 +265,13 @@ def _report_parser(sub: Any) -> None:
         metavar="WEEK",
         help="weekly: the ISO week, YYYY-Www, this or last (default: the last one decided)",
     )
+    report.add_argument(
+        "--calendar",
+        choices=("24/7", "equities", "fx"),
+        help="daily, weekly: the market's calendar, which says what bars a day or week has and how "
+        "a year is counted (default: the session's, else from its source: synthetic and ccxt 24/7, "
+        "yfinance equities, bar files inferred from their bars)",
+    )
     report.set_defaults(handler=sessions.cmd_report)
 
 
@@ -303,8 +310,9 @@ def _control_parsers(sub: Any) -> None:
         "transition",
         "move a session to shadow or paper",
         "Move a session between shadow and paper. Promotion to paper is refused (exit 1) unless the "
-        "latest weekly readiness verdict passes; --force overrides it and the override is recorded in "
-        "the session's state and control log.",
+        "weekly readiness verdict of the session's latest complete ISO week passes, is at most 8 days "
+        "old and was computed with thresholds no looser than the session's; --force overrides it and "
+        "the override is recorded in the session's state and control log.",
     )
     tr.add_argument("--to", required=True, metavar="{shadow,paper}", help="the mode to move to")
     _session_arg(tr)

@@ -80,8 +80,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     home = home_of(args)
     config = load(args, {})
     date, week = relative_day(args.date), relative_week(args.week)
-    result = render_report(args.kind, args.session, home, config, date=date, week=week)
-    print(f"{args.kind} report for {args.session}: {result.html}")
+    result = render_report(
+        args.kind, args.session, home, config, date=date, week=week, calendar=args.calendar
+    )
+    what = result.outcome
+    if what == "empty":
+        what = "empty: the session decided nothing then, no verdict"
+    print(f"{args.kind} report for {args.session} ({result.period}, {what}): {result.html}")
     return 0
 
 

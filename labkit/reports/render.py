@@ -59,7 +59,11 @@ alt="{{ output.metadata.get('alt', 'figure') | escape_html }}">
 
 @dataclass(frozen=True)
 class ReportResult:
-    """Where a report landed and whether its notebook ran to the end."""
+    """Where a report landed, whether its notebook ran to the end, and what it found.
+
+    `outcome` is ``READY`` or ``NOT READY`` for a weekly verdict, ``empty`` for a period in which
+    the session decided nothing (no verdict), ``ok`` otherwise.
+    """
 
     kind: str
     session: str
@@ -68,6 +72,7 @@ class ReportResult:
     notebook: Path
     ok: bool
     error: str | None
+    outcome: str = "ok"
 
 
 @dataclass(frozen=True)
@@ -101,18 +106,24 @@ def render_report(
     date: str | None = None,
     week: str | None = None,
     notebooks: Path | None = None,
+    calendar: str | None = None,
 ) -> ReportResult:
     """Run the `kind` report ("session", "daily" or "weekly") of `session` and render its HTML.
 
-    `date` (``YYYY-MM-DD``) and `week` (``YYYY-Www``) default to the last day and ISO week of the
-    session's journal. `notebooks` replaces the notebook directory (tests). Raise `ConfigError` for
-    an unknown kind or session, and `NotebookRunError` after writing the failed report's HTML.
+    `date` (``YYYY-MM-DD``) and `week` (``YYYY-Www``) default to the session's last decided day
+    and ISO week (not the calendar's). A weekly report judges the week with the thresholds of
+    `config` and saves the verdict before its notebook runs; the notebook shows that saved verdict.
+    A period in which the session decided nothing gets no verdict and its outcome is ``empty``.
+    `calendar` (``24/7``, ``equities``, ``fx``) overrides the session's market calendar.
+    `notebooks` replaces the notebook directory (tests). Raise `ConfigError` for an unknown kind
+    or session, and `NotebookRunError` after writing the failed report's HTML.
     """
     if kind not in NOTEBOOKS:
         raise ConfigError(f"report: unknown kind {kind!r}; use one of {', '.join(NOTEBOOKS)}")
     home = Path(home)
     period, parameters = _period(kind, session, home, date, week)
-    parameters = _parameters(kind, parameters, config)
+    outcome, judged = _judge(kind, session, home, period, config, calendar)
+    parameters = {**parameters, **judged}
     source = (notebooks or notebooks_dir()) / f"{NOTEBOOKS[kind]}.ipynb"
     out_dir = home / "reports" / session
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -131,6 +142,7 @@ def render_report(
             "session": session,
             "period": period,
             "ok": failure is None,
+            "outcome": outcome if failure is None else "failed",
             "error": error,
             "generated_at": iso_ms(now_ms()),
             "html": page.name,
@@ -144,7 +156,7 @@ def render_report(
             f"{kind} report of session {session!r} ({period}) failed at "
             f"{failure.cell}: {failure.summary}; the error is shown in {page}"
         )
-    return ReportResult(kind, session, period, page, notebook, True, None)
+    return ReportResult(kind, session, period, page, notebook, True, None, outcome)
 
 
 def write_index(home: Path) -> Path:
@@ -180,7 +192,7 @@ def write_index(home: Path) -> Path:
     entries.sort(key=lambda item: (str(item[0].get("generated_at")), item[1]), reverse=True)
     rows = "\n".join(
         f"<tr><td>{_e(d['kind'])}</td><td>{_e(d['session'])}</td><td>{_e(d['period'])}</td>"
-        f'<td class="{"ok" if d.get("ok") else "failed"}">{"ok" if d.get("ok") else "failed"}</td>'
+        f'<td class="{_outcome_class(d)}">{_e(_outcome(d))}</td>'
         f'<td>{_e(d.get("generated_at"))}</td><td><a href="{_e(link)}">{_e(d["html"])}</a></td></tr>'
         for d, link in entries
     )
@@ -188,7 +200,8 @@ def write_index(home: Path) -> Path:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>labkit reports'
         "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}.ok{color:#1a7f37}"
-        ".failed{color:#cf222e;font-weight:bold}</style></head><body><h1>labkit reports</h1>"
+        ".failed{color:#cf222e;font-weight:bold}.notready{color:#cf222e}.empty{color:#6e7781}"
+        "</style></head><body><h1>labkit reports</h1>"
         f"<p>{len(entries)} reports, newest first.</p><table><thead><tr><th>kind</th>"
         "<th>session</th><th>period</th><th>status</th><th>generated at</th><th>report</th>"
         f"</tr></thead><tbody>\n{rows}\n</tbody></table></body></html>\n"
@@ -196,6 +209,21 @@ def write_index(home: Path) -> Path:
     path = root / "index.html"
     _write_text(path, page)
     return path
+
+
+def _outcome(sidecar: dict[str, Any]) -> str:
+    # Sidecars written before reports had outcomes say only whether the notebook ran.
+    if not sidecar.get("ok"):
+        return "failed"
+    outcome = sidecar.get("outcome")
+    return outcome if outcome in ("READY", "NOT READY", "empty", "ok") else "ok"
+
+
+_OUTCOME_CLASS = {"READY": "ok", "ok": "ok", "empty": "empty", "NOT READY": "notready"}
+
+
+def _outcome_class(sidecar: dict[str, Any]) -> str:
+    return _OUTCOME_CLASS.get(_outcome(sidecar), "failed")
 
 
 def _first_decision_ms(journal: Path) -> int | None:
@@ -241,11 +269,36 @@ def _period(
     return period, parameters
 
 
-def _parameters(kind: str, base: dict[str, Any], config: LabkitConfig) -> dict[str, Any]:
-    # The weekly verdict judges with the thresholds of the config the report runs under.
-    if kind == "weekly":
-        return {**base, "thresholds": config.readiness.model_dump(mode="json")}
-    return base
+def _judge(
+    kind: str, session: str, home: Path, period: str, config: LabkitConfig, calendar: str | None
+) -> tuple[str, dict[str, Any]]:
+    # The verdict is computed and saved here, in Python, with the thresholds of the config the
+    # report runs under; the notebook only shows the saved file, so no notebook parameter can
+    # change what is saved. Only literals go to the notebook.
+    if kind == "session":
+        return "ok", {}
+    from labkit.journal import read_journal
+    from labkit.readiness.calendar import calendar_of
+    from labkit.readiness.verdicts import save_verdict
+    from labkit.readiness.weekly import weekly_readiness
+    from labkit.session.state import read_saved_config
+    from labkit.timeutil import timeframe_ms
+
+    paths = existing_session(home, session)
+    saved = read_saved_config(paths) or {}
+    journal = read_journal(paths.decisions)
+    market = calendar_of(saved, journal, calendar)  # refuses an unknown --calendar before any run
+    if kind == "daily":
+        start, end = day_bounds(period)
+        decided = bool(len(journal)) and bool(((journal["ts"] >= start) & (journal["ts"] < end)).any())
+        return ("ok" if decided else "empty"), {"calendar": calendar or ""}
+    s = saved.get("session", {})
+    tf, capital = timeframe_ms(s.get("timeframe", "1m")), s.get("capital")
+    result = weekly_readiness(journal, period, config.readiness, tf, capital, market)
+    if result.empty:
+        return "empty", {"verdict": ""}
+    path = save_verdict(home, session, result)
+    return result.outcome, {"verdict": path.relative_to(home).as_posix()}
 
 
 def _execute(

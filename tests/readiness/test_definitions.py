@@ -8,6 +8,7 @@ winners' profit only, empty weeks wrote verdicts, and `transition` trusted any s
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from labkit import ops
+from labkit.cli import main
 from labkit.config import ReadinessConfig
+from labkit.config_loader import load_config
+from labkit.errors import CheckFailedError, ConfigError
 from labkit.journal import read_journal
+from labkit.readiness import verdicts
 from labkit.readiness.calendar import calendar_of
+from labkit.readiness.verdicts import promotion_check, save_verdict, verdict_path
 from labkit.readiness.weekly import weekly_readiness
 from labkit.session.paths import session_paths
-from labkit.session.state import read_saved_config
+from labkit.session.state import load_state, read_saved_config
+from labkit.timeutil import DAY_MS, iso_ms, now_ms, parse_instant
 from tests import stubs
 from tests.readiness.test_readiness import HOUR_MS, MINUTE_MS, WEEK, journal, trips_with_returns
 
@@ -55,6 +63,19 @@ def test_coverage_when_session_ran_two_and_a_quarter_days_is_not_ready():
     assert gate.figures["coverage"] == pytest.approx(3240 / 10_080) and not gate.passed
     assert result.outcome == "NOT READY"
     assert "days the session did not run count as missing" in gate.explanation
+
+
+def test_transition_when_shadow_session_ran_two_and_a_quarter_days_refuses_on_coverage(tmp_path, capsys):
+    # Arrange: the session of the audit, its verdict saved as `labkit report weekly` saves it
+    _session(tmp_path, "short", "2026-01-05", "2026-01-07T06:00", **{"session.mode": "shadow"})
+    result = _judge(tmp_path, "short")
+    save_verdict(tmp_path, "short", result)
+    # Act
+    code = main(["--home", str(tmp_path), "transition", "--to", "paper", "--session", "short"])
+    # Assert
+    assert result.gate("coverage").figures["coverage"] == pytest.approx(3240 / 10_080)
+    assert code == 1 and "the weekly readiness for 2026-W02 fails: coverage" in capsys.readouterr().err
+    assert load_state(session_paths(tmp_path, "short"))["mode"] == "shadow"
 
 
 # --- gate health: blocks among entry proposals -------------------------------------------------------
@@ -165,3 +186,179 @@ def test_cost_efficiency_when_losers_eat_the_winners_gross_compares_costs_with_a
     assert gate.figures["gross_pnl"] == pytest.approx(20.0)
     assert gate.figures["costs"] == pytest.approx(15.0)
     assert gate.figures["cost_share"] == pytest.approx(0.75) and not gate.passed
+
+
+# --- empty periods get no verdict ------------------------------------------------------------------
+
+
+def test_save_verdict_when_week_is_empty_refuses(tmp_path):
+    # Arrange
+    result = weekly_readiness(journal(n=24), "2026-W05", CONFIG, HOUR_MS)
+    # Act
+    with pytest.raises(ConfigError) as caught:
+        save_verdict(tmp_path, "s1", result)
+    # Assert
+    assert "decided nothing in 2026-W05; an empty week gets no verdict" in str(caught.value)
+    assert not verdict_path(tmp_path, "s1", "2026-W05").exists()
+
+
+@pytest.fixture(scope="module")
+def rendered_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from labkit.reports.render import render_report
+
+    home = stubs.replayed_session(tmp_path_factory.mktemp("reports"), "r", "2026-01-05", "2026-01-05T06:00")
+    config = load_config(None, {}, environ={})
+    render_report("weekly", "r", home, config)  # no --week: the session's last decided week
+    render_report("weekly", "r", home, config, week="2026-W10")  # a week it did not run
+    return home
+
+
+@pytest.mark.slow
+def test_render_weekly_when_no_week_given_judges_the_last_decided_week(rendered_home):
+    # Arrange
+    sidecar = json.loads((rendered_home / "reports/r/weekly-2026-W02.json").read_text())
+    # Act
+    verdict = json.loads(verdict_path(rendered_home, "r", "2026-W02").read_text())
+    # Assert
+    assert sidecar["period"] == "2026-W02" and sidecar["outcome"] == "NOT READY"
+    assert sidecar["parameters"]["verdict"] == "data/sessions/r/readiness/weekly-2026-W02.json"
+    assert "thresholds" not in sidecar["parameters"]
+    assert verdict["thresholds"] == CONFIG.model_dump(mode="json") and verdict["code_version"]
+    assert verdict["calendar"]["kind"] == "24/7"
+
+
+@pytest.mark.slow
+def test_render_weekly_when_week_is_empty_saves_no_verdict_and_lists_it_empty(rendered_home):
+    # Arrange
+    page = (rendered_home / "reports/r/weekly-2026-W10.html").read_text(encoding="utf-8")
+    sidecar = json.loads((rendered_home / "reports/r/weekly-2026-W10.json").read_text())
+    # Act
+    index = (rendered_home / "reports/index.html").read_text(encoding="utf-8")
+    # Assert
+    assert not verdict_path(rendered_home, "r", "2026-W10").exists()
+    assert sidecar["outcome"] == "empty" and sidecar["parameters"]["verdict"] == ""
+    assert "No verdict: the session decided nothing in 2026-W10" in page
+    assert '<td class="empty">empty</td>' in index and '<td class="notready">NOT READY</td>' in index
+
+
+# --- transition checks the verdict it relies on ------------------------------------------------------
+
+
+def _passing(home: Path, session: str, week: str = WEEK, **changes: Any) -> None:
+    # A verdict as `labkit report weekly` saves a passing one; each test spoils one property.
+    verdict = {
+        "session": session,
+        "saved_at": iso_ms(now_ms()),
+        "code_version": "test",
+        "week": week,
+        "passed": True,
+        "outcome": "READY",
+        "empty": False,
+        "decisions": 10_000,
+        "expected": 10_080,
+        "thresholds": CONFIG.model_dump(mode="json"),
+        "gates": [{"name": "coverage", "passed": True}],
+        **changes,
+    }
+    path = verdict_path(home, session, week)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(verdict))
+
+
+@pytest.fixture
+def shadow_home(tmp_path: Path) -> Path:
+    stubs.replayed_session(tmp_path, "s", "2026-01-05", "2026-01-05T06:00", **{"session.mode": "shadow"})
+    return tmp_path
+
+
+def _transition(home: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["--home", str(home), "transition", "--to", "paper", "--session", "s"])
+    return code, capsys.readouterr().err
+
+
+def test_transition_when_latest_complete_week_passes_fresh_and_strict_promotes(shadow_home, capsys):
+    # Arrange
+    _passing(shadow_home, "s")
+    # Act
+    code, _ = _transition(shadow_home, capsys)
+    # Assert
+    state = load_state(session_paths(shadow_home, "s"))
+    assert code == 0 and state["mode"] == "paper"
+    assert state["transitions"][-1]["verdict"]["week"] == WEEK
+    assert state["transitions"][-1]["verdict"]["refused"] is None
+
+
+def test_transition_when_verdict_is_nine_days_old_refuses_naming_its_age(shadow_home, capsys):
+    # Arrange
+    _passing(shadow_home, "s", saved_at=iso_ms(now_ms() - 9 * DAY_MS))
+    # Act
+    code, err = _transition(shadow_home, capsys)
+    # Assert
+    assert code == 1 and "was saved 9 d ago" in err and "it must be at most 8 days old" in err
+    assert load_state(session_paths(shadow_home, "s"))["mode"] == "shadow"
+
+
+def test_transition_when_verdict_used_looser_thresholds_refuses_naming_each(shadow_home, capsys):
+    # Arrange: a report run with min_trades 7 and a 30% drawdown limit: a promotable verdict once
+    looser = {**CONFIG.model_dump(mode="json"), "min_trades": 7, "max_drawdown": 0.3, "min_psr": 0.99}
+    _passing(shadow_home, "s", thresholds=looser)
+    # Act
+    code, err = _transition(shadow_home, capsys)
+    # Assert
+    assert code == 1
+    assert "computed with thresholds looser than the session's readiness config: min_trades 7 < 20, " \
+        "max_drawdown 0.3 > 0.1" in err
+    assert "min_psr" not in err  # stricter is fine
+
+
+def test_transition_when_verdict_is_not_for_the_latest_complete_week_refuses(tmp_path, capsys):
+    # Arrange: the session ran into 2026-W03; only its W02 verdict is saved
+    stubs.replayed_session(tmp_path, "s", "2026-01-11T18:00", "2026-01-12T06:00", **{"session.mode": "shadow"})
+    _passing(tmp_path, "s", week="2026-W02")
+    # Act
+    code, err = _transition(tmp_path, capsys)
+    # Assert
+    assert code == 1
+    assert "no weekly readiness verdict for 2026-W03, the session's latest complete ISO week" in err
+    assert "the latest saved verdict is for 2026-W02, not that week" in err
+
+
+def test_transition_when_verdict_is_of_an_empty_week_refuses(shadow_home, capsys, monkeypatch):
+    # Arrange: the session ran in W02, paused through W03 and runs again in W04 (now). An older
+    # labkit, asked for `--week last`, saved a verdict of the empty W03.
+    stubs.replayed_session(shadow_home, "s", "2026-01-19", "2026-01-19T02:00", **{"session.mode": "shadow"})
+    frame = read_journal(session_paths(shadow_home, "s").decisions)
+    empty = weekly_readiness(frame, "2026-W03", CONFIG, MINUTE_MS)
+    path = verdict_path(shadow_home, "s", "2026-W03")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"session": "s", "saved_at": "2026-01-19T03:00:00.000Z", **empty.to_dict()}))
+    monkeypatch.setattr(verdicts, "now_ms", lambda: parse_instant("2026-01-20T12:00"))
+    # Act
+    code, err = _transition(shadow_home, capsys)
+    # Assert
+    assert empty.empty and empty.decisions == 0
+    assert code == 1 and "the verdict for 2026-W03 is of an empty week" in err
+
+
+def test_promotion_check_when_session_has_no_complete_week_says_so(shadow_home):
+    # Arrange: it is still the session's first week
+    now = parse_instant("2026-01-06T00:00")
+    # Act
+    result = promotion_check(shadow_home, "s", CONFIG, now)
+    # Assert
+    assert not result.allowed and result.week is None
+    assert result.refusals == (
+        "the session has no complete ISO week yet: it began in 2026-W02, which ends 2026-01-12T00:00Z",
+    )
+
+
+def test_ops_transition_when_session_config_is_stricter_than_the_verdict_refuses(tmp_path):
+    # Arrange: the session itself asks for 30 trades; the verdict was judged on 20
+    stubs.replayed_session(tmp_path, "s", "2026-01-05", "2026-01-05T06:00",
+                           **{"session.mode": "shadow", "readiness.min_trades": 30})
+    _passing(tmp_path, "s")
+    # Act
+    with pytest.raises(CheckFailedError) as caught:
+        ops.transition("paper", "s", tmp_path)
+    # Assert
+    assert "min_trades 20 < 30" in str(caught.value)

@@ -116,7 +116,9 @@ def test_transition_when_no_passing_verdict_refuses_with_exit_1(tmp_path, capsys
     _replay(tmp_path, **{"session.mode": "shadow"})
     code = main(["--home", str(tmp_path), "transition", "--to", "paper", "--session", "s"])
     assert code == 1
-    assert "no weekly readiness verdict yet" in capsys.readouterr().err
+    assert "no weekly readiness verdict for 2026-W02, the session's latest complete ISO week" in (
+        capsys.readouterr().err
+    )
     assert _state(tmp_path)["mode"] == "shadow"
 
 
@@ -133,12 +135,13 @@ def test_transition_when_verdict_fails_names_failing_gates_and_force_is_recorded
     err = capsys.readouterr().err
     forced = main(["--home", str(tmp_path), "transition", "--to", "paper", "--session", "s", "--force"])
     # Assert
-    assert refused == 1 and "the latest weekly readiness (2026-W02) fails: coverage, activity" in err
+    assert refused == 1 and "the weekly readiness for 2026-W02 fails: coverage, activity" in err
     assert forced == 0
     state = _state(tmp_path)
     assert state["mode"] == "paper"
     [record] = state["transitions"]
     assert (record["from"], record["to"], record["forced"], record["verdict"]["passed"]) == ("shadow", "paper", True, False)
+    assert "fails: coverage, activity" in record["verdict"]["refused"]  # what --force overrode
 
 
 def test_transition_when_session_moves_to_shadow_later_fills_carry_the_paper_costs(tmp_path):
