@@ -45,8 +45,17 @@ class SessionView:
 
     @property
     def periods_per_year(self) -> float:
-        """Bars in a year of the session's market, for annualised figures (24/7: 365 days)."""
-        return 365 * 86_400_000 / self.timeframe_ms
+        """Bars in a year of the session's market calendar, for annualised figures."""
+        from labkit.readiness.calendar import calendar_of
+
+        return calendar_of(self.config, self.journal).periods_per_year(self.timeframe_ms)
+
+    @property
+    def annualisation(self) -> str:
+        """Say how annualised figures count a year for this session (its calendar and timeframe)."""
+        from labkit.readiness.calendar import calendar_of
+
+        return calendar_of(self.config, self.journal).annualisation(self.timeframe_ms)
 
     def bars(self) -> pd.DataFrame:
         """Return the bars the session consumed (from its tape), for fills at their opens."""
