@@ -85,7 +85,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     what = result.outcome
     if what == "empty":
-        what = "empty: the session decided nothing then, no verdict"
+        what = "empty: the session decided nothing then" + (", no verdict" if args.kind == "weekly" else "")
     print(f"{args.kind} report for {args.session} ({result.period}, {what}): {result.html}")
     return 0
 
