@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from labkit.cli.common import bar_progress, confirm_size, fetch_kinds, home_of, load, session_overrides
 from labkit.errors import ConfigError
@@ -24,9 +25,10 @@ def _check_journal(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from labkit.backtest import backtest_config, load_backtest_bars, planned_bars, run_backtest
+    from labkit.backtest import backtest_config, load_backtest_bars, planned_bars, run_backtest, trial_figures
     from labkit.journal import JournalWriter
     from labkit.timeutil import now_ms
+    from labkit.trials import record_trial
 
     if args.strategy == "model":
         raise ConfigError(
@@ -80,19 +82,96 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         if journal is not None:
             journal.close()
     summary = result.summary
+    # Every backtest is a trial of its market: the deflated Sharpe ratio pays for all of them.
+    stats = record_trial(home, config, bars, summary)
+    summary.update(trial_figures(result, s.capital, stats.trials, stats.sharpe_variance))
     if args.json:
         print(json.dumps(summary, default=str))
     else:
-        print(
-            f"{summary['strategy']} on {s.symbol} {s.timeframe} ({s.source}), {summary['bars']} bars "
-            f"{summary['first_ts']} .. {summary['last_ts']}"
-        )
-        print(
-            f"  trades {summary['trades']}   return {summary['return_pct']:.2f}%   final equity "
-            f"{summary['final_equity']:,.2f}   max drawdown {summary['max_drawdown_pct']:.2f}%   "
-            f"sharpe {summary['sharpe']:.2f}   fees {summary['fees']:,.2f}"
-        )
+        print("\n".join(backtest_lines(summary, s.symbol, s.timeframe, s.source)))
     return 0
+
+
+def backtest_lines(summary: dict[str, Any], symbol: str, timeframe: str, source: str) -> list[str]:
+    """Return the lines `labkit backtest` prints for a summary (`labkit.backtest.run_backtest`)."""
+    cur = symbol.split("/")[-1] if "/" in symbol else "USD"
+    lines = [
+        f"{summary['strategy']} on {symbol} {timeframe} ({source}), {summary['bars']} bars "
+        f"{summary['first_ts']} .. {summary['last_ts']}",
+        f"  trades {summary['trades']}   return {summary['return_pct']:.2f}%   final equity "
+        f"{summary['final_equity']:,.2f} {cur}   max drawdown {summary['max_drawdown_pct']:.2f}%   "
+        f"sharpe {summary['sharpe']:.2f}   fees {summary['fees']:,.2f} {cur}",
+    ]
+    if not summary["bars"]:
+        return lines
+    lines.append(
+        f"  {summary['annualisation']}: return {_pct(summary['annual_return_pct'])} "
+        f"(CAGR {_pct(summary['cagr_pct'])}), volatility {_pct(summary['annual_volatility_pct'])}, "
+        f"sortino {_num(summary['sortino'])}, calmar {_num(summary['calmar'])}"
+    )
+    dd_bars, dd_span = summary["max_drawdown_bars"], summary["max_drawdown_duration"]
+    hold, hold_dd = summary["buy_hold_return_pct"], summary["buy_hold_max_drawdown_pct"]
+    lines.append(
+        f"  longest drawdown {dd_bars:,} bars"
+        + (f" ({_span(dd_span)})" if dd_bars else "")
+        + f"; buy and hold: return {_pct(hold)}, max drawdown {_pct(hold_dd)}"
+    )
+    if summary["closed_trades"]:
+        lines.append(
+            f"  closed trades {summary['closed_trades']}: hit rate {_pct(summary['hit_rate_pct'], 1)}, "
+            f"profit factor {_num(summary['profit_factor'])}, "
+            f"expectancy {_num(summary['expectancy'])} {cur} a trade, "
+            f"best {_pct(summary['best_trade_pct'])}, worst {_pct(summary['worst_trade_pct'])}, "
+            f"held {_span(summary['avg_trade_duration'])} on average "
+            f"(longest {_span(summary['max_trade_duration'])}); "
+            f"exposure {_pct(summary['exposure_pct'], 1)}"
+        )
+    lines.append("  " + _trust_line(summary, symbol, timeframe))
+    if summary["blocked"]:
+        top = ", ".join(f"{b['stage']} {b['reason']} {b['count']:,}" for b in summary["blocks"][:3])
+        lines.append(f"  blocked {summary['blocked']:,}: {top}")
+    halt = summary["guardrail_halt"]
+    if halt:
+        why = ", ".join(halt["reasons"])
+        lines.append(
+            f"  warning: the guardrails refused every entry from {halt['first_ts']} to the end "
+            f"({halt['bars']:,} bars, {halt['bars'] / summary['bars']:.0%} of the run; "
+            f"{halt['blocks']:,} entries refused: {why})"
+        )
+    return lines
+
+
+def _trust_line(summary: dict[str, Any], symbol: str, timeframe: str) -> str:
+    if summary["psr"] is None:
+        return "PSR n/a: too few returns, or none that differ, to judge a Sharpe ratio"
+    text = f"PSR {_num(summary['psr'])}"
+    trials = summary.get("trials")
+    if trials:
+        dsr, plural = summary["deflated_sharpe"], "s" if trials > 1 else ""
+        text += f", deflated Sharpe {_num(dsr)} ({trials} trial{plural} of {symbol} {timeframe})"
+    more = summary["more_bars_needed"]
+    if more is None:
+        return text + "; no track record is long enough to trust a Sharpe ratio that is not above 0"
+    if more == 0:
+        return text + "; the track record is long enough to trust this Sharpe ratio is above 0 (95%)"
+    days = more * 365 / summary["periods_per_year"]
+    return text + f"; at this Sharpe, about {more:,} more bars (~{days:,.1f} days) are needed (95%)"
+
+
+def _span(value: str | None) -> str:
+    import pandas as pd
+
+    from labkit.timeutil import human_duration
+
+    return "n/a" if value is None else human_duration(pd.Timedelta(value).total_seconds())
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}%"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.2f}"
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
