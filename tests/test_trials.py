@@ -131,3 +131,13 @@ def test_config_hash_when_only_names_pace_or_credentials_differ_is_the_same():
 def test_trials_docstring_examples_when_run_print_what_they_show():
     result = doctest.testmod(labkit.trials)
     assert result.failed == 0 and result.attempted >= 1
+
+
+def test_metrics_doc_when_read_names_every_trial_field(tmp_path, capsys):
+    # Arrange
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "metrics.md").read_text(encoding="utf-8")
+    _backtest(tmp_path, capsys)
+    # Act
+    trial = next(read_trials(tmp_path))
+    # Assert
+    assert [f for f in [*trial, *trial["data"]] if f"`{f}`" not in doc] == []

@@ -309,3 +309,13 @@ def test_block_tally_when_gates_answer_alone_and_for_runs_counts_the_first_refus
 
 GOLDEN_DD_BARS, GOLDEN_DD_SPAN, GOLDEN_HOLD_PCT = 561, "0 days 09:21:00", 0.6337
 LOOSE_GUARDRAILS = {"max_loss_streak": 1000, "max_drawdown": 0.5, "daily_loss_limit": 0.5}
+
+
+def test_metrics_doc_when_read_names_every_summary_field():
+    # Arrange
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text(encoding="utf-8")
+    bars = read_bar_file(stubs.FIXTURE_CSV)
+    # Act
+    fields = [*run_backtest(load_config(None, {}, environ={}), bars).summary, "trials", "deflated_sharpe"]
+    # Assert
+    assert [f for f in fields if f"`{f}`" not in doc] == []
