@@ -161,3 +161,14 @@ def test_help_when_asked_lists_every_command(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert all(cmd in out for cmd in ("run", "backtest", "status", "report", "gates", "strategies", "sources"))
+
+
+def test_run_when_calendar_given_is_kept_by_the_session_and_its_resume(tmp_path):
+    import json as _json
+
+    args = ["--home", str(tmp_path), "run", "--pace", "fast", "--since", "2026-01-05", "--session", "c"]
+    assert main([*args, "--until", "2026-01-05T01:00", "--calendar", "fx"]) == 0
+    assert main([*args, "--until", "2026-01-05T02:00"]) == 0
+    saved = _json.loads((tmp_path / "data/sessions/c/config.json").read_text())
+    assert saved["session"]["calendar"] == "fx"
+    assert main([*args, "--until", "2026-01-05T03:00", "--calendar", "bogus"]) == 2

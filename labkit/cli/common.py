@@ -34,6 +34,7 @@ FLAGS = {
     "strategies.sma_cross.slow": "--slow",
     "strategies.sma_cross": "--fast, --slow",
     "session.seed": "--seed",
+    "session.calendar": "--calendar",
     "broker.fee": "--fee",
     "broker.slippage": "--slippage",
 }

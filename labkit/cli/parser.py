@@ -191,6 +191,12 @@ def _run_parser(sub: Any) -> None:
     )
     _capital_arg(run)
     run.add_argument("--pace", metavar="{clock,fast}", help="clock (default) or fast")
+    run.add_argument(
+        "--calendar",
+        choices=("auto", "24/7", "equities", "fx"),
+        help="the market's calendar, for readiness and annualised figures (default auto: synthetic and "
+        "ccxt 24/7, yfinance equities, bar files inferred from their bars)",
+    )
     _strategy_flags(run, default=None)
     _yes_arg(run)
     run.set_defaults(handler=sessions.cmd_run)

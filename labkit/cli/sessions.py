@@ -38,6 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "fast",
             "slow",
             "seed",
+            "calendar",
         ),
     )
     home = home_of(args)
