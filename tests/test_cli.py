@@ -171,4 +171,6 @@ def test_run_when_calendar_given_is_kept_by_the_session_and_its_resume(tmp_path)
     assert main([*args, "--until", "2026-01-05T02:00"]) == 0
     saved = _json.loads((tmp_path / "data/sessions/c/config.json").read_text())
     assert saved["session"]["calendar"] == "fx"
-    assert main([*args, "--until", "2026-01-05T03:00", "--calendar", "bogus"]) == 2
+    with pytest.raises(SystemExit) as refused:
+        main([*args, "--until", "2026-01-05T03:00", "--calendar", "bogus"])
+    assert refused.value.code == 2
