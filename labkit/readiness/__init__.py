@@ -8,6 +8,7 @@ are the ones notebooks use.
 
 from __future__ import annotations
 
+from labkit.readiness.calendar import MarketCalendar, calendar_of, session_calendar
 from labkit.readiness.counterfactual import ledger, ledger_summary, would_have_trades
 from labkit.readiness.daily import daily_health
 from labkit.readiness.metrics import bootstrap_mean_ci, max_drawdown, probabilistic_sharpe_ratio
@@ -17,6 +18,9 @@ from labkit.readiness.verdicts import latest_verdict, save_verdict
 from labkit.readiness.weekly import GATE_NAMES, GateResult, WeeklyReadiness, weekly_readiness
 
 __all__ = [
+    "MarketCalendar",
+    "calendar_of",
+    "session_calendar",
     "GATE_NAMES",
     "GateResult",
     "WeeklyReadiness",

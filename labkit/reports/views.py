@@ -262,7 +262,8 @@ def _fmt(value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "n/a"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        # Money-sized figures read best with separators; ratios keep four significant digits.
+        return f"{value:,.2f}" if abs(value) >= 1000 else f"{value:.4g}"
     return str(value)
 
 
