@@ -104,6 +104,11 @@ class WeeklyReadiness:
     per_day: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
     calendar: Mapping[str, Any] = field(default_factory=dict)
     thresholds: Mapping[str, Any] = field(default_factory=dict)
+    # Shown beside the gates, not judged: the deflated Sharpe ratio and the track record still
+    # needed (`labkit.readiness.evidence.sharpe_evidence`), and the verdict under each execution
+    # model (`execution_check`).
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    execution: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -147,6 +152,8 @@ class WeeklyReadiness:
                 "thresholds": dict(self.thresholds),
                 "gates": [gate.to_dict() for gate in self.gates],
                 "per_day": [dict(day) for day in self.per_day],
+                "evidence": dict(self.evidence),
+                "execution": dict(self.execution),
             }
         )
 
@@ -167,6 +174,8 @@ class WeeklyReadiness:
             per_day=tuple(data.get("per_day", ())),
             calendar=dict(data.get("calendar", {})),
             thresholds=dict(data.get("thresholds", {})),
+            evidence=dict(data.get("evidence") or {}),
+            execution=dict(data.get("execution") or {}),
         )
 
 

@@ -297,8 +297,47 @@ def _judge(
     result = weekly_readiness(journal, period, config.readiness, tf, capital, market)
     if result.empty:
         return "empty", {"verdict": ""}
+    result = _with_evidence(result, home, paths, saved, journal, market)
     path = save_verdict(home, session, result)
     return result.outcome, {"verdict": path.relative_to(home).as_posix()}
+
+
+def _with_evidence(
+    result: Any, home: Path, paths: Any, saved: dict[str, Any], journal: Any, market: Any
+) -> Any:
+    # Beside the gates: luck across the trials of this market, and the same decisions under worse
+    # (and better) fills. Neither changes the verdict; both are saved with it.
+    from dataclasses import replace
+
+    from labkit.config import ReadinessConfig
+    from labkit.readiness.evidence import execution_check, sharpe_evidence
+    from labkit.session.tape import tape_bars
+    from labkit.timeutil import timeframe_ms
+    from labkit.trials import trial_stats
+
+    s, broker = saved.get("session", {}), saved.get("broker", {})
+    tf, capital = timeframe_ms(s.get("timeframe", "1m")), float(s.get("capital", 10_000.0))
+    stats = trial_stats(home, str(s.get("symbol")), str(s.get("timeframe")))
+    evidence = sharpe_evidence(
+        journal, result.week, tf, market, stats.trials, stats.sharpe_variance, capital
+    )
+    bars = tape_bars(paths.tape)
+    execution = (
+        execution_check(
+            journal,
+            bars,
+            result.week,
+            ReadinessConfig.model_validate(result.thresholds),
+            tf,
+            capital,
+            market,
+            float(broker.get("fee", 0.001)),
+            float(broker.get("slippage", 0.0)),
+        )
+        if len(bars)
+        else {}
+    )
+    return replace(result, evidence=evidence, execution=execution)
 
 
 def _execute(

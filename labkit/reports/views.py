@@ -335,3 +335,37 @@ def trade_list(journal: pd.DataFrame, currency: str) -> pd.DataFrame:
         },
         index=pd.RangeIndex(1, len(trips) + 1, name="trade"),
     )
+
+
+def evidence_table(result: WeeklyReadiness) -> pd.DataFrame:
+    """Return the deflated Sharpe ratio, its trial count and the track record still needed."""
+    e = result.evidence
+    if not e:
+        return pd.DataFrame({"value": []})
+    items = {
+        "Sharpe ratio (annualised)": f"{_fmt(e.get('sharpe'))} ({e.get('annualisation')})",
+        "deflated Sharpe ratio": f"{_fmt(e.get('deflated_sharpe'))} "
+        f"(against the best of {e.get('trials')} trial(s) of this market, by luck)",
+        "track record": str(e.get("track_record")),
+    }
+    return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="evidence"))
+
+
+def execution_table(result: WeeklyReadiness, currency: str) -> pd.DataFrame:
+    """Return the week's verdict under each execution model, side by side (base is the verdict)."""
+    rows = {
+        name: {
+            "verdict": data.get("outcome"),
+            "failing gates": ", ".join(data.get("failing", [])) or "none",
+            "closed trades": data.get("trades"),
+            "net PnL": f"{data.get('net_pnl', 0.0):,.2f} {currency}",
+            "mean net return per trade": _fmt_pct(data.get("mean_net_return")),
+            "fills": data.get("model"),
+        }
+        for name, data in result.execution.items()
+    }
+    return pd.DataFrame(rows)
+
+
+def _fmt_pct(value: Any) -> str:
+    return "n/a" if value is None or value != value else f"{value:+.3%}"

@@ -1,0 +1,109 @@
+"""What weighs on a weekly verdict beyond its gates: luck across trials, and the fill rules.
+
+- The deflated Sharpe ratio: the probability that the week's Sharpe ratio beats the best one the
+  recorded trials of the same symbol and timeframe would give by luck (``data/trials.jsonl``), so
+  trying many variants is paid for.
+- The minimum track record length: at this Sharpe ratio, about how many more days are needed
+  before it is above zero with 95% confidence.
+- The same decisions under the optimistic, base and adversarial execution models
+  (`labkit.readiness.execution`): the verdict is judged on base; the adversarial one stands beside
+  it, so an edge that vanishes under slightly worse fills is seen for what it is.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from labkit.config import ReadinessConfig
+from labkit.readiness.calendar import MarketCalendar
+from labkit.readiness.execution import execution_models, refill
+from labkit.readiness.metrics import (
+    deflated_sharpe_ratio,
+    min_track_record_length,
+    sharpe_ratio,
+)
+from labkit.readiness.periods import week_bounds
+from labkit.readiness.trips import _equity_before, round_trips
+from labkit.readiness.weekly import weekly_readiness
+
+
+def sharpe_evidence(
+    journal: pd.DataFrame,
+    week: str,
+    timeframe_ms: int,
+    calendar: MarketCalendar,
+    trials: int,
+    sharpe_variance: float,
+    capital: float | None = None,
+) -> dict[str, Any]:
+    """Return the week's Sharpe ratio, its deflated Sharpe ratio and the track record it still needs.
+
+    Returns are the bar-to-bar changes of marked equity within the week, the first measured from the
+    equity before it. `trials` and `sharpe_variance` (per observation) come from the trial registry;
+    with fewer than two trials the deflated ratio is the PSR against zero.
+    """
+    start, end = week_bounds(week)
+    rows = journal[(journal["ts"] >= start) & (journal["ts"] < end)] if len(journal) else journal
+    base = _equity_before(journal, start, capital) if len(journal) else math.nan
+    equity = rows["equity"].to_numpy(dtype=float) if len(rows) else np.empty(0)
+    curve = np.concatenate([[base], equity])
+    returns = np.diff(curve) / curve[:-1] if len(equity) else equity
+    per_year = calendar.periods_per_year(timeframe_ms)
+    variance = sharpe_variance if sharpe_variance == sharpe_variance else 0.0
+    needed = min_track_record_length(returns)
+    more = max(0.0, needed - len(returns)) if needed == needed else math.nan
+    days = more / calendar.bars_per_day(timeframe_ms) if more == more and not math.isinf(more) else more
+    return {
+        "sharpe": sharpe_ratio(returns, per_year),
+        "annualisation": calendar.annualisation(timeframe_ms),
+        "trials": max(1, trials),
+        "sharpe_variance": variance,
+        "deflated_sharpe": deflated_sharpe_ratio(returns, max(1, trials), variance),
+        "returns": len(returns),
+        "more_days_needed": days,
+        "track_record": _track_record_words(days, needed),
+    }
+
+
+def _track_record_words(days: float, needed: float) -> str:
+    if needed != needed:
+        return "no Sharpe ratio to judge: too few returns, or none that differ"
+    if math.isinf(days):
+        return "at this Sharpe ratio (not above zero), no track record is long enough"
+    if days <= 0:
+        return "the track record is already long enough for this Sharpe ratio"
+    return f"at this Sharpe ratio, about {math.ceil(days)} more days are needed"
+
+
+def execution_check(
+    journal: pd.DataFrame,
+    bars: pd.DataFrame,
+    week: str,
+    config: ReadinessConfig,
+    timeframe_ms: int,
+    capital: float,
+    calendar: MarketCalendar,
+    fee: float,
+    slippage: float,
+) -> dict[str, dict[str, Any]]:
+    """Return the week's verdict under each execution model: outcome, failing gates, net PnL, trades."""
+    start, end = week_bounds(week)
+    out = {}
+    for model in execution_models(fee, slippage):
+        refilled = refill(journal, bars, model, capital)
+        verdict = weekly_readiness(refilled, week, config, timeframe_ms, capital, calendar)
+        trips = round_trips(refilled)
+        trips = trips[(trips["exit_ts"] >= start) & (trips["exit_ts"] < end)] if len(trips) else trips
+        out[model.name] = {
+            "model": model.describe(),
+            "outcome": verdict.outcome,
+            "failing": [g.name for g in verdict.gates if not g.passed],
+            "trades": len(trips),
+            "net_pnl": float(trips["net_pnl"].sum()) if len(trips) else 0.0,
+            "mean_net_return": float(trips["net_return"].mean()) if len(trips) else math.nan,
+        }
+    return out

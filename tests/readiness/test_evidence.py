@@ -1,0 +1,82 @@
+"""Beside the weekly gates: the deflated Sharpe ratio with its trials, and the execution models."""
+
+from __future__ import annotations
+
+import json
+
+from labkit.cli import main
+from labkit.journal import read_journal
+from labkit.readiness.calendar import MarketCalendar
+from labkit.readiness.evidence import sharpe_evidence
+from tests import stubs
+
+WEEK = "2026-W02"
+
+
+def _session(home):
+    stubs.replayed_session(home, "w", "2026-01-05", "2026-01-07", **{"broker.slippage": 0.0005})
+    return read_journal(home / "data/sessions/w/decisions.jsonl")
+
+
+def test_weekly_report_when_saved_carries_deflated_sharpe_and_the_three_execution_models(tmp_path, capsys):
+    # Arrange
+    _session(tmp_path)
+    # Act
+    assert main(["--home", str(tmp_path), "report", "weekly", "--session", "w", "--week", WEEK]) in (0, 1)
+    verdict = json.loads((tmp_path / f"data/sessions/w/readiness/weekly-{WEEK}.json").read_text())
+    # Assert
+    evidence, execution = verdict["evidence"], verdict["execution"]
+    assert evidence["trials"] == 1 and "track_record" in evidence
+    assert set(execution) == {"optimistic", "base", "adversarial"}
+    assert execution["base"]["outcome"] == verdict["outcome"]  # the verdict is the base model's
+    assert (
+        execution["adversarial"]["net_pnl"]
+        < execution["base"]["net_pnl"]
+        <= execution["optimistic"]["net_pnl"]
+    )
+    assert "2 bar(s) after the decision" in execution["adversarial"]["model"]
+
+
+def test_sharpe_evidence_when_more_trials_were_tried_deflates_more(tmp_path):
+    # A positive week: only its days with a gain, so its Sharpe ratio is above zero.
+    journal = _session(tmp_path)
+    journal = journal.assign(
+        equity=10_000.0 * (1.0005 ** (journal.index.to_numpy() % 7 + journal.index.to_numpy() / 50))
+    )
+    calendar = MarketCalendar()
+    one = sharpe_evidence(journal, WEEK, 60_000, calendar, trials=1, sharpe_variance=0.0, capital=10_000.0)
+    many = sharpe_evidence(
+        journal, WEEK, 60_000, calendar, trials=200, sharpe_variance=1e-4, capital=10_000.0
+    )
+    assert one["sharpe"] > 0
+    assert many["deflated_sharpe"] < one["deflated_sharpe"]
+    assert many["trials"] == 200
+
+
+def test_trial_registry_when_backtests_recorded_is_what_the_verdict_counts(tmp_path, capsys):
+    # Arrange: three backtests of the session's market recorded as trials
+    _session(tmp_path)
+    for fast in (5, 8, 12):
+        assert (
+            main(
+                [
+                    "--home",
+                    str(tmp_path),
+                    "backtest",
+                    "--since",
+                    "2026-01-05",
+                    "--until",
+                    "2026-01-06",
+                    "--fast",
+                    str(fast),
+                    "--json",
+                ]
+            )
+            == 0
+        )
+    capsys.readouterr()
+    # Act
+    main(["--home", str(tmp_path), "report", "weekly", "--session", "w", "--week", WEEK])
+    verdict = json.loads((tmp_path / f"data/sessions/w/readiness/weekly-{WEEK}.json").read_text())
+    # Assert
+    assert verdict["evidence"]["trials"] == 3
