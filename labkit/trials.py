@@ -5,7 +5,8 @@ the data's range and hash, the Sharpe ratio and the number of returns it was mea
 deflated Sharpe ratio (`labkit.readiness.metrics.deflated_sharpe_ratio`) takes the number of
 trials recorded for the same symbol and timeframe and the variance of their Sharpe ratios
 (`trial_stats`), so trying many variants is paid for: the best of many must show a higher Sharpe
-than one tried alone.
+than one tried alone. Running the same config on the same data again tries nothing new: it is
+recorded, and counts once.
 
 Each trial is one whole line, appended and flushed to disk (``O_APPEND``, so processes running side
 by side never interleave); a line torn by a crash is cut before the next one is written, and never
@@ -49,13 +50,15 @@ def trials_path(home: Path) -> Path:
 class TrialStats:
     """What the deflated Sharpe ratio needs from the trials of one symbol and timeframe.
 
-    ``trials`` counts them; ``sharpe_variance`` is the variance (``ddof=1``) of their Sharpe ratios
-    per observation (each annualised Sharpe divided by the root of its ``periods_per_year``), NaN
-    with fewer than two.
+    ``trials`` counts the variants tried: a run repeated with the same config on the same data
+    (``config_hash`` and data ``hash``) tried nothing new and counts once. ``sharpe_variance`` is
+    the variance (``ddof=1``) of their Sharpe ratios per observation (each annualised Sharpe divided
+    by the root of its ``periods_per_year``), NaN with fewer than two. ``runs`` counts every line.
     """
 
     trials: int
     sharpe_variance: float
+    runs: int = 0
 
 
 def config_hash(config: LabkitConfig) -> str:
@@ -192,17 +195,24 @@ def read_trials(
 def trial_stats(home: Path, symbol: str, timeframe: str) -> TrialStats:
     """Return how many trials `symbol` and `timeframe` have had and the variance of their Sharpe ratios.
 
-    The variance is of per-observation Sharpe ratios (see `TrialStats`); trials without a finite
-    Sharpe ratio count as trials but not in the variance.
+    A run repeated with the same config on the same data counts once (see `TrialStats`); the
+    variance is of per-observation Sharpe ratios; trials without a finite Sharpe ratio count as
+    trials but not in the variance.
     """
-    count = 0
-    per_observation: list[float] = []
+    runs = 0
+    variants: dict[object, dict[str, Any]] = {}
     for trial in read_trials(home, symbol, timeframe):
-        count += 1
+        runs += 1
+        config, data = trial.get("config_hash"), trial.get("data")
+        data_hash = data.get("hash") if isinstance(data, dict) else None
+        key = (config, data_hash) if isinstance(config, str) and isinstance(data_hash, str) else runs
+        variants[key] = trial  # the latest run of a variant stands for it
+    per_observation: list[float] = []
+    for trial in variants.values():
         sharpe, periods = _finite(trial.get("sharpe")), _finite(trial.get("periods_per_year"))
         if sharpe is not None and periods is not None and periods > 0:
             per_observation.append(sharpe / math.sqrt(periods))
-    return TrialStats(count, _variance(per_observation))
+    return TrialStats(len(variants), _variance(per_observation), runs)
 
 
 def _variance(values: list[float]) -> float:

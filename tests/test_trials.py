@@ -49,6 +49,19 @@ def test_backtest_when_run_twice_with_other_parameters_records_two_trials(tmp_pa
     assert second["deflated_sharpe"] <= second["psr"]
 
 
+def test_backtest_when_repeated_on_the_same_data_records_the_run_and_counts_one_trial(tmp_path, capsys):
+    # Act
+    first = _backtest(tmp_path, capsys)
+    again = _backtest(tmp_path, capsys)
+    # Assert: the same config on the same bars tried nothing new
+    stats = trial_stats(tmp_path, "BTC/USDT", "1m")
+    assert (stats.trials, stats.runs) == (1, 2)
+    assert again == first
+    # The same config on other bars is another trial
+    _backtest(tmp_path, capsys, "--until", "2026-01-05T13:00")
+    assert trial_stats(tmp_path, "BTC/USDT", "1m").trials == 2
+
+
 def test_backtest_when_another_market_was_tried_does_not_count_it(tmp_path, capsys):
     # Arrange
     _backtest(tmp_path, capsys)
