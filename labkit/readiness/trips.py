@@ -1,5 +1,4 @@
-"""Round trips and blocks: what a journal traded, and what its gates refused.
-"""
+"""Round trips and blocks: what a journal traded, and what its gates refused."""
 
 from __future__ import annotations
 
@@ -112,17 +111,8 @@ def blocking_table(journal: pd.DataFrame, top: int | None = None) -> pd.DataFram
     journal = _columns(journal)
     if journal.empty:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
-    blocked = journal[journal["stage"].fillna("passed") != "passed"]
-    table = (
-        blocked.assign(reason=[reason_code(r) for r in blocked["reason"]])
-        .groupby(["stage", "reason"], dropna=False)
-        .size()
-        .rename("count")
-        .reset_index()
-    )
-    table["share"] = table["count"] / len(journal)
-    table = table.sort_values(["count", "stage", "reason"], ascending=[False, True, True])
-    return table.head(top).reset_index(drop=True) if top else table.reset_index(drop=True)
+    table = _blocks(journal, len(journal))
+    return table.head(top).reset_index(drop=True) if top else table
 
 
 def entry_blocks(journal: pd.DataFrame) -> tuple[int, pd.DataFrame]:
@@ -135,9 +125,14 @@ def entry_blocks(journal: pd.DataFrame) -> tuple[int, pd.DataFrame]:
     columns = ["stage", "reason", "count", "share"]
     journal = _columns(journal)
     entries = journal[journal["proposed"] == BUY]
-    blocked = entries[entries["stage"].fillna("passed") != "passed"]
-    if blocked.empty:
+    if (entries["stage"].fillna("passed") == "passed").all():
         return len(entries), pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    return len(entries), _blocks(entries, len(entries))
+
+
+def _blocks(rows: pd.DataFrame, out_of: int) -> pd.DataFrame:
+    # Blocked rows by stage and reason code, with their share of `out_of`, most frequent first.
+    blocked = rows[rows["stage"].fillna("passed") != "passed"]
     table = (
         blocked.assign(reason=[reason_code(r) for r in blocked["reason"]])
         .groupby(["stage", "reason"], dropna=False)
@@ -145,9 +140,10 @@ def entry_blocks(journal: pd.DataFrame) -> tuple[int, pd.DataFrame]:
         .rename("count")
         .reset_index()
     )
-    table["share"] = table["count"] / len(entries)
-    table = table.sort_values(["count", "stage", "reason"], ascending=[False, True, True])
-    return len(entries), table.reset_index(drop=True)
+    table["share"] = table["count"] / out_of
+    return table.sort_values(["count", "stage", "reason"], ascending=[False, True, True]).reset_index(
+        drop=True
+    )
 
 
 _NEEDED = {
