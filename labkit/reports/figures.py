@@ -123,7 +123,7 @@ def coverage_figure(
     values = [(d["coverage"] if d["coverage"] == d["coverage"] else 0.0) * 100 for d in per_day]
     ax.bar(days, values, color=[GREEN if v >= threshold * 100 else RED for v in values])
     ax.axhline(threshold * 100, color=GREY, ls="--", lw=1)
-    ax.set(title="Coverage per day", ylabel="decisions / bars expected %", ylim=(0, 105))
+    ax.set(title="Coverage per day", xlabel="day (UTC)", ylabel="decisions / bars expected %", ylim=(0, 105))
     return fig
 
 

@@ -4,8 +4,9 @@
 week it executes ``notebooks/<notebook>.ipynb`` with its parameters injected, and writes under
 ``reports/<session>/``: the executed notebook, its HTML (code hidden, images embedded, no script or
 stylesheet from another host) and a small JSON sidecar; ``reports/index.html`` lists every sidecar.
-A notebook that fails still leaves its executed notebook and an HTML page with the error at the top,
-then `NotebookRunError` names that page and the failing cell.
+Every page starts with a link back to the index, and names no local path: the labkit home is left
+out of what a page shows. A notebook that fails still leaves its executed notebook and an HTML page
+with the error at the top, then `NotebookRunError` names that page and the failing cell.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from labkit.timeutil import iso_ms, now_ms, parse_instant
 
 NOTEBOOKS = {"session": "paper_session", "daily": "daily_health", "weekly": "weekly_readiness"}
 
+# Every page lies one directory under reports/, so the index is one level up.
+INDEX_LINK = "../index.html"
+
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -48,6 +52,13 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block extra_css -%}
+<style>.labkit-nav{font-family:sans-serif;margin:0.6em 0 0 1em}.labkit-nav a{color:#0969da}</style>
+{%- endblock extra_css -%}
+{%- block body_header -%}
+{{ super() }}
+<nav class="labkit-nav"><a href="{INDEX_LINK}">&larr; all reports (index)</a></nav>
+{%- endblock body_header -%}
 {% block data_png scoped %}
 <div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
 <img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}" \
@@ -125,22 +136,55 @@ def render_report(
     outcome, judged = _judge(kind, session, home, period, config, calendar)
     parameters = {**parameters, **judged}
     source = (notebooks or notebooks_dir()) / f"{NOTEBOOKS[kind]}.ipynb"
-    out_dir = home / "reports" / session
+    return _render(
+        _Report(kind, session, period, home / "reports" / session, f"{kind}-{period}"),
+        source,
+        parameters,
+        config,
+        home,
+        outcome,
+        what=f"The {kind} report of session <b>{html.escape(session)}</b> ({html.escape(period)})",
+        title=f"{session} {kind} report {period}",
+    )
+
+
+@dataclass(frozen=True)
+class _Report:
+    kind: str
+    session: str
+    period: str
+    directory: Path
+    stem: str
+
+
+def _render(
+    report: _Report,
+    source: Path,
+    parameters: dict[str, Any],
+    config: LabkitConfig,
+    home: Path,
+    outcome: str,
+    what: str,
+    title: str,
+    extra: dict[str, Any] | None = None,
+) -> ReportResult:
+    # Execute, render (a failure on top), write the sidecar, list it in the index.
+    out_dir, stem = report.directory, report.stem
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{kind}-{period}"
     notebook, page = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.html"
     failure = _execute(source, notebook, parameters, config, home)
     nb = nbformat.read(notebook, as_version=4)
     if failure is not None:
-        nb.cells.insert(0, _failure_cell(kind, session, period, failure))
-    _write_text(page, _to_html(nb, title=f"{session} {kind} report {period}"))
+        nb.cells.insert(0, _failure_cell(what, failure))
+    _write_text(page, _to_html(nb, title=title, home=home))
     error = None if failure is None else f"{failure.cell}: {failure.summary}"
     write_json_atomic(
         out_dir / f"{stem}.json",
         {
-            "kind": kind,
-            "session": session,
-            "period": period,
+            "kind": report.kind,
+            "session": report.session,
+            "period": report.period,
+            **(extra or {}),
             "ok": failure is None,
             "outcome": outcome if failure is None else "failed",
             "error": error,
@@ -153,10 +197,10 @@ def render_report(
     write_index(home)
     if failure is not None:
         raise NotebookRunError(
-            f"{kind} report of session {session!r} ({period}) failed at "
+            f"{report.kind} report of session {report.session!r} ({report.period}) failed at "
             f"{failure.cell}: {failure.summary}; the error is shown in {page}"
         )
-    return ReportResult(kind, session, period, page, notebook, True, None, outcome)
+    return ReportResult(report.kind, report.session, report.period, page, notebook, True, None, outcome)
 
 
 def write_index(home: Path) -> Path:
@@ -203,7 +247,7 @@ def write_index(home: Path) -> Path:
         ".failed{color:#cf222e;font-weight:bold}.notready{color:#cf222e}.empty{color:#6e7781}"
         "</style></head><body><h1>labkit reports</h1>"
         f"<p>{len(entries)} reports, newest first.</p><table><thead><tr><th>kind</th>"
-        "<th>session</th><th>period</th><th>status</th><th>generated at</th><th>report</th>"
+        "<th>session</th><th>period</th><th>status</th><th>generated at (UTC)</th><th>report</th>"
         f"</tr></thead><tbody>\n{rows}\n</tbody></table></body></html>\n"
     )
     path = root / "index.html"
@@ -318,9 +362,7 @@ def _with_evidence(
     s, broker = saved.get("session", {}), saved.get("broker", {})
     tf, capital = timeframe_ms(s.get("timeframe", "1m")), float(s.get("capital", 10_000.0))
     stats = trial_stats(home, str(s.get("symbol")), str(s.get("timeframe")))
-    evidence = sharpe_evidence(
-        journal, result.week, tf, market, stats.trials, stats.sharpe_variance, capital
-    )
+    evidence = sharpe_evidence(journal, result.week, tf, market, stats.trials, stats.sharpe_variance, capital)
     bars = tape_bars(paths.tape)
     execution = (
         execution_check(
@@ -402,7 +444,8 @@ def _running_cell(notebook: Path) -> str:
     return f"cell {index}" + (f" (In [{count}])" if count else "")
 
 
-def _failure_cell(kind: str, session: str, period: str, failure: _Failure) -> Any:
+def _failure_cell(what: str, failure: _Failure) -> Any:
+    # `what` is HTML ("The weekly report of session <b>demo</b> (2026-W02)"), escaped by the caller.
     trace = (
         f'<pre style="white-space:pre-wrap">{html.escape(failure.traceback)}</pre>'
         if failure.traceback
@@ -411,8 +454,7 @@ def _failure_cell(kind: str, session: str, period: str, failure: _Failure) -> An
     cell = nbformat.v4.new_markdown_cell(
         '<div style="border:3px solid #cf222e;background:#ffebe9;padding:0.8em 1em">'
         '<div style="font-size:2em;font-weight:bold;color:#cf222e">REPORT FAILED</div>'
-        f"<p>The {html.escape(kind)} report of session <b>{html.escape(session)}</b> "
-        f"({html.escape(period)}) stopped at <b>{html.escape(failure.cell)}</b>:</p>"
+        f"<p>{what} stopped at <b>{html.escape(failure.cell)}</b>:</p>"
         f"<p><code>{html.escape(failure.summary)}</code></p>{trace}"
         "<p>Everything below is what ran before the failure.</p></div>"
     )
@@ -420,16 +462,19 @@ def _failure_cell(kind: str, session: str, period: str, failure: _Failure) -> An
     return cell
 
 
-def _to_html(nb: Any, title: str) -> str:
+def _to_html(nb: Any, title: str, home: Path | None = None) -> str:
     import jinja2
     from nbconvert import HTMLExporter
 
+    if home is not None:
+        _without_home(nb, home)
     nb.metadata["title"] = title
     nb.metadata.pop("widgets", None)
+    template = _TEMPLATE.replace("{INDEX_LINK}", INDEX_LINK)
     exporter = HTMLExporter(
         template_name="lab",
         template_file="labkit_report.html.j2",
-        extra_loaders=[jinja2.DictLoader({"labkit_report.html.j2": _TEMPLATE})],
+        extra_loaders=[jinja2.DictLoader({"labkit_report.html.j2": template})],
         exclude_input=True,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
@@ -440,6 +485,40 @@ def _to_html(nb: Any, title: str) -> str:
     )
     body, _ = exporter.from_notebook_node(nb)
     return _REMOTE_TAG.sub("", body)
+
+
+def _without_home(nb: Any, home: Path) -> None:
+    """Show paths under `home` relative to it in every text a page shows (outputs, tracebacks).
+
+    The notebooks print no local path; this keeps one out of an error's traceback too, so a page
+    can be shared. Images are left alone.
+    """
+    roots = {r for r in (str(home), str(Path(home).resolve())) if len(Path(r).parts) > 1}
+    if not roots:
+        return  # a home at the file system's root: every path lies under it
+    either = "|".join(re.escape(r) for r in sorted(roots, key=len, reverse=True))
+    pattern = re.compile(f"(?:{either})" + r"(/|(?![\w-])(?!\.\w))")
+
+    def strip(text: Any) -> Any:
+        if isinstance(text, list):
+            return [strip(t) for t in text]
+        if not isinstance(text, str):
+            return text
+        return pattern.sub(lambda m: "" if m.group(1) == "/" else ".", text)
+
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = strip(cell.source)
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = strip(output["text"])
+            if "traceback" in output:
+                output["traceback"] = strip(output["traceback"])
+            if "evalue" in output:
+                output["evalue"] = strip(output["evalue"])
+            for mime in ("text/plain", "text/html", "text/markdown"):
+                if mime in output.get("data", {}):
+                    output["data"][mime] = strip(output["data"][mime])
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from labkit._io import read_json
 from labkit.errors import ConfigError
 from labkit.journal import read_journal
 from labkit.readiness.metrics import max_drawdown
@@ -19,7 +20,7 @@ from labkit.readiness.weekly import WeeklyReadiness
 from labkit.reports.figures import GREEN, RED
 from labkit.session.paths import existing_session
 from labkit.session.state import read_saved_config
-from labkit.timeutil import iso_ms, now_ms, timeframe_ms
+from labkit.timeutil import now_ms, timeframe_ms
 
 
 @dataclass(frozen=True)
@@ -68,14 +69,17 @@ class SessionView:
         """Return the counterfactual gate ledger of the session, formatted for a report."""
         from labkit.readiness.counterfactual import ledger
 
-        table = ledger(self.journal, self.bars())
-        currency = quote_currency(self.config)
-        return table.assign(
-            net_pnl=[f"{v:,.2f} {currency}" for v in table["net_pnl"]],
-            saved=[f"{v:,.2f} {currency}" for v in table["saved"]],
-            forgone=[f"{v:,.2f} {currency}" for v in table["forgone"]],
-            hit_rate=[_fmt_share(v) for v in table["hit_rate"]],
-        ).set_index(["stage", "reason"])
+        return ledger_table(ledger(self.journal, self.bars()), quote_currency(self.config))
+
+
+def ledger_table(table: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """Return a gate ledger (`labkit.readiness.ledger`) with money in `currency` and shares in %."""
+    return table.assign(
+        net_pnl=[f"{v:,.2f} {currency}" for v in table["net_pnl"]],
+        saved=[f"{v:,.2f} {currency}" for v in table["saved"]],
+        forgone=[f"{v:,.2f} {currency}" for v in table["forgone"]],
+        hit_rate=[_fmt_share(v) for v in table["hit_rate"]],
+    ).set_index(["stage", "reason"])
 
 
 def quote_currency(config: Mapping[str, Any]) -> str:
@@ -86,6 +90,17 @@ def quote_currency(config: Mapping[str, Any]) -> str:
 
 def _fmt_share(value: float) -> str:
     return "n/a" if value != value else f"{value:.0%}"
+
+
+def money(value: float, currency: str = "") -> str:
+    """Return an amount with two decimals, thousands separators and its currency.
+
+    Examples
+    --------
+    >>> money(-1271.926, "USDT"), money(3.0)
+    ('-1,271.93 USDT', '3.00')
+    """
+    return f"{value:,.2f} {currency}" if currency else f"{value:,.2f}"
 
 
 def load_session(home: str | Path, session: str) -> SessionView:
@@ -115,7 +130,11 @@ def last_week(journal: pd.DataFrame) -> str:
 def report_header(
     kind: str, parameters: Mapping[str, Any], view: SessionView, rows: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """Return the table every report starts with: parameters, data range, model, code version."""
+    """Return the table every report starts with: parameters, data range, model, code version.
+
+    The labkit home is left out of the parameters shown (a page names no local path), and times
+    are UTC.
+    """
     from labkit.home import code_version
 
     frame = view.journal if rows is None else rows
@@ -123,24 +142,44 @@ def report_header(
     models = sorted({str(m) for m in frame["model"].dropna()}) if len(frame) else []
     items = {
         "report": kind,
-        "parameters": ", ".join(f"{k}={v!r}" for k, v in parameters.items()),
+        "parameters": shown_parameters(parameters),
         "session": f"{view.name} ({s.get('mode')}, {s.get('symbol')} {s.get('timeframe')}, "
         f"source {s.get('source')})",
-        "data range": (
-            f"{frame['ts'].iloc[0].isoformat()} to {frame['ts'].iloc[-1].isoformat()} "
-            f"({len(frame)} bars decided)"
-            if len(frame)
-            else "no bars decided"
-        ),
+        "data range": data_range(frame),
         "model": ", ".join(models) or "none",
         "code version": code_version(),
-        "generated at": iso_ms(now_ms()),
+        "generated at": utc(pd.Timestamp(now_ms(), unit="ms", tz="UTC")),
     }
     return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="item"))
 
 
-def session_summary(journal: pd.DataFrame, capital: float) -> pd.DataFrame:
-    """Return the summary figures of a whole session as a one-column table."""
+def shown_parameters(parameters: Mapping[str, Any]) -> str:
+    """Return a report's parameters as ``name='value'`` pairs, without the home (a local path)."""
+    return ", ".join(f"{k}={v!r}" for k, v in parameters.items() if k != "home") or "none"
+
+
+def utc(ts: Any) -> str:
+    """Return an instant as ``YYYY-MM-DD HH:MM UTC`` (seconds shown when it has any).
+
+    Examples
+    --------
+    >>> utc(pd.Timestamp("2026-01-05T09:30:00Z")), utc(pd.Timestamp("2026-01-05 09:30:15", tz="UTC"))
+    ('2026-01-05 09:30 UTC', '2026-01-05 09:30:15 UTC')
+    """
+    stamp = pd.Timestamp(ts)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.strftime("%Y-%m-%d %H:%M:%S UTC" if stamp.second else "%Y-%m-%d %H:%M UTC")
+
+
+def data_range(frame: pd.DataFrame) -> str:
+    """Return the first and last bar decided (UTC) and how many bars were decided."""
+    if not len(frame):
+        return "no bars decided"
+    return f"{utc(frame['ts'].iloc[0])} to {utc(frame['ts'].iloc[-1])} ({len(frame):,} bars decided)"
+
+
+def session_summary(journal: pd.DataFrame, capital: float, currency: str = "") -> pd.DataFrame:
+    """Return the summary figures of a whole session as a one-column table (money in `currency`)."""
     trips = round_trips(journal)
     equity = float(journal["equity"].iloc[-1]) if len(journal) else capital
     wins = int((trips["net_pnl"] > 0).sum()) if len(trips) else 0
@@ -155,11 +194,11 @@ def session_summary(journal: pd.DataFrame, capital: float) -> pd.DataFrame:
         "closed trades": len(trips),
         "win rate": f"{wins / len(trips):.1%}" if len(trips) else "n/a",
         "mean net return per trade": f"{trips['net_return'].mean():.4%}" if len(trips) else "n/a",
-        "capital": f"{capital:,.2f}",
-        "final equity": f"{equity:,.2f}",
-        "net PnL": f"{equity - capital:,.2f} ({equity / capital - 1:.2%})",
-        "realized PnL": f"{trips['net_pnl'].sum():,.2f}" if len(trips) else "0.00",
-        "fees / slippage": f"{float(fees):,.2f} / {float(slip):,.2f}",
+        "capital": money(capital, currency),
+        "final equity": money(equity, currency),
+        "net PnL": f"{money(equity - capital, currency)} ({equity / capital - 1:.2%})",
+        "realized PnL": money(float(trips["net_pnl"].sum()) if len(trips) else 0.0, currency),
+        "fees / slippage": f"{money(float(fees), currency)} / {money(float(slip), currency)}",
         "max drawdown": f"{max_drawdown(journal['equity'], capital):.2%}" if len(journal) else "n/a",
         "open position (units)": f"{float(journal['position'].iloc[-1]):g}" if len(journal) else "0",
     }
@@ -168,8 +207,8 @@ def session_summary(journal: pd.DataFrame, capital: float) -> pd.DataFrame:
     )
 
 
-def health_table(health: Mapping[str, Any]) -> pd.DataFrame:
-    """Return `labkit.readiness.daily_health`'s result as a readable one-column table."""
+def health_table(health: Mapping[str, Any], currency: str = "") -> pd.DataFrame:
+    """Return `labkit.readiness.daily_health`'s result as a one-column table, money in `currency`."""
 
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.2%}"
@@ -190,9 +229,11 @@ def health_table(health: Mapping[str, Any]) -> pd.DataFrame:
         or "none",
         "closed trades": health["trades_closed"],
         "paper PnL": (
-            f"{health['pnl']:,.2f} ({pct(health['pnl_pct'])})" if health["pnl"] is not None else "n/a"
+            f"{money(health['pnl'], currency)} ({pct(health['pnl_pct'])})"
+            if health["pnl"] is not None
+            else "n/a"
         ),
-        "fees / slippage": f"{health['fees']:,.2f} / {health['slippage']:,.2f}",
+        "fees / slippage": f"{money(health['fees'], currency)} / {money(health['slippage'], currency)}",
         "max drawdown (within the day)": pct(health["max_drawdown"]),
     }
     return pd.DataFrame(
@@ -200,21 +241,54 @@ def health_table(health: Mapping[str, Any]) -> pd.DataFrame:
     )
 
 
-def gates_table(result: WeeklyReadiness) -> pd.DataFrame:
-    """Return the weekly gates as a pass/fail table with their figures and thresholds."""
+# Gate figures that are amounts of money (in the quote currency); the others are ratios and counts.
+MONEY_FIGURES = frozenset({"costs", "gross_pnl", "peak_equity"})
 
-    def fmt(values: Mapping[str, Any]) -> str:
-        return ", ".join(f"{k}={_fmt(v)}" for k, v in values.items())
+
+def gates_table(result: WeeklyReadiness, currency: str = "") -> pd.DataFrame:
+    """Return the weekly gates as a pass/fail table with their figures and thresholds.
+
+    Figures that are money (`MONEY_FIGURES`: costs, gross PnL, peak equity) carry `currency`.
+    """
+
+    def fmt(values: Mapping[str, Any], money_too: bool = False) -> str:
+        return ", ".join(
+            f"{k}={_fmt_money(v, currency) if money_too and k in MONEY_FIGURES else _fmt(v)}"
+            for k, v in values.items()
+        )
 
     return pd.DataFrame(
         {
             "gate": [g.name for g in result.gates],
             "status": ["PASS" if g.passed else "FAIL" for g in result.gates],
-            "figures": [fmt(g.figures) for g in result.gates],
+            "figures": [fmt(g.figures, money_too=True) for g in result.gates],
             "thresholds": [fmt(g.thresholds) for g in result.gates],
             "explanation": [g.explanation for g in result.gates],
         }
     )
+
+
+def _fmt_money(value: Any, currency: str) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
+        return money(float(value), currency)
+    return _fmt(value)
+
+
+def per_day_table(result: WeeklyReadiness) -> pd.DataFrame:
+    """Return the week's coverage per UTC day: decisions, bars the calendar expected, coverage in %."""
+    days = list(result.per_day)
+    return pd.DataFrame(
+        {
+            "decisions": [d.get("decisions") for d in days],
+            "bars expected": [d.get("expected") for d in days],
+            "coverage": [_fmt_share_1(d.get("coverage")) for d in days],
+        },
+        index=pd.Index([str(d.get("day")) for d in days], name="day (UTC)"),
+    )
+
+
+def _fmt_share_1(value: Any) -> str:
+    return "n/a" if value is None or value != value else f"{value:.1%}"
 
 
 def verdict_html(result: WeeklyReadiness) -> str:
@@ -243,13 +317,13 @@ def table(frame: pd.DataFrame | Any) -> None:
         display(frame)
 
 
-def gates_styled(result: WeeklyReadiness) -> Any:
-    """Return `gates_table` styled: PASS in green, FAIL in red, no index."""
+def gates_styled(result: WeeklyReadiness, currency: str = "") -> Any:
+    """Return `gates_table` styled: PASS in green, FAIL in red, no index; money in `currency`."""
 
     def colour(value: str) -> str:
         return f"color:{GREEN if value == 'PASS' else RED};font-weight:bold"
 
-    return gates_table(result).style.map(colour, subset=["status"]).hide(axis="index")
+    return gates_table(result, currency).style.map(colour, subset=["status"]).hide(axis="index")
 
 
 def blocks_table(journal: pd.DataFrame) -> pd.DataFrame:
@@ -369,3 +443,128 @@ def execution_table(result: WeeklyReadiness, currency: str) -> pd.DataFrame:
 
 def _fmt_pct(value: Any) -> str:
     return "n/a" if value is None or value != value else f"{value:+.3%}"
+
+
+# --- provenance and assumptions ------------------------------------------------------------------
+
+FILL_MODEL = (
+    "an order decided at a bar's close fills at the next bar's open; long only; all in: an entry "
+    "spends {frac} of the cash, fee included (risk.position_frac), an exit sells the whole position"
+)
+
+
+def short_hash(data: bytes) -> str:
+    """Return the first 12 hex digits of the SHA-256 of `data`.
+
+    Examples
+    --------
+    >>> short_hash(b"sma_cross-10-30")
+    '54c3a2120af6'
+    """
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+def file_hash(path: Path) -> str | None:
+    """Return `short_hash` of a file's bytes, or None when it cannot be read."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()[:12]
+
+
+def describe_code_version(version: str) -> str:
+    """Say what a `labkit.home.code_version` string means: version, git commit, dirty or clean tree.
+
+    Examples
+    --------
+    >>> describe_code_version("0.1.0+ge4fe642d7a09.dirty")
+    'labkit 0.1.0, git commit e4fe642d7a09, dirty tree (uncommitted changes)'
+    >>> describe_code_version("0.1.0")
+    'labkit 0.1.0 (no git checkout: commit unknown)'
+    """
+    import re
+
+    found = re.fullmatch(r"(?P<version>[^+]+)\+g(?P<commit>[0-9a-f]+)(?P<dirty>\.dirty)?", version)
+    if found is None:
+        return f"labkit {version} (no git checkout: commit unknown)"
+    tree = "dirty tree (uncommitted changes)" if found["dirty"] else "clean tree"
+    return f"labkit {found['version']}, git commit {found['commit']}, {tree}"
+
+
+def provenance_table(view: SessionView, models: Any = (), verdict: str = "") -> pd.DataFrame:
+    """Return what a weekly dossier was made from: code version, file hashes, models.
+
+    Hashes are the first 12 hex digits of the SHA-256 of the session's ``config.json``,
+    ``tape.jsonl`` and ``decisions.jsonl`` as they were when the page was made, and of each model
+    id decided with (`models`; a model is named by its strategy and parameters). `verdict` is the
+    saved verdict file (relative to the home): the code version it was computed with is shown too.
+    Paths are relative to the home.
+    """
+    from labkit.home import code_version
+    from labkit.session.paths import session_paths
+
+    paths = session_paths(view.home, view.name)
+    items: dict[str, str] = {"code (this page)": describe_code_version(code_version())}
+    if verdict:
+        saved = read_json(view.home / verdict)
+        if saved is not None:
+            when = saved.get("saved_at")
+            items["code (the verdict)"] = describe_code_version(str(saved.get("code_version", "?"))) + (
+                f"; saved {utc(when)}" if when else ""
+            )
+    for label, path in (
+        ("config.json", paths.config),
+        ("tape.jsonl", paths.tape),
+        ("decisions.jsonl", paths.decisions),
+    ):
+        digest = file_hash(path)
+        where = path.relative_to(view.home).as_posix()
+        items[label] = f"sha256 {digest} ({where})" if digest else f"missing ({where})"
+    for model in models:
+        items[f"model {model}"] = f"sha256 {short_hash(str(model).encode())} (of the model id)"
+    return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="provenance"))
+
+
+def assumptions_table(view: SessionView, result: WeeklyReadiness | None = None) -> pd.DataFrame:
+    """Return what a session's figures assume: fills, fees, slippage, calendar and annualisation.
+
+    Fees and slippage are the ``broker`` section of the session's ``config.json``; the calendar and
+    its annualisation are the saved verdict's (`result`), else the session's.
+    """
+    from labkit.readiness.weekly import EQUITY_BASIS
+
+    broker = view.config.get("broker", {})
+    frac = float(view.config.get("risk", {}).get("position_frac", 1.0))
+    if result is not None and result.calendar:
+        calendar = str(result.calendar.get("description"))
+        annualisation = str(result.calendar.get("annualisation"))
+    else:
+        calendar, annualisation = _calendar_words(view)
+    mode = view.config.get("session", {}).get("mode")
+    items = {
+        "fills": FILL_MODEL.format(frac=f"{frac:.0%}"),
+        "fees": f"{float(broker.get('fee', 0.0)):.3%} of each fill's notional (broker.fee in config.json)",
+        "slippage": f"{float(broker.get('slippage', 0.0)):.3%} of the open, against the order "
+        "(broker.slippage in config.json)",
+        "mode": f"{mode}" + (": fills followed as paper would fill them" if mode == "shadow" else ""),
+        "calendar": calendar,
+        "annualisation": annualisation,
+        "equity": EQUITY_BASIS,
+        "money": f"in {view.currency}, the quote currency of {view.config.get('session', {}).get('symbol')}",
+    }
+    return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="assumption"))
+
+
+def _calendar_words(view: SessionView) -> tuple[str, str]:
+    from labkit.readiness.calendar import calendar_of
+
+    market = calendar_of(view.config, view.journal)
+    return market.describe(), market.annualisation(view.timeframe_ms)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 
 import nbformat
@@ -21,6 +22,16 @@ def test_notebooks_dir_when_installed_holds_the_three_reports():
     names = {path.name for path in NOTEBOOKS}
     # Assert
     assert {"paper_session.ipynb", "daily_health.ipynb", "weekly_readiness.ipynb"} <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_when_committed_gives_every_cell_an_id(path):
+    # Arrange
+    nb = nbformat.read(path, as_version=4)
+    # Act
+    ids = [cell.get("id") for cell in nb.cells]
+    # Assert
+    assert all(ids) and len(set(ids)) == len(ids)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -118,3 +129,57 @@ def test_paper_session_notebook_when_live_bars_set_runs_watches_and_stops_a_sess
     assert re.search(r"running: \d+ decisions", text) or "stopped: 3 decisions" in text
     lines = (tmp_path / "data/sessions/nb-live/decisions.jsonl").read_text().splitlines()
     assert len(lines) == 3
+
+
+@pytest.mark.slow
+def test_render_report_when_all_kinds_links_each_page_back_to_the_index_and_names_no_local_path(rendered):
+    # Arrange
+    home, results, _ = rendered
+    # Act
+    pages = {r.kind: r.html.read_text(encoding="utf-8") for r in results}
+    # Assert
+    for kind, page in pages.items():
+        assert 'href="../index.html"' in page, kind
+        assert page.index('href="../index.html"') < page.index("<h1"), kind  # at the top
+        assert str(home) not in page, kind
+        assert "home=" not in page, kind
+        assert "UTC" in page, kind
+
+
+@pytest.mark.slow
+def test_render_weekly_when_rendered_shows_provenance_hashes_of_the_session_files(rendered):
+    # Arrange
+    home, results, versions = rendered
+    weekly = next(r for r in results if r.kind == "weekly").html.read_text(encoding="utf-8")
+    session = home / "data" / "sessions" / "e2e"
+    # Act
+    hashes = {
+        name: hashlib.sha256((session / name).read_bytes()).hexdigest()[:12]
+        for name in ("config.json", "tape.jsonl", "decisions.jsonl")
+    }
+    model = hashlib.sha256(b"sma_cross-10-30").hexdigest()[:12]
+    # Assert
+    for name, digest in hashes.items():
+        assert f"sha256 {digest} (data/sessions/e2e/{name})" in weekly, name
+    assert f"sha256 {model} (of the model id)" in weekly
+    commits = {v.split("+g")[1].split(".")[0] for v in versions if "+g" in v}
+    assert not commits or any(f"git commit {c}, " in weekly for c in commits)
+    assert "clean tree" in weekly or "dirty tree (uncommitted changes)" in weekly
+
+
+@pytest.mark.slow
+def test_render_weekly_when_rendered_shows_the_assumptions_card_and_money_in_the_gates(rendered):
+    # Arrange
+    home, results, _ = rendered
+    # Act
+    weekly = next(r for r in results if r.kind == "weekly").html.read_text(encoding="utf-8")
+    # Assert
+    assert "fills at the next bar&#x27;s open" in weekly or "fills at the next bar's open" in weekly
+    assert "0.100% of each fill&#x27;s notional (broker.fee in config.json)" in weekly or (
+        "0.100% of each fill's notional (broker.fee in config.json)" in weekly
+    )
+    assert "broker.slippage in config.json" in weekly
+    assert "annualised over 525,600 bars a year (24/7: 365 days)" in weekly
+    assert "without the exit fee" in weekly
+    assert re.search(r"peak_equity=[\d,]+\.\d\d USDT", weekly)
+    assert re.search(r"costs=[\d,]+\.\d\d USDT", weekly)

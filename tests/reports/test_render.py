@@ -128,3 +128,26 @@ def test_write_index_when_no_reports_writes_empty_listing(tmp_path):
     path = write_index(tmp_path)
     # Assert
     assert "0 reports" in path.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_render_report_when_output_and_error_name_the_home_shows_them_relative_to_it(home, tmp_path):
+    # Arrange: a notebook that prints a path under the home, then fails naming another
+    write_notebook(
+        tmp_path,
+        "paper_session",
+        'print(f"reading {home}/data/sessions/s1/decisions.jsonl")',
+        'raise FileNotFoundError(f"{home}/data/sessions/s1/missing.json")',
+    )
+    config = load_config(None, {}, environ={})
+    # Act
+    with pytest.raises(NotebookRunError):
+        render_report("session", "s1", home, config, notebooks=tmp_path)
+    # Assert
+    text = (home / "reports" / "s1" / "session-session.html").read_text(encoding="utf-8")
+    assert "REPORT FAILED" in text
+    assert str(home) not in text
+    assert "reading data/sessions/s1/decisions.jsonl" in text
+    assert "data/sessions/s1/missing.json" in text
+    assert text.index('href="../index.html"') < text.index("REPORT FAILED")
+

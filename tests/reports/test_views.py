@@ -44,3 +44,72 @@ def test_monthly_returns_when_months_span_a_year_boundary_compounds_each_year():
 def test_quote_currency_when_symbol_has_no_quote_says_usd():
     assert quote_currency({"session": {"symbol": "BTC/USDT"}}) == "USDT"
     assert quote_currency({"session": {"symbol": "SPY"}}) == "USD"
+
+
+def _verdict(**figures):
+    from labkit.readiness.weekly import GateResult, WeeklyReadiness
+
+    gates = (
+        GateResult("drawdown", False, {"max_drawdown": 0.136, "peak_equity": 10_000.0, "week_drawdown": 0.136},
+                   {"max_drawdown": 0.1}, "too deep"),
+        GateResult("cost_efficiency", False, {"cost_share": float("nan"), "costs": 558.25, "gross_pnl": -801.98,
+                                              "costless": False}, {"max_cost_share": 0.5}, "no gross profit"),
+    )
+    per_day = ({"day": "2026-01-05", "decisions": 1440, "expected": 1440, "coverage": 1.0},
+               {"day": "2026-01-10", "decisions": 0, "expected": 1440, "coverage": 0.0})
+    return WeeklyReadiness("2026-W02", "a", "b", "x", "y", 1440, 2880, 3, ("m",), gates, per_day)
+
+
+def test_gates_table_when_currency_given_puts_it_on_money_figures_only():
+    # Arrange
+    from labkit.reports.views import gates_table
+
+    # Act
+    table = gates_table(_verdict(), "USDT").set_index("gate")
+    # Assert
+    assert table.loc["drawdown", "figures"] == "max_drawdown=0.136, peak_equity=10,000.00 USDT, week_drawdown=0.136"
+    assert table.loc["cost_efficiency", "figures"] == (
+        "cost_share=n/a, costs=558.25 USDT, gross_pnl=-801.98 USDT, costless=False"
+    )
+    assert table.loc["drawdown", "thresholds"] == "max_drawdown=0.1"
+
+
+def test_per_day_table_when_shown_names_utc_days_and_coverage_in_percent():
+    from labkit.reports.views import per_day_table
+
+    table = per_day_table(_verdict())
+    assert table.index.name == "day (UTC)"
+    assert table["coverage"].tolist() == ["100.0%", "0.0%"]
+
+
+def test_report_header_when_parameters_hold_the_home_leaves_it_out(tmp_path):
+    # Arrange
+    from labkit.reports.views import load_session, report_header
+
+    stubs.replayed_session(tmp_path, "h", "2026-01-05", "2026-01-05T01:00")
+    view = load_session(tmp_path, "h")
+    # Act
+    table = report_header("session", {"home": str(tmp_path), "session": "h"}, view)
+    # Assert
+    text = " ".join(table["value"])
+    assert str(tmp_path) not in text and "session='h'" in text
+    assert table.loc["data range", "value"] == "2026-01-05 00:00 UTC to 2026-01-05 00:59 UTC (60 bars decided)"
+    assert table.loc["generated at", "value"].endswith(" UTC")
+
+
+def test_describe_code_version_when_dirty_or_clean_says_so():
+    from labkit.reports.views import describe_code_version
+
+    assert describe_code_version("0.1.0+ge4fe642d7a09.dirty") == (
+        "labkit 0.1.0, git commit e4fe642d7a09, dirty tree (uncommitted changes)"
+    )
+    assert describe_code_version("0.1.0+ge4fe642d7a09") == "labkit 0.1.0, git commit e4fe642d7a09, clean tree"
+
+
+def test_views_when_doctested_examples_hold():
+    import doctest
+
+    import labkit.reports.views as views
+
+    result = doctest.testmod(views)
+    assert result.attempted >= 7 and result.failed == 0
