@@ -255,12 +255,16 @@ def _report_parser(sub: Any) -> None:
     report = _command(
         sub,
         "report",
-        "render a session, daily or weekly report to HTML",
+        "render a session, daily, weekly or backtest report to HTML",
         "Execute the matching notebook with papermill and render it to HTML under reports/, updating "
-        "reports/index.html. Exits 1 when the notebook fails; its HTML still shows the failure.",
+        "reports/index.html. Exits 1 when the notebook fails; its HTML still shows the failure. "
+        "`labkit report backtest --journal PATH` reports the journal `labkit backtest --journal PATH` "
+        "wrote, under reports/_backtests/.",
+        "example: labkit backtest --since 2026-01-01 --until 2026-01-08 --journal bt.jsonl && "
+        "labkit report backtest --journal bt.jsonl",
     )
-    report.add_argument("kind", choices=("session", "daily", "weekly"))
-    _session_arg(report)
+    report.add_argument("kind", choices=("session", "daily", "weekly", "backtest"))
+    _session_arg(report, help="session, daily, weekly: the session's name (default: default)")
     report.add_argument(
         "--date",
         metavar="DAY",
@@ -272,11 +276,23 @@ def _report_parser(sub: Any) -> None:
         help="weekly: the ISO week, YYYY-Www, this or last (default: the last one decided)",
     )
     report.add_argument(
+        "--journal",
+        metavar="PATH",
+        help="backtest: the decision journal `labkit backtest --journal PATH` wrote (required)",
+    )
+    report.add_argument(
+        "--title",
+        metavar="TEXT",
+        help="backtest: the page's title (default: the model "
+        "on the market, e.g. 'Backtest: sma_cross-10-30 on BTC/USDT 1m')",
+    )
+    report.add_argument(
         "--calendar",
         choices=("24/7", "equities", "fx"),
-        help="daily, weekly: the market's calendar, which says what bars a day or week has and how "
-        "a year is counted (default: the session's, else from its source: synthetic and ccxt 24/7, "
-        "yfinance equities, bar files inferred from their bars)",
+        help="daily, weekly, backtest: the market's calendar, which says what bars a day or week has and "
+        "how a year is counted (default: the session's, else from its source: synthetic and ccxt 24/7, "
+        "yfinance equities, bar files inferred from their bars; a backtest journal does not record "
+        "its market, so backtest reports assume 24/7 unless given)",
     )
     report.set_defaults(handler=sessions.cmd_report)
 

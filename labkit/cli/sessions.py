@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     pass
 
 from labkit.cli.common import confirm_size, home_of, load, session_overrides
+from labkit.errors import ConfigError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -78,6 +79,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from labkit.readiness.periods import relative_day, relative_week
     from labkit.reports.render import render_report
 
+    if args.kind == "backtest":
+        return _report_backtest(args)
+    for flag, value in (("--journal", args.journal), ("--title", args.title)):
+        if value is not None:
+            raise ConfigError(f"{flag}: only `labkit report backtest` takes it (not {args.kind})")
     home = home_of(args)
     config = load(args, {})
     date, week = relative_day(args.date), relative_week(args.week)
@@ -88,6 +94,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     if what == "empty":
         what = "empty: the session decided nothing then" + (", no verdict" if args.kind == "weekly" else "")
     print(f"{args.kind} report for {args.session} ({result.period}, {what}): {result.html}")
+    return 0
+
+
+def _report_backtest(args: argparse.Namespace) -> int:
+    from labkit.reports.render import render_backtest_report
+
+    for flag, value in (("--date", args.date), ("--week", args.week)):
+        if value is not None:
+            raise ConfigError(f"{flag}: a backtest report covers its whole journal; leave {flag} out")
+    if not args.journal:
+        raise ConfigError(
+            "--journal: `labkit report backtest` needs the journal a backtest wrote "
+            "(labkit backtest ... --journal PATH, then labkit report backtest --journal PATH)"
+        )
+    home = home_of(args)
+    config = load(args, {})
+    result = render_backtest_report(args.journal, home, config, title=args.title, calendar=args.calendar)
+    print(f"backtest report for {result.session} ({result.period}, {result.outcome}): {result.html}")
     return 0
 
 

@@ -4,6 +4,7 @@
 week it executes ``notebooks/<notebook>.ipynb`` with its parameters injected, and writes under
 ``reports/<session>/``: the executed notebook, its HTML (code hidden, images embedded, no script or
 stylesheet from another host) and a small JSON sidecar; ``reports/index.html`` lists every sidecar.
+`render_backtest_report` does the same for a backtest journal, under ``reports/_backtests/``.
 Every page starts with a link back to the index, and names no local path: the labkit home is left
 out of what a page shows. A notebook that fails still leaves its executed notebook and an HTML page
 with the error at the top, then `NotebookRunError` names that page and the failing cell.
@@ -11,6 +12,7 @@ with the error at the top, then `NotebookRunError` names that page and the faili
 
 from __future__ import annotations
 
+import hashlib
 import html
 import importlib.resources
 import re
@@ -31,6 +33,11 @@ from labkit.session.paths import existing_session, session_paths
 from labkit.timeutil import iso_ms, now_ms, parse_instant
 
 NOTEBOOKS = {"session": "paper_session", "daily": "daily_health", "weekly": "weekly_readiness"}
+BACKTEST_NOTEBOOK = "backtest_report"
+
+# Backtest reports live in reports/_backtests/: no session can be named so (a session's name starts
+# with a letter or a digit), so they never mix with a session's reports.
+BACKTESTS = "_backtests"
 
 # Every page lies one directory under reports/, so the index is one level up.
 INDEX_LINK = "../index.html"
@@ -148,10 +155,52 @@ def render_report(
     )
 
 
+def render_backtest_report(
+    journal: str | Path,
+    home: Path,
+    config: LabkitConfig,
+    title: str | None = None,
+    calendar: str | None = None,
+    notebooks: Path | None = None,
+) -> ReportResult:
+    """Run the backtest report of the journal `journal` (``labkit backtest --journal``) and render it.
+
+    The report lands in ``reports/_backtests/backtest-<journal name>-<hash of its path>.html``, so
+    one journal has one report, rendered again over it. `title` heads the page (default: the model
+    on the market). `calendar` (``24/7``, ``equities``, ``fx``) annualises the figures; a backtest
+    journal does not record its market's calendar, so without it 24/7 is assumed and the page says
+    so. Raise `ConfigError` naming ``--journal`` when the file is missing, empty or not a journal,
+    and `NotebookRunError` after writing the failed report's HTML.
+    """
+    from labkit.reports.views import load_backtest
+
+    home = Path(home)
+    if title is not None and len(title) > 200:
+        raise ConfigError(f"--title: at most 200 characters (got {len(title)})")
+    path = Path(journal).expanduser().resolve()
+    view = load_backtest(path, home, calendar or "")  # refuses a bad --journal before any run
+    title = title or f"Backtest: {view.title}"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:60] or "journal"
+    where = hashlib.sha256(str(path).encode()).hexdigest()[:8]
+    parameters = {"home": str(home), "journal": str(path), "title": title, "calendar": calendar or ""}
+    stem = f"backtest-{name}-{where}"
+    return _render(
+        _Report("backtest", view.shown, view.period, home / "reports" / BACKTESTS, stem),
+        (notebooks or notebooks_dir()) / f"{BACKTEST_NOTEBOOK}.ipynb",
+        parameters,
+        config,
+        home,
+        "ok",
+        what=f"The backtest report of <b>{html.escape(view.shown)}</b> ({html.escape(view.period)})",
+        title=title,
+        extra={"title": title},
+    )
+
+
 @dataclass(frozen=True)
 class _Report:
     kind: str
-    session: str
+    session: str  # a session's name; for a backtest, its journal as the page shows it
     period: str
     directory: Path
     stem: str
@@ -196,8 +245,9 @@ def _render(
     )
     write_index(home)
     if failure is not None:
+        subject = f"session {report.session!r}" if report.kind != "backtest" else repr(report.session)
         raise NotebookRunError(
-            f"{report.kind} report of session {report.session!r} ({report.period}) failed at "
+            f"{report.kind} report of {subject} ({report.period}) failed at "
             f"{failure.cell}: {failure.summary}; the error is shown in {page}"
         )
     return ReportResult(report.kind, report.session, report.period, page, notebook, True, None, outcome)
@@ -220,6 +270,11 @@ def write_index(home: Path) -> Path:
         if data is None or not {"kind", "session", "period", "html"} <= data.keys():
             continue
         if not (sidecar.parent / str(data["html"])).is_file():
+            continue
+        if data["kind"] == "backtest" or sidecar.parent.name == BACKTESTS:
+            # A backtest report stands on its own page: listed while that page exists.
+            if data["kind"] == "backtest" and sidecar.parent.name == BACKTESTS:
+                entries.append((data, f"{BACKTESTS}/{data['html']}"))
             continue
         name = str(data["session"])
         if name not in sessions:
@@ -247,7 +302,7 @@ def write_index(home: Path) -> Path:
         ".failed{color:#cf222e;font-weight:bold}.notready{color:#cf222e}.empty{color:#6e7781}"
         "</style></head><body><h1>labkit reports</h1>"
         f"<p>{len(entries)} reports, newest first.</p><table><thead><tr><th>kind</th>"
-        "<th>session</th><th>period</th><th>status</th><th>generated at (UTC)</th><th>report</th>"
+        "<th>session or journal</th><th>period</th><th>status</th><th>generated at (UTC)</th><th>report</th>"
         f"</tr></thead><tbody>\n{rows}\n</tbody></table></body></html>\n"
     )
     path = root / "index.html"

@@ -24,6 +24,10 @@ def test_notebooks_dir_when_installed_holds_the_three_reports():
     assert {"paper_session.ipynb", "daily_health.ipynb", "weekly_readiness.ipynb"} <= names
 
 
+def test_notebooks_dir_when_installed_holds_the_backtest_report():
+    assert "backtest_report.ipynb" in {path.name for path in NOTEBOOKS}
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_when_committed_gives_every_cell_an_id(path):
     # Arrange
@@ -59,7 +63,9 @@ def test_notebook_when_committed_has_purpose_then_literal_parameters(path):
     assert statements and all(isinstance(s, ast.Assign) for s in statements)
     for statement in statements:
         ast.literal_eval(statement.value)  # type: ignore[attr-defined]
-    assert {s.targets[0].id for s in statements} >= {"home", "session"}  # type: ignore[attr-defined]
+    # A backtest report reads a journal file, not a session.
+    subject = "journal" if path.stem == "backtest_report" else "session"
+    assert {s.targets[0].id for s in statements} >= {"home", subject}  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")

@@ -151,3 +151,25 @@ def test_render_report_when_output_and_error_name_the_home_shows_them_relative_t
     assert "data/sessions/s1/missing.json" in text
     assert text.index('href="../index.html"') < text.index("REPORT FAILED")
 
+
+def test_write_index_when_a_backtest_report_exists_lists_it_without_a_session(tmp_path):
+    # Arrange: a backtest report's page and sidecar; no session under the home
+    folder = tmp_path / "reports" / "_backtests"
+    folder.mkdir(parents=True)
+    (folder / "backtest-bt-1234abcd.html").write_text("<html></html>")
+    sidecar = {
+        "kind": "backtest",
+        "session": "bt.jsonl",
+        "period": "2026-01-01 to 2026-01-07",
+        "ok": True,
+        "outcome": "ok",
+        "generated_at": "2026-03-01T10:00:00.000Z",
+        "html": "backtest-bt-1234abcd.html",
+    }
+    (folder / "backtest-bt-1234abcd.json").write_text(json.dumps(sidecar))
+    (folder / "stray.json").write_text(json.dumps({**sidecar, "kind": "session"}))  # not a backtest: skipped
+    # Act
+    page = write_index(tmp_path).read_text(encoding="utf-8")
+    # Assert
+    assert re.findall(r'href="([^"]+)"', page) == ["_backtests/backtest-bt-1234abcd.html"]
+    assert "<td>backtest</td><td>bt.jsonl</td>" in page and "1 reports" in page
