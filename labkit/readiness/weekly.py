@@ -109,6 +109,8 @@ class WeeklyReadiness:
     # model (`execution_check`).
     evidence: Mapping[str, Any] = field(default_factory=dict)
     execution: Mapping[str, Any] = field(default_factory=dict)
+    # What the verdict was computed from: short SHA-256 hashes of the session's files and models.
+    provenance: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -154,6 +156,7 @@ class WeeklyReadiness:
                 "per_day": [dict(day) for day in self.per_day],
                 "evidence": dict(self.evidence),
                 "execution": dict(self.execution),
+                "provenance": dict(self.provenance),
             }
         )
 
@@ -176,6 +179,7 @@ class WeeklyReadiness:
             thresholds=dict(data.get("thresholds", {})),
             evidence=dict(data.get("evidence") or {}),
             execution=dict(data.get("execution") or {}),
+            provenance=dict(data.get("provenance") or {}),
         )
 
 

@@ -434,7 +434,15 @@ def _with_evidence(
         if len(bars)
         else {}
     )
-    return replace(result, evidence=evidence, execution=execution)
+    from labkit.reports.views import file_hash, short_hash
+
+    provenance = {
+        "config.json": file_hash(paths.config),
+        "tape.jsonl": file_hash(paths.tape),
+        "decisions.jsonl": file_hash(paths.decisions),
+        "models": {str(m): short_hash(str(m).encode()) for m in result.models},
+    }
+    return replace(result, evidence=evidence, execution=execution, provenance=provenance)
 
 
 def _execute(

@@ -80,3 +80,15 @@ def test_trial_registry_when_backtests_recorded_is_what_the_verdict_counts(tmp_p
     verdict = json.loads((tmp_path / f"data/sessions/w/readiness/weekly-{WEEK}.json").read_text())
     # Assert
     assert verdict["evidence"]["trials"] == 3
+
+
+def test_weekly_verdict_when_saved_records_the_hashes_of_what_it_was_computed_from(tmp_path, capsys):
+    import hashlib
+
+    _session(tmp_path)
+    main(["--home", str(tmp_path), "report", "weekly", "--session", "w", "--week", WEEK])
+    root = tmp_path / "data/sessions/w"
+    provenance = json.loads((root / f"readiness/weekly-{WEEK}.json").read_text())["provenance"]
+    for name in ("config.json", "tape.jsonl", "decisions.jsonl"):
+        assert provenance[name] == hashlib.sha256((root / name).read_bytes()).hexdigest()[:12]
+    assert list(provenance["models"]) == ["sma_cross-10-30"]
