@@ -17,19 +17,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# A paper session over 5 days of synthetic 1-minute bars, then its session, daily and weekly reports.
-# It starts from nothing each time, so reports/index.html lists only this run's reports.
+# A paper session over 5 days of synthetic 1-minute bars, then its session, daily and weekly reports;
+# beside it, two sma_cross backtests of the same days (recorded as trials, which the weekly verdict's
+# deflated Sharpe ratio counts) and the report of the baseline's. It starts from nothing each time,
+# so reports/index.html lists only this run's reports.
 demo: $(STAMP) clean-demo
 	$(LABKIT) run $(DEMO) --pace fast --since 2026-01-05 --until 2026-01-10 --capital 10000
+	$(LABKIT) backtest --since 2026-01-05 --until 2026-01-10 --journal data/backtests/demo-sma-10-30.jsonl
+	$(LABKIT) backtest --since 2026-01-05 --until 2026-01-10 --fast 60 --slow 240
 	$(LABKIT) report session --session demo
 	$(LABKIT) report daily --session demo --date 2026-01-09
 	$(LABKIT) report weekly --session demo --week 2026-W02
+	$(LABKIT) report backtest --journal data/backtests/demo-sma-10-30.jsonl --title "demo: sma_cross 10/30"
 	@echo
 	@echo "Reports: $(CURDIR)/reports/index.html"
 
 # Remove the demo session and its reports, and list what is left in reports/index.html.
 clean-demo: $(STAMP)
-	rm -rf data/sessions/demo reports/demo
+	rm -rf data/sessions/demo reports/demo data/backtests/demo-sma-10-30.jsonl reports/_backtests/backtest-demo-*
 	$(BIN)/python -c 'import sys; from labkit.reports.render import write_index; write_index(sys.argv[1])' '$(CURDIR)'
 
 test: $(STAMP) lint
