@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from labkit.cli import main
 from labkit.journal import read_journal
 from labkit.readiness.calendar import MarketCalendar
@@ -18,15 +20,39 @@ def _session(home):
     return read_journal(home / "data/sessions/w/decisions.jsonl")
 
 
-def test_weekly_report_when_saved_carries_deflated_sharpe_and_the_three_execution_models(tmp_path, capsys):
-    # Arrange
-    _session(tmp_path)
-    # Act
-    assert main(["--home", str(tmp_path), "report", "weekly", "--session", "w", "--week", WEEK]) in (0, 1)
-    verdict = json.loads((tmp_path / f"data/sessions/w/readiness/weekly-{WEEK}.json").read_text())
-    # Assert
+@pytest.fixture(scope="module")
+def dossier(tmp_path_factory):
+    # One session, three backtests of its market recorded as trials, one weekly report: the report
+    # is what the tests read (a render costs seconds).
+    home = tmp_path_factory.mktemp("dossier")
+    _session(home)
+    for fast in (5, 8, 12):
+        assert (
+            main(
+                [
+                    "--home",
+                    str(home),
+                    "backtest",
+                    "--since",
+                    "2026-01-05",
+                    "--until",
+                    "2026-01-06",
+                    "--fast",
+                    str(fast),
+                    "--json",
+                ]
+            )
+            == 0
+        )
+    assert main(["--home", str(home), "report", "weekly", "--session", "w", "--week", WEEK]) in (0, 1)
+    verdict = json.loads((home / f"data/sessions/w/readiness/weekly-{WEEK}.json").read_text())
+    return home, verdict
+
+
+def test_weekly_report_when_saved_carries_deflated_sharpe_and_the_three_execution_models(dossier):
+    _, verdict = dossier
     evidence, execution = verdict["evidence"], verdict["execution"]
-    assert evidence["trials"] == 1 and "track_record" in evidence
+    assert "track_record" in evidence and evidence["deflated_sharpe"] is not None
     assert set(execution) == {"optimistic", "base", "adversarial"}
     assert execution["base"]["outcome"] == verdict["outcome"]  # the verdict is the base model's
     assert (
@@ -35,6 +61,22 @@ def test_weekly_report_when_saved_carries_deflated_sharpe_and_the_three_executio
         <= execution["optimistic"]["net_pnl"]
     )
     assert "2 bar(s) after the decision" in execution["adversarial"]["model"]
+
+
+def test_trial_registry_when_backtests_recorded_is_what_the_verdict_counts(dossier):
+    _, verdict = dossier
+    assert verdict["evidence"]["trials"] == 3
+
+
+def test_weekly_verdict_when_saved_records_the_hashes_of_what_it_was_computed_from(dossier):
+    import hashlib
+
+    home, verdict = dossier
+    root = home / "data/sessions/w"
+    provenance = verdict["provenance"]
+    for name in ("config.json", "tape.jsonl", "decisions.jsonl"):
+        assert provenance[name] == hashlib.sha256((root / name).read_bytes()).hexdigest()[:12]
+    assert list(provenance["models"]) == ["sma_cross-10-30"]
 
 
 def test_sharpe_evidence_when_more_trials_were_tried_deflates_more(tmp_path):
@@ -51,44 +93,3 @@ def test_sharpe_evidence_when_more_trials_were_tried_deflates_more(tmp_path):
     assert one["sharpe"] > 0
     assert many["deflated_sharpe"] < one["deflated_sharpe"]
     assert many["trials"] == 200
-
-
-def test_trial_registry_when_backtests_recorded_is_what_the_verdict_counts(tmp_path, capsys):
-    # Arrange: three backtests of the session's market recorded as trials
-    _session(tmp_path)
-    for fast in (5, 8, 12):
-        assert (
-            main(
-                [
-                    "--home",
-                    str(tmp_path),
-                    "backtest",
-                    "--since",
-                    "2026-01-05",
-                    "--until",
-                    "2026-01-06",
-                    "--fast",
-                    str(fast),
-                    "--json",
-                ]
-            )
-            == 0
-        )
-    capsys.readouterr()
-    # Act
-    main(["--home", str(tmp_path), "report", "weekly", "--session", "w", "--week", WEEK])
-    verdict = json.loads((tmp_path / f"data/sessions/w/readiness/weekly-{WEEK}.json").read_text())
-    # Assert
-    assert verdict["evidence"]["trials"] == 3
-
-
-def test_weekly_verdict_when_saved_records_the_hashes_of_what_it_was_computed_from(tmp_path, capsys):
-    import hashlib
-
-    _session(tmp_path)
-    main(["--home", str(tmp_path), "report", "weekly", "--session", "w", "--week", WEEK])
-    root = tmp_path / "data/sessions/w"
-    provenance = json.loads((root / f"readiness/weekly-{WEEK}.json").read_text())["provenance"]
-    for name in ("config.json", "tape.jsonl", "decisions.jsonl"):
-        assert provenance[name] == hashlib.sha256((root / name).read_bytes()).hexdigest()[:12]
-    assert list(provenance["models"]) == ["sma_cross-10-30"]
