@@ -174,3 +174,17 @@ def test_run_when_calendar_given_is_kept_by_the_session_and_its_resume(tmp_path)
     with pytest.raises(SystemExit) as refused:
         main([*args, "--until", "2026-01-05T03:00", "--calendar", "bogus"])
     assert refused.value.code == 2
+
+
+def test_backtest_when_calendar_given_annualises_by_it(tmp_path, capsys):
+    # The same bars and trades: only the year's length changes, by sqrt(260 / 365) for the Sharpe ratio.
+    import json as _json
+
+    args = ["--home", str(tmp_path), "backtest", "--since", "2026-01-05", "--until", "2026-01-06", "--json"]
+    assert main(args) == 0
+    crypto = _json.loads(capsys.readouterr().out)
+    assert main([*args, "--calendar", "fx"]) == 0
+    fx = _json.loads(capsys.readouterr().out)
+    assert "fx: 260 days" in fx["annualisation"] and "365 days" in crypto["annualisation"]
+    assert fx["sharpe"] == pytest.approx(crypto["sharpe"] * (260 / 365) ** 0.5, rel=1e-9)
+    assert fx["final_equity"] == crypto["final_equity"]

@@ -211,6 +211,12 @@ def _backtest_parser(sub: Any) -> None:
         "sma_cross fills at the next open, all-in with fractional units, fee on each fill's notional.",
     )
     _market_flags(bt)
+    bt.add_argument(
+        "--calendar",
+        choices=("auto", "24/7", "equities", "fx"),
+        help="the market's calendar, for annualised figures (default auto: synthetic and ccxt 24/7, "
+        "yfinance equities, bar files inferred from their bars)",
+    )
     _strategy_flags(bt, default=None)
     bt.add_argument(
         "--fee",

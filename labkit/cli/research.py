@@ -50,6 +50,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             "slow",
             "seed",
             "capital",
+            "calendar",
         ),
     )
     overrides.update(
