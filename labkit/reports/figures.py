@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import matplotlib.dates as mdates
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -17,6 +18,7 @@ from labkit.readiness.trips import reason_code
 from labkit.strategies.base import BUY, SELL
 
 GREEN, RED, BLUE, GREY, ORANGE = "#1a7f37", "#cf222e", "#0969da", "#6e7781", "#bc4c00"
+UNDERWATER = "#eca4a6"  # RED at 40% on white
 
 
 def equity_figure(
@@ -34,15 +36,17 @@ def equity_figure(
     fig = Figure(figsize=(10, 5.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
     if len(journal):
+        x = times(journal["ts"])
         equity = journal["equity"].to_numpy(dtype=float)
         base = equity[0] if start_equity is None else start_equity
-        top.plot(journal["ts"], equity, color=BLUE, lw=1, label="strategy")
+        top.plot(*envelope(x, equity), color=BLUE, lw=1, label="strategy")
         if buy_and_hold:
             prices = journal["price"].to_numpy(dtype=float)
-            top.plot(journal["ts"], base * prices / prices[0], color=ORANGE, lw=0.8, label="buy and hold")
+            top.plot(*envelope(x, base * prices / prices[0]), color=ORANGE, lw=0.8, label="buy and hold")
             top.legend(loc="best")
         top.axhline(base, color=GREY, lw=0.8, ls="--")
-        bottom.fill_between(journal["ts"], -drawdowns(equity, base) * 100, 0, color=RED, alpha=0.4, lw=0)
+        # opaque: with alpha, the sub-pixel slivers of a long curve show as stripes
+        bottom.fill_between(*envelope(x, -drawdowns(equity, base) * 100), 0, color=UNDERWATER, lw=0)
     top.set(title=title, ylabel=f"equity ({currency})" if currency else "equity")
     bottom.set(ylabel="underwater %")
     _time_axis(bottom)
@@ -63,7 +67,8 @@ def rolling_sharpe_figure(
         returns = journal["equity"].astype(float).pct_change()
         roll = returns.rolling(window)
         sharpe = roll.mean() / roll.std(ddof=1) * periods_per_year**0.5
-        ax.plot(journal["ts"], sharpe.where(roll.std(ddof=1) > 0), color=BLUE, lw=0.8)
+        shown = sharpe.where(roll.std(ddof=1) > 0).to_numpy(dtype=float)
+        ax.plot(*envelope(times(journal["ts"]), shown), color=BLUE, lw=0.8)
         ax.axhline(0, color=GREY, lw=0.8)
     ax.set(title=f"{title} ({window} bars, annualised)", ylabel="Sharpe")
     _time_axis(ax)
@@ -75,11 +80,13 @@ def actions_figure(journal: pd.DataFrame, title: str = "Actions on price") -> Fi
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax = fig.subplots()
     if len(journal):
-        ax.plot(journal["ts"], journal["price"], color=GREY, lw=0.8, label="close")
+        x = times(journal["ts"])
+        ax.plot(*envelope(x, journal["price"].to_numpy(dtype=float)), color=GREY, lw=0.8, label="close")
         for side, marker, colour in ((BUY, "^", GREEN), (SELL, "v", RED)):
-            rows = journal[journal["action"] == side]
+            taken = (journal["action"] == side).to_numpy()
+            rows = journal[taken]
             ax.scatter(
-                rows["ts"],
+                x[taken],
                 rows["price"],
                 marker=marker,
                 color=colour,
@@ -140,6 +147,32 @@ def png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     return buffer.getvalue()
+
+
+def times(ts: pd.Series) -> np.ndarray:
+    """Return UTC times as matplotlib date numbers: plotting floats is far cheaper than datetimes."""
+    return np.asarray(mdates.date2num(pd.DatetimeIndex(ts).tz_convert("UTC").tz_localize(None).to_numpy()))
+
+
+def envelope(x: np.ndarray, y: np.ndarray, width: int = 1500) -> tuple[np.ndarray, np.ndarray]:
+    """Return the points of `y` a `width`-pixel-wide line can show: each column's first, lowest,
+    highest and last point, in order.
+
+    A week of minute bars or a million-bar backtest draws the same picture, the troughs and peaks
+    included (a drawdown is never smoothed away), at the cost of a few thousand points.
+    """
+    n = len(y)
+    if n <= 4 * width:
+        return x, y
+    size = -(-n // width)
+    grid = np.concatenate([y, np.full(size * width - n, np.nan)]).reshape(width, size)
+    starts = np.arange(width) * size
+    low = np.where(np.isnan(grid), np.inf, grid).argmin(axis=1)
+    high = np.where(np.isnan(grid), -np.inf, grid).argmax(axis=1)
+    ends = np.minimum(starts + size, n) - 1
+    keep = np.unique(np.concatenate([starts, starts + low, starts + high, ends]))
+    keep = keep[keep < n]
+    return x[keep], y[keep]
 
 
 def _time_axis(ax: Any) -> None:
