@@ -81,3 +81,14 @@ def slice_range(bars: pd.DataFrame, since_ms: int | None, until_ms: int | None) 
     lo = 0 if since_ms is None else int(np.searchsorted(times, since_ms, side="left"))
     hi = len(times) if until_ms is None else int(np.searchsorted(times, until_ms, side="left"))
     return bars.iloc[lo:hi]
+
+
+def quote_currency(symbol: str) -> str:
+    """Return the currency a market's prices are in: the quote of a pair, else USD (equities).
+
+    Examples
+    --------
+    >>> quote_currency("BTC/USDT"), quote_currency("EUR/USD"), quote_currency("AAPL")
+    ('USDT', 'USD', 'USD')
+    """
+    return symbol.split("/")[-1] if "/" in symbol else "USD"

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from labkit.config import ReadinessConfig
+from labkit.data.bars import quote_currency
 from labkit.readiness.calendar import MarketCalendar
 from labkit.readiness.metrics import (
     bootstrap_mean_ci,
@@ -220,14 +221,15 @@ def weekly_readiness(
     trips = round_trips(journal)
     trips = trips[(trips["exit_ts"] >= start) & (trips["exit_ts"] < end)] if len(trips) else trips
     returns = trips["net_return"].to_numpy(dtype=float)
+    unit = quote_currency(str(journal["symbol"].iloc[-1])) if len(journal) and "symbol" in journal else ""
     edges = calendar.split(start, end, config.subperiods, timeframe_ms)
     gates = (
         _coverage_gate(decisions, expected, config),
         _activity_gate(len(trips), config),
         _edge_gate(returns, config),
         _stability_gate(trips, returns, edges, config),
-        _drawdown_gate(journal, start, end, capital, config),
-        _cost_gate(trips, rows, config),
+        _drawdown_gate(journal, start, end, capital, config, unit),
+        _cost_gate(trips, rows, config, unit),
         _health_gate(rows, expected, config),
     )
     return WeeklyReadiness(
@@ -339,7 +341,12 @@ def _stability_gate(
 
 
 def _drawdown_gate(
-    journal: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, capital: float | None, c: ReadinessConfig
+    journal: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    capital: float | None,
+    c: ReadinessConfig,
+    unit: str,
 ) -> GateResult:
     # The peak is the session's, not the week's: a week spent deep under an earlier high is judged
     # from that high, so the whole journal up to the week's end is read.
@@ -357,7 +364,7 @@ def _drawdown_gate(
         own = max_drawdown(equity[in_week], _equity_before(journal, start, capital))
     passed = dd <= c.max_drawdown
     why = (
-        f"max drawdown {dd:.2%} from the session's running peak ({peak:,.2f}); "
+        f"max drawdown {dd:.2%} from the session's running peak ({_money(peak, unit)}); "
         f"needs <= {c.max_drawdown:.0%} (from the week's own peak alone: {own:.2%})"
         if dd == dd
         else "no equity recorded this week"
@@ -371,7 +378,11 @@ def _drawdown_gate(
     )
 
 
-def _cost_gate(trips: pd.DataFrame, rows: pd.DataFrame, c: ReadinessConfig) -> GateResult:
+def _money(value: float, unit: str) -> str:
+    return f"{value:,.2f} {unit}".rstrip()
+
+
+def _cost_gate(trips: pd.DataFrame, rows: pd.DataFrame, c: ReadinessConfig, unit: str) -> GateResult:
     costs = float(trips["fees"].sum() + trips["slippage"].sum()) if len(trips) else 0.0
     gross = float(trips["gross_pnl"].sum()) if len(trips) else 0.0
     fills = rows[rows["fill_side"].notna()] if len(rows) else rows
@@ -388,13 +399,14 @@ def _cost_gate(trips: pd.DataFrame, rows: pd.DataFrame, c: ReadinessConfig) -> G
         )
     elif gross > 0:
         why = (
-            f"fees and slippage {costs:,.2f} are {share:.1%} of the gross PnL {gross:,.2f} (before "
-            f"costs) of all {len(trips)} closed trades; needs <= {c.max_cost_share:.0%}"
+            f"fees and slippage {_money(costs, unit)} are {share:.1%} of the gross PnL "
+            f"{_money(gross, unit)} (before costs) of all {len(trips)} closed trades; "
+            f"needs <= {c.max_cost_share:.0%}"
         )
     else:
         why = (
-            f"no gross profit ({gross:,.2f} before costs over {len(trips)} closed trades) to pay "
-            f"the costs ({costs:,.2f}) from"
+            f"no gross profit ({_money(gross, unit)} before costs over {len(trips)} closed trades) to "
+            f"pay the costs ({_money(costs, unit)}) from"
         )
     return GateResult(
         "cost_efficiency",

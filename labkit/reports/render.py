@@ -182,7 +182,11 @@ def render_backtest_report(
     title = title or f"Backtest: {view.title}"
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:60] or "journal"
     where = hashlib.sha256(str(path).encode()).hexdigest()[:8]
-    parameters = {"home": str(home), "journal": str(path), "title": title, "calendar": calendar or ""}
+    try:  # the notebook runs in the home: paths relative to it keep the user's folders off the page
+        shown = path.relative_to(home.resolve()).as_posix()
+    except ValueError:
+        shown = str(path)
+    parameters = {"home": ".", "journal": shown, "title": title, "calendar": calendar or ""}
     stem = f"backtest-{name}-{where}"
     return _render(
         _Report("backtest", view.shown, view.period, home / "reports" / BACKTESTS, stem),
@@ -223,6 +227,11 @@ def _render(
     notebook, page = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.html"
     failure = _execute(source, notebook, parameters, config, home)
     nb = nbformat.read(notebook, as_version=4)
+    _without_home(nb, home)
+    for key in ("input_path", "output_path"):  # papermill records where it ran; say it from the home
+        if key in nb.metadata.get("papermill", {}):
+            nb.metadata.papermill[key] = _from_home(Path(nb.metadata.papermill[key]), home)
+    _write_text(notebook, nbformat.writes(nb))  # the executed notebook is shared like its page
     if failure is not None:
         nb.cells.insert(0, _failure_cell(what, failure))
     _write_text(page, _to_html(nb, title=title, home=home))
@@ -346,7 +355,8 @@ def _period(
     kind: str, session: str, home: Path, date: str | None, week: str | None
 ) -> tuple[str, dict[str, Any]]:
     paths = existing_session(home, session)
-    parameters: dict[str, Any] = {"home": str(home), "session": session}
+    # The kernel runs in the home, so "." finds it without writing the user's folders into the notebook.
+    parameters: dict[str, Any] = {"home": ".", "session": session}
     if kind == "session":
         return "session", parameters
     given = date if kind == "daily" else week
@@ -548,6 +558,13 @@ def _to_html(nb: Any, title: str, home: Path | None = None) -> str:
     )
     body, _ = exporter.from_notebook_node(nb)
     return _REMOTE_TAG.sub("", body)
+
+
+def _from_home(path: Path, home: Path) -> str:
+    try:
+        return path.resolve().relative_to(home.resolve()).as_posix()
+    except ValueError:
+        return path.name  # outside the home (the packaged notebooks): the name says enough
 
 
 def _without_home(nb: Any, home: Path) -> None:

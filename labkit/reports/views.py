@@ -84,8 +84,9 @@ def ledger_table(table: pd.DataFrame, currency: str) -> pd.DataFrame:
 
 def quote_currency(config: Mapping[str, Any]) -> str:
     """Return the currency money is counted in: the quote of the session's symbol (USDT of BTC/USDT)."""
-    symbol = str(config.get("session", {}).get("symbol", ""))
-    return symbol.split("/")[-1] if "/" in symbol else "USD"
+    from labkit.data.bars import quote_currency as of_symbol
+
+    return of_symbol(str(config.get("session", {}).get("symbol", "")))
 
 
 def _fmt_share(value: float) -> str:

@@ -161,6 +161,7 @@ def test_drawdown_when_week_sits_under_the_sessions_earlier_peak_measures_from_t
     assert gate.figures["max_drawdown"] == pytest.approx(0.25)
     assert gate.figures["week_drawdown"] == pytest.approx(1 - 750.0 / 842.70)
     assert gate.figures["peak_equity"] == 1000.0 and not gate.passed
+    assert "from the session's running peak (1,000.00 USDT)" in gate.explanation
 
 
 # --- cost efficiency against the gross PnL of all closed trades -----------------------------------
@@ -186,6 +187,7 @@ def test_cost_efficiency_when_losers_eat_the_winners_gross_compares_costs_with_a
     assert gate.figures["gross_pnl"] == pytest.approx(20.0)
     assert gate.figures["costs"] == pytest.approx(15.0)
     assert gate.figures["cost_share"] == pytest.approx(0.75) and not gate.passed
+    assert "fees and slippage 15.00 USDT are 75.0% of the gross PnL 20.00 USDT" in gate.explanation
 
 
 # --- empty periods get no verdict ------------------------------------------------------------------

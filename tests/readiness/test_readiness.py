@@ -46,6 +46,7 @@ def journal(
             "seq": np.arange(n),
             "ts": ts,
             "decided_at": ts + pd.Timedelta(milliseconds=tf_ms),
+            "symbol": "BTC/USDT",
             "price": 100.0,
             "action": "HOLD",
             "stage": "passed",

@@ -150,6 +150,9 @@ def test_render_report_when_all_kinds_links_each_page_back_to_the_index_and_name
         assert str(home) not in page, kind
         assert "home=" not in page, kind
         assert "UTC" in page, kind
+    for path in (home / "reports").rglob("*"):  # the executed notebooks and sidecars too
+        if path.is_file():
+            assert str(home) not in path.read_text(encoding="utf-8", errors="replace"), path
 
 
 @pytest.mark.slow

@@ -132,11 +132,11 @@ def test_write_index_when_no_reports_writes_empty_listing(tmp_path):
 
 @pytest.mark.slow
 def test_render_report_when_output_and_error_name_the_home_shows_them_relative_to_it(home, tmp_path):
-    # Arrange: a notebook that prints a path under the home, then fails naming another
+    # Arrange: a notebook that prints an absolute path under the home, then fails naming another
     write_notebook(
         tmp_path,
         "paper_session",
-        'print(f"reading {home}/data/sessions/s1/decisions.jsonl")',
+        'import os; home = os.path.abspath(home); print(f"reading {home}/data/sessions/s1/decisions.jsonl")',
         'raise FileNotFoundError(f"{home}/data/sessions/s1/missing.json")',
     )
     config = load_config(None, {}, environ={})
