@@ -15,10 +15,15 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# pip names whose conda-forge package is named otherwise; both xgboost wheels are py-xgboost-cpu there.
+CONDA_NAMES = {"xgboost-cpu": "py-xgboost-cpu", "xgboost": "py-xgboost-cpu"}
+
+
 def _name(requirement: str) -> tuple[str, str]:
-    match = re.match(r"^\s*([A-Za-z0-9_.-]+)\s*(.*)$", requirement)
+    match = re.match(r"^\s*([A-Za-z0-9_.-]+)\s*([^;]*)", requirement)
     assert match, requirement
-    return match.group(1).lower().replace("_", "-"), match.group(2).replace(" ", "")
+    name = match.group(1).lower().replace("_", "-")
+    return CONDA_NAMES.get(name, name), match.group(2).replace(" ", "")
 
 
 def _extra(project: dict, name: str) -> list[str]:

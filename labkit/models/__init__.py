@@ -1,0 +1,1 @@
+"""Signal models: the ensemble members, their calibrated average, training and the saved artifacts."""
