@@ -1,0 +1,496 @@
+"""Saved models: ``data/models/<model_id>/`` under the labkit home, checked before every load.
+
+A model folder holds ``model.json`` (what the model is, how it was trained, the calibrator, the
+sha256 of every member file, the library versions) and one sub-folder per member. The id is a
+digest of that content (``ens-`` + 12 hex digits of the sha256 of model.json without its id and
+date), so the same model saved twice is the same folder, and an edited model.json no longer
+matches its id. A folder is written under a hidden name and renamed whole: a crash leaves no
+half model.
+
+Loading refuses, with `ConfigError` (exit 2 at the command line), anything it cannot vouch for: an
+id that is not an id, an unknown id, an edited model.json, a member file missing or changed, a
+skops file naming a type no member uses, and libraries too far from the ones that saved it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labkit._io import make_private_dir, read_json, write_json_atomic
+from labkit.errors import ConfigError
+from labkit.models.ensemble import Calibrator, Ensemble
+from labkit.models.members import Member, load_member
+
+FORMAT = 1  # model.json's layout; a newer one is refused rather than half understood
+_ID = re.compile(r"[a-z]+-[0-9a-f]{12}", re.ASCII)
+_KIND = re.compile(r"[a-z]{1,16}", re.ASCII)
+_MEMBER_PATH = re.compile(r"([0-9]{1,3}-[a-z]+)/([a-z]+\.(?:ubj|skops))", re.ASCII)
+# Written by save_model itself, never taken from `meta`.
+_RESERVED = ("model_id", "created_at", "format", "members", "calibrator", "versions")
+_LIBRARIES = {  # name in model.json -> (distributions to ask, module)
+    "numpy": (("numpy",), "numpy"),
+    "scikit-learn": (("scikit-learn",), "sklearn"),
+    "xgboost": (("xgboost", "xgboost-cpu"), "xgboost"),
+    "skops": (("skops",), "skops"),
+}
+_NEEDS = {"xgboost": ("numpy", "xgboost"), "logistic": ("numpy", "scikit-learn", "skops")}
+_NEEDS["forest"] = _NEEDS["logistic"]
+_SHOWN_IDS = 10
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model read back from disk and checked: its id, ensemble, model.json and folder."""
+
+    model_id: str
+    ensemble: Ensemble
+    meta: dict[str, Any]
+    path: Path
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The feature schema the model was trained on (model.json's ``features``)."""
+        return self.ensemble.schema
+
+
+def models_dir(home: Path) -> Path:
+    """Return the folder holding the saved models of `home`."""
+    return home / "data" / "models"
+
+
+def save_model(home: Path, ensemble: Ensemble, meta: Mapping[str, Any]) -> str:
+    """Save `ensemble` under `home` and return its model id; saving the same model again is a no-op.
+
+    Parameters
+    ----------
+    home
+        The labkit home; the model goes to ``data/models/<model_id>/``.
+    ensemble
+        The fitted ensemble (members, weights, calibrator, feature schema, out-of-fold losses).
+    meta
+        What the training knows: ``symbol`` and ``timeframe`` (required), ``source``, ``window``
+        (``{"since", "until", "bars"}``), ``data_hash``, ``horizon``, ``params``, ``folds``
+        (per-fold metrics), ``git_sha``; other keys are kept as given. ``kind`` (default
+        ``"ens"``) prefixes the id.
+
+    Raises
+    ------
+    ConfigError
+        When `meta` lacks the symbol or timeframe, uses a reserved key, or holds what JSON cannot.
+    """
+    info: dict[str, Any] = _plain(dict(meta), "meta")
+    for key in ("symbol", "timeframe"):
+        if not isinstance(info.get(key), str) or not info[key]:
+            raise ConfigError(f"save_model: meta.{key} is required (a non-empty string)")
+    if used := [key for key in _RESERVED if key in info]:
+        raise ConfigError(f"save_model: meta may not set {', '.join(used)}; save_model writes them")
+    kind = info.pop("kind", "ens")
+    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+        raise ConfigError(f"save_model: meta.kind {kind!r} must be 1-16 lowercase letters")
+    if "features" in info and info["features"] != _plain(ensemble.schema, "features"):
+        raise ConfigError("save_model: meta.features differs from the ensemble's schema")
+    git_sha = info.pop("git_sha", None)
+
+    root = make_private_dir(models_dir(home))
+    _clean_leftovers(root)
+    staging = root / f".new-{os.getpid()}-{secrets.token_hex(4)}"
+    make_private_dir(staging)
+    try:
+        doc = {
+            "format": FORMAT,
+            "kind": kind,
+            "symbol": info.pop("symbol"),
+            "timeframe": info.pop("timeframe"),
+            "source": info.pop("source", None),
+            "features": _plain(ensemble.schema, "features"),
+            "window": info.pop("window", None),
+            "data_hash": info.pop("data_hash", None),
+            "horizon": info.pop("horizon", None),
+            "params": info.pop("params", {}),
+            "members": _save_members(staging, ensemble),
+            "calibrator": ensemble.calibrator.to_json(),
+            "folds": info.pop("folds", []),
+            "versions": {**library_versions(), "git_sha": git_sha},
+            **info,
+        }
+        model_id = f"{kind}-{_digest(doc)[:12]}"
+        final = root / model_id
+        if _intact(final, model_id):
+            return model_id
+        created = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        write_json_atomic(staging / "model.json", {"model_id": model_id, "created_at": created, **doc})
+        _install(staging, final, model_id)
+        return model_id
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def load_model(home: Path, ref: str, symbol: str | None = None, timeframe: str | None = None) -> LoadedModel:
+    """Load and check the model `ref` (an id, or ``latest``: the newest for `symbol` and `timeframe`).
+
+    Raises
+    ------
+    ConfigError
+        Naming what is wrong: not an id, an unknown id (with the known ones), no model to be the
+        latest, a model of another symbol or timeframe, an edited model.json, a missing or changed
+        member file, a type outside a member's allowlist, or a library version the model cannot
+        be trusted across.
+    """
+    root = models_dir(home)
+    if ref == "latest":
+        ref = _latest(root, symbol, timeframe)
+    elif not isinstance(ref, str) or not _ID.fullmatch(ref):
+        raise ConfigError(
+            f"model {ref!r}: not a model id (ids look like ens-3f9a1c2b7d4e) nor 'latest'; "
+            "`labkit models` lists them"
+        )
+    folder = root / ref
+    if not folder.is_dir():
+        raise ConfigError(_unknown(home, ref))
+    doc = _read_checked(folder, ref)
+    where = f"model {ref}"
+    if (
+        symbol is not None
+        and doc.get("symbol") != symbol
+        or timeframe is not None
+        and doc.get("timeframe") != timeframe
+    ):
+        raise ConfigError(
+            f"{where} was trained on {doc.get('symbol')} {doc.get('timeframe')}, not "
+            f"{symbol or doc.get('symbol')} {timeframe or doc.get('timeframe')}; train one for this "
+            "market or pass its own id"
+        )
+    try:
+        entries = list(doc["members"])
+        kinds = {str(entry["kind"]) for entry in entries}
+        check_versions(doc.get("versions") or {}, library_versions(), kinds, where)
+        members = [_load_entry(folder, entry) for entry in entries]
+        calibrator = Calibrator.from_json(doc["calibrator"])
+        ensemble = Ensemble(
+            members,
+            [float(entry["weight"]) for entry in entries],
+            calibrator,
+            [dict(entry["schema"]) for entry in entries],
+            [_float_or_nan(entry.get("oof_log_loss")) for entry in entries],
+        )
+        ensemble.schema = dict(doc["features"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{folder / 'model.json'}: unreadable ({exc!r}); train the model again") from None
+    return LoadedModel(ref, ensemble, doc, folder)
+
+
+def list_models(home: Path) -> list[dict[str, Any]]:
+    """Return one summary per saved model, newest first; a broken folder is listed with its error.
+
+    A summary has ``id``, ``symbol``, ``timeframe``, ``created_at``, ``features`` (how many),
+    ``window``, ``auc_mean`` (None when the training did not record it) and ``members`` (kinds).
+    A broken one has ``id`` and ``error``, and comes last. Member files are checked for presence
+    here; their digests are checked by `load_model`.
+    """
+    good: list[dict[str, Any]] = []
+    broken: list[dict[str, Any]] = []
+    for folder in _folders(models_dir(home)):
+        try:
+            doc = _read_checked(folder, folder.name)
+            for entry in doc["members"]:
+                for file in entry["files"]:
+                    _member_path(folder, str(file["path"]))
+                    if not (folder / file["path"]).is_file():
+                        raise ConfigError(f"{folder / file['path']}: missing")
+            good.append(
+                {
+                    "id": folder.name,
+                    "symbol": doc.get("symbol"),
+                    "timeframe": doc.get("timeframe"),
+                    "created_at": doc.get("created_at"),
+                    "features": len((doc.get("features") or {}).get("names") or []),
+                    "window": doc.get("window"),
+                    "auc_mean": _auc_mean(doc),
+                    "members": [str(entry["kind"]) for entry in doc["members"]],
+                }
+            )
+        except (ConfigError, KeyError, TypeError, ValueError, OSError) as exc:
+            broken.append(
+                {"id": folder.name, "error": str(exc) if isinstance(exc, ConfigError) else repr(exc)}
+            )
+    good.sort(key=lambda s: (_instant(s["created_at"]), s["id"]), reverse=True)
+    return good + sorted(broken, key=lambda s: s["id"])
+
+
+def library_versions() -> dict[str, str]:
+    """Return the versions model.json records: python, the libraries and labkit itself."""
+    out = {"python": platform.python_version()}
+    for name, (distributions, module) in _LIBRARIES.items():
+        out[name] = _version(distributions, module)
+    out["labkit"] = _version(("labkit",), "labkit")
+    return out
+
+
+def check_versions(saved: Mapping[str, Any], current: Mapping[str, str], kinds: set[str], where: str) -> None:
+    """Refuse a model whose members' libraries changed major version (scikit-learn: minor too).
+
+    Raises
+    ------
+    ConfigError
+        Naming the library, the version that saved the model and the one running now.
+    """
+    needed = sorted({name for kind in kinds for name in _NEEDS.get(kind, ())})
+    for name in needed:
+        was, now = saved.get(name), current.get(name, "unknown")
+        if not isinstance(was, str):
+            raise ConfigError(f"{where}: model.json does not say which {name} saved it; train it again")
+        a, b = _major_minor(was), _major_minor(now)
+        if a is None or b is None or a[0] != b[0]:
+            raise ConfigError(
+                f"{where}: saved with {name} {was}, this is {now}; a model is not loaded across "
+                f"major versions of {name}. Train it again, or install {name} {was}"
+            )
+        if name == "scikit-learn" and a[1] != b[1]:
+            raise ConfigError(
+                f"{where}: saved with scikit-learn {was}, this is {now}; scikit-learn objects saved "
+                "by skops are not portable across minor versions. Train it again, or install "
+                f"scikit-learn {was}"
+            )
+
+
+# -- saving ------------------------------------------------------------------------------------
+
+
+def _save_members(staging: Path, ensemble: Ensemble) -> list[dict[str, Any]]:
+    out = []
+    none: list[float | None] = [None] * len(ensemble.members)
+    losses = none if ensemble.losses is None else list(ensemble.losses)
+    rows = zip(ensemble.members, ensemble.weights, losses, ensemble.member_schemas, strict=True)
+    for i, (member, weight, loss, schema) in enumerate(rows):
+        sub = f"{i}-{member.kind}"
+        folder = make_private_dir(staging / sub)
+        files = []
+        for name in member.save(folder):
+            data = (folder / name).read_bytes()
+            files.append(
+                {"path": f"{sub}/{name}", "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+            )
+        out.append(
+            {
+                "kind": member.kind,
+                "params": _plain(member.params, "params"),
+                "weight": float(weight),
+                "oof_log_loss": None if loss is None or not np.isfinite(loss) else float(loss),
+                "schema": _plain(schema, "schema"),
+                "files": files,
+            }
+        )
+    return out
+
+
+def _install(staging: Path, final: Path, model_id: str) -> None:
+    try:
+        staging.rename(final)
+    except OSError:
+        if _intact(final, model_id):
+            return  # a rival save of the same model got there first
+        if not final.exists():
+            raise
+        # A damaged folder under this id: set it aside (kept for inspection), then take its place.
+        final.rename(final.parent / f".broken-{model_id}-{secrets.token_hex(3)}")
+        staging.rename(final)
+    _fsync_dir(final.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _clean_leftovers(root: Path) -> None:
+    # Staging folders of saves a kill interrupted (their process is gone).
+    import psutil
+
+    for staging in root.glob(".new-*"):
+        pid = staging.name.split("-")[1]
+        if not (pid.isdigit() and psutil.pid_exists(int(pid))):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _intact(folder: Path, model_id: str) -> bool:
+    if not (folder / "model.json").is_file():
+        return False
+    try:
+        doc = _read_checked(folder, model_id)
+        for entry in doc["members"]:
+            for file in entry["files"]:
+                path = _member_path(folder, str(file["path"]))
+                if hashlib.sha256(path.read_bytes()).hexdigest() != file["sha256"]:
+                    return False
+    except (ConfigError, KeyError, TypeError, OSError):
+        return False
+    return True
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+
+def _read_checked(folder: Path, model_id: str) -> dict[str, Any]:
+    path = folder / "model.json"
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing; the model folder is incomplete, train the model again")
+    doc = read_json(path)
+    if doc is None:
+        raise ConfigError(f"{path}: not readable JSON; train the model again")
+    if not isinstance(doc.get("format"), int) or doc["format"] > FORMAT:
+        raise ConfigError(f"{path}: format {doc.get('format')!r} is not one this labkit reads ({FORMAT})")
+    content = {k: v for k, v in doc.items() if k not in ("model_id", "created_at")}
+    kind = doc.get("kind")
+    digest = f"{kind}-{_digest(content)[:12]}"
+    if doc.get("model_id") != model_id or digest != model_id:
+        raise ConfigError(
+            f"{path}: no longer hashes to its id {model_id} (it hashes to {digest}): it was edited "
+            "after saving. Do not use this model: train it again"
+        )
+    return doc
+
+
+def _load_entry(folder: Path, entry: Mapping[str, Any]) -> Member:
+    kind = str(entry["kind"])
+    paths = [_member_path(folder, str(file["path"])) for file in entry["files"]]
+    subs = {path.parent for path in paths}
+    if len(subs) != 1:
+        raise ConfigError(f"{folder / 'model.json'}: a {kind} member's files span several folders")
+    sha = {path.name: str(file["sha256"]) for path, file in zip(paths, entry["files"], strict=True)}
+    member = load_member(subs.pop(), kind, [path.name for path in paths], entry.get("params") or {}, sha)
+    member.schema = dict(entry["schema"])
+    return member
+
+
+def _member_path(folder: Path, relative: str) -> Path:
+    # model.json names the files; a name is only ever "<i>-<kind>/<kind>.<ext>", never "../x".
+    if not _MEMBER_PATH.fullmatch(relative):
+        raise ConfigError(f"{folder / 'model.json'}: {relative!r} is not a member file name")
+    return folder / relative
+
+
+def _latest(root: Path, symbol: str | None, timeframe: str | None) -> str:
+    found = []
+    for folder in _folders(root):
+        doc = read_json(folder / "model.json")
+        if doc is None or not _ID.fullmatch(folder.name) or doc.get("model_id") != folder.name:
+            continue
+        if symbol is not None and doc.get("symbol") != symbol:
+            continue
+        if timeframe is not None and doc.get("timeframe") != timeframe:
+            continue
+        found.append((_instant(doc.get("created_at")), folder.name))
+    if not found:
+        market = " ".join(part for part in (symbol, timeframe) if part) or "any market"
+        raise ConfigError(
+            f"model latest: no model for {market} under {root}; train one first (`labkit train`)"
+        )
+    return max(found)[1]
+
+
+def _unknown(home: Path, ref: str) -> str:
+    root = models_dir(home)
+    known = [s["id"] for s in list_models(home) if "error" not in s]
+    if not known:
+        return f"model {ref}: unknown; no model is saved under {root}. Train one first (`labkit train`)"
+    shown = ", ".join(known[:_SHOWN_IDS]) + (
+        f" and {len(known) - _SHOWN_IDS} more" if len(known) > _SHOWN_IDS else ""
+    )
+    return f"model {ref}: unknown under {root}; known (newest first): {shown}"
+
+
+def _folders(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _digest(doc: Mapping[str, Any]) -> str:
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def _plain(value: Any, where: str) -> Any:
+    # JSON's own types only, so model.json reads back to exactly what was hashed.
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist(), where)
+    if isinstance(value, np.generic):
+        return _plain(value.item(), where)
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None  # JSON has no NaN: "no value"
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise ConfigError(f"save_model: {where} is a {type(value).__name__}, which model.json cannot hold")
+
+
+def _version(distributions: tuple[str, ...], module: str) -> str:
+    for name in distributions:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    try:
+        return str(importlib.import_module(module).__version__)
+    except (ImportError, AttributeError):
+        return "unknown"
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+    match = re.match(r"([0-9]+)\.([0-9]+)", version)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def _instant(text: Any) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(str(text))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _auc_mean(doc: Mapping[str, Any]) -> float | None:
+    for value in (doc.get("auc_mean"), (doc.get("metrics") or {}).get("auc_mean")):
+        if isinstance(value, int | float):
+            return float(value)
+    found = [f.get("auc") for f in doc.get("folds") or [] if isinstance(f, Mapping)]
+    aucs = [float(a) for a in found if isinstance(a, int | float)]
+    return float(np.mean(aucs)) if aucs else None
+
+
+def _float_or_nan(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else float("nan")
