@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from labkit.config import LabkitConfig, gate_configs, strategy_config
@@ -12,7 +13,7 @@ from labkit.gates.base import Gate
 from labkit.gates.registry import build_chain
 from labkit.journal import JournalWriter
 from labkit.portfolio import Portfolio
-from labkit.strategies.base import Strategy
+from labkit.strategies.base import Strategy, StrategyContext
 from labkit.strategies.registry import make_strategy
 from labkit.timeutil import now_ms, timeframe_ms
 
@@ -24,9 +25,16 @@ def build_gates(config: LabkitConfig) -> list[Gate]:
     return build_chain(config.gates.enabled, gate_configs(config))
 
 
-def build_strategy(config: LabkitConfig) -> Strategy:
-    """Return the session's strategy with its parameters (``strategies.<name>``)."""
-    return make_strategy(config.session.strategy, strategy_config(config))
+def build_strategy(config: LabkitConfig, home: Path | None = None, strict: bool = True) -> Strategy:
+    """Return the session's strategy with its parameters (``strategies.<name>``), bound to `home`.
+
+    `strict` (backtests) makes a model that cannot be loaded the user's error; a session instead
+    keeps running and its `model` gate records why it holds.
+    """
+    strategy = make_strategy(config.session.strategy, strategy_config(config))
+    s = config.session
+    strategy.bind(StrategyContext(home, s.symbol, s.timeframe, strict))
+    return strategy
 
 
 def engine_settings(config: LabkitConfig, mode: str) -> EngineSettings:
@@ -55,6 +63,9 @@ def build_engine(
     journal: JournalWriter | None = None,
     clock: Callable[[], int] = now_ms,
     on_event: Callable[[dict[str, Any]], None] | None = None,
+    home: Path | None = None,
+    strict: bool = True,
+    strategy: Strategy | None = None,
 ) -> Engine:
     """Return an engine for `mode` (backtest, shadow or paper), fills with the broker's costs in each."""
     gates = build_gates(config)
@@ -62,7 +73,7 @@ def build_engine(
         log.info("gate %s", gate.describe())
     return Engine(
         engine_settings(config, mode),
-        build_strategy(config),
+        strategy if strategy is not None else build_strategy(config, home, strict),
         gates,
         portfolio or Portfolio.start(config.session.capital),
         journal,

@@ -37,6 +37,7 @@ from labkit.readiness import metrics
 from labkit.readiness.calendar import session_calendar
 from labkit.readiness.trips import reason_code, round_trips
 from labkit.session.runner import bars_to_decide, replay_range
+from labkit.strategies.base import Strategy
 from labkit.timeutil import DAY_MS, iso_s, timeframe_ms
 
 
@@ -93,6 +94,8 @@ def run_backtest(
     journal: JournalWriter | None = None,
     progress: Callable[[int], object] | None = None,
     periods_per_year: float | None = None,
+    home: Path | None = None,
+    strategy: Strategy | None = None,
 ) -> BacktestResult:
     """Replay `bars` through a fresh engine and return its summary, equity curve and round trips.
 
@@ -102,7 +105,7 @@ def run_backtest(
     (``session.calendar``; for ``auto``, 365 days for 24/7 sources, 252 sessions for equities).
     """
     book = _RecordingBook.start(config.session.capital)
-    engine = build_engine(config, "backtest", portfolio=book, journal=journal)
+    engine = build_engine(config, "backtest", portfolio=book, journal=journal, home=home, strategy=strategy)
     tally = BlockTally()
     tally.watch(engine.gates)
     if progress is None:

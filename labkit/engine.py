@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,14 +92,14 @@ class Engine:
 
     def prime(self, history: pd.DataFrame) -> None:
         """Give the engine bars that were already decided, so a resumed session needs no warm-up."""
-        self._history = history.iloc[-self.strategy.warmup :]
+        self._history = history.iloc[-self.strategy.history :]
 
     def _absorb(self, bars: pd.DataFrame) -> None:
         # Bars already journaled (held as data_unavailable while the source was down) still belong
         # in the history the strategy looks back on once they arrive.
         window = pd.concat([self._history, bars]) if len(self._history) else bars
         window = window[~window.index.duplicated(keep="last")].sort_index()
-        self._history = window.iloc[-self.strategy.warmup :]
+        self._history = window.iloc[-self.strategy.history :]
 
     def unavailable(self, times: list[int], now: int) -> None:
         """Journal a HOLD for each due bar the source could not deliver (stage data, data_unavailable).
@@ -159,7 +159,10 @@ class Engine:
         window = pd.concat([self._history, bars]) if len(self._history) else bars
         offset = len(window) - len(bars)
         signals = self.strategy.propose(window)
-        self._history = window.iloc[-self.strategy.warmup :]
+        facts = dict(signals.facts)
+        for gate in self.gates:
+            facts.update(gate.prepare(window, signals.facts))
+        self._history = window.iloc[-self.strategy.history :]
         # Slices bound the memory a long replay needs for its journal text.
         for lo in range(0, len(bars), SLICE_BARS):
             hi = min(lo + SLICE_BARS, len(bars))
@@ -169,17 +172,24 @@ class Engine:
                 signals.side[offset + lo : offset + hi],
                 signals.confidence[offset + lo : offset + hi],
                 signals.expected_edge[offset + lo : offset + hi],
+                {name: values[offset + lo : offset + hi] for name, values in facts.items()},
                 now,
                 source_ok,
             )
         return len(bars)
 
     def _batch_answers(
-        self, times: np.ndarray, offset: int, now: int | None, source_ok: bool
+        self,
+        times: np.ndarray,
+        offset: int,
+        now: int | None,
+        source_ok: bool,
+        facts: Mapping[str, np.ndarray],
+        side: np.ndarray,
     ) -> dict[str, list[Block | None]]:
         tf = self.settings.timeframe_ms
         close = times + tf
-        facts = BarFacts(
+        bar_facts = BarFacts(
             ts=times,
             close_ts=close,
             now=close if now is None else np.full(len(times), now, dtype="int64"),
@@ -187,10 +197,12 @@ class Engine:
             timeframe_ms=tf,
             bars_needed=self.strategy.warmup,
             source_ok=source_ok,
+            signals=facts,
+            proposed=side,
         )
         answers = {}
         for gate in self.gates:
-            answer = gate.check_bars(facts)
+            answer = gate.check_bars(bar_facts)
             if answer is not None:
                 answers[gate.name] = answer
         return answers
@@ -202,6 +214,7 @@ class Engine:
         side: np.ndarray,
         conf: np.ndarray,
         edge: np.ndarray,
+        facts: Mapping[str, np.ndarray],
         now: int | None,
         source_ok: bool,
     ) -> None:
@@ -227,7 +240,7 @@ class Engine:
         )
         ts_bytes = [text.encode() for text in ts_text] if ts_text is not None else None
         hold_template = lines.hold_template
-        answers = self._batch_answers(times, offset, now, source_ok)
+        answers = self._batch_answers(times, offset, now, source_ok, facts, side)
         hold_chain = self.chains[HOLD]
         # When every gate judging HOLD answered for the whole run, a HOLD needs no context of its own.
         hold_blocks: list[Block | None] | None = None
@@ -289,6 +302,7 @@ class Engine:
                     halt_reason=port.halt_reason,
                     fee=s.fee,
                     slippage=s.slippage,
+                    facts={name: float(values[i]) for name, values in facts.items()},
                 )
                 known = {name: answer[i] for name, answer in answers.items()}
                 block = run_gates(self.chains[ctx.proposed], ctx, known)

@@ -36,7 +36,7 @@ def _run(home: Path, *args: str) -> int:
         (["run", "--session", "../escape"], "session.name (--session): use letters, digits"),
         (["run", "--pace", "fast"], "session.since (--since): a fast-paced run needs --since or --max-bars"),
         (["backtest", "--source", "csv:missing.csv"], "missing.csv: no such file"),
-        (["backtest", "--strategy", "model"], "session.strategy (--strategy): no trained model yet"),
+        (["backtest", "--strategy", "model"], "model latest: no model for BTC/USDT 1m under"),
     ],
 )
 def test_cli_when_input_is_bad_exits_2_and_writes_nothing(tmp_path, capsys, args, message):

@@ -18,7 +18,16 @@ def test_load_config_when_nothing_given_uses_defaults():
         10_000.0,
         2.0,
     )
-    assert config.gates.enabled == ("halt", "data", "confidence", "turnover", "risk_budget", "guardrails")
+    assert config.gates.enabled == (
+        "halt",
+        "data",
+        "model",
+        "confidence",
+        "scalping",
+        "turnover",
+        "risk_budget",
+        "guardrails",
+    )
 
 
 def test_load_config_when_all_layers_set_flags_beat_env_beat_file(tmp_path):

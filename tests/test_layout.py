@@ -13,7 +13,14 @@ from pathlib import Path
 
 LABKIT = Path(__file__).resolve().parent.parent / "labkit"
 # The stages of the data flow, and what they must never reach back into.
-STAGES = ("labkit.data", "labkit.strategies", "labkit.gates", "labkit.engine")
+STAGES = (
+    "labkit.data",
+    "labkit.features",
+    "labkit.models",
+    "labkit.strategies",
+    "labkit.gates",
+    "labkit.engine",
+)
 DOWNSTREAM = (
     "labkit.session",
     "labkit.readiness",

@@ -79,6 +79,7 @@ def session_overrides(args: argparse.Namespace, names: Sequence[str]) -> dict[st
         "session": "session.name",
         "fast": "strategies.sma_cross.fast",
         "slow": "strategies.sma_cross.slow",
+        "model": "strategies.model.model",
     }
     return {dest.get(n, f"session.{n}"): getattr(args, n, None) for n in names}
 
@@ -118,14 +119,14 @@ def _interactive() -> bool:
 
 
 @contextmanager
-def bar_progress(total: int, desc: str) -> Iterator[Callable[[int], object] | None]:
-    """Yield a progress bar's ``update`` on a terminal (None elsewhere) for `total` bars."""
+def bar_progress(total: int, desc: str, unit: str = "bar") -> Iterator[Callable[[int], object] | None]:
+    """Yield a progress bar's ``update`` on a terminal (None elsewhere) for `total` bars (or `unit`s)."""
     if not sys.stderr.isatty():
         yield None
         return
     from tqdm import tqdm
 
-    with tqdm(total=total, unit="bar", desc=desc, file=sys.stderr) as bar:
+    with tqdm(total=total, unit=unit, desc=desc, file=sys.stderr) as bar:
         yield bar.update
 
 

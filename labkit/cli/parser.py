@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _run_parser(sub)
     _backtest_parser(sub)
+    _train_parsers(sub)
     _status_parser(sub)
     _report_parser(sub)
     _control_parsers(sub)
@@ -242,6 +243,50 @@ def _backtest_parser(sub: Any) -> None:
     _yes_arg(bt)
     _json_arg(bt, "print one JSON object")
     bt.set_defaults(handler=research.cmd_backtest)
+
+
+def _train_parsers(sub: Any) -> None:
+    tr = _command(
+        sub,
+        "train",
+        "train a signal model with purged walk-forward folds and save it",
+        "Train the ensemble (XGBoost, logistic regression, a gradient-boosted forest) to say whether "
+        "the return over the next --horizon bars beats the round-trip cost. Each fold is tested on bars "
+        "after its training data, with --horizon bars purged between them; every fold is scored over "
+        "--seeds seeds and traded through the engine with costs. The final model is fit on the whole "
+        "window and saved under data/models/<model_id>/.",
+        "example: labkit train --source synthetic --symbol BTC/USDT --timeframe 1m "
+        "--since 2026-01-01 --until 2026-01-15 --horizon 15 --folds 5 --seeds 3",
+    )
+    _market_flags(tr)
+    tr.add_argument("--horizon", type=int, metavar="BARS", help="bars the label looks ahead (default 15)")
+    tr.add_argument("--folds", type=int, metavar="K", help="walk-forward test folds (default 5)")
+    tr.add_argument(
+        "--seeds", type=int, metavar="N", help="seeds each fold is trained with, at least 3 (default 3)"
+    )
+    tr.add_argument(
+        "--model",
+        choices=("ensemble", "xgboost", "logistic", "forest"),
+        default="ensemble",
+        help="the ensemble of all three (default) or one member alone",
+    )
+    tr.add_argument(
+        "--fee", type=float, metavar="FRACTION", help="fee of each fill, for labels and fold trading"
+    )
+    tr.add_argument(
+        "--slippage", type=float, metavar="FRACTION", help="adverse slippage, for labels and fold trading"
+    )
+    _yes_arg(tr)
+    _json_arg(tr, "print one JSON object: model_id, folds, auc_mean, auc_std, seeds, horizon, features")
+    tr.set_defaults(handler=research.cmd_train)
+    models = _command(
+        sub,
+        "models",
+        "list trained models: id, market, features, window, fold scores",
+        "List the models under data/models/, newest first; a folder that cannot be read is listed with why.",
+    )
+    _json_arg(models)
+    models.set_defaults(handler=research.cmd_models)
 
 
 def _status_parser(sub: Any) -> None:
@@ -500,3 +545,8 @@ def _strategy_flags(p: argparse.ArgumentParser, default: str | None) -> None:
     )
     p.add_argument("--fast", type=int, metavar="N", help="sma_cross fast window, in bars (default 10)")
     p.add_argument("--slow", type=int, metavar="N", help="sma_cross slow window, in bars (default 30)")
+    p.add_argument(
+        "--model",
+        metavar="ID",
+        help="with --strategy model: a model id (labkit models) or latest, the newest for the market",
+    )

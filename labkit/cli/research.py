@@ -25,16 +25,12 @@ def _check_journal(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    from labkit.assemble import build_strategy
     from labkit.backtest import backtest_config, load_backtest_bars, planned_bars, run_backtest, trial_figures
     from labkit.journal import JournalWriter
     from labkit.timeutil import now_ms
     from labkit.trials import record_trial
 
-    if args.strategy == "model":
-        raise ConfigError(
-            "session.strategy: no trained model yet; the model strategy arrives with "
-            "`labkit train`; allowed now: sma_cross"
-        )
     journal_path = _check_journal(args)
     overrides = session_overrides(
         args,
@@ -48,6 +44,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             "strategy",
             "fast",
             "slow",
+            "model",
             "seed",
             "capital",
             "calendar",
@@ -66,6 +63,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     home = home_of(args)
     config = backtest_config(load(args, overrides))
     s = config.session
+    build_strategy(config, home)  # a model that cannot be loaded is refused before any bar is read
     what = f"{s.symbol} {s.timeframe} from {s.source}"
     now = now_ms()
     # Generated or fetched bars are counted before any exists; a file's length is what runs.
@@ -78,7 +76,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     journal = JournalWriter(journal_path) if journal_path is not None else None
     try:
         with bar_progress(len(bars), f"backtest {s.symbol} {s.timeframe}") as progress:
-            result = run_backtest(config, bars, journal, progress)
+            result = run_backtest(config, bars, journal, progress, home=home)
     finally:
         if journal is not None:
             journal.close()
@@ -171,8 +169,8 @@ def _pct(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}%"
 
 
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.2f}"
+def _num(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
@@ -232,4 +230,93 @@ def cmd_data_info(args: argparse.Namespace) -> int:
             print(f"  gaps: {describe_gaps(e['gaps'], e['timeframe'])}")
         if e["confirmed_gaps"]:
             print(f"  confirmed by the source: {describe_gaps(e['confirmed_gaps'], e['timeframe'])}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from labkit.backtest import backtest_config, load_backtest_bars, planned_bars
+    from labkit.timeutil import now_ms
+    from labkit.training import train_model
+
+    overrides = session_overrides(
+        args, ("symbol", "timeframe", "source", "since", "until", "max_bars", "seed")
+    )
+    overrides.update({"broker.fee": args.fee, "broker.slippage": args.slippage, "session.pace": "fast"})
+    home = home_of(args)
+    config = backtest_config(load(args, overrides))
+    plan = _train_plan(args)
+    s = config.session
+    what = f"{s.symbol} {s.timeframe} from {s.source}"
+    now = now_ms()
+    counted = planned_bars(config, now)
+    if counted is not None:
+        confirm_size(counted, what, args.yes)
+    bars = load_backtest_bars(config, home, now)
+    steps = plan.seeds * plan.folds * len(plan.kinds) + len(plan.kinds)
+    with bar_progress(steps, f"train {s.symbol} {s.timeframe}", unit="fit") as progress:
+        result = train_model(config, home, bars, plan, progress)
+    if args.json:
+        print(json.dumps(result.to_dict(), default=str))
+        return 0
+    print(f"model {result.model_id}: {what}, {result.bars:,} bars ({result.rows:,} with features and labels)")
+    folds, seeds = len(result.folds), result.seeds
+    print(f"  horizon {result.horizon} bars, {folds} purged walk-forward folds, {seeds} seeds")
+    auc = f"{_num(result.auc_mean, 3)} ± {_num(result.auc_std, 3)}"
+    print(f"  out-of-sample AUC {auc} (mean ± std over the seeds)")
+    print("  fold  train    test     AUC     log loss  Brier   accuracy (majority)  net return")
+    for row in result.folds:
+        print(
+            f"  {row['fold']:>4}  {row['train_bars']:>7,}  {row['test_bars']:>7,}  "
+            f"{_num(row['auc'], 3):>6}  {_num(row['log_loss'], 4):>8}  {_num(row['brier'], 4):>6}  "
+            f"{_pct(_times100(row['accuracy']), 1):>8} ({_pct(_times100(row['majority_accuracy']), 1)})  "
+            f"{_pct(row.get('net_return_pct'))}"
+        )
+    print(f"  trade it: labkit backtest --strategy model --model {result.model_id} ...")
+    return 0
+
+
+def _times100(value: float | None) -> float | None:
+    return None if value is None else value * 100.0
+
+
+def _train_plan(args: argparse.Namespace) -> Any:
+    from labkit.training import TrainPlan
+
+    plan = TrainPlan(
+        horizon=15 if args.horizon is None else args.horizon,
+        folds=5 if args.folds is None else args.folds,
+        seeds=3 if args.seeds is None else args.seeds,
+        model=args.model,
+    )
+    if not 1 <= plan.horizon <= 10_000:
+        raise ConfigError(f"--horizon: bars the label looks ahead, 1 to 10000 (got {plan.horizon})")
+    if not 2 <= plan.folds <= 50:
+        raise ConfigError(f"--folds: walk-forward test folds, 2 to 50 (got {plan.folds})")
+    if not 3 <= plan.seeds <= 50:
+        raise ConfigError(
+            f"--seeds: at least 3, so the spread over seeds means something; at most 50 (got {plan.seeds})"
+        )
+    return plan
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from labkit.models.artifacts import list_models
+
+    models = list_models(home_of(args))
+    if args.json:
+        print(json.dumps(models, default=str))
+        return 0
+    if not models:
+        print("no trained models; train one with labkit train")
+        return 0
+    for m in models:
+        if m.get("error"):
+            print(f"{m.get('id', '?')}: unreadable: {m['error']}")
+            continue
+        window = m.get("window") or {}
+        print(
+            f"{m['id']}  {m.get('symbol')} {m.get('timeframe')}  {m.get('features')} features  "
+            f"{window.get('since', '?')} .. {window.get('until', '?')}  AUC {_num(m.get('auc_mean'), 3)}  "
+            f"created {m.get('created_at')}"
+        )
     return 0

@@ -38,6 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "strategy",
             "fast",
             "slow",
+            "model",
             "seed",
             "calendar",
         ),

@@ -14,6 +14,7 @@ from labkit.strategies.base import BUY, HOLD, SELL
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
 
 __all__ = ["BUY", "HOLD", "SELL", "BarFacts", "Block", "DecisionContext", "Gate", "GateConfig", "run_gates"]
 
@@ -54,6 +55,8 @@ class DecisionContext:
     halt_reason: str | None
     fee: float
     slippage: float
+    # The strategy's per-bar facts at this bar (Signals.facts), e.g. a model's status or ADX.
+    facts: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def is_entry(self) -> bool:
@@ -80,6 +83,8 @@ class BarFacts:
     timeframe_ms: int
     bars_needed: int
     source_ok: bool
+    signals: Mapping[str, np.ndarray] = field(default_factory=dict)  # Signals.facts for these bars
+    proposed: np.ndarray | None = None  # the strategy's side codes (1 BUY, 0 HOLD, -1 SELL) for these bars
 
 
 class GateConfig(BaseModel):
@@ -116,6 +121,15 @@ class Gate(ABC):
     @abstractmethod
     def describe(self) -> str:
         """Return one line for the session's start-up log, with this instance's thresholds."""
+
+    def prepare(self, window: pd.DataFrame, facts: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Return per-bar facts this gate derives from the bars themselves, one value per row of `window`.
+
+        `window` holds the history the engine kept and the bars about to be decided; `facts` are
+        the strategy's (`Signals.facts`). What a gate returns joins them: `check` sees it in
+        ``ctx.facts`` and `check_bars` in ``facts.signals``. Most gates need none.
+        """
+        return {}
 
     def check_bars(self, facts: BarFacts) -> list[Block | None] | None:
         """Judge many bars at once from `facts` alone, or return None to be asked bar by bar.

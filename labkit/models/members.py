@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -37,7 +38,11 @@ from labkit.models._trees import CompiledTrees, compile_sklearn, compile_xgboost
 log = logging.getLogger(__name__)
 
 KINDS = ("xgboost", "logistic", "forest")
-THREADS = 2  # the machines labkit targets share two cores with everything else
+# Threads of a fit: OMP_NUM_THREADS when set (a test worker or a sweep worker sets 1: several
+# OpenMP pools on two cores spin against each other and a fit runs 20 times slower), else 2, the
+# cores the machines labkit targets have.
+_OMP = os.environ.get("OMP_NUM_THREADS", "").strip()
+THREADS = max(1, int(_OMP)) if _OMP.isdigit() else 2
 _CHUNK = 65_536  # rows per block in batch predictions: the block stays in cache across trees
 
 

@@ -44,6 +44,11 @@ class SessionPaths:
         return self.root.name
 
     @property
+    def home(self) -> Path:
+        """The labkit home the session lives in (``<home>/data/sessions/<name>``)."""
+        return self.root.parent.parent.parent
+
+    @property
     def config(self) -> Path:
         return self.root / "config.json"
 

@@ -67,14 +67,14 @@ def replay_session(home: Path, session: str) -> ReplayResult:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "replayed.jsonl"
         last = last_line(paths.decisions)
-        _run_tape(config, paths.tape, out, None if last is None else parse_instant(last["ts"]))
+        _run_tape(config, paths.tape, out, None if last is None else parse_instant(last["ts"]), home)
         return _compare(session, paths.decisions, out)
 
 
-def _run_tape(config: LabkitConfig, tape: Path, out: Path, last_ts: int | None) -> None:
+def _run_tape(config: LabkitConfig, tape: Path, out: Path, last_ts: int | None, home: Path) -> None:
     journal = JournalWriter(out)
     mode: str = config.session.mode
-    engine = build_engine(config, mode, journal=journal)
+    engine = build_engine(config, mode, journal=journal, home=home, strict=False)
     history: dict[int, dict[str, Any]] = {}  # by bar time: a restart before any decision primes again
     buffered: list[dict[str, Any]] = []
 

@@ -117,7 +117,7 @@ def run_session(
         source = open_source(s.source, home, s.seed, config=config, live=s.pace == "clock")
         since, until = replay_range(config, clock()) if s.pace == "fast" else (None, None)
         paths = session_paths(home, s.name)
-        identity = session_identity(config, build_strategy(config).model_id)
+        identity = session_identity(config, build_strategy(config, home, strict=False).model_id)
         saved = load_state(paths)
         if saved is not None:
             check_identity(saved, identity, s.name)
@@ -218,7 +218,14 @@ class _SessionRun:
         self.journal = JournalWriter(paths.decisions)  # cuts a torn last line, with a warning
         self.tape = TapeWriter(paths.tape)
         self.engine: Engine = build_engine(
-            config, identity["mode"], self.portfolio, self.journal, clock, on_event=self._log_event
+            config,
+            identity["mode"],
+            self.portfolio,
+            self.journal,
+            clock,
+            on_event=self._log_event,
+            home=paths.home,
+            strict=False,
         )
         self.heartbeat = Heartbeat(paths, s.name, identity["mode"], s.symbol)
         self._logged_blocks: dict[tuple[str, str], int] = {}

@@ -9,7 +9,9 @@ for paper/backtest parity.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -34,6 +36,22 @@ class Signals:
     side: np.ndarray  # int8
     confidence: np.ndarray  # float64 in [0, 1]
     expected_edge: np.ndarray  # float64, fraction per round trip
+    # Per-bar facts the gates may read beside the proposal (a model's status, ADX...), by name.
+    facts: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StrategyContext:
+    """Where a strategy runs: the labkit home (models live under it) and the market it trades.
+
+    `strict` says a missing or broken model is the user's error (a backtest exits 2) rather than
+    something to record bar by bar (a session keeps running, and its journal says why it holds).
+    """
+
+    home: Path | None
+    symbol: str
+    timeframe: str
+    strict: bool = True
 
 
 class StrategyConfig(BaseModel):
@@ -54,9 +72,20 @@ class Strategy(ABC):
     Config: ClassVar[type[StrategyConfig]] = StrategyConfig
     model_id: str
     warmup: int
+    # Bars of history a live engine keeps and passes back (at least `warmup`): more when a
+    # strategy looks further back than its first proposal needs, e.g. for drift.
+    memory: int = 0
 
     def __init__(self, config: StrategyConfig | None = None, **params: Any) -> None:
         self.config = config if config is not None else self.Config(**params)
+
+    def bind(self, context: StrategyContext) -> None:  # noqa: B027 - optional: most strategies need no context
+        """Learn where the strategy runs before the first bar (a model strategy loads its model)."""
+
+    @property
+    def history(self) -> int:
+        """Bars of history the engine keeps for the next call: `memory`, at least `warmup`."""
+        return max(self.warmup, self.memory)
 
     @abstractmethod
     def propose(self, bars: pd.DataFrame) -> Signals:

@@ -173,8 +173,9 @@ def test_command_when_session_runs_is_confirmed_by_the_running_session(tmp_path)
     proc = stubs.start_labkit(tmp_path, "run", "--session", "s", "--timeframe", "1s", "--interval", "1")
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not _paths(tmp_path).decisions.exists():
-            time.sleep(0.1)
+        decisions = _paths(tmp_path).decisions
+        while time.monotonic() < deadline and not (decisions.exists() and decisions.stat().st_size):
+            time.sleep(0.1)  # the journal exists from the start; wait for its first decision
         # Act
         how = ops.emergency_stop("s", tmp_path)
         # Assert

@@ -27,7 +27,7 @@ def test_make_strategy_when_given_params_or_config_builds_it(params):
 
 
 def test_strategy_class_when_unknown_names_the_key_and_the_allowed_ones():
-    with pytest.raises(ConfigError, match=r"session.strategy: unknown strategy 'vibes'; allowed: sma_cross"):
+    with pytest.raises(ConfigError, match=r"session.strategy: unknown strategy 'vibes'; allowed: model, sma_cross"):
         strategy_class("vibes")
 
 

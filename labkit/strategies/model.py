@@ -1,0 +1,206 @@
+"""`model`: trade a trained model's calibrated probability of an up move over its horizon.
+
+BUY when the probability reaches ``entry``, SELL when it falls to ``exit``; ``confidence`` is that
+probability. The model is loaded when the strategy is bound to its home, market and timeframe
+(``--model ID`` or ``latest``, the newest for them). Beside each proposal it reports what the
+`model` and `scalping` gates judge: the model's status, the drift of the live features from the
+training window, and the horizon the model was trained for.
+
+Batch and bar by bar give the same numbers: features are finite-window functions of past bars,
+and what a live session computed for a bar is kept by bar time, so only new bars are computed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from labkit.errors import ConfigError
+from labkit.strategies.base import BUY_CODE, SELL_CODE, Signals, Strategy, StrategyConfig, StrategyContext
+from labkit.timeutil import DAY_MS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from labkit.features.drift import FeatureProfile
+    from labkit.features.featureset import FeatureSet
+    from labkit.models.ensemble import Ensemble
+
+log = logging.getLogger(__name__)
+
+# The `model_status` fact: what the `model` gate reads (labkit.gates.model).
+MODEL_OK, MODEL_UNAVAILABLE, FEATURE_MISMATCH = 0.0, 1.0, 2.0
+
+
+class ModelStrategyConfig(StrategyConfig):
+    model: str = Field(
+        "latest",
+        pattern=r"^(latest|[a-z]+-[0-9a-f]{12})$",
+        description="a model id (labkit models) or latest, the newest for the symbol and timeframe",
+    )
+    entry: float = Field(
+        0.6, gt=0.5, le=1.0, description="BUY when the probability of an up move reaches this"
+    )
+    exit: float = Field(0.5, ge=0.0, lt=1.0, description="SELL when the probability falls to this")
+    drift_window: int = Field(
+        1440,
+        ge=50,
+        le=100_000,
+        description="bars of live features compared with the training window, once per UTC day (PSI)",
+    )
+
+    @model_validator(mode="after")
+    def _exit_below_entry(self) -> ModelStrategyConfig:
+        if self.exit >= self.entry:
+            raise ValueError(f"exit ({self.exit}) must be below entry ({self.entry})")
+        return self
+
+
+class ModelStrategy(Strategy):
+    """Buy when a trained model's calibrated probability of an up move reaches the entry threshold."""
+
+    name = "model"
+    Config = ModelStrategyConfig
+    config: ModelStrategyConfig
+    # Bars kept by time: enough for the drift window and a day of new bars in one call.
+    _CACHE = 200_000
+
+    def __init__(self, config: ModelStrategyConfig | None = None, **params: Any) -> None:
+        super().__init__(config, **params)
+        from labkit.features.featureset import FeatureSet
+
+        self.model_id = f"model-{self.config.model}"  # until bound: the reference, not yet an id
+        self.features: FeatureSet = FeatureSet()
+        self.warmup = self.features.warmup
+        self.memory = self.warmup + self.config.drift_window
+        self.status = MODEL_UNAVAILABLE
+        self.ensemble: Ensemble | None = None
+        self.horizon = math.nan
+        self.profile: FeatureProfile | None = None
+        self._rows: OrderedDict[int, tuple[np.ndarray, float]] = OrderedDict()  # bar time -> (features, p)
+        self._drift: dict[int, float] = {}  # first bar time of a UTC day -> PSI then
+
+    def bind(self, context: StrategyContext) -> None:
+        from labkit.features.drift import FeatureProfile
+        from labkit.features.featureset import FeatureSet
+        from labkit.home import resolve_home
+        from labkit.models.artifacts import load_model
+
+        home = context.home if context.home is not None else resolve_home(None)
+        try:
+            loaded = load_model(home, self.config.model, context.symbol, context.timeframe)
+        except ConfigError:
+            if context.strict:
+                raise
+            log.warning(
+                "model %s for %s %s cannot be loaded: every bar holds with model_unavailable",
+                self.config.model,
+                context.symbol,
+                context.timeframe,
+                exc_info=True,
+            )
+            return
+        self.model_id = loaded.model_id
+        self.features = FeatureSet(list(loaded.schema["names"]))
+        self.warmup = self.features.warmup
+        self.memory = self.warmup + self.config.drift_window
+        self.horizon = float(loaded.meta["horizon"])
+        keep, differences = loaded.ensemble.usable(self.features.schema.to_dict())
+        for sentence in differences:  # once per session: bind runs when the engine is built
+            log.warning("model %s: a member is skipped: %s", loaded.model_id, sentence)
+        if not keep:
+            message = (
+                f"--model {loaded.model_id}: no member reads the features this labkit computes "
+                f"({'; '.join(differences)}); train it again with labkit train"
+            )
+            if context.strict:
+                raise ConfigError(message)
+            log.warning("%s: every bar holds with feature_mismatch", message)
+            self.status = FEATURE_MISMATCH
+            return
+        self.ensemble = loaded.ensemble.without(
+            [i for i in range(len(loaded.ensemble.members)) if i not in keep]
+        )
+        drift = loaded.meta.get("drift")
+        self.profile = FeatureProfile.from_dict(drift) if drift else None
+        self.status = MODEL_OK
+
+    def params(self) -> dict[str, Any]:
+        return {**super().params(), "model_id": self.model_id}
+
+    def propose(self, bars: pd.DataFrame) -> Signals:
+        n = len(bars)
+        side = np.zeros(n, dtype="int8")
+        if self.ensemble is None:
+            facts = {"model_status": np.full(n, self.status), "horizon": np.full(n, self.horizon)}
+            return Signals(side, np.full(n, math.nan), np.full(n, math.nan), facts)
+        times = (bars.index.asi8 // 1_000_000).astype("int64")
+        matrix, probability = self._rows_for(bars, times)
+        with np.errstate(invalid="ignore"):
+            side[probability >= self.config.entry] = BUY_CODE
+            side[probability <= self.config.exit] = SELL_CODE
+        facts = {
+            "model_status": np.full(n, MODEL_OK),
+            "horizon": np.full(n, self.horizon),
+            "drift_psi": self._drift_at(times, matrix),
+        }
+        return Signals(side, probability, np.full(n, math.nan), facts)
+
+    def _rows_for(self, bars: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # Features and probabilities of every bar, computing only bars not seen before.
+        assert self.ensemble is not None
+        n, k = len(bars), len(self.features.names)
+        matrix = np.full((n, k), math.nan)
+        probability = np.full(n, math.nan)
+        known = [self._rows.get(t) for t in times.tolist()]
+        fresh = np.array([row is None for row in known], dtype=bool)
+        for i in np.flatnonzero(~fresh).tolist():
+            row = known[i]
+            assert row is not None
+            matrix[i], probability[i] = row
+        if fresh.any():
+            first = int(np.argmax(fresh))
+            start = max(0, first - self.warmup + 1)  # the features of `first` need its lookback
+            computed = self.features.compute(bars.iloc[start:])[first - start :]
+            matrix[first:] = np.where(fresh[first:, None], computed, matrix[first:])
+            todo = np.flatnonzero(fresh & ~np.isnan(matrix).any(axis=1))
+            if len(todo) == 1:
+                probability[todo[0]] = self.ensemble.predict_one(matrix[todo[0]])
+            elif len(todo):
+                probability[todo] = self.ensemble.predict_proba(matrix[todo])
+            for i in np.flatnonzero(fresh)[-self._CACHE :].tolist():
+                self._rows[int(times[i])] = (matrix[i], float(probability[i]))
+            while len(self._rows) > self._CACHE:
+                self._rows.popitem(last=False)
+        return matrix, probability
+
+    def _drift_at(self, times: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        # The PSI of the last `drift_window` bars' features against the training window, taken at
+        # the first bar of each UTC day and held for the day. NaN until a full window is known.
+        out = np.full(len(times), math.nan)
+        if self.profile is None or not len(times):
+            return out
+        from labkit.features.drift import psi
+
+        days = times // DAY_MS
+        window = self.config.drift_window
+        starts = np.flatnonzero(np.diff(days, prepend=days[0] - 1) != 0)
+        for i in starts.tolist():
+            t = int(times[i])
+            if t not in self._drift and i >= window:
+                recent = matrix[i - window : i]
+                if not np.isnan(recent).any():
+                    self._drift[t] = max(psi(self.profile, recent).values())
+        if not self._drift:
+            return out
+        marks = np.array(sorted(self._drift), dtype="int64")
+        values = np.array([self._drift[int(m)] for m in marks])
+        where = np.searchsorted(marks, times, side="right") - 1
+        held = where >= 0
+        out[held] = values[where[held]]
+        return out
