@@ -37,7 +37,7 @@ from labkit.readiness import metrics
 from labkit.readiness.calendar import session_calendar
 from labkit.readiness.trips import reason_code, round_trips
 from labkit.session.runner import bars_to_decide, replay_range
-from labkit.strategies.base import Strategy
+from labkit.strategies.base import SIDE_CODE, Strategy
 from labkit.timeutil import DAY_MS, iso_s, timeframe_ms
 
 
@@ -332,16 +332,19 @@ class BlockTally:
     def _run_checker(self, gate: Gate) -> Callable[[BarFacts], list[Block | None] | None]:
         inner = gate.check_bars
         judges_all = {BUY, SELL, HOLD} <= gate.applies_to
+        judged = [SIDE_CODE[side] for side in gate.applies_to]
 
         def check_bars(facts: BarFacts) -> list[Block | None] | None:
-            if not judges_all:
+            # A gate that judges only some proposals counts only the bars proposing those.
+            if not judges_all and facts.proposed is None:
                 return None
             answers = inner(facts)
             if answers is not None:
                 if facts is not self._facts:  # the first gate asked about this run of bars
                     self._facts = facts
                     self.runs.append((facts.ts, []))
-                self.runs[-1][1].extend(_refusals(answers))
+                mask = None if judges_all or facts.proposed is None else np.isin(facts.proposed, judged)
+                self.runs[-1][1].extend(_refusals(answers, mask))
             return answers
 
         return check_bars
@@ -393,15 +396,18 @@ def _by_code(raw: Counter[tuple[str, str]]) -> Counter[tuple[str, str]]:
     return counts
 
 
-def _refusals(answers: list[Block | None]) -> list[tuple[int, str, str]]:
+def _refusals(answers: list[Block | None], mask: np.ndarray | None = None) -> list[tuple[int, str, str]]:
     # Most answers are None: count them at C speed, then stop scanning once every refusal is found.
+    # `mask` keeps the bars whose proposal the gate judges (None: every bar).
     wanted = len(answers) - answers.count(None)
     found: list[tuple[int, str, str]] = []
     if wanted:
         for i, block in enumerate(answers):
             if block is not None:
-                found.append((i, block.stage, block.reason))
-                if len(found) == wanted:
+                if mask is None or mask[i]:
+                    found.append((i, block.stage, block.reason))
+                wanted -= 1
+                if not wanted:
                     break
     return found
 

@@ -161,7 +161,7 @@ class Engine:
         signals = self.strategy.propose(window)
         facts = dict(signals.facts)
         for gate in self.gates:
-            facts.update(gate.prepare(window, signals.facts))
+            facts.update(gate.prepare(window, signals.facts, offset))
         self._history = window.iloc[-self.strategy.history :]
         # Slices bound the memory a long replay needs for its journal text.
         for lo in range(0, len(bars), SLICE_BARS):
@@ -241,15 +241,18 @@ class Engine:
         ts_bytes = [text.encode() for text in ts_text] if ts_text is not None else None
         hold_template = lines.hold_template
         answers = self._batch_answers(times, offset, now, source_ok, facts, side)
-        hold_chain = self.chains[HOLD]
-        # When every gate judging HOLD answered for the whole run, a HOLD needs no context of its own.
-        hold_blocks: list[Block | None] | None = None
-        if all(g.name in answers for g in hold_chain):
-            hold_blocks = [None] * len(times_list)
-            for gate in reversed(hold_chain):  # the first gate in chain order wins
-                for i, block in enumerate(answers[gate.name]):
-                    if block is not None:
-                        hold_blocks[i] = block
+        # When every gate judging a proposal answered for the whole run, that proposal needs no
+        # context of its own: HOLDs always (data), exits too (data alone judges them).
+        settled: dict[int, list[Block | None]] = {}
+        for code, name in ((0, HOLD), (-1, SELL)):
+            chain = self.chains[name]
+            if all(g.name in answers for g in chain):
+                blocks: list[Block | None] = [None] * len(times_list)
+                for gate in reversed(chain):  # the first gate in chain order wins
+                    for i, block in enumerate(answers[gate.name]):
+                        if block is not None:
+                            blocks[i] = block
+                settled[code] = blocks
         seq = port.last_seq
         cash, pos = port.cash, port.position
         peak = port.peak_equity
@@ -274,8 +277,8 @@ class Engine:
                 peak = equity
             seq += 1
             proposed = sides[i]
-            if proposed == 0 and hold_blocks is not None:
-                block = hold_blocks[i]
+            if proposed in settled:
+                block = settled[proposed][i]
             else:
                 port.cash, port.position, port.peak_equity = cash, pos, peak
                 ctx = DecisionContext(

@@ -63,7 +63,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     home = home_of(args)
     config = backtest_config(load(args, overrides))
     s = config.session
-    build_strategy(config, home)  # a model that cannot be loaded is refused before any bar is read
+    strategy = build_strategy(config, home)  # a model that cannot be loaded is refused before any bar is read
     what = f"{s.symbol} {s.timeframe} from {s.source}"
     now = now_ms()
     # Generated or fetched bars are counted before any exists; a file's length is what runs.
@@ -76,7 +76,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     journal = JournalWriter(journal_path) if journal_path is not None else None
     try:
         with bar_progress(len(bars), f"backtest {s.symbol} {s.timeframe}") as progress:
-            result = run_backtest(config, bars, journal, progress, home=home)
+            result = run_backtest(config, bars, journal, progress, home=home, strategy=strategy)
     finally:
         if journal is not None:
             journal.close()

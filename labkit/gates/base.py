@@ -122,12 +122,15 @@ class Gate(ABC):
     def describe(self) -> str:
         """Return one line for the session's start-up log, with this instance's thresholds."""
 
-    def prepare(self, window: pd.DataFrame, facts: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def prepare(
+        self, window: pd.DataFrame, facts: Mapping[str, np.ndarray], first: int = 0
+    ) -> dict[str, np.ndarray]:
         """Return per-bar facts this gate derives from the bars themselves, one value per row of `window`.
 
-        `window` holds the history the engine kept and the bars about to be decided; `facts` are
-        the strategy's (`Signals.facts`). What a gate returns joins them: `check` sees it in
-        ``ctx.facts`` and `check_bars` in ``facts.signals``. Most gates need none.
+        `window` holds the history the engine kept and, from row `first` on, the bars about to be
+        decided (rows before `first` may be left NaN); `facts` are the strategy's
+        (`Signals.facts`). What a gate returns joins them: `check` sees it in ``ctx.facts`` and
+        `check_bars` in ``facts.signals``. Most gates need none.
         """
         return {}
 

@@ -39,19 +39,26 @@ class ScalpingGate(Gate):
     Config = ScalpingConfig
     config: ScalpingConfig
 
-    def prepare(self, window: pd.DataFrame, facts: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def prepare(
+        self, window: pd.DataFrame, facts: Mapping[str, np.ndarray], first: int = 0
+    ) -> dict[str, np.ndarray]:
         horizon = facts.get("horizon")
         if horizon is None or not len(horizon) or float(horizon[-1]) > self.config.max_horizon:
             return {}
-        from labkit.features.definitions import adx
+        import numpy as np
 
+        from labkit.features.definitions import adx, adx_lookback
+
+        # Only the bars to decide need a value; the ADX of each reads its own window alone.
+        start = max(0, first - adx_lookback(self.config.adx_window) + 1)
+        tail = window.iloc[start:]
         values = adx(
-            window["high"].to_numpy(dtype=float),
-            window["low"].to_numpy(dtype=float),
-            window["close"].to_numpy(dtype=float),
+            tail["high"].to_numpy(dtype=float),
+            tail["low"].to_numpy(dtype=float),
+            tail["close"].to_numpy(dtype=float),
             self.config.adx_window,
         )
-        return {"adx": values}
+        return {"adx": np.concatenate([np.full(start, np.nan), values])}
 
     def check(self, ctx: DecisionContext) -> Block | None:
         value = ctx.facts.get("adx")

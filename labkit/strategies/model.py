@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,8 +66,6 @@ class ModelStrategy(Strategy):
     name = "model"
     Config = ModelStrategyConfig
     config: ModelStrategyConfig
-    # Bars kept by time: enough for the drift window and a day of new bars in one call.
-    _CACHE = 200_000
 
     def __init__(self, config: ModelStrategyConfig | None = None, **params: Any) -> None:
         super().__init__(config, **params)
@@ -82,7 +79,10 @@ class ModelStrategy(Strategy):
         self.ensemble: Ensemble | None = None
         self.horizon = math.nan
         self.profile: FeatureProfile | None = None
-        self._rows: OrderedDict[int, tuple[np.ndarray, float]] = OrderedDict()  # bar time -> (features, p)
+        # The last `history` bars decided: their times, features and probabilities.
+        self._times = np.empty(0, dtype="int64")
+        self._matrix = np.empty((0, 0))
+        self._probability = np.empty(0)
         self._drift: dict[int, float] = {}  # first bar time of a UTC day -> PSI then
 
     def bind(self, context: StrategyContext) -> None:
@@ -152,17 +152,18 @@ class ModelStrategy(Strategy):
         return Signals(side, probability, np.full(n, math.nan), facts)
 
     def _rows_for(self, bars: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # Features and probabilities of every bar, computing only bars not seen before.
+        # Features and probabilities of every bar, computing only bars not seen before: a live
+        # session passes its history again with each new bar.
         assert self.ensemble is not None
         n, k = len(bars), len(self.features.names)
         matrix = np.full((n, k), math.nan)
         probability = np.full(n, math.nan)
-        known = [self._rows.get(t) for t in times.tolist()]
-        fresh = np.array([row is None for row in known], dtype=bool)
-        for i in np.flatnonzero(~fresh).tolist():
-            row = known[i]
-            assert row is not None
-            matrix[i], probability[i] = row
+        fresh = np.ones(n, dtype=bool)
+        if len(self._times):
+            where = np.minimum(np.searchsorted(self._times, times), len(self._times) - 1)
+            hit = self._times[where] == times
+            matrix[hit], probability[hit] = self._matrix[where[hit]], self._probability[where[hit]]
+            fresh = ~hit
         if fresh.any():
             first = int(np.argmax(fresh))
             start = max(0, first - self.warmup + 1)  # the features of `first` need its lookback
@@ -173,10 +174,9 @@ class ModelStrategy(Strategy):
                 probability[todo[0]] = self.ensemble.predict_one(matrix[todo[0]])
             elif len(todo):
                 probability[todo] = self.ensemble.predict_proba(matrix[todo])
-            for i in np.flatnonzero(fresh)[-self._CACHE :].tolist():
-                self._rows[int(times[i])] = (matrix[i], float(probability[i]))
-            while len(self._rows) > self._CACHE:
-                self._rows.popitem(last=False)
+            keep = slice(max(0, n - self.history), n)  # what the next call passes back
+            self._times, self._matrix = times[keep].copy(), matrix[keep].copy()
+            self._probability = probability[keep].copy()
         return matrix, probability
 
     def _drift_at(self, times: np.ndarray, matrix: np.ndarray) -> np.ndarray:
