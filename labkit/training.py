@@ -138,7 +138,11 @@ def train_model(
     labels = forward_labels(bars["close"].to_numpy(dtype=float), plan.horizon, cost)
     usable = np.flatnonzero(~np.isnan(matrix).any(axis=1) & ~np.isnan(labels))
     X, y = matrix[usable], labels[usable]
-    folds = walk_forward_folds(len(usable), plan.folds, plan.horizon, MIN_TRAIN)
+    # The first fold trains on a block as long as a test fold (K + 1 blocks in all), and on at least
+    # MIN_TRAIN rows: a few hundred bars of one quiet stretch may hold a single label.
+    first = max(MIN_TRAIN, len(usable) // (plan.folds + 1))
+    folds = walk_forward_folds(len(usable), plan.folds, plan.horizon, first)
+    _check_labels(y, folds, plan, cost)
     per_seed: list[list[dict[str, Any]]] = []
     walk = _Walk(np.full(len(y), math.nan), {}, {})
     for seed in range(plan.seeds):
@@ -201,6 +205,19 @@ def train_model(
         len(usable),
         oos_summary,
     )
+
+
+def _check_labels(y: np.ndarray, folds: Sequence[Any], plan: TrainPlan, cost: float) -> None:
+    # A fold whose training labels are all one class has nothing to learn: say why, and what helps.
+    for fold in folds:
+        share = float(np.mean(y[fold.train])) if len(fold.train) else math.nan
+        if not 0.0 < share < 1.0:
+            word = "none" if share == 0.0 else "every one"
+            raise ConfigError(
+                f"--horizon: fold {fold.index} trains on {len(fold.train):,} bars and in {word} of them "
+                f"did the return over {plan.horizon} bars beat the round-trip cost ({cost:.4%}); "
+                "give more bars (--since), a longer --horizon, or lower --fee/--slippage"
+            )
 
 
 @dataclass
