@@ -200,3 +200,31 @@ def test_cli_backtest_when_no_model_was_trained_exits_2_and_says_to_train(tmp_pa
     code = main(["--home", str(tmp_path), "backtest", "--strategy", "model", "--max-bars", "500"])
     # Assert
     assert code == 2 and "labkit train" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_session_trading_a_random_walk_model_when_judged_weekly_is_not_ready(tmp_path, capsys):
+    # Arrange: three weeks of a random walk in a bar file; a model trained on the first two
+    from labkit.journal import read_journal
+    from labkit.readiness.weekly import weekly_readiness
+
+    bars = market(3 * 7 * 1440, momentum=0.0, seed=11).set_axis(
+        pd.date_range("2025-12-22", periods=3 * 7 * 1440, freq="1min", tz="UTC")
+    )
+    path = tmp_path / "walk.csv"
+    bars.rename_axis("timestamp").to_csv(path)
+    home = ["--home", str(tmp_path)]
+    source = ["--source", f"csv:{path}", "--symbol", "WALK/USD", "--timeframe", "1m"]
+    settings = {"session.source": f"csv:{path}", "session.symbol": "WALK/USD"}
+    plan = TrainPlan(horizon=15, folds=2, seeds=3, member_params=SMALL)
+    train_model(load_config(None, settings, environ={}), tmp_path, bars.loc[:"2026-01-04"], plan)
+    # Act: a paper session trades the third week
+    code = main([*home, "run", *source, "--session", "walk", "--mode", "paper", "--pace", "fast", "--since",
+                 "2026-01-05", "--until", "2026-01-12", "--strategy", "model", "--model", "latest"])  # fmt: skip
+    # Assert
+    assert code == 0, capsys.readouterr().err
+    journal = read_journal(tmp_path / "data" / "sessions" / "walk" / "decisions.jsonl")
+    verdict = weekly_readiness(journal, "2026-W02", _config().readiness, 60_000)
+    assert not verdict.passed
+    failed = {gate.name for gate in verdict.gates if not gate.passed}
+    assert failed & {"activity", "positive_edge", "edge_stability", "cost_efficiency"}

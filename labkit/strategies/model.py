@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import Field, model_validator
 
+from labkit.data.bars import ts_ms
 from labkit.errors import ConfigError
 from labkit.strategies.base import BUY_CODE, SELL_CODE, Signals, Strategy, StrategyConfig, StrategyContext
 from labkit.timeutil import DAY_MS
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Features that tell the time, left out of drift (see _drift_at).
+CLOCK_FEATURES = frozenset({"tod_sin", "tod_cos", "dow_sin", "dow_cos"})
 # The `model_status` fact: what the `model` gate reads (labkit.gates.model).
 MODEL_OK, MODEL_UNAVAILABLE, FEATURE_MISMATCH = 0.0, 1.0, 2.0
 
@@ -139,7 +142,7 @@ class ModelStrategy(Strategy):
         if self.ensemble is None:
             facts = {"model_status": np.full(n, self.status), "horizon": np.full(n, self.horizon)}
             return Signals(side, np.full(n, math.nan), np.full(n, math.nan), facts)
-        times = (bars.index.asi8 // 1_000_000).astype("int64")
+        times = ts_ms(bars)
         matrix, probability = self._rows_for(bars, times)
         with np.errstate(invalid="ignore"):
             side[probability >= self.config.entry] = BUY_CODE
@@ -195,7 +198,11 @@ class ModelStrategy(Strategy):
             if t not in self._drift and i >= window:
                 recent = matrix[i - window : i]
                 if not np.isnan(recent).any():
-                    self._drift[t] = max(psi(self.profile, recent).values())
+                    scores = psi(self.profile, recent)
+                    # Time of day and week are clocks, not market state: any window shorter than
+                    # their period "drifts" from a training window that covered whole days.
+                    market = [v for name, v in scores.items() if name not in CLOCK_FEATURES]
+                    self._drift[t] = float(np.nanmax(market)) if market else math.nan
         if not self._drift:
             return out
         marks = np.array(sorted(self._drift), dtype="int64")

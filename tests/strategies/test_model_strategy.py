@@ -95,3 +95,56 @@ def test_paper_session_with_a_model_when_replayed_takes_identical_decisions(trai
     lines = [json.loads(raw) for raw in (home / "data/sessions/m/decisions.jsonl").read_text().splitlines()]
     assert {line["model"] for line in lines} == {model_id}
     assert np.isfinite([line["confidence"] for line in lines if line["confidence"] is not None]).all()
+
+
+def test_model_strategy_when_the_features_changed_since_training_holds_with_feature_mismatch(
+    trained, tmp_path, monkeypatch, caplog
+):
+    # Arrange: this labkit's features read another version than the model was trained on
+    from labkit.features.featureset import FeatureSet
+
+    home, model_id = trained
+    real = FeatureSet.schema.fget
+
+    def changed(self):
+        schema = real(self)
+        return type(schema)(schema.names, schema.lookbacks, "0" * 12)
+
+    monkeypatch.setattr(FeatureSet, "schema", property(changed))
+    bars = synthetic_bars("BTC/USDT", "1m", parse_instant("2026-01-05"), parse_instant("2026-01-05T02:00"))
+    # Act
+    with caplog.at_level(logging.WARNING):
+        engine = _engine(home, model_id, tmp_path / "d.jsonl")
+        engine.process(bars)
+        engine.journal.close()
+    # Assert
+    lines = _lines(tmp_path / "d.jsonl")
+    judged = [line for line in lines if line["gate_trace"]["stage"] != "data"]
+    assert judged and {line["gate_trace"]["reason"] for line in judged} == {"feature_mismatch"}
+    skipped = [r for r in caplog.records if "member is skipped" in r.getMessage()]
+    assert len(skipped) == 3  # one line per member, once per session
+
+
+def test_model_strategy_when_live_features_drift_refuses_entries_with_model_drift(trained, tmp_path):
+    # Arrange: the same market with ten times the volatility: every volatility feature moves
+    home, model_id = trained
+    bars = synthetic_bars("BTC/USDT", "1m", parse_instant("2026-01-05"), parse_instant("2026-01-07"))
+    mid = bars["close"].iloc[0]
+    wild = bars.copy()
+    for column in ("open", "high", "low", "close"):
+        wild[column] = mid + (bars[column] - mid) * 10.0
+    engine = _engine(
+        home,
+        model_id,
+        tmp_path / "d.jsonl",
+        **{"strategies.model.entry": 0.51, "strategies.model.drift_window": 600},
+    )
+    # Act
+    engine.process(wild)
+    engine.journal.close()
+    # Assert
+    lines = _lines(tmp_path / "d.jsonl")
+    drift = [line for line in lines if line["gate_trace"]["reason"] == "model_drift"]
+    assert drift and all(line["proposed"] == "BUY" for line in drift)
+    assert all(line["gate_trace"]["detail"]["psi"] > 0.25 for line in drift)
+    assert all(line["ts"] >= "2026-01-06" for line in drift)  # measured once a full day had passed
