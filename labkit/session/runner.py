@@ -369,7 +369,7 @@ class _SessionRun:
         # A resumed session continues from bars it already decided, so it needs no second warm-up.
         last = self.portfolio.last_ts
         if last is not None:
-            start = max(since, last - self.engine.strategy.warmup * self.tf)
+            start = max(since, last - self.engine.strategy.history * self.tf)
             self._prime(self._bars(start, last + 1))
 
     def _replay(self, since: int, bars: pd.DataFrame, progress: bool | None) -> None:
@@ -405,7 +405,7 @@ class _SessionRun:
             # A new live session starts at the last closed bar, warmed up on the bars before it, so
             # its first decision is already a real one instead of half an hour of insufficient_data.
             first_new = start_at if start_at is not None else (self.clock() // tf) * tf - tf
-            self._prime(self._bars(first_new - engine.strategy.warmup * tf, first_new))
+            self._prime(self._bars(first_new - engine.strategy.history * tf, first_new))
         decided = 0
         missed_from: int | None = None
         beat_every = min(10.0, s.interval)
