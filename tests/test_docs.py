@@ -150,7 +150,7 @@ def test_user_doc_when_read_links_only_to_files_that_exist_and_never_to_design_m
 
 def test_notebooks_and_labkit_when_read_never_mention_design_md():
     # Arrange: users have the package, its notebooks and docs/, never a file they were not given
-    paths = [*(ROOT / "notebooks").glob("*.ipynb"), *(ROOT / "labkit").rglob("*.py")]
+    paths = [*(ROOT / "notebooks").rglob("*.ipynb"), *(ROOT / "labkit").rglob("*.py")]
     # Act
     mentions = [p.relative_to(ROOT) for p in paths if "DESIGN.md" in p.read_text(encoding="utf-8")]
     # Assert

@@ -99,10 +99,12 @@ def test_pyproject_packages_when_compared_list_every_package_and_ship_the_notebo
     # Assert
     missing = sorted(on_disk - set(tool["packages"]))
     assert missing == [], f"add {missing} to [tool.setuptools] packages in pyproject.toml, or the wheel lacks them"
-    assert set(tool["packages"]) == on_disk | {"labkit.notebooks"}
-    assert tool["package-dir"] == {"labkit.notebooks": "notebooks"}
+    assert set(tool["packages"]) == on_disk | {"labkit.notebooks", "labkit.notebooks.research"}
+    assert tool["package-dir"] == {"labkit.notebooks": "notebooks", "labkit.notebooks.research": "notebooks/research"}
     assert tool["package-data"]["labkit.notebooks"] == ["*.ipynb"]
+    assert tool["package-data"]["labkit.notebooks.research"] == ["*.ipynb"]
     assert (ROOT / "notebooks" / "__init__.py").is_file()
+    assert (ROOT / "notebooks" / "research" / "__init__.py").is_file()
 
 
 def test_notebooks_dir_when_labkit_notebooks_is_importable_is_that_package():
@@ -118,6 +120,9 @@ def test_notebooks_dir_when_labkit_notebooks_is_importable_is_that_package():
     assert {"paper_session.ipynb", "daily_health.ipynb", "weekly_readiness.ipynb"} <= {
         p.name for p in found.glob("*.ipynb")
     }
+    research = notebooks_dir("research")
+    assert research == Path(str(importlib.resources.files("labkit.notebooks.research")))
+    assert {"explore.ipynb", "train_model.ipynb"} <= {p.name for p in research.glob("*.ipynb")}
 
 
 def _makefile() -> str:

@@ -306,15 +306,17 @@ def _report_parser(sub: Any) -> None:
     report = _command(
         sub,
         "report",
-        "render a session, daily, weekly or backtest report to HTML",
+        "render a session, daily, weekly, backtest or train report to HTML",
         "Execute the matching notebook with papermill and render it to HTML under reports/, updating "
         "reports/index.html. Exits 1 when the notebook fails; its HTML still shows the failure. "
         "`labkit report backtest --journal PATH` reports the journal `labkit backtest --journal PATH` "
-        "wrote, under reports/_backtests/.",
+        "wrote, under reports/_backtests/; `labkit report train --model ID` reports a trained model "
+        "(its walk-forward folds, calibration, feature importance and out-of-sample equity), under "
+        "reports/_models/.",
         "example: labkit backtest --since 2026-01-01 --until 2026-01-08 --journal bt.jsonl && "
         "labkit report backtest --journal bt.jsonl",
     )
-    report.add_argument("kind", choices=("session", "daily", "weekly", "backtest"))
+    report.add_argument("kind", choices=("session", "daily", "weekly", "backtest", "train"))
     _session_arg(report, help="session, daily, weekly: the session's name (default: default)")
     report.add_argument(
         "--date",
@@ -344,6 +346,11 @@ def _report_parser(sub: Any) -> None:
         "how a year is counted (default: the session's, else from its source: synthetic and ccxt 24/7, "
         "yfinance equities, bar files inferred from their bars; a backtest journal does not record "
         "its market, so backtest reports assume 24/7 unless given)",
+    )
+    report.add_argument(
+        "--model",
+        metavar="ID",
+        help="train: the model, an id (labkit models) or latest, the newest trained (default latest)",
     )
     report.set_defaults(handler=sessions.cmd_report)
 

@@ -82,9 +82,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if args.kind == "backtest":
         return _report_backtest(args)
+    if args.kind == "train":
+        return _report_train(args)
     for flag, value in (("--journal", args.journal), ("--title", args.title)):
         if value is not None:
             raise ConfigError(f"{flag}: only `labkit report backtest` takes it (not {args.kind})")
+    if args.model is not None:
+        raise ConfigError(f"--model: only `labkit report train` takes it (not {args.kind})")
     home = home_of(args)
     config = load(args, {})
     date, week = relative_day(args.date), relative_week(args.week)
@@ -101,6 +105,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _report_backtest(args: argparse.Namespace) -> int:
     from labkit.reports.render import render_backtest_report
 
+    if args.model is not None:
+        raise ConfigError("--model: only `labkit report train` takes it (not backtest)")
     for flag, value in (("--date", args.date), ("--week", args.week)):
         if value is not None:
             raise ConfigError(f"{flag}: a backtest report covers its whole journal; leave {flag} out")
@@ -113,6 +119,25 @@ def _report_backtest(args: argparse.Namespace) -> int:
     config = load(args, {})
     result = render_backtest_report(args.journal, home, config, title=args.title, calendar=args.calendar)
     print(f"backtest report for {result.session} ({result.period}, {result.outcome}): {result.html}")
+    return 0
+
+
+def _report_train(args: argparse.Namespace) -> int:
+    from labkit.reports.render import render_train_report
+
+    for flag, value in (
+        ("--date", args.date),
+        ("--week", args.week),
+        ("--journal", args.journal),
+        ("--title", args.title),
+        ("--calendar", args.calendar),
+    ):
+        if value is not None:
+            raise ConfigError(f"{flag}: a train report covers one model (--model); leave {flag} out")
+    home = home_of(args)
+    config = load(args, {})
+    result = render_train_report(args.model or "latest", home, config)
+    print(f"train report for model {result.session} ({result.period}, {result.outcome}): {result.html}")
     return 0
 
 

@@ -19,6 +19,7 @@ from labkit.strategies.base import BUY, SELL
 
 GREEN, RED, BLUE, GREY, ORANGE = "#1a7f37", "#cf222e", "#0969da", "#6e7781", "#bc4c00"
 UNDERWATER = "#eca4a6"  # RED at 40% on white
+PURPLE = "#8250df"
 
 
 def equity_figure(
@@ -180,3 +181,171 @@ def _time_axis(ax: Any) -> None:
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz="UTC"))
     ax.set_xlabel("time (UTC)")
+
+
+# -- research ------------------------------------------------------------------------------------
+
+
+def price_volume_figure(bars: pd.DataFrame, title: str = "Price and volume", currency: str = "") -> Figure:
+    """Return the close (top) and the volume (bottom) on a shared UTC time axis.
+
+    Up to 600 bars show a volume bar each; more are summed into 600 or fewer equal groups of
+    consecutive bars (the axis label says how many bars a group holds).
+    """
+    fig = Figure(figsize=(10, 4.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    per = 1
+    if len(bars):
+        x = times(bars.index.to_series())
+        top.plot(*envelope(x, bars["close"].to_numpy(dtype=float)), color=BLUE, lw=0.8)
+        volume = bars["volume"].to_numpy(dtype=float)
+        per = max(1, -(-len(bars) // 600))
+        starts = np.arange(0, len(bars), per)
+        sums = np.add.reduceat(volume, starts)
+        step = float(np.median(np.diff(x))) if len(x) > 1 else 1.0 / 1440
+        bottom.bar(x[starts], sums, width=step * per, align="edge", color=GREY, lw=0)
+    top.set(title=title, ylabel=f"close ({currency})" if currency else "close")
+    bottom.set(ylabel="volume" if per == 1 else f"volume per {per} bars")
+    _thousands(top)
+    _thousands(bottom)
+    _time_axis(bottom)
+    return fig
+
+
+def correlation_figure(table: pd.DataFrame, noise: float, horizon: int) -> Figure:
+    """Return each feature's Spearman correlation with the forward return as bars, with the band
+    (± `noise`) a correlation of zero stays within by chance."""
+    fig = Figure(figsize=(10, max(3.0, 0.28 * len(table) + 1.2)), layout="constrained")
+    ax = fig.subplots()
+    shown = table.iloc[::-1]
+    values = shown["spearman"].fillna(0.0).to_numpy(dtype=float)
+    colours = [BLUE if abs(v) > noise else GREY for v in values]
+    ax.barh(list(shown.index), values, color=colours)
+    ax.axvspan(-noise, noise, color=GREY, alpha=0.15, lw=0, zorder=0, label=f"noise band ±{noise:.3f}")
+    ax.axvline(0, color=GREY, lw=0.8)
+    ax.legend(loc="lower right")
+    ax.set(
+        title=f"Spearman correlation of each feature with the return over the next {horizon} bars",
+        xlabel="correlation",
+    )
+    return fig
+
+
+def grid_figure(panels: Mapping[str, pd.DataFrame], best: tuple[int, int]) -> Figure:
+    """Return one heatmap per panel (a fast x slow grid of a figure), each cell labelled, the best
+    cell outlined."""
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    axes = fig.subplots(1, len(panels))
+    axes = np.atleast_1d(axes)
+    for ax, (name, grid) in zip(axes, panels.items(), strict=True):
+        values = grid.to_numpy(dtype=float)
+        finite = values[np.isfinite(values)]
+        bound = float(np.max(np.abs(finite))) if len(finite) else 1.0
+        image = ax.imshow(values, cmap="RdYlGn", vmin=-bound or -1, vmax=bound or 1, aspect="auto")
+        ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns])
+        ax.set_yticks(range(grid.shape[0]), [str(i) for i in grid.index])
+        ax.set(title=name, xlabel="slow SMA (bars)", ylabel="fast SMA (bars)")
+        for i in range(grid.shape[0]):
+            for j in range(grid.shape[1]):
+                v = values[i, j]
+                ax.text(j, i, "" if v != v else f"{v:.2f}", ha="center", va="center", fontsize=9)
+        if best[0] in grid.index and best[1] in grid.columns:
+            i, j = list(grid.index).index(best[0]), list(grid.columns).index(best[1])
+            ax.add_patch(_outline(j, i))
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    return fig
+
+
+def _outline(x: float, y: float) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="black", lw=2.5)
+
+
+def calibration_figure(tables: Mapping[str, pd.DataFrame], probability: np.ndarray) -> Figure:
+    """Return observed frequency against mean predicted probability per bin, one line per table
+    (`labkit.reports.research.calibration_table`), with the diagonal a calibrated model lies on
+    (top), and how many out-of-sample rows each probability had (bottom)."""
+    fig = Figure(figsize=(8, 6.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    top.plot([0, 1], [0, 1], color=GREY, ls="--", lw=1, label="perfectly calibrated")
+    for (name, table), colour, marker in zip(tables.items(), (BLUE, ORANGE), ("o", "s"), strict=False):
+        if not len(table):
+            continue
+        sizes = 20 + 200 * table["rows"].to_numpy(dtype=float) / max(1.0, float(table["rows"].max()))
+        top.plot(table["mean probability"], table["observed frequency"], color=colour, lw=1)
+        top.scatter(
+            table["mean probability"],
+            table["observed frequency"],
+            s=sizes,
+            color=colour,
+            marker=marker,
+            zorder=3,
+            label=name,
+        )
+    top.set(
+        title="Calibration out of sample (marker size: rows in the bin)",
+        ylabel="observed frequency of an up move",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    top.legend(loc="upper left")
+    bottom.hist(probability, bins=np.linspace(0, 1, 41), color=GREY)
+    bottom.set(xlabel="predicted probability", ylabel="rows")
+    return fig
+
+
+def importance_figure(table: pd.DataFrame) -> Figure:
+    """Return the XGBoost gain share (left) and the permutation AUC drop (right) of each feature,
+    side by side on the same feature order."""
+    fig = Figure(figsize=(10, max(3.5, 0.28 * len(table) + 1.5)), layout="constrained")
+    left, right = fig.subplots(1, 2, sharey=True)
+    shown = table.iloc[::-1]
+    names = list(shown.index)
+    left.barh(names, shown["gain share"].fillna(0.0).to_numpy(dtype=float) * 100, color=BLUE)
+    left.set(title="XGBoost gain share (final model)", xlabel="% of total gain")
+    drop = shown["permutation AUC drop"].fillna(0.0).to_numpy(dtype=float)
+    right.barh(names, drop, color=[GREEN if v > 0 else RED for v in drop])
+    right.axvline(0, color=GREY, lw=0.8)
+    right.set(title="Permutation AUC drop (last fold, out of sample)", xlabel="AUC lost when shuffled")
+    return fig
+
+
+def comparison_figure(
+    curves: pd.DataFrame,
+    capital: float,
+    currency: str = "",
+    title: str = "Equity",
+    marks: list[pd.Timestamp] | None = None,
+) -> Figure:
+    """Return the equity of several strategies over the same bars, one line each, with the starting
+    capital dashed and vertical dotted lines at `marks` (e.g. where each fold's test block starts)."""
+    fig = Figure(figsize=(10, 4.5), layout="constrained")
+    ax = fig.subplots()
+    colours = [BLUE, ORANGE, PURPLE, GREEN, RED]
+    if len(curves):
+        x = times(curves.index.to_series())
+        for colour, name in zip(colours, curves.columns, strict=False):
+            ax.plot(*envelope(x, curves[name].to_numpy(dtype=float)), color=colour, lw=1, label=str(name))
+        for i, mark in enumerate(marks or []):
+            ax.axvline(
+                float(times(pd.Series([mark]))[0]),
+                color=GREY,
+                ls=":",
+                lw=1,
+                label="a fold's test block starts" if i == 0 else None,
+            )
+        ax.legend(loc="best")
+    ax.axhline(capital, color=GREY, lw=0.8, ls="--")
+    ax.set(title=title, ylabel=f"equity ({currency})" if currency else "equity")
+    _thousands(ax)
+    _time_axis(ax)
+    return fig
+
+
+def _thousands(ax: Any) -> None:
+    # Amounts read as in the tables: 10,000 rather than 10000.
+    from matplotlib.ticker import FuncFormatter, ScalarFormatter
+
+    if isinstance(ax.yaxis.get_major_formatter(), ScalarFormatter):
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.10g}"))

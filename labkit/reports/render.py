@@ -4,7 +4,9 @@
 week it executes ``notebooks/<notebook>.ipynb`` with its parameters injected, and writes under
 ``reports/<session>/``: the executed notebook, its HTML (code hidden, images embedded, no script or
 stylesheet from another host) and a small JSON sidecar; ``reports/index.html`` lists every sidecar.
-`render_backtest_report` does the same for a backtest journal, under ``reports/_backtests/``.
+`render_backtest_report` does the same for a backtest journal, under ``reports/_backtests/``, and
+`render_train_report` for a trained model (``notebooks/research/train_model.ipynb``), under
+``reports/_models/``.
 Every page starts with a link back to the index, and names no local path: the labkit home is left
 out of what a page shows. A notebook that fails still leaves its executed notebook and an HTML page
 with the error at the top, then `NotebookRunError` names that page and the failing cell.
@@ -34,10 +36,14 @@ from labkit.timeutil import iso_ms, now_ms, parse_instant
 
 NOTEBOOKS = {"session": "paper_session", "daily": "daily_health", "weekly": "weekly_readiness"}
 BACKTEST_NOTEBOOK = "backtest_report"
+RESEARCH = "research"  # the research notebooks' directory (package labkit.notebooks.research)
+TRAIN_NOTEBOOK = "train_model"
 
 # Backtest reports live in reports/_backtests/: no session can be named so (a session's name starts
 # with a letter or a digit), so they never mix with a session's reports.
 BACKTESTS = "_backtests"
+# Train reports live in reports/_models/, one page per model: train-<model id>.html.
+MODELS = "_models"
 
 # Every page lies one directory under reports/, so the index is one level up.
 INDEX_LINK = "../index.html"
@@ -100,20 +106,22 @@ class _Failure:
     traceback: str
 
 
-def notebooks_dir() -> Path:
-    """Return the directory of the report notebooks.
+def notebooks_dir(part: str = "") -> Path:
+    """Return the directory of the report notebooks, or of their sub-directory `part` (``research``).
 
     They ship as the package ``labkit.notebooks`` (in a checkout, the top-level ``notebooks/``
-    directory mapped into labkit). When that package cannot be imported (labkit run from a checkout
+    directory mapped into labkit), the research notebooks as ``labkit.notebooks.research``
+    (``notebooks/research/``). When that package cannot be imported (labkit run from a checkout
     it was not installed from), the checkout's ``notebooks/`` next to the labkit package is used.
     """
+    package = "labkit.notebooks" + (f".{part}" if part else "")
     try:
-        found = importlib.resources.files("labkit.notebooks")
+        found = importlib.resources.files(package)
     except ModuleNotFoundError:
         found = None
     if isinstance(found, Path) and found.is_dir():
         return found
-    return Path(labkit.__file__).resolve().parent.parent / "notebooks"
+    return Path(labkit.__file__).resolve().parent.parent.joinpath("notebooks", *([part] if part else []))
 
 
 def render_report(
@@ -201,10 +209,55 @@ def render_backtest_report(
     )
 
 
+def render_train_report(
+    model: str,
+    home: Path,
+    config: LabkitConfig,
+    notebooks: Path | None = None,
+) -> ReportResult:
+    """Run the train report of the model `model` (an id, or ``latest``: the newest of any market).
+
+    The report lands in ``reports/_models/train-<model id>.html``: the walk-forward folds, the
+    calibration, the feature importance and the out-of-sample equity of the model against
+    sma_cross and buy and hold. Its outcome in the index is the model's out-of-sample AUC
+    (``AUC 0.53 ± 0.01``). `notebooks` replaces the notebook directory (tests; the notebook is
+    ``research/train_model.ipynb`` under it). Raise `ConfigError` (from `load_model`) for a
+    model that is missing or cannot be vouched for, and `NotebookRunError` after writing the failed
+    report's HTML.
+    """
+    from labkit.models.artifacts import load_model
+    from labkit.reports.research import auc_outcome, model_window
+
+    home = Path(home)
+    loaded = load_model(home, model or "latest")  # a missing or altered model is refused before any run
+    meta = loaded.meta
+    symbol, timeframe = str(meta.get("symbol")), str(meta.get("timeframe"))
+    parameters = {"home": ".", "model": loaded.model_id, "symbol": symbol, "timeframe": timeframe}
+    where = notebooks / RESEARCH if notebooks is not None else notebooks_dir(RESEARCH)
+    return _render(
+        _Report(
+            "train",
+            loaded.model_id,
+            model_window(meta),
+            home / "reports" / MODELS,
+            f"train-{loaded.model_id}",
+        ),
+        where / f"{TRAIN_NOTEBOOK}.ipynb",
+        parameters,
+        config,
+        home,
+        auc_outcome(meta),
+        what=f"The train report of model <b>{html.escape(loaded.model_id)}</b> ({html.escape(symbol)} "
+        f"{html.escape(timeframe)})",
+        title=f"Model {loaded.model_id}: {symbol} {timeframe}",
+        extra={"model": loaded.model_id, "symbol": symbol, "timeframe": timeframe},
+    )
+
+
 @dataclass(frozen=True)
 class _Report:
     kind: str
-    session: str  # a session's name; for a backtest, its journal as the page shows it
+    session: str  # a session's name; for a backtest, its journal as the page shows it; a model's id
     period: str
     directory: Path
     stem: str
@@ -254,7 +307,8 @@ def _render(
     )
     write_index(home)
     if failure is not None:
-        subject = f"session {report.session!r}" if report.kind != "backtest" else repr(report.session)
+        subjects = {"backtest": repr(report.session), "train": f"model {report.session}"}
+        subject = subjects.get(report.kind, f"session {report.session!r}")
         raise NotebookRunError(
             f"{report.kind} report of {subject} ({report.period}) failed at "
             f"{failure.cell}: {failure.summary}; the error is shown in {page}"
@@ -268,8 +322,11 @@ def write_index(home: Path) -> Path:
     The index lists the reports of the sessions that exist under the home. A report is left out
     when its HTML is gone, when its session is gone, or when it was generated before its session's
     first decision: the session was deleted and started again under the same name, so the report
-    describes a run that no longer exists. Its files are left alone.
+    describes a run that no longer exists. A backtest report is listed while its page exists, a
+    train report while its page and its model's folder do. Files are left alone.
     """
+    from labkit.models.artifacts import models_dir
+
     home = Path(home)
     root = home / "reports"
     entries = []
@@ -284,6 +341,18 @@ def write_index(home: Path) -> Path:
             # A backtest report stands on its own page: listed while that page exists.
             if data["kind"] == "backtest" and sidecar.parent.name == BACKTESTS:
                 entries.append((data, f"{BACKTESTS}/{data['html']}"))
+            continue
+        if data["kind"] == "train" or sidecar.parent.name == MODELS:
+            # A train report describes a saved model: listed while the model's folder exists.
+            model = str(data["session"])
+            if (
+                data["kind"] == "train"
+                and sidecar.parent.name == MODELS
+                and "/" not in model
+                and not model.startswith(".")
+                and (models_dir(home) / model / "model.json").is_file()
+            ):
+                entries.append((data, f"{MODELS}/{data['html']}"))
             continue
         name = str(data["session"])
         if name not in sessions:
@@ -311,7 +380,8 @@ def write_index(home: Path) -> Path:
         ".failed{color:#cf222e;font-weight:bold}.notready{color:#cf222e}.empty{color:#6e7781}"
         "</style></head><body><h1>labkit reports</h1>"
         f"<p>{len(entries)} reports, newest first.</p><table><thead><tr><th>kind</th>"
-        "<th>session or journal</th><th>period</th><th>status</th><th>generated at (UTC)</th><th>report</th>"
+        "<th>session, journal or model</th><th>period</th><th>status</th><th>generated at (UTC)</th>"
+        "<th>report</th>"
         f"</tr></thead><tbody>\n{rows}\n</tbody></table></body></html>\n"
     )
     path = root / "index.html"
@@ -324,14 +394,19 @@ def _outcome(sidecar: dict[str, Any]) -> str:
     if not sidecar.get("ok"):
         return "failed"
     outcome = sidecar.get("outcome")
+    if sidecar.get("kind") == "train" and isinstance(outcome, str) and _AUC.fullmatch(outcome):
+        return outcome  # a train report's outcome is its model's out-of-sample AUC
     return outcome if outcome in ("READY", "NOT READY", "empty", "ok") else "ok"
 
 
 _OUTCOME_CLASS = {"READY": "ok", "ok": "ok", "empty": "empty", "NOT READY": "notready"}
+_AUC = re.compile(r"AUC (?:n/a|[0-9.]+(?: ± [0-9.]+)?)")
 
 
 def _outcome_class(sidecar: dict[str, Any]) -> str:
-    return _OUTCOME_CLASS.get(_outcome(sidecar), "failed")
+    outcome = _outcome(sidecar)
+    # An AUC is a figure to read, not a pass: no colour says it is good or bad.
+    return "figure" if _AUC.fullmatch(outcome) else _OUTCOME_CLASS.get(outcome, "failed")
 
 
 def _first_decision_ms(journal: Path) -> int | None:

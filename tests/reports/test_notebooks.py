@@ -13,7 +13,9 @@ from labkit.readiness.verdicts import latest_verdict
 from labkit.reports.render import notebooks_dir, render_report
 from tests import stubs
 
-NOTEBOOKS = sorted(notebooks_dir().glob("*.ipynb"))
+NOTEBOOKS = sorted(notebooks_dir().glob("*.ipynb")) + sorted(notebooks_dir("research").glob("*.ipynb"))
+# What each notebook is about besides the home: a session, unless it says otherwise.
+SUBJECT = {"backtest_report": "journal", "explore": "symbol", "train_model": "model"}
 OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
 
 
@@ -26,6 +28,10 @@ def test_notebooks_dir_when_installed_holds_the_three_reports():
 
 def test_notebooks_dir_when_installed_holds_the_backtest_report():
     assert "backtest_report.ipynb" in {path.name for path in NOTEBOOKS}
+
+
+def test_notebooks_dir_when_asked_for_research_holds_explore_and_train_model():
+    assert {"explore.ipynb", "train_model.ipynb"} <= {path.name for path in notebooks_dir("research").glob("*.ipynb")}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -63,8 +69,8 @@ def test_notebook_when_committed_has_purpose_then_literal_parameters(path):
     assert statements and all(isinstance(s, ast.Assign) for s in statements)
     for statement in statements:
         ast.literal_eval(statement.value)  # type: ignore[attr-defined]
-    # A backtest report reads a journal file, not a session.
-    subject = "journal" if path.stem == "backtest_report" else "session"
+    # A backtest report reads a journal file, the research notebooks a market or a model, not a session.
+    subject = SUBJECT.get(path.stem, "session")
     assert {s.targets[0].id for s in statements} >= {"home", subject}  # type: ignore[attr-defined]
 
 
@@ -99,6 +105,7 @@ def test_render_report_when_all_kinds_writes_self_contained_html(rendered):
         assert "hl-ipython3" not in page, kind  # no highlighted code block
         assert not OUTSIDE.search(page), kind
     assert "NOT READY" in pages["weekly"] or "READY" in pages["weekly"]
+    assert "No model to drift" in pages["daily"]  # an sma_cross session has no training window
 
 
 @pytest.mark.slow

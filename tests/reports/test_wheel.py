@@ -60,13 +60,17 @@ def test_wheel_when_installed_in_a_fresh_venv_runs_a_session_and_renders_its_rep
     work.mkdir()
     labkit = scripts / "labkit"
     # Act
-    probe = "import labkit, labkit.reports.render as r; print(labkit.__file__); print(r.notebooks_dir())"
+    probe = (
+        "import labkit, labkit.reports.render as r; print(labkit.__file__); print(r.notebooks_dir()); "
+        "print(r.notebooks_dir('research'))"
+    )
     where = _run([python, "-c", probe], work, env).stdout.split()
     session = "run --pace fast --session w --source synthetic --since 2026-01-05 --until 2026-01-05T05:00"
     _run([labkit, "--home", home, *session.split()], work, env)
     _run([labkit, "--home", home, "report", "session", "--session", "w"], work, env)
     # Assert
     assert Path(where[0]).is_relative_to(site) and Path(where[1]).is_relative_to(site), where
+    assert Path(where[2]).is_relative_to(site) and (Path(where[2]) / "train_model.ipynb").is_file(), where
     decisions = (home / "data" / "sessions" / "w" / "decisions.jsonl").read_text().splitlines()
     assert len(decisions) == 300
     page = home / "reports" / "w" / "session-session.html"

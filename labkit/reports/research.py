@@ -1,0 +1,744 @@
+"""What the research notebooks compute: bars from a source, features against forward returns, a
+small strategy grid and its cost sensitivity, and a trained model's out-of-sample record.
+
+`notebooks/research/explore.ipynb` and `notebooks/research/train_model.ipynb` call these, so the
+notebooks hold the story and this module the arithmetic (tested, typed). Every backtest here runs
+through `labkit.backtest.run_backtest`, the engine and gates of ``labkit backtest``; every grid cell
+is recorded as a trial (`labkit.trials`), so the deflated Sharpe ratio pays for the search.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from labkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from labkit.backtest import BacktestResult
+    from labkit.config import LabkitConfig
+
+# Fees (of each fill's notional) the cost sensitivity runs the best grid cell at.
+COST_FEES = (0.0, 0.0005, 0.001, 0.002)
+
+
+# -- bars ----------------------------------------------------------------------------------------
+
+
+def market_config(home: Path, source: str, symbol: str, timeframe: str, **overrides: Any) -> LabkitConfig:
+    """Return the home's config (``labkit.yaml``, ``LABKIT_*``) for one market, with `overrides`.
+
+    `overrides` are config keys with dots written as double underscores
+    (``broker__fee=0.0005``, ``strategies__sma_cross__fast=5``).
+    """
+    from labkit.config_loader import load_config
+
+    keys = {k.replace("__", "."): v for k, v in overrides.items()}
+    return load_config(
+        home,
+        {"session.source": source, "session.symbol": symbol, "session.timeframe": timeframe, **keys},
+    )
+
+
+def load_bars(
+    home: Path,
+    source: str,
+    symbol: str,
+    timeframe: str,
+    since: str | int,
+    until: str | int,
+    config: LabkitConfig | None = None,
+) -> pd.DataFrame:
+    """Return the bars of `symbol` `timeframe` from `source` whose open lies in ``[since, until)``.
+
+    Any labkit source (``synthetic``, ``csv:PATH``, ``ccxt:EXCHANGE``, ``yfinance``...) through
+    `labkit.data.registry.open_source`; file paths are relative to `home`. Raise `ConfigError`
+    when the range is empty or holds no bar.
+    """
+    from labkit.data.registry import open_source
+    from labkit.timeutil import iso_s, parse_instant
+
+    since_ms, until_ms = parse_instant(since, "since"), parse_instant(until, "until")
+    if until_ms <= since_ms:
+        raise ConfigError(f"until: {iso_s(until_ms)} is not after since {iso_s(since_ms)}")
+    config = config or market_config(home, source, symbol, timeframe)
+    bars = open_source(source, home, config.session.seed, config=config).bars(
+        symbol, timeframe, since_ms, until_ms
+    )
+    if not len(bars):
+        raise ConfigError(
+            f"since/until: no bars of {symbol} {timeframe} from {source} between {iso_s(since_ms)} "
+            f"and {iso_s(until_ms)}"
+        )
+    return bars
+
+
+def bars_table(bars: pd.DataFrame, timeframe: str, currency: str) -> pd.DataFrame:
+    """Return what was loaded: the bars, their first and last open (UTC), gaps, prices and volume."""
+    from labkit.reports.views import money, utc
+    from labkit.timeutil import timeframe_ms
+
+    step = pd.Timedelta(milliseconds=timeframe_ms(timeframe))
+    gaps = bars.index.to_series().diff().dropna()
+    missing = int(((gaps / step).round() - 1).clip(lower=0).sum())
+    close = bars["close"]
+    items = {
+        "bars": f"{len(bars):,}",
+        "first / last open": f"{utc(bars.index[0])} / {utc(bars.index[-1])}",
+        "missing bars inside the range": f"{missing:,}",
+        "first / last close": f"{money(float(close.iloc[0]), currency)} / "
+        f"{money(float(close.iloc[-1]), currency)}",
+        "lowest low / highest high": f"{money(float(bars['low'].min()), currency)} / "
+        f"{money(float(bars['high'].max()), currency)}",
+        "change over the range": f"{float(close.iloc[-1] / close.iloc[0] - 1):+.2%}",
+        "total volume (units)": f"{float(bars['volume'].sum()):,.2f}",
+    }
+    return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="bars"))
+
+
+# -- features ------------------------------------------------------------------------------------
+
+
+def feature_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return each feature's rows (without NaN), mean, standard deviation and quantiles.
+
+    Four significant digits; a feature's first ``lookback - 1`` rows are NaN (its warm-up).
+    """
+    described = frame.describe(percentiles=[0.05, 0.5, 0.95]).T
+    described = described.rename(columns={"count": "rows", "std": "std", "50%": "median"})
+    shown = described[["rows", "mean", "std", "min", "5%", "median", "95%", "max"]]
+    return shown.apply(
+        lambda col: [f"{int(v):,}" for v in col] if col.name == "rows" else [_sig(v) for v in col]
+    ).rename_axis("feature")
+
+
+def forward_returns(bars: pd.DataFrame, horizon: int) -> pd.Series:
+    """Return the log return from each bar's close to the close `horizon` bars later (NaN at the end).
+
+    This looks forward: it is what a feature would have to predict, never a feature.
+    """
+    close = bars["close"].to_numpy(dtype=float)
+    out = np.full(len(close), math.nan)
+    if len(close) > horizon:
+        out[:-horizon] = np.log(close[horizon:] / close[:-horizon])
+    return pd.Series(out, index=bars.index, name=f"forward return ({horizon} bars)")
+
+
+@dataclass(frozen=True)
+class Correlations:
+    """Each feature's correlation with the forward return, and the band chance alone stays within.
+
+    `noise` is two standard errors of a correlation of zero, counting ``rows / horizon``
+    independent returns (returns over overlapping windows are not independent).
+    """
+
+    table: pd.DataFrame  # numeric: spearman, pearson, rows; by |spearman|, largest first
+    horizon: int
+    noise: float
+
+    def shown(self) -> pd.DataFrame:
+        """Return the table formatted, with whether each correlation clears the noise band."""
+        t = self.table
+        return pd.DataFrame(
+            {
+                "Spearman": [f"{v:+.4f}" for v in t["spearman"]],
+                "Pearson": [f"{v:+.4f}" for v in t["pearson"]],
+                "rows": [f"{int(v):,}" for v in t["rows"]],
+                f"beyond noise (±{self.noise:.3f})": [
+                    "yes" if abs(v) > self.noise else "no" for v in t["spearman"]
+                ],
+            },
+            index=t.index,
+        )
+
+
+def forward_correlations(bars: pd.DataFrame, frame: pd.DataFrame, horizon: int) -> Correlations:
+    """Return the rank (Spearman) and linear (Pearson) correlation of each feature with the return
+    over the next `horizon` bars, over the rows where both are known."""
+    target = forward_returns(bars, horizon)
+    rows = []
+    for name in frame.columns:
+        both = pd.DataFrame({"x": frame[name], "y": target}).dropna()
+        spearman = pearson = math.nan
+        if len(both) > 2 and both["x"].nunique() > 1:
+            spearman = float(both["x"].rank().corr(both["y"].rank()))
+            pearson = float(both["x"].corr(both["y"]))
+        rows.append({"feature": name, "spearman": spearman, "pearson": pearson, "rows": len(both)})
+    table = pd.DataFrame(rows).set_index("feature")
+    table = table.reindex(table["spearman"].abs().sort_values(ascending=False, na_position="last").index)
+    usable = int(table["rows"].max()) if len(table) else 0
+    noise = 2.0 / math.sqrt(max(usable / horizon, 1.0))
+    return Correlations(table, horizon, noise)
+
+
+# -- the strategy grid ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The sma_cross grid: one row per (fast, slow) with its figures; the best cell by Sharpe."""
+
+    table: pd.DataFrame  # fast, slow, return_pct, sharpe, max_drawdown_pct, trades, fees
+    best: tuple[int, int]
+    best_result: Any  # labkit.backtest.BacktestResult of the best cell
+    trials: int  # trials recorded for the market, these included
+    deflated_sharpe: float | None  # the best cell's Sharpe deflated by those trials
+    currency: str
+
+    def pivot(self, value: str) -> pd.DataFrame:
+        """Return `value` (``return_pct`` or ``sharpe``) as a fast x slow grid."""
+        return self.table.pivot(index="fast", columns="slow", values=value)
+
+    def shown(self) -> pd.DataFrame:
+        """Return the grid as a table: money in the quote currency, the best cell marked."""
+        from labkit.reports.views import money
+
+        t = self.table
+        best = [(int(f), int(s)) == self.best for f, s in zip(t["fast"], t["slow"], strict=True)]
+        return pd.DataFrame(
+            {
+                "return": [_pct(v) for v in t["return_pct"]],
+                "Sharpe": [_num(v) for v in t["sharpe"]],
+                "max drawdown": [_pct(v) for v in t["max_drawdown_pct"]],
+                "entries": [f"{int(v):,}" for v in t["trades"]],
+                "fees paid": [money(float(v), self.currency) for v in t["fees"]],
+                "best": ["best (by Sharpe)" if b else "" for b in best],
+            },
+            index=pd.MultiIndex.from_frame(t[["fast", "slow"]].astype(int)),
+        )
+
+    def best_table(self) -> pd.DataFrame:
+        """Return the best cell, its figures, and its Sharpe ratio deflated by the trials recorded."""
+        fast, slow = self.best
+        row = self.table[(self.table["fast"] == fast) & (self.table["slow"] == slow)].iloc[0]
+        dsr = self.deflated_sharpe
+        items = {
+            "best cell (by Sharpe)": f"sma_cross fast {fast}, slow {slow}",
+            "its return / Sharpe": f"{_pct(row['return_pct'])} / {_num(row['sharpe'])}",
+            "cells tried here": f"{len(self.table)}",
+            "trials recorded for this market": f"{self.trials:,} (data/trials.jsonl: this grid and every "
+            "earlier backtest or training of the symbol and timeframe)",
+            "deflated Sharpe ratio": "n/a"
+            if dsr is None
+            else f"{dsr:.3f}: the probability that its Sharpe beats the best that {self.trials:,} "
+            "trials would show by luck alone",
+        }
+        return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="selection"))
+
+
+def sma_grid(
+    home: Path,
+    config: LabkitConfig,
+    bars: pd.DataFrame,
+    fasts: Sequence[int],
+    slows: Sequence[int],
+    record: bool = True,
+) -> Grid:
+    """Backtest sma_cross at every (fast, slow) with fast < slow on `bars`; record each as a trial.
+
+    `config` gives the market, costs and gates (`market_config`). The best cell is the one with
+    the highest Sharpe ratio; its deflated Sharpe ratio counts every trial recorded for the market
+    (this grid's included), so trying nine cells is paid for.
+    """
+    from labkit.backtest import run_backtest, trial_figures
+    from labkit.data.bars import quote_currency
+    from labkit.trials import record_trial, trial_stats
+
+    rows, results = [], {}
+    for fast in fasts:
+        for slow in slows:
+            if fast >= slow:
+                continue
+            cell = _with(config, {"strategies.sma_cross.fast": fast, "strategies.sma_cross.slow": slow})
+            result = run_backtest(cell, bars, home=home)
+            if record:
+                record_trial(home, cell, bars, result.summary)
+            results[(fast, slow)] = result
+            rows.append(_figures(fast, slow, result))
+    if not rows:
+        raise ConfigError("grid: no (fast, slow) pair with fast < slow")
+    table = pd.DataFrame(rows)
+    ranked = table.assign(key=table["sharpe"].fillna(-math.inf)).sort_values("key", ascending=False)
+    best = (int(ranked["fast"].iloc[0]), int(ranked["slow"].iloc[0]))
+    s = config.session
+    stats = trial_stats(home, s.symbol, s.timeframe)
+    deflated = trial_figures(results[best], s.capital, stats.trials, stats.sharpe_variance)["deflated_sharpe"]
+    return Grid(table, best, results[best], stats.trials, deflated, quote_currency(s.symbol))
+
+
+def _figures(fast: int, slow: int, result: BacktestResult) -> dict[str, Any]:
+    s = result.summary
+    return {
+        "fast": fast,
+        "slow": slow,
+        "return_pct": float(s["return_pct"]),
+        "sharpe": float(s["sharpe"]),
+        "max_drawdown_pct": float(s["max_drawdown_pct"]),
+        "trades": int(s["trades"]),
+        "fees": float(s["fees"]),
+    }
+
+
+def cost_sensitivity(
+    home: Path,
+    config: LabkitConfig,
+    bars: pd.DataFrame,
+    fast: int,
+    slow: int,
+    fees: Sequence[float] = COST_FEES,
+) -> pd.DataFrame:
+    """Return sma_cross (`fast`, `slow`) on `bars` at each fee: return, Sharpe, entries, fees paid.
+
+    Slippage stays the config's. These runs are not recorded as trials: they do not choose a
+    variant, they show how one chosen variant depends on its costs.
+    """
+    from labkit.backtest import run_backtest
+    from labkit.data.bars import quote_currency
+    from labkit.reports.views import money
+
+    currency = quote_currency(config.session.symbol)
+    rows = []
+    for fee in fees:
+        cell = _with(
+            config,
+            {"strategies.sma_cross.fast": fast, "strategies.sma_cross.slow": slow, "broker.fee": fee},
+        )
+        s = run_backtest(cell, bars, home=home).summary
+        rows.append(
+            {
+                "fee per fill": f"{fee:.2%}",
+                "round trip (fees + slippage)": f"{2 * (fee + cell.broker.slippage):.2%}",
+                "return": _pct(s["return_pct"]),
+                "Sharpe": _num(s["sharpe"]),
+                "max drawdown": _pct(s["max_drawdown_pct"]),
+                "entries": f"{int(s['trades']):,}",
+                "fees paid": money(float(s["fees"]), currency),
+                "final equity": money(float(s["final_equity"]), currency),
+            }
+        )
+    return pd.DataFrame(rows).set_index("fee per fill")
+
+
+def _with(config: LabkitConfig, overrides: Mapping[str, Any]) -> LabkitConfig:
+    # The config again with dotted keys set, validated as a whole (slow > fast, fee >= 0...).
+    from labkit.config import LabkitConfig
+
+    data = config.model_dump(mode="python")
+    for key, value in overrides.items():
+        *path, last = key.split(".")
+        node = data
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return LabkitConfig.model_validate(data)
+
+
+# -- a trained model -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A saved model read for its report: model.json and its walk-forward out-of-sample rows."""
+
+    model_id: str
+    meta: dict[str, Any]
+    oos: pd.DataFrame  # index ts (UTC); label, probability
+    folder: Path
+    ensemble: Any = None  # labkit.models.ensemble.Ensemble, as load_model checked it
+
+    @property
+    def symbol(self) -> str:
+        return str(self.meta["symbol"])
+
+    @property
+    def timeframe(self) -> str:
+        return str(self.meta["timeframe"])
+
+    @property
+    def currency(self) -> str:
+        from labkit.data.bars import quote_currency
+
+        return quote_currency(self.symbol)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.meta.get("params") or {})
+
+    @property
+    def round_trip_cost(self) -> float:
+        return float(self.params.get("round_trip_cost", 0.0))
+
+
+def load_model_record(home: Path, model: str, symbol: str = "", timeframe: str = "") -> ModelRecord:
+    """Load and check the model `model` (an id or ``latest``) and read its out-of-sample rows.
+
+    Raise `ConfigError` as `labkit.models.artifacts.load_model` does, or when the model has no
+    ``out_of_sample.parquet`` (trained before models kept it).
+    """
+    from labkit.models.artifacts import load_model
+
+    loaded = load_model(home, model, symbol or None, timeframe or None)
+    path = loaded.path / "out_of_sample.parquet"
+    if not path.is_file():
+        raise ConfigError(
+            f"model {loaded.model_id}: no out_of_sample.parquet beside model.json, so there is nothing "
+            "out of sample to show; train it again with labkit train"
+        )
+    oos = pd.read_parquet(path)
+    oos.index = pd.DatetimeIndex(oos.index).tz_convert("UTC")
+    return ModelRecord(loaded.model_id, dict(loaded.meta), oos.sort_index(), loaded.path, loaded.ensemble)
+
+
+def auc_outcome(meta: Mapping[str, Any]) -> str:
+    """Return a model's out-of-sample AUC as the report index shows it: ``AUC 0.53 ± 0.01``.
+
+    Examples
+    --------
+    >>> auc_outcome({"auc_mean": 0.5312, "auc_std": 0.0167}), auc_outcome({})
+    ('AUC 0.53 ± 0.02', 'AUC n/a')
+    """
+    mean, std = meta.get("auc_mean"), meta.get("auc_std")
+    if not isinstance(mean, int | float) or mean != mean:
+        return "AUC n/a"
+    spread = f" ± {std:.2f}" if isinstance(std, int | float) and std == std else ""
+    return f"AUC {mean:.2f}{spread}"
+
+
+def model_window(meta: Mapping[str, Any]) -> str:
+    """Return the UTC days a model was trained on, ``YYYY-MM-DD to YYYY-MM-DD`` ("?" when unknown)."""
+    window = meta.get("window") or {}
+    days = []
+    for key in ("since", "until"):
+        try:
+            days.append(pd.Timestamp(window[key]).tz_convert("UTC").date().isoformat())
+        except (KeyError, TypeError, ValueError):
+            days.append("?")
+    return " to ".join(days)
+
+
+def model_header(record: ModelRecord, parameters: Mapping[str, Any]) -> pd.DataFrame:
+    """Return the table the train report starts with: what the model is and how it was trained."""
+    from labkit.home import code_version
+    from labkit.reports.views import describe_code_version, shown_parameters, utc
+    from labkit.timeutil import now_ms
+
+    m, p = record.meta, record.params
+    window = m.get("window") or {}
+    members = ", ".join(
+        f"{e.get('kind')} (weight {float(e.get('weight', math.nan)):.2f})" for e in m.get("members") or []
+    )
+    versions = m.get("versions") or {}
+    git = versions.get("git_sha") or m.get("git")
+    libraries = ", ".join(f"{k} {v}" for k, v in versions.items() if k != "git_sha" and v)
+    items = {
+        "report": "train",
+        "parameters": shown_parameters(parameters),
+        "model": record.model_id,
+        "market": f"{record.symbol} {record.timeframe} from {m.get('source')}; money in {record.currency}",
+        "training window": f"{_utc_or(window.get('since'))} to {_utc_or(window.get('until'))} "
+        f"({int(window.get('bars', 0)):,} bars, {int(window.get('rows', 0)):,} rows with features "
+        "and labels)",
+        "label": f"{p.get('label')} (horizon {m.get('horizon')} bars)",
+        "walk forward": f"{p.get('folds')} purged folds x {p.get('seeds')} seeds; "
+        f"{len(record.oos):,} rows tested out of sample",
+        "members": members or "none",
+        "trading": f"BUY at probability >= {p.get('entry')}, SELL at <= {p.get('exit')}; round trip cost "
+        f"{record.round_trip_cost:.3%}",
+        "features": f"{len((m.get('features') or {}).get('names') or [])} "
+        f"(schema {(m.get('features') or {}).get('version')})",
+        "data hash": str(m.get("data_hash")),
+        "trained": f"{utc(m['created_at']) if m.get('created_at') else '?'} with {libraries}"
+        + (f", git commit {str(git)[:12]}" if git else ""),
+        "code version": f"{describe_code_version(code_version())} (this page)",
+        "generated at": utc(pd.Timestamp(now_ms(), unit="ms", tz="UTC")),
+    }
+    return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="item"))
+
+
+def _utc_or(value: Any) -> str:
+    from labkit.reports.views import utc
+
+    try:
+        return utc(value)
+    except (TypeError, ValueError):
+        return "?"
+
+
+def fold_spans(record: ModelRecord) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Return each fold's first and last tested bar (UTC), from the out-of-sample rows.
+
+    The folds' test blocks follow one another, so the rows split by each fold's ``test_bars``;
+    empty when the counts do not add up to the rows (a model.json from another layout).
+    """
+    sizes = [int(f.get("test_bars", 0)) for f in record.meta.get("folds") or []]
+    if not sizes or sum(sizes) != len(record.oos):
+        return []
+    ends = np.cumsum(sizes)
+    index = record.oos.index
+    return [(index[end - size], index[end - 1]) for size, end in zip(sizes, ends, strict=True)]
+
+
+def walk_forward_table(record: ModelRecord) -> pd.DataFrame:
+    """Return the per-fold scores of model.json formatted: AUC with its spread over the seeds,
+    accuracy beside the majority class's accuracy, and each fold's net return traded with costs."""
+    spans = fold_spans(record)
+    rows = []
+    for i, f in enumerate(record.meta.get("folds") or []):
+        first, last = (_minute(spans[i][0]), _minute(spans[i][1])) if spans else ("?", "?")
+        accuracy, majority = f.get("accuracy"), f.get("majority_accuracy")
+        beats = (
+            "n/a"
+            if accuracy is None or majority is None
+            else ("above" if accuracy > majority else "not above")
+        )
+        rows.append(
+            {
+                "fold": int(f.get("fold", i)),
+                "train rows": f"{int(f.get('train_bars', 0)):,}",
+                "test rows": f"{int(f.get('test_bars', 0)):,}",
+                "first tested (UTC)": first,
+                "last tested (UTC)": last,
+                "AUC (± over seeds)": f"{_num(f.get('auc'), 3)} ± {_num(f.get('auc_std'), 3)}",
+                "log loss": _num(f.get("log_loss"), 4),
+                "Brier": _num(f.get("brier"), 4),
+                "accuracy": _share(accuracy),
+                "majority accuracy": _share(majority),
+                "accuracy vs majority": beats,
+                "net return (traded, costs in)": _pct(f.get("net_return_pct")),
+                "entries": "n/a" if f.get("trades") is None else f"{int(f['trades']):,}",
+            }
+        )
+    return pd.DataFrame(rows).set_index("fold") if rows else pd.DataFrame()
+
+
+def _minute(ts: pd.Timestamp) -> str:
+    return pd.Timestamp(ts).tz_convert("UTC").strftime("%Y-%m-%d %H:%M")
+
+
+def auc_line(record: ModelRecord) -> str:
+    """Say the model's AUC: the mean over its folds, ± its spread across the seeds."""
+    m = record.meta
+    seeds = record.params.get("seeds")
+    return (
+        f"Out-of-sample AUC {_num(m.get('auc_mean'), 3)} ± {_num(m.get('auc_std'), 3)}: the mean over "
+        f"the folds, ± its standard deviation across the {seeds} seeds. 0.5 is a coin."
+    )
+
+
+def calibration_table(oos: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
+    """Return the out-of-sample probabilities in `bins` equal-width bins over [0, 1]: each bin's
+    rows, mean predicted probability and observed frequency of the label (empty bins left out)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    p = oos["probability"].to_numpy(dtype=float)
+    y = oos["label"].to_numpy(dtype=float)
+    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
+    rows = []
+    for b in range(bins):
+        inside = which == b
+        if not inside.any():
+            continue
+        rows.append(
+            {
+                "bin": f"{edges[b]:.1f} to {edges[b + 1]:.1f}",
+                "rows": int(inside.sum()),
+                "mean probability": float(p[inside].mean()),
+                "observed frequency": float(y[inside].mean()),
+            }
+        )
+    table = pd.DataFrame(rows, columns=["bin", "rows", "mean probability", "observed frequency"])
+    table["gap"] = table["observed frequency"] - table["mean probability"]
+    return table.set_index("bin")
+
+
+def calibration_tables(record: ModelRecord, bins: int = 10) -> dict[str, pd.DataFrame]:
+    """Return `calibration_table` of every tested row, and of the folds after the first alone.
+
+    The first fold has no earlier fold to learn a calibration from, so its probabilities are the
+    members' raw blend; each later fold is calibrated on the folds before it.
+    """
+    out = {"every tested row": calibration_table(record.oos, bins)}
+    spans = fold_spans(record)
+    if len(spans) > 1:
+        later = record.oos.loc[record.oos.index >= spans[1][0]]
+        later_folds = "fold 1" if len(spans) == 2 else f"folds 1 to {len(spans) - 1}"
+        out[f"{later_folds} alone (calibrated on the folds before)"] = calibration_table(later, bins)
+    return out
+
+
+def calibration_shown(table: pd.DataFrame) -> pd.DataFrame:
+    """Return `calibration_table` formatted: counts with separators, shares in %."""
+    return pd.DataFrame(
+        {
+            "rows": [f"{int(v):,}" for v in table["rows"]],
+            "mean probability": [f"{v:.1%}" for v in table["mean probability"]],
+            "observed frequency": [f"{v:.1%}" for v in table["observed frequency"]],
+            "observed - predicted": [f"{v:+.1%}" for v in table["gap"]],
+        },
+        index=table.index,
+    )
+
+
+def importance_table(record: ModelRecord) -> pd.DataFrame:
+    """Return each feature's XGBoost gain share and permutation AUC drop side by side, numeric,
+    sorted by gain share then AUC drop (largest first).
+
+    Both come from model.json's ``importance``; a gain it does not hold is read from the saved
+    XGBoost member itself (`gain_shares`), the same total gain of the same final model.
+    """
+    meta = record.meta
+    importance = meta.get("importance") or {}
+    names = list((meta.get("features") or {}).get("names") or [])
+    gain = importance.get("gain") or gain_shares(record.ensemble, names)
+    drop = importance.get("permutation_auc_drop") or {}
+    names = names or sorted(set(gain) | set(drop))
+    table = pd.DataFrame(
+        {
+            "gain share": [float(gain.get(n, math.nan)) for n in names],
+            "permutation AUC drop": [float(drop.get(n, math.nan)) for n in names],
+        },
+        index=pd.Index(names, name="feature"),
+    )
+    return table.sort_values(["gain share", "permutation AUC drop"], ascending=False, na_position="last")
+
+
+def gain_shares(ensemble: Any, names: Sequence[str]) -> dict[str, float]:
+    """Return the XGBoost member's total gain per feature as shares of the whole ({} without one)."""
+    for member in getattr(ensemble, "members", None) or []:
+        booster = getattr(member, "booster_", None)
+        if getattr(member, "kind", None) == "xgboost" and booster is not None:
+            scores = booster.get_score(importance_type="total_gain")
+            total = sum(scores.values()) or 1.0
+            return {name: float(scores.get(f"f{j}", 0.0)) / total for j, name in enumerate(names)}
+    return {}
+
+
+def importance_shown(table: pd.DataFrame) -> pd.DataFrame:
+    """Return `importance_table` formatted: gain as a % share, the AUC drop with its sign."""
+    return pd.DataFrame(
+        {
+            "XGBoost gain share": [_share(v) for v in table["gain share"]],
+            "permutation AUC drop": ["n/a" if v != v else f"{v:+.4f}" for v in table["permutation AUC drop"]],
+        },
+        index=table.index,
+    )
+
+
+@dataclass(frozen=True)
+class OutOfSample:
+    """The tested bars traded three ways, net of costs: the model, sma_cross and buy and hold."""
+
+    curves: pd.DataFrame  # equity at each close, a column per strategy; index ts (UTC)
+    summary: pd.DataFrame  # formatted, a row per strategy
+    capital: float
+    currency: str
+    fee: float
+    same_data: bool  # the bars reloaded hash as the bars the model was trained on
+    data_hash: str
+    fold_starts: list[pd.Timestamp] = field(default_factory=list)
+
+
+def out_of_sample_equity(home: Path, record: ModelRecord) -> OutOfSample:
+    """Trade the model's out-of-sample probabilities over its tested bars, beside sma_cross and buy
+    and hold on the same bars; every fill pays the fee of the model's training costs.
+
+    The bars of the model's window are loaded again from its source (`load_bars`) and checked
+    against its data hash. The model trades with `labkit.training.FoldStrategy` (BUY at ``entry``,
+    SELL at ``exit``), sma_cross with the home's config, both through `run_backtest` with the
+    gates; buy and hold buys at the first bar's open, paying the fee, and holds. The fee of each
+    fill is half the model's round trip cost, with no slippage on top.
+    """
+    from labkit.backtest import run_backtest, summarize
+    from labkit.timeutil import parse_instant, timeframe_ms
+    from labkit.training import FoldStrategy, TrainPlan
+    from labkit.trials import data_hash
+
+    m, p = record.meta, record.params
+    window = m.get("window") or {}
+    tf_ms = timeframe_ms(record.timeframe)
+    fee = record.round_trip_cost / 2.0
+    source = str(m.get("source") or "synthetic")
+    config = market_config(
+        home, source, record.symbol, record.timeframe, broker__fee=fee, broker__slippage=0.0
+    )
+    until = parse_instant(str(window.get("until")), "window.until") + tf_ms
+    bars = load_bars(home, source, record.symbol, record.timeframe, str(window.get("since")), until, config)
+    digest = data_hash(bars)
+    first, last = record.oos.index[0], record.oos.index[-1]
+    span = bars.loc[(bars.index >= first) & (bars.index <= last)]
+    if not len(span):
+        raise ConfigError(f"model {record.model_id}: none of its tested bars is in the bars its source gave")
+    probability = record.oos["probability"].reindex(span.index).to_numpy(dtype=float)
+    plan = TrainPlan(
+        horizon=int(m.get("horizon") or 1),
+        entry=float(p.get("entry", 0.6)),
+        exit=float(p.get("exit", 0.5)),
+    )
+    model = run_backtest(config, span, home=home, strategy=FoldStrategy(probability, plan, record.model_id))
+    sma = run_backtest(config, span, home=home)
+    capital = float(config.session.capital)
+    units = capital * (1.0 - fee) / float(span["open"].iloc[0])
+    hold = pd.Series(units * span["close"].to_numpy(dtype=float), index=span.index)
+    ppy = float(model.summary["periods_per_year"])
+    hold_summary = summarize(hold, capital, tf_ms, ppy)
+    hold_summary.update(trades=1, fees=capital * fee)
+    names = (f"model {record.model_id}", sma.summary["strategy"], "buy and hold")
+    curves = pd.DataFrame(
+        {names[0]: model.equity.to_numpy(), names[1]: sma.equity.to_numpy(), names[2]: hold.to_numpy()},
+        index=span.index,
+    )
+    summary = _equity_summary(
+        dict(zip(names, (model.summary, sma.summary, hold_summary), strict=True)), record.currency
+    )
+    starts = [start for start, _ in fold_spans(record)]
+    return OutOfSample(
+        curves,
+        summary,
+        capital,
+        record.currency,
+        fee,
+        digest == m.get("data_hash"),
+        digest,
+        starts,
+    )
+
+
+def _equity_summary(summaries: Mapping[str, Mapping[str, Any]], currency: str) -> pd.DataFrame:
+    from labkit.reports.views import money
+
+    rows = {
+        name: {
+            "final equity": money(float(s["final_equity"]), currency),
+            "return": _pct(s.get("return_pct")),
+            "Sharpe": _num(s.get("sharpe")),
+            "max drawdown": _pct(s.get("max_drawdown_pct")),
+            "entries": f"{int(s.get('trades') or 0):,}",
+            "fees paid": money(float(s.get("fees") or 0.0), currency),
+        }
+        for name, s in summaries.items()
+    }
+    return pd.DataFrame(rows).T.rename_axis("strategy")
+
+
+# -- formatting ----------------------------------------------------------------------------------
+
+
+def _sig(value: Any) -> str:
+    return "n/a" if value is None or value != value else f"{value:.4g}"
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    return "n/a" if value is None or value != value else f"{float(value):,.{digits}f}"
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None or value != value else f"{float(value):.2f}%"
+
+
+def _share(value: Any) -> str:
+    return "n/a" if value is None or value != value else f"{float(value):.1%}"

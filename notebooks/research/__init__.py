@@ -1,0 +1,1 @@
+"""The research notebooks (explore, train_model), shipped inside labkit as ``labkit.notebooks.research``."""
