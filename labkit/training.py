@@ -186,7 +186,9 @@ def train_model(
         "auc_std": auc_std,
         "importance": {"permutation_auc_drop": walk.importance, "gain": _gain(ensemble, features.names)},
         "drift": profile(X, features.names).to_dict(),
-        "drift_probability": _probability_profile(walk.probability),
+        # Live probabilities come from the final model: its scores over the training window are
+        # the baseline they are compared with (the folds' were made by other models).
+        "drift_probability": _probability_profile(ensemble.predict_proba(X)),
         "git_sha": _git_sha(),
     }
     model_id = save_model(home, ensemble, meta)
@@ -298,7 +300,7 @@ def _permutation(
 def _gain(ensemble: Any, names: Sequence[str]) -> dict[str, float]:
     # XGBoost's total gain per feature in the final model, as shares of the whole.
     for member in ensemble.members:
-        booster = getattr(member, "booster", None)
+        booster = getattr(member, "booster_", None)
         if member.kind == "xgboost" and booster is not None:
             scores = booster.get_score(importance_type="total_gain")
             total = sum(scores.values()) or 1.0
