@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from labkit.models.members import Member
 
 KINDS = ("xgboost", "logistic", "forest")
+# Members whose fit does not depend on the seed (lbfgs is deterministic): fit once per fold.
+SEED_FREE = frozenset({"logistic"})
 # Rows the first fold trains on at least, besides the folds themselves: a model needs examples.
 MIN_TRAIN = 500
 
@@ -145,8 +147,9 @@ def train_model(
     _check_labels(y, folds, plan, cost)
     per_seed: list[list[dict[str, Any]]] = []
     walk = _Walk(np.full(len(y), math.nan), {}, {})
+    fitted: dict[tuple[str, int], Member] = {}  # seed-free members, fit once per fold
     for seed in range(plan.seeds):
-        fold_rows, seed_walk = _walk(X, y, folds, plan, seed, features.names, progress)
+        fold_rows, seed_walk = _walk(X, y, folds, plan, seed, features.names, progress, fitted)
         per_seed.append(fold_rows)
         if seed == 0:
             walk = seed_walk
@@ -239,6 +242,7 @@ def _walk(
     seed: int,
     names: Sequence[str],
     progress: Callable[[int], object] | None,
+    fitted: dict[tuple[str, int], Member],
 ) -> tuple[list[dict[str, Any]], _Walk]:
     # One seed through every fold: each member fit on the fold's training rows, judged on its test
     # rows with weights and calibration learnt from the folds before it.
@@ -250,7 +254,12 @@ def _walk(
     for fold in folds:
         members = []
         for m, kind in enumerate(plan.kinds):
-            members.append(_fit(kind, seed, X[fold.train], y[fold.train], plan.member_params.get(kind)))
+            member = fitted.get((kind, fold.index))
+            if member is None:
+                member = _fit(kind, seed, X[fold.train], y[fold.train], plan.member_params.get(kind))
+                if kind in SEED_FREE:
+                    fitted[kind, fold.index] = member
+            members.append(member)
             oof[m][fold.test] = members[-1].predict_proba(X[fold.test])
             if progress is not None:
                 progress(1)

@@ -47,14 +47,19 @@ class ModelGate(Gate):
             return [None] * len(facts.ts)
         if facts.proposed is None:
             return None  # drift concerns entries alone: without the proposals, ask bar by bar
+        import numpy as np
+
         psi = facts.signals.get("drift_psi")
-        sides = facts.proposed.tolist()
-        return [
-            self._judge(
-                BUY if side == BUY_CODE else HOLD, float(code), None if psi is None else float(psi[i])
-            )
-            for i, (code, side) in enumerate(zip(status.tolist(), sides, strict=True))
-        ]
+        entry = facts.proposed == BUY_CODE
+        flagged = status != MODEL_OK
+        if psi is not None:
+            with np.errstate(invalid="ignore"):
+                flagged |= entry & (psi > self.config.max_psi)
+        out: list[Block | None] = [None] * len(status)
+        for i in np.flatnonzero(flagged).tolist():  # the few bars that block, judged as `check` does
+            side = BUY if entry[i] else HOLD
+            out[i] = self._judge(side, float(status[i]), None if psi is None else float(psi[i]))
+        return out
 
     def _judge(self, proposed: str, status: float | None, psi: float | None) -> Block | None:
         if status is None:
