@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COLUMNS",
+    "ALREADY_FLAT",
     "FIELDS",
     "JournalError",
     "PASSED",
@@ -63,6 +64,8 @@ FIELDS = (
 )
 # The trace of a decision no gate blocked; the engine passes this very object for the common case.
 PASSED: Mapping[str, Any] = {"stage": "passed", "reason": None, "detail": {}}
+# An exit proposed while flat: long-only, nothing to do, and nothing blocked it.
+ALREADY_FLAT: Mapping[str, Any] = {"stage": "passed", "reason": "already_flat", "detail": {}}
 _dumps = functools.partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
 
 
@@ -72,23 +75,30 @@ class LineEncoder:
     def __init__(self, session: str, mode: str, symbol: str, timeframe: str, model: str, run_id: str) -> None:
         self.session, self.mode, self.symbol, self.timeframe = session, mode, symbol, timeframe
         self.model, self.run_id = model, run_id
-        head = orjson.dumps({"schema": SCHEMA, "session": session})[:-1]
-        market = orjson.dumps({"mode": mode, "symbol": symbol, "timeframe": timeframe})[1:-1]
-        passed = orjson.dumps({"gate_trace": PASSED, "rejection_reason": None, "fill": None})[1:-1]
-        tail = orjson.dumps({"model": model})[1:-1]
-        # The bytes of a HOLD no gate blocked. Slots: seq, ts, decided_at up to the second, its
-        # milliseconds, then price, confidence, position, cash and equity as `number` encodes them,
-        # and seq again for the correlation id.
-        self.hold_template = (
+        self.hold_template = self._template("HOLD", PASSED)
+        self.flat_template = self._template("SELL", ALREADY_FLAT)
+
+    def _template(self, proposed: str, trace: Mapping[str, Any]) -> bytes:
+        # The bytes of a line whose action is HOLD, with no fill, for one proposal and trace. Slots:
+        # seq, ts, decided_at up to the second, its milliseconds, then price, confidence, position,
+        # cash and equity as `number` encodes them, and seq again for the correlation id.
+        head = orjson.dumps({"schema": SCHEMA, "session": self.session})[:-1]
+        market = orjson.dumps({"mode": self.mode, "symbol": self.symbol, "timeframe": self.timeframe})[1:-1]
+        rejection = None if trace["stage"] == "passed" else trace["reason"]
+        judged = orjson.dumps({"gate_trace": trace, "rejection_reason": rejection, "fill": None})[1:-1]
+        tail = orjson.dumps({"model": self.model})[1:-1]
+        return (
             head.replace(b"%", b"%%")
             + b',"seq":%d,"ts":"%b","decided_at":"%b.%03dZ",'
             + market.replace(b"%", b"%%")
-            + b',"price":%b,"proposed":"HOLD","action":"HOLD","confidence":%b,'
-            + passed
+            + b',"price":%b,"proposed":"'
+            + proposed.encode()
+            + b'","action":"HOLD","confidence":%b,'
+            + judged.replace(b"%", b"%%")
             + b',"position":%b,"cash":%b,"equity":%b,'
             + tail.replace(b"%", b"%%")
             + b',"correlation_id":"'
-            + run_id.encode().replace(b"%", b"%%")
+            + self.run_id.encode().replace(b"%", b"%%")
             + b'-%d"}\n'
         )
 

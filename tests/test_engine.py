@@ -212,9 +212,15 @@ def test_engine_when_a_gate_refuses_entries_its_block_reaches_the_journal(
     assert all(line["rejection_reason"] == line["gate_trace"]["reason"] for line in blocked)
 
 
-def test_journal_when_hold_line_comes_from_prepared_bytes_equals_the_encoded_dict():
-    # The fast HOLD path and the dict path must write the same bytes, hostile names and numbers included.
-    from labkit.journal import PASSED, LineEncoder, number
+@pytest.mark.parametrize(
+    ("template", "proposed", "trace"),
+    [("hold_template", "HOLD", "PASSED"), ("flat_template", "SELL", "ALREADY_FLAT")],
+)
+def test_journal_when_hold_line_comes_from_prepared_bytes_equals_the_encoded_dict(template, proposed, trace):
+    # The prepared-bytes paths (a HOLD nothing blocked, an exit while flat) and the dict path must
+    # write the same bytes, hostile names and numbers included.
+    from labkit import journal
+    from labkit.journal import LineEncoder, number
 
     rng = np.random.default_rng(3)
     numbers = [0.0, -0.0, 5e-324, 1e-300, 1.5e300, 123456789.123456789, 1e16, 1e-7, 64123.5, 2.0**53 + 1]
@@ -234,16 +240,16 @@ def test_journal_when_hold_line_comes_from_prepared_bytes_equals_the_encoded_dic
                 "2026-01-05T00:00:00Z",
                 decided,
                 price,
-                "HOLD",
+                proposed,
                 "HOLD",
                 conf,
-                PASSED,
+                getattr(journal, trace),
                 None,
                 pos,
                 cash,
                 equity,
             )
-            fast = enc.hold_template % (
+            fast = getattr(enc, template) % (
                 seq,
                 b"2026-01-05T00:00:00Z",
                 b"2026-01-05T00:00:01",

@@ -48,16 +48,12 @@ class ScalpingGate(Gate):
         import numpy as np
 
         from labkit.features.definitions import adx, adx_lookback
+        from labkit.features.featureset import bar_columns
 
         # Only the bars to decide need a value; the ADX of each reads its own window alone.
         start = max(0, first - adx_lookback(self.config.adx_window) + 1)
-        tail = window.iloc[start:]
-        values = adx(
-            tail["high"].to_numpy(dtype=float),
-            tail["low"].to_numpy(dtype=float),
-            tail["close"].to_numpy(dtype=float),
-            self.config.adx_window,
-        )
+        cols = bar_columns(window, last=len(window) - start)
+        values = adx(cols["high"], cols["low"], cols["close"], self.config.adx_window)
         return {"adx": np.concatenate([np.full(start, np.nan), values])}
 
     def check(self, ctx: DecisionContext) -> Block | None:

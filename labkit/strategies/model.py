@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 
 from labkit.data.bars import ts_ms
 from labkit.errors import ConfigError
+from labkit.features.featureset import bar_columns
 from labkit.strategies.base import BUY_CODE, SELL_CODE, Signals, Strategy, StrategyConfig, StrategyContext
 from labkit.timeutil import DAY_MS
 
@@ -170,7 +171,7 @@ class ModelStrategy(Strategy):
         if fresh.any():
             first = int(np.argmax(fresh))
             start = max(0, first - self.warmup + 1)  # the features of `first` need its lookback
-            computed = self.features.compute(bars.iloc[start:])[first - start :]
+            computed = self.features.compute_columns(bar_columns(bars, last=n - start))[first - start :]
             matrix[first:] = np.where(fresh[first:, None], computed, matrix[first:])
             todo = np.flatnonzero(fresh & ~np.isnan(matrix).any(axis=1))
             if len(todo) == 1:
