@@ -349,3 +349,102 @@ def _thousands(ax: Any) -> None:
 
     if isinstance(ax.yaxis.get_major_formatter(), ScalarFormatter):
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.10g}"))
+
+
+# -- sweeps --------------------------------------------------------------------------------------
+
+# Figures where a lower value is the better one: their heatmaps run green at the low end.
+_LOWER_IS_BETTER = ("max_drawdown_pct", "max_drawdown_bars", "annual_volatility_pct", "fees", "seconds")
+# Figures whose sign says good or bad: their colours are centred on 0, so a loss is never green.
+_SIGNED = (
+    "sharpe", "sortino", "calmar", "return_pct", "annual_return_pct", "cagr_pct", "expectancy",
+    "avg_trade_pct", "best_trade_pct", "worst_trade_pct", "buy_hold_return_pct",
+)  # fmt: skip
+
+
+def sweep_heatmap_figure(heat: Any) -> Figure:
+    """Return a heatmap of a sweep's metric over two grid keys (`labkit.reports.sweeps.Heatmap`):
+    each cell the mean over its runs, labelled with the mean and the count of runs, the best run's
+    cell outlined. A metric that can be negative is coloured around 0."""
+    mean, count = heat.mean, heat.count
+    rows, cols = mean.shape
+    fig = Figure(
+        figsize=(min(12.0, max(7.0, 3.0 + 1.1 * cols)), min(9.0, 2.2 + 0.6 * rows)), layout="constrained"
+    )
+    ax = fig.subplots()
+    values = mean.to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    cmap = "RdYlGn_r" if heat.metric in _LOWER_IS_BETTER else "RdYlGn"
+    if len(finite) and (heat.metric in _SIGNED or finite.min() < 0):
+        bound = float(np.max(np.abs(finite))) or 1.0
+        low, high = -bound, bound
+    else:
+        low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+        if low == high:
+            low, high = low - 1.0, high + 1.0
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=low, vmax=high, aspect="auto")
+    # A window or costs read on two lines ("2026-01-05" over "to 2026-01-07") rather than tilted.
+    ax.set_xticks(range(cols), [x.replace(" to ", "\nto ").replace(", ", "\n") for x in heat.x_labels()])
+    ax.set_yticks(range(rows), heat.y_labels())
+    ax.set(
+        title=f"mean {heat.metric} by {heat.y} and {heat.x}\n(averaged over the other keys; n = runs)",
+        xlabel=heat.x,
+        ylabel=heat.y,
+    )
+    if rows * cols <= 225:
+        size = 9 if rows * cols <= 64 else 7
+        for i in range(rows):
+            for j in range(cols):
+                v, n = values[i, j], int(count.iat[i, j])
+                text = ("n/a" if v != v else f"{v:,.2f}" if abs(v) < 1e5 else f"{v:.2g}") + f"\nn={n}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=size)
+    if heat.best is not None and heat.best[0] in mean.index and heat.best[1] in mean.columns:
+        ax.add_patch(_outline(list(mean.columns).index(heat.best[1]), list(mean.index).index(heat.best[0])))
+    fig.colorbar(image, ax=ax, shrink=0.8, label=f"mean {heat.metric}")
+    return fig
+
+
+def overfitting_figure(result: Any, label: str = "", annualised: bool = True) -> Figure:
+    """Return the logits of a PBO (`labkit.readiness.overfitting.Overfitting`) as a histogram with
+    the λ = 0 line, PBO in the title (left), and the chosen configuration's out-of-sample Sharpe
+    ratio against its in-sample one in each combination, with their least-squares line (right)."""
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    logits = np.asarray(result.logits, dtype=float)
+    values, counts = np.unique(logits, return_counts=True)
+    labels = ("at or below the median (λ ≤ 0)", "above the median (λ > 0)")
+    if len(values) <= 60:
+        # λ takes one value per out-of-sample rank: a bar each, rather than bins that split them
+        width = 0.8 * float(np.min(np.diff(values))) if len(values) > 1 else 0.5
+        for side, colour, legend in ((values <= 0, RED, labels[0]), (values > 0, BLUE, labels[1])):
+            left.bar(values[side], counts[side], width=width, color=colour, label=legend)
+    else:
+        edges = np.histogram_bin_edges(logits, bins=40)
+        left.hist(logits[logits <= 0], bins=edges, color=RED, label=labels[0])
+        left.hist(logits[logits > 0], bins=edges, color=BLUE, label=labels[1])
+    left.axvline(0.0, color="black", ls="--", lw=1)
+    left.legend(loc="best", fontsize=8, framealpha=0.9)
+    left.set(
+        title=f"PBO {result.pbo:.2f}: λ ≤ 0 in {result.pbo:.0%} of {result.combinations:,} splits",
+        xlabel="logit λ of the in-sample best's out-of-sample rank",
+        ylabel="combinations",
+    )
+    x = np.asarray(result.in_sample_sharpe, dtype=float)
+    y = np.asarray(result.out_of_sample_sharpe, dtype=float)
+    right.scatter(x, y, s=4, alpha=0.25, color=BLUE, lw=0)
+    right.axhline(0.0, color=GREY, lw=0.8)
+    slope, intercept = result.degradation_slope, result.degradation_intercept
+    keep = np.isfinite(x) & np.isfinite(y)
+    if slope == slope and keep.any():
+        span = np.array([x[keep].min(), x[keep].max()])
+        right.plot(span, intercept + slope * span, color=ORANGE, lw=1.5, label=f"fit: slope {slope:+.2f}")
+        right.legend(loc="best", fontsize=8)
+    unit = "Sharpe (annualised)" if annualised else "Sharpe (per bar)"
+    right.set(
+        title="The chosen run of each split: out of sample vs in sample",
+        xlabel=f"in-sample {unit}",
+        ylabel=f"out-of-sample {unit}",
+    )
+    if label:
+        fig.suptitle(label)
+    return fig

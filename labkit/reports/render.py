@@ -6,7 +6,8 @@ week it executes ``notebooks/<notebook>.ipynb`` with its parameters injected, an
 stylesheet from another host) and a small JSON sidecar; ``reports/index.html`` lists every sidecar.
 `render_backtest_report` does the same for a backtest journal, under ``reports/_backtests/``, and
 `render_train_report` for a trained model (``notebooks/research/train_model.ipynb``), under
-``reports/_models/``.
+``reports/_models/``, and `render_sweep_report` for a sweep of backtests
+(``notebooks/research/sweep.ipynb``), under ``reports/_sweeps/``.
 Every page starts with a link back to the index, and names no local path: the labkit home is left
 out of what a page shows. A notebook that fails still leaves its executed notebook and an HTML page
 with the error at the top, then `NotebookRunError` names that page and the failing cell.
@@ -38,12 +39,15 @@ NOTEBOOKS = {"session": "paper_session", "daily": "daily_health", "weekly": "wee
 BACKTEST_NOTEBOOK = "backtest_report"
 RESEARCH = "research"  # the research notebooks' directory (package labkit.notebooks.research)
 TRAIN_NOTEBOOK = "train_model"
+SWEEP_NOTEBOOK = "sweep"
 
 # Backtest reports live in reports/_backtests/: no session can be named so (a session's name starts
 # with a letter or a digit), so they never mix with a session's reports.
 BACKTESTS = "_backtests"
 # Train reports live in reports/_models/, one page per model: train-<model id>.html.
 MODELS = "_models"
+# Sweep reports live in reports/_sweeps/, one page per sweep: sweep-<name>.html.
+SWEEPS = "_sweeps"
 
 # Every page lies one directory under reports/, so the index is one level up.
 INDEX_LINK = "../index.html"
@@ -254,6 +258,47 @@ def render_train_report(
     )
 
 
+def render_sweep_report(
+    home: Path,
+    name: str,
+    config: LabkitConfig,
+    notebooks: Path | None = None,
+) -> ReportResult:
+    """Run the sweep report of the sweep `name` (``data/sweeps/<name>/``; ``""``: the newest).
+
+    The report lands in ``reports/_sweeps/sweep-<name>.html``: the runs and failures, heatmaps of
+    the Sharpe ratio over the grid, the best run with its deflated Sharpe ratio, and the probability
+    of backtest overfitting (PBO) of each group of runs on the same bars. Its outcome in the index
+    is the PBO (``PBO 0.62``; a range over groups, ``PBO 0.31 to 0.62``; ``PBO n/a`` when no group
+    has two runs to compare), computed here before the notebook runs. `notebooks` replaces the
+    notebook directory (tests; the notebook is ``research/sweep.ipynb`` under it). Raise
+    `ConfigError` for a name a sweep cannot have or a sweep without ``results.parquet`` (saying
+    how to make one), `DataError` for results the report cannot read, and `NotebookRunError` after
+    writing the failed report's HTML.
+    """
+    from labkit.reports.sweeps import group_overfitting, load_sweep, pbo_outcome, sweep_period
+
+    home = Path(home)
+    record = load_sweep(home, name)  # a hostile name or a missing sweep is refused before any run
+    outcome = pbo_outcome(group_overfitting(record))
+    parameters = {"home": ".", "sweep": record.name}
+    where = notebooks / RESEARCH if notebooks is not None else notebooks_dir(RESEARCH)
+    runs = len(record.results)
+    return _render(
+        _Report(
+            "sweep", record.name, sweep_period(record), home / "reports" / SWEEPS, f"sweep-{record.name}"
+        ),
+        where / f"{SWEEP_NOTEBOOK}.ipynb",
+        parameters,
+        config,
+        home,
+        outcome,
+        what=f"The sweep report of <b>{html.escape(record.name)}</b> ({runs:,} runs)",
+        title=f"Sweep {record.name}",
+        extra={"sweep": record.name, "runs": runs},
+    )
+
+
 @dataclass(frozen=True)
 class _Report:
     kind: str
@@ -307,7 +352,11 @@ def _render(
     )
     write_index(home)
     if failure is not None:
-        subjects = {"backtest": repr(report.session), "train": f"model {report.session}"}
+        subjects = {
+            "backtest": repr(report.session),
+            "train": f"model {report.session}",
+            "sweep": f"sweep {report.session}",
+        }
         subject = subjects.get(report.kind, f"session {report.session!r}")
         raise NotebookRunError(
             f"{report.kind} report of {subject} ({report.period}) failed at "
@@ -323,9 +372,11 @@ def write_index(home: Path) -> Path:
     when its HTML is gone, when its session is gone, or when it was generated before its session's
     first decision: the session was deleted and started again under the same name, so the report
     describes a run that no longer exists. A backtest report is listed while its page exists, a
-    train report while its page and its model's folder do. Files are left alone.
+    train report while its page and its model's folder do, a sweep report while its page and its
+    sweep's results do. Files are left alone.
     """
     from labkit.models.artifacts import models_dir
+    from labkit.reports.sweeps import RESULTS, is_sweep_name, sweeps_dir
 
     home = Path(home)
     root = home / "reports"
@@ -354,6 +405,17 @@ def write_index(home: Path) -> Path:
             ):
                 entries.append((data, f"{MODELS}/{data['html']}"))
             continue
+        if data["kind"] == "sweep" or sidecar.parent.name == SWEEPS:
+            # A sweep report describes a sweep's results: listed while they exist.
+            sweep = data["session"]
+            if (
+                data["kind"] == "sweep"
+                and sidecar.parent.name == SWEEPS
+                and is_sweep_name(sweep)
+                and (sweeps_dir(home) / str(sweep) / RESULTS).is_file()
+            ):
+                entries.append((data, f"{SWEEPS}/{data['html']}"))
+            continue
         name = str(data["session"])
         if name not in sessions:
             try:
@@ -380,7 +442,7 @@ def write_index(home: Path) -> Path:
         ".failed{color:#cf222e;font-weight:bold}.notready{color:#cf222e}.empty{color:#6e7781}"
         "</style></head><body><h1>labkit reports</h1>"
         f"<p>{len(entries)} reports, newest first.</p><table><thead><tr><th>kind</th>"
-        "<th>session, journal or model</th><th>period</th><th>status</th><th>generated at (UTC)</th>"
+        "<th>session, journal, model or sweep</th><th>period</th><th>status</th><th>generated at (UTC)</th>"
         "<th>report</th>"
         f"</tr></thead><tbody>\n{rows}\n</tbody></table></body></html>\n"
     )
@@ -396,17 +458,21 @@ def _outcome(sidecar: dict[str, Any]) -> str:
     outcome = sidecar.get("outcome")
     if sidecar.get("kind") == "train" and isinstance(outcome, str) and _AUC.fullmatch(outcome):
         return outcome  # a train report's outcome is its model's out-of-sample AUC
+    if sidecar.get("kind") == "sweep" and isinstance(outcome, str) and _PBO.fullmatch(outcome):
+        return outcome  # a sweep report's outcome is its probability of backtest overfitting
     return outcome if outcome in ("READY", "NOT READY", "empty", "ok") else "ok"
 
 
 _OUTCOME_CLASS = {"READY": "ok", "ok": "ok", "empty": "empty", "NOT READY": "notready"}
 _AUC = re.compile(r"AUC (?:n/a|[0-9.]+(?: ± [0-9.]+)?)")
+_PBO = re.compile(r"PBO (?:n/a|[0-9.]+(?: to [0-9.]+)?)")
 
 
 def _outcome_class(sidecar: dict[str, Any]) -> str:
     outcome = _outcome(sidecar)
-    # An AUC is a figure to read, not a pass: no colour says it is good or bad.
-    return "figure" if _AUC.fullmatch(outcome) else _OUTCOME_CLASS.get(outcome, "failed")
+    # An AUC or a PBO is a figure to read, not a pass: no colour says it is good or bad.
+    figure = _AUC.fullmatch(outcome) or _PBO.fullmatch(outcome)
+    return "figure" if figure else _OUTCOME_CLASS.get(outcome, "failed")
 
 
 def _first_decision_ms(journal: Path) -> int | None:

@@ -15,7 +15,7 @@ from tests import stubs
 
 NOTEBOOKS = sorted(notebooks_dir().glob("*.ipynb")) + sorted(notebooks_dir("research").glob("*.ipynb"))
 # What each notebook is about besides the home: a session, unless it says otherwise.
-SUBJECT = {"backtest_report": "journal", "explore": "symbol", "train_model": "model"}
+SUBJECT = {"backtest_report": "journal", "explore": "symbol", "train_model": "model", "sweep": "sweep"}
 OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
 
 
