@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     _run_parser(sub)
     _backtest_parser(sub)
     _train_parsers(sub)
+    _sweep_parser(sub)
     _status_parser(sub)
     _report_parser(sub)
     _control_parsers(sub)
@@ -289,6 +290,60 @@ def _train_parsers(sub: Any) -> None:
     models.set_defaults(handler=research.cmd_models)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 4096:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of processes from 1 to 4096")
+    return value
+
+
+def _sweep_parser(sub: Any) -> None:
+    sw = _command(
+        sub,
+        "sweep",
+        "run many backtests of a grid into one results table",
+        "Backtest every combination of a grid file (symbols, timeframes, windows, costs, the "
+        "strategy's parameters) on local worker processes or a Dask cluster. Each finished run is kept "
+        "under data/sweeps/<name>/runs/ as it finishes; data/sweeps/<name>/results.parquet (a row per "
+        "run) and blocks.parquet (each run's returns in 64 blocks) are rebuilt from them. Every run "
+        "is a trial. A run that fails is recorded with its error and the sweep goes on (exit 0). "
+        "docs/sweeps.md describes the grid and the tables.",
+        "example: labkit sweep --grid sma.yaml --workers 2; on a cluster: labkit sweep --grid sma.yaml "
+        "--dask tcp://HOST:8786 --home /shared/home",
+    )
+    sw.add_argument("--grid", required=True, metavar="PATH", help="the grid file (YAML)")
+    where = sw.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="local worker processes (default: the machine's cores)",
+    )
+    where.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on the Dask cluster of this scheduler (tcp://HOST:8786); its workers need labkit "
+        "and the same home (--home) on shared storage",
+    )
+    sw.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a sweep of the same name: skip its finished runs, run its failed ones again",
+    )
+    sw.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help=f"run a grid of more than {research.CONFIRM_RUNS:,} runs, or of runs over {CONFIRM_BARS:,} "
+        "bars, without asking on a terminal",
+    )
+    _json_arg(sw, "print one JSON object: runs, failed, seconds, the tables, the top runs by Sharpe")
+    sw.set_defaults(handler=research.cmd_sweep)
+
+
 def _status_parser(sub: Any) -> None:
     status = _command(
         sub,
@@ -316,7 +371,7 @@ def _report_parser(sub: Any) -> None:
         "example: labkit backtest --since 2026-01-01 --until 2026-01-08 --journal bt.jsonl && "
         "labkit report backtest --journal bt.jsonl",
     )
-    report.add_argument("kind", choices=("session", "daily", "weekly", "backtest", "train"))
+    report.add_argument("kind", choices=("session", "daily", "weekly", "backtest", "train", "sweep"))
     _session_arg(report, help="session, daily, weekly: the session's name (default: default)")
     report.add_argument(
         "--date",
@@ -351,6 +406,11 @@ def _report_parser(sub: Any) -> None:
         "--model",
         metavar="ID",
         help="train: the model, an id (labkit models) or latest, the newest trained (default latest)",
+    )
+    report.add_argument(
+        "--sweep",
+        metavar="NAME",
+        help="sweep: the sweep's name (its data/sweeps/<name>/ folder; default: the newest sweep)",
     )
     report.set_defaults(handler=sessions.cmd_report)
 

@@ -84,6 +84,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         return _report_backtest(args)
     if args.kind == "train":
         return _report_train(args)
+    if args.kind == "sweep":
+        return _report_sweep(args)
+    if args.sweep is not None:
+        raise ConfigError(f"--sweep: only `labkit report sweep` takes it (not {args.kind})")
     for flag, value in (("--journal", args.journal), ("--title", args.title)):
         if value is not None:
             raise ConfigError(f"{flag}: only `labkit report backtest` takes it (not {args.kind})")
@@ -107,6 +111,8 @@ def _report_backtest(args: argparse.Namespace) -> int:
 
     if args.model is not None:
         raise ConfigError("--model: only `labkit report train` takes it (not backtest)")
+    if args.sweep is not None:
+        raise ConfigError("--sweep: only `labkit report sweep` takes it (not backtest)")
     for flag, value in (("--date", args.date), ("--week", args.week)):
         if value is not None:
             raise ConfigError(f"{flag}: a backtest report covers its whole journal; leave {flag} out")
@@ -131,6 +137,7 @@ def _report_train(args: argparse.Namespace) -> int:
         ("--journal", args.journal),
         ("--title", args.title),
         ("--calendar", args.calendar),
+        ("--sweep", args.sweep),
     ):
         if value is not None:
             raise ConfigError(f"{flag}: a train report covers one model (--model); leave {flag} out")
@@ -138,6 +145,25 @@ def _report_train(args: argparse.Namespace) -> int:
     config = load(args, {})
     result = render_train_report(args.model or "latest", home, config)
     print(f"train report for model {result.session} ({result.period}, {result.outcome}): {result.html}")
+    return 0
+
+
+def _report_sweep(args: argparse.Namespace) -> int:
+    from labkit.reports.render import render_sweep_report
+
+    for flag, value in (
+        ("--date", args.date),
+        ("--week", args.week),
+        ("--journal", args.journal),
+        ("--title", args.title),
+        ("--calendar", args.calendar),
+        ("--model", args.model),
+    ):
+        if value is not None:
+            raise ConfigError(f"{flag}: a sweep report covers one sweep (--sweep); leave {flag} out")
+    home = home_of(args)
+    result = render_sweep_report(home, args.sweep or "", load(args, {}))
+    print(f"sweep report for {result.session} ({result.period}, {result.outcome}): {result.html}")
     return 0
 
 

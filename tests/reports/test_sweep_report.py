@@ -317,3 +317,24 @@ def test_pbo_outcome_when_groups_differ_gives_the_range_and_words_say_what_it_me
     assert sweeps.pbo_outcome([]) == "PBO n/a"
     assert "the grid's best cell is likely luck" in sweeps.pbo_words(0.62)
     assert "Low:" in sweeps.pbo_words(0.05)
+
+
+def test_cli_report_sweep_when_the_sweep_is_missing_exits_2_and_says_how_to_make_one(tmp_path, capsys):
+    # Arrange
+    from labkit.cli import main
+
+    # Act
+    code = main(["--home", str(tmp_path), "report", "sweep", "--sweep", "nope"])
+    # Assert
+    assert code == 2 and "labkit sweep --grid" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", [["--model", "latest"], ["--date", "2026-01-05"], ["--journal", "x.jsonl"]])
+def test_cli_report_sweep_when_given_another_kind_s_flag_exits_2_naming_it(tmp_path, capsys, flag):
+    # Arrange
+    from labkit.cli import main
+
+    # Act
+    code = main(["--home", str(tmp_path), "report", "sweep", "--sweep", "s", *flag])
+    # Assert
+    assert code == 2 and flag[0] in capsys.readouterr().err
