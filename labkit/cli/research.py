@@ -1,9 +1,11 @@
-"""Research commands: backtest, and fetching or listing cached market data."""
+"""Research commands: backtest, sweep, train, and fetching or listing cached market data."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -320,3 +322,127 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"created {m.get('created_at')}"
         )
     return 0
+
+
+# A grid of more runs than this is announced, and confirmed first on a terminal.
+CONFIRM_RUNS = 10_000
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from labkit.sweep.grid import load_grid
+    from labkit.sweep.plan import SweepPlan
+    from labkit.sweep.runner import run_sweep
+
+    home = home_of(args)
+    grid = load_grid(Path(args.grid))
+    plan = SweepPlan(grid, home)
+    what = f"{grid.strategy} on {grid.source}"
+    _confirm_runs(plan.total, what, args.yes)
+    confirm_size(plan.max_run_bars(), f"{what}, in its longest run", args.yes)
+    try:
+        with _run_progress(grid.name) as progress:
+            result = run_sweep(
+                plan, workers=args.workers, dask=args.dask, resume=args.resume, progress=progress
+            )
+    except KeyboardInterrupt:
+        import sys
+
+        print(
+            f"labkit sweep: interrupted; the finished runs are kept in data/sweeps/{grid.name}: "
+            "run the same command with --resume to continue",
+            file=sys.stderr,
+        )
+        raise
+    varying = _varying_columns(grid)
+    if args.json:
+        top = [{k: row.get(k) for k in ("run_id", "sharpe", "return_pct", *varying)} for row in result.top]
+        print(
+            json.dumps(
+                {
+                    "name": result.name,
+                    "runs": result.runs,
+                    "ran": result.ran,
+                    "skipped": result.skipped,
+                    "failed": result.failed,
+                    "seconds": round(result.seconds, 3),
+                    "workers": result.workers,
+                    "table": str(result.table),
+                    "blocks": str(result.blocks),
+                    "top": top,
+                },
+                default=str,
+            )
+        )
+        return 0
+    print(sweep_line(result, varying))
+    return 0
+
+
+def sweep_line(result: Any, varying: list[str]) -> str:
+    """Return the line `labkit sweep` prints: runs, failures, time, the table and the best three by Sharpe."""
+    before = f" ({result.skipped:,} finished before)" if result.skipped else ""
+    failed = (
+        f", {result.failed:,} failed (the table's error column says why; the sweep finished, exit 0)"
+        if result.failed
+        else ", none failed"
+    )
+    text = f"sweep {result.name}: {result.runs:,} runs{before}{failed}, {result.seconds:,.1f} s"
+    text += f"; {result.table}"
+    if not result.top:
+        return text + "; no run has a Sharpe ratio"
+    best = []
+    for row in result.top:
+        shown = " ".join(f"{k}={row.get(k)}" for k in varying)
+        best.append(f"{row['sharpe']:.2f} {row['run_id']}" + (f" ({shown})" if shown else ""))
+    return text + "; top sharpe: " + ", ".join(best)
+
+
+def _varying_columns(grid: Any) -> list[str]:
+    # What tells the best runs apart: the grid's dimensions with more than one value.
+    dims = {"symbol": grid.symbols, "timeframe": grid.timeframes, "since": grid.windows}
+    names = [name for name, values in dims.items() if len(values) > 1]
+    if len(grid.costs) > 1:
+        names += ["fee", "slippage"]
+    return names + [name for name, values in grid.params.items() if len(values) > 1]
+
+
+def _confirm_runs(runs: int, what: str, yes: bool) -> None:
+    import sys
+
+    if runs <= CONFIRM_RUNS:
+        return
+    print(f"about to run {runs:,} backtests of {what}", file=sys.stderr, flush=True)
+    if yes or not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return  # a script or a pipe cannot answer; the count above stays in its log
+    print("continue? [y/N] ", end="", file=sys.stderr, flush=True)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise ConfigError(
+            f"--yes: not confirmed, nothing was run; pass --yes to run {runs:,} backtests without being "
+            "asked, or make the grid smaller"
+        )
+
+
+@contextmanager
+def _run_progress(name: str) -> Iterator[Callable[[int, int, int], object] | None]:
+    # A progress bar over runs on a terminal (tqdm gives the rate and the time left), nothing elsewhere.
+    import sys
+
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bars: list[Any] = []
+
+    def update(total: int, done: int, failed: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, initial=done, unit="run", desc=f"sweep {name}", file=sys.stderr))
+        bar = bars[0]
+        bar.set_postfix(done=done, failed=failed, refresh=False)
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        if bars:
+            bars[0].close()
