@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, field_validator
 
 from labkit.data.retry import DataConfig
 from labkit.errors import ConfigError
@@ -214,6 +214,34 @@ class ScheduleConfig(BaseModel):
     weekly_at: str = Field("00:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
+class ServeConfig(BaseModel):
+    """`labkit serve`: the HTTP API, health and metrics over the home (docs/serve.md)."""
+
+    model_config = _FROZEN
+    # SecretStr: a key never shows in a dump, a repr or a session's config.json, however written.
+    api_keys: tuple[SecretStr, ...] = Field((), description="bearer keys of the control endpoints")
+    host: str = Field("127.0.0.1", min_length=1, max_length=255)
+    port: int = Field(8765, ge=1, le=65_535)
+    rate_limit_per_minute: int = Field(300, ge=1, le=1_000_000, description="requests per client address")
+    # None: stale exactly when `labkit status` says so (twice the session's beat period).
+    stale_after_seconds: float | None = Field(None, gt=0, le=7 * 86_400)
+    decisions_limit_max: int = Field(1000, ge=1, le=100_000)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _one_key(cls, value: Any) -> Any:
+        # `api_keys: ${KEY}` (a string, not a list) is one key.
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        _one_printable_line(value, "a host", 255)
+        if " " in value:
+            raise ValueError("a host is one name or address, without blanks (e.g. 127.0.0.1)")
+        return value
+
+
 class LabkitConfig(BaseModel):
     model_config = _FROZEN
     session: SessionConfig = SessionConfig()
@@ -225,6 +253,7 @@ class LabkitConfig(BaseModel):
     reports: ReportsConfig = ReportsConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     data: DataConfig = DataConfig()
+    serve: ServeConfig = ServeConfig()
     exchanges: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 

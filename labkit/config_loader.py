@@ -359,6 +359,7 @@ def _explain(exc: ValidationError, secret_paths: set[KeyPath]) -> str:
         secret = tuple(err["loc"]) in secret_paths or (
             err["loc"][:1] == ("exchanges",) and any(is_secret_key(str(p)) for p in err["loc"][2:])
         )
+        hidden = err["loc"][:2] == ("serve", "api_keys")  # keys are secrets however written: never echoed
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             parent = err["loc"][:-1]
@@ -371,7 +372,7 @@ def _explain(exc: ValidationError, secret_paths: set[KeyPath]) -> str:
             given = redact_userinfo(given)
         shown = (
             ""
-            if err["type"] in ("extra_forbidden", "missing") or isinstance(given, dict)
+            if err["type"] in ("extra_forbidden", "missing") or isinstance(given, dict) or hidden
             else f" (got {_short(repr(given))})"
         )
         lines.append(f"{path}: {msg}{shown}")
