@@ -222,7 +222,7 @@ class ServeConfig(BaseModel):
     api_keys: tuple[SecretStr, ...] = Field((), description="bearer keys of the control endpoints")
     host: str = Field("127.0.0.1", min_length=1, max_length=255)
     port: int = Field(8765, ge=1, le=65_535)
-    rate_limit_per_minute: int = Field(300, ge=1, le=1_000_000, description="requests per client address")
+    rate_limit_per_minute: int = Field(600, ge=1, le=1_000_000, description="requests per client address")
     # None: stale exactly when `labkit status` says so (twice the session's beat period).
     stale_after_seconds: float | None = Field(None, gt=0, le=7 * 86_400)
     decisions_limit_max: int = Field(1000, ge=1, le=100_000)
