@@ -365,15 +365,55 @@ def _render(
     return ReportResult(report.kind, report.session, report.period, page, notebook, True, None, outcome)
 
 
+@dataclass(frozen=True)
+class IndexEntry:
+    """One report the index lists: its sidecar, its page (relative to ``reports/``), its outcome."""
+
+    sidecar: dict[str, Any]
+    link: str
+
+    @property
+    def outcome(self) -> str:
+        """READY, NOT READY, empty, failed, ok, or a train report's AUC or a sweep report's PBO."""
+        return _outcome(self.sidecar)
+
+
 def write_index(home: Path) -> Path:
     """Rewrite ``reports/index.html`` from the sidecars of every report; return its path.
 
-    The index lists the reports of the sessions that exist under the home. A report is left out
-    when its HTML is gone, when its session is gone, or when it was generated before its session's
-    first decision: the session was deleted and started again under the same name, so the report
-    describes a run that no longer exists. A backtest report is listed while its page exists, a
-    train report while its page and its model's folder do, a sweep report while its page and its
-    sweep's results do. Files are left alone.
+    It lists `index_entries`, newest first. Files are left alone.
+    """
+    entries = [(entry.sidecar, entry.link) for entry in index_entries(home)]
+    rows = "\n".join(
+        f"<tr><td>{_e(d['kind'])}</td><td>{_e(d['session'])}</td><td>{_e(d['period'])}</td>"
+        f'<td class="{_outcome_class(d)}">{_e(_outcome(d))}</td>'
+        f'<td>{_e(d.get("generated_at"))}</td><td><a href="{_e(link)}">{_e(d["html"])}</a></td></tr>'
+        for d, link in entries
+    )
+    page = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>labkit reports'
+        "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}.ok{color:#1a7f37}"
+        ".failed{color:#cf222e;font-weight:bold}.notready{color:#cf222e}.empty{color:#6e7781}"
+        "</style></head><body><h1>labkit reports</h1>"
+        f"<p>{len(entries)} reports, newest first.</p><table><thead><tr><th>kind</th>"
+        "<th>session, journal, model or sweep</th><th>period</th><th>status</th><th>generated at (UTC)</th>"
+        "<th>report</th>"
+        f"</tr></thead><tbody>\n{rows}\n</tbody></table></body></html>\n"
+    )
+    path = Path(home) / "reports" / "index.html"
+    _write_text(path, page)
+    return path
+
+
+def index_entries(home: Path) -> list[IndexEntry]:
+    """Return the reports the index lists, newest first, from their sidecars (what `labkit serve` shows).
+
+    The reports of the sessions that exist under the home. A report is left out when its HTML is
+    gone, when its session is gone, or when it was generated before its session's first decision:
+    the session was deleted and started again under the same name, so the report describes a run
+    that no longer exists. A backtest report is listed while its page exists, a train report while
+    its page and its model's folder do, a sweep report while its page and its sweep's results do.
     """
     from labkit.models.artifacts import models_dir
     from labkit.reports.sweeps import RESULTS, is_sweep_name, sweeps_dir
@@ -429,26 +469,7 @@ def write_index(home: Path) -> Path:
             continue
         entries.append((data, f"{sidecar.parent.name}/{data['html']}"))
     entries.sort(key=lambda item: (str(item[0].get("generated_at")), item[1]), reverse=True)
-    rows = "\n".join(
-        f"<tr><td>{_e(d['kind'])}</td><td>{_e(d['session'])}</td><td>{_e(d['period'])}</td>"
-        f'<td class="{_outcome_class(d)}">{_e(_outcome(d))}</td>'
-        f'<td>{_e(d.get("generated_at"))}</td><td><a href="{_e(link)}">{_e(d["html"])}</a></td></tr>'
-        for d, link in entries
-    )
-    page = (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>labkit reports'
-        "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}.ok{color:#1a7f37}"
-        ".failed{color:#cf222e;font-weight:bold}.notready{color:#cf222e}.empty{color:#6e7781}"
-        "</style></head><body><h1>labkit reports</h1>"
-        f"<p>{len(entries)} reports, newest first.</p><table><thead><tr><th>kind</th>"
-        "<th>session, journal, model or sweep</th><th>period</th><th>status</th><th>generated at (UTC)</th>"
-        "<th>report</th>"
-        f"</tr></thead><tbody>\n{rows}\n</tbody></table></body></html>\n"
-    )
-    path = root / "index.html"
-    _write_text(path, page)
-    return path
+    return [IndexEntry(data, link) for data, link in entries]
 
 
 def _outcome(sidecar: dict[str, Any]) -> str:
