@@ -72,9 +72,10 @@ def _shown_path(filename: object, args: argparse.Namespace) -> str:
 
 
 def _log_level(args: argparse.Namespace) -> int:
-    # A session logs its gates and progress; other commands print results and only warn.
+    # A session logs its gates and progress, the server its requests; other commands print results
+    # and only warn.
     chosen = {"debug": logging.DEBUG, "quiet": logging.WARNING}
-    return chosen.get(args.verbosity, logging.INFO if args.command == "run" else logging.WARNING)
+    return chosen.get(args.verbosity, logging.INFO if args.command in ("run", "serve") else logging.WARNING)
 
 
 @contextmanager

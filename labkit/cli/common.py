@@ -37,6 +37,8 @@ FLAGS = {
     "session.calendar": "--calendar",
     "broker.fee": "--fee",
     "broker.slippage": "--slippage",
+    "serve.host": "--host",
+    "serve.port": "--port",
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import labkit.cli.registry as registry
 import labkit.cli.research as research
+import labkit.cli.serve as serve
 import labkit.cli.sessions as sessions
 from labkit.cli.common import CONFIRM_BARS, fetch_kinds
 
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     _replay_parser(sub)
     _data_parser(sub)
     _schedule_parser(sub)
+    _serve_parser(sub)
     _registry_parsers(sub)
     return parser
 
@@ -537,6 +539,35 @@ def _schedule_parser(sub: Any) -> None:
     how.add_argument("--print-systemd", action="store_true", help="print systemd user units")
     _session_arg(sch)
     sch.set_defaults(handler=sessions.cmd_schedule)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65_535:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a port from 1 to 65535")
+    return value
+
+
+def _serve_parser(sub: Any) -> None:
+    srv = _command(
+        sub,
+        "serve",
+        "serve an HTTP API, health check, Prometheus metrics and a live page over the home",
+        "Serve the home over HTTP until SIGTERM or Ctrl-C: GET /health (503 naming stale sessions), "
+        "GET /metrics (Prometheus), GET /api/sessions (as labkit status --json), each session's "
+        "decisions and equity curve, the reports, and a live page at /. POST /api/sessions/NAME/"
+        "{stop,emergency-stop,resume,reduce-only} needs `Authorization: Bearer KEY`, KEY one of "
+        "serve.api_keys. It only reads session files and writes commands to their control logs, so "
+        "sessions never depend on it. Listening beyond loopback needs serve.api_keys (exit 2).",
+        "docs/serve.md describes the routes, the security model, a systemd unit and a Prometheus "
+        "scrape config. example: labkit serve --port 8765",
+    )
+    srv.add_argument("--host", metavar="HOST", help="address to listen on (default serve.host, 127.0.0.1)")
+    srv.add_argument("--port", type=_port, metavar="PORT", help="TCP port (default serve.port, 8765)")
+    srv.set_defaults(handler=serve.cmd_serve)
 
 
 def _registry_parsers(sub: Any) -> None:
