@@ -43,7 +43,9 @@ def engine_settings(config: LabkitConfig, mode: str) -> EngineSettings:
     Every mode fills with the broker's fees and slippage: shadow follows each decision as the paper
     broker would fill it, so its record says what the decisions would have cost.
     """
-    s = config.session
+    s, r = config.session, config.risk
+    # A strategy with an entry threshold on a calibrated probability (a model) scales risk sizes above it.
+    floor = getattr(strategy_config(config), "entry", None) if s.strategy == "model" else None
     return EngineSettings(
         session=s.name,
         mode=mode,
@@ -52,7 +54,16 @@ def engine_settings(config: LabkitConfig, mode: str) -> EngineSettings:
         timeframe_ms=timeframe_ms(s.timeframe),
         fee=config.broker.fee,
         slippage=config.broker.slippage,
-        position_frac=config.risk.position_frac,
+        position_frac=r.position_frac,
+        sizing=r.sizing,
+        risk_per_trade=r.risk_per_trade,
+        max_exposure=r.max_exposure,
+        atr_window=r.atr_window,
+        stop_atr=r.stop_atr,
+        take_profit_atr=r.take_profit_atr,
+        trailing_atr=r.trailing_atr,
+        max_bars=r.max_bars,
+        confidence_floor=floor,
     )
 
 

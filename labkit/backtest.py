@@ -32,7 +32,7 @@ from labkit.engine import SLICE_BARS
 from labkit.errors import ConfigError
 from labkit.gates.base import BUY, HOLD, SELL, BarFacts, Block, DecisionContext, Gate
 from labkit.journal import JournalWriter
-from labkit.portfolio import Portfolio
+from labkit.portfolio import EXIT_REASONS, Portfolio
 from labkit.readiness import metrics
 from labkit.readiness.calendar import session_calendar
 from labkit.readiness.trips import reason_code, round_trips
@@ -243,19 +243,31 @@ class _RecordingBook(Portfolio):
         return book
 
     def fill(
-        self, side: int, open_price: float, fee: float, slippage: float, position_frac: float, order_seq: int
+        self,
+        side: int,
+        open_price: float,
+        fee: float,
+        slippage: float,
+        position_frac: float,
+        order_seq: int,
+        *,
+        units: float | None = None,
+        reason: str = "signal",
     ) -> dict[str, Any] | None:
-        record = super().fill(side, open_price, fee, slippage, position_frac, order_seq)
+        record = super().fill(
+            side, open_price, fee, slippage, position_frac, order_seq, units=units, reason=reason
+        )
         if record is not None:
             self.fills.append((order_seq, record))
         return record
 
     def round_trips(self, times: pd.DatetimeIndex) -> tuple[pd.DataFrame, pd.Timestamp | None]:
         """Return the closed round trips and when the position still open at the end was entered."""
-        # A fresh book decides bar i as seq i; an order decided at bar t fills at bar t+1's open.
+        # A fresh book decides bar i as seq i; an order decided at bar t fills at bar t+1's open, an
+        # exit the engine enforces on the bar of its own seq.
         rows = [
             {
-                "ts": times[seq + 1],
+                "ts": times[seq if f["reason"] in EXIT_REASONS else seq + 1],
                 "fill_side": f["side"],
                 "fill_units": f["units"],
                 "fill_price": f["price"],

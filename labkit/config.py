@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, field_validator, model_validator
 
 from labkit.data.retry import DataConfig
 from labkit.errors import ConfigError
@@ -176,7 +176,29 @@ else:
 
 class RiskConfig(BaseModel):
     model_config = _FROZEN
-    position_frac: float = Field(1.0, gt=0, le=1, description="share of cash an entry spends")
+    position_frac: float = Field(1.0, gt=0, le=1, description="share of cash an entry spends (all_in)")
+    # all_in keeps sma_cross comparable with other backtesters; risk sizes each entry by its stop.
+    sizing: Literal["all_in", "risk"] = "all_in"
+    risk_per_trade: float = Field(0.01, gt=0, le=1, description="equity lost if the stop is hit (risk)")
+    max_exposure: float = Field(1.0, gt=0, le=1, description="largest position value / equity (risk)")
+    atr_window: int = Field(14, ge=1, le=10_000, description="bars in the ATR's simple average")
+    stop_atr: float | None = Field(None, gt=0, le=1000, description="stop-loss distance in ATRs")
+    take_profit_atr: float | None = Field(None, gt=0, le=1000, description="take-profit distance in ATRs")
+    trailing_atr: float | None = Field(None, gt=0, le=1000, description="trailing stop distance in ATRs")
+    max_bars: int | None = Field(None, ge=1, le=100_000_000, description="bars a position is held at most")
+
+    @model_validator(mode="after")
+    def _risk_needs_a_stop(self) -> RiskConfig:
+        # Risk sizing divides by the stop distance: without one there is nothing to size by.
+        if self.sizing == "risk" and self.stop_atr is None:
+            raise ValueError("sizing: risk needs risk.stop_atr (the stop distance each entry is sized by)")
+        return self
+
+    @property
+    def exits(self) -> bool:
+        """Whether the engine enforces any exit of its own."""
+        levels = (self.stop_atr, self.take_profit_atr, self.trailing_atr, self.max_bars)
+        return any(v is not None for v in levels)
 
 
 class BrokerConfig(BaseModel):

@@ -9,6 +9,12 @@ Every gate is asked about every proposal it declares in ``applies_to``. A gate w
 only bar-level facts (the `data` gate) may answer for a whole run of bars at once
 (`Gate.check_bars`); when every gate that applies to HOLD answers that way, a HOLD bar needs no
 context of its own. That is what lets a replay decide hundreds of thousands of bars a second.
+
+Exits the engine enforces (the `risk` section: stop-loss, take-profit, trailing and time stops) are
+checked on every bar with no fill at its open, before the close is marked: first at the open (a
+gap through a level fills at the open), then on the range (a level fills at its price; a bar that
+reaches both the stop and the take-profit is assumed to have hit the stop first, the worse case).
+The levels live in the book (`Portfolio`), so a resumed session checks them like a replay.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ import orjson
 import pandas as pd
 
 from labkit.data.bars import ts_ms
+from labkit.features.definitions import atr as average_true_range
 from labkit.features.featureset import bar_columns
 from labkit.gates.base import BarFacts, Block, DecisionContext, Gate, run_gates
-from labkit.journal import ALREADY_FLAT, PASSED, JournalWriter, LineEncoder, number
+from labkit.journal import ALREADY_FLAT, ALREADY_LONG, PASSED, JournalWriter, LineEncoder, number
 from labkit.portfolio import Portfolio
 from labkit.strategies.base import BUY, HOLD, SELL, SIDE_NAME, Strategy
 from labkit.timeutil import DAY_MS, iso_ms, iso_s, now_ms
@@ -45,6 +52,29 @@ class EngineSettings:
     fee: float
     slippage: float
     position_frac: float
+    sizing: str = "all_in"  # or "risk"
+    risk_per_trade: float = 0.01
+    max_exposure: float = 1.0
+    atr_window: int = 14
+    stop_atr: float | None = None
+    take_profit_atr: float | None = None
+    trailing_atr: float | None = None
+    max_bars: int | None = None
+    confidence_floor: float | None = None  # a model's entry threshold: risk sizing scales above it
+
+    @property
+    def exits(self) -> bool:
+        levels = (self.stop_atr, self.take_profit_atr, self.trailing_atr, self.max_bars)
+        return any(v is not None for v in levels)
+
+    @property
+    def uses_atr(self) -> bool:
+        return self.exits or self.sizing == "risk"
+
+    @property
+    def atr_bars(self) -> int:
+        """Bars the ATR needs (its window plus the close before it), 0 when nothing uses it."""
+        return self.atr_window + 1 if self.uses_atr else 0
 
 
 class Engine:
@@ -90,16 +120,26 @@ class Engine:
             self.run_id,
         )
 
+    @property
+    def history(self) -> int:
+        """Bars of history the engine keeps: the strategy's, and the ATR's when exits or sizing use it."""
+        return max(self.strategy.history, self.settings.atr_bars)
+
+    @property
+    def warmup(self) -> int:
+        """Bars needed before the first decision that may trade."""
+        return max(self.strategy.warmup, self.settings.atr_bars)
+
     def prime(self, history: pd.DataFrame) -> None:
         """Give the engine bars that were already decided, so a resumed session needs no warm-up."""
-        self._history = history.iloc[-self.strategy.history :]
+        self._history = history.iloc[-self.history :]
 
     def _absorb(self, bars: pd.DataFrame) -> None:
         # Bars already journaled (held as data_unavailable while the source was down) still belong
         # in the history the strategy looks back on once they arrive.
         window = pd.concat([self._history, bars]) if len(self._history) else bars
         window = window[~window.index.duplicated(keep="last")].sort_index()
-        self._history = window.iloc[-self.strategy.history :]
+        self._history = window.iloc[-self.history :]
 
     def unavailable(self, times: list[int], now: int) -> None:
         """Journal a HOLD for each due bar the source could not deliver (stage data, data_unavailable).
@@ -116,6 +156,7 @@ class Engine:
                 # The exchange is down: the order decided on the last bar cannot be placed.
                 detail["cancelled_order_seq"] = port.pending_seq
                 port.pending_side, port.pending_seq, port.pending_reason = 0, -1, None
+                port.pending_units = port.pending_atr = None
             port.roll_day(ts // DAY_MS)
             port.last_seq += 1
             port.last_ts = ts
@@ -162,7 +203,11 @@ class Engine:
         facts = dict(signals.facts)
         for gate in self.gates:
             facts.update(gate.prepare(window, signals.facts, offset))
-        self._history = window.iloc[-self.strategy.history :]
+        self._history = window.iloc[-self.history :]
+        atr = None
+        if self.settings.uses_atr:
+            cols = bar_columns(window)
+            atr = average_true_range(cols["high"], cols["low"], cols["close"], self.settings.atr_window)
         # Slices bound the memory a long replay needs for its journal text.
         for lo in range(0, len(bars), SLICE_BARS):
             hi = min(lo + SLICE_BARS, len(bars))
@@ -175,6 +220,7 @@ class Engine:
                 {name: values[offset + lo : offset + hi] for name, values in facts.items()},
                 now,
                 source_ok,
+                None if atr is None else atr[offset + lo : offset + hi],
             )
         return len(bars)
 
@@ -195,7 +241,7 @@ class Engine:
             now=close if now is None else np.full(len(times), now, dtype="int64"),
             bars_available=np.arange(offset + 1, offset + len(times) + 1),
             timeframe_ms=tf,
-            bars_needed=self.strategy.warmup,
+            bars_needed=self.warmup,
             source_ok=source_ok,
             signals=facts,
             proposed=side,
@@ -217,6 +263,7 @@ class Engine:
         facts: Mapping[str, np.ndarray],
         now: int | None,
         source_ok: bool,
+        atr: np.ndarray | None = None,
     ) -> None:
         s, port, journal, lines = self.settings, self.portfolio, self.journal, self.lines
         tf = s.timeframe_ms
@@ -231,7 +278,12 @@ class Engine:
         write_bytes = journal.write_bytes if journal is not None else None
         days = (times // DAY_MS).tolist()
         times_list = times.tolist()
-        need = self.strategy.warmup
+        need = self.warmup
+        exits = s.exits
+        risk_sized = s.sizing == "risk"
+        atrs = atr.tolist() if atr is not None else [math.nan] * len(times_list)
+        highs = cols["high"].tolist() if exits else []
+        lows = cols["low"].tolist() if exits else []
         equity_out = np.empty(len(bars))
         ts_text = (
             (np.datetime_as_string(times.astype("datetime64[ms]"), unit="s").astype(object) + "Z").tolist()
@@ -264,10 +316,24 @@ class Engine:
             fill = None
             if port.pending_side:
                 port.cash, port.position = cash, pos
+                from_flat = pos <= 0
                 fill = port.fill(
-                    port.pending_side, opens[i], s.fee, s.slippage, s.position_frac, port.pending_seq
+                    port.pending_side,
+                    opens[i],
+                    s.fee,
+                    s.slippage,
+                    s.position_frac,
+                    port.pending_seq,
+                    units=port.pending_units,
                 )
+                if exits and fill is not None and from_flat and port.pending_side == 1:
+                    self._arm(fill, port.pending_atr, seq + 1, days[i], highs[i])
                 port.pending_side, port.pending_seq, port.pending_reason = 0, -1, None
+                port.pending_units = port.pending_atr = None
+                cash, pos = port.cash, port.position
+            elif exits and pos > 0:
+                port.cash, port.position = cash, pos
+                fill = self._exit(opens[i], highs[i], lows[i], seq + 1)
                 cash, pos = port.cash, port.position
             price = closes[i]
             if days[i] != port.day:
@@ -306,6 +372,10 @@ class Engine:
                     fee=s.fee,
                     slippage=s.slippage,
                     facts={name: float(values[i]) for name, values in facts.items()},
+                    entry_units=self._size(equity, cash, price, atrs[i], confs[i])
+                    if proposed == 1
+                    else math.nan,
+                    risk_today=port.risk_today,
                 )
                 known = {name: answer[i] for name, answer in answers.items()}
                 block = run_gates(self.chains[ctx.proposed], ctx, known)
@@ -314,12 +384,27 @@ class Engine:
                 if proposed == -1 and pos <= 0:
                     # Long-only: an exit signal while flat has nothing to do, and nothing blocked it.
                     action, trace = 0, ALREADY_FLAT
+                elif proposed == 1 and risk_sized and pos > 0:
+                    # A risk-sized position is entered once: adding would move its risk past the budget.
+                    action, trace = 0, ALREADY_LONG
             else:
                 action = 0
                 trace = {"stage": block.stage, "reason": block.reason, "detail": dict(block.detail)}
             if action:
                 port.pending_side, port.pending_seq = action, seq
                 port.trades_today += action == 1  # a trade is a round trip: count entries
+                if action == 1 and atr is not None:
+                    # The size and the ATR ride with the order (and in the journal, for a recovery).
+                    a = atrs[i]
+                    port.pending_atr = None if a != a else a
+                    units = self._size(equity, cash, price, a, confs[i]) if risk_sized else None
+                    port.pending_units = units
+                    detail = (
+                        {"atr": port.pending_atr}
+                        if units is None
+                        else {"units": units, "atr": port.pending_atr}
+                    )
+                    trace = {**trace, "detail": {**trace["detail"], **detail}}
             if now is not None and trace["stage"] == "passed" and now - times_list[i] - tf > tf:
                 # Decided more than a bar after it closed (a catch-up): say so, with how late.
                 late = round((now - times_list[i] - tf) / tf, 2)
@@ -384,6 +469,68 @@ class Engine:
         self.equity.append(equity_out)
         if journal is not None:
             journal.flush()
+
+    def _size(self, equity: float, cash: float, price: float, atr: float, confidence: float) -> float:
+        """Return the units an entry decided at `price` buys, as `risk.sizing` says; NaN if it cannot."""
+        s = self.settings
+        per_unit = price * (1.0 + s.slippage) * (1.0 + s.fee)
+        if s.sizing != "risk":
+            return cash * s.position_frac / per_unit
+        if not atr > 0 or s.stop_atr is None:
+            return math.nan
+        units = s.risk_per_trade * equity / (s.stop_atr * atr)
+        floor = s.confidence_floor
+        if floor is not None and confidence == confidence and floor < 1:
+            # Half the size at the entry threshold, all of it at certainty, linear between.
+            units *= 0.5 + 0.5 * min(max((confidence - floor) / (1.0 - floor), 0.0), 1.0)
+        return min(units, s.max_exposure * equity / price, cash / per_unit)
+
+    def _arm(self, fill: dict[str, Any], atr: float | None, seq: int, day: int, high: float) -> None:
+        """Set the exit levels of a position just entered from flat, and count the risk it takes."""
+        s, port = self.settings, self.portfolio
+        port.entry_seq = seq
+        if atr is None:
+            return  # no ATR at the decision: only the time stop can apply
+        price = fill["price"]
+        if s.stop_atr is not None:
+            port.stop_price = fill["stop_price"] = price - s.stop_atr * atr
+            port.roll_day(day)  # the risk belongs to the day the entry filled on
+            port.risk_today += fill["units"] * s.stop_atr * atr
+        if s.take_profit_atr is not None:
+            port.take_profit_price = fill["take_profit_price"] = price + s.take_profit_atr * atr
+        if s.trailing_atr is not None:
+            port.trailing_dist = s.trailing_atr * atr
+            port.trailing_price = fill["trailing_price"] = price - port.trailing_dist
+            # The entry bar's high came after the fill at its open: it moves the stop of later bars.
+            port.trailing_price = max(port.trailing_price, high - port.trailing_dist)
+
+    def _exit(self, open_: float, high: float, low: float, seq: int) -> dict[str, Any] | None:
+        """Sell at the first exit the bar reaches (the open first, then the range); None if none.
+
+        Ratchets the trailing stop on the bar's high when the position stays open.
+        """
+        s, port = self.settings, self.portfolio
+        stop, why = port.stop_price, "stop_loss"
+        trail = port.trailing_price
+        if trail is not None and (stop is None or trail > stop):
+            stop, why = trail, "trailing_stop"
+        target = port.take_profit_price
+        price: float | None = None
+        if stop is not None and open_ <= stop:
+            price = open_
+        elif target is not None and open_ >= target:
+            price, why = open_, "take_profit"
+        elif s.max_bars is not None and port.entry_seq >= 0 and seq - port.entry_seq >= s.max_bars:
+            price, why = open_, "time_stop"
+        elif stop is not None and low <= stop:
+            price = stop  # checked before the target: when a bar reaches both, the worse is assumed
+        elif target is not None and high >= target:
+            price, why = target, "take_profit"
+        if price is None:
+            if port.trailing_dist is not None and trail is not None and high - port.trailing_dist > trail:
+                port.trailing_price = high - port.trailing_dist
+            return None
+        return port.fill(-1, price, s.fee, s.slippage, s.position_frac, seq, reason=why)
 
     def equity_curve(self) -> np.ndarray:
         """Return the equity at every close decided so far in this process."""

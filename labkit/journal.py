@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "ALREADY_FLAT",
+    "ALREADY_LONG",
     "FIELDS",
     "JournalError",
     "PASSED",
@@ -66,6 +67,7 @@ FIELDS = (
 PASSED: Mapping[str, Any] = {"stage": "passed", "reason": None, "detail": {}}
 # An exit proposed while flat: long-only, nothing to do, and nothing blocked it.
 ALREADY_FLAT: Mapping[str, Any] = {"stage": "passed", "reason": "already_flat", "detail": {}}
+ALREADY_LONG: Mapping[str, Any] = {"stage": "passed", "reason": "already_long", "detail": {}}
 _dumps = functools.partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
 
 

@@ -8,6 +8,11 @@ daily counters and halt flags the gates read, and how far the journal got (``las
 Fills: an order decided at bar t's close fills at bar t+1's open; slippage moves
 the price against us; the fee is a fraction of the fill's notional at entry and at exit. Cash never
 goes negative and there is no leverage.
+
+Exits the engine enforces (`labkit.engine`; stop-loss, take-profit, trailing and time stops) are
+part of the book too: their levels, set when an entry fills from flat, are saved and resumed with
+it. Such an exit fills on the bar that reached it, and its fill's ``order_seq`` is that bar's own
+line; every other order fills on the bar after the line that decided it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from typing import Any
 
 from labkit.strategies.base import BUY, HOLD, SIDE_NAME
 from labkit.timeutil import DAY_MS, parse_instant
+
+# Fill reasons of the exits the engine enforces on a bar's range; `signal` is the strategy's order.
+EXIT_REASONS = ("stop_loss", "take_profit", "trailing_stop", "time_stop")
 
 
 @dataclass
@@ -46,6 +54,16 @@ class Portfolio:
     fees_paid: float = 0.0
     slippage_paid: float = 0.0
     realized_pnl: float = 0.0
+    # The sized entry waiting for the open (None: all_in, sized at the fill) and the decision bar's ATR.
+    pending_units: float | None = None
+    pending_atr: float | None = None
+    # Exit levels of the open position (None when off), and the seq of the line its entry filled on.
+    stop_price: float | None = None
+    take_profit_price: float | None = None
+    trailing_price: float | None = None
+    trailing_dist: float | None = None
+    entry_seq: int = -1
+    risk_today: float = 0.0  # units x stop distance of the UTC day's entries, in quote
 
     @classmethod
     def start(cls, capital: float) -> Portfolio:
@@ -64,16 +82,33 @@ class Portfolio:
         if day != self.day:
             self.day, self.day_start_equity = day, self.last_equity
             self.trades_today = self.loss_streak = 0
+            self.risk_today = 0.0
 
     def fill(
-        self, side: int, open_price: float, fee: float, slippage: float, position_frac: float, order_seq: int
+        self,
+        side: int,
+        open_price: float,
+        fee: float,
+        slippage: float,
+        position_frac: float,
+        order_seq: int,
+        *,
+        units: float | None = None,
+        reason: str = "signal",
     ) -> dict[str, Any] | None:
-        """Fill an order at a bar's open; return the fill record, or None if nothing could fill."""
+        """Fill an order at `open_price` (a bar's open, or an exit's level); return the fill record.
+
+        An entry buys `units` when given (capped by the cash), else `position_frac` of the cash.
+        Returns None when nothing could fill.
+        """
         if side == 1:
             price = open_price * (1.0 + slippage)
-            budget = self.cash * position_frac
-            units = budget / (price * (1.0 + fee))
-            if units <= 0:
+            affordable = self.cash / (price * (1.0 + fee))
+            if units is None:
+                units = self.cash * position_frac / (price * (1.0 + fee))
+            else:
+                units = min(units, affordable)
+            if not units > 0:
                 return None
             notional = units * price
             fee_paid = notional * fee
@@ -102,6 +137,7 @@ class Portfolio:
             self.exits += 1
             self.realized_pnl += pnl
             self.loss_streak = self.loss_streak + 1 if pnl < 0 else 0
+            self.clear_exits()
         slippage_cost = units * open_price * slippage
         self.fees_paid += fee_paid
         self.slippage_paid += slippage_cost
@@ -114,10 +150,13 @@ class Portfolio:
             "order_seq": order_seq,
             "pnl": pnl,
             "cash_flow": cash_flow,
+            "reason": self.pending_reason or reason,
         }
-        if self.pending_reason:
-            record["reason"] = self.pending_reason
         return record
+
+    def clear_exits(self) -> None:
+        self.stop_price = self.take_profit_price = self.trailing_price = self.trailing_dist = None
+        self.entry_seq = -1
 
     def replay_line(self, line: dict[str, Any]) -> None:
         """Bring the book forward by one journal line, as the engine did when it wrote the line.
@@ -126,26 +165,46 @@ class Portfolio:
         exact book of an uninterrupted run without deciding those bars a second time.
         """
         fill = line.get("fill")
+        ts = parse_instant(line["ts"])
         if fill:
             units, price = fill["units"], fill["price"]
             if fill["side"] == BUY:
                 self.avg_price = (self.avg_price * self.position + units * price) / (self.position + units)
                 self.entry_cost -= fill["cash_flow"]
                 self.entries += 1
+                if "stop_price" in fill or "take_profit_price" in fill or "trailing_price" in fill:
+                    self._arm_from(fill, line["seq"], ts // DAY_MS)
             else:
                 self.avg_price = self.entry_cost = 0.0
                 self.exits += 1
                 self.realized_pnl += fill["pnl"]
                 self.loss_streak = self.loss_streak + 1 if fill["pnl"] < 0 else 0
+                self.clear_exits()
             self.fees_paid += fill["fee"]
             self.slippage_paid += fill["slippage_cost"]
             self.pending_side, self.pending_seq, self.pending_reason = 0, -1, None
-        ts = parse_instant(line["ts"])
+            self.pending_units = self.pending_atr = None
         self.roll_day(ts // DAY_MS)
         self.cash, self.position = line["cash"], line["position"]
         self.peak_equity = max(self.peak_equity, line["equity"])
         if line["action"] != HOLD:
             self.pending_side, self.pending_seq = (1 if line["action"] == BUY else -1), line["seq"]
             self.trades_today += line["action"] == BUY
+            if line["action"] == BUY:
+                detail = line["gate_trace"]["detail"]
+                self.pending_units, self.pending_atr = detail.get("units"), detail.get("atr")
         self.last_equity = line["equity"]
         self.last_seq, self.last_ts = line["seq"], ts
+
+    def _arm_from(self, fill: dict[str, Any], seq: int, day: int) -> None:
+        # The levels an entry's fill recorded. A trailing stop restarts from its entry level: the
+        # highs that ratcheted it are not in the journal (a crash that leaves the journal ahead of
+        # state.json, mid-trade, loses the ratchet).
+        self.stop_price = fill.get("stop_price")
+        self.take_profit_price = fill.get("take_profit_price")
+        self.trailing_price = fill.get("trailing_price")
+        self.trailing_dist = None if self.trailing_price is None else fill["price"] - self.trailing_price
+        self.entry_seq = seq
+        if self.stop_price is not None:
+            self.roll_day(day)
+            self.risk_today += fill["units"] * (fill["price"] - self.stop_price)

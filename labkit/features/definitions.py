@@ -146,6 +146,23 @@ def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarr
     return np.maximum(high - low, np.maximum(np.abs(high - prev), np.abs(low - prev)))
 
 
+def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, window: int) -> np.ndarray:
+    """Return the average true range in price units, one value per bar, NaN for the first `window`.
+
+    The simple mean of the last `window` true ranges (a finite window, so a bar's value is the same
+    over a million bars or its last ``window + 1``); what the engine sizes and stops by.
+
+    Examples
+    --------
+    >>> atr(np.array([11.0, 12.0, 13.0]), np.array([9.0, 10.0, 9.0]), np.array([10.0, 11.0, 12.0]), 2)
+    array([nan, nan,  3.])
+    """
+    n = len(close)
+    if n <= window:
+        return np.full(n, np.nan)
+    return pad(rolling_sum(true_range(high, low, close), window) / window, n)
+
+
 def _atr(cols: Columns, window: int = 14) -> np.ndarray:
     mean_range = rolling_sum(true_range(cols["high"], cols["low"], cols["close"]), window) / window
     return mean_range / tail(cols["close"], len(mean_range))

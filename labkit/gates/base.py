@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,10 @@ class DecisionContext:
     slippage: float
     # The strategy's per-bar facts at this bar (Signals.facts), e.g. a model's status or ADX.
     facts: Mapping[str, float] = field(default_factory=dict)
+    # The sized entry (units at the close, as `risk.sizing` sizes it; NaN when it cannot be sized)
+    # and the risk the day's entries already took, in quote (units x stop distance).
+    entry_units: float = math.nan
+    risk_today: float = 0.0
 
     @property
     def is_entry(self) -> bool:

@@ -103,6 +103,6 @@ def _orders(journal: pd.DataFrame) -> list[tuple[int, int]]:
         if action in (BUY, SELL)
     }
     for fill in journal["fill"]:
-        if isinstance(fill, Mapping) and fill.get("reason"):
+        if isinstance(fill, Mapping) and fill.get("reason", "signal") != "signal":
             orders.setdefault(int(fill["order_seq"]), SIDE_CODE[fill["side"]])
     return sorted(orders.items())

@@ -369,7 +369,7 @@ class _SessionRun:
         # A resumed session continues from bars it already decided, so it needs no second warm-up.
         last = self.portfolio.last_ts
         if last is not None:
-            start = max(since, last - self.engine.strategy.history * self.tf)
+            start = max(since, last - self.engine.history * self.tf)
             self._prime(self._bars(start, last + 1))
 
     def _replay(self, since: int, bars: pd.DataFrame, progress: bool | None) -> None:
