@@ -38,3 +38,38 @@ def test_risk_budget_when_exposure_limit_reached_names_numbers():
 
 def test_risk_budget_when_exit_proposed_does_not_apply():
     assert RiskBudgetGate.applies_to == frozenset({"BUY"})
+
+
+def test_risk_budget_when_day_risk_reaches_daily_risk_blocks_with_figures():
+    # Arrange: 500 of 10,000 taken today is the whole 5% budget
+    gate = RiskBudgetGate(RiskBudgetConfig(daily_risk=0.05))
+    ctx = stubs.decision_context(risk_today=500.0, day_start_equity=10_000.0)
+    # Act
+    block = run_gates([gate], ctx)
+    # Assert
+    assert block == Block(
+        "risk_budget",
+        "risk_budget_exhausted",
+        {"risk_today": 500.0, "day_start_equity": 10_000.0, "risk_used": 0.05, "daily_risk": 0.05},
+    )
+
+
+def test_risk_budget_when_day_risk_under_daily_risk_passes():
+    gate = RiskBudgetGate(RiskBudgetConfig(daily_risk=0.05))
+    assert run_gates([gate], stubs.decision_context(risk_today=499.0, day_start_equity=10_000.0)) is None
+
+
+def test_risk_budget_when_sized_entry_under_min_notional_blocks_below_min_size():
+    # Arrange: 0.05 units at 100 is 5 of quote, under the 10 minimum
+    gate = RiskBudgetGate(RiskBudgetConfig(min_notional=10.0))
+    # Act
+    block = run_gates([gate], stubs.decision_context(entry_units=0.05, price=100.0))
+    # Assert
+    assert block == Block(
+        "risk_budget", "below_min_size", {"units": 0.05, "notional": 5.0, "min_notional": 10.0}
+    )
+
+
+def test_risk_budget_when_sized_entry_at_min_notional_passes():
+    gate = RiskBudgetGate(RiskBudgetConfig(min_notional=10.0))
+    assert run_gates([gate], stubs.decision_context(entry_units=0.1, price=100.0)) is None
