@@ -102,6 +102,28 @@ def round_trips(journal: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(trips, columns=list(_TRIP_COLUMNS))
 
 
+def exit_reasons(journal: pd.DataFrame) -> list[str]:
+    """Return why each closed trade of `round_trips(journal)` was exited, in the same order.
+
+    The exit fill's ``reason``: ``signal``, ``stop_loss``, ``take_profit``, ``trailing_stop``,
+    ``time_stop`` or ``emergency_stop``; fills written before exits existed have none but
+    ``emergency_stop`` ones, and count as ``signal``. Reads the journal's ``fill`` dicts.
+    """
+    reasons: list[str] = []
+    if journal.empty or "fill" not in journal.columns:
+        return reasons
+    holding = False
+    for fill in journal["fill"]:
+        if not isinstance(fill, dict):
+            continue
+        if fill.get("side") == BUY:
+            holding = True
+        elif fill.get("side") == SELL and holding:
+            reasons.append(str(fill.get("reason") or "signal"))
+            holding = False
+    return reasons
+
+
 def blocking_table(journal: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
     """Return blocked decisions by stage and reason code: ``count`` and ``share`` of all decisions.
 

@@ -16,7 +16,7 @@ from labkit.errors import ConfigError
 from labkit.journal import read_journal
 from labkit.readiness.metrics import max_drawdown
 from labkit.readiness.periods import iso_week
-from labkit.readiness.trips import blocking_table, round_trips
+from labkit.readiness.trips import blocking_table, exit_reasons, round_trips
 from labkit.readiness.weekly import WeeklyReadiness
 from labkit.reports.figures import GREEN, RED
 from labkit.session.paths import existing_session
@@ -413,6 +413,28 @@ def trade_list(journal: pd.DataFrame, currency: str) -> pd.DataFrame:
     )
 
 
+EXIT_ORDER = ("signal", "stop_loss", "take_profit", "trailing_stop", "time_stop", "emergency_stop")
+
+
+def exits_table(journal: pd.DataFrame) -> pd.DataFrame:
+    """Return the closed trades by why they were exited: count, mean net return, share that won."""
+    trips = round_trips(journal)
+    reasons = exit_reasons(journal)
+    columns = ["trades", "mean net return", "hit rate"]
+    if trips.empty or len(reasons) != len(trips):
+        return pd.DataFrame(columns=columns, index=pd.Index([], name="exit"))
+    frame = trips.assign(exit=reasons)
+    rows = {}
+    for reason in sorted(set(reasons), key=lambda r: (EXIT_ORDER.index(r) if r in EXIT_ORDER else 99, r)):
+        group = frame[frame["exit"] == reason]
+        rows[reason] = [
+            f"{len(group):,}",
+            f"{group['net_return'].mean():+.3%}",
+            f"{(group['net_pnl'] > 0).mean():.1%}",
+        ]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns).rename_axis("exit")
+
+
 def evidence_table(result: WeeklyReadiness) -> pd.DataFrame:
     """Return the deflated Sharpe ratio, its trial count and the track record still needed."""
     e = result.evidence
@@ -453,6 +475,46 @@ FILL_MODEL = (
     "an order decided at a bar's close fills at the next bar's open; long only; all in: an entry "
     "spends {frac} of the cash, fee included (risk.position_frac), an exit sells the whole position"
 )
+RISK_FILL_MODEL = (
+    "an order decided at a bar's close fills at the next bar's open; long only; sized by risk: an "
+    "entry buys {risk} of equity / ({stop} x ATR({window})), capped at {exposure} of equity and by "
+    "the cash{scaled} (risk.sizing: risk); an exit sells the whole position"
+)
+
+
+def sizing_text(risk: Mapping[str, Any], strategy: str = "") -> str:
+    """Return how entries are sized, from a config's ``risk`` section."""
+    if risk.get("sizing", "all_in") != "risk":
+        return FILL_MODEL.format(frac=f"{float(risk.get('position_frac', 1.0)):.0%}")
+    return RISK_FILL_MODEL.format(
+        risk=f"{float(risk.get('risk_per_trade', 0.01)):.2%}",
+        stop=f"{float(risk['stop_atr']):g}",
+        window=int(risk.get("atr_window", 14)),
+        exposure=f"{float(risk.get('max_exposure', 1.0)):.0%}",
+        scaled=", scaled from 1/2 at the entry threshold to 1 at certainty by the model's probability"
+        if strategy == "model"
+        else "",
+    )
+
+
+def exits_text(risk: Mapping[str, Any]) -> str:
+    """Return the exits the engine enforces, from a config's ``risk`` section."""
+    parts = []
+    if risk.get("stop_atr") is not None:
+        parts.append(f"stop-loss {float(risk['stop_atr']):g} ATR below the entry fill")
+    if risk.get("take_profit_atr") is not None:
+        parts.append(f"take-profit {float(risk['take_profit_atr']):g} ATR above it")
+    if risk.get("trailing_atr") is not None:
+        parts.append(f"trailing stop {float(risk['trailing_atr']):g} ATR below the highest high since")
+    if risk.get("max_bars") is not None:
+        parts.append(f"time stop after {int(risk['max_bars'])} bars")
+    if not parts:
+        return "none: positions close only on the strategy's exit signal"
+    return (
+        "; ".join(parts)
+        + f" (ATR over {int(risk.get('atr_window', 14))} bars); checked on each bar's open then its range, "
+        "a gap fills at the open, a bar reaching the stop and the target is taken as the stop"
+    )
 
 
 def short_hash(data: bytes) -> str:
@@ -544,7 +606,7 @@ def assumptions_table(view: SessionView, result: WeeklyReadiness | None = None) 
     from labkit.readiness.weekly import EQUITY_BASIS
 
     broker = view.config.get("broker", {})
-    frac = float(view.config.get("risk", {}).get("position_frac", 1.0))
+    risk = view.config.get("risk", {})
     if result is not None and result.calendar:
         calendar = str(result.calendar.get("description"))
         annualisation = str(result.calendar.get("annualisation"))
@@ -552,7 +614,8 @@ def assumptions_table(view: SessionView, result: WeeklyReadiness | None = None) 
         calendar, annualisation = _calendar_words(view)
     mode = view.config.get("session", {}).get("mode")
     items = {
-        "fills": FILL_MODEL.format(frac=f"{frac:.0%}"),
+        "fills": sizing_text(risk, str(view.config.get("session", {}).get("strategy", ""))),
+        "exits": exits_text(risk),
         "fees": f"{float(broker.get('fee', 0.0)):.3%} of each fill's notional (broker.fee in config.json)",
         "slippage": f"{float(broker.get('slippage', 0.0)):.3%} of the open, against the order "
         "(broker.slippage in config.json)",
@@ -915,8 +978,15 @@ def backtest_assumptions(bt: BacktestView) -> pd.DataFrame:
 
     fee, slippage, frac = paid_rates(bt.journal)
     paid = "read from the run's fills" if frac is not None else "no fill to read it from"
+    enforced = sorted(set(exit_reasons(bt.journal)) - {"signal", "emergency_stop"})
     items = {
-        "fills": FILL_MODEL.format(frac="?" if frac is None else f"{frac:.0%}"),
+        "fills": _backtest_sizing(bt.journal, frac),
+        "exits": (
+            "enforced by the engine on each bar's open and range (a gap fills at the open, a bar "
+            f"reaching the stop and the target is taken as the stop); fired: {', '.join(enforced)}"
+            if enforced
+            else "only the strategy's exit signals closed positions"
+        ),
         "fees": f"{fee:.3%} of each fill's notional ({paid})",
         "slippage": f"{slippage:.3%} of the open, against the order ({paid})",
         "calendar": bt.calendar.describe(),
@@ -925,6 +995,23 @@ def backtest_assumptions(bt: BacktestView) -> pd.DataFrame:
         "money": f"in {bt.currency}, the quote currency of {bt.symbol}",
     }
     return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="assumption"))
+
+
+def _backtest_sizing(journal: pd.DataFrame, frac: float | None) -> str:
+    # A risk-sized entry records its units on the line that decided it; all in records none.
+    sized = False
+    if "gate_trace" in journal.columns:
+        for trace, action in zip(journal["gate_trace"], journal["action"], strict=True):
+            if action == "BUY" and isinstance(trace, Mapping) and "units" in (trace.get("detail") or {}):
+                sized = True
+                break
+    if sized:
+        return (
+            "an order decided at a bar's close fills at the next bar's open; long only; sized by risk "
+            "(risk.sizing: risk): units = risk_per_trade x equity / (stop_atr x ATR), capped by "
+            "max_exposure and the cash; an exit sells the whole position"
+        )
+    return FILL_MODEL.format(frac="?" if frac is None else f"{frac:.0%}")
 
 
 def paid_rates(journal: pd.DataFrame) -> tuple[float, float, float | None]:

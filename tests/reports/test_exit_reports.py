@@ -1,0 +1,71 @@
+"""Exits by reason and the sizing in the assumptions, as the reports show them."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from labkit.assemble import build_engine
+from labkit.config_loader import load_config
+from labkit.data.files import read_bar_file
+from labkit.journal import JournalWriter, read_journal
+from labkit.readiness.trips import exit_reasons, round_trips
+from labkit.reports import views
+from tests import stubs
+
+EXITS_ON = {
+    "broker.fee": 0.001,
+    "risk.sizing": "risk",
+    "risk.stop_atr": 1.5,
+    "risk.take_profit_atr": 4.0,
+    "risk.trailing_atr": 3.0,
+    "strategies.sma_cross.fast": 5,
+    "strategies.sma_cross.slow": 20,
+}
+
+
+@pytest.fixture(scope="module")
+def journal(tmp_path_factory):
+    path = tmp_path_factory.mktemp("exits") / "decisions.jsonl"
+    writer = JournalWriter(path)
+    build_engine(load_config(None, EXITS_ON, environ={}), "backtest", journal=writer).process(
+        read_bar_file(stubs.FIXTURE_CSV)
+    )
+    writer.close()
+    return read_journal(path)
+
+
+def test_exit_reasons_when_exits_fire_name_each_closed_trade(journal):
+    reasons = exit_reasons(journal)
+    assert len(reasons) == len(round_trips(journal))
+    assert {"signal", "take_profit"} <= set(reasons)
+
+
+def test_exits_table_when_exits_fire_counts_returns_and_hit_rate_by_reason(journal):
+    # Arrange
+    trips = round_trips(journal).assign(exit=exit_reasons(journal))
+    # Act
+    table = views.exits_table(journal)
+    # Assert: take-profits all won, and the counts add up to the closed trades
+    assert list(table.columns) == ["trades", "mean net return", "hit rate"]
+    assert sum(int(n.replace(",", "")) for n in table["trades"]) == len(trips)
+    assert table.loc["take_profit", "hit rate"] == "100.0%"
+    signal = trips[trips["exit"] == "signal"]
+    assert table.loc["signal", "mean net return"] == f"{signal['net_return'].mean():+.3%}"
+
+
+def test_exits_table_when_no_trade_closed_is_empty():
+    assert views.exits_table(pd.DataFrame(columns=["ts", "fill", "fill_side"])).empty
+
+
+def test_sizing_text_when_risk_names_the_formula_and_when_all_in_the_share():
+    risk = {"sizing": "risk", "risk_per_trade": 0.01, "stop_atr": 2.0, "atr_window": 14, "max_exposure": 0.5}
+    assert "1.00% of equity / (2 x ATR(14)), capped at 50% of equity" in views.sizing_text(risk)
+    assert "probability" in views.sizing_text(risk, "model")
+    assert "spends 100% of the cash" in views.sizing_text({})
+
+
+def test_exits_text_when_none_set_says_signal_only_else_lists_them():
+    assert views.exits_text({}).startswith("none")
+    text = views.exits_text({"stop_atr": 2.0, "max_bars": 30})
+    assert "stop-loss 2 ATR" in text and "time stop after 30 bars" in text and "taken as the stop" in text
