@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from labkit.config import LabkitConfig
@@ -38,6 +39,7 @@ def serve(home: Path, config: LabkitConfig) -> int:
         A non-loopback host without ``serve.api_keys``, an unfit key, or a host or port that
         cannot be listened on.
     """
+    import psutil
     import uvicorn
 
     from labkit.config_loader import secret_values
@@ -64,11 +66,15 @@ def serve(home: Path, config: LabkitConfig) -> int:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         with redacted_logs([*keys, *secret_values(config)]):
-            log.info("serving %s on %s; control endpoints %s", home, url(sock), control)
-            try:
+            log.info(
+                "serving %s on %s; control endpoints %s (started in %.2f s)",
+                home,
+                url(sock),
+                control,
+                time.time() - psutil.Process().create_time(),
+            )
+            with suppress(_Stopped):
                 server.run(sockets=[sock])
-            except _Stopped:
-                pass
             log.info("stopped")
     finally:
         signal.signal(signal.SIGTERM, previous)
