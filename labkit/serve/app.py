@@ -61,6 +61,7 @@ COMMANDS = {
 READS = ("decisions", "equity")
 _GET = {"Allow": "GET, HEAD"}
 _POST = {"Allow": "POST"}
+_ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
 
@@ -131,7 +132,7 @@ def create_app(home: Path, config: LabkitConfig) -> Starlette:
         Route("/api/sessions/{name}/decisions", service.decisions, methods=["GET"]),
         Route("/api/sessions/{name}/equity", service.equity, methods=["GET"]),
         Route("/api/sessions/{name}/{action}", service.control, methods=["POST"]),
-        Route("/api/sessions/{rest:path}", service.unrouted),  # any method: say what is wrong
+        Route("/api/sessions/{rest:path}", service.unrouted, methods=_ANY),  # say what is wrong
         Route("/api/reports", service.reports, methods=["GET"]),
         Mount("/static", _Files(directory=STATIC, check_dir=False), name="static"),
         Mount("/reports", _Files(directory=home / "reports", check_dir=False, html=True), name="reports"),
@@ -173,17 +174,12 @@ class _Service:
         limit = self.serve.stale_after_seconds
         running, stale = [], []
         for status in self._statuses():
-            word, age = status["status_word"], beat_age(status)
-            if word == "dead":
-                why = f"its heartbeat says running but pid {status.get('pid')} is gone"
-                stale.append(_unhealthy(status, age, why))
-            elif word in ("running", "halted", "stale"):
-                late = word == "stale" if limit is None else (age is None or age > limit)
-                if late:
-                    when = "never" if age is None else f"{age:.1f} s ago"
-                    stale.append(_unhealthy(status, age, f"its process runs but last beat {when}"))
-                else:
-                    running.append(status["session"])
+            age = beat_age(status)
+            why = unhealthy(status, age, limit)
+            if why is not None:
+                stale.append(_named(status, age, why))
+            elif status["status_word"] in LIVE_WORDS:
+                running.append(status["session"])
         body = {
             "status": "ok" if not stale else "stale",
             "running": running,
@@ -203,7 +199,9 @@ class _Service:
         for status in self._statuses():
             journal = session_paths(self.home, status["session"]).decisions
             journals.add(journal)
-            rows.append((status, self.views.get(journal).counts(), beat_age(status)))
+            age = beat_age(status)
+            stale = unhealthy(status, age, self.serve.stale_after_seconds) is not None
+            rows.append((status, self.views.get(journal).counts(), age, stale))
         self.views.keep_only(journals)
         return Response(exposition(families(rows)), media_type=CONTENT_TYPE_LATEST)
 
@@ -289,7 +287,7 @@ class _Service:
                 "serve.api_keys",
             )
         if not self.keys.matches(request.headers.get("authorization")):
-            log.warning("refused a %s request from %s: missing or wrong key", action, client)
+            log.warning("refused POST %s from %s: missing or wrong key", action, client)
             raise ApiError(
                 401,
                 "Authorization: send `Authorization: Bearer KEY`, KEY one of serve.api_keys",
@@ -349,7 +347,29 @@ def beat_age(status: dict[str, Any]) -> float | None:
         return None
 
 
-def _unhealthy(status: dict[str, Any], age: float | None, why: str) -> dict[str, Any]:
+# A session whose process runs (and is not stopped): `labkit status` says running, halted or stale.
+LIVE_WORDS = frozenset({"running", "halted", "stale"})
+
+
+def unhealthy(status: dict[str, Any], age: float | None, limit: float | None) -> str | None:
+    """Return why `/health` names a session (stale or dead), or None when it does not.
+
+    A session whose process is gone while its heartbeat says running is dead. One whose process
+    runs is stale past `limit` seconds since its last heartbeat; with no limit, exactly when
+    `labkit status` says stale. A stopped session is never named.
+    """
+    word = status["status_word"]
+    if word == "dead":
+        return f"its heartbeat says running but pid {status.get('pid')} is gone"
+    if word not in LIVE_WORDS:
+        return None
+    late = word == "stale" if limit is None else (age is None or age > limit)
+    if late:
+        return f"its process runs but last beat {'never' if age is None else f'{age:.1f} s ago'}"
+    return None
+
+
+def _named(status: dict[str, Any], age: float | None, why: str) -> dict[str, Any]:
     return {
         "session": status["session"],
         "status_word": status["status_word"],

@@ -17,8 +17,11 @@ from labkit.serve.journals import Counts
 UP_WORDS = frozenset({"running", "halted"})
 
 
-def families(sessions: Iterable[tuple[dict[str, Any], Counts, float | None]]) -> list[Metric]:
-    """Return the metric families of the sessions: (status, journal counts, heartbeat age) each."""
+def families(sessions: Iterable[tuple[dict[str, Any], Counts, float | None, bool]]) -> list[Metric]:
+    """Return the metric families of the sessions: (status, journal counts, heartbeat age, stale) each.
+
+    `stale` is whether ``/health`` names the session (its process stuck or gone).
+    """
     label = ["session"]
     decisions = CounterMetricFamily("labkit_decisions", "Decisions in the session's journal", labels=label)
     blocks = CounterMetricFamily(
@@ -35,8 +38,11 @@ def families(sessions: Iterable[tuple[dict[str, Any], Counts, float | None]]) ->
     up = GaugeMetricFamily(
         "labkit_session_up", "1 while its process runs and beats (status running or halted)", labels=label
     )
+    stale = GaugeMetricFamily(
+        "labkit_session_stale", "1 while /health names the session: its process stuck or gone", labels=label
+    )
     halted = GaugeMetricFamily("labkit_halted", "1 while the session is halted", labels=label)
-    for status, counts, beat_age in sessions:
+    for status, counts, beat_age, is_stale in sessions:
         name = str(status["session"])
         decisions.add_metric([name], counts.decisions)
         data_errors.add_metric([name], counts.data_errors)
@@ -49,8 +55,9 @@ def families(sessions: Iterable[tuple[dict[str, Any], Counts, float | None]]) ->
         if beat_age is not None:
             age.add_metric([name], beat_age)
         up.add_metric([name], 1.0 if status.get("status_word") in UP_WORDS else 0.0)
+        stale.add_metric([name], 1.0 if is_stale else 0.0)
         halted.add_metric([name], 1.0 if status.get("halted") else 0.0)
-    return [decisions, blocks, data_errors, equity, position, age, up, halted]
+    return [decisions, blocks, data_errors, equity, position, age, up, stale, halted]
 
 
 def _number(value: Any) -> bool:

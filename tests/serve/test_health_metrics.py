@@ -72,6 +72,8 @@ def test_health_when_a_running_session_is_stale_or_dead_is_503_naming_it(home, c
     assert response.status_code == 503 and body["status"] == "stale"
     assert [(s["session"], s["status_word"]) for s in body["stale"]] == [("a", word)]
     assert why in body["stale"][0]["why"] and body["running"] == ["b"]
+    metrics = _metrics(client_for(home))
+    assert metrics["labkit_session_stale"] == {(("session", "a"),): 1, (("session", "b"),): 0}
 
 
 def test_health_when_stale_after_seconds_is_set_uses_it_instead_of_the_status_rule(home, client_for):
@@ -124,6 +126,7 @@ def test_metrics_when_sessions_come_and_go_follow_them(home, client_for):
     metrics = _metrics(client)
     # Assert
     assert set(metrics["labkit_decisions_total"]) == {(("session", "a"),), (("session", "c"),)}
+    assert metrics["labkit_session_stale"] == {(("session", "a"),): 0, (("session", "c"),): 0}
     assert metrics["labkit_data_errors_total"][(("session", "c"),)] == 1
     assert metrics["labkit_blocks_total"][(("reason", "data_unavailable"), ("session", "c"), ("stage", "data"))] == 1
     assert metrics["labkit_session_up"][(("session", "a"),)] == 1
