@@ -17,7 +17,6 @@ from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,8 @@ INDEX_EVERY = 1000
 CHUNK = 1 << 22
 # The blocks readiness counts as data errors (`labkit.readiness.trips.DATA_ERRORS`, which loads pandas).
 DATA_ERRORS = frozenset({"stale_data", "data_unavailable"})
+_PASSED = b'"rejection_reason":null,'
+_EQUITY = b'"equity":'
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class JournalView:
         self._blocks: Counter[tuple[str, str]] = Counter()
         self._data_errors = 0
         self._unreadable = 0
-        self._ts = array("q")  # bar open (epoch ms) of each line with an equity
+        self._where = array("q")  # byte offset of each line with an equity (its time is read there)
         self._equity = array("d")
 
     def _refresh(self) -> None:
@@ -86,8 +87,21 @@ class JournalView:
         for raw in data[: end - 1].split(b"\n"):
             if self._lines % INDEX_EVERY == 0:
                 self._starts.append(position)
-            position += len(raw) + 1
+            start, position = position, position + len(raw) + 1
             self._lines += 1
+            if _PASSED in raw:
+                # Most lines: nothing blocked, so only the equity matters. It is the last number
+                # field (only the model and correlation id follow), read without parsing the line.
+                at = raw.rfind(_EQUITY)
+                if at >= 0:
+                    try:
+                        equity = float(raw[at + len(_EQUITY) : raw.index(b",", at)])
+                    except ValueError:
+                        pass  # null, or not where the journal puts it: parse the line below
+                    else:
+                        self._where.append(start)
+                        self._equity.append(equity)
+                        continue
             try:
                 line = orjson.loads(raw)
             except orjson.JSONDecodeError:
@@ -96,10 +110,10 @@ class JournalView:
             if not isinstance(line, dict):
                 self._unreadable += 1
                 continue
-            self._count(line)
+            self._count(line, start)
         self._offset = position
 
-    def _count(self, line: dict[str, Any]) -> None:
+    def _count(self, line: dict[str, Any], start: int) -> None:
         if line.get("rejection_reason") is not None:
             trace = line.get("gate_trace")
             trace = trace if isinstance(trace, dict) else {}
@@ -108,12 +122,8 @@ class JournalView:
             if reason in DATA_ERRORS:
                 self._data_errors += 1
         equity = line.get("equity")
-        if isinstance(equity, int | float) and not isinstance(equity, bool):
-            try:
-                ts = int(datetime.fromisoformat(str(line.get("ts"))).timestamp() * 1000)
-            except (TypeError, ValueError, OverflowError):
-                return
-            self._ts.append(ts)
+        if isinstance(equity, int | float) and not isinstance(equity, bool) and equity == equity:
+            self._where.append(start)
             self._equity.append(float(equity))
 
     def counts(self) -> Counts:
@@ -174,13 +184,12 @@ class JournalView:
         """
         import numpy as np
 
-        from labkit.timeutil import iso_s
-
         with self._lock:
             self._refresh()
-            equity = np.array(self._equity, dtype="float64")
-            ts = np.array(self._ts, dtype="int64")
-            total = self._lines
+            # Copies (through the buffer, not element by element): appends may resize the arrays.
+            equity = np.frombuffer(self._equity, dtype="float64").copy()
+            where = np.frombuffer(self._where, dtype="int64").copy()
+            total, ident = self._lines, self._ident
         n = len(equity)
         if n == 0:
             return {"total": total, "points": [], "peak_equity": None, "max_drawdown": None}
@@ -194,9 +203,10 @@ class JournalView:
             deepest = np.maximum.reduceat(drawdown, edges[:-1])
         else:
             last, deepest = np.arange(n), drawdown
+        times = self._times([int(offset) for offset in where[last]], ident)
         curve = [
-            {"ts": iso_s(int(t)), "equity": float(e), "drawdown": round(float(d), 8)}
-            for t, e, d in zip(ts[last], equity[last], deepest, strict=True)
+            {"ts": t, "equity": float(e), "drawdown": round(float(d), 8)}
+            for t, e, d in zip(times, equity[last], deepest, strict=True)
         ]
         return {
             "total": total,
@@ -204,6 +214,25 @@ class JournalView:
             "peak_equity": float(peak[-1]),
             "max_drawdown": round(float(drawdown.max()), 8),
         }
+
+    def _times(self, offsets: list[int], ident: tuple[int, int] | None) -> list[str | None]:
+        # The bar time of the lines at `offsets`, read where they start (None if the file changed).
+        times: list[str | None] = []
+        try:
+            with open(self.path, "rb") as handle:
+                st = os.fstat(handle.fileno())
+                same = (st.st_dev, st.st_ino) == ident
+                for offset in offsets:
+                    handle.seek(offset)
+                    raw = handle.readline() if same else b""
+                    try:
+                        ts = orjson.loads(raw).get("ts") if raw.endswith(b"\n") else None
+                    except (orjson.JSONDecodeError, AttributeError):
+                        ts = None
+                    times.append(ts if isinstance(ts, str) else None)
+        except FileNotFoundError:
+            return [None] * len(offsets)
+        return times
 
 
 def _complete_lines(handle: Any) -> Iterator[dict[str, Any]]:
