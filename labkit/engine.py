@@ -281,7 +281,7 @@ class Engine:
         need = self.warmup
         exits = s.exits
         risk_sized = s.sizing == "risk"
-        atrs = atr.tolist() if atr is not None else [math.nan] * len(times_list)
+        atrs = atr.tolist() if atr is not None else None  # built only when exits or sizing read it
         highs = cols["high"].tolist() if exits else []
         lows = cols["low"].tolist() if exits else []
         equity_out = np.empty(len(bars))
@@ -372,7 +372,9 @@ class Engine:
                     fee=s.fee,
                     slippage=s.slippage,
                     facts={name: float(values[i]) for name, values in facts.items()},
-                    entry_units=self._size(equity, cash, price, atrs[i], confs[i])
+                    entry_units=self._size(
+                        equity, cash, price, atrs[i] if atrs is not None else math.nan, confs[i]
+                    )
                     if proposed == 1
                     else math.nan,
                     risk_today=port.risk_today,
@@ -393,7 +395,7 @@ class Engine:
             if action:
                 port.pending_side, port.pending_seq = action, seq
                 port.trades_today += action == 1  # a trade is a round trip: count entries
-                if action == 1 and atr is not None:
+                if action == 1 and atrs is not None:
                     # The size and the ATR ride with the order (and in the journal, for a recovery).
                     a = atrs[i]
                     port.pending_atr = None if a != a else a
