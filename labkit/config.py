@@ -252,8 +252,12 @@ class ServeConfig(BaseModel):
     @field_validator("api_keys", mode="before")
     @classmethod
     def _one_key(cls, value: Any) -> Any:
-        # `api_keys: ${KEY}` (a string, not a list) is one key.
-        return (value,) if isinstance(value, str) else value
+        # `api_keys: ${KEY}` (a string, not a list) is one key. YAML reads 0123 as 123 and an
+        # unquoted `yes` as true: such a key would not be the one written, so it is refused.
+        keys = [value] if isinstance(value, str | int | float) else value
+        if isinstance(keys, list | tuple) and any(not isinstance(key, str) for key in keys):
+            raise ValueError("a key is text; one here reads as a number or a boolean: put it in quotes")
+        return tuple(keys) if isinstance(keys, list) else keys
 
     @field_validator("host")
     @classmethod

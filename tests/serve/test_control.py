@@ -230,3 +230,16 @@ def test_keys_when_written_in_labkit_yaml_never_reach_a_session_config_json(tmp_
     assert config.serve.api_keys[0].get_secret_value() == KEY
     assert KEY not in session_paths(tmp_path, "s1").config.read_text()
     assert ops.status("s1", tmp_path)["decisions"] == 40
+
+
+@pytest.mark.parametrize("value", ["12345678901234567890", "[abcdefghijklmnopq, 0123]", "true"])
+def test_api_keys_when_yaml_reads_one_as_a_number_or_boolean_are_refused_without_echo(value):
+    with pytest.raises(ConfigError, match=r"serve.api_keys: a key is text; .* put it in quotes") as caught:
+        load_config(None, {}, environ={"LABKIT_SERVE__API_KEYS": value})
+    assert "1234" not in str(caught.value) and "0123" not in str(caught.value)
+
+
+def test_api_keys_when_given_as_one_string_or_a_list_in_the_environment_are_read_whole():
+    one = load_config(None, {}, environ={"LABKIT_SERVE__API_KEYS": KEY})
+    two = load_config(None, {}, environ={"LABKIT_SERVE__API_KEYS": f"[{KEY},{OTHER_KEY}]"})
+    assert api_keys(one.serve) == [KEY] and api_keys(two.serve) == [KEY, OTHER_KEY]
