@@ -405,7 +405,7 @@ class _SessionRun:
             # A new live session starts at the last closed bar, warmed up on the bars before it, so
             # its first decision is already a real one instead of half an hour of insufficient_data.
             first_new = start_at if start_at is not None else (self.clock() // tf) * tf - tf
-            self._prime(self._bars(first_new - engine.strategy.history * tf, first_new))
+            self._prime(self._bars(first_new - engine.history * tf, first_new))
         decided = 0
         missed_from: int | None = None
         beat_every = min(10.0, s.interval)
