@@ -435,3 +435,20 @@ def test_exits_when_stop_loss_backtest_matches_a_plain_loop_reference(fixture_ba
     assert [(i, s) for i, s, _ in fills] == [(i, s) for i, s, _ in expected_fills]
     assert [p for _, _, p in fills] == pytest.approx([p for _, _, p in expected_fills], rel=1e-12)
     assert engine.equity_curve() == pytest.approx(expected_equity, rel=1e-9)
+
+
+def test_exits_when_a_paper_session_runs_in_pieces_replay_finds_every_decision_identical(tmp_path, capsys):
+    # Arrange: a paper session with exits on, stopped and resumed twice (its book saved between)
+    from labkit.cli import main
+    from labkit.session.paths import session_paths
+
+    for until in ("2026-01-05T02:00", "2026-01-05T04:00", "2026-01-05T06:00"):
+        stubs.replayed_session(tmp_path, "x", "2026-01-05", until, **EXITS_ON)
+    lines = list(iter_lines(session_paths(tmp_path, "x").decisions))
+    reasons = {line["fill"]["reason"] for line in lines if line["fill"]}
+    # Act
+    code = main(["--home", str(tmp_path), "replay", "--session", "x"])
+    # Assert
+    assert reasons & {"stop_loss", "trailing_stop", "take_profit", "time_stop"}
+    assert code == 0
+    assert f"{len(lines)} decisions replayed, all identical" in capsys.readouterr().out
