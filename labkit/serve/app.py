@@ -22,7 +22,7 @@ from urllib.parse import quote
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labkit.config import LabkitConfig
 from labkit.errors import ConfigError
-from labkit.serve.guard import KeyRing, RateLimiter, api_keys
+from labkit.serve.guard import KeyRing, RateLimiter, api_keys, is_loopback
 from labkit.serve.journals import JournalViews
 from labkit.session.paths import (
     SESSION_NAME_RULE,
@@ -113,8 +113,12 @@ def shown(text: str, limit: int = 40) -> str:
     return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
 
 
-def create_app(home: Path, config: LabkitConfig) -> Starlette:
+def create_app(home: Path, config: LabkitConfig, loopback_only: bool = False) -> Starlette:
     """Return the application serving `home` with the ``serve`` section of `config`.
+
+    `loopback_only` (what `labkit serve` sets when it listens on loopback) refuses a request whose
+    ``Host`` header names another host: a page elsewhere whose name was made to resolve to
+    127.0.0.1 (DNS rebinding) cannot read the API from a visitor's browser.
 
     Raises
     ------
@@ -139,7 +143,11 @@ def create_app(home: Path, config: LabkitConfig) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(_Guard, limiter=RateLimiter(config.serve.rate_limit_per_minute))],
+        middleware=[
+            Middleware(
+                _Guard, limiter=RateLimiter(config.serve.rate_limit_per_minute), loopback_only=loopback_only
+            )
+        ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
     )
 
@@ -481,9 +489,10 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 class _Guard:
     """Refuse hostile paths and clients past their rate; add the security headers to every answer."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, loopback_only: bool = False) -> None:
         self.app = app
         self.limiter = limiter
+        self.loopback_only = loopback_only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -510,6 +519,13 @@ class _Guard:
             return error_response(414, f"query: longer than {MAX_QUERY} bytes", "query")
         if _CONTROL_CHARS.search(path):
             return error_response(400, "path: has a control character (%00 to %1F or %7F)", "path")
+        if self.loopback_only and not _loopback_host(scope):
+            return error_response(
+                400,
+                "Host: this server listens on loopback and answers only requests for 127.0.0.1, ::1 or "
+                "localhost (a proxy in front of it sends one of them as Host)",
+                "Host",
+            )
         if path == "/" or path.startswith("/static/"):
             return None  # the page and its assets are not counted
         client = scope.get("client")
@@ -523,6 +539,15 @@ class _Guard:
                 {"Retry-After": str(wait)},
             )
         return None
+
+
+def _loopback_host(scope: Scope) -> bool:
+    # The Host header's name (without its port, IPv6 brackets removed); no Host is no browser's.
+    host = Headers(scope=scope).get("host")
+    if host is None:
+        return True
+    name = host.rsplit("]", 1)[0].lstrip("[") if host.startswith("[") else host.rsplit(":", 1)[0]
+    return is_loopback(name)
 
 
 def _secure(headers: MutableHeaders, path: str) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from labkit.config import LabkitConfig
 from labkit.errors import ConfigError
-from labkit.serve.guard import api_keys, check_bind
+from labkit.serve.guard import api_keys, check_bind, is_loopback
 
 log = logging.getLogger("labkit.serve")
 MAX_LOG_LINE = 2000
@@ -48,7 +48,7 @@ def serve(home: Path, config: LabkitConfig) -> int:
     settings = config.serve
     check_bind(settings)
     keys = api_keys(settings)
-    app = create_app(home, config)
+    app = create_app(home, config, loopback_only=is_loopback(settings.host))
     sock = bind(settings.host, settings.port)
     server = uvicorn.Server(
         uvicorn.Config(

@@ -230,3 +230,24 @@ def test_page_when_its_assets_are_missing_says_so(tmp_path, client_for, monkeypa
 def test_unknown_route_when_asked_is_a_json_404(tmp_path, client_for):
     response = client_for(tmp_path).get("/api/nothing")
     assert response.status_code == 404 and response.json()["field"] == "path"
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [("127.0.0.1:8765", 200), ("localhost:8765", 200), ("[::1]:8765", 200), ("127.0.0.1", 200),
+     ("evil.example:8765", 400), ("rebind.attacker.test", 400), ("[2001:db8::1]:8765", 400)],
+)
+def test_host_when_the_server_listens_on_loopback_must_name_loopback(tmp_path, host, status):
+    # Arrange: DNS rebinding: a page elsewhere whose name now resolves to 127.0.0.1
+    from starlette.testclient import TestClient
+
+    from labkit.config_loader import load_config
+    from labkit.serve import create_app
+
+    client = TestClient(create_app(tmp_path, load_config(None, {}, environ={}), loopback_only=True))
+    # Act
+    response = client.get("/api/sessions", headers={"Host": host})
+    # Assert
+    assert response.status_code == status
+    if status == 400:
+        assert response.json()["field"] == "Host"
