@@ -243,3 +243,15 @@ def test_api_keys_when_given_as_one_string_or_a_list_in_the_environment_are_read
     one = load_config(None, {}, environ={"LABKIT_SERVE__API_KEYS": KEY})
     two = load_config(None, {}, environ={"LABKIT_SERVE__API_KEYS": f"[{KEY},{OTHER_KEY}]"})
     assert api_keys(one.serve) == [KEY] and api_keys(two.serve) == [KEY, OTHER_KEY]
+
+
+def test_labkit_serve_when_the_port_is_taken_exits_2_naming_port(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["--home", str(tmp_path), "serve", "--port", str(port)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"--port: cannot listen on 127.0.0.1 port {port}" in err
