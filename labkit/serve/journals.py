@@ -26,6 +26,7 @@ from labkit._io import iter_lines
 
 INDEX_EVERY = 1000
 CHUNK = 1 << 22
+HEAD = 256
 # The blocks readiness counts as data errors (`labkit.readiness.trips.DATA_ERRORS`, which loads pandas).
 DATA_ERRORS = frozenset({"stale_data", "data_unavailable"})
 _PASSED = b'"rejection_reason":null,'
@@ -60,19 +61,23 @@ class JournalView:
         self._unreadable = 0
         self._where = array("q")  # byte offset of each line with an equity (its time is read there)
         self._equity = array("d")
+        self._head = b""  # the first bytes of the first line: a journal begun again differs there
 
     def _refresh(self) -> None:
         try:
-            st = os.stat(self.path)
+            handle = open(self.path, "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
             self._reset(None)
             return
-        ident = (st.st_dev, st.st_ino)
-        if ident != self._ident or st.st_size < self._offset:
-            self._reset(ident)
-        if st.st_size == self._offset:
-            return
-        with open(self.path, "rb") as handle:
+        with handle:
+            st = os.fstat(handle.fileno())
+            ident = (st.st_dev, st.st_ino)
+            # Another file (a new inode, or a reused one whose first line differs) or one cut short.
+            same = ident == self._ident and handle.read(len(self._head)) == self._head
+            if not same or st.st_size < self._offset:
+                self._reset(ident)
+            if st.st_size == self._offset:
+                return
             handle.seek(self._offset)
             rest = b""
             while chunk := handle.read(CHUNK):
@@ -88,6 +93,8 @@ class JournalView:
             if self._lines % INDEX_EVERY == 0:
                 self._starts.append(position)
             start, position = position, position + len(raw) + 1
+            if start == 0:
+                self._head = raw[:HEAD]
             self._lines += 1
             if _PASSED in raw:
                 # Most lines: nothing blocked, so only the equity matters. It is the last number

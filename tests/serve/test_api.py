@@ -91,11 +91,13 @@ def test_journal_view_when_lines_are_appended_reads_only_the_new_ones(tmp_path):
     journal = hand_session(tmp_path, "inc", [journal_line(s, stage="data", reason="stale_data") for s in range(3)])
     view = JournalView(journal)
     assert view.counts().blocks == {("data", "stale_data"): 3}
-    # Act: rewrite those lines in place as passed lines of the same length (a file is never rewritten,
-    # so a view that read them again would count what it should not), then append two new blocks
+    # Act: blank the last two of them in place (a journal is never rewritten, so a view that read
+    # them again would count what it should not), then append two new blocks
+    first = len(journal_line(0, stage="data", reason="stale_data"))
     with open(journal, "r+b") as handle:
         size = len(journal.read_bytes())
-        handle.write(b" " * (size - 1) + b"\n")
+        handle.seek(first)
+        handle.write(b" " * (size - first - 1) + b"\n")
     with open(journal, "ab") as handle:
         handle.write(journal_line(3, stage="turnover", reason="max_daily_trades"))
         handle.write(journal_line(4, stage="data", reason="data_unavailable"))
@@ -251,3 +253,18 @@ def test_host_when_the_server_listens_on_loopback_must_name_loopback(tmp_path, h
     assert response.status_code == status
     if status == 400:
         assert response.json()["field"] == "Host"
+
+
+def test_journal_view_when_a_journal_is_begun_again_in_place_reads_it_from_its_start(tmp_path):
+    # Arrange: the same file (same inode) truncated and written again, longer than before
+    journal = hand_session(tmp_path, "inplace", [journal_line(s, stage="data", reason="stale_data") for s in range(3)])
+    view = JournalView(journal)
+    assert view.counts().blocks == {("data", "stale_data"): 3}
+    # Act
+    with open(journal, "r+b") as handle:
+        handle.truncate(0)
+        handle.write(b"".join(journal_line(s, equity=20_000.0 + s) for s in range(5)))
+    counts = view.counts()
+    # Assert
+    assert (counts.decisions, counts.blocks, counts.unreadable) == (5, {}, 0)
+    assert [p["equity"] for p in view.equity_curve(10)["points"]] == [20_000.0 + s for s in range(5)]
