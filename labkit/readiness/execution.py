@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labkit.portfolio import Portfolio
+from labkit.portfolio import EXIT_REASONS, Portfolio
 from labkit.strategies.base import BUY, SELL, SIDE_CODE
 
 # An adversarial spread when the config has none to go by: 5 basis points, round trip 10.
@@ -66,6 +66,10 @@ def refill(
     Every order keeps its decision (actions, and orders a command placed, such as an emergency
     stop's exit); fills, cash, position and equity are recomputed from `bars`' opens and closes
     with the paper broker's arithmetic. An order that would fill after the last bar never fills.
+    A risk-sized entry keeps the units its decision sized (fewer if the cash buys fewer). An exit
+    the engine enforced (a stop, a take-profit, a time stop) fills again on its own bar at its own
+    level, undelayed: it rested at the broker. Under a delay its entry may not have filled yet;
+    the exit then finds no position, and the entry is held until the next exit signal.
     """
     out = journal.copy()
     if journal.empty:
@@ -74,16 +78,28 @@ def refill(
     seq0 = int(journal["seq"].iloc[0])
     opens = bars["open"].reindex(pd.DatetimeIndex(journal["ts"])).to_numpy(dtype=float)
     closes = journal["price"].to_numpy(dtype=float)
-    pending: dict[int, list[tuple[int, int]]] = {}
-    for seq, side in _orders(journal):
-        pending.setdefault(seq - seq0 + 1 + model.delay_bars, []).append((side, seq))
+    pending: dict[int, list[_Order]] = {}
+    for order in _orders(journal):
+        at = order.seq - seq0 + (1 + model.delay_bars if order.level is None else 0)
+        pending.setdefault(at, []).append(order)
     book = Portfolio.start(capital)
     fills: list[dict[str, Any] | None] = [None] * n
     cash, position, equity = np.empty(n), np.empty(n), np.empty(n)
     adverse = model.slippage + model.spread / 2.0
     for i in range(n):
-        for side, seq in pending.pop(i, []):
-            fill = book.fill(side, opens[i], model.fee, adverse, position_frac, seq)
+        # Orders at the open first, then an exit resting at its level within the bar.
+        for order in sorted(pending.pop(i, []), key=lambda o: o.level is not None):
+            price = opens[i] if order.level is None else order.level
+            fill = book.fill(
+                order.side,
+                price,
+                model.fee,
+                adverse,
+                position_frac,
+                order.seq,
+                units=order.units,
+                reason=order.reason,
+            )
             if fill is not None:
                 fills[i] = fill
         cash[i], position[i] = book.cash, book.position
@@ -95,14 +111,38 @@ def refill(
     return out
 
 
-def _orders(journal: pd.DataFrame) -> list[tuple[int, int]]:
-    # Decisions that placed an order, and orders a command placed (their fill names the reason).
-    orders = {
-        int(seq): SIDE_CODE[action]
-        for seq, action in zip(journal["seq"], journal["action"], strict=True)
-        if action in (BUY, SELL)
-    }
+@dataclass(frozen=True)
+class _Order:
+    seq: int
+    side: int
+    units: float | None = None  # a risk-sized entry's units; None sizes all in
+    level: float | None = None  # an enforced exit's level; None fills at the open
+    reason: str = "signal"
+
+
+def _orders(journal: pd.DataFrame) -> list[_Order]:
+    # Decisions that placed an order, orders a command placed and exits the engine enforced (their
+    # fill names the reason), by seq and whether the engine enforced it: a bar that stopped out may
+    # decide an entry too.
+    orders: dict[tuple[int, bool], _Order] = {}
+    traces = journal["gate_trace"] if "gate_trace" in journal.columns else [None] * len(journal)
+    for seq, action, trace in zip(journal["seq"], journal["action"], traces, strict=True):
+        if action in (BUY, SELL):
+            detail = (trace.get("detail") or {}) if isinstance(trace, Mapping) else {}
+            units = detail.get("units") if action == BUY else None
+            orders[int(seq), False] = _Order(
+                int(seq), SIDE_CODE[action], None if units is None else float(units)
+            )
     for fill in journal["fill"]:
-        if isinstance(fill, Mapping) and fill.get("reason", "signal") != "signal":
-            orders.setdefault(int(fill["order_seq"]), SIDE_CODE[fill["side"]])
-    return sorted(orders.items())
+        if not isinstance(fill, Mapping) or fill.get("reason", "signal") == "signal":
+            continue
+        seq = int(fill["order_seq"])
+        if fill["reason"] in EXIT_REASONS:
+            # The level before slippage: a sell's slippage cost is units x level x slippage.
+            level = float(fill["price"]) + float(fill["slippage_cost"]) / float(fill["units"])
+            orders[seq, True] = _Order(seq, SIDE_CODE[fill["side"]], None, level, str(fill["reason"]))
+        else:
+            orders.setdefault(
+                (seq, False), _Order(seq, SIDE_CODE[fill["side"]], None, None, str(fill["reason"]))
+            )
+    return [orders[key] for key in sorted(orders)]

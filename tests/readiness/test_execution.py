@@ -73,3 +73,36 @@ def test_refill_when_an_emergency_stop_placed_the_exit_keeps_that_order(tmp_path
     ]
     assert base["position"].iloc[-1] == 0.0
     assert base["equity"].iloc[-1] == pytest.approx(journal["equity"].iloc[-1], rel=1e-12)
+
+
+def test_refill_when_exits_and_risk_sizing_are_on_base_model_reproduces_the_session(tmp_path):
+    # Arrange: risk-sized entries, and exits the engine enforced at their levels
+    exits = {
+        **COSTS,
+        "risk.sizing": "risk",
+        "risk.stop_atr": 1.5,
+        "risk.take_profit_atr": 4.0,
+        "risk.trailing_atr": 3.0,
+        "risk.max_bars": 60,
+        "strategies.sma_cross.fast": 5,
+        "strategies.sma_cross.slow": 20,
+    }
+    stubs.replayed_session(tmp_path, "x", "2026-01-05", "2026-01-05T08:00", **exits)
+    paths = tmp_path / "data/sessions/x"
+    journal, bars = read_journal(paths / "decisions.jsonl"), tape_bars(paths / "tape.jsonl")
+    reasons = {f["reason"] for f in journal["fill"] if isinstance(f, dict)}
+    assert reasons & {"stop_loss", "take_profit", "trailing_stop", "time_stop"}
+    # Act
+    base = refill(journal, bars, ExecutionModel("base", 0.001, 0.0005), 10_000.0)
+    # Assert
+    pd.testing.assert_series_equal(
+        base["equity"], journal["equity"].astype(float), rtol=1e-12, check_names=False
+    )
+    fills = journal["fill"].map(lambda f: f if isinstance(f, dict) else None)
+    # An exit's level is recovered from its fill (price plus slippage per unit): equal to an ulp.
+    got = [f and (f["side"], f["reason"], f["units"], f["price"], f["fee"]) for f in base["fill"]]
+    want = [f and (f["side"], f["reason"], f["units"], f["price"], f["fee"]) for f in fills]
+    assert [g and g[:2] for g in got] == [w and w[:2] for w in want]
+    assert [x for g in got if g for x in g[2:]] == pytest.approx(
+        [x for w in want if w for x in w[2:]], rel=1e-12
+    )
