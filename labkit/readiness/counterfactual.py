@@ -9,6 +9,10 @@ marked at the last close without an exit fee (as equity is) and counted as open.
 
 Summed per stage and reason, this answers "is this gate paying for itself?": the losses it saved,
 the profits it forwent, and the hit rate of the trades it refused.
+
+`exit_ledger` asks the same of the exits the engine enforced (stop-loss, take-profit, trailing and
+time stops): each such exit is compared with holding the position to the strategy's next exit
+signal, filled at the open after it with the same fee and slippage.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labkit.portfolio import EXIT_REASONS
 from labkit.readiness.trips import reason_code
 from labkit.strategies.base import BUY, SELL
 
@@ -215,3 +220,77 @@ def ledger_summary(table: pd.DataFrame) -> dict[str, Any]:
         "saved": float(table["saved"].sum()),
         "forgone": float(table["forgone"].sum()),
     }
+
+
+_EXIT_SUMMARY = ("exit", "exits", "open", "effect", "saved", "forgone", "hit_rate", "verdict")
+
+
+def exit_ledger(
+    journal: pd.DataFrame,
+    bars: pd.DataFrame | None = None,
+    fee: float | None = None,
+    slippage: float | None = None,
+) -> pd.DataFrame:
+    """Return, per exit reason the engine enforced, what holding on to the next exit signal would have done.
+
+    Each enforced exit is set against the position held without it until the strategy's next
+    ``SELL`` proposal (at or after the exit's bar), sold at the open after that proposal with the
+    fee and slippage; with no such proposal before the journal ends, marked at the last close
+    without a fee (``open``). Without the stop the position might have met another exit first: this
+    is "the stop versus the signal alone". ``effect`` is the exit's proceeds minus the held
+    position's (positive: the exit saved money); ``saved`` and ``forgone`` sum its positive and
+    negative parts, ``hit_rate`` is the share of exits that saved money, and ``verdict`` says
+    ``pays`` when saved outweighs forgone, else ``costs``.
+
+    Examples
+    --------
+    >>> j = pd.DataFrame({
+    ...     "ts": pd.date_range("2026-01-05", periods=4, freq="min", tz="UTC"),
+    ...     "proposed": ["HOLD", "HOLD", "SELL", "HOLD"], "price": [100.0, 95.0, 90.0, 90.0],
+    ...     "fill": [None, {"side": "SELL", "units": 1.0, "price": 98.0, "fee": 0.0,
+    ...                     "slippage_cost": 0.0, "reason": "stop_loss"}, None, None]})
+    >>> exit_ledger(j, fee=0.0, slippage=0.0)[["exit", "exits", "effect", "verdict"]].to_dict("records")
+    [{'exit': 'stop_loss', 'exits': 1, 'effect': 8.0, 'verdict': 'pays'}]
+    """
+    empty = pd.DataFrame({c: pd.Series(dtype="object") for c in _EXIT_SUMMARY})
+    if journal.empty or "fill" not in journal.columns:
+        return empty
+    fee = _rate(journal, "fee") if fee is None else fee
+    slippage = _rate(journal, "slippage") if slippage is None else slippage
+    ts = journal["ts"].reset_index(drop=True)
+    closes = journal["price"].to_numpy(dtype=float)
+    opens = _next_opens(ts, closes, bars)
+    sells = np.flatnonzero(journal["proposed"].to_numpy() == SELL)
+    rows = []
+    for i, fill in enumerate(journal["fill"]):
+        if not isinstance(fill, Mapping) or fill.get("reason") not in EXIT_REASONS:
+            continue
+        units = float(fill["units"])
+        proceeds = units * float(fill["price"]) - float(fill["fee"])
+        later = sells[np.searchsorted(sells, i, side="left") :]
+        signal = int(later[0]) if len(later) else None
+        if signal is not None and signal + 1 < len(ts) and math.isfinite(opens[signal]):
+            held, still_open = units * opens[signal] * (1.0 - slippage) * (1.0 - fee), False
+        else:
+            held, still_open = units * closes[-1], True
+        rows.append({"exit": fill["reason"], "effect": proceeds - held, "open": still_open})
+    if not rows:
+        return empty
+    frame = pd.DataFrame(rows)
+    out = []
+    for reason in [r for r in EXIT_REASONS if r in set(frame["exit"])]:
+        effect = frame.loc[frame["exit"] == reason, "effect"].astype(float)
+        saved, forgone = float(effect[effect > 0].sum()), float(effect[effect < 0].abs().sum())
+        out.append(
+            {
+                "exit": reason,
+                "exits": len(effect),
+                "open": int(frame.loc[frame["exit"] == reason, "open"].sum()),
+                "effect": round(float(effect.sum()), 10),
+                "saved": saved,
+                "forgone": forgone,
+                "hit_rate": float((effect > 0).mean()),
+                "verdict": "pays" if saved > forgone else "costs",
+            }
+        )
+    return pd.DataFrame(out, columns=list(_EXIT_SUMMARY))

@@ -72,6 +72,12 @@ class SessionView:
 
         return ledger_table(ledger(self.journal, self.bars()), quote_currency(self.config))
 
+    def exit_ledger(self) -> pd.DataFrame:
+        """Return the session's enforced exits against holding to the next exit signal, formatted."""
+        from labkit.readiness.counterfactual import exit_ledger
+
+        return exit_ledger_table(exit_ledger(self.journal, self.bars()), quote_currency(self.config))
+
 
 def ledger_table(table: pd.DataFrame, currency: str) -> pd.DataFrame:
     """Return a gate ledger (`labkit.readiness.ledger`) with money in `currency` and shares in %."""
@@ -81,6 +87,16 @@ def ledger_table(table: pd.DataFrame, currency: str) -> pd.DataFrame:
         forgone=[f"{v:,.2f} {currency}" for v in table["forgone"]],
         hit_rate=[_fmt_share(v) for v in table["hit_rate"]],
     ).set_index(["stage", "reason"])
+
+
+def exit_ledger_table(table: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """Return an exit ledger (`labkit.readiness.counterfactual.exit_ledger`) with money in `currency`."""
+    return table.assign(
+        effect=[f"{v:,.2f} {currency}" for v in table["effect"]],
+        saved=[f"{v:,.2f} {currency}" for v in table["saved"]],
+        forgone=[f"{v:,.2f} {currency}" for v in table["forgone"]],
+        hit_rate=[_fmt_share(v) for v in table["hit_rate"]],
+    ).set_index("exit")
 
 
 def quote_currency(config: Mapping[str, Any]) -> str:
@@ -737,6 +753,15 @@ class BacktestView:
         from labkit.readiness.counterfactual import ledger
 
         return ledger_table(ledger(self.journal), self.currency)
+
+    def exit_ledger(self) -> pd.DataFrame:
+        """Return the run's enforced exits against holding to the next exit signal, formatted.
+
+        Like the gate ledger, the held position sells at the close before the open after the signal.
+        """
+        from labkit.readiness.counterfactual import exit_ledger
+
+        return exit_ledger_table(exit_ledger(self.journal), self.currency)
 
 
 def load_backtest(journal: str | Path, home: str | Path = "", calendar: str = "") -> BacktestView:

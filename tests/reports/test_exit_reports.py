@@ -69,3 +69,50 @@ def test_exits_text_when_none_set_says_signal_only_else_lists_them():
     assert views.exits_text({}).startswith("none")
     text = views.exits_text({"stop_atr": 2.0, "max_bars": 30})
     assert "stop-loss 2 ATR" in text and "time stop after 30 bars" in text and "taken as the stop" in text
+
+
+def test_exit_ledger_when_exits_fire_sets_each_against_holding_to_the_next_signal(journal):
+    # Arrange
+    from labkit.readiness.counterfactual import exit_ledger
+
+    enforced = [r for r in exit_reasons(journal) if r != "signal"]
+    # Act
+    table = exit_ledger(journal)
+    # Assert
+    assert dict(zip(table["exit"], table["exits"], strict=True)) == {
+        r: enforced.count(r) for r in set(enforced)
+    }
+    for row in table.itertuples():
+        assert row.effect == pytest.approx(row.saved - row.forgone)
+        assert row.verdict == ("pays" if row.saved > row.forgone else "costs")
+    shown = views.exit_ledger_table(table, "USDT")
+    assert shown.index.name == "exit" and shown["effect"].str.endswith(" USDT").all()
+
+
+def test_exit_ledger_when_price_recovers_after_the_stop_says_it_costs():
+    from labkit.readiness.counterfactual import exit_ledger
+
+    j = pd.DataFrame(
+        {
+            "ts": pd.date_range("2026-01-05", periods=4, freq="min", tz="UTC"),
+            "proposed": ["HOLD", "HOLD", "SELL", "HOLD"],
+            "price": [100.0, 99.0, 104.0, 104.0],
+            "fill": [
+                None,
+                {
+                    "side": "SELL",
+                    "units": 2.0,
+                    "price": 98.0,
+                    "fee": 0.0,
+                    "slippage_cost": 0.0,
+                    "reason": "stop_loss",
+                },
+                None,
+                None,
+            ],
+        }
+    )
+    table = exit_ledger(j, fee=0.0, slippage=0.0)
+    assert table[["exit", "effect", "forgone", "verdict"]].to_dict("records") == [
+        {"exit": "stop_loss", "effect": -12.0, "forgone": 12.0, "verdict": "costs"}
+    ]
