@@ -158,14 +158,18 @@ class Portfolio:
         self.stop_price = self.take_profit_price = self.trailing_price = self.trailing_dist = None
         self.entry_seq = -1
 
-    def replay_line(self, line: dict[str, Any]) -> None:
+    def replay_line(self, line: dict[str, Any], high: float | None = None) -> None:
         """Bring the book forward by one journal line, as the engine did when it wrote the line.
 
         A crash can leave the journal ahead of ``state.json``; folding the extra lines in gives the
-        exact book of an uninterrupted run without deciding those bars a second time.
+        exact book of an uninterrupted run without deciding those bars a second time. `high` is the
+        bar's high (from the session's tape): the journal does not hold it, and a trailing stop
+        ratchets on it.
         """
         fill = line.get("fill")
         ts = parse_instant(line["ts"])
+        # The engine ratchets a trailing stop on bars without a fill at the open, and on the entry's.
+        ratchets = not fill or (fill["side"] == BUY and self.position <= 0)
         if fill:
             units, price = fill["units"], fill["price"]
             if fill["side"] == BUY:
@@ -193,13 +197,15 @@ class Portfolio:
             if line["action"] == BUY:
                 detail = line["gate_trace"]["detail"]
                 self.pending_units, self.pending_atr = detail.get("units"), detail.get("atr")
+        if ratchets and high is not None and self.trailing_dist is not None and self.position > 0:
+            level = high - self.trailing_dist
+            if self.trailing_price is None or level > self.trailing_price:
+                self.trailing_price = level
         self.last_equity = line["equity"]
         self.last_seq, self.last_ts = line["seq"], ts
 
     def _arm_from(self, fill: dict[str, Any], seq: int, day: int) -> None:
-        # The levels an entry's fill recorded. A trailing stop restarts from its entry level: the
-        # highs that ratcheted it are not in the journal (a crash that leaves the journal ahead of
-        # state.json, mid-trade, loses the ratchet).
+        # The levels an entry's fill recorded; `replay_line` ratchets the trailing stop from there.
         self.stop_price = fill.get("stop_price")
         self.take_profit_price = fill.get("take_profit_price")
         self.trailing_price = fill.get("trailing_price")

@@ -270,11 +270,15 @@ def test_exits_when_journal_is_ahead_of_the_state_recovery_rebuilds_the_levels(t
     early, _ = _journal(tmp_path / "b.jsonl", fixture_bars.iloc[:260])
     book = Portfolio.from_dict(orjson.loads(orjson.dumps(early.portfolio.to_dict())))
     assert engine.portfolio.position > 0 and early.portfolio.position == 0
-    # Act
-    for line in lines[260:]:
-        book.replay_line(line)
-    # Assert: the fields a decision reads agree (a trailing stop's ratchet is the known exception)
+    highs = dict(zip(ts_ms(fixture_bars).tolist(), fixture_bars["high"].tolist(), strict=True))
+    # Act: the bars' highs come from the session's tape, as in `recover_from_journal`
+    for line, ts in zip(lines[260:], ts_ms(fixture_bars.iloc[260:275]).tolist(), strict=True):
+        book.replay_line(line, highs[ts])
+    # Assert: the fields a decision reads agree
+    assert engine.portfolio.trailing_price is not None
     for key in (
+        "trailing_price",
+        "trailing_dist",
         "position",
         "cash",
         "stop_price",
@@ -452,3 +456,41 @@ def test_exits_when_a_paper_session_runs_in_pieces_replay_finds_every_decision_i
     assert reasons & {"stop_loss", "trailing_stop", "take_profit", "time_stop"}
     assert code == 0
     assert f"{len(lines)} decisions replayed, all identical" in capsys.readouterr().out
+
+
+def test_exits_when_a_crash_leaves_the_state_behind_the_journal_the_session_goes_on_identically(tmp_path):
+    # Arrange: one session run straight through; another whose state.json is put back four bars
+    # (a crash before the save) while it holds a position with a trailing stop (entered at seq 204)
+    from labkit.session.paths import session_paths
+
+    def run(home: Path, until: str) -> None:
+        stubs.replayed_session(home, "x", "2026-01-05", until, **EXITS_ON)
+
+    def book(home: Path) -> dict:
+        return orjson.loads(session_paths(home, "x").state.read_bytes())["portfolio"]
+
+    run(tmp_path / "a", "2026-01-05T03:30")
+    at_cut = book(tmp_path / "a")
+    run(tmp_path / "b", "2026-01-05T03:30")
+    run(tmp_path / "c", "2026-01-05T03:26")
+    assert book(tmp_path / "c")["position"] > 0 and book(tmp_path / "c")["trailing_price"] is not None
+    state_b = orjson.loads(session_paths(tmp_path / "b", "x").state.read_bytes())
+    state_b["portfolio"], state_b["journal_offset"] = book(tmp_path / "c"), 0
+    session_paths(tmp_path / "b", "x").state.write_bytes(orjson.dumps(state_b))
+    # Act: the restart folds the four lines in (the trailing stop ratchets on the tape's highs)
+    run(tmp_path / "b", "2026-01-05T03:30")
+    recovered = book(tmp_path / "b")
+    run(tmp_path / "a", "2026-01-05T06:00")
+    run(tmp_path / "b", "2026-01-05T06:00")
+
+    # Assert
+    def lines(home: Path) -> list[dict]:
+        return [
+            {k: v for k, v in line.items() if k not in ("decided_at", "correlation_id")}
+            for line in iter_lines(session_paths(home, "x").decisions)
+        ]
+
+    keys = ("position", "cash", "stop_price", "take_profit_price", "trailing_price", "entry_seq", "last_seq")
+    assert {k: recovered[k] for k in keys} == {k: at_cut[k] for k in keys}
+    assert recovered["trailing_price"] != book(tmp_path / "c")["trailing_price"]  # it did ratchet
+    assert lines(tmp_path / "b") == lines(tmp_path / "a")

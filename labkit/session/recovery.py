@@ -9,9 +9,11 @@ from typing import Any
 
 import orjson
 
+from labkit._io import iter_lines
 from labkit.errors import DataError
 from labkit.session.paths import SessionPaths
 from labkit.session.state import SessionState
+from labkit.timeutil import parse_instant
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ def recover_from_journal(state: SessionState, paths: SessionPaths) -> int:
     portfolio = state.portfolio
     lines, journal_end = _numbered_lines(paths, state.journal_offset, portfolio.last_seq)
     folded = 0
+    highs: dict[int, float] | None = None  # read from the tape only when a trailing stop needs them
     for number, line in lines:
         if line["seq"] > portfolio.last_seq:
             if line["seq"] != portfolio.last_seq + 1:
@@ -40,7 +43,11 @@ def recover_from_journal(state: SessionState, paths: SessionPaths) -> int:
                     f"{paths.decisions} line {number}: seq jumps from {portfolio.last_seq} to {line['seq']}; "
                     "the journal has a hole, so the session cannot go on from it"
                 )
-            portfolio.replay_line(line)
+            fill = line.get("fill") or {}
+            if highs is None and (portfolio.trailing_dist is not None or "trailing_price" in fill):
+                highs = _tape_highs(paths)
+            high = None if highs is None else highs.get(parse_instant(line["ts"]))
+            portfolio.replay_line(line, high)
             folded += 1
     if journal_end < portfolio.last_seq:
         raise DataError(
@@ -103,3 +110,15 @@ def _resumes_at(paths: SessionPaths, offset: int, last_seq: int) -> bool:
     previous = before[:-1].rsplit(b"\n", 1)[-1]
     match = re.search(rb'"seq"\s*:\s*(\d+)', previous)
     return match is not None and int(match.group(1)) == last_seq
+
+
+def _tape_highs(paths: SessionPaths) -> dict[int, float]:
+    # Each consumed bar's high by its open: what a trailing stop ratcheted on while the journal ran
+    # ahead of the state. A bar missing from the tape leaves the stop where it was.
+    if not paths.tape.exists():
+        return {}
+    return {
+        int(row["ts"]): float(row["high"])
+        for row in iter_lines(paths.tape)
+        if row.get("kind") in ("bar", "history")
+    }
