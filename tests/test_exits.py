@@ -494,3 +494,28 @@ def test_exits_when_a_crash_leaves_the_state_behind_the_journal_the_session_goes
     assert {k: recovered[k] for k in keys} == {k: at_cut[k] for k in keys}
     assert recovered["trailing_price"] != book(tmp_path / "c")["trailing_price"]  # it did ratchet
     assert lines(tmp_path / "b") == lines(tmp_path / "a")
+
+
+def test_risk_budget_when_the_days_entries_took_daily_risk_refuses_the_next_entry(tmp_path):
+    # Arrange: each entry risks 1.5% (75 units x a stop 2 below); the day allows 3%
+    path = tmp_path / "d.jsonl"
+    journal = JournalWriter(path)
+    sides = {stubs.T0 + i * stubs.MINUTE: side for i, side in ((3, 1), (5, -1), (7, 1), (9, -1), (11, 1))}
+    overrides = {
+        "risk.sizing": "risk",
+        "risk.stop_atr": 1.0,
+        "risk.risk_per_trade": 0.015,
+        "gates.enabled": ["data", "risk_budget"],
+        "gates.risk_budget.daily_risk": 0.03,
+    }
+    engine = build_engine(_config(**overrides), "backtest", strategy=_Scripted(sides), journal=journal)
+    # Act
+    engine.process(_ohlc([FLAT] * 13))
+    journal.close()
+    # Assert
+    lines = list(iter_lines(path))
+    assert [lines[i]["action"] for i in (3, 7, 11)] == ["BUY", "BUY", "HOLD"]
+    trace = lines[11]["gate_trace"]
+    assert (trace["stage"], trace["reason"]) == ("risk_budget", "risk_budget_exhausted")
+    assert trace["detail"]["risk_used"] == pytest.approx(0.03)
+    assert trace["detail"]["risk_today"] == pytest.approx(300.0)
