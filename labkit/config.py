@@ -194,12 +194,6 @@ class RiskConfig(BaseModel):
             raise ValueError("sizing: risk needs risk.stop_atr (the stop distance each entry is sized by)")
         return self
 
-    @property
-    def exits(self) -> bool:
-        """Whether the engine enforces any exit of its own."""
-        levels = (self.stop_atr, self.take_profit_atr, self.trailing_atr, self.max_bars)
-        return any(v is not None for v in levels)
-
 
 class BrokerConfig(BaseModel):
     model_config = _FROZEN

@@ -519,3 +519,11 @@ def test_risk_budget_when_the_days_entries_took_daily_risk_refuses_the_next_entr
     assert (trace["stage"], trace["reason"]) == ("risk_budget", "risk_budget_exhausted")
     assert trace["detail"]["risk_used"] == pytest.approx(0.03)
     assert trace["detail"]["risk_today"] == pytest.approx(300.0)
+
+
+def test_engine_settings_when_strategy_is_a_model_scale_sizes_above_its_entry_threshold():
+    from labkit.assemble import engine_settings
+
+    config = load_config(None, {"session.strategy": "model", "strategies.model.entry": 0.62}, environ={})
+    assert engine_settings(config, "backtest").confidence_floor == 0.62
+    assert engine_settings(_config(), "backtest").confidence_floor is None
