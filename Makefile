@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 LABKIT := $(BIN)/labkit --home '$(CURDIR)'
 DEMO := --session demo --mode paper --source synthetic --symbol BTC/USDT --timeframe 1m
 
-.PHONY: install demo clean-demo test lint lab bench
+.PHONY: install demo clean-demo test test-heavy lint lab bench
 
 install: $(STAMP)
 
@@ -53,6 +53,10 @@ test: $(STAMP) lint
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || echo "Chromium not installed: the browser test of the live page (tests/serve/test_browser.py) is skipped; apt-get install chromium chromium-driver"
 	@$(BIN)/python -c 'import selenium' 2>/dev/null || echo "selenium not installed: the browser test of the live page (tests/serve/test_browser.py) is skipped"
 	$(BIN)/python -m pytest
+
+# The heaviest end-to-end tests, left out of `make test` to keep it under two minutes; CI runs both.
+test-heavy: $(STAMP)
+	$(BIN)/python -m pytest -m heavy
 
 lint: $(STAMP)
 	$(BIN)/ruff check labkit tests benchmarks

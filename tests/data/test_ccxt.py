@@ -209,6 +209,7 @@ def test_exchange_keys_when_configured_reach_no_private_endpoint_and_no_file(tmp
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_live_session_when_exchange_goes_down_holds_each_bar_and_catches_up(tmp_path):
     # Arrange: a paper session on 1-second bars from the local exchange, which then fails for ~4 s
     import time

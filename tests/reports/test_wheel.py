@@ -36,6 +36,7 @@ def _run(args: list[str | Path], cwd: Path, env: dict[str, str]) -> subprocess.C
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_wheel_when_installed_in_a_fresh_venv_runs_a_session_and_renders_its_report(tmp_path):
     # Arrange: build the wheel from a copy of the checkout, offline
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("LABKIT_")}

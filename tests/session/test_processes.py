@@ -135,6 +135,7 @@ def test_session_when_killed_hard_resumes_without_losing_or_repeating_a_bar(tmp_
     assert state["last_seq"] == lines[-1]["seq"] and state["cash"] == lines[-1]["cash"]
 
 
+@pytest.mark.heavy
 def test_session_when_twenty_start_at_once_exactly_one_runs(tmp_path):
     # Arrange / Act: twenty starts of one session at the same moment
     procs = [_start(tmp_path, "race", *LIVE) for _ in range(20)]
