@@ -160,22 +160,29 @@ class ModelStrategy(Strategy):
         # session passes its history again with each new bar.
         assert self.ensemble is not None
         n, k = len(bars), len(self.features.names)
-        matrix = np.full((n, k), math.nan)
         probability = np.full(n, math.nan)
-        fresh = np.ones(n, dtype=bool)
+        hit = np.zeros(n, dtype=bool)
         if len(self._times):
             where = np.minimum(np.searchsorted(self._times, times), len(self._times) - 1)
             hit = self._times[where] == times
+        fresh = ~hit
+        if not hit.any():  # a replay: every bar is new, so the batch of features is the matrix
+            matrix = self.features.compute_columns(bar_columns(bars))
+        else:
+            matrix = np.full((n, k), math.nan)
             matrix[hit], probability[hit] = self._matrix[where[hit]], self._probability[where[hit]]
-            fresh = ~hit
-        if fresh.any():
+        if fresh.any() and hit.any():
             first = int(np.argmax(fresh))
             start = max(0, first - self.warmup + 1)  # the features of `first` need its lookback
             computed = self.features.compute_columns(bar_columns(bars, last=n - start))[first - start :]
             matrix[first:] = np.where(fresh[first:, None], computed, matrix[first:])
+        if fresh.any():
             todo = np.flatnonzero(fresh & ~np.isnan(matrix).any(axis=1))
             if len(todo) == 1:
                 probability[todo[0]] = self.ensemble.predict_one(matrix[todo[0]])
+            elif len(todo) and todo[-1] - todo[0] + 1 == len(todo):  # one run of rows: no copy
+                run = slice(int(todo[0]), int(todo[-1]) + 1)
+                probability[run] = self.ensemble.predict_proba(matrix[run])
             elif len(todo):
                 probability[todo] = self.ensemble.predict_proba(matrix[todo])
             keep = slice(max(0, n - self.history), n)  # what the next call passes back
