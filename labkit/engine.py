@@ -415,7 +415,10 @@ class Engine:
             equity_out[i] = equity
             if write_bytes is not None and ts_text is not None and ts_bytes is not None:
                 c = confs[i]
-                ms = clock()
+                if now is not None or not i & 255:
+                    # A replay decides a bar every few microseconds: one reading of the clock
+                    # stamps 256 lines (under a millisecond apart); a live bar reads its own.
+                    ms = clock()
                 if ms // 1000 != stamp_sec:  # the date part changes once a second: format it once
                     stamp_sec, stamp_prefix = ms // 1000, iso_ms(ms)[:-5]
                     stamp_bytes = stamp_prefix.encode()

@@ -91,8 +91,10 @@ class LogisticParams(_Params):
 class ForestParams(_Params):
     # scikit-learn's histogram gradient boosting: early stopping off, so a fit depends only on the
     # data and the seed (which drives the feature subsampling).
-    max_iter: int = Field(150, ge=1, le=5_000)
-    learning_rate: float = Field(0.05, gt=0, le=1)
+    # 100 rounds at 0.075 learn as much as 150 at 0.05 and predict a third faster (a replay
+    # predicts every bar).
+    max_iter: int = Field(100, ge=1, le=5_000)
+    learning_rate: float = Field(0.075, gt=0, le=1)
     max_depth: int = Field(3, ge=1, le=10)
     max_leaf_nodes: int = Field(8, ge=2, le=1_024)
     min_samples_leaf: int = Field(100, ge=1)
