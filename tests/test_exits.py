@@ -1,4 +1,8 @@
-"""Risk sizing and the exits the engine enforces: stop-loss, take-profit, trailing and time stops."""
+"""Risk sizing and the exits the engine enforces: stop-loss, take-profit, trailing and time stops.
+
+The independent reference is a plain-loop stop-loss backtest written here (backtesting.py is not a
+dependency); docs/config.md says where its `sl=` rules differ from labkit's.
+"""
 
 from __future__ import annotations
 
