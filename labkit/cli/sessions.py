@@ -128,19 +128,22 @@ def _report_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse(args: argparse.Namespace, names: tuple[str, ...], why: str) -> None:
+    # Flags of other report kinds: refused by name rather than silently ignored.
+    for name in names:
+        if getattr(args, name) is not None:
+            flag = f"--{name}"
+            raise ConfigError(f"{flag}: {why}; leave {flag} out")
+
+
 def _report_train(args: argparse.Namespace) -> int:
     from labkit.reports.render import render_train_report
 
-    for flag, value in (
-        ("--date", args.date),
-        ("--week", args.week),
-        ("--journal", args.journal),
-        ("--title", args.title),
-        ("--calendar", args.calendar),
-        ("--sweep", args.sweep),
-    ):
-        if value is not None:
-            raise ConfigError(f"{flag}: a train report covers one model (--model); leave {flag} out")
+    _refuse(
+        args,
+        ("date", "week", "journal", "title", "calendar", "sweep"),
+        "a train report covers one model (--model)",
+    )
     home = home_of(args)
     config = load(args, {})
     result = render_train_report(args.model or "latest", home, config)
@@ -151,16 +154,11 @@ def _report_train(args: argparse.Namespace) -> int:
 def _report_sweep(args: argparse.Namespace) -> int:
     from labkit.reports.render import render_sweep_report
 
-    for flag, value in (
-        ("--date", args.date),
-        ("--week", args.week),
-        ("--journal", args.journal),
-        ("--title", args.title),
-        ("--calendar", args.calendar),
-        ("--model", args.model),
-    ):
-        if value is not None:
-            raise ConfigError(f"{flag}: a sweep report covers one sweep (--sweep); leave {flag} out")
+    _refuse(
+        args,
+        ("date", "week", "journal", "title", "calendar", "model"),
+        "a sweep report covers one sweep (--sweep)",
+    )
     home = home_of(args)
     result = render_sweep_report(home, args.sweep or "", load(args, {}))
     print(f"sweep report for {result.session} ({result.period}, {result.outcome}): {result.html}")

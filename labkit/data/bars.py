@@ -25,16 +25,53 @@ def empty_bars() -> pd.DataFrame:
     return make_bars(np.empty(0, "int64"), {c: np.empty(0) for c in COLUMNS})
 
 
-_PER_MS = {"ns": 1_000_000, "us": 1_000, "ms": 1, "s": 1}
+# Integer steps per millisecond of the units pandas keeps times in.
+_PER_MS = {"ns": 1_000_000, "us": 1_000, "ms": 1}
 
 
 def ts_ms(bars: pd.DataFrame) -> np.ndarray:
     """Return the bar opens as int64 epoch milliseconds."""
-    index = bars.index
-    unit = str(getattr(index, "unit", ""))
-    if unit in ("ns", "us", "ms"):  # integer division of the raw ticks: far cheaper than as_unit
-        return np.asarray(index.asi8, dtype="int64") // _PER_MS[unit]
-    return np.asarray(index.as_unit("ms").asi8, dtype="int64")
+    return _index_ms(bars.index)
+
+
+def _index_ms(index: pd.Index, start: int = 0) -> np.ndarray:
+    # Integer division of the raw ticks is far cheaper than as_unit, which copies the index.
+    per_ms = _PER_MS.get(str(getattr(index, "unit", "")))
+    if per_ms is None:
+        return np.asarray(index[start:].as_unit("ms").asi8, dtype="int64")
+    return np.asarray(index.asi8[start:], dtype="int64") // per_ms
+
+
+def bar_columns(bars: pd.DataFrame, last: int | None = None) -> dict[str, np.ndarray]:
+    """Return a bar frame's columns as arrays (``ts`` as int64 epoch ms), only the `last` rows if given.
+
+    A frame of exactly the float64 columns ``open, high, low, close, volume`` (as `make_bars` builds
+    it) is read without a copy.
+    """
+    n = len(bars)
+    start = 0 if last is None else max(n - last, 0)
+    if not isinstance(bars.index, pd.DatetimeIndex):
+        raise ValueError("bars need a DatetimeIndex of bar opens (tz-aware UTC)")
+    plain = _plain(bars.columns)
+    values = bars.to_numpy()[start:] if plain else bars.iloc[start:][list(COLUMNS)].to_numpy()
+    block = np.ascontiguousarray(values.T, dtype="float64")
+    cols = dict(zip(COLUMNS, block, strict=True))
+    cols["ts"] = _index_ms(bars.index, start)
+    return cols
+
+
+# The last column index seen to hold exactly COLUMNS in order. An Index is immutable, so the same
+# object has the same labels, and comparing labels (slow on string indexes) happens once per frame.
+_PLAIN_SEEN: list[pd.Index] = []
+
+
+def _plain(columns: pd.Index) -> bool:
+    if _PLAIN_SEEN and columns is _PLAIN_SEEN[0]:
+        return True
+    if tuple(columns) != COLUMNS:
+        return False
+    _PLAIN_SEEN[:] = [columns]
+    return True
 
 
 def validate_bars(bars: pd.DataFrame, name: str = "bars", row_offset: int = 1) -> pd.DataFrame:

@@ -19,12 +19,9 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from labkit.data.bars import COLUMNS
+from labkit.data.bars import bar_columns
 from labkit.features.definitions import DEFAULT_NAMES, FEATURES, Columns, Feature
 from labkit.features.schema import FeatureSchema
-
-# Integer steps per millisecond of the units pandas keeps times in.
-_PER_MS = {"ns": 1_000_000, "us": 1_000, "ms": 1}
 
 
 class FeatureSet:
@@ -151,40 +148,3 @@ class _Newest(Mapping[str, np.ndarray]):
 def default_feature_set() -> FeatureSet:
     """Return the feature set of every feature, in the default order."""
     return FeatureSet()
-
-
-def bar_columns(bars: pd.DataFrame, last: int | None = None) -> dict[str, np.ndarray]:
-    """Return a bar frame's columns as arrays (``ts`` as int64 epoch ms), only the `last` rows if given.
-
-    A frame of exactly the float64 columns ``open, high, low, close, volume`` (as `make_bars` builds
-    it) is read without a copy.
-    """
-    n = len(bars)
-    start = 0 if last is None else max(n - last, 0)
-    if not isinstance(bars.index, pd.DatetimeIndex):
-        raise ValueError("bars need a DatetimeIndex of bar opens (tz-aware UTC)")
-    plain = _plain(bars.columns)
-    values = bars.to_numpy()[start:] if plain else bars.iloc[start:][list(COLUMNS)].to_numpy()
-    block = np.ascontiguousarray(values.T, dtype="float64")
-    cols = dict(zip(COLUMNS, block, strict=True))
-    index = bars.index
-    per_ms = _PER_MS.get(str(index.unit))
-    if per_ms is None:
-        cols["ts"] = np.asarray(index[start:].as_unit("ms").asi8, dtype="int64")
-    else:
-        cols["ts"] = np.asarray(index.asi8[start:], dtype="int64") // per_ms
-    return cols
-
-
-# The last column index seen to hold exactly COLUMNS in order. An Index is immutable, so the same
-# object has the same labels, and comparing labels (slow on string indexes) happens once per frame.
-_PLAIN_SEEN: list[pd.Index] = []
-
-
-def _plain(columns: pd.Index) -> bool:
-    if _PLAIN_SEEN and columns is _PLAIN_SEEN[0]:
-        return True
-    if tuple(columns) != COLUMNS:
-        return False
-    _PLAIN_SEEN[:] = [columns]
-    return True

@@ -47,8 +47,8 @@ class ScalpingGate(Gate):
             return {}
         import numpy as np
 
+        from labkit.data.bars import bar_columns
         from labkit.features.definitions import adx, adx_lookback
-        from labkit.features.featureset import bar_columns
 
         # Only the bars to decide need a value; the ADX of each reads its own window alone.
         start = max(0, first - adx_lookback(self.config.adx_window) + 1)

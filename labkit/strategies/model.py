@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import Field, model_validator
 
-from labkit.data.bars import ts_ms
+from labkit.data.bars import bar_columns, ts_ms
 from labkit.errors import ConfigError
-from labkit.features.featureset import bar_columns
 from labkit.strategies.base import BUY_CODE, SELL_CODE, Signals, Strategy, StrategyConfig, StrategyContext
 from labkit.timeutil import DAY_MS
 
