@@ -64,6 +64,17 @@ def code_version() -> str:
     return f"{version}+g{commit}{'.dirty' if dirty else ''}"
 
 
+def git_commit() -> str | None:
+    """Return the full git commit labkit runs from, in a checkout; None elsewhere."""
+    root = _checkout()
+    if root is None:
+        return None
+    try:
+        return _git(root, "rev-parse", "HEAD") or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def _git(root: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=5, check=True)
     return done.stdout.strip()

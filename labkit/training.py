@@ -12,7 +12,6 @@ its weights and calibration come from all the out-of-fold predictions.
 from __future__ import annotations
 
 import math
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from labkit.errors import ConfigError
+from labkit.home import git_commit
 from labkit.strategies.base import BUY_CODE, SELL_CODE, Signals, Strategy
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ def train_model(
         # Live probabilities come from the final model: its scores over the training window are
         # the baseline they are compared with (the folds' were made by other models).
         "drift_probability": _probability_profile(ensemble.predict_proba(X)),
-        "git_sha": _git_sha(),
+        "git_sha": git_commit(),
     }
     model_id = save_model(home, ensemble, meta)
     _save_out_of_sample(home, model_id, bars.index[usable], y, walk.probability)
@@ -246,7 +246,7 @@ def _walk(
 ) -> tuple[list[dict[str, Any]], _Walk]:
     # One seed through every fold: each member fit on the fold's training rows, judged on its test
     # rows with weights and calibration learnt from the folds before it.
-    from labkit.models.ensemble import Calibrator, weights_from_log_loss
+    from labkit.models.ensemble import Calibrator, log_loss, weights_from_log_loss
 
     oof = {m: np.full(len(y), math.nan) for m in range(len(plan.kinds))}
     walked = np.full(len(y), math.nan)
@@ -268,7 +268,7 @@ def _walk(
         weights = np.full(len(oof), 1.0 / len(oof))
         calibrator = Calibrator.identity()
         if len(before) and len(np.unique(y[before])) == 2:
-            weights = weights_from_log_loss([_log_loss(y[before], oof[m][before]) for m in oof])
+            weights = weights_from_log_loss([log_loss(y[before], oof[m][before]) for m in oof])
             calibrator = Calibrator.fit(_blend(oof, weights, before), y[before])
         test = np.arange(len(y))[fold.test]
         walked[test] = calibrator.apply(_blend(oof, weights, test))
@@ -359,9 +359,9 @@ def _final(
 ) -> tuple[Any, list[float]]:
     # The model saved: every member fit on the whole window; weights and calibration from all the
     # out-of-fold predictions of the first seed.
-    from labkit.models.ensemble import Calibrator, Ensemble, weights_from_log_loss
+    from labkit.models.ensemble import Calibrator, Ensemble, log_loss, weights_from_log_loss
 
-    losses = [_log_loss(y[tested], oof[m][tested]) for m in range(len(plan.kinds))]
+    losses = [log_loss(y[tested], oof[m][tested]) for m in range(len(plan.kinds))]
     weights = weights_from_log_loss(losses)
     calibrator = Calibrator.fit(_blend(oof, weights, tested), y[tested])
     members = []
@@ -380,20 +380,17 @@ def _blend(oof: Mapping[int, np.ndarray], weights: np.ndarray, rows: np.ndarray)
 def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
+    from labkit.models.ensemble import log_loss
+
     up = float(np.mean(y)) if len(y) else math.nan
     return {
         "auc": float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else math.nan,
-        "log_loss": _log_loss(y, p),
+        "log_loss": log_loss(y, p),
         "brier": float(brier_score_loss(y, p)),
         "accuracy": float(np.mean((p >= 0.5) == (y == 1))),
         "majority_accuracy": max(up, 1.0 - up),
         "positive_share": up,
     }
-
-
-def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    clipped = np.clip(p, 1e-15, 1 - 1e-15)
-    return float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)))
 
 
 def _fold_table(per_seed: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -452,18 +449,3 @@ def _trade_folds(
 
 def _finite(value: float) -> float | None:
     return value if value == value and math.isfinite(value) else None
-
-
-def _git_sha() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except OSError:
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
