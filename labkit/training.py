@@ -21,7 +21,7 @@ import numpy as np
 
 from labkit.errors import ConfigError
 from labkit.home import git_commit
-from labkit.strategies.base import BUY_CODE, SELL_CODE, Signals, Strategy
+from labkit.strategies.base import Signals, Strategy
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,11 +95,10 @@ class FoldStrategy(Strategy):
         self.model_id, self.warmup = model_id, 1
 
     def propose(self, bars: pd.DataFrame) -> Signals:
+        from labkit.strategies.model import sides
+
         p = self.probability[-len(bars) :]
-        side = np.zeros(len(bars), dtype="int8")
-        with np.errstate(invalid="ignore"):
-            side[p >= self.plan.entry] = BUY_CODE
-            side[p <= self.plan.exit] = SELL_CODE
+        side = sides(p, self.plan.entry, self.plan.exit)
         facts = {"model_status": np.zeros(len(bars)), "horizon": np.full(len(bars), float(self.plan.horizon))}
         return Signals(side, p.copy(), np.full(len(bars), math.nan), facts)
 

@@ -39,6 +39,15 @@ CLOCK_FEATURES = frozenset({"tod_sin", "tod_cos", "dow_sin", "dow_cos"})
 MODEL_OK, MODEL_UNAVAILABLE, FEATURE_MISMATCH = 0.0, 1.0, 2.0
 
 
+def sides(probability: np.ndarray, entry: float, exit: float) -> np.ndarray:
+    """Return the proposals of probabilities: BUY at `entry` or above, SELL at `exit` or below (NaN holds)."""
+    side = np.zeros(len(probability), dtype="int8")
+    with np.errstate(invalid="ignore"):
+        side[probability >= entry] = BUY_CODE
+        side[probability <= exit] = SELL_CODE
+    return side
+
+
 class ModelStrategyConfig(StrategyConfig):
     model: str = Field(
         "latest",
@@ -138,15 +147,12 @@ class ModelStrategy(Strategy):
 
     def propose(self, bars: pd.DataFrame) -> Signals:
         n = len(bars)
-        side = np.zeros(n, dtype="int8")
         if self.ensemble is None:
             facts = {"model_status": np.full(n, self.status), "horizon": np.full(n, self.horizon)}
-            return Signals(side, np.full(n, math.nan), np.full(n, math.nan), facts)
+            return Signals(np.zeros(n, dtype="int8"), np.full(n, math.nan), np.full(n, math.nan), facts)
         times = ts_ms(bars)
         matrix, probability = self._rows_for(bars, times)
-        with np.errstate(invalid="ignore"):
-            side[probability >= self.config.entry] = BUY_CODE
-            side[probability <= self.config.exit] = SELL_CODE
+        side = sides(probability, self.config.entry, self.config.exit)
         facts = {
             "model_status": np.full(n, MODEL_OK),
             "horizon": np.full(n, self.horizon),
