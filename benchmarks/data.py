@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from labkit.config_loader import load_config  # noqa: E402
+from labkit.config.loading import load_config  # noqa: E402
 from labkit.data.cache import cache_path, write_meta, write_parquet  # noqa: E402
 from labkit.data.ccxt import CcxtSource  # noqa: E402
 from labkit.data.synthetic import synthetic_bars  # noqa: E402

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import duckdb
 
-from labkit.journal import read_journal
-from labkit.readiness.trips import blocking_table
+from labkit.analysis.trips import blocking_table
+from labkit.engine.journal import read_journal
 
 
 def best(run: Callable[[], object], repeat: int = 3) -> float:

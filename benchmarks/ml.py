@@ -45,8 +45,8 @@ def live(home: str, model_id: str, bars_count: int) -> dict[str, float]:
     """Decide `bars_count` bars one at a time through a paper engine with the model."""
     import numpy as np
 
-    from labkit.assemble import build_engine
-    from labkit.config_loader import load_config
+    from labkit.config.assembly import build_engine
+    from labkit.config.loading import load_config
     from labkit.data.synthetic import synthetic_bars
     from labkit.timeutil import parse_instant
 

@@ -26,10 +26,10 @@ UNTIL = "2026-01-05"
 
 
 def in_process(bars_count: int, journal: bool) -> dict[str, float]:
-    from labkit.backtest import run_backtest
-    from labkit.config_loader import load_config
+    from labkit.config.loading import load_config
     from labkit.data.synthetic import synthetic_bars
-    from labkit.journal import JournalWriter
+    from labkit.engine.journal import JournalWriter
+    from labkit.research.backtest import run_backtest
     from labkit.timeutil import parse_instant
 
     until = parse_instant(UNTIL)
@@ -56,7 +56,7 @@ def session(bars_count: int, fsync: bool) -> dict[str, float]:
 
     With `fsync` False, os.fsync is a no-op: the difference is what durability costs.
     """
-    from labkit.config_loader import load_config
+    from labkit.config.loading import load_config
     from labkit.session.runner import run_session
     from labkit.timeutil import iso_s, parse_instant
 

@@ -17,7 +17,7 @@ import nbformat
 import papermill
 from nbconvert import HTMLExporter
 
-from labkit.config_loader import load_config
+from labkit.config.loading import load_config
 from labkit.reports.render import render_report
 from labkit.session.runner import run_session
 

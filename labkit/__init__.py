@@ -8,13 +8,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from labkit._version import __version__
 
 _EXPORTS = {
-    "BacktestResult": "labkit.backtest",
-    "run_backtest": "labkit.backtest",
-    "LabkitConfig": "labkit.config",
-    "load_config": "labkit.config_loader",
+    "BacktestResult": "labkit.research.backtest",
+    "run_backtest": "labkit.research.backtest",
+    "LabkitConfig": "labkit.config.schema",
+    "load_config": "labkit.config.loading",
     "ConfigError": "labkit.errors",
     "DataError": "labkit.errors",
     "LabkitError": "labkit.errors",
@@ -37,11 +37,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from labkit.backtest import BacktestResult, run_backtest
-    from labkit.config import LabkitConfig
-    from labkit.config_loader import load_config
+    from labkit.config.loading import load_config
+    from labkit.config.schema import LabkitConfig
     from labkit.data.synthetic import synthetic_bars
     from labkit.errors import ConfigError, DataError, LabkitError
+    from labkit.research.backtest import BacktestResult, run_backtest
     from labkit.session.runner import run_session
     from labkit.session.status import session_status
 

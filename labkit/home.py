@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-import labkit
+from labkit._version import __version__
 from labkit.errors import ConfigError
 
 
@@ -43,7 +43,7 @@ def _directory(given: str, name: str) -> Path:
 
 
 def _checkout() -> Path | None:
-    root = Path(labkit.__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parent.parent
     pyproject = root / "pyproject.toml"
     if pyproject.is_file() and 'name = "labkit"' in pyproject.read_text(encoding="utf-8"):
         return root
@@ -52,7 +52,7 @@ def _checkout() -> Path | None:
 
 def code_version() -> str:
     """Return labkit's version and, in a checkout, its git commit (``+dirty`` when modified)."""
-    version = labkit.__version__
+    version = __version__
     root = _checkout()
     if root is None:
         return version

@@ -79,7 +79,7 @@ def decision_context(**overrides: Any) -> DecisionContext:
 
 def replayed_session(home: Path, name: str, since: str, until: str, **overrides: Any) -> Path:
     """Replay a synthetic paper session into `home` (fast pace) and return the home."""
-    from labkit.config_loader import load_config
+    from labkit.config.loading import load_config
     from labkit.session.runner import run_session
 
     settings = {"session.name": name, "session.pace": "fast", "session.since": since, "session.until": until}

@@ -14,10 +14,10 @@ import pytest
 from pydantic import BaseModel
 
 from labkit._plugins import origin
-from labkit.config import LabkitConfig
+from labkit.config.schema import LabkitConfig
+from labkit.engine.journal import FIELDS, PASSED
+from labkit.engine.portfolio import Portfolio
 from labkit.gates.registry import registered_gates
-from labkit.journal import FIELDS, PASSED
-from labkit.portfolio import Portfolio
 from labkit.strategies.registry import registered_strategies
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -554,7 +554,7 @@ def test_run_when_the_home_is_read_only_names_what_it_could_not_write(home, caps
 
 @pytest.mark.parametrize("name", ["../x", "/etc", "a/b", "..", ".hidden", "x" * 65, "a\x00b", 7])
 def test_session_paths_when_name_is_not_one_directory_refuses_it_for_every_caller(tmp_path, name):
-    from labkit import ops
+    from labkit import operations as ops
     from labkit.errors import ConfigError
     from labkit.session.paths import existing_session, session_paths
 
@@ -566,7 +566,7 @@ def test_session_paths_when_name_is_not_one_directory_refuses_it_for_every_calle
 
 @pytest.mark.parametrize("name", ["default", "a", "A.b-c_9", "x" * 64])
 def test_session_name_when_it_keeps_the_rule_is_accepted_by_config_and_paths(tmp_path, name):
-    from labkit.config_loader import load_config
+    from labkit.config.loading import load_config
     from labkit.session.paths import session_paths
 
     assert load_config(tmp_path, {"session.name": name}).session.name == name

@@ -19,16 +19,16 @@ STAGES = (
     "labkit.models",
     "labkit.strategies",
     "labkit.gates",
-    "labkit.engine",
+    "labkit.engine.core",
 )
 DOWNSTREAM = (
     "labkit.session",
     "labkit.readiness",
     "labkit.reports",
-    "labkit.ops",
+    "labkit.operations",
     "labkit.cli",
-    "labkit.config",  # the schema composes the stages' configs; the stages never read it
-    "labkit.config_loader",
+    "labkit.config.schema",  # the schema composes the stages' configs; the stages never read it
+    "labkit.config.loading",
 )
 
 

@@ -71,7 +71,7 @@ def check_finite_flags(args: argparse.Namespace) -> None:
 
 
 def load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
-    from labkit.config_loader import load_config
+    from labkit.config.loading import load_config
 
     return load_config(home_of(args), overrides)
 

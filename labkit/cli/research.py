@@ -27,11 +27,17 @@ def _check_journal(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from labkit.assemble import build_strategy
-    from labkit.backtest import backtest_config, load_backtest_bars, planned_bars, run_backtest, trial_figures
-    from labkit.journal import JournalWriter
+    from labkit.config.assembly import build_strategy
+    from labkit.engine.journal import JournalWriter
+    from labkit.research.backtest import (
+        backtest_config,
+        load_backtest_bars,
+        planned_bars,
+        run_backtest,
+        trial_figures,
+    )
+    from labkit.research.trials import record_trial
     from labkit.timeutil import now_ms
-    from labkit.trials import record_trial
 
     journal_path = _check_journal(args)
     overrides = session_overrides(
@@ -94,7 +100,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def backtest_lines(summary: dict[str, Any], symbol: str, timeframe: str, source: str) -> list[str]:
-    """Return the lines `labkit backtest` prints for a summary (`labkit.backtest.run_backtest`)."""
+    """Return the lines `labkit backtest` prints for a summary (`labkit.research.backtest.run_backtest`)."""
     cur = symbol.split("/")[-1] if "/" in symbol else "USD"
     lines = [
         f"{summary['strategy']} on {symbol} {timeframe} ({source}), {summary['bars']} bars "
@@ -236,9 +242,9 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from labkit.backtest import backtest_config, load_backtest_bars, planned_bars
+    from labkit.research.backtest import backtest_config, load_backtest_bars, planned_bars
+    from labkit.research.training import train_model
     from labkit.timeutil import now_ms
-    from labkit.training import train_model
 
     overrides = session_overrides(
         args, ("symbol", "timeframe", "source", "since", "until", "max_bars", "seed")
@@ -282,7 +288,7 @@ def _times100(value: float | None) -> float | None:
 
 
 def _train_plan(args: argparse.Namespace) -> Any:
-    from labkit.training import TrainPlan
+    from labkit.research.training import TrainPlan
 
     plan = TrainPlan(
         horizon=15 if args.horizon is None else args.horizon,
@@ -329,9 +335,9 @@ CONFIRM_RUNS = 10_000
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from labkit.sweep.grid import load_grid
-    from labkit.sweep.plan import SweepPlan
-    from labkit.sweep.runner import run_sweep
+    from labkit.research.sweep.grid import load_grid
+    from labkit.research.sweep.plan import SweepPlan
+    from labkit.research.sweep.runner import run_sweep
 
     home = home_of(args)
     grid = load_grid(Path(args.grid))

@@ -77,7 +77,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from labkit.readiness.periods import relative_day, relative_week
+    from labkit.analysis.periods import relative_day, relative_week
     from labkit.reports.render import render_report
 
     if args.kind == "backtest":
@@ -166,14 +166,14 @@ def _report_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from labkit import ops
+    from labkit import operations as ops
 
     print(f"session {args.session}: {ops.stop(args.session, home_of(args))}")
     return 0
 
 
 def cmd_emergency_stop(args: argparse.Namespace) -> int:
-    from labkit import ops
+    from labkit import operations as ops
 
     how = ops.emergency_stop(args.session, home_of(args))
     if how == "queued":
@@ -189,14 +189,14 @@ def cmd_emergency_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from labkit import ops
+    from labkit import operations as ops
 
     print(f"session {args.session}: resume {ops.resume(args.session, home_of(args))}")
     return 0
 
 
 def cmd_reduce_only(args: argparse.Namespace) -> int:
-    from labkit import ops
+    from labkit import operations as ops
 
     how = ops.reduce_only(args.session, home_of(args), on=not args.off)
     print(f"session {args.session}: reduce-only {'off' if args.off else 'on'} {how}")
@@ -204,7 +204,7 @@ def cmd_reduce_only(args: argparse.Namespace) -> int:
 
 
 def cmd_transition(args: argparse.Namespace) -> int:
-    from labkit import ops
+    from labkit import operations as ops
 
     how = ops.transition(args.to, args.session, home_of(args), force=args.force)
     print(
@@ -215,7 +215,7 @@ def cmd_transition(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from labkit import ops
+    from labkit import operations as ops
     from labkit.timeutil import ago
 
     home = home_of(args)
@@ -254,7 +254,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from labkit.schedule import cron_lines, systemd_units
+    from labkit.session.schedule import cron_lines, systemd_units
 
     config = load(args, {})
     home = home_of(args)

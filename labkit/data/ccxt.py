@@ -64,7 +64,7 @@ _INLINE_SECRET = re.compile(
     r"|authorization|cookie)[\w-]{0,40}[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)"
     r"([^\s\"',;&)}\]]+)"
 )
-# Values labkit's config read from ``${VAR}`` references (`labkit.config_loader` adds them): secrets
+# Values labkit's config read from ``${VAR}`` references (`labkit.config.loading` adds them): secrets
 # whatever the key that holds them, so an exchange's options that contain one are redacted too.
 _SECRET_VALUES: set[str] = set()
 _MASK = "****"

@@ -21,7 +21,7 @@ from labkit.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from labkit.config import LabkitConfig
+    from labkit.config.schema import LabkitConfig
 
 GROUP = "labkit.sources"
 

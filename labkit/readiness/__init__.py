@@ -8,12 +8,12 @@ are the ones notebooks use.
 
 from __future__ import annotations
 
-from labkit.readiness.calendar import MarketCalendar, calendar_of, session_calendar
+from labkit.analysis.calendar import MarketCalendar, calendar_of, session_calendar
+from labkit.analysis.metrics import bootstrap_mean_ci, max_drawdown, probabilistic_sharpe_ratio
+from labkit.analysis.periods import coverage, day_bounds, iso_week, week_bounds
+from labkit.analysis.trips import blocking_table, reason_code, round_trips
 from labkit.readiness.counterfactual import ledger, ledger_summary, would_have_trades
 from labkit.readiness.daily import daily_health
-from labkit.readiness.metrics import bootstrap_mean_ci, max_drawdown, probabilistic_sharpe_ratio
-from labkit.readiness.periods import coverage, day_bounds, iso_week, week_bounds
-from labkit.readiness.trips import blocking_table, reason_code, round_trips
 from labkit.readiness.verdicts import latest_verdict, save_verdict
 from labkit.readiness.weekly import GATE_NAMES, GateResult, WeeklyReadiness, weekly_readiness
 

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labkit.portfolio import EXIT_REASONS
-from labkit.readiness.trips import reason_code
+from labkit.analysis.trips import reason_code
+from labkit.engine.portfolio import EXIT_REASONS
 from labkit.strategies.base import BUY, SELL
 
 _COLUMNS = (

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labkit.readiness.calendar import MarketCalendar
-from labkit.readiness.metrics import drawdowns, max_drawdown
-from labkit.readiness.periods import coverage, day_bounds, heartbeat_gaps
-from labkit.readiness.trips import (
+from labkit.analysis.calendar import MarketCalendar
+from labkit.analysis.metrics import drawdowns, max_drawdown
+from labkit.analysis.periods import coverage, day_bounds, heartbeat_gaps
+from labkit.analysis.trips import (
     _between,
     _clean,
     _columns,

@@ -6,7 +6,7 @@
 - The minimum track record length: at this Sharpe ratio, about how many more days are needed
   before it is above zero with 95% confidence.
 - The same decisions under the optimistic, base and adversarial execution models
-  (`labkit.readiness.execution`): the verdict is judged on base; the adversarial one stands beside
+  (`labkit.analysis.execution`): the verdict is judged on base; the adversarial one stands beside
   it, so an edge that vanishes under slightly worse fills is seen for what it is.
 """
 
@@ -18,16 +18,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labkit.config import ReadinessConfig
-from labkit.readiness.calendar import MarketCalendar
-from labkit.readiness.execution import execution_models, refill
-from labkit.readiness.metrics import (
+from labkit.analysis.calendar import MarketCalendar
+from labkit.analysis.execution import execution_models, refill
+from labkit.analysis.metrics import (
     deflated_sharpe_ratio,
     min_track_record_length,
     sharpe_ratio,
 )
-from labkit.readiness.periods import week_bounds
-from labkit.readiness.trips import _equity_before, round_trips
+from labkit.analysis.periods import week_bounds
+from labkit.analysis.trips import _equity_before, round_trips
+from labkit.config.schema import ReadinessConfig
 from labkit.readiness.weekly import weekly_readiness
 
 

@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 
 from labkit._io import last_line, read_json, write_json_atomic
-from labkit.config import ReadinessConfig
+from labkit.analysis.periods import _DAY, iso_week, week_bounds
+from labkit.config.schema import ReadinessConfig
 from labkit.errors import ConfigError
-from labkit.readiness.periods import _DAY, iso_week, week_bounds
 from labkit.readiness.weekly import WeeklyReadiness
 from labkit.timeutil import DAY_MS, human_duration, iso_ms, now_ms, parse_instant
 

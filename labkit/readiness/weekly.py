@@ -1,6 +1,6 @@
 """Weekly readiness: the seven promotion gates of an ISO week.
 
-Each gate is judged on the whole ISO week of the market's calendar (`labkit.readiness.calendar`):
+Each gate is judged on the whole ISO week of the market's calendar (`labkit.analysis.calendar`):
 coverage counts every bar the calendar has in the week, edge stability cuts the week's trading time
 into equal parts, drawdown is measured from the session's running peak (the whole journal up to
 the week's end), cost efficiency compares costs with the gross PnL of every closed trade, and gate
@@ -18,17 +18,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labkit.config import ReadinessConfig
-from labkit.data.bars import quote_currency
-from labkit.readiness.calendar import MarketCalendar
-from labkit.readiness.metrics import (
+from labkit.analysis.calendar import MarketCalendar
+from labkit.analysis.metrics import (
     bootstrap_mean_ci,
     drawdowns,
     max_drawdown,
     probabilistic_sharpe_ratio,
 )
-from labkit.readiness.periods import _DAY, coverage, week_bounds
-from labkit.readiness.trips import (
+from labkit.analysis.periods import _DAY, coverage, week_bounds
+from labkit.analysis.trips import (
     _between,
     _clean,
     _columns,
@@ -37,6 +35,8 @@ from labkit.readiness.trips import (
     entry_blocks,
     round_trips,
 )
+from labkit.config.schema import ReadinessConfig
+from labkit.data.bars import quote_currency
 
 EQUITY_BASIS = "equity marked to market at bar closes, without the exit fee"
 GATE_NAMES = (
@@ -197,7 +197,7 @@ def weekly_readiness(
     Parameters
     ----------
     journal
-        The session's whole journal (`labkit.journal.read_journal`); drawdown needs the bars
+        The session's whole journal (`labkit.engine.journal.read_journal`); drawdown needs the bars
         before the week to know the session's peak.
     week
         The ISO week, ``YYYY-Www``.

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from labkit.readiness.metrics import drawdowns
-from labkit.readiness.trips import reason_code
+from labkit.analysis.metrics import drawdowns
+from labkit.analysis.trips import reason_code
 from labkit.strategies.base import BUY, SELL
 
 GREEN, RED, BLUE, GREY, ORANGE = "#1a7f37", "#cf222e", "#0969da", "#6e7781", "#bc4c00"
@@ -405,7 +405,7 @@ def sweep_heatmap_figure(heat: Any) -> Figure:
 
 
 def overfitting_figure(result: Any, label: str = "", annualised: bool = True) -> Figure:
-    """Return the logits of a PBO (`labkit.readiness.overfitting.Overfitting`) as a histogram with
+    """Return the logits of a PBO (`labkit.analysis.overfitting.Overfitting`) as a histogram with
     the λ = 0 line, PBO in the title (left), and the chosen configuration's out-of-sample Sharpe
     ratio against its in-sample one in each combination, with their least-squares line (right)."""
     fig = Figure(figsize=(11, 4.2), layout="constrained")

@@ -27,11 +27,10 @@ from typing import Any
 import nbformat
 import orjson
 
-import labkit
 from labkit._io import last_line, read_json, write_atomic, write_json_atomic
-from labkit.config import LabkitConfig
+from labkit.analysis.periods import day_bounds, iso_week, week_bounds
+from labkit.config.schema import LabkitConfig
 from labkit.errors import ConfigError, NotebookRunError
-from labkit.readiness.periods import day_bounds, iso_week, week_bounds
 from labkit.session.paths import existing_session, session_paths
 from labkit.timeutil import iso_ms, now_ms, parse_instant
 
@@ -125,7 +124,7 @@ def notebooks_dir(part: str = "") -> Path:
         found = None
     if isinstance(found, Path) and found.is_dir():
         return found
-    return Path(labkit.__file__).resolve().parent.parent.joinpath("notebooks", *([part] if part else []))
+    return Path(__file__).resolve().parents[2].joinpath("notebooks", *([part] if part else []))
 
 
 def render_report(
@@ -548,8 +547,8 @@ def _judge(
     # change what is saved. Only literals go to the notebook.
     if kind == "session":
         return "ok", {}
-    from labkit.journal import read_journal
-    from labkit.readiness.calendar import calendar_of
+    from labkit.analysis.calendar import calendar_of
+    from labkit.engine.journal import read_journal
     from labkit.readiness.verdicts import save_verdict
     from labkit.readiness.weekly import weekly_readiness
     from labkit.session.state import read_saved_config
@@ -580,11 +579,11 @@ def _with_evidence(
     # (and better) fills. Neither changes the verdict; both are saved with it.
     from dataclasses import replace
 
-    from labkit.config import ReadinessConfig
+    from labkit.config.schema import ReadinessConfig
     from labkit.readiness.evidence import execution_check, sharpe_evidence
+    from labkit.research.trials import trial_stats
     from labkit.session.tape import tape_bars
     from labkit.timeutil import timeframe_ms
-    from labkit.trials import trial_stats
 
     s, broker = saved.get("session", {}), saved.get("broker", {})
     tf, capital = timeframe_ms(s.get("timeframe", "1m")), float(s.get("capital", 10_000.0))

@@ -3,8 +3,8 @@ small strategy grid and its cost sensitivity, and a trained model's out-of-sampl
 
 `notebooks/research/explore.ipynb` and `notebooks/research/train_model.ipynb` call these, so the
 notebooks hold the story and this module the arithmetic (tested, typed). Every backtest here runs
-through `labkit.backtest.run_backtest`, the engine and gates of ``labkit backtest``; every grid cell
-is recorded as a trial (`labkit.trials`), so the deflated Sharpe ratio pays for the search.
+through `labkit.research.backtest.run_backtest`, the engine and gates of ``labkit backtest``; every grid cell
+is recorded as a trial (`labkit.research.trials`), so the deflated Sharpe ratio pays for the search.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import pandas as pd
 from labkit.errors import ConfigError
 
 if TYPE_CHECKING:
-    from labkit.backtest import BacktestResult
-    from labkit.config import LabkitConfig
+    from labkit.config.schema import LabkitConfig
+    from labkit.research.backtest import BacktestResult
 
 # Fees (of each fill's notional) the cost sensitivity runs the best grid cell at.
 COST_FEES = (0.0, 0.0005, 0.001, 0.002)
@@ -37,7 +37,7 @@ def market_config(home: Path, source: str, symbol: str, timeframe: str, **overri
     `overrides` are config keys with dots written as double underscores
     (``broker__fee=0.0005``, ``strategies__sma_cross__fast=5``).
     """
-    from labkit.config_loader import load_config
+    from labkit.config.loading import load_config
 
     keys = {k.replace("__", "."): v for k, v in overrides.items()}
     return load_config(
@@ -186,7 +186,7 @@ class Grid:
 
     table: pd.DataFrame  # fast, slow, return_pct, sharpe, max_drawdown_pct, trades, fees
     best: tuple[int, int]
-    best_result: Any  # labkit.backtest.BacktestResult of the best cell
+    best_result: Any  # labkit.research.backtest.BacktestResult of the best cell
     trials: int  # trials recorded for the market, these included
     deflated_sharpe: float | None  # the best cell's Sharpe deflated by those trials
     currency: str
@@ -246,9 +246,9 @@ def sma_grid(
     the highest Sharpe ratio; its deflated Sharpe ratio counts every trial recorded for the market
     (this grid's included), so trying nine cells is paid for.
     """
-    from labkit.backtest import run_backtest, trial_figures
     from labkit.data.bars import quote_currency
-    from labkit.trials import record_trial, trial_stats
+    from labkit.research.backtest import run_backtest, trial_figures
+    from labkit.research.trials import record_trial, trial_stats
 
     rows, results = [], {}
     for fast in fasts:
@@ -298,9 +298,9 @@ def cost_sensitivity(
     Slippage stays the config's. These runs are not recorded as trials: they do not choose a
     variant, they show how one chosen variant depends on its costs.
     """
-    from labkit.backtest import run_backtest
     from labkit.data.bars import quote_currency
     from labkit.reports.views import money
+    from labkit.research.backtest import run_backtest
 
     currency = quote_currency(config.session.symbol)
     rows = []
@@ -327,7 +327,7 @@ def cost_sensitivity(
 
 def _with(config: LabkitConfig, overrides: Mapping[str, Any]) -> LabkitConfig:
     # The config again with dotted keys set, validated as a whole (slow > fast, fee >= 0...).
-    from labkit.config import LabkitConfig
+    from labkit.config.schema import LabkitConfig
 
     data = config.model_dump(mode="python")
     for key, value in overrides.items():
@@ -648,15 +648,15 @@ def out_of_sample_equity(home: Path, record: ModelRecord) -> OutOfSample:
     and hold on the same bars; every fill pays the fee of the model's training costs.
 
     The bars of the model's window are loaded again from its source (`load_bars`) and checked
-    against its data hash. The model trades with `labkit.training.FoldStrategy` (BUY at ``entry``,
+    against its data hash. The model trades with `labkit.research.training.FoldStrategy` (BUY at ``entry``,
     SELL at ``exit``), sma_cross with the home's config, both through `run_backtest` with the
     gates; buy and hold buys at the first bar's open, paying the fee, and holds. The fee of each
     fill is half the model's round trip cost, with no slippage on top.
     """
-    from labkit.backtest import run_backtest, summarize
+    from labkit.research.backtest import run_backtest, summarize
+    from labkit.research.training import FoldStrategy, TrainPlan
+    from labkit.research.trials import data_hash
     from labkit.timeutil import parse_instant, timeframe_ms
-    from labkit.training import FoldStrategy, TrainPlan
-    from labkit.trials import data_hash
 
     m, p = record.meta, record.params
     window = m.get("window") or {}

@@ -10,7 +10,7 @@ arithmetic. A sweep lives under ``data/sweeps/<name>/`` in the home:
   ``config_hash``, ``trial`` (its trial line as JSON text), ``error`` (None, or why it failed) and
   ``seconds``;
 - ``blocks.parquet``: for each completed run, its per-bar equity returns cut into 64 consecutive
-  blocks, each kept as ``run_id, block, n, sum, sumsq`` (`labkit.readiness.overfitting`);
+  blocks, each kept as ``run_id, block, n, sum, sumsq`` (`labkit.analysis.overfitting`);
 - ``grid.json`` (or ``grid.yaml``): the grid it ran.
 
 Runs that share a symbol, timeframe and window (``since``, ``until``) ran on the same bars: only
@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labkit.analysis.overfitting import Overfitting, pbo_from_blocks
 from labkit.errors import ConfigError, DataError
-from labkit.readiness.overfitting import Overfitting, pbo_from_blocks
 
 SWEEPS = ("data", "sweeps")
 RESULTS, BLOCKS = "results.parquet", "blocks.parquet"
@@ -447,7 +447,7 @@ def deflated_sharpe(
 ) -> tuple[float, bool]:
     """Return a run's deflated Sharpe ratio from its summary, and whether its PSR gave the moments.
 
-    `labkit.readiness.metrics`' definitions: the PSR of the per-bar Sharpe ratio
+    `labkit.analysis.metrics`' definitions: the PSR of the per-bar Sharpe ratio
     ``SR = sharpe / √periods_per_year`` over `bars` returns against the Sharpe ratio the best of
     `trials` unskilled trials would show (`expected_max_sharpe`, from `sharpe_variance`, the
     variance of the trials' per-bar Sharpe ratios). The PSR's denominator needs the returns'
@@ -458,7 +458,7 @@ def deflated_sharpe(
 
     Examples
     --------
-    >>> from labkit.readiness import metrics
+    >>> from labkit.analysis import metrics
     >>> sr, n = 0.05, 2_000
     >>> psr = metrics.psr_from_moments(sr, n, skew=-1.0, kurtosis=8.0)
     >>> dsr, exact = deflated_sharpe(sr * 252**0.5, 252, n, psr, trials=20, sharpe_variance=0.02**2)
@@ -468,7 +468,7 @@ def deflated_sharpe(
     """
     from statistics import NormalDist
 
-    from labkit.readiness.metrics import expected_max_sharpe, psr_from_moments
+    from labkit.analysis.metrics import expected_max_sharpe, psr_from_moments
 
     if not (periods_per_year > 0 and math.isfinite(sharpe) and bars >= 2):
         return math.nan, False
@@ -506,7 +506,7 @@ def best_run(record: SweepRecord) -> BestRun | None:
     bars = int(_float(row.get("bars"), 0.0))
     if not math.isfinite(ppy) or ppy <= 0:
         return BestRun(row, trials, variance, math.nan, math.nan, False, math.nan)
-    from labkit.readiness.metrics import expected_max_sharpe
+    from labkit.analysis.metrics import expected_max_sharpe
 
     psr = _float(row.get("psr"))
     dsr, exact = deflated_sharpe(float(row["sharpe"]), ppy, bars, psr, trials, variance)

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 
 from labkit._io import read_json
+from labkit.analysis.metrics import max_drawdown
+from labkit.analysis.periods import iso_week
+from labkit.analysis.trips import blocking_table, exit_reasons, round_trips
+from labkit.engine.journal import read_journal
 from labkit.errors import ConfigError
-from labkit.journal import read_journal
-from labkit.readiness.metrics import max_drawdown
-from labkit.readiness.periods import iso_week
-from labkit.readiness.trips import blocking_table, exit_reasons, round_trips
 from labkit.readiness.weekly import WeeklyReadiness
 from labkit.reports.figures import GREEN, RED
 from labkit.session.paths import existing_session
@@ -48,14 +48,14 @@ class SessionView:
     @property
     def periods_per_year(self) -> float:
         """Bars in a year of the session's market calendar, for annualised figures."""
-        from labkit.readiness.calendar import calendar_of
+        from labkit.analysis.calendar import calendar_of
 
         return calendar_of(self.config, self.journal).periods_per_year(self.timeframe_ms)
 
     @property
     def annualisation(self) -> str:
         """Say how annualised figures count a year for this session (its calendar and timeframe)."""
-        from labkit.readiness.calendar import calendar_of
+        from labkit.analysis.calendar import calendar_of
 
         return calendar_of(self.config, self.journal).annualisation(self.timeframe_ms)
 
@@ -645,7 +645,7 @@ def assumptions_table(view: SessionView, result: WeeklyReadiness | None = None) 
 
 
 def _calendar_words(view: SessionView) -> tuple[str, str]:
-    from labkit.readiness.calendar import calendar_of
+    from labkit.analysis.calendar import calendar_of
 
     market = calendar_of(view.config, view.journal)
     return market.describe(), market.annualisation(view.timeframe_ms)
@@ -688,7 +688,7 @@ class BacktestView:
     journal: pd.DataFrame
     runs: int
     first_line: int
-    calendar: Any  # labkit.readiness.calendar.MarketCalendar
+    calendar: Any  # labkit.analysis.calendar.MarketCalendar
     calendar_given: bool
 
     @property
@@ -772,9 +772,9 @@ def load_backtest(journal: str | Path, home: str | Path = "", calendar: str = ""
     24/7. Raise `ConfigError` naming ``--journal`` when the file is missing, empty or not a
     decision journal.
     """
+    from labkit.analysis.calendar import MarketCalendar, bar_times, session_calendar
+    from labkit.engine.journal import read_journal
     from labkit.home import resolve_home
-    from labkit.journal import read_journal
-    from labkit.readiness.calendar import MarketCalendar, bar_times, session_calendar
 
     root = resolve_home(str(home) if str(home) else None)
     path = Path(journal).expanduser()
@@ -882,7 +882,7 @@ def guardrail_halt(journal: pd.DataFrame) -> dict[str, Any] | None:
     is a halt: ``first_ts`` (its first refusal), ``bars`` (from it to the end), ``blocks`` (entries
     refused since) and ``reasons`` (by reason code), as ``labkit backtest --json`` reports it.
     """
-    from labkit.readiness.trips import reason_code
+    from labkit.analysis.trips import reason_code
     from labkit.timeutil import iso_s
 
     if journal.empty:
@@ -911,10 +911,10 @@ def backtest_figures(bt: BacktestView) -> dict[str, Any]:
     """Return the run's figures with the names and definitions of ``labkit backtest --json``.
 
     The equity curve, round trips and blocks are read from the journal; annualised figures use the
-    view's calendar. Every figure comes from `labkit.readiness.metrics` (through
-    `labkit.backtest.summarize` and `trade_summary`, the backtest summary's own functions).
+    view's calendar. Every figure comes from `labkit.analysis.metrics` (through
+    `labkit.research.backtest.summarize` and `trade_summary`, the backtest summary's own functions).
     """
-    from labkit.backtest import summarize, trade_summary
+    from labkit.research.backtest import summarize, trade_summary
 
     j = bt.journal
     times = pd.DatetimeIndex(j["ts"])
@@ -1154,10 +1154,10 @@ def model_drift(view: SessionView, rows: pd.DataFrame, day: str) -> ModelDrift:
     probabilities are the journal's ``confidence`` of the day's bars the model decided. Each is
     compared with model.json's ``drift`` and ``drift_probability`` profiles of the training window.
     """
+    from labkit.analysis.periods import day_bounds
     from labkit.features.drift import FeatureProfile, drift_level, psi, psi_1d
     from labkit.features.featureset import FeatureSet
     from labkit.models.artifacts import load_model, models_dir
-    from labkit.readiness.periods import day_bounds
     from labkit.strategies.model import CLOCK_FEATURES
 
     limit = model_limit(view.config)

@@ -31,7 +31,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from labkit.config import LabkitConfig
+from labkit.config.schema import LabkitConfig
 from labkit.errors import ConfigError
 from labkit.serve.guard import KeyRing, RateLimiter, api_keys, is_loopback
 from labkit.serve.journals import JournalViews
@@ -439,7 +439,7 @@ async def _body(request: Request, action: str) -> dict[str, Any]:
 
 
 def _command(paths: SessionPaths, action: str, args: dict[str, Any]) -> tuple[str, str]:
-    from labkit.ops import CONFIRM_WAIT
+    from labkit.operations import CONFIRM_WAIT
     from labkit.session.control import command_session
 
     try:

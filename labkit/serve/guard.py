@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from labkit.config import ServeConfig
+from labkit.config.schema import ServeConfig
 from labkit.errors import ConfigError
 
 MIN_KEY = 16

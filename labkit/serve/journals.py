@@ -27,7 +27,7 @@ from labkit._io import iter_lines
 INDEX_EVERY = 1000
 CHUNK = 1 << 22
 HEAD = 256
-# The blocks readiness counts as data errors (`labkit.readiness.trips.DATA_ERRORS`, which loads pandas).
+# The blocks readiness counts as data errors (`labkit.analysis.trips.DATA_ERRORS`, which loads pandas).
 DATA_ERRORS = frozenset({"stale_data", "data_unavailable"})
 _PASSED = b'"rejection_reason":null,'
 _EQUITY = b'"equity":'

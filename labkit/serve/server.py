@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from labkit.config import LabkitConfig
+from labkit.config.schema import LabkitConfig
 from labkit.errors import ConfigError
 from labkit.serve.guard import api_keys, check_bind, is_loopback
 
@@ -42,7 +42,7 @@ def serve(home: Path, config: LabkitConfig) -> int:
     import psutil
     import uvicorn
 
-    from labkit.config_loader import secret_values
+    from labkit.config.loading import secret_values
     from labkit.serve.app import create_app
 
     settings = config.serve

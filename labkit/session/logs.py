@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from labkit._io import PRIVATE_FILE, make_private_dir
-from labkit.config import LabkitConfig
-from labkit.config_loader import secret_values
+from labkit.config.loading import secret_values
+from labkit.config.schema import LabkitConfig
 from labkit.data.ccxt import SecretRedactor
 
 EVENTS = "labkit.events"
@@ -124,7 +124,7 @@ def session_log(
 
 
 def config_secrets(config: LabkitConfig | Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Return the secret values a session log must mask (`labkit.config_loader.secret_values`).
+    """Return the secret values a session log must mask (`labkit.config.loading.secret_values`).
 
     Give the config, or its ``exchanges`` (``config_secrets(config.exchanges)``, as the runner does):
     for a config `load_config` returned both cover the whole config, ``${VAR}`` values included.

@@ -14,10 +14,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from labkit._io import last_line
-from labkit.assemble import build_engine, engine_settings
-from labkit.config import LabkitConfig
+from labkit.config.assembly import build_engine, engine_settings
+from labkit.config.schema import LabkitConfig
+from labkit.engine.journal import JournalWriter, first_gap, iter_lines
 from labkit.errors import ConfigError
-from labkit.journal import JournalWriter, first_gap, iter_lines
 from labkit.session.control import apply_command
 from labkit.session.paths import existing_session
 from labkit.session.state import SessionState, read_saved_config

@@ -22,14 +22,14 @@ import pandas as pd
 from tqdm import tqdm
 
 from labkit._io import make_private_dir, write_json_atomic
-from labkit.assemble import build_engine, build_strategy, engine_settings
-from labkit.config import LabkitConfig
-from labkit.config_loader import redacted
+from labkit.config.assembly import build_engine, build_strategy, engine_settings
+from labkit.config.loading import redacted
+from labkit.config.schema import LabkitConfig
 from labkit.data.bars import empty_bars
 from labkit.data.registry import Source, open_source
-from labkit.engine import Engine
+from labkit.engine.core import Engine
+from labkit.engine.journal import JournalWriter
 from labkit.errors import ConfigError, SourceUnavailableError
-from labkit.journal import JournalWriter
 from labkit.session.control import Applied, acknowledge, apply_pending, restore_applied
 from labkit.session.lock import hold_lock
 from labkit.session.logs import EVENTS, config_secrets, session_log
@@ -173,7 +173,7 @@ def _create(paths: SessionPaths, config: LabkitConfig, identity: dict[str, Any])
                 return  # a rival start got there first: it is a whole session already
             if not paths.root.is_dir():
                 raise
-            # The folder is there without a session in it (`labkit.ops.start` keeps its output in
+            # The folder is there without a session in it (`labkit.operations.start` keeps its output in
             # logs/): move the files in, the state before the config that makes the session count.
             for name in ("state.json", "config.json"):
                 (staging / name).rename(paths.root / name)

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from labkit._io import write_json_atomic
+from labkit.engine.portfolio import Portfolio
 from labkit.errors import ConfigError
-from labkit.portfolio import Portfolio
 from labkit.session.paths import SessionPaths, session_paths
 from labkit.timeutil import iso_ms, iso_s, now_ms
 
 if TYPE_CHECKING:
-    from labkit.config import LabkitConfig
+    from labkit.config.schema import LabkitConfig
 
 STATE_SCHEMA = 1
 # What defines a session: a run that disagrees on one of these is refused (the journal would mix two

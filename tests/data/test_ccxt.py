@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from labkit.config_loader import load_config
+from labkit.config.loading import load_config
 from labkit.data.cache import cache_path, read_meta, read_parquet
 from labkit.data.ccxt import CcxtSource
 from labkit.data.synthetic import synthetic_bars

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.config_loader import load_config
+from labkit.config.loading import load_config
 from labkit.data.cache import cache_path, read_parquet
 from labkit.data.yfinance import YahooSource
 from labkit.errors import ConfigError

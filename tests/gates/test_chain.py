@@ -11,11 +11,11 @@ import random
 import numpy as np
 import pytest
 
-from labkit.engine import Engine, EngineSettings
+from labkit.engine.core import Engine, EngineSettings
+from labkit.engine.portfolio import Portfolio
 from labkit.gates.base import BUY, HOLD, SELL, BarFacts, Block, DecisionContext, Gate, run_gates
 from labkit.gates.data import DataGate, DataGateConfig
 from labkit.gates.registry import build_chain, chain_order, default_enabled, registered_gates
-from labkit.portfolio import Portfolio
 from labkit.strategies.sma_cross import SmaCross
 from tests import stubs
 
@@ -48,7 +48,7 @@ def _engine(gates: list[Gate]) -> Engine:
 
 
 def _lines(engine: Engine, bars, tmp_path):
-    from labkit.journal import JournalWriter, iter_lines
+    from labkit.engine.journal import JournalWriter, iter_lines
 
     engine.journal = JournalWriter(tmp_path / "j.jsonl")
     engine.process(bars)

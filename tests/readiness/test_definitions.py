@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labkit import ops
+from labkit import operations as ops
+from labkit.analysis.calendar import calendar_of
 from labkit.cli import main
-from labkit.config import ReadinessConfig
-from labkit.config_loader import load_config
+from labkit.config.loading import load_config
+from labkit.config.schema import ReadinessConfig
+from labkit.engine.journal import read_journal
 from labkit.errors import CheckFailedError, ConfigError
-from labkit.journal import read_journal
 from labkit.readiness import verdicts
-from labkit.readiness.calendar import calendar_of
 from labkit.readiness.verdicts import promotion_check, save_verdict, verdict_path
 from labkit.readiness.weekly import weekly_readiness
 from labkit.session.paths import session_paths

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from labkit.analysis.calendar import MarketCalendar
 from labkit.cli import main
-from labkit.journal import read_journal
-from labkit.readiness.calendar import MarketCalendar
+from labkit.engine.journal import read_journal
 from labkit.readiness.evidence import sharpe_evidence
 from tests import stubs
 

@@ -7,12 +7,12 @@ import math
 import pandas as pd
 import pytest
 
-from labkit.backtest import run_backtest
-from labkit.config_loader import load_config
+from labkit.analysis.trips import round_trips
+from labkit.config.loading import load_config
 from labkit.data.files import read_bar_file
-from labkit.journal import JournalWriter, read_journal
+from labkit.engine.journal import JournalWriter, read_journal
 from labkit.readiness.counterfactual import ledger, ledger_summary, would_have_trades
-from labkit.readiness.trips import round_trips
+from labkit.research.backtest import run_backtest
 from tests import stubs
 
 

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 import labkit.readiness
-from labkit.config import ReadinessConfig
-from labkit.journal import read_journal
+from labkit.analysis.metrics import bootstrap_mean_ci, max_drawdown, probabilistic_sharpe_ratio
+from labkit.analysis.trips import round_trips
+from labkit.config.schema import ReadinessConfig
+from labkit.engine.journal import read_journal
 from labkit.readiness.daily import daily_health
-from labkit.readiness.metrics import bootstrap_mean_ci, max_drawdown, probabilistic_sharpe_ratio
-from labkit.readiness.trips import round_trips
 from labkit.readiness.verdicts import latest_verdict, save_verdict
 from labkit.readiness.weekly import weekly_readiness
 from labkit.session.paths import session_paths

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from labkit.assemble import build_engine
-from labkit.config_loader import load_config
+from labkit.analysis.trips import exit_reasons, round_trips
+from labkit.config.assembly import build_engine
+from labkit.config.loading import load_config
 from labkit.data.files import read_bar_file
-from labkit.journal import JournalWriter, read_journal
-from labkit.readiness.trips import exit_reasons, round_trips
+from labkit.engine.journal import JournalWriter, read_journal
 from labkit.reports import views
 from tests import stubs
 

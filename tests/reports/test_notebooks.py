@@ -7,7 +7,7 @@ import re
 import nbformat
 import pytest
 
-from labkit.config_loader import load_config
+from labkit.config.loading import load_config
 from labkit.home import code_version
 from labkit.readiness.verdicts import latest_verdict
 from labkit.reports.render import notebooks_dir, render_report

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from labkit.config_loader import load_config
+from labkit.config.loading import load_config
 from labkit.errors import ConfigError, NotebookRunError
 from labkit.reports.render import render_report, write_index
 from tests import stubs

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labkit.config_loader import load_config
+from labkit.analysis import metrics
+from labkit.analysis.overfitting import blocks_from_returns
+from labkit.config.loading import load_config
 from labkit.errors import ConfigError, DataError
-from labkit.readiness import metrics
-from labkit.readiness.overfitting import blocks_from_returns
 from labkit.reports import sweeps
 from labkit.reports.render import render_sweep_report, write_index
 

@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 
 from labkit.cli import main
-from labkit.config_loader import load_config
+from labkit.config.loading import load_config
 from labkit.reports import research, views
 from labkit.reports.render import notebooks_dir, render_report, write_index
-from labkit.training import TrainPlan, train_model
-from labkit.trials import read_trials
+from labkit.research.training import TrainPlan, train_model
+from labkit.research.trials import read_trials
 from tests import stubs
 
 OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from labkit.journal import read_journal
-from labkit.readiness.trips import round_trips
+from labkit.analysis.trips import round_trips
+from labkit.engine.journal import read_journal
 from labkit.reports.views import monthly_returns, quote_currency, trade_list
 from tests import stubs
 

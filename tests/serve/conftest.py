@@ -15,7 +15,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
 
-from labkit.config_loader import load_config
+from labkit.config.loading import load_config
 from labkit.serve import create_app
 from tests import stubs
 

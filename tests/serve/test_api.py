@@ -9,7 +9,7 @@ import os
 import pytest
 
 from labkit.cli import main
-from labkit.journal import iter_lines
+from labkit.engine.journal import iter_lines
 from labkit.serve import app as app_module
 from labkit.serve.journals import INDEX_EVERY, JournalView
 from tests.serve.conftest import hand_session, journal_line
@@ -243,7 +243,7 @@ def test_host_when_the_server_listens_on_loopback_must_name_loopback(tmp_path, h
     # Arrange: DNS rebinding: a page elsewhere whose name now resolves to 127.0.0.1
     from starlette.testclient import TestClient
 
-    from labkit.config_loader import load_config
+    from labkit.config.loading import load_config
     from labkit.serve import create_app
 
     client = TestClient(create_app(tmp_path, load_config(None, {}, environ={}), loopback_only=True))

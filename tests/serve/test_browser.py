@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import pytest
 
 from labkit._io import read_json
-from labkit.journal import iter_lines
+from labkit.engine.journal import iter_lines
 from labkit.session.paths import session_paths
 from tests import stubs
 

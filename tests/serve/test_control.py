@@ -8,9 +8,9 @@ import logging
 
 import pytest
 
-from labkit import ops
+from labkit import operations as ops
 from labkit.cli import main
-from labkit.config_loader import load_config
+from labkit.config.loading import load_config
 from labkit.errors import ConfigError
 from labkit.serve.guard import KeyRing, RateLimiter, api_keys, check_bind, is_loopback
 from labkit.session.paths import session_paths

@@ -10,7 +10,7 @@ import shutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from labkit.journal import read_journal
+from labkit.engine.journal import read_journal
 from labkit.session.paths import session_paths
 from labkit.timeutil import iso_ms, now_ms
 from tests import stubs

@@ -204,6 +204,6 @@ def test_labkit_serve_when_sessions_start_stop_crash_and_resume_under_it_answers
 
 
 def stubs_lines(path: Path) -> list[dict]:
-    from labkit.journal import iter_lines
+    from labkit.engine.journal import iter_lines
 
     return list(iter_lines(path))

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from labkit import ops
+from labkit import operations as ops
 from labkit.cli import main
-from labkit.config_loader import load_config
-from labkit.journal import iter_lines
-from labkit.portfolio import Portfolio
+from labkit.config.loading import load_config
+from labkit.engine.journal import iter_lines
+from labkit.engine.portfolio import Portfolio
 from labkit.readiness.verdicts import save_verdict
 from labkit.readiness.weekly import weekly_readiness
 from labkit.session.paths import session_paths
@@ -125,7 +125,7 @@ def test_transition_when_no_passing_verdict_refuses_with_exit_1(tmp_path, capsys
 def test_transition_when_verdict_fails_names_failing_gates_and_force_is_recorded(tmp_path, capsys):
     # Arrange: a saved weekly verdict that fails
     _replay(tmp_path, **{"session.mode": "shadow"})
-    from labkit.journal import read_journal
+    from labkit.engine.journal import read_journal
 
     frame = read_journal(session_paths(tmp_path, "s").decisions)
     save_verdict(tmp_path, "s", weekly_readiness(frame, "2026-W02", load_config(None, {}, environ={}).readiness,

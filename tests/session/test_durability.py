@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit import _io, ops
+from labkit import _io
+from labkit import operations as ops
 from labkit.cli import main
 from labkit.session.control import read_control
 from labkit.session.paths import session_paths
@@ -372,7 +373,7 @@ def test_recovery_when_state_lags_warns_in_the_session_log_too(tmp_path):
     assert _run(tmp_path) == 0
     state = json.loads(_paths(tmp_path).state.read_text())
     lines = _paths(tmp_path).decisions.read_text().splitlines()
-    from labkit.portfolio import Portfolio
+    from labkit.engine.portfolio import Portfolio
 
     book = Portfolio.start(10_000.0)
     for line in lines[:100]:

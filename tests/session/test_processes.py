@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from labkit import ops
+from labkit import operations as ops
 from labkit._io import read_json
-from labkit.journal import iter_lines
+from labkit.engine.journal import iter_lines
 from labkit.session.paths import session_paths
 from tests import stubs
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from labkit.config_loader import load_config
+from labkit.config.loading import load_config
 from labkit.session.runner import run_session
 from labkit.session.status import session_status
 from labkit.timeutil import parse_instant

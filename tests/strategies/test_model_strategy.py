@@ -9,13 +9,13 @@ import logging
 import numpy as np
 import pytest
 
-from labkit.assemble import build_engine
 from labkit.cli import main
-from labkit.config_loader import load_config
+from labkit.config.assembly import build_engine
+from labkit.config.loading import load_config
 from labkit.data.synthetic import synthetic_bars
-from labkit.journal import JournalWriter
+from labkit.engine.journal import JournalWriter
+from labkit.research.training import TrainPlan, train_model
 from labkit.timeutil import parse_instant
-from labkit.training import TrainPlan, train_model
 
 SMALL = {"xgboost": {"n_estimators": 20, "max_depth": 2}, "forest": {"max_iter": 20, "max_depth": 2}}
 MARKET = {"session.symbol": "BTC/USDT", "session.timeframe": "1m", "session.source": "synthetic"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.config_loader import load_config
+from labkit.config.loading import load_config
 from labkit.errors import ConfigError
 from labkit.strategies.registry import make_strategy, registered_strategies, strategy_class
 from labkit.strategies.sma_cross import SmaCross, SmaCrossConfig

@@ -7,17 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labkit.assemble import build_gates, engine_settings
-from labkit.backtest import BlockTally, run_backtest
+from labkit.analysis import metrics
+from labkit.analysis.trips import blocking_table, round_trips
 from labkit.cli import main
-from labkit.config_loader import load_config
+from labkit.config.assembly import build_gates, engine_settings
+from labkit.config.loading import load_config
 from labkit.data.files import read_bar_file
-from labkit.engine import Engine
+from labkit.engine.core import Engine
+from labkit.engine.journal import JournalWriter, read_journal
+from labkit.engine.portfolio import Portfolio
 from labkit.gates.base import BUY, HOLD, SELL, BarFacts, Block, DecisionContext, Gate
-from labkit.journal import JournalWriter, read_journal
-from labkit.portfolio import Portfolio
-from labkit.readiness import metrics
-from labkit.readiness.trips import blocking_table, round_trips
+from labkit.research.backtest import BlockTally, run_backtest
 from labkit.strategies.base import BUY_CODE, SELL_CODE, Signals, Strategy
 from tests import stubs
 
@@ -96,7 +96,7 @@ def test_backtest_when_flat_market_has_zero_sharpe_and_no_trades():
 GOLDEN_TRADES, GOLDEN_FINAL, GOLDEN_SHARPE = 17, 8882.18, -268.732
 
 
-# --- the summary: every figure from labkit.readiness.metrics, blocks and guardrail halts (issue 9) ---
+# --- the summary: every figure from labkit.analysis.metrics, blocks and guardrail halts (issue 9) ---
 
 
 def _journaled(config_overrides: dict, tmp_path: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:

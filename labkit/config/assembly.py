@@ -1,0 +1,93 @@
+"""Wiring: turn a validated config into the engine's parts (strategy, gate chain, settings)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from labkit.config.schema import LabkitConfig, gate_configs, strategy_config
+from labkit.engine.core import Engine, EngineSettings
+from labkit.engine.journal import JournalWriter
+from labkit.engine.portfolio import Portfolio
+from labkit.gates.base import Gate
+from labkit.gates.registry import build_chain
+from labkit.strategies.base import Strategy, StrategyContext
+from labkit.strategies.registry import make_strategy
+from labkit.timeutil import now_ms, timeframe_ms
+
+log = logging.getLogger(__name__)
+
+
+def build_gates(config: LabkitConfig) -> list[Gate]:
+    """Return the enabled gates in chain order, each with its own config."""
+    return build_chain(config.gates.enabled, gate_configs(config))
+
+
+def build_strategy(config: LabkitConfig, home: Path | None = None, strict: bool = True) -> Strategy:
+    """Return the session's strategy with its parameters (``strategies.<name>``), bound to `home`.
+
+    `strict` (backtests) makes a model that cannot be loaded the user's error; a session instead
+    keeps running and its `model` gate records why it holds.
+    """
+    strategy = make_strategy(config.session.strategy, strategy_config(config))
+    s = config.session
+    strategy.bind(StrategyContext(home, s.symbol, s.timeframe, strict))
+    return strategy
+
+
+def engine_settings(config: LabkitConfig, mode: str) -> EngineSettings:
+    """Return the engine settings for `mode`.
+
+    Every mode fills with the broker's fees and slippage: shadow follows each decision as the paper
+    broker would fill it, so its record says what the decisions would have cost.
+    """
+    s, r = config.session, config.risk
+    # A strategy with an entry threshold on a calibrated probability (a model) scales risk sizes above it.
+    floor = getattr(strategy_config(config), "entry", None) if s.strategy == "model" else None
+    return EngineSettings(
+        session=s.name,
+        mode=mode,
+        symbol=s.symbol,
+        timeframe=s.timeframe,
+        timeframe_ms=timeframe_ms(s.timeframe),
+        fee=config.broker.fee,
+        slippage=config.broker.slippage,
+        position_frac=r.position_frac,
+        sizing=r.sizing,
+        risk_per_trade=r.risk_per_trade,
+        max_exposure=r.max_exposure,
+        atr_window=r.atr_window,
+        stop_atr=r.stop_atr,
+        take_profit_atr=r.take_profit_atr,
+        trailing_atr=r.trailing_atr,
+        max_bars=r.max_bars,
+        confidence_floor=floor,
+    )
+
+
+def build_engine(
+    config: LabkitConfig,
+    mode: str,
+    portfolio: Portfolio | None = None,
+    journal: JournalWriter | None = None,
+    clock: Callable[[], int] = now_ms,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    home: Path | None = None,
+    strict: bool = True,
+    strategy: Strategy | None = None,
+) -> Engine:
+    """Return an engine for `mode` (backtest, shadow or paper), fills with the broker's costs in each."""
+    gates = build_gates(config)
+    for gate in gates:
+        log.info("gate %s", gate.describe())
+    return Engine(
+        engine_settings(config, mode),
+        strategy if strategy is not None else build_strategy(config, home, strict),
+        gates,
+        portfolio or Portfolio.start(config.session.capital),
+        journal,
+        clock,
+        on_event,
+    )

@@ -1,0 +1,290 @@
+"""The configuration schema: one frozen, validated config per component.
+
+Each gate, strategy and data source keeps its own small config class beside its code; this module
+composes them into `LabkitConfig`, with a section per gate (``gates.<name>``) and per strategy
+(``strategies.<name>``), plug-ins included. `labkit.config.loading` reads a config from the file,
+the environment and flags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, field_validator, model_validator
+
+from labkit.data.retry import DataConfig
+from labkit.errors import ConfigError
+from labkit.gates.registry import chain_order, default_enabled, registered_gates
+from labkit.session.paths import SESSION_NAME_RULE, is_session_name
+from labkit.strategies.registry import registered_strategies
+from labkit.timeutil import parse_instant, timeframe_ms
+
+# allow_inf_nan=False: "inf" and "nan" (from a flag, a LABKIT_ variable or YAML's .inf) pass every
+# comparison or none, so a bound alone would let them through to the engine.
+_FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+# Symbols are file names in the cache and words in logs and reports: printable, one line, short.
+MAX_SYMBOL = 64
+# A source spec may carry a file path, and paths run long; past this it is not a path anyone typed.
+MAX_SOURCE = 4096
+# Seeds are kept to what every RNG (and a JSON reader without big integers) takes as it is.
+MAX_SEED = 2**32 - 1
+
+
+class SessionConfig(BaseModel):
+    model_config = _FROZEN
+    name: str = "default"
+    mode: Literal["shadow", "paper"] = "paper"
+    symbol: str = "BTC/USDT"
+    timeframe: str = "1m"
+    interval: float = Field(
+        60.0, gt=0, le=86_400, description="seconds between heartbeats and polls (0.5 to 86400)"
+    )
+    capital: float = Field(10_000.0, gt=0, le=1e15)
+    source: str = "synthetic"
+    pace: Literal["clock", "fast"] = "clock"
+    since: str | None = None
+    until: str | None = None
+    # 10^8 bars is years of seconds; more is a typo that would generate bars until memory runs out.
+    max_bars: int | None = Field(None, gt=0, le=100_000_000)
+    strategy: str = Field("sma_cross", description="a registered strategy; parameters: strategies.<name>")
+    seed: int = Field(7, ge=0, le=MAX_SEED, description="seed of the synthetic market")
+    # The market's calendar readiness counts bars and annualises in; auto follows the source.
+    calendar: Literal["auto", "24/7", "equities", "fx"] = "auto"
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _no_live(cls, value: Any) -> Any:
+        if value == "live":
+            raise ValueError(
+                "live trading does not exist in labkit: it never places a real order; use shadow or paper"
+            )
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        # The rule every command applies to --session (labkit.session.paths), stated once.
+        if not is_session_name(value):
+            raise ValueError(SESSION_NAME_RULE)
+        return value
+
+    @field_validator("interval")
+    @classmethod
+    def _useful_interval(cls, value: float) -> float:
+        # Positive is checked by the bound; below half a second a waiting session only burns CPU.
+        if value < 0.5:
+            raise ValueError("Input should be at least 0.5 seconds (a shorter wait only burns CPU)")
+        return value
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a symbol is needed (e.g. BTC/USDT, SPY)")
+        _one_printable_line(value, "a symbol", MAX_SYMBOL)
+        return value
+
+    @field_validator("timeframe")
+    @classmethod
+    def _timeframe(cls, value: str) -> str:
+        with _as_value_error():
+            timeframe_ms(value)
+        return value
+
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _instant(cls, value: Any) -> Any:
+        if value is not None:
+            with _as_value_error():
+                parse_instant(value)
+            return str(value).strip()
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        from labkit.data.registry import check_source_spec  # sources register lazily
+
+        _one_printable_line(value, "a source", MAX_SOURCE)
+        with _as_value_error():
+            check_source_spec(value)
+        return value
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, value: str) -> str:
+        if value not in registered_strategies():
+            raise ValueError(f"unknown strategy {value!r}; allowed: {', '.join(registered_strategies())}")
+        return value
+
+
+def _one_printable_line(value: str, what: str, limit: int) -> None:
+    # A newline or a control character would forge a line in a log or the journal, or hide in a
+    # file name; blanks around it make two spellings of one thing.
+    if len(value) > limit:
+        raise ValueError(f"{what} is at most {limit} characters (got {len(value)})")
+    if not value.isprintable():
+        bad = next(c for c in value if not c.isprintable())
+        raise ValueError(f"{what} has a control character ({bad!r}); use printable text on one line")
+    if value != value.strip():
+        raise ValueError(f"{what} has blanks at its start or end; remove them")
+
+
+@contextmanager
+def _as_value_error() -> Iterator[None]:
+    # Inside a model, a helper's ConfigError becomes a pydantic error so the key path is named.
+    try:
+        yield
+    except ConfigError as exc:
+        raise ValueError(str(exc).split(": ", 1)[-1]) from None
+
+
+class _GatesBase(BaseModel):
+    model_config = _FROZEN
+    enabled: tuple[str, ...] = ()
+
+    @field_validator("enabled")
+    @classmethod
+    def _known_stages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Gates always run in chain order, whatever order the list is written in.
+        return chain_order(value)
+
+
+class _StrategiesBase(BaseModel):
+    model_config = _FROZEN
+
+
+# A section per registered gate and strategy, plug-ins included, each with its own config class.
+if TYPE_CHECKING:
+    GatesConfig = _GatesBase
+    StrategiesConfig = _StrategiesBase
+else:
+    GatesConfig = create_model(
+        "GatesConfig",
+        __base__=_GatesBase,
+        enabled=(tuple[str, ...], default_enabled()),
+        **{name: (gate.Config, gate.Config()) for name, gate in registered_gates().items()},
+    )
+    StrategiesConfig = create_model(
+        "StrategiesConfig",
+        __base__=_StrategiesBase,
+        **{name: (cls.Config, cls.Config()) for name, cls in registered_strategies().items()},
+    )
+
+
+class RiskConfig(BaseModel):
+    model_config = _FROZEN
+    position_frac: float = Field(1.0, gt=0, le=1, description="share of cash an entry spends (all_in)")
+    # all_in keeps sma_cross comparable with other backtesters; risk sizes each entry by its stop.
+    sizing: Literal["all_in", "risk"] = "all_in"
+    risk_per_trade: float = Field(0.01, gt=0, le=1, description="equity lost if the stop is hit (risk)")
+    max_exposure: float = Field(1.0, gt=0, le=1, description="largest position value / equity (risk)")
+    atr_window: int = Field(14, ge=1, le=10_000, description="bars in the ATR's simple average")
+    stop_atr: float | None = Field(None, gt=0, le=1000, description="stop-loss distance in ATRs")
+    take_profit_atr: float | None = Field(None, gt=0, le=1000, description="take-profit distance in ATRs")
+    trailing_atr: float | None = Field(None, gt=0, le=1000, description="trailing stop distance in ATRs")
+    max_bars: int | None = Field(None, ge=1, le=100_000_000, description="bars a position is held at most")
+
+    @model_validator(mode="after")
+    def _risk_needs_a_stop(self) -> RiskConfig:
+        # Risk sizing divides by the stop distance: without one there is nothing to size by.
+        if self.sizing == "risk" and self.stop_atr is None:
+            raise ValueError("sizing: risk needs risk.stop_atr (the stop distance each entry is sized by)")
+        return self
+
+
+class BrokerConfig(BaseModel):
+    model_config = _FROZEN
+    fee: float = Field(0.001, ge=0, lt=0.5, description="fraction of each fill's notional")
+    slippage: float = Field(0.0, ge=0, lt=0.5, description="adverse fraction of the fill price")
+
+
+class ReadinessConfig(BaseModel):
+    model_config = _FROZEN
+    min_coverage: float = Field(0.95, ge=0, le=1)
+    min_trades: int = Field(20, ge=1, le=1_000_000)
+    # Each sample resamples every trade: past a million the verdict takes hours and says no more.
+    bootstrap_samples: int = Field(2000, ge=100, le=1_000_000)
+    bootstrap_seed: int = Field(0, ge=0, le=MAX_SEED)
+    subperiods: int = Field(4, ge=2, le=1000)
+    min_same_sign: int = Field(3, ge=1, le=1000)
+    min_psr: float = Field(0.95, ge=0, le=1)
+    max_drawdown: float = Field(0.10, gt=0, le=1)
+    max_cost_share: float = Field(0.5, ge=0)
+    max_reason_share: float = Field(0.9, gt=0, le=1)
+    max_data_error_share: float = Field(0.01, ge=0, le=1)
+
+
+class ReportsConfig(BaseModel):
+    model_config = _FROZEN
+    cell_timeout: int = Field(600, gt=0, le=86_400, description="seconds a notebook cell may run")
+    kernel: str = "python3"
+
+
+class ScheduleConfig(BaseModel):
+    model_config = _FROZEN
+    daily_at: str = Field("00:15", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    weekly_at: str = Field("00:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class ServeConfig(BaseModel):
+    """`labkit serve`: the HTTP API, health and metrics over the home (docs/serve.md)."""
+
+    model_config = _FROZEN
+    # SecretStr: a key never shows in a dump, a repr or a session's config.json, however written.
+    api_keys: tuple[SecretStr, ...] = Field((), description="bearer keys of the control endpoints")
+    host: str = Field("127.0.0.1", min_length=1, max_length=255)
+    port: int = Field(8765, ge=1, le=65_535)
+    rate_limit_per_minute: int = Field(600, ge=1, le=1_000_000, description="requests per client address")
+    # None: stale exactly when `labkit status` says so (twice the session's beat period).
+    stale_after_seconds: float | None = Field(None, gt=0, le=7 * 86_400)
+    decisions_limit_max: int = Field(1000, ge=1, le=100_000)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _one_key(cls, value: Any) -> Any:
+        # `api_keys: ${KEY}` (a string, not a list) is one key. YAML reads 0123 as 123 and an
+        # unquoted `yes` as true: such a key would not be the one written, so it is refused.
+        keys = [value] if isinstance(value, str | int | float) else value
+        if isinstance(keys, list | tuple) and any(not isinstance(key, str) for key in keys):
+            raise ValueError("a key is text; one here reads as a number or a boolean: put it in quotes")
+        return tuple(keys) if isinstance(keys, list) else keys
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        _one_printable_line(value, "a host", 255)
+        if " " in value:
+            raise ValueError("a host is one name or address, without blanks (e.g. 127.0.0.1)")
+        return value
+
+
+class LabkitConfig(BaseModel):
+    model_config = _FROZEN
+    session: SessionConfig = SessionConfig()
+    gates: GatesConfig = GatesConfig()
+    strategies: StrategiesConfig = StrategiesConfig()
+    risk: RiskConfig = RiskConfig()
+    broker: BrokerConfig = BrokerConfig()
+    readiness: ReadinessConfig = ReadinessConfig()
+    reports: ReportsConfig = ReportsConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    data: DataConfig = DataConfig()
+    serve: ServeConfig = ServeConfig()
+    exchanges: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+SECTIONS = tuple(LabkitConfig.model_fields)
+
+
+def gate_configs(config: LabkitConfig) -> dict[str, Any]:
+    """Return each gate's config by stage name."""
+    return {name: getattr(config.gates, name) for name in registered_gates()}
+
+
+def strategy_config(config: LabkitConfig, name: str | None = None) -> Any:
+    """Return the parameters of strategy `name` (default: the session's)."""
+    return getattr(config.strategies, name or config.session.strategy)

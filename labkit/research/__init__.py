@@ -1,0 +1,1 @@
+"""Research runs: backtests, model training, the trial ledger and sweeps."""

@@ -1,0 +1,436 @@
+"""Backtests: replay a range of bars through the engine and summarise the result.
+
+The summary's definitions are fixed so results can be checked against other backtesters:
+`trades` counts entries (a position opened, closed or still open); the open position is marked at
+the last close without an exit fee; `sharpe` is the mean over the standard deviation of per-bar
+equity returns (``ddof=1``, the first from the starting capital), annualised with the bars a year
+of the market's calendar holds (`labkit.analysis.calendar`): 365 days for crypto, which trades
+every day; ``annualisation`` says which. Every figure comes from `labkit.analysis.metrics`.
+
+The summary also says what the gates refused, by stage and reason, and whether the guardrails
+stopped all entries for good; a backtest counts them without writing a journal (`BlockTally`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from labkit.analysis import metrics
+from labkit.analysis.calendar import session_calendar
+from labkit.analysis.trips import reason_code, round_trips
+from labkit.config.assembly import build_engine
+from labkit.config.schema import LabkitConfig
+from labkit.data.bars import ts_ms
+from labkit.data.files import is_file_spec
+from labkit.data.registry import open_source
+from labkit.engine.core import SLICE_BARS
+from labkit.engine.journal import JournalWriter
+from labkit.engine.portfolio import EXIT_REASONS, Portfolio
+from labkit.errors import ConfigError
+from labkit.gates.base import BUY, HOLD, SELL, BarFacts, Block, DecisionContext, Gate
+from labkit.session.runner import bars_to_decide, replay_range
+from labkit.strategies.base import SIDE_CODE, Strategy
+from labkit.timeutil import DAY_MS, iso_s, timeframe_ms
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    summary: dict[str, Any]
+    equity: pd.Series  # equity at each close
+    trips: pd.DataFrame | None = None  # closed round trips (`labkit.readiness.round_trips` columns)
+
+
+# A synthetic backtest given no range runs the market's latest bars, this many.
+DEFAULT_SYNTHETIC_BARS = 10_000
+
+
+def backtest_config(config: LabkitConfig) -> LabkitConfig:
+    """Return `config` with the default range filled in: the last 10,000 synthetic bars when unsaid."""
+    s = config.session
+    if s.source == "synthetic" and not (s.since or s.max_bars):
+        return config.model_copy(
+            update={"session": s.model_copy(update={"max_bars": DEFAULT_SYNTHETIC_BARS})}
+        )
+    return config
+
+
+def planned_bars(config: LabkitConfig, now: int) -> int | None:
+    """Return how many bars a backtest of `config` runs, counted without loading them.
+
+    None when only the data can say: a bar file, or a source read without a range.
+    """
+    s = config.session
+    if is_file_spec(s.source) or not (s.since or s.max_bars):
+        return None
+    return bars_to_decide(config, now)
+
+
+def load_backtest_bars(config: LabkitConfig, home: Path, now: int) -> pd.DataFrame:
+    """Return the bars a backtest of `config` runs: its range, or the source's whole history.
+
+    Raises ConfigError naming ``session.since`` when the range holds no bar.
+    """
+    s = config.session
+    since, until = replay_range(config, now) if (s.since or s.max_bars) else (0, 2**62)
+    bars = open_source(s.source, home, s.seed, config=config).bars(s.symbol, s.timeframe, since, until)
+    if s.max_bars:
+        bars = bars.iloc[-s.max_bars :]
+    if not len(bars):
+        raise ConfigError(f"session.since: no bars of {s.symbol} {s.timeframe} in the requested range")
+    return bars
+
+
+def run_backtest(
+    config: LabkitConfig,
+    bars: pd.DataFrame,
+    journal: JournalWriter | None = None,
+    progress: Callable[[int], object] | None = None,
+    periods_per_year: float | None = None,
+    home: Path | None = None,
+    strategy: Strategy | None = None,
+) -> BacktestResult:
+    """Replay `bars` through a fresh engine and return its summary, equity curve and round trips.
+
+    `progress`, when given, is called with the number of bars decided after each slice (a progress
+    bar's ``update``); the engine decides a range the same whole or in slices. `periods_per_year`
+    annualises the figures; None means the bars a year of the market's calendar holds
+    (``session.calendar``; for ``auto``, 365 days for 24/7 sources, 252 sessions for equities).
+    """
+    book = _RecordingBook.start(config.session.capital)
+    engine = build_engine(config, "backtest", portfolio=book, journal=journal, home=home, strategy=strategy)
+    tally = BlockTally()
+    tally.watch(engine.gates)
+    if progress is None:
+        engine.process(bars)
+    else:
+        for lo in range(0, len(bars), SLICE_BARS):
+            progress(engine.process(bars.iloc[lo : lo + SLICE_BARS]))
+    equity = pd.Series(engine.equity_curve(), index=bars.index, name="equity")
+    port = engine.portfolio
+    tf_ms = timeframe_ms(config.session.timeframe)
+    if periods_per_year is None:
+        calendar = session_calendar(config.session.source, config.session.calendar, ts_ms(bars), tf_ms)
+        periods_per_year, annualisation = calendar.periods_per_year(tf_ms), calendar.annualisation(tf_ms)
+    else:
+        annualisation = f"annualised over {periods_per_year:,.6g} bars a year (as given)"
+    summary = summarize(equity, config.session.capital, tf_ms, periods_per_year)
+    summary["annualisation"] = annualisation
+    summary.update(
+        trades=port.entries,
+        fills=port.entries + port.exits,
+        closed_trades=port.exits,
+        open_position=port.position,
+        fees=port.fees_paid,
+        slippage=port.slippage_paid,
+        strategy=engine.strategy.model_id,
+        gates=list(config.gates.enabled),
+        fee=config.broker.fee,
+        slippage_rate=config.broker.slippage,
+    )
+    trips, open_since = book.round_trips(bars.index)
+    summary.update(trade_summary(trips, bars, open_since))
+    summary.update(tally.summary(bars.index))
+    return BacktestResult(summary, equity, trips)
+
+
+def summarize(
+    equity: pd.Series, capital: float, tf_ms: int, periods_per_year: float | None = None
+) -> dict[str, Any]:
+    """Return the equity curve's figures (the --json fields): return, risk, ratios, drawdown.
+
+    ``periods_per_year`` annualises (None: the bars in a 365-day year). A Sharpe ratio without
+    dispersion (no trade on a flat market) is 0.0; other figures that are not defined are None.
+    """
+    ppy = float(periods_per_year) if periods_per_year else 365 * DAY_MS / tf_ms
+    values = equity.to_numpy(dtype="float64")
+    if not len(values):
+        return {
+            "bars": 0,
+            "first_ts": None,
+            "last_ts": None,
+            "final_equity": capital,
+            "return_pct": 0.0,
+            "max_drawdown_pct": 0.0,
+            "sharpe": 0.0,
+            "periods_per_year": ppy,
+        }
+    returns = metrics.equity_returns(values, capital)
+    sharpe = metrics.sharpe_ratio(returns, ppy)
+    times = ts_ms(equity.to_frame())
+    drawdown = metrics.max_drawdown(values, capital)
+    underwater = metrics.drawdown_duration(values, capital, equity.index)
+    years = (int(times[-1]) + tf_ms - int(times[0])) / (metrics.YEAR_DAYS * DAY_MS)
+    moments = metrics.sharpe_moments(returns)
+    psr = mintrl = math.nan
+    if moments is not None:
+        psr = metrics.psr_from_moments(moments.sharpe, moments.n, moments.skew, moments.kurtosis)
+        mintrl = metrics.mintrl_from_moments(moments.sharpe, moments.skew, moments.kurtosis)
+    return {
+        "bars": len(values),
+        "first_ts": iso_s(int(times[0])),
+        "last_ts": iso_s(int(times[-1])),
+        "final_equity": float(values[-1]),
+        "return_pct": float((values[-1] / capital - 1.0) * 100.0),
+        "max_drawdown_pct": drawdown * 100.0,
+        "sharpe": sharpe if math.isfinite(sharpe) else 0.0,
+        "periods_per_year": ppy,
+        "annual_return_pct": _pct(metrics.annual_return(returns, ppy)),
+        "cagr_pct": _pct(metrics.cagr(returns, years)),
+        "annual_volatility_pct": _pct(metrics.annual_volatility(returns, ppy)),
+        "sortino": _number(metrics.sortino_ratio(returns, ppy)),
+        "calmar": _number(metrics.calmar_ratio(returns, ppy, drawdown=drawdown)),
+        "max_drawdown_bars": underwater.bars,
+        "max_drawdown_duration": _duration(underwater.span),
+        "psr": _number(psr),
+        "min_track_record_bars": _number(mintrl),
+        "more_bars_needed": max(0, math.ceil(mintrl - len(values))) if math.isfinite(mintrl) else None,
+    }
+
+
+def trade_summary(trips: pd.DataFrame, bars: pd.DataFrame, open_since: Any = None) -> dict[str, Any]:
+    """Return the closed trades' figures, the exposure and buy and hold over the same bars.
+
+    `trips` are round trips (`labkit.readiness.round_trips`); `open_since` the entry of a position
+    still open after the last bar. Figures that are not defined (no closed trade) are None.
+    """
+    stats = metrics.trade_stats(trips)
+    hold_return, hold_drawdown = metrics.buy_and_hold(bars["close"].to_numpy(dtype="float64"))
+    return {
+        "hit_rate_pct": _pct(stats["hit_rate"]),
+        "profit_factor": _number(stats["profit_factor"]),
+        "expectancy": _number(stats["expectancy"]),
+        "avg_trade_pct": _pct(stats["avg_return"]),
+        "best_trade_pct": _pct(stats["best_trade"]),
+        "worst_trade_pct": _pct(stats["worst_trade"]),
+        "avg_trade_duration": _duration(stats["avg_duration"]),
+        "max_trade_duration": _duration(stats["max_duration"]),
+        "exposure_pct": _pct(metrics.exposure(trips, bars.index, open_since)),
+        "buy_hold_return_pct": _pct(hold_return),
+        "buy_hold_max_drawdown_pct": _pct(hold_drawdown),
+    }
+
+
+def trial_figures(
+    result: BacktestResult, capital: float, trials: int, sharpe_variance: float
+) -> dict[str, Any]:
+    """Return ``trials`` and ``deflated_sharpe``: the backtest's Sharpe deflated by the trials of its market.
+
+    `trials` and `sharpe_variance` (per observation) are those recorded for the symbol and
+    timeframe (`labkit.research.trials.record_trial`), this backtest included.
+    """
+    returns = metrics.equity_returns(result.equity.to_numpy(dtype="float64"), capital)
+    dsr = metrics.deflated_sharpe_ratio(returns, trials, sharpe_variance)
+    return {"trials": trials, "deflated_sharpe": _number(dsr)}
+
+
+class _RecordingBook(Portfolio):
+    """The paper book, keeping each fill with the decision that ordered it (for the round trips)."""
+
+    fills: list[tuple[int, dict[str, Any]]]
+
+    @classmethod
+    def start(cls, capital: float) -> _RecordingBook:
+        book = cls(cash=capital, peak_equity=capital, last_equity=capital, day_start_equity=capital)
+        book.fills = []
+        return book
+
+    def fill(
+        self,
+        side: int,
+        open_price: float,
+        fee: float,
+        slippage: float,
+        position_frac: float,
+        order_seq: int,
+        *,
+        units: float | None = None,
+        reason: str = "signal",
+    ) -> dict[str, Any] | None:
+        record = super().fill(
+            side, open_price, fee, slippage, position_frac, order_seq, units=units, reason=reason
+        )
+        if record is not None:
+            self.fills.append((order_seq, record))
+        return record
+
+    def round_trips(self, times: pd.DatetimeIndex) -> tuple[pd.DataFrame, pd.Timestamp | None]:
+        """Return the closed round trips and when the position still open at the end was entered."""
+        # A fresh book decides bar i as seq i; an order decided at bar t fills at bar t+1's open, an
+        # exit the engine enforces on the bar of its own seq.
+        rows = [
+            {
+                "ts": times[seq if f["reason"] in EXIT_REASONS else seq + 1],
+                "fill_side": f["side"],
+                "fill_units": f["units"],
+                "fill_price": f["price"],
+                "fill_fee": f["fee"],
+                "fill_slippage_cost": f["slippage_cost"],
+            }
+            for seq, f in self.fills
+        ]
+        open_since = None
+        for row in rows:
+            if row["fill_side"] == BUY and open_since is None:
+                open_since = row["ts"]
+            elif row["fill_side"] == SELL:
+                open_since = None
+        return round_trips(pd.DataFrame(rows)), open_since if self.position > 0 else None
+
+
+class BlockTally:
+    """What a run's gates refused, by stage and reason, counted without a journal.
+
+    `watch` wraps each gate's answers as the engine asks for them. The chain stops at the first
+    refusal, so a gate asked about one proposal (`Gate.check`) that refuses it is the refusal of
+    that bar. A gate answering for a run of bars (`Gate.check_bars`) refuses each bar no gate asked
+    before it refused, and the first such gate in chain order wins. Only gates that judge every
+    proposal answer for runs here (the engine then asks the others bar by bar, which `check_bars`
+    promises gives the same answers). The guardrails' own answers, one per entry proposal they
+    judged, show whether they stopped all entries for good.
+
+    Only counts, bar times and reason strings are kept: a Block kept alive per refusal would make
+    every garbage collection of the run slower.
+    """
+
+    def __init__(self) -> None:
+        # Refusals of gates asked bar by bar, stage -> reason -> count, and the bars (opens, ms) refused.
+        self.single: dict[str, Counter[str]] = {}
+        self.single_bars: set[int] = set()
+        # Per run of bars: its opens, and each refusal given for the run as (bar, stage, reason).
+        self.runs: list[tuple[np.ndarray, list[tuple[int, str, str]]]] = []
+        # The guardrails' refusals since the last entry they let through: the first's bar, by reason.
+        self.halt_since: int | None = None
+        self.halt_reasons: Counter[str] = Counter()
+        self._facts: BarFacts | None = None
+
+    def watch(self, gates: Sequence[Gate]) -> None:
+        """Wrap the answers of `gates` (the engine's, in chain order) so that this tally sees them."""
+        for gate in gates:
+            setattr(gate, "check", self._checker(gate))  # noqa: B010 (mypy refuses assigning a method)
+            setattr(gate, "check_bars", self._run_checker(gate))  # noqa: B010
+
+    def _checker(self, gate: Gate) -> Callable[[DecisionContext], Block | None]:
+        # No tuple or object is made per answer: a run's garbage collections would pay for each.
+        inner, single, bars = gate.check, self.single, self.single_bars
+        guardrails = gate.name == "guardrails"
+
+        def check(ctx: DecisionContext) -> Block | None:
+            block = inner(ctx)
+            if block is not None:
+                reasons = single.get(block.stage)
+                if reasons is None:
+                    reasons = single[block.stage] = Counter()
+                reasons[block.reason] += 1
+                bars.add(ctx.ts)
+                if guardrails:
+                    if self.halt_since is None:
+                        self.halt_since = ctx.ts
+                    self.halt_reasons[block.reason] += 1
+            elif guardrails and self.halt_since is not None:
+                self.halt_since = None
+                self.halt_reasons.clear()
+            return block
+
+        return check
+
+    def _run_checker(self, gate: Gate) -> Callable[[BarFacts], list[Block | None] | None]:
+        inner = gate.check_bars
+        judges_all = {BUY, SELL, HOLD} <= gate.applies_to
+        judged = [SIDE_CODE[side] for side in gate.applies_to]
+
+        def check_bars(facts: BarFacts) -> list[Block | None] | None:
+            # A gate that judges only some proposals counts only the bars proposing those.
+            if not judges_all and facts.proposed is None:
+                return None
+            answers = inner(facts)
+            if answers is not None:
+                if facts is not self._facts:  # the first gate asked about this run of bars
+                    self._facts = facts
+                    self.runs.append((facts.ts, []))
+                mask = None if judges_all or facts.proposed is None else np.isin(facts.proposed, judged)
+                self.runs[-1][1].extend(_refusals(answers, mask))
+            return answers
+
+        return check_bars
+
+    def counts(self) -> Counter[tuple[str, str]]:
+        """Return the refusals by (stage, reason code)."""
+        raw: Counter[tuple[str, str]] = Counter()
+        for stage, reasons in self.single.items():
+            raw.update({(stage, reason): n for reason, n in reasons.items()})
+        for times, refusals in self.runs:
+            first: dict[int, tuple[str, str]] = {}
+            for i, stage, reason in refusals:  # in chain order, gate after gate: keep each bar's first
+                first.setdefault(i, (stage, reason))
+            raw.update(key for i, key in first.items() if int(times[i]) not in self.single_bars)
+        return _by_code(raw)
+
+    def halt(self, times: pd.DatetimeIndex) -> dict[str, Any] | None:
+        """Return when the guardrails began refusing every entry to the end of the run, or None.
+
+        ``first_ts`` is the first refusal after the last entry they let through, ``bars`` the bars
+        from it to the end, ``blocks`` the entries refused since, ``reasons`` by reason code.
+        """
+        if self.halt_since is None:
+            return None
+        first = int(np.searchsorted(ts_ms(pd.DataFrame(index=times)), self.halt_since))
+        reasons = _by_code(Counter({("guardrails", r): n for r, n in self.halt_reasons.items()}))
+        return {
+            "first_ts": iso_s(self.halt_since),
+            "bars": len(times) - first,
+            "blocks": sum(self.halt_reasons.values()),
+            "reasons": {reason: n for (_, reason), n in reasons.items()},
+        }
+
+    def summary(self, times: pd.DatetimeIndex) -> dict[str, Any]:
+        """Return ``blocked`` (how many), ``blocks`` (by stage and reason, most first), ``guardrail_halt``."""
+        counts = sorted(self.counts().items(), key=lambda kv: (-kv[1], kv[0]))
+        return {
+            "blocked": sum(n for _, n in counts),
+            "blocks": [{"stage": stage, "reason": reason, "count": n} for (stage, reason), n in counts],
+            "guardrail_halt": self.halt(times),
+        }
+
+
+def _by_code(raw: Counter[tuple[str, str]]) -> Counter[tuple[str, str]]:
+    # Fold reasons into their codes (insufficient_data:12 -> insufficient_data) once per distinct reason.
+    counts: Counter[tuple[str, str]] = Counter()
+    for (stage, reason), n in raw.items():
+        counts[stage, reason_code(reason) or ""] += n
+    return counts
+
+
+def _refusals(answers: list[Block | None], mask: np.ndarray | None = None) -> list[tuple[int, str, str]]:
+    # Most answers are None: count them at C speed, then stop scanning once every refusal is found.
+    # `mask` keeps the bars whose proposal the gate judges (None: every bar).
+    wanted = len(answers) - answers.count(None)
+    found: list[tuple[int, str, str]] = []
+    if wanted:
+        for i, block in enumerate(answers):
+            if block is not None:
+                if mask is None or mask[i]:
+                    found.append((i, block.stage, block.reason))
+                wanted -= 1
+                if not wanted:
+                    break
+    return found
+
+
+def _number(value: float) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _pct(value: float) -> float | None:
+    return float(value) * 100.0 if value is not None and math.isfinite(value) else None
+
+
+def _duration(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(pd.Timedelta(value).round("s"))

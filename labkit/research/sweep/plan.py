@@ -1,0 +1,220 @@
+"""A sweep planned: its base configuration, each run's configuration and id, and where its bars are.
+
+Every run is the base configuration (``labkit.yaml`` and ``LABKIT_*`` variables under the grid's
+source, strategy, capital, seed and gates) with one symbol, timeframe, window, set of costs and
+combination of parameters. Its id is `labkit.research.trials.config_hash` of that configuration; a
+combination its strategy refuses (``slow`` not above ``fast``) has no configuration, and its id
+hashes the base configuration's hash with the run's grid values instead.
+
+Workers never receive bars: they read them from a Parquet file by path and range. Cached sources
+(ccxt, yfinance) are fetched once per symbol and timeframe, over every window, into the cache under
+``data/ohlcv/``; synthetic bars and bar files are written once into the sweep's ``bars/`` folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from labkit.config.loading import load_config
+from labkit.config.schema import BrokerConfig, LabkitConfig, SessionConfig, strategy_config
+from labkit.data.registry import Source
+from labkit.errors import ConfigError
+from labkit.research.sweep.grid import Grid
+from labkit.research.trials import config_hash
+
+# The results table's first and last columns; the strategy's parameters and the summary go between.
+HEAD = ("run_id", "symbol", "timeframe", "since", "until", "fee", "slippage")
+TAIL = ("config_hash", "trial", "error", "seconds")
+
+Index = tuple[int, int, int, int, int]  # symbol, timeframe, window, costs, parameters
+
+
+@dataclass(frozen=True)
+class Run:
+    """One backtest of the grid: its id, its grid values (`key`) and its configuration.
+
+    `config` is None when the strategy refuses the combination of parameters; `error` says why.
+    """
+
+    run_id: str
+    index: Index
+    key: dict[str, Any]
+    config: LabkitConfig | None
+    error: str | None = None
+
+
+def sweep_folder(home: Path, name: str) -> Path:
+    """Return the folder of the sweep `name`: ``<home>/data/sweeps/<name>``."""
+    return home / "data" / "sweeps" / name
+
+
+class SweepPlan:
+    """The runs of a grid in one home, built on demand from their index (none is kept)."""
+
+    def __init__(self, grid: Grid, home: Path, environ: Mapping[str, str] | None = None) -> None:
+        self.grid = grid
+        self.home = home
+        self.folder = sweep_folder(home, grid.name)
+        first = grid.windows[0]
+        overrides: dict[str, Any] = {
+            "session.source": grid.source,
+            "session.strategy": grid.strategy,
+            "session.symbol": grid.symbols[0],
+            "session.timeframe": grid.timeframes[0],
+            "session.since": first[0],
+            "session.until": first[1],
+            "session.capital": grid.capital,
+            "session.seed": grid.seed,
+            "session.pace": "fast",
+            "session.mode": "paper",
+        }
+        if grid.gates == "off":
+            overrides["gates.enabled"] = ["data"]
+        self.base = load_config(home, overrides, environ)
+        self.base_hash = config_hash(self.base)
+        self.brokers: list[BrokerConfig] = []
+        for i, costs in enumerate(grid.costs):
+            self.brokers.append(self._broker(i, costs.fee, costs.slippage))
+        self.combinations = grid.param_combinations()
+        self.strategy_params = self._strategy_params()
+        self.param_columns = {
+            name: f"param_{name}" if name in HEAD or name in TAIL else name
+            for name in type(strategy_config(self.base)).model_fields
+        }
+        self._sessions: dict[tuple[int, int, int], SessionConfig] = {}
+        self._source: Source | None = None
+
+    @property
+    def total(self) -> int:
+        """Return how many runs the grid holds."""
+        return self.grid.runs
+
+    def max_run_bars(self) -> int:
+        """Return the bars of the longest run (the widest window at the shortest timeframe)."""
+        from labkit.timeutil import parse_instant, timeframe_ms
+
+        shortest = min(timeframe_ms(tf) for tf in self.grid.timeframes)
+        widest = max(parse_instant(hi) - parse_instant(lo) for lo, hi in self.grid.windows)
+        return -(-widest // shortest)
+
+    def runs(self) -> Iterator[Run]:
+        """Yield every run, symbols outermost and parameters innermost."""
+        g = self.grid
+        dims = (g.symbols, g.timeframes, g.windows, self.brokers, self.combinations)
+        for index in itertools.product(*(range(len(d)) for d in dims)):
+            yield self.run(index)  # type: ignore[arg-type]
+
+    def run(self, index: Index) -> Run:
+        """Return the run at `index` (symbol, timeframe, window, costs, parameters)."""
+        s, t, w, c, p = index
+        g = self.grid
+        broker = self.brokers[c]
+        session = self._session(s, t, w)
+        params = self.strategy_params[p]
+        key: dict[str, Any] = {
+            "symbol": session.symbol,
+            "timeframe": session.timeframe,
+            "since": session.since,
+            "until": session.until,
+            "fee": broker.fee,
+            "slippage": broker.slippage,
+        }
+        if isinstance(params, str):
+            shown = {**strategy_config(self.base).model_dump(mode="json"), **self.combinations[p]}
+            key.update({self.param_columns[name]: value for name, value in shown.items()})
+            digest = orjson.dumps({"base": self.base_hash, "key": key}, option=orjson.OPT_SORT_KEYS)
+            run_id = hashlib.sha256(digest).hexdigest()[:16]
+            return Run(run_id, index, key, None, params)
+        key.update({self.param_columns[k]: v for k, v in params.model_dump(mode="json").items()})
+        strategies = self.base.strategies.model_copy(update={g.strategy: params})
+        config = self.base.model_copy(update={"session": session, "broker": broker, "strategies": strategies})
+        return Run(config_hash(config), index, key, config)
+
+    def bars_path(self, symbol: str, timeframe: str) -> Path:
+        """Return the Parquet file a worker reads the bars of `symbol` and `timeframe` from."""
+        from labkit.data.cache import cache_path, safe_name
+
+        if self.cached_source:
+            return cache_path(self.home, self.source().spec, symbol, timeframe)
+        return self.folder / "bars" / safe_name(symbol) / f"{safe_name(timeframe)}.parquet"
+
+    def source(self) -> Source:
+        """Return the grid's data source, opened once."""
+        from labkit.data.registry import open_source
+
+        if self._source is None:
+            s = self.base.session
+            self._source = open_source(s.source, self.home, s.seed, config=self.base)
+        return self._source
+
+    @property
+    def cached_source(self) -> bool:
+        """Return True when the source fetches into the cache (ccxt, yfinance)."""
+        from labkit.data.cache import CachedSource
+        from labkit.data.registry import registered_sources
+
+        return issubclass(registered_sources()[self.grid.source.partition(":")[0]], CachedSource)
+
+    def prepare_bars(self, markets: set[tuple[str, str]]) -> None:
+        """Put the bars of each (symbol, timeframe) in `markets`, over every window, where workers read them.
+
+        A cached source fetches what its cache lacks (once, over the merged windows); synthetic bars
+        and bar files are written to the sweep's ``bars/`` folder, atomically.
+        """
+        import pandas as pd
+
+        from labkit._io import write_atomic
+        from labkit.data.cache import CachedSource, merge_ranges
+        from labkit.timeutil import parse_instant
+
+        source = self.source()
+        ranges = merge_ranges([[parse_instant(lo), parse_instant(hi)] for lo, hi in self.grid.windows])
+        for symbol, timeframe in sorted(markets):
+            if isinstance(source, CachedSource):
+                for lo, hi in ranges:
+                    source.fetch(symbol, timeframe, lo, hi)
+                continue
+            frames = [source.bars(symbol, timeframe, lo, hi) for lo, hi in ranges]
+            bars = frames[0] if len(frames) == 1 else pd.concat(frames)
+            write_atomic(self.bars_path(symbol, timeframe), bars.to_parquet)
+
+    def _session(self, s: int, t: int, w: int) -> SessionConfig:
+        found = self._sessions.get((s, t, w))
+        if found is None:
+            since, until = self.grid.windows[w]
+            update = {"symbol": self.grid.symbols[s], "timeframe": self.grid.timeframes[t]}
+            data = {**self.base.session.model_dump(), **update, "since": since, "until": until}
+            found = self._sessions[(s, t, w)] = SessionConfig.model_validate(data)
+        return found
+
+    def _broker(self, i: int, fee: float | None, slippage: float | None) -> BrokerConfig:
+        broker = BrokerConfig(
+            fee=self.base.broker.fee if fee is None else fee,
+            slippage=self.base.broker.slippage if slippage is None else slippage,
+        )
+        for j, other in enumerate(self.brokers):
+            if other == broker:
+                raise ConfigError(f"costs[{i}]: the same costs as costs[{j}] once the defaults are filled in")
+        return broker
+
+    def _strategy_params(self) -> list[BaseModel | str]:
+        # Each combination once: its validated parameters, or why the strategy refuses it.
+        config_class = type(strategy_config(self.base))
+        base = strategy_config(self.base).model_dump()
+        out: list[BaseModel | str] = []
+        for combination in self.combinations:
+            try:
+                out.append(config_class.model_validate({**base, **combination}))
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                path = ".".join(["strategies", self.grid.strategy, *(str(p) for p in err["loc"])])
+                out.append(f"{path}: {str(err['msg']).removeprefix('Value error, ')}")
+        return out

@@ -1,0 +1,177 @@
+"""A sweep on disk: one small file per finished run, the two tables rebuilt from them, and its lock.
+
+``runs/<run_id>.json`` holds a finished run's row and its return blocks, written atomically as the
+run finishes: a sweep killed at any moment keeps every run it finished. ``results.parquet`` and
+``blocks.parquet`` are rebuilt from those rows (sorted by run id, written atomically), so the
+tables of a sweep resumed after a crash equal those of a sweep never interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from filelock import FileLock, Timeout
+
+from labkit._io import PRIVATE_FILE, make_private_dir, read_json, write_atomic, write_json_atomic
+from labkit.errors import SessionBusyError
+from labkit.research.sweep.plan import HEAD, TAIL
+from labkit.timeutil import iso_ms, now_ms
+
+log = logging.getLogger(__name__)
+
+# Each successful run's per-bar returns, cut into this many consecutive blocks of equal length.
+BLOCKS = 64
+
+
+class SweepStore:
+    """The files of one sweep, and the finished runs read from them (kept in memory while it runs)."""
+
+    def __init__(self, folder: Path, shown: str) -> None:
+        self.folder = folder
+        self.shown = shown  # how messages name the folder: data/sweeps/<name>
+        self.runs_dir = folder / "runs"
+        self.lock_path = folder / "sweep.lock"
+        self.owner_path = folder / "owner.json"
+        self.results_path = folder / "results.parquet"
+        self.blocks_path = folder / "blocks.parquet"
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.blocks: dict[str, np.ndarray] = {}  # run id -> (BLOCKS, 3): n, sum, sum of squares
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold the sweep's lock while the block runs; raise SessionBusyError (exit 3) when it is taken."""
+        make_private_dir(self.folder)
+        lock = FileLock(self.lock_path, timeout=0, mode=PRIVATE_FILE)
+        try:
+            lock.acquire()
+        except Timeout:
+            holder = _lock_holder(self.lock_path) or (read_json(self.owner_path) or {}).get("pid", "unknown")
+            raise SessionBusyError(
+                f"{self.shown} is being swept by another process (pid {holder}); wait for it to "
+                "finish, or stop it and continue the sweep with --resume"
+            ) from None
+        try:
+            owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": iso_ms(now_ms())}
+            write_json_atomic(self.owner_path, owner)
+            yield
+        finally:
+            lock.release()
+
+    def load(self) -> int:
+        """Read every finished run into memory and return how many there are.
+
+        A file that cannot be read as a run is skipped with a warning (its run runs again), and
+        the temporary files of writes a crash interrupted are removed.
+        """
+        make_private_dir(self.runs_dir)
+        for stale in self.runs_dir.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+        self.rows.clear()
+        self.blocks.clear()
+        for path in sorted(self.runs_dir.glob("*.json")):
+            try:
+                data = orjson.loads(path.read_bytes())
+                row, blocks = data["row"], data["blocks"]
+                if not isinstance(row, dict) or row.get("run_id") != path.stem:
+                    raise ValueError("not the row of this run")
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("%s: not a finished run (%s); it runs again", path, exc)
+                continue
+            self._keep(row, blocks)
+        return len(self.rows)
+
+    def ok(self, run_id: str) -> bool:
+        """Return True when the run finished without an error (a failed run is tried again)."""
+        row = self.rows.get(run_id)
+        return row is not None and row.get("error") is None
+
+    def failed(self) -> int:
+        """Return how many finished runs failed."""
+        return sum(row.get("error") is not None for row in self.rows.values())
+
+    def save(self, row: dict[str, Any], blocks: dict[str, list[float]] | None) -> None:
+        """Write one finished run's file atomically, then keep it in memory for the tables."""
+        data = orjson.dumps({"row": row, "blocks": blocks}, option=orjson.OPT_SERIALIZE_NUMPY)
+        write_atomic(self.runs_dir / f"{row['run_id']}.json", data)
+        self._keep(row, blocks)
+
+    def write_tables(self) -> None:
+        """Rebuild ``results.parquet`` and ``blocks.parquet`` from the finished runs, rows by run id."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        ids = sorted(self.rows)
+        rows = [self.rows[i] for i in ids]
+        results = pa.table({name: pa.array([row.get(name) for row in rows]) for name in _columns(rows)})
+        write_atomic(self.results_path, lambda handle: pq.write_table(results, handle))
+        done = [i for i in ids if i in self.blocks]
+        cube = np.stack([self.blocks[i] for i in done]) if done else np.empty((0, BLOCKS, 3))
+        blocks = pa.table(
+            {
+                "run_id": pa.array(np.repeat(np.array(done, dtype=object), BLOCKS), pa.string()),
+                "block": pa.array(np.tile(np.arange(BLOCKS, dtype="int64"), len(done))),
+                "n": pa.array(cube[:, :, 0].ravel().astype("int64")),
+                "sum": pa.array(cube[:, :, 1].ravel()),
+                "sumsq": pa.array(cube[:, :, 2].ravel()),
+            }
+        )
+        write_atomic(self.blocks_path, lambda handle: pq.write_table(blocks, handle))
+
+    def _keep(self, row: dict[str, Any], blocks: dict[str, list[float]] | None) -> None:
+        run_id = row["run_id"]
+        self.rows[run_id] = row
+        if blocks is None:
+            self.blocks.pop(run_id, None)
+        else:
+            columns = [np.asarray(blocks[k], dtype="float64") for k in ("n", "sum", "sumsq")]
+            self.blocks[run_id] = np.stack(columns, axis=1)
+
+
+def return_blocks(returns: np.ndarray) -> dict[str, list[float]]:
+    """Return the count, sum and sum of squares of `returns` in `BLOCKS` consecutive blocks.
+
+    The blocks are cut by position into lengths that differ by at most one (`numpy.array_split`),
+    so the mean and variance of any union of blocks, and its Sharpe ratio, follow exactly.
+
+    Examples
+    --------
+    >>> b = return_blocks(np.arange(130, dtype=float))
+    >>> b["n"][:3], b["sum"][:2], len(b["n"])
+    ([3.0, 3.0, 2.0], [3.0, 12.0], 64)
+    """
+    parts = np.array_split(np.asarray(returns, dtype="float64"), BLOCKS)
+    return {
+        "n": [float(len(p)) for p in parts],
+        "sum": [float(p.sum()) for p in parts],
+        "sumsq": [float((p * p).sum()) for p in parts],
+    }
+
+
+def _lock_holder(path: Path) -> int | None:
+    # Linux says who holds a lock (/proc/locks, by inode); owner.json is what the holder wrote.
+    try:
+        inode = str(os.stat(path).st_ino)
+        with open("/proc/locks", encoding="ascii") as handle:
+            for line in handle:
+                parts = line.split()
+                if len(parts) > 5 and parts[5].split(":")[-1] == inode:
+                    return int(parts[4])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    # The grid's columns first, the run's own (time, error, trial) last, the rest as they first appear.
+    seen = dict.fromkeys(HEAD)
+    for row in rows:
+        seen.update(dict.fromkeys(k for k in row if k not in TAIL))
+    return [*seen, *TAIL]

@@ -1,0 +1,450 @@
+"""`labkit train`: fit the ensemble with purged walk-forward folds, over several seeds, and save it.
+
+For each seed and each fold, every member learns from the bars before the fold (less the
+``horizon`` bars whose labels reach into it) and predicts the fold. A fold is judged by the
+ensemble as it stood then: weights and calibration come from the out-of-fold predictions of the
+folds before it only (the first fold uses equal weights and no calibration), so no figure of a
+fold has seen that fold's labels. Each fold's probabilities are also traded through the engine,
+with the session's gates and costs, for its net result. The final model is fit on the whole window;
+its weights and calibration come from all the out-of-fold predictions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from labkit.errors import ConfigError
+from labkit.home import git_commit
+from labkit.strategies.base import Signals, Strategy
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from labkit.config.schema import LabkitConfig
+    from labkit.models.members import Member
+
+KINDS = ("xgboost", "logistic", "forest")
+# Members whose fit does not depend on the seed (lbfgs is deterministic): fit once per fold.
+SEED_FREE = frozenset({"logistic"})
+# Rows the first fold trains on at least, besides the folds themselves: a model needs examples.
+MIN_TRAIN = 500
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """What one `labkit train` run does: the label horizon, the folds, the seeds and the members."""
+
+    horizon: int = 15
+    folds: int = 5
+    seeds: int = 3
+    model: str = "ensemble"  # or one member kind
+    entry: float = 0.6
+    exit: float = 0.5
+    # Parameters of each member kind over its defaults (smaller trees for quick checks).
+    member_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return KINDS if self.model == "ensemble" else (self.model,)
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: the saved model's id and the figures `labkit train --json` prints."""
+
+    model_id: str
+    folds: list[dict[str, Any]]
+    auc_mean: float
+    auc_std: float
+    seeds: int
+    horizon: int
+    features: list[str]
+    bars: int
+    rows: int
+    oos: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "folds": self.folds,
+            "auc_mean": _finite(self.auc_mean),
+            "auc_std": _finite(self.auc_std),
+            "seeds": self.seeds,
+            "horizon": self.horizon,
+            "features": self.features,
+            "bars": self.bars,
+            "rows": self.rows,
+            "oos": self.oos,
+        }
+
+
+class FoldStrategy(Strategy):
+    """Trade given probabilities (one per bar): how a fold's out-of-sample predictions would have done."""
+
+    name = "model"
+
+    def __init__(self, probability: np.ndarray, plan: TrainPlan, model_id: str) -> None:
+        super().__init__()
+        self.probability, self.plan = probability, plan
+        self.model_id, self.warmup = model_id, 1
+
+    def propose(self, bars: pd.DataFrame) -> Signals:
+        from labkit.strategies.model import sides
+
+        p = self.probability[-len(bars) :]
+        side = sides(p, self.plan.entry, self.plan.exit)
+        facts = {"model_status": np.zeros(len(bars)), "horizon": np.full(len(bars), float(self.plan.horizon))}
+        return Signals(side, p.copy(), np.full(len(bars), math.nan), facts)
+
+
+def rows_needed(plan: TrainPlan, warmup: int) -> int:
+    """Return the bars a run needs: the features' warm-up, the first training rows, the folds, the horizon."""
+    from labkit.features.labels import rows_needed as label_rows
+
+    return warmup - 1 + label_rows(plan.folds, plan.horizon, MIN_TRAIN) + plan.horizon
+
+
+def train_model(
+    config: LabkitConfig,
+    home: Path,
+    bars: pd.DataFrame,
+    plan: TrainPlan,
+    progress: Callable[[int], object] | None = None,
+) -> TrainResult:
+    """Train, judge and save a model of `bars`; record the run as a trial; return its figures.
+
+    Raises ConfigError naming ``--since`` when the bars are too few for the folds and horizon.
+    """
+    from labkit.features.drift import profile
+    from labkit.features.featureset import FeatureSet
+    from labkit.features.labels import forward_labels, walk_forward_folds
+    from labkit.models.artifacts import save_model
+    from labkit.research.trials import data_hash, record_trial
+
+    features = FeatureSet()
+    need = rows_needed(plan, features.warmup)
+    if len(bars) < need:
+        raise ConfigError(
+            f"--since/--until: {len(bars):,} bars of {config.session.symbol} {config.session.timeframe}; "
+            f"training with {plan.folds} folds and horizon {plan.horizon} needs at least {need:,} bars"
+        )
+    cost = 2.0 * (config.broker.fee + config.broker.slippage)
+    matrix = features.compute(bars)
+    labels = forward_labels(bars["close"].to_numpy(dtype=float), plan.horizon, cost)
+    usable = np.flatnonzero(~np.isnan(matrix).any(axis=1) & ~np.isnan(labels))
+    X, y = matrix[usable], labels[usable]
+    # The first fold trains on a block as long as a test fold (K + 1 blocks in all), and on at least
+    # MIN_TRAIN rows: a few hundred bars of one quiet stretch may hold a single label.
+    first = max(MIN_TRAIN, len(usable) // (plan.folds + 1))
+    folds = walk_forward_folds(len(usable), plan.folds, plan.horizon, first)
+    _check_labels(y, folds, plan, cost)
+    per_seed: list[list[dict[str, Any]]] = []
+    walk = _Walk(np.full(len(y), math.nan), {}, {})
+    fitted: dict[tuple[str, int], Member] = {}  # seed-free members, fit once per fold
+    for seed in range(plan.seeds):
+        fold_rows, seed_walk = _walk(X, y, folds, plan, seed, features.names, progress, fitted)
+        per_seed.append(fold_rows)
+        if seed == 0:
+            walk = seed_walk
+    tested = np.concatenate([np.arange(len(usable))[f.test] for f in folds])
+    schema = features.schema.to_dict()
+    ensemble, losses = _final(X, y, walk.oof, tested, plan, schema, progress)
+    folds_out = _fold_table(per_seed)
+    oos_summary = _trade_folds(config, bars, usable, folds, walk.probability, plan, folds_out)
+    aucs = np.array([np.nanmean([row["auc"] for row in rows]) for rows in per_seed])
+    auc_mean, auc_std = float(np.mean(aucs)), float(np.std(aucs, ddof=1)) if len(aucs) > 1 else 0.0
+    meta = {
+        "symbol": config.session.symbol,
+        "timeframe": config.session.timeframe,
+        "source": config.session.source,
+        "features": schema,
+        "window": {
+            "since": bars.index[0].isoformat(),
+            "until": bars.index[-1].isoformat(),
+            "bars": len(bars),
+            "rows": len(usable),
+        },
+        "data_hash": data_hash(bars),
+        "horizon": plan.horizon,
+        "params": {
+            "folds": plan.folds,
+            "seeds": plan.seeds,
+            "model": plan.model,
+            "label": f"forward log return over {plan.horizon} bars > log(1 + {cost:g})",
+            "round_trip_cost": cost,
+            "entry": plan.entry,
+            "exit": plan.exit,
+            "oof_log_loss": dict(zip(plan.kinds, losses, strict=True)),
+            "members": {kind: dict(plan.member_params.get(kind, {})) for kind in plan.kinds},
+        },
+        "folds": folds_out,
+        "auc_mean": auc_mean,
+        "auc_std": auc_std,
+        "importance": {"permutation_auc_drop": walk.importance, "gain": _gain(ensemble, features.names)},
+        "drift": profile(X, features.names).to_dict(),
+        # Live probabilities come from the final model: its scores over the training window are
+        # the baseline they are compared with (the folds' were made by other models).
+        "drift_probability": _probability_profile(ensemble.predict_proba(X)),
+        "git_sha": git_commit(),
+    }
+    model_id = save_model(home, ensemble, meta)
+    _save_out_of_sample(home, model_id, bars.index[usable], y, walk.probability)
+    summary = {**oos_summary, "strategy": model_id}
+    record_trial(home, config, bars, summary, kind="train")
+    return TrainResult(
+        model_id,
+        folds_out,
+        auc_mean,
+        auc_std,
+        plan.seeds,
+        plan.horizon,
+        list(features.names),
+        len(bars),
+        len(usable),
+        oos_summary,
+    )
+
+
+def _check_labels(y: np.ndarray, folds: Sequence[Any], plan: TrainPlan, cost: float) -> None:
+    # A fold whose training labels are all one class has nothing to learn: say why, and what helps.
+    for fold in folds:
+        share = float(np.mean(y[fold.train])) if len(fold.train) else math.nan
+        if not 0.0 < share < 1.0:
+            word = "none" if share == 0.0 else "every one"
+            raise ConfigError(
+                f"--horizon: fold {fold.index} trains on {len(fold.train):,} bars and in {word} of them "
+                f"did the return over {plan.horizon} bars beat the round-trip cost ({cost:.4%}); "
+                "give more bars (--since), a longer --horizon, or lower --fee/--slippage"
+            )
+
+
+@dataclass
+class _Walk:
+    """One seed's walk through the folds: what the saved model and the reports are built from."""
+
+    probability: np.ndarray  # each tested row's probability as its fold's ensemble gave it
+    oof: dict[int, np.ndarray]  # each member's out-of-fold probability, by member position
+    importance: dict[str, float]  # the last fold's AUC drop when a feature is shuffled
+
+
+def _walk(
+    X: np.ndarray,
+    y: np.ndarray,
+    folds: Sequence[Any],
+    plan: TrainPlan,
+    seed: int,
+    names: Sequence[str],
+    progress: Callable[[int], object] | None,
+    fitted: dict[tuple[str, int], Member],
+) -> tuple[list[dict[str, Any]], _Walk]:
+    # One seed through every fold: each member fit on the fold's training rows, judged on its test
+    # rows with weights and calibration learnt from the folds before it.
+    from labkit.models.ensemble import Calibrator, log_loss, weights_from_log_loss
+
+    oof = {m: np.full(len(y), math.nan) for m in range(len(plan.kinds))}
+    walked = np.full(len(y), math.nan)
+    rows, importance = [], {}
+    for fold in folds:
+        members = []
+        for m, kind in enumerate(plan.kinds):
+            member = fitted.get((kind, fold.index))
+            if member is None:
+                member = _fit(kind, seed, X[fold.train], y[fold.train], plan.member_params.get(kind))
+                if kind in SEED_FREE:
+                    fitted[kind, fold.index] = member
+            members.append(member)
+            oof[m][fold.test] = members[-1].predict_proba(X[fold.test])
+            if progress is not None:
+                progress(1)
+        seen = np.flatnonzero(~np.isnan(oof[0]))
+        before = seen[seen < fold.test.start]
+        weights = np.full(len(oof), 1.0 / len(oof))
+        calibrator = Calibrator.identity()
+        if len(before) and len(np.unique(y[before])) == 2:
+            weights = weights_from_log_loss([log_loss(y[before], oof[m][before]) for m in oof])
+            calibrator = Calibrator.fit(_blend(oof, weights, before), y[before])
+        test = np.arange(len(y))[fold.test]
+        walked[test] = calibrator.apply(_blend(oof, weights, test))
+        row = {"fold": fold.index, **_scores(y[test], walked[test])}
+        rows.append({**row, "train_bars": len(fold.train), "test_bars": len(test)})
+        if seed == 0 and fold is folds[-1]:
+            importance = _permutation(members, weights, calibrator, X[test], y[test], names, row["auc"])
+    return rows, _Walk(walked, oof, importance)
+
+
+def _permutation(
+    members: Sequence[Member],
+    weights: np.ndarray,
+    calibrator: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    names: Sequence[str],
+    auc: float,
+) -> dict[str, float]:
+    # How much the fold's AUC falls when one feature's values are shuffled among its test rows: a
+    # feature the model leans on out of sample loses it AUC; one it ignores loses none.
+    from sklearn.metrics import roc_auc_score
+
+    if len(np.unique(y)) < 2 or auc != auc:
+        return {}
+    rng = np.random.default_rng(0)
+    out = {}
+    for j, name in enumerate(names):
+        shuffled = X.copy()
+        shuffled[:, j] = rng.permutation(shuffled[:, j])
+        p = calibrator.apply(
+            np.sum([w * m.predict_proba(shuffled) for m, w in zip(members, weights, strict=True)], axis=0)
+        )
+        out[name] = float(auc - roc_auc_score(y, p))
+    return out
+
+
+def _gain(ensemble: Any, names: Sequence[str]) -> dict[str, float]:
+    # XGBoost's total gain per feature in the final model, as shares of the whole.
+    for member in ensemble.members:
+        booster = getattr(member, "booster_", None)
+        if member.kind == "xgboost" and booster is not None:
+            scores = booster.get_score(importance_type="total_gain")
+            total = sum(scores.values()) or 1.0
+            return {name: float(scores.get(f"f{j}", 0.0)) / total for j, name in enumerate(names)}
+    return {}
+
+
+def _probability_profile(probability: np.ndarray) -> dict[str, Any]:
+    from labkit.features.drift import profile
+
+    tested = probability[~np.isnan(probability)]
+    return profile(tested.reshape(-1, 1), ["probability"]).to_dict()
+
+
+def _save_out_of_sample(
+    home: Path, model_id: str, times: Any, y: np.ndarray, probability: np.ndarray
+) -> None:
+    # The walk-forward probabilities beside the model, for its report: calibration and equity.
+    import pandas as pd
+
+    from labkit._io import write_atomic
+    from labkit.models.artifacts import models_dir
+
+    tested = ~np.isnan(probability)
+    frame = pd.DataFrame({"label": y[tested], "probability": probability[tested]}, index=times[tested])
+    frame.index.name = "ts"
+    path = models_dir(home) / model_id / "out_of_sample.parquet"
+    write_atomic(path, lambda handle: frame.to_parquet(handle))
+
+
+def _fit(kind: str, seed: int, X: np.ndarray, y: np.ndarray, params: Mapping[str, Any] | None) -> Member:
+    from labkit.models.members import make_member
+
+    member = make_member(kind, seed, params)
+    member.fit(X, y)
+    return member
+
+
+def _final(
+    X: np.ndarray,
+    y: np.ndarray,
+    oof: Mapping[int, np.ndarray],
+    tested: np.ndarray,
+    plan: TrainPlan,
+    schema: Mapping[str, Any],
+    progress: Callable[[int], object] | None,
+) -> tuple[Any, list[float]]:
+    # The model saved: every member fit on the whole window; weights and calibration from all the
+    # out-of-fold predictions of the first seed.
+    from labkit.models.ensemble import Calibrator, Ensemble, log_loss, weights_from_log_loss
+
+    losses = [log_loss(y[tested], oof[m][tested]) for m in range(len(plan.kinds))]
+    weights = weights_from_log_loss(losses)
+    calibrator = Calibrator.fit(_blend(oof, weights, tested), y[tested])
+    members = []
+    for kind in plan.kinds:
+        members.append(_fit(kind, 0, X, y, plan.member_params.get(kind)))
+        if progress is not None:
+            progress(1)
+    ensemble = Ensemble(members, weights, calibrator, [dict(schema)] * len(members), losses)
+    return ensemble, losses
+
+
+def _blend(oof: Mapping[int, np.ndarray], weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    return np.sum([w * oof[m][rows] for m, w in zip(sorted(oof), weights, strict=True)], axis=0)
+
+
+def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    from labkit.models.ensemble import log_loss
+
+    up = float(np.mean(y)) if len(y) else math.nan
+    return {
+        "auc": float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else math.nan,
+        "log_loss": log_loss(y, p),
+        "brier": float(brier_score_loss(y, p)),
+        "accuracy": float(np.mean((p >= 0.5) == (y == 1))),
+        "majority_accuracy": max(up, 1.0 - up),
+        "positive_share": up,
+    }
+
+
+def _fold_table(per_seed: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    # One row per fold: each score's mean over the seeds, and the AUC's spread across them.
+    table = []
+    for i, first in enumerate(per_seed[0]):
+        runs = [rows[i] for rows in per_seed]
+        row: dict[str, Any] = {
+            "fold": first["fold"],
+            "train_bars": first["train_bars"],
+            "test_bars": first["test_bars"],
+        }
+        for key in ("auc", "log_loss", "brier", "accuracy", "majority_accuracy"):
+            row[key] = _finite(float(np.nanmean([r[key] for r in runs])))
+        row["auc_std"] = _finite(float(np.nanstd([r["auc"] for r in runs], ddof=1))) if len(runs) > 1 else 0.0
+        table.append(row)
+    return table
+
+
+def _trade_folds(
+    config: LabkitConfig,
+    bars: pd.DataFrame,
+    usable: np.ndarray,
+    folds: Sequence[Any],
+    walked: np.ndarray,
+    plan: TrainPlan,
+    table: list[dict[str, Any]],
+) -> dict[str, Any]:
+    # Each fold's out-of-sample probabilities traded through the engine with the config's gates and
+    # costs; the folds' bars together make the run recorded as the trial.
+    import pandas as pd
+
+    from labkit.analysis.calendar import session_calendar
+    from labkit.data.bars import ts_ms
+    from labkit.research.backtest import run_backtest, summarize
+    from labkit.timeutil import timeframe_ms
+
+    probability = np.full(len(bars), math.nan)
+    probability[usable] = walked
+    curves = []
+    for fold, row in zip(folds, table, strict=True):
+        span = usable[np.arange(len(usable))[fold.test]]
+        lo, hi = int(span[0]), int(span[-1]) + 1
+        strategy = FoldStrategy(probability[lo:hi], plan, f"oos-fold-{fold.index}")
+        result = run_backtest(config, bars.iloc[lo:hi], strategy=strategy)
+        row["net_return_pct"] = _finite(result.summary["return_pct"])
+        row["trades"] = result.summary["trades"]
+        curves.append(result.equity / config.session.capital)
+    # The folds chained: each starts where the last ended, so the trial's Sharpe is over all of them.
+    growth = np.cumprod(np.r_[1.0, [c.iloc[-1] for c in curves[:-1]]])
+    chained = pd.concat([c * g for c, g in zip(curves, growth, strict=True)]) * config.session.capital
+    tf = timeframe_ms(config.session.timeframe)
+    calendar = session_calendar(config.session.source, config.session.calendar, ts_ms(bars), tf)
+    return summarize(chained, config.session.capital, tf, calendar.periods_per_year(tf))
+
+
+def _finite(value: float) -> float | None:
+    return value if value == value and math.isfinite(value) else None

@@ -1,0 +1,230 @@
+"""`labkit train`: honest on purpose. A planted edge is found out of sample, a random walk yields nothing.
+
+The bars are made here: a market whose next return follows the last one (the planted feature is
+`ret_1`), and a pure random walk. Training uses small members so the default run stays fast; the
+full-size run of the same checks is marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labkit.cli import main
+from labkit.config.loading import load_config
+from labkit.errors import ConfigError
+from labkit.research.training import TrainPlan, train_model
+from labkit.research.trials import read_trials
+
+SMALL = {
+    "xgboost": {"n_estimators": 40, "max_depth": 3},
+    "forest": {"max_iter": 40, "max_depth": 3},
+    "logistic": {},
+}
+
+
+def market(n: int, momentum: float, seed: int = 3) -> pd.DataFrame:
+    """Minute bars whose log returns follow r[t] = momentum * r[t-1] + noise (0: a random walk)."""
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0.0, 0.001, n)
+    r = np.empty(n)
+    r[0] = noise[0]
+    for t in range(1, n):
+        r[t] = momentum * r[t - 1] + noise[t]
+    close = 100.0 * np.exp(np.cumsum(r))
+    opens = np.r_[100.0, close[:-1]]
+    spread = np.abs(rng.normal(0.0, 0.0005, n)) * close
+    index = pd.date_range("2026-01-05", periods=n, freq="1min", tz="UTC")
+    return pd.DataFrame(
+        {
+            "open": opens,
+            "high": np.maximum(opens, close) + spread,
+            "low": np.minimum(opens, close) - spread,
+            "close": close,
+            "volume": rng.uniform(1.0, 10.0, n),
+        },
+        index=index,
+    )
+
+
+def _config():
+    return load_config(
+        None, {"session.symbol": "TEST/USD", "broker.fee": 0.0, "broker.slippage": 0.0}, environ={}
+    )
+
+
+def test_train_when_the_next_return_follows_the_last_finds_it_out_of_sample(tmp_path):
+    # Arrange: a strong one-bar momentum, labels one bar ahead, no costs
+    bars = market(6_000, momentum=0.5)
+    plan = TrainPlan(horizon=1, folds=3, seeds=3, member_params=SMALL)
+    # Act
+    result = train_model(_config(), tmp_path, bars, plan)
+    # Assert
+    assert result.auc_mean > 0.6
+    assert all(row["auc"] > 0.6 for row in result.folds)
+    assert result.seeds == 3 and result.horizon == 1 and "ret_1" in result.features
+    assert (tmp_path / "data" / "models" / result.model_id / "model.json").is_file()
+
+
+def test_train_when_the_market_is_a_random_walk_finds_nothing(tmp_path):
+    # Arrange
+    bars = market(12_000, momentum=0.0)
+    plan = TrainPlan(horizon=1, folds=4, seeds=3, member_params=SMALL)
+    # Act
+    result = train_model(_config(), tmp_path, bars, plan)
+    # Assert
+    assert abs(result.auc_mean - 0.5) <= 0.03
+
+
+def test_train_when_folds_are_scored_purges_the_horizon_and_records_a_trial(tmp_path):
+    # Arrange
+    bars = market(4_000, momentum=0.3)
+    plan = TrainPlan(horizon=15, folds=3, seeds=3, member_params=SMALL)
+    # Act
+    result = train_model(_config(), tmp_path, bars, plan)
+    # Assert
+    folds = result.folds
+    assert [f["fold"] for f in folds] == [0, 1, 2]
+    for earlier, later in zip(folds, folds[1:], strict=False):
+        assert later["train_bars"] > earlier["train_bars"]  # walk forward: each trains on more
+    for row in folds:
+        assert {"auc", "log_loss", "brier", "accuracy", "majority_accuracy", "net_return_pct"} <= set(row)
+        assert 0.5 <= row["majority_accuracy"] <= 1.0
+    trials = list(read_trials(tmp_path))
+    assert len(trials) == 1 and trials[0]["kind"] == "train" and trials[0]["model"] == result.model_id
+
+
+def test_train_when_bars_are_too_few_refuses_naming_how_many_are_needed(tmp_path):
+    # Arrange
+    bars = market(300, momentum=0.0)
+    # Act
+    with pytest.raises(
+        ConfigError, match=r"--since/--until: 300 bars of TEST/USD 1m; .* needs at least [\d,]+ bars"
+    ):
+        train_model(_config(), tmp_path, bars, TrainPlan(horizon=15, folds=5, seeds=3))
+    # Assert
+    assert not (tmp_path / "data" / "models").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--seeds", "2"], "--seeds: at least 3"),
+        (["--folds", "1"], "--folds: walk-forward test folds, 2 to 50"),
+        (["--horizon", "0"], "--horizon: bars the label looks ahead"),
+        (["--max-bars", "200"], "needs at least"),
+    ],
+)
+def test_cli_train_when_input_is_bad_exits_2_naming_the_flag(tmp_path, capsys, flags, message):
+    # Act
+    code = main(
+        [
+            "--home",
+            str(tmp_path),
+            "train",
+            "--source",
+            "synthetic",
+            "--symbol",
+            "BTC/USDT",
+            "--timeframe",
+            "1m",
+            *flags,
+        ]
+    )
+    # Assert
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "data" / "models").exists()
+
+
+def test_cli_train_then_backtest_with_the_model_names_it_on_every_line(tmp_path, capsys):
+    # Arrange
+    home = str(tmp_path)
+    args = ["--symbol", "BTC/USDT", "--timeframe", "1m", "--source", "synthetic"]
+    code = main(
+        [
+            "--home",
+            home,
+            "train",
+            *args,
+            "--since",
+            "2026-01-05",
+            "--until",
+            "2026-01-07",
+            "--horizon",
+            "5",
+            "--folds",
+            "2",
+            "--json",
+        ]
+    )
+    trained = json.loads(capsys.readouterr().out)
+    # Act
+    journal = tmp_path / "bt.jsonl"
+    code_bt = main(
+        [
+            "--home",
+            home,
+            "backtest",
+            *args,
+            "--since",
+            "2026-01-07",
+            "--until",
+            "2026-01-08",
+            "--strategy",
+            "model",
+            "--model",
+            "latest",
+            "--journal",
+            str(journal),
+            "--json",
+        ]
+    )
+    summary = json.loads(capsys.readouterr().out)
+    # Assert
+    assert code == 0 and code_bt == 0
+    assert {"model_id", "folds", "auc_mean", "auc_std", "seeds", "horizon", "features"} <= set(trained)
+    assert summary["strategy"] == trained["model_id"]
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert {line["model"] for line in lines} == {trained["model_id"]}
+    assert any(line["confidence"] is not None for line in lines)
+    main(["--home", home, "models", "--json"])
+    listed = json.loads(capsys.readouterr().out)
+    assert [m["id"] for m in listed] == [trained["model_id"]]
+
+
+def test_cli_backtest_when_no_model_was_trained_exits_2_and_says_to_train(tmp_path, capsys):
+    # Act
+    code = main(["--home", str(tmp_path), "backtest", "--strategy", "model", "--max-bars", "500"])
+    # Assert
+    assert code == 2 and "labkit train" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_session_trading_a_random_walk_model_when_judged_weekly_is_not_ready(tmp_path, capsys):
+    # Arrange: three weeks of a random walk in a bar file; a model trained on the first two
+    from labkit.engine.journal import read_journal
+    from labkit.readiness.weekly import weekly_readiness
+
+    bars = market(3 * 7 * 1440, momentum=0.0, seed=11).set_axis(
+        pd.date_range("2025-12-22", periods=3 * 7 * 1440, freq="1min", tz="UTC")
+    )
+    path = tmp_path / "walk.csv"
+    bars.rename_axis("timestamp").to_csv(path)
+    home = ["--home", str(tmp_path)]
+    source = ["--source", f"csv:{path}", "--symbol", "WALK/USD", "--timeframe", "1m"]
+    settings = {"session.source": f"csv:{path}", "session.symbol": "WALK/USD"}
+    plan = TrainPlan(horizon=15, folds=2, seeds=3, member_params=SMALL)
+    train_model(load_config(None, settings, environ={}), tmp_path, bars.loc[:"2026-01-04"], plan)
+    # Act: a paper session trades the third week
+    code = main([*home, "run", *source, "--session", "walk", "--mode", "paper", "--pace", "fast", "--since",
+                 "2026-01-05", "--until", "2026-01-12", "--strategy", "model", "--model", "latest"])  # fmt: skip
+    # Assert
+    assert code == 0, capsys.readouterr().err
+    journal = read_journal(tmp_path / "data" / "sessions" / "walk" / "decisions.jsonl")
+    verdict = weekly_readiness(journal, "2026-W02", _config().readiness, 60_000)
+    assert not verdict.passed
+    failed = {gate.name for gate in verdict.gates if not gate.passed}
+    assert failed & {"activity", "positive_edge", "edge_stability", "cost_efficiency"}
