@@ -17,13 +17,13 @@ import time
 import numpy as np
 import pytest
 
+from labkit.analysis import metrics, overfitting
 from labkit.analysis.overfitting import (
     blocks_from_returns,
     pbo_from_blocks,
     pbo_from_returns,
     pooled_sharpe,
 )
-from labkit.analysis import metrics, overfitting
 
 
 def _noise(seed: int, bars: int = 6_400, configs: int = 50) -> np.ndarray:
