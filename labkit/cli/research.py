@@ -200,7 +200,7 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     tf = timeframe_ms(args.timeframe)
     until = parse_instant(args.until, "session.until") if args.until else now_ms()
     since = parse_instant(args.since, "session.since") if args.since else until - 1000 * tf
-    source = open_source(args.source, home, config=config)
+    source = open_source(args.source, home, data=config.data, exchanges=config.exchanges)
     if not isinstance(source, CachedSource):
         raise ConfigError(
             f"session.source: data fetch is for sources with a cache ({', '.join(fetch_kinds())}); "

@@ -21,8 +21,6 @@ from labkit.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from labkit.config.schema import LabkitConfig
-
 GROUP = "labkit.sources"
 
 
@@ -86,20 +84,28 @@ def check_source_spec(spec: str) -> str:
 
 
 def open_source(
-    spec: str, home: Path, seed: int = 7, config: LabkitConfig | None = None, live: bool = False
+    spec: str,
+    home: Path,
+    seed: int = 7,
+    *,
+    data: DataConfig | None = None,
+    exchanges: Mapping[str, Mapping[str, Any]] | None = None,
+    live: bool = False,
 ) -> Source:
     """Return the source a spec names; file paths are relative to the home.
 
-    Exchange sources read and fill the cache under ``data/ohlcv/``; `live` gives them the short retry
-    policy of a clock-paced session, which must keep deciding (and say why it holds) during an outage.
+    `data` holds the cache and retry settings and `exchanges` ccxt's constructor options per
+    exchange (the config's ``data`` and ``exchanges`` sections). Exchange sources read and fill
+    the cache under ``data/ohlcv/``; `live` gives them the short retry policy of a clock-paced
+    session, which must keep deciding (and say why it holds) during an outage.
     """
     check_source_spec(spec)
     kind, _, arg = spec.partition(":")
     ctx = SourceContext(
         home=home,
         seed=seed,
-        data=config.data if config is not None else DataConfig(),
-        exchanges=config.exchanges if config is not None else {},
+        data=data if data is not None else DataConfig(),
+        exchanges=exchanges if exchanges is not None else {},
         live=live,
     )
     return registered_sources()[kind].open(kind, arg, ctx)

@@ -68,7 +68,7 @@ def load_bars(
     if until_ms <= since_ms:
         raise ConfigError(f"until: {iso_s(until_ms)} is not after since {iso_s(since_ms)}")
     config = config or market_config(home, source, symbol, timeframe)
-    bars = open_source(source, home, config.session.seed, config=config).bars(
+    bars = open_source(source, home, config.session.seed, data=config.data, exchanges=config.exchanges).bars(
         symbol, timeframe, since_ms, until_ms
     )
     if not len(bars):

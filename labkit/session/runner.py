@@ -114,7 +114,9 @@ def run_session(
     s = config.session
     stop = stop or threading.Event()
     with _stop_on_signals(stop) as signals:
-        source = open_source(s.source, home, s.seed, config=config, live=s.pace == "clock")
+        source = open_source(
+            s.source, home, s.seed, data=config.data, exchanges=config.exchanges, live=s.pace == "clock"
+        )
         since, until = replay_range(config, clock()) if s.pace == "fast" else (None, None)
         paths = session_paths(home, s.name)
         identity = session_identity(config, build_strategy(config, home, strict=False).model_id)

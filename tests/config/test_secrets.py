@@ -361,7 +361,7 @@ def test_ccxt_when_verbose_with_keys_prints_and_logs_no_secret(tmp_path, exchang
     # Arrange: ccxt verbose, its debug log on, keys and secret headers set
     caplog.set_level(logging.DEBUG, logger="ccxt")
     config = load_config(_verbose_home(tmp_path, exchange), {}, CCXT_ENV)
-    source = open_source("ccxt:binance", tmp_path, config=config)
+    source = open_source("ccxt:binance", tmp_path, data=config.data, exchanges=config.exchanges)
     assert isinstance(source, CcxtSource)
     source.progress = False
     # Act
@@ -379,7 +379,7 @@ def test_ccxt_when_verbose_with_keys_prints_and_logs_no_secret(tmp_path, exchang
 def test_ccxt_when_exchange_fails_says_why_without_the_url_password(tmp_path, exchange, capfd):
     exchange.down = True
     config = load_config(_verbose_home(tmp_path, exchange), {"data.retries": 1}, CCXT_ENV)
-    source = open_source("ccxt:binance", tmp_path, config=config)
+    source = open_source("ccxt:binance", tmp_path, data=config.data, exchanges=config.exchanges)
     with pytest.raises(SourceUnavailableError) as failed:
         source.fetch("BTC/USDT", "1m", T0, T0 + 30 * MIN)  # type: ignore[attr-defined]
     out, err = capfd.readouterr()

@@ -152,7 +152,9 @@ class SweepPlan:
 
         if self._source is None:
             s = self.base.session
-            self._source = open_source(s.source, self.home, s.seed, config=self.base)
+            self._source = open_source(
+                s.source, self.home, s.seed, data=self.base.data, exchanges=self.base.exchanges
+            )
         return self._source
 
     @property
