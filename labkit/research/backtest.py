@@ -80,7 +80,8 @@ def load_backtest_bars(config: LabkitConfig, home: Path, now: int) -> pd.DataFra
     """
     s = config.session
     since, until = replay_range(config, now) if (s.since or s.max_bars) else (0, 2**62)
-    bars = open_source(s.source, home, s.seed, data=config.data, exchanges=config.exchanges).bars(s.symbol, s.timeframe, since, until)
+    source = open_source(s.source, home, s.seed, data=config.data, exchanges=config.exchanges)
+    bars = source.bars(s.symbol, s.timeframe, since, until)
     if s.max_bars:
         bars = bars.iloc[-s.max_bars :]
     if not len(bars):
