@@ -3,11 +3,37 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
 from labkit._version import __version__
 from labkit.errors import ConfigError
+
+# A session's or a sweep's name is one directory under the home's data/: no separator, no "..", no
+# hidden directory, nothing a shell, a systemd unit name, a crontab line or a URL would read
+# differently. Sessions and sweeps share it, so whatever one command may create, another may list.
+NAME_RULE = "use letters, digits, '_', '.' or '-' (at most 64, not starting with '.' or '-', no '..')"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
+
+
+def is_name(name: object) -> bool:
+    """Return True when `name` may name a session or a sweep (`NAME_RULE`).
+
+    Examples
+    --------
+    >>> is_name("sma-2026.01"), is_name("a..b"), is_name(".hidden")
+    (True, False, False)
+    """
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None and ".." not in name
+
+
+def check_name(name: object, key: str) -> str:
+    """Return `name` when it may name a session or a sweep, else raise ConfigError naming `key`."""
+    if not is_name(name):
+        shown = repr(name) if len(repr(name)) <= 80 else f"{repr(name)[:70]}... ({len(str(name))} characters)"
+        raise ConfigError(f"{key}: {NAME_RULE} (got {shown})")
+    return str(name)
 
 
 def resolve_home(flag: str | None = None) -> Path:

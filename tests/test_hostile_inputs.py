@@ -308,6 +308,7 @@ _BAD_NAMES = [
     "../sessions/s",
     "../x",
     "..",
+    "a..b",
     ".",
     "/etc",
     "a/b",

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, fiel
 from labkit.data.retry import DataConfig
 from labkit.errors import ConfigError
 from labkit.gates.registry import chain_order, default_enabled, registered_gates
-from labkit.session.paths import SESSION_NAME_RULE, is_session_name
+from labkit.home import NAME_RULE, is_name
 from labkit.strategies.registry import registered_strategies
 from labkit.timeutil import parse_instant, timeframe_ms
 
@@ -66,8 +66,8 @@ class SessionConfig(BaseModel):
     @classmethod
     def _safe_name(cls, value: str) -> str:
         # The rule every command applies to --session (labkit.session.paths), stated once.
-        if not is_session_name(value):
-            raise ValueError(SESSION_NAME_RULE)
+        if not is_name(value):
+            raise ValueError(NAME_RULE)
         return value
 
     @field_validator("interval")

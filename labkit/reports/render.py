@@ -414,8 +414,9 @@ def index_entries(home: Path) -> list[IndexEntry]:
     that no longer exists. A backtest report is listed while its page exists, a train report while
     its page and its model's folder do, a sweep report while its page and its sweep's results do.
     """
+    from labkit.home import is_name
     from labkit.models.artifacts import models_dir
-    from labkit.reports.sweeps import RESULTS, is_sweep_name, sweeps_dir
+    from labkit.research.sweep.paths import RESULTS, sweeps_dir
 
     home = Path(home)
     root = home / "reports"
@@ -450,7 +451,7 @@ def index_entries(home: Path) -> list[IndexEntry]:
             if (
                 data["kind"] == "sweep"
                 and sidecar.parent.name == SWEEPS
-                and is_sweep_name(sweep)
+                and is_name(sweep)
                 and (sweeps_dir(home) / str(sweep) / RESULTS).is_file()
             ):
                 entries.append((data, f"{SWEEPS}/{data['html']}"))

@@ -33,10 +33,8 @@ import pandas as pd
 
 from labkit.analysis.overfitting import Overfitting, pbo_from_blocks
 from labkit.errors import ConfigError, DataError
+from labkit.research.sweep.paths import BLOCKS, GRIDS, RESULTS, sweep_names, sweep_paths
 
-SWEEPS = ("data", "sweeps")
-RESULTS, BLOCKS = "results.parquet", "blocks.parquet"
-GRIDS = ("grid.yaml", "grid.json")  # the grid as run, the first of these found
 PARTITIONS = 16  # S: 64 blocks make 16 partitions of 4 (12,870 combinations)
 MAKE_ONE = "make one with `labkit sweep --grid GRID.yaml`"
 # Runs that share these ran on the same bars: only they are compared.
@@ -58,48 +56,6 @@ _NOT_PARAMETERS = frozenset(
         "blocked", "blocks", "guardrail_halt", "trials", "deflated_sharpe", "slippage_paid",
     }
 )  # fmt: skip
-# A sweep's name is one directory under data/sweeps/, under the rule a session's name follows.
-SWEEP_NAME_RULE = "use letters, digits, '_', '.' or '-' (at most 64, not starting with '.' or '-', no '..')"
-_SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
-
-
-def check_sweep_name(name: object) -> str:
-    """Return `name` when it may name a sweep (`SWEEP_NAME_RULE`), else raise `ConfigError`.
-
-    Examples
-    --------
-    >>> check_sweep_name("sma-2026.01")
-    'sma-2026.01'
-    """
-    if not is_sweep_name(name):
-        shown = repr(name) if len(repr(name)) <= 80 else f"{repr(name)[:70]}... ({len(str(name))} characters)"
-        raise ConfigError(f"sweep: {SWEEP_NAME_RULE} (got {shown})")
-    return str(name)
-
-
-def sweeps_dir(home: Path) -> Path:
-    """Return the folder every sweep of the home lives in, ``data/sweeps/``."""
-    return Path(home).joinpath(*SWEEPS)
-
-
-def sweep_names(home: Path) -> list[str]:
-    """Return the sweeps of the home that have results, newest first."""
-    root = sweeps_dir(home)
-    if not root.is_dir():
-        return []
-    found = [
-        (p.stat().st_mtime, p.parent.name)
-        for p in root.glob(f"*/{RESULTS}")
-        if p.is_file() and is_sweep_name(p.parent.name)
-    ]
-    return [name for _, name in sorted(found, reverse=True)]
-
-
-def is_sweep_name(name: object) -> bool:
-    """Return True when `name` may name a sweep (`SWEEP_NAME_RULE`)."""
-    return isinstance(name, str) and _SWEEP_NAME.fullmatch(name) is not None and ".." not in name
-
-
 @dataclass(frozen=True)
 class SweepRecord:
     """A sweep read for its report: its runs, their blocks, and its grid as written."""
@@ -146,7 +102,7 @@ def load_sweep(home: Path, name: str) -> SweepRecord:
         if not names:
             raise ConfigError(f"sweep: no sweep with results under data/sweeps/ yet; {MAKE_ONE}")
         name = names[0]
-    folder = sweeps_dir(home) / check_sweep_name(name)
+    folder = sweep_paths(home, name).root
     path = folder / RESULTS
     if not path.is_file():
         known = sweep_names(home)

@@ -33,15 +33,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labkit.config.schema import LabkitConfig
 from labkit.errors import ConfigError
+from labkit.home import NAME_RULE, is_name
 from labkit.serve.guard import KeyRing, RateLimiter, api_keys, is_loopback
 from labkit.serve.journals import JournalViews
-from labkit.session.paths import (
-    SESSION_NAME_RULE,
-    SessionPaths,
-    is_session_name,
-    list_sessions,
-    session_paths,
-)
+from labkit.session.paths import SessionPaths, list_sessions, session_paths
 
 log = logging.getLogger("labkit.serve")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -322,8 +317,8 @@ class _Service:
     # --- helpers -----------------------------------------------------------------------------------
 
     def _paths(self, name: str, must_exist: bool = True) -> SessionPaths:
-        if not is_session_name(name):
-            raise ApiError(400, f"name: not a session name; {SESSION_NAME_RULE}", "name")
+        if not is_name(name):
+            raise ApiError(400, f"name: not a session name; {NAME_RULE}", "name")
         paths = session_paths(self.home, name)
         if must_exist and not paths.exists():
             raise _no_session(name)

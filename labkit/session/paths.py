@@ -8,29 +8,17 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.errors import ConfigError
-
-# A session name is one directory under data/sessions/: no separator, no "..", no hidden directory,
-# nothing a shell, a systemd unit name or a crontab line would read differently.
-SESSION_NAME_RULE = "use letters, digits, '_', '.' or '-' (at most 64, not starting with '.' or '-')"
-_SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
-
-
-def is_session_name(name: object) -> bool:
-    """Return True when `name` may name a session (`SESSION_NAME_RULE`)."""
-    return isinstance(name, str) and _SESSION_NAME.fullmatch(name) is not None
+from labkit.home import check_name
+from labkit.home import is_name as is_session_name
 
 
 def check_session_name(name: object) -> str:
     """Return `name` when it may name a session, else raise ConfigError naming ``session.name``."""
-    if not is_session_name(name):
-        shown = repr(name) if len(repr(name)) <= 80 else f"{repr(name)[:70]}... ({len(str(name))} characters)"
-        raise ConfigError(f"session.name: {SESSION_NAME_RULE} (got {shown})")
-    return str(name)
+    return check_name(name, "session.name")
 
 
 @dataclass(frozen=True)

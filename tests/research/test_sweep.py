@@ -121,6 +121,8 @@ BASE = 'name: g\nsymbols: [BTC/USDT]\nwindows: [["2026-01-05", "2026-01-06"]]\n'
         (BASE + "strategy: model\nparams: {model: [latest, nope]}\n", "params.model[1]: String should match pattern"),
         ('name: ../x\nsymbols: [A/B]\nwindows: [["2026-01-05", "2026-01-06"]]\n', "name: use letters, digits"),
         ('name: .hidden\nsymbols: [A/B]\nwindows: [["2026-01-05", "2026-01-06"]]\n', "name: use letters, digits"),
+        # A name the report could never list (sessions and sweeps share one naming rule).
+        ('name: a..b\nsymbols: [A/B]\nwindows: [["2026-01-05", "2026-01-06"]]\n', "name: use letters, digits"),
         ("- name: g\n- symbols: [A/B]\n", "a grid is a mapping of keys (name, source"),
         ("", "not empty"),
         (BASE + "name: h\n", "duplicate key 'name'"),

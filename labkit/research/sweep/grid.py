@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.fields import FieldInfo
 
 from labkit.errors import ConfigError
-from labkit.session.paths import SESSION_NAME_RULE, is_session_name
+from labkit.home import NAME_RULE, is_name
 
 # A grid is a page of YAML; past this it is not a grid anyone wrote.
 MAX_GRID_BYTES = 1 << 20
@@ -141,8 +141,8 @@ def check_grid(grid: Grid) -> Grid:
     from labkit.strategies.registry import registered_strategies
     from labkit.timeutil import timeframe_ms
 
-    if not is_session_name(grid.name):
-        raise ConfigError(f"name: {SESSION_NAME_RULE} (got {_shown(grid.name)})")
+    if not is_name(grid.name):
+        raise ConfigError(f"name: {NAME_RULE} (got {_shown(grid.name)})")
     check_source_spec(grid.source)  # its message names `source:`
     strategies = registered_strategies()
     if grid.strategy not in strategies:

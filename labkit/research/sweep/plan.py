@@ -28,6 +28,7 @@ from labkit.config.schema import BrokerConfig, LabkitConfig, SessionConfig, stra
 from labkit.data.registry import Source
 from labkit.errors import ConfigError
 from labkit.research.sweep.grid import Grid
+from labkit.research.sweep.paths import sweep_paths
 from labkit.research.trials import config_hash
 
 # The results table's first and last columns; the strategy's parameters and the summary go between.
@@ -51,18 +52,14 @@ class Run:
     error: str | None = None
 
 
-def sweep_folder(home: Path, name: str) -> Path:
-    """Return the folder of the sweep `name`: ``<home>/data/sweeps/<name>``."""
-    return home / "data" / "sweeps" / name
-
-
 class SweepPlan:
     """The runs of a grid in one home, built on demand from their index (none is kept)."""
 
     def __init__(self, grid: Grid, home: Path, environ: Mapping[str, str] | None = None) -> None:
         self.grid = grid
         self.home = home
-        self.folder = sweep_folder(home, grid.name)
+        self.paths = sweep_paths(home, grid.name)
+        self.folder = self.paths.root
         first = grid.windows[0]
         overrides: dict[str, Any] = {
             "session.source": grid.source,

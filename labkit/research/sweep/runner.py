@@ -83,8 +83,8 @@ def run_sweep(
         When another process is running the same sweep.
     """
     start = time.perf_counter()
-    shown = f"data/sweeps/{plan.grid.name}"
-    store = SweepStore(plan.folder, shown)
+    store = SweepStore(plan.paths)
+    shown = store.shown
     with store.hold():
         finished = store.load()
         if finished and not resume:
@@ -137,7 +137,7 @@ def write_grid(plan: SweepPlan, store: SweepStore) -> None:
     """Write the grid this sweep was last started with beside its runs (``grid.json``), for the record."""
     from labkit._io import write_json_atomic
 
-    write_json_atomic(store.folder / "grid.json", plan.grid.model_dump(mode="json"))
+    write_json_atomic(store.paths.grid_written, plan.grid.model_dump(mode="json"))
 
 
 @contextmanager

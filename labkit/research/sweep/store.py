@@ -22,6 +22,7 @@ from filelock import FileLock, Timeout
 
 from labkit._io import PRIVATE_FILE, make_private_dir, read_json, write_atomic, write_json_atomic
 from labkit.errors import SessionBusyError
+from labkit.research.sweep.paths import SweepPaths
 from labkit.research.sweep.plan import HEAD, TAIL
 from labkit.timeutil import iso_ms, now_ms
 
@@ -34,14 +35,15 @@ BLOCKS = 64
 class SweepStore:
     """The files of one sweep, and the finished runs read from them (kept in memory while it runs)."""
 
-    def __init__(self, folder: Path, shown: str) -> None:
-        self.folder = folder
-        self.shown = shown  # how messages name the folder: data/sweeps/<name>
-        self.runs_dir = folder / "runs"
-        self.lock_path = folder / "sweep.lock"
-        self.owner_path = folder / "owner.json"
-        self.results_path = folder / "results.parquet"
-        self.blocks_path = folder / "blocks.parquet"
+    def __init__(self, paths: SweepPaths) -> None:
+        self.paths = paths
+        self.folder = paths.root
+        self.shown = paths.shown
+        self.runs_dir = paths.runs
+        self.lock_path = paths.lock
+        self.owner_path = paths.owner
+        self.results_path = paths.results
+        self.blocks_path = paths.blocks
         self.rows: dict[str, dict[str, Any]] = {}
         self.blocks: dict[str, np.ndarray] = {}  # run id -> (BLOCKS, 3): n, sum, sum of squares
 
