@@ -61,6 +61,7 @@ test-heavy: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check labkit tests benchmarks
 	$(BIN)/mypy labkit
+	$(BIN)/lint-imports --no-cache
 
 lab: $(STAMP)
 	$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[lab]'

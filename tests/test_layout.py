@@ -1,130 +1,29 @@
-"""The package layout follows the data flow: no import cycles, and stages never import what runs them.
+"""The package layout follows the data flow.
 
-The graph counts every import a module makes, at the top or inside a function, except those under
-``if TYPE_CHECKING:`` (they never run).
+The import rules themselves (layers, no cycles, in-function and TYPE_CHECKING imports counted) are
+import-linter contracts in pyproject.toml, checked by `lint-imports` in `make lint`. These tests keep
+what those contracts cannot say, and show that the contracts can fail.
 """
 
 from __future__ import annotations
 
-import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-LABKIT = Path(__file__).resolve().parent.parent / "labkit"
-# The stages of the data flow, and what they must never reach back into.
-STAGES = (
-    "labkit.data",
-    "labkit.features",
-    "labkit.models",
-    "labkit.strategies",
-    "labkit.gates",
-    "labkit.engine.core",
-)
-DOWNSTREAM = (
-    "labkit.session",
-    "labkit.readiness",
-    "labkit.reports",
-    "labkit.operations",
-    "labkit.cli",
-    "labkit.config.schema",  # the schema composes the stages' configs; the stages never read it
-    "labkit.config.loading",
-)
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LABKIT = ROOT / "labkit"
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+# The ground floor, and the operations API: everything else lives in a package along the flow.
+ROOT_MODULES = {"__init__", "_version", "_io", "_plugins", "errors", "timeutil", "home", "operations"}
 
 
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(LABKIT.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _modules() -> dict[str, Path]:
-    return {_module_name(p): p for p in LABKIT.rglob("*.py")}
-
-
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _imports(path: Path, known: set[str]) -> set[str]:
-    found: set[str] = set()
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
-            for child in node.orelse:
-                visit(child)
-            return
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(ast.parse(path.read_text(encoding="utf-8")))
-    return {name for name in found if name in known}
-
-
-def import_graph() -> dict[str, set[str]]:
-    """Return labkit's modules and the labkit modules each imports."""
-    modules = _modules()
-    known = set(modules)
-    return {name: _imports(path, known) - {name} for name, path in modules.items()}
-
-
-def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    state: dict[str, int] = {}  # 1 on the current path, 2 done
-    stack: list[str] = []
-
-    def dfs(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == 1:
-                return stack[stack.index(nxt) :] + [nxt]
-            if nxt not in state and (found := dfs(nxt)):
-                return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in sorted(graph):
-        if node not in state and (found := dfs(node)):
-            return found
-    return None
-
-
-def test_import_graph_when_walked_has_no_cycle():
-    # Arrange
-    graph = import_graph()
-    # Act
-    cycle = _cycle(graph)
-    # Assert
-    assert cycle is None, " -> ".join(cycle or [])
-
-
-def test_import_graph_when_a_cycle_is_planted_finds_it():
-    # The checker itself must be able to fail.
-    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
-    assert _cycle(graph) == ["a", "b", "c", "a"]
-
-
-def test_stages_when_imported_never_reach_sessions_readiness_reports_ops_or_cli():
-    # Arrange
-    graph = import_graph()
-    # Act
-    bad = sorted(
-        f"{module} imports {target}"
-        for module, targets in graph.items()
-        if module.startswith(STAGES)
-        for target in targets
-        if target.startswith(DOWNSTREAM)
-    )
-    # Assert
-    assert bad == []
+def test_labkit_root_when_listed_holds_only_the_ground_floor_and_the_operations_api():
+    found = {p.stem for p in LABKIT.glob("*.py")}
+    assert found == ROOT_MODULES
 
 
 def test_import_labkit_when_done_loads_no_pandas():
@@ -133,3 +32,40 @@ def test_import_labkit_when_done_loads_no_pandas():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def _lint_imports(tmp_path: Path, plant: tuple[str, str] | None) -> subprocess.CompletedProcess[str]:
+    """Run lint-imports with the project's contracts over a copy of labkit, with an import planted."""
+    shutil.copytree(LABKIT, tmp_path / "labkit", ignore=shutil.ignore_patterns("__pycache__", "static"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    if plant is not None:
+        module, imported = plant
+        path = tmp_path / "labkit" / module
+        # Inside a function: import-linter must count imports that only run later.
+        path.write_text(path.read_text(encoding="utf-8") + f"\n\ndef _planted():\n    import {imported}  # noqa\n")
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="import-linter is not installed (pip install -e '.[dev]')")
+@pytest.mark.parametrize(
+    ("plant", "broken"),
+    [
+        # A stage reaching up into what runs it.
+        (("data/bars.py", "labkit.reports.render"), "labkit.data is not allowed to import labkit.reports"),
+        # Two siblings importing each other: research and session stay apart.
+        (("session/tape.py", "labkit.research.backtest"), "labkit.session is not allowed to import"),
+        # A cycle inside one package.
+        (("engine/journal.py", "labkit.engine.core"), "No cycles among labkit's modules, at any depth BROKEN"),
+    ],
+)
+def test_import_contracts_when_an_import_is_planted_are_broken(tmp_path, plant, broken):
+    done = _lint_imports(tmp_path, plant)
+    assert done.returncode != 0, done.stdout
+    assert broken in done.stdout
