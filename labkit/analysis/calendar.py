@@ -3,8 +3,9 @@
 Three calendars, after the market a source serves:
 
 - ``24/7`` (``synthetic``, ``ccxt:*``): every day, 24 hours UTC; a year is 365 days.
-- ``equities`` (``yfinance``): Monday to Friday except US exchange holidays, during the trading
-  hours (09:30-16:00 New York time, 13:00 on early-close days); a year is 252 sessions.
+- ``equities`` (``yfinance``): the sessions of an exchange (XNYS unless ``session.exchange`` names
+  another), as exchange-calendars keeps them: its holidays, half days and one-off closures, during
+  its trading hours (09:30-16:00 New York time on XNYS); a year is 252 sessions.
 - ``fx``: Monday to Friday, 24 hours UTC; a year is 260 days.
 
 A bar file's calendar (``csv:``, ``parquet:``, and any source labkit does not know) is inferred
@@ -19,23 +20,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from labkit.analysis.exchanges import DEFAULT_EXCHANGE, RegularHours, exchange_sessions, regular_hours
 from labkit.errors import ConfigError
 from labkit.timeutil import DAY_MS
 
 KINDS = ("24/7", "equities", "fx")
 SETTINGS = ("auto", *KINDS)
 DAYS_PER_YEAR = {"24/7": 365, "equities": 252, "fx": 260}
-_EXCHANGE_TZ = "America/New_York"
-_OPEN, _CLOSE, _EARLY_CLOSE = 9 * 60 + 30, 16 * 60, 13 * 60  # minutes after midnight, New York
 _WEEK_MS = 7 * DAY_MS
+_EPOCH = date(1970, 1, 1)
 # Weekdays that trade at least this long are an FX-like market, not an exchange's session.
 _FULL_DAY_MS = 20 * 3_600_000
 
@@ -46,6 +46,10 @@ class MarketCalendar:
 
     `open_minute` and `close_minute` are the trading hours of an ``equities`` day, in minutes after
     midnight in `tz`; the other kinds trade the whole UTC day. `basis` says why this calendar.
+    ``equities`` trade the sessions of `exchange` (exchange-calendars' name, "" for XNYS): with the
+    exchange's own hours, each session as the exchange keeps it (half days, late opens, lunch
+    breaks); with other hours (a bar file's), those hours on each session's date, shortened as the
+    exchange shortens that session.
     """
 
     kind: str = "24/7"
@@ -53,6 +57,12 @@ class MarketCalendar:
     close_minute: int = 1440
     tz: str = "UTC"
     basis: str = "the default"
+    exchange: str = ""
+
+    @property
+    def exchange_name(self) -> str:
+        """Return the exchange whose sessions an ``equities`` calendar trades: XNYS unless named."""
+        return self.exchange or DEFAULT_EXCHANGE
 
     @property
     def days_per_year(self) -> int:
@@ -69,12 +79,15 @@ class MarketCalendar:
         (True, False)
         >>> nyse.trades_on(date(2026, 11, 26)), MarketCalendar("fx").trades_on(date(2026, 11, 26))
         (False, True)
+        >>> nyse.trades_on(date(2025, 1, 9))  # closed for a national day of mourning
+        False
         """
         if self.kind == "24/7":
             return True
-        if day.weekday() >= 5:
-            return False
-        return self.kind != "equities" or day not in _us_holidays(day.year)
+        if self.kind != "equities":
+            return day.weekday() < 5
+        number = (day - _EPOCH).days
+        return len(exchange_sessions(self.exchange_name, day.year, day.year).on_days(number, number)) > 0
 
     def windows(self, start: pd.Timestamp, end: pd.Timestamp, timeframe_ms: int) -> list[tuple[int, int]]:
         """Return the trading windows ``[open, close)`` in epoch ms that lie in ``[start, end)``.
@@ -89,12 +102,14 @@ class MarketCalendar:
         lo, hi = _ms(start), _ms(end)
         if self.kind == "24/7":
             return [(lo, hi)] if hi > lo else []
+        if self.kind == "equities":
+            return self._sessions(lo, hi, timeframe_ms) if hi > lo else []
         found = []
-        for day in _days(lo, hi):
+        for day in _days(lo, hi):  # fx: the whole UTC day of every weekday
             if not self.trades_on(day):
                 continue
-            a, b = self._session(day, timeframe_ms)
-            a, b = max(a, lo), min(b, hi)
+            midnight = _ms(pd.Timestamp(day, tz="UTC"))
+            a, b = max(midnight, lo), min(midnight + DAY_MS, hi)
             if b > a:
                 found.append((a, b))
         return found
@@ -186,7 +201,9 @@ class MarketCalendar:
             return DAY_MS / timeframe_ms
         if self.kind != "equities":
             return DAY_MS / timeframe_ms
-        return float(math.ceil((self.close_minute - self.open_minute) * 60_000 / timeframe_ms))
+        own = self._own_hours()
+        segments = own.segments() if own else [(self.open_minute, self.close_minute)]
+        return float(sum(math.ceil((b - a) * 60_000 / timeframe_ms) for a, b in segments))
 
     def describe(self) -> str:
         """Return one line saying when this market trades, how a year is counted and why.
@@ -195,7 +212,7 @@ class MarketCalendar:
         --------
         >>> for part in exchange_calendar().describe().split("; "):
         ...     print(part)
-        equities: Monday to Friday except US exchange holidays, 09:30-16:00 America/New_York
+        equities: XNYS sessions, half days and closures (exchange-calendars), 09:30-16:00 America/New_York
         a year is 252 sessions (yfinance source)
         """
         if self.kind == "24/7":
@@ -203,7 +220,13 @@ class MarketCalendar:
         elif self.kind == "fx":
             when = "Monday to Friday, 24 hours UTC"
         else:
-            when = f"Monday to Friday except US exchange holidays, {self.hours} {self.tz}"
+            own = self._own_hours()
+            pause = own.break_minutes if own else None
+            lunch = f" with a break {_clock(pause[0])}-{_clock(pause[1])}" if pause else ""
+            when = (
+                f"{self.exchange_name} sessions, half days and closures (exchange-calendars), "
+                f"{self.hours}{lunch} {self.tz}"
+            )
         unit = "sessions" if self.kind == "equities" else "days"
         return f"{self.kind}: {when}; a year is {self.days_per_year} {unit} ({self.basis})"
 
@@ -225,11 +248,13 @@ class MarketCalendar:
         return f"{_clock(self.open_minute)}-{_clock(self.close_minute)}"
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the calendar as JSON-ready data, with its description."""
+        """Return the calendar as JSON-ready data, with its description (and exchange, for equities)."""
+        exchange = {"exchange": self.exchange_name} if self.kind == "equities" else {}
         return {
             "kind": self.kind,
             "hours": self.hours,
             "tz": self.tz,
+            **exchange,
             "days_per_year": self.days_per_year,
             "basis": self.basis,
             "description": self.describe(),
@@ -237,7 +262,7 @@ class MarketCalendar:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MarketCalendar:
-        """Return the calendar `to_dict` described."""
+        """Return the calendar `to_dict` described; one recorded before exchanges were named is XNYS's."""
         opens, _, closes = str(data.get("hours", "00:00-24:00")).partition("-")
         return cls(
             str(data.get("kind", "24/7")),
@@ -245,19 +270,36 @@ class MarketCalendar:
             _minutes(closes),
             str(data.get("tz", "UTC")),
             str(data.get("basis", "")),
+            str(data.get("exchange") or ""),
         )
 
-    def _session(self, day: date, timeframe_ms: int) -> tuple[int, int]:
-        midnight = _ms(pd.Timestamp(day, tz="UTC"))
-        if self.kind != "equities" or timeframe_ms >= DAY_MS:
-            return midnight, midnight + DAY_MS  # a daily bar stands for the whole session
-        close = self.close_minute
-        if self.tz == _EXCHANGE_TZ and day in _us_early_closes(day.year):
-            close = min(close, _EARLY_CLOSE)
-        local = pd.Timestamp(day)
-        opens = local + pd.Timedelta(minutes=self.open_minute)
-        closes = local + pd.Timedelta(minutes=close)
-        return _ms(opens.tz_localize(self.tz)), _ms(closes.tz_localize(self.tz))
+    def _own_hours(self) -> RegularHours | None:
+        # The exchange's regular hours when this calendar keeps them, else None (a bar file's hours).
+        if self.kind != "equities":
+            return None
+        hours = regular_hours(self.exchange_name)
+        own = (hours.tz, hours.open_minute, hours.close_minute)
+        return hours if (self.tz, self.open_minute, self.close_minute) == own else None
+
+    def _sessions(self, lo: int, hi: int, timeframe_ms: int) -> list[tuple[int, int]]:
+        first_day, last_day = lo // DAY_MS, -(-hi // DAY_MS) - 1
+        # A day either side: a session may open on the UTC day before its date (Sydney in summer).
+        sessions = exchange_sessions(self.exchange_name, _year(first_day - 1), _year(last_day + 1))
+        if timeframe_ms >= DAY_MS:  # a daily bar stands for the whole session: the UTC day of its date
+            dated = sessions.days[sessions.on_days(first_day, last_day)]
+            return _clip(zip(dated * DAY_MS, (dated + 1) * DAY_MS, strict=True), lo, hi)
+        if self._own_hours() is not None:
+            spans = []
+            for k in sessions.trading(lo, hi):
+                opens, closes = int(sessions.opens[k]), int(sessions.closes[k])
+                pause, resume = int(sessions.break_starts[k]), int(sessions.break_ends[k])
+                spans += [(opens, pause), (resume, closes)] if pause >= 0 else [(opens, closes)]
+            return _clip(spans, lo, hi)
+        picked = sessions.on_days(first_day, last_day)
+        midnights = pd.DatetimeIndex(sessions.days[picked].astype("datetime64[D]"))
+        opens = _local_ms(midnights, self.open_minute, self.tz) + sessions.late[picked]
+        closes = _local_ms(midnights, self.close_minute, self.tz) - sessions.early[picked]
+        return _clip(zip(opens, closes, strict=True), lo, hi)
 
     def _anchor(self, window_open: int, timeframe_ms: int, phase_ms: int) -> int:
         # An exchange's intraday bars start at its open; elsewhere bars keep their source's phase.
@@ -266,9 +308,18 @@ class MarketCalendar:
         return phase_ms
 
 
-def exchange_calendar(basis: str = "yfinance source") -> MarketCalendar:
-    """Return the calendar of US equities: 09:30-16:00 New York time, US exchange holidays off."""
-    return MarketCalendar("equities", _OPEN, _CLOSE, _EXCHANGE_TZ, basis)
+def exchange_calendar(basis: str = "yfinance source", exchange: str = DEFAULT_EXCHANGE) -> MarketCalendar:
+    """Return the calendar of an exchange's equities (XNYS: 09:30-16:00 New York time), its hours its own.
+
+    Examples
+    --------
+    >>> london = exchange_calendar("calendar set to equities", "XLON")
+    >>> london.hours, london.tz, london.periods_per_year(60_000)
+    ('08:00-16:30', 'Europe/London', 128520.0)
+    """
+    hours = regular_hours(exchange)
+    own = "" if exchange == DEFAULT_EXCHANGE else exchange
+    return MarketCalendar("equities", hours.open_minute, hours.close_minute, hours.tz, basis, own)
 
 
 def infer_calendar(times_ms: np.ndarray, timeframe_ms: int) -> MarketCalendar:
@@ -290,7 +341,7 @@ def infer_calendar(times_ms: np.ndarray, timeframe_ms: int) -> MarketCalendar:
     >>> found.kind, found.hours
     ('equities', '14:00-21:00')
     """
-    times = np.unique(np.asarray(times_ms, dtype="int64"))
+    times = _in_order(times_ms)
     if not len(times):
         return MarketCalendar("24/7", basis="no bars to infer from")
     days = times // DAY_MS
@@ -310,13 +361,18 @@ def infer_calendar(times_ms: np.ndarray, timeframe_ms: int) -> MarketCalendar:
 
 
 def session_calendar(
-    source: str, setting: str = "auto", times_ms: np.ndarray | None = None, timeframe_ms: int = 60_000
+    source: str,
+    setting: str = "auto",
+    times_ms: np.ndarray | None = None,
+    timeframe_ms: int = 60_000,
+    exchange: str | None = None,
 ) -> MarketCalendar:
     """Return the calendar of a session on `source`, with the ``calendar`` setting applied.
 
-    ``auto`` follows the source: ``synthetic`` and ``ccxt:*`` are 24/7, ``yfinance`` is US
-    equities, anything else (bar files) is inferred from `times_ms`, the open times of its bars.
-    ``equities`` on a bar file keeps the hours the file trades.
+    ``auto`` follows the source: ``synthetic`` and ``ccxt:*`` are 24/7, ``yfinance`` is equities,
+    anything else (bar files) is inferred from `times_ms`, the open times of its bars.
+    ``equities`` on a bar file keeps the hours the file trades. Equities trade the sessions of
+    `exchange` (``session.exchange``; None or "" is XNYS).
 
     Examples
     --------
@@ -331,18 +387,21 @@ def session_calendar(
     times = np.asarray([] if times_ms is None else times_ms, dtype="int64")
     if setting in ("24/7", "fx"):
         return MarketCalendar(setting, basis=f"calendar set to {setting}")
+    exchange = exchange or DEFAULT_EXCHANGE
     if setting == "equities":
         if kind == "yfinance" or not len(times) or timeframe_ms >= DAY_MS:
-            return exchange_calendar("calendar set to equities")
-        opens, closes = _trading_hours(np.unique(times), timeframe_ms)
+            return exchange_calendar("calendar set to equities", exchange)
+        opens, closes = _trading_hours(_in_order(times), timeframe_ms)
         return MarketCalendar(
-            "equities", opens, closes, "UTC", "calendar set to equities; the hours the bars trade"
+            "equities", opens, closes, "UTC", "calendar set to equities; the hours the bars trade",
+            _named(exchange),
         )
     if kind in ("synthetic", "ccxt"):
         return MarketCalendar("24/7", basis=f"{kind} source")
     if kind == "yfinance":
-        return exchange_calendar()
-    return infer_calendar(times, timeframe_ms)
+        return exchange_calendar(exchange=exchange)
+    found = infer_calendar(times, timeframe_ms)
+    return replace(found, exchange=_named(exchange)) if found.kind == "equities" else found
 
 
 def calendar_of(
@@ -351,6 +410,7 @@ def calendar_of(
     """Return the calendar of a session from its saved config and its journal.
 
     `setting` (a ``--calendar`` given to a report) wins over the session's ``session.calendar``.
+    A config recorded before ``session.exchange`` existed has XNYS's equities.
     """
     from labkit.timeutil import timeframe_ms
 
@@ -358,7 +418,11 @@ def calendar_of(
     chosen = setting or session.get("calendar") or "auto"
     times = bar_times(journal)
     return session_calendar(
-        str(session.get("source", "synthetic")), chosen, times, timeframe_ms(session.get("timeframe", "1m"))
+        str(session.get("source", "synthetic")),
+        chosen,
+        times,
+        timeframe_ms(session.get("timeframe", "1m")),
+        session.get("exchange"),
     )
 
 
@@ -377,7 +441,7 @@ def _trading_hours(times: np.ndarray, timeframe_ms: int) -> tuple[int, int]:
     times, days = times[weekdays], days[weekdays]
     if not len(times):
         return 0, 1440
-    _, first = np.unique(days, return_index=True)
+    first = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])  # the times are in order
     last = np.r_[first[1:] - 1, len(times) - 1]
     opens = _mode(times[first] % DAY_MS)
     closes = min(_mode(times[last] % DAY_MS) + timeframe_ms, DAY_MS)
@@ -387,6 +451,33 @@ def _trading_hours(times: np.ndarray, timeframe_ms: int) -> tuple[int, int]:
 def _mode(values: np.ndarray) -> int:
     found, counts = np.unique(values, return_counts=True)
     return int(found[np.argmax(counts)])
+
+
+def _in_order(times_ms: np.ndarray) -> np.ndarray:
+    # Bars arrive in order: checking that is a pass over them, sorting them (np.unique) is half a
+    # second for a million.
+    times = np.asarray(times_ms, dtype="int64")
+    if len(times) < 2 or bool(np.all(times[1:] > times[:-1])):
+        return times
+    return np.unique(times)
+
+
+def _named(exchange: str) -> str:
+    return "" if exchange == DEFAULT_EXCHANGE else exchange
+
+
+def _clip(spans: Any, lo: int, hi: int) -> list[tuple[int, int]]:
+    clipped = ((max(int(a), lo), min(int(b), hi)) for a, b in spans)
+    return [(a, b) for a, b in clipped if b > a]
+
+
+def _local_ms(midnights: pd.DatetimeIndex, minute: int, tz: str) -> np.ndarray:
+    wall = midnights + pd.Timedelta(minutes=minute)
+    return (wall.tz_localize(tz) if tz != "UTC" else wall).as_unit("ms").asi8
+
+
+def _year(day: int) -> int:
+    return (_EPOCH + timedelta(days=day)).year
 
 
 def _weekday(days: np.ndarray) -> np.ndarray:
@@ -425,48 +516,3 @@ def _minutes(text: str) -> int:
         return int(hours) * 60 + int(minutes or 0)
     except ValueError:
         return 0
-
-
-@lru_cache(maxsize=64)
-def _us_holidays(year: int) -> frozenset[date]:
-    from pandas.tseries.holiday import (
-        AbstractHolidayCalendar,
-        GoodFriday,
-        Holiday,
-        USLaborDay,
-        USMartinLutherKingJr,
-        USMemorialDay,
-        USPresidentsDay,
-        USThanksgivingDay,
-        nearest_workday,
-        sunday_to_monday,
-    )
-
-    class _Exchange(AbstractHolidayCalendar):
-        # The regular closures of US exchanges; one-off closures (a storm, a funeral) are not here.
-        rules = [
-            Holiday("New Year", month=1, day=1, observance=sunday_to_monday),
-            USMartinLutherKingJr,
-            USPresidentsDay,
-            GoodFriday,
-            USMemorialDay,
-            Holiday("Juneteenth", month=6, day=19, start_date="2022-01-01", observance=nearest_workday),
-            Holiday("Independence Day", month=7, day=4, observance=nearest_workday),
-            USLaborDay,
-            USThanksgivingDay,
-            Holiday("Christmas", month=12, day=25, observance=nearest_workday),
-        ]
-
-    found = _Exchange().holidays(f"{year}-01-01", f"{year}-12-31")
-    return frozenset(d.date() for d in found)
-
-
-@lru_cache(maxsize=64)
-def _us_early_closes(year: int) -> frozenset[date]:
-    # 13:00 closes: the day after Thanksgiving, and July 3 and December 24 on a regular weekday.
-    thanksgiving = next(d for d in _us_holidays(year) if d.month == 11)
-    days = {thanksgiving + timedelta(days=1)}
-    for day in (date(year, 7, 3), date(year, 12, 24)):
-        if day.weekday() < 4 and day not in _us_holidays(year):
-            days.add(day)
-    return frozenset(days)
