@@ -7,10 +7,15 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkit.cli.common import bar_progress, confirm_size, fetch_kinds, home_of, load, session_overrides
 from labkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from labkit.config.schema import LabkitConfig
 
 
 def _check_journal(args: argparse.Namespace) -> Path | None:
@@ -26,61 +31,65 @@ def _check_journal(args: argparse.Namespace) -> Path | None:
     return path
 
 
-def cmd_backtest(args: argparse.Namespace) -> int:
-    from labkit.config.assembly import build_strategy
-    from labkit.engine.journal import JournalWriter
-    from labkit.research.backtest import (
-        backtest_config,
-        load_backtest_bars,
-        planned_bars,
-        run_backtest,
-        trial_figures,
-    )
-    from labkit.research.trials import record_trial
+_BACKTEST_KEYS = (
+    "symbol",
+    "timeframe",
+    "source",
+    "since",
+    "until",
+    "max_bars",
+    "strategy",
+    "fast",
+    "slow",
+    "model",
+    "seed",
+    "capital",
+    "calendar",
+)
+_TRAIN_KEYS = ("symbol", "timeframe", "source", "since", "until", "max_bars", "seed")
+
+
+def _research_config(args: argparse.Namespace, keys: tuple[str, ...], mode: str | None) -> LabkitConfig:
+    """Return the config of a backtest or a training run: the flags `keys` names, its costs and gates."""
+    from labkit.config.loading import research_overrides
+    from labkit.research.backtest import backtest_config
+
+    overrides = session_overrides(args, keys)
+    gates = getattr(args, "gates", None)
+    overrides.update(research_overrides(fee=args.fee, slippage=args.slippage, gates=gates, mode=mode))
+    return backtest_config(load(args, overrides))
+
+
+def _research_bars(config: LabkitConfig, home: Path, yes: bool) -> pd.DataFrame:
+    """Return the bars a research run reads, after the user confirmed a large run (or passed --yes)."""
+    from labkit.research.backtest import load_backtest_bars, planned_bars
     from labkit.timeutil import now_ms
 
-    journal_path = _check_journal(args)
-    overrides = session_overrides(
-        args,
-        (
-            "symbol",
-            "timeframe",
-            "source",
-            "since",
-            "until",
-            "max_bars",
-            "strategy",
-            "fast",
-            "slow",
-            "model",
-            "seed",
-            "capital",
-            "calendar",
-        ),
-    )
-    overrides.update(
-        {
-            "broker.fee": args.fee,
-            "broker.slippage": args.slippage,
-            "session.pace": "fast",
-            "session.mode": "paper",
-        }
-    )
-    if args.gates == "off":
-        overrides["gates.enabled"] = ["data"]
-    home = home_of(args)
-    config = backtest_config(load(args, overrides))
     s = config.session
-    strategy = build_strategy(config, home)  # a model that cannot be loaded is refused before any bar is read
     what = f"{s.symbol} {s.timeframe} from {s.source}"
     now = now_ms()
     # Generated or fetched bars are counted before any exists; a file's length is what runs.
     counted = planned_bars(config, now)
     if counted is not None:
-        confirm_size(counted, what, args.yes)
+        confirm_size(counted, what, yes)
     bars = load_backtest_bars(config, home, now)
     if counted is None:
-        confirm_size(len(bars), what, args.yes)
+        confirm_size(len(bars), what, yes)
+    return bars
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from labkit.config.assembly import build_strategy
+    from labkit.engine.journal import JournalWriter
+    from labkit.research.backtest import run_backtest, trial_figures
+    from labkit.research.trials import record_trial
+
+    journal_path = _check_journal(args)
+    home = home_of(args)
+    config = _research_config(args, _BACKTEST_KEYS, mode="paper")
+    s = config.session
+    strategy = build_strategy(config, home)  # a model that cannot be loaded is refused before any bar is read
+    bars = _research_bars(config, home, args.yes)
     journal = JournalWriter(journal_path) if journal_path is not None else None
     try:
         with bar_progress(len(bars), f"backtest {s.symbol} {s.timeframe}") as progress:
@@ -242,24 +251,14 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from labkit.research.backtest import backtest_config, load_backtest_bars, planned_bars
     from labkit.research.training import train_model
-    from labkit.timeutil import now_ms
 
-    overrides = session_overrides(
-        args, ("symbol", "timeframe", "source", "since", "until", "max_bars", "seed")
-    )
-    overrides.update({"broker.fee": args.fee, "broker.slippage": args.slippage, "session.pace": "fast"})
     home = home_of(args)
-    config = backtest_config(load(args, overrides))
+    config = _research_config(args, _TRAIN_KEYS, mode=None)
     plan = _train_plan(args)
     s = config.session
     what = f"{s.symbol} {s.timeframe} from {s.source}"
-    now = now_ms()
-    counted = planned_bars(config, now)
-    if counted is not None:
-        confirm_size(counted, what, args.yes)
-    bars = load_backtest_bars(config, home, now)
+    bars = _research_bars(config, home, args.yes)
     steps = plan.seeds * plan.folds * len(plan.kinds) + len(plan.kinds)
     with bar_progress(steps, f"train {s.symbol} {s.timeframe}", unit="fit") as progress:
         result = train_model(config, home, bars, plan, progress)

@@ -207,6 +207,32 @@ class _StrictLoader(yaml.SafeLoader):
 _StrictLoader.add_constructor(None, _StrictLoader.construct_undefined)
 
 
+def research_overrides(
+    *,
+    fee: float | None = None,
+    slippage: float | None = None,
+    gates: str | None = None,
+    mode: str | None = None,
+) -> dict[str, Any]:
+    """Return the overrides every research run (a backtest, a training run, a sweep) starts from.
+
+    It replays as fast as it goes; a cost left None keeps the configured one; ``gates="off"`` keeps
+    only the ``data`` stage, for comparisons with tools that have no gates.
+
+    Examples
+    --------
+    >>> research_overrides(fee=0.002, gates="off", mode="paper")  # doctest: +NORMALIZE_WHITESPACE
+    {'session.pace': 'fast', 'broker.fee': 0.002, 'broker.slippage': None, 'session.mode': 'paper',
+     'gates.enabled': ['data']}
+    """
+    overrides: dict[str, Any] = {"session.pace": "fast", "broker.fee": fee, "broker.slippage": slippage}
+    if mode is not None:
+        overrides["session.mode"] = mode
+    if gates == "off":
+        overrides["gates.enabled"] = ["data"]
+    return overrides
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as stream:

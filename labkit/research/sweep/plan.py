@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from labkit.config.loading import load_config
+from labkit.config.loading import load_config, research_overrides
 from labkit.config.schema import BrokerConfig, LabkitConfig, SessionConfig, strategy_config
 from labkit.data.registry import Source
 from labkit.errors import ConfigError
@@ -70,11 +70,9 @@ class SweepPlan:
             "session.until": first[1],
             "session.capital": grid.capital,
             "session.seed": grid.seed,
-            "session.pace": "fast",
-            "session.mode": "paper",
+            # Costs vary by run (`costs`): each run's broker is made from the base's.
+            **research_overrides(gates=grid.gates, mode="paper"),
         }
-        if grid.gates == "off":
-            overrides["gates.enabled"] = ["data"]
         self.base = load_config(home, overrides, environ)
         self.base_hash = config_hash(self.base)
         self.brokers: list[BrokerConfig] = []
