@@ -9,10 +9,11 @@ warning that names it; it never stops the built-ins from working.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import pkgutil
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoints, entry_points
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def discover(package: str, base: Any, group: str, key: str = "name") -> dict[str
             if _is_concrete(obj, base) and obj.__module__ == module.__name__:
                 for name in _keys(obj, key):
                     found[name] = obj
-    for ep in entry_points(group=group):
+    for ep in _entry_points().select(group=group):
         origin = f"{ep.dist.name if ep.dist else 'unknown'} ({ep.value})"
         try:
             obj = ep.load()
@@ -50,6 +51,13 @@ def discover(package: str, base: Any, group: str, key: str = "name") -> dict[str
                 continue
             found[name] = obj
     return found
+
+
+@functools.cache
+def _entry_points() -> EntryPoints:
+    # Reading every installed distribution's metadata is the slow part (~30 ms); gates, strategies
+    # and sources each ask, so it is read once per process.
+    return entry_points()
 
 
 def origin(cls: type[Any]) -> str:
