@@ -13,7 +13,7 @@ import functools
 import importlib
 import logging
 import pkgutil
-from importlib.metadata import EntryPoints, entry_points
+from importlib.metadata import entry_points
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -54,9 +54,10 @@ def discover(package: str, base: Any, group: str, key: str = "name") -> dict[str
 
 
 @functools.cache
-def _entry_points() -> EntryPoints:
+def _entry_points() -> Any:
     # Reading every installed distribution's metadata is the slow part (~30 ms); gates, strategies
-    # and sources each ask, so it is read once per process.
+    # and sources each ask, so it is read once per process. (Python 3.11 returns SelectableGroups,
+    # 3.12 EntryPoints: both select by group.)
     return entry_points()
 
 
