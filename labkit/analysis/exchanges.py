@@ -13,7 +13,6 @@ imports exchange-calendars.
 
 from __future__ import annotations
 
-import difflib
 import threading
 import warnings
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from labkit.errors import ConfigError
 
 DEFAULT_EXCHANGE = "XNYS"
 _NO_BREAK = -1
-_EXAMPLES = ("XNYS", "XLON", "XETR", "XTKS", "XHKG", "XTSE")
 
 
 @dataclass(frozen=True)
@@ -120,36 +118,6 @@ def regular_hours(exchange: str) -> RegularHours:
         return known
     year = pd.Timestamp.now(tz="UTC").year
     return exchange_sessions(exchange, year, year).hours
-
-
-def check_exchange(name: str) -> str:
-    """Return exchange-calendars' name of the exchange `name` (``XNYS``, ``XLON``, ...), or refuse it.
-
-    Raises
-    ------
-    ConfigError
-        When exchange-calendars knows no such exchange; the message offers the nearest names.
-
-    Examples
-    --------
-    >>> check_exchange("xlon")
-    'XLON'
-    """
-    if name == DEFAULT_EXCHANGE:
-        return name  # the default, checked without importing exchange-calendars
-    import exchange_calendars as xc
-
-    names = xc.get_calendar_names(include_aliases=True)
-    for candidate in (name, name.strip().upper()):
-        if candidate in names:
-            return str(xc.resolve_alias(candidate))
-    near = difflib.get_close_matches(name.strip().upper(), names, n=3)
-    hint = f"did you mean {', '.join(near)}? " if near else ""
-    codes = [n for n in xc.get_calendar_names(include_aliases=False) if n.startswith("X")]
-    raise ConfigError(
-        f"exchange: {name!r} is unknown to exchange-calendars; {hint}e.g. {', '.join(_EXAMPLES)} "
-        f"({len(codes)} ISO codes in all: exchange_calendars.get_calendar_names())"
-    )
 
 
 def _build(exchange: str, first_year: int, last_year: int) -> Sessions:

@@ -8,6 +8,7 @@ the environment and flags.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
@@ -52,6 +53,8 @@ class SessionConfig(BaseModel):
     seed: int = Field(7, ge=0, le=MAX_SEED, description="seed of the synthetic market")
     # The market's calendar readiness counts bars and annualises in; auto follows the source.
     calendar: Literal["auto", "24/7", "equities", "fx"] = "auto"
+    # The exchange whose sessions ``equities`` trade, by exchange-calendars' name.
+    exchange: str = "XNYS"
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -111,6 +114,25 @@ class SessionConfig(BaseModel):
         with _as_value_error():
             check_source_spec(value)
         return value
+
+    @field_validator("exchange")
+    @classmethod
+    def _exchange(cls, value: str) -> str:
+        if value == "XNYS":
+            return value  # the default, known without loading exchange-calendars (a quarter second)
+        import exchange_calendars as xc
+
+        names = xc.get_calendar_names(include_aliases=True)
+        for name in (value, value.strip().upper()):
+            if name in names:
+                return str(xc.resolve_alias(name))
+        near = difflib.get_close_matches(value.strip().upper(), names, n=3)
+        hint = f"did you mean {', '.join(near)}? " if near else ""
+        codes = [n for n in xc.get_calendar_names(include_aliases=False) if n.startswith("X")]
+        raise ValueError(
+            f"{value!r} is unknown to exchange-calendars; {hint}e.g. XNYS, XLON, XETR, XTKS, XHKG, XTSE "
+            f"({len(codes)} ISO codes in all: exchange_calendars.get_calendar_names())"
+        )
 
     @field_validator("strategy")
     @classmethod

@@ -15,8 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labkit.analysis.calendar import MarketCalendar, calendar_of, exchange_calendar, session_calendar
-from labkit.analysis.periods import day_bounds, week_bounds
+from labkit.analysis.calendar import (
+    MarketCalendar,
+    calendar_of,
+    exchange_calendar,
+    infer_calendar,
+    session_calendar,
+)
+from labkit.analysis.periods import coverage, day_bounds, week_bounds
 from labkit.config.loading import load_config
 from labkit.engine.journal import read_journal
 from labkit.errors import ConfigError
@@ -222,3 +228,206 @@ def test_calendar_of_when_bar_file_trades_weekends_is_24_7(file_home):
     calendar = calendar_of(config, journal)
     # Assert
     assert (calendar.kind, calendar.periods_per_year(HOUR)) == ("24/7", 365 * 24)
+
+
+# Issue 17: equities trade an exchange's sessions as exchange-calendars keeps them. Each case below
+# failed on the hand-written US holidays it replaced (which expected a full session on these days).
+
+LONDON = exchange_calendar("calendar set to equities", "XLON")
+
+
+@pytest.mark.parametrize(
+    "closed",
+    [
+        date(2025, 1, 9),  # national day of mourning for President Carter
+        date(2018, 12, 5),  # national day of mourning for President George H. W. Bush
+        date(2012, 10, 29),  # Hurricane Sandy
+        date(2012, 10, 30),
+    ],
+)
+def test_expected_bars_when_exchange_closed_for_one_day_expects_none(closed):
+    # Arrange
+    start, end = day_bounds(closed.isoformat())
+    # Act
+    result = [NYSE.trades_on(closed), *(NYSE.expected_bars(start, end, tf) for tf in (MINUTE, DAY))]
+    # Assert
+    assert result == [False, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("week", "timeframe", "expected"),
+    [
+        ("2025-W02", MINUTE, 4 * 390),  # Thursday 2025-01-09 closed
+        ("2025-W02", DAY, 4),
+        ("2012-W44", MINUTE, 3 * 390),  # Monday and Tuesday closed for Hurricane Sandy
+        ("2018-W49", HOUR, 4 * 7),  # Wednesday 2018-12-05 closed
+    ],
+)
+def test_expected_bars_when_week_holds_a_one_off_closure_counts_the_sessions_only(week, timeframe, expected):
+    # Arrange
+    start, end = week_bounds(week)
+    # Act
+    result = NYSE.expected_bars(start, end, timeframe)
+    # Assert
+    assert result == expected
+
+
+def _every_bar(calendar: MarketCalendar, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    opens = [t for a, b in calendar.windows(start, end, MINUTE) for t in range(a, b, MINUTE)]
+    return pd.DataFrame({"ts": pd.to_datetime(opens, unit="ms", utc=True)})
+
+
+def test_coverage_when_session_decides_every_bar_of_a_week_with_a_closure_is_whole():
+    # Arrange: a session that decided every bar XNYS traded in the week of 2025-01-09
+    start, end = week_bounds("2025-W02")
+    journal = _every_bar(NYSE, start, end)
+    # Act
+    made, expected = coverage(journal, start, end, MINUTE, NYSE)
+    # Assert: the closed Thursday is no missing bars (the old calendar expected 1950: 80%)
+    assert (made, expected) == (4 * 390, 4 * 390)
+
+
+@pytest.mark.parametrize(
+    ("calendar", "day", "bars", "closes"),
+    [
+        (NYSE, "2024-11-29", 210, "18:00"),  # the day after Thanksgiving: 13:00 New York
+        (NYSE, "2024-12-24", 210, "18:00"),
+        (MarketCalendar("equities", 14 * 60 + 30, 21 * 60, "UTC", "a bar file"), "2024-11-29", 210, "18:00"),
+        (LONDON, "2024-12-24", 270, "12:30"),  # Christmas Eve: 12:30 London
+        (LONDON, "2024-12-23", 510, "16:30"),
+    ],
+)
+def test_windows_when_half_day_closes_early_expects_fewer_bars(calendar, day, bars, closes):
+    # Arrange
+    start, end = day_bounds(day)
+    # Act
+    expected = calendar.expected_bars(start, end, MINUTE)
+    [(_, last)] = calendar.windows(start, end, MINUTE)
+    # Assert
+    assert expected == bars
+    assert pd.Timestamp(last, unit="ms").strftime("%H:%M") == closes
+
+
+def test_expected_bars_when_exchange_breaks_for_lunch_counts_both_halves():
+    # Arrange: Tokyo trades 09:00-11:30 and 12:30-15:30 (since 2024-11-05)
+    tokyo = exchange_calendar("calendar set to equities", "XTKS")
+    start, end = day_bounds("2025-01-06")
+    # Act
+    result = (tokyo.expected_bars(start, end, MINUTE), len(tokyo.windows(start, end, MINUTE)))
+    # Assert
+    assert result == (150 + 180, 2)
+    assert tokyo.periods_per_year(MINUTE) == 252 * 330
+    assert "with a break 11:30-12:30 Asia/Tokyo" in tokyo.describe()
+
+
+def test_calendar_of_when_session_exchange_names_london_trades_its_hours_and_holidays():
+    # Arrange
+    config = load_config(None, {"session.source": "yfinance", "session.exchange": "xlon"}, environ={})
+    start, end = week_bounds("2026-W01")  # New Year's Day, Thursday 2026-01-01, closes London
+    # Act
+    calendar = calendar_of(config.model_dump(mode="json"), pd.DataFrame())
+    # Assert
+    assert config.session.exchange == "XLON"
+    assert (calendar.exchange_name, calendar.hours, calendar.tz) == ("XLON", "08:00-16:30", "Europe/London")
+    assert calendar.periods_per_year(MINUTE) == 252 * 510
+    assert calendar.expected_bars(start, end, MINUTE) == 3 * 510 + 270  # 2025-12-31 closes at 12:30
+    assert calendar.to_dict()["exchange"] == "XLON"
+
+
+@pytest.mark.parametrize(
+    "recorded",
+    [
+        {"session": {"source": "yfinance", "calendar": "equities"}},  # before session.exchange existed
+        {"session": {"source": "yfinance", "calendar": "auto", "exchange": "XNYS"}},
+    ],
+)
+def test_calendar_of_when_recorded_config_has_no_exchange_is_xnys(recorded):
+    # Arrange
+    start, end = week_bounds("2025-W02")
+    # Act
+    calendar = calendar_of(recorded, pd.DataFrame())
+    # Assert
+    assert (calendar.exchange_name, calendar.hours, calendar.expected_bars(start, end, MINUTE)) == (
+        "XNYS", "09:30-16:00", 4 * 390
+    )
+
+
+def test_from_dict_when_recorded_before_exchanges_were_named_is_xnys():
+    # Arrange: a weekly verdict's calendar as labkit recorded it before issue 17
+    recorded = {"kind": "equities", "hours": "09:30-16:00", "tz": "America/New_York",
+                "basis": "yfinance source"}
+    # Act
+    calendar = MarketCalendar.from_dict(recorded)
+    # Assert
+    assert calendar == NYSE
+    assert calendar.to_dict()["exchange"] == "XNYS"
+
+
+def test_config_when_session_exchange_unknown_refuses_naming_the_key_and_valid_names():
+    # Arrange / Act
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, {"session.exchange": "XNYZ"}, environ={})
+    # Assert
+    message = str(caught.value)
+    assert "session.exchange: 'XNYZ' is unknown to exchange-calendars; did you mean" in message
+    assert "XNYS" in message and "XLON" in message
+
+
+def test_cli_when_session_exchange_unknown_exits_2(tmp_path, monkeypatch, capsys):
+    # Arrange
+    from labkit.cli import main
+
+    monkeypatch.setenv("LABKIT_SESSION__EXCHANGE", "Nowhere")
+    # Act
+    code = main(["--home", str(tmp_path), "backtest", "--max-bars", "10", "--json"])
+    # Assert
+    assert code == 2
+    assert "session.exchange" in capsys.readouterr().err
+
+
+def test_calendars_when_24_7_or_fx_never_build_an_exchange_calendar(monkeypatch):
+    # Arrange: building one costs half a second; crypto and FX markets must not pay it
+    from labkit.analysis import exchanges
+
+    def refuse(*args):
+        raise AssertionError("an exchange calendar was built")
+
+    monkeypatch.setattr(exchanges, "_build", refuse)
+    minutes = np.arange(100_000, dtype="int64") * MINUTE + 1_767_571_200_000
+    start, end = week_bounds("2026-W02")
+    # Act
+    calendars = [
+        session_calendar("synthetic"),
+        session_calendar("ccxt:binance"),
+        session_calendar("csv:x", "auto", minutes),  # a bar file of 24/7 bars, inferred
+        session_calendar("synthetic", "fx"),
+    ]
+    result = [(c.kind, c.expected_bars(start, end, MINUTE), c.periods_per_year(MINUTE)) for c in calendars]
+    # Assert
+    assert result == [("24/7", 10080, 525600.0)] * 3 + [("fx", 7200, 374400.0)]
+
+
+def test_exchange_sessions_when_asked_again_within_their_years_are_not_built_again():
+    # Arrange
+    from labkit.analysis.exchanges import exchange_sessions
+
+    first = exchange_sessions("XNYS", 2024, 2025)
+    # Act
+    again = exchange_sessions("XNYS", 2025, 2025)
+    wider = exchange_sessions("XNYS", 2023, 2025)
+    # Assert
+    assert again is first
+    assert wider.first_year <= 2023 and wider.last_year >= 2025
+    assert exchange_sessions("XNYS", 2024, 2024) is wider
+
+
+def test_infer_calendar_when_times_out_of_order_or_repeated_infers_as_if_sorted():
+    # Arrange: two weeks of weekday hours, once in order and once shuffled with repeats
+    hours = _week_hours(lambda t: t.weekday() < 5)
+    ordered = ((hours - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)).to_numpy()
+    shuffled = np.random.default_rng(0).permutation(np.r_[ordered, ordered[:10]])
+    # Act
+    result = [infer_calendar(t, HOUR) for t in (ordered, shuffled)]
+    # Assert
+    assert result[0] == result[1]
+    assert result[0].kind == "fx"
