@@ -393,6 +393,7 @@ def test_calendars_when_24_7_or_fx_never_build_an_exchange_calendar(monkeypatch)
         raise AssertionError("an exchange calendar was built")
 
     monkeypatch.setattr(exchanges, "_build", refuse)
+    monkeypatch.setattr(exchanges, "_BUILT", {})
     minutes = np.arange(100_000, dtype="int64") * MINUTE + 1_767_571_200_000
     start, end = week_bounds("2026-W02")
     # Act
