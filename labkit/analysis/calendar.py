@@ -392,10 +392,8 @@ def session_calendar(
         if kind == "yfinance" or not len(times) or timeframe_ms >= DAY_MS:
             return exchange_calendar("calendar set to equities", exchange)
         opens, closes = _trading_hours(_in_order(times), timeframe_ms)
-        return MarketCalendar(
-            "equities", opens, closes, "UTC", "calendar set to equities; the hours the bars trade",
-            _named(exchange),
-        )
+        basis = "calendar set to equities; the hours the bars trade"
+        return MarketCalendar("equities", opens, closes, "UTC", basis, _named(exchange))
     if kind in ("synthetic", "ccxt"):
         return MarketCalendar("24/7", basis=f"{kind} source")
     if kind == "yfinance":
