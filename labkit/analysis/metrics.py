@@ -226,6 +226,23 @@ def sharpe_ratio(returns: ArrayLike, periods_per_year: float = 1.0) -> float:
     return float(np.mean(r) / std * math.sqrt(periods_per_year)) if std > 0 else math.nan
 
 
+def rolling_sharpe(returns: pd.Series, window: int, periods_per_year: float = 1.0) -> pd.Series:
+    """Return `sharpe_ratio` over each trailing `window` of `returns`, aligned with them.
+
+    NaN until a window is full, over a window holding a NaN, and where a window's returns do not
+    differ (no standard deviation above zero).
+
+    Examples
+    --------
+    >>> r = pd.Series([0.01, -0.01, 0.02, 0.0, 0.0, 0.0])
+    >>> rolling_sharpe(r, 4, periods_per_year=252).round(4).tolist()
+    [nan, nan, nan, 6.1482, 3.1539, 7.9373]
+    """
+    roll = returns.rolling(window)
+    std = roll.std(ddof=1)
+    return (roll.mean() / std * periods_per_year**0.5).where(std > 0)
+
+
 def downside_risk(returns: ArrayLike, periods_per_year: float, required_return: float = 0.0) -> float:
     """Return the annualised downside deviation: ``√mean(min(r - required, 0)²) · √periods_per_year``.
 
@@ -500,6 +517,33 @@ def psr_from_moments(
     if not variance > 0 or n < 2:
         return math.nan
     return _NORMAL.cdf((sharpe - benchmark) * math.sqrt(n - 1) / math.sqrt(variance))
+
+
+def implied_moments(psr: float | None, sharpe: float, n: int) -> SharpeMoments | None:
+    """Return moments that give `psr` as the PSR against zero of `sharpe` over `n` returns.
+
+    A summary that keeps a run's PSR but not its returns still holds their skewness and kurtosis
+    through ``V = 1 - γ3 SR + (γ4 - 1)/4 SR²``, since ``PSR = Φ(SR √(n-1) / √V)``: this recovers
+    ``V`` and returns skewness 0 with the kurtosis that gives the same ``V`` at this Sharpe ratio
+    (per observation), so `psr_from_moments` against any benchmark uses the run's own ``V``.
+    None when `psr` is missing, saturated (within 1e-9 of 0 or 1) or disagrees with the sign of
+    `sharpe`.
+
+    Examples
+    --------
+    >>> m = implied_moments(psr_from_moments(0.05, 2_000, skew=-1.0, kurtosis=8.0), 0.05, 2_000)
+    >>> round(psr_from_moments(m.sharpe, m.n, m.skew, m.kurtosis, 0.02), 6)
+    0.904268
+    >>> round(psr_from_moments(0.05, 2_000, -1.0, 8.0, 0.02), 6)
+    0.904268
+    """
+    if psr is None or not (math.isfinite(psr) and 1e-9 < psr < 1.0 - 1e-9) or sharpe == 0.0:
+        return None
+    z = _NORMAL.inv_cdf(psr)
+    if not z * sharpe > 0.0:
+        return None
+    variance = (sharpe * math.sqrt(n - 1) / z) ** 2
+    return SharpeMoments(sharpe, 0.0, 1.0 + 4.0 * (variance - 1.0) / (sharpe * sharpe), n)
 
 
 def probabilistic_sharpe_ratio(returns: Sequence[float] | np.ndarray, benchmark: float = 0.0) -> float:

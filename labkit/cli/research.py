@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labkit.analysis.formatting import duration, number, percent, share
 from labkit.cli.common import bar_progress, confirm_size, fetch_kinds, home_of, load, session_overrides
 from labkit.errors import ConfigError
 
@@ -121,26 +122,26 @@ def backtest_lines(summary: dict[str, Any], symbol: str, timeframe: str, source:
     if not summary["bars"]:
         return lines
     lines.append(
-        f"  {summary['annualisation']}: return {_pct(summary['annual_return_pct'])} "
-        f"(CAGR {_pct(summary['cagr_pct'])}), volatility {_pct(summary['annual_volatility_pct'])}, "
-        f"sortino {_num(summary['sortino'])}, calmar {_num(summary['calmar'])}"
+        f"  {summary['annualisation']}: return {percent(summary['annual_return_pct'])} "
+        f"(CAGR {percent(summary['cagr_pct'])}), volatility {percent(summary['annual_volatility_pct'])}, "
+        f"sortino {number(summary['sortino'])}, calmar {number(summary['calmar'])}"
     )
     dd_bars, dd_span = summary["max_drawdown_bars"], summary["max_drawdown_duration"]
     hold, hold_dd = summary["buy_hold_return_pct"], summary["buy_hold_max_drawdown_pct"]
     lines.append(
         f"  longest drawdown {dd_bars:,} bars"
-        + (f" ({_span(dd_span)})" if dd_bars else "")
-        + f"; buy and hold: return {_pct(hold)}, max drawdown {_pct(hold_dd)}"
+        + (f" ({duration(dd_span)})" if dd_bars else "")
+        + f"; buy and hold: return {percent(hold)}, max drawdown {percent(hold_dd)}"
     )
     if summary["closed_trades"]:
         lines.append(
-            f"  closed trades {summary['closed_trades']}: hit rate {_pct(summary['hit_rate_pct'], 1)}, "
-            f"profit factor {_num(summary['profit_factor'])}, "
-            f"expectancy {_num(summary['expectancy'])} {cur} a trade, "
-            f"best {_pct(summary['best_trade_pct'])}, worst {_pct(summary['worst_trade_pct'])}, "
-            f"held {_span(summary['avg_trade_duration'])} on average "
-            f"(longest {_span(summary['max_trade_duration'])}); "
-            f"exposure {_pct(summary['exposure_pct'], 1)}"
+            f"  closed trades {summary['closed_trades']}: hit rate {percent(summary['hit_rate_pct'], 1)}, "
+            f"profit factor {number(summary['profit_factor'])}, "
+            f"expectancy {number(summary['expectancy'])} {cur} a trade, "
+            f"best {percent(summary['best_trade_pct'])}, worst {percent(summary['worst_trade_pct'])}, "
+            f"held {duration(summary['avg_trade_duration'])} on average "
+            f"(longest {duration(summary['max_trade_duration'])}); "
+            f"exposure {percent(summary['exposure_pct'], 1)}"
         )
     lines.append("  " + _trust_line(summary, symbol, timeframe))
     if summary["blocked"]:
@@ -160,11 +161,11 @@ def backtest_lines(summary: dict[str, Any], symbol: str, timeframe: str, source:
 def _trust_line(summary: dict[str, Any], symbol: str, timeframe: str) -> str:
     if summary["psr"] is None:
         return "PSR n/a: too few returns, or none that differ, to judge a Sharpe ratio"
-    text = f"PSR {_num(summary['psr'])}"
+    text = f"PSR {number(summary['psr'])}"
     trials = summary.get("trials")
     if trials:
         dsr, plural = summary["deflated_sharpe"], "s" if trials > 1 else ""
-        text += f", deflated Sharpe {_num(dsr)} ({trials} trial{plural} of {symbol} {timeframe})"
+        text += f", deflated Sharpe {number(dsr)} ({trials} trial{plural} of {symbol} {timeframe})"
     more = summary["more_bars_needed"]
     if more is None:
         return text + "; no track record is long enough to trust a Sharpe ratio that is not above 0"
@@ -172,22 +173,6 @@ def _trust_line(summary: dict[str, Any], symbol: str, timeframe: str) -> str:
         return text + "; the track record is long enough to trust this Sharpe ratio is above 0 (95%)"
     days = more * 365 / summary["periods_per_year"]
     return text + f"; at this Sharpe, about {more:,} more bars (~{days:,.1f} days) are needed (95%)"
-
-
-def _span(value: str | None) -> str:
-    import pandas as pd
-
-    from labkit.timeutil import human_duration
-
-    return "n/a" if value is None else human_duration(pd.Timedelta(value).total_seconds())
-
-
-def _pct(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}%"
-
-
-def _num(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
@@ -268,22 +253,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"model {result.model_id}: {what}, {result.bars:,} bars ({result.rows:,} with features and labels)")
     folds, seeds = len(result.folds), result.seeds
     print(f"  horizon {result.horizon} bars, {folds} purged walk-forward folds, {seeds} seeds")
-    auc = f"{_num(result.auc_mean, 3)} ± {_num(result.auc_std, 3)}"
+    auc = f"{number(result.auc_mean, 3)} ± {number(result.auc_std, 3)}"
     print(f"  out-of-sample AUC {auc} (mean ± std over the seeds)")
     print("  fold  train    test     AUC     log loss  Brier   accuracy (majority)  net return")
     for row in result.folds:
         print(
             f"  {row['fold']:>4}  {row['train_bars']:>7,}  {row['test_bars']:>7,}  "
-            f"{_num(row['auc'], 3):>6}  {_num(row['log_loss'], 4):>8}  {_num(row['brier'], 4):>6}  "
-            f"{_pct(_times100(row['accuracy']), 1):>8} ({_pct(_times100(row['majority_accuracy']), 1)})  "
-            f"{_pct(row.get('net_return_pct'))}"
+            f"{number(row['auc'], 3):>6}  {number(row['log_loss'], 4):>8}  {number(row['brier'], 4):>6}  "
+            f"{share(row['accuracy'], 1):>8} ({share(row['majority_accuracy'], 1)})  "
+            f"{percent(row.get('net_return_pct'))}"
         )
     print(f"  trade it: labkit backtest --strategy model --model {result.model_id} ...")
     return 0
-
-
-def _times100(value: float | None) -> float | None:
-    return None if value is None else value * 100.0
 
 
 def _train_plan(args: argparse.Namespace) -> Any:
@@ -323,7 +304,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         window = m.get("window") or {}
         print(
             f"{m['id']}  {m.get('symbol')} {m.get('timeframe')}  {m.get('features')} features  "
-            f"{window.get('since', '?')} .. {window.get('until', '?')}  AUC {_num(m.get('auc_mean'), 3)}  "
+            f"{window.get('since', '?')} .. {window.get('until', '?')}  AUC {number(m.get('auc_mean'), 3)}  "
             f"created {m.get('created_at')}"
         )
     return 0

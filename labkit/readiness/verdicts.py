@@ -1,7 +1,9 @@
 """Saved weekly verdicts under ``data/sessions/<session>/readiness/``, and what promotion asks of them.
 
-`labkit report weekly` computes a week's verdict and saves it here (`save_verdict`), with the
-thresholds and the code version it was computed with; an empty week gets none. `promotion_check`
+`judge_week` computes a week's verdict from the session's files: the gates, and beside them the
+evidence of luck and fills and the digests of what it was judged from. `labkit report weekly`
+judges and saves it here (`save_verdict`), with the thresholds and the code version it was computed
+with; an empty week gets none. `promotion_check`
 says whether ``labkit transition --to paper`` may go ahead: the verdict of the session's latest
 complete ISO week must pass, be at most `MAX_AGE_DAYS` days old and have been computed with
 thresholds no looser than the session's own.
@@ -38,6 +40,102 @@ STRICTER = {
     "max_reason_share": "lower",
     "max_data_error_share": "lower",
 }
+
+
+def judge_week(
+    home: Path, session: str, week: str, thresholds: ReadinessConfig, calendar: str | None = None
+) -> WeeklyReadiness:
+    """Return the verdict of `session` for `week` (``YYYY-Www``), judged with `thresholds`.
+
+    The gates read the session's journal on its market's calendar (`calendar` overrides the
+    session's: ``24/7``, ``equities``, ``fx``, an exchange). Beside them, and changing neither:
+    the deflated Sharpe ratio across the trials recorded for the market, the same decisions under
+    worse (and better) fills, and the digests (`file_hash`) of the files judged. An empty week's
+    verdict is returned as it is (`WeeklyReadiness.empty`); `save_verdict` refuses it.
+    """
+    from labkit.analysis.calendar import calendar_of
+    from labkit.engine.journal import read_journal
+    from labkit.readiness.weekly import weekly_readiness
+    from labkit.session.paths import existing_session
+    from labkit.session.state import read_saved_config
+    from labkit.timeutil import timeframe_ms
+
+    paths = existing_session(home, session)
+    saved = read_saved_config(paths) or {}
+    journal = read_journal(paths.decisions)
+    market = calendar_of(saved, journal, calendar)
+    s = saved.get("session", {})
+    tf, capital = timeframe_ms(s.get("timeframe", "1m")), s.get("capital")
+    result = weekly_readiness(journal, week, thresholds, tf, capital, market)
+    if result.empty:
+        return result
+    return _with_evidence(result, home, paths, saved, journal, market)
+
+
+def _with_evidence(
+    result: WeeklyReadiness, home: Path, paths: Any, saved: dict[str, Any], journal: Any, market: Any
+) -> WeeklyReadiness:
+    from dataclasses import replace
+
+    from labkit.readiness.evidence import execution_check, sharpe_evidence
+    from labkit.research.trials import trial_stats
+    from labkit.session.tape import tape_bars
+    from labkit.timeutil import timeframe_ms
+
+    s, broker = saved.get("session", {}), saved.get("broker", {})
+    tf, capital = timeframe_ms(s.get("timeframe", "1m")), float(s.get("capital", 10_000.0))
+    stats = trial_stats(home, str(s.get("symbol")), str(s.get("timeframe")))
+    evidence = sharpe_evidence(journal, result.week, tf, market, stats.trials, stats.sharpe_variance, capital)
+    bars = tape_bars(paths.tape)
+    execution = (
+        execution_check(
+            journal,
+            bars,
+            result.week,
+            ReadinessConfig.model_validate(result.thresholds),
+            tf,
+            capital,
+            market,
+            float(broker.get("fee", 0.001)),
+            float(broker.get("slippage", 0.0)),
+        )
+        if len(bars)
+        else {}
+    )
+    provenance = {
+        "config.json": file_hash(paths.config),
+        "tape.jsonl": file_hash(paths.tape),
+        "decisions.jsonl": file_hash(paths.decisions),
+        "models": {str(m): short_hash(str(m).encode()) for m in result.models},
+    }
+    return replace(result, evidence=evidence, execution=execution, provenance=provenance)
+
+
+def short_hash(data: bytes) -> str:
+    """Return the first 12 hex digits of the SHA-256 of `data`.
+
+    Examples
+    --------
+    >>> short_hash(b"sma_cross-10-30")
+    '54c3a2120af6'
+    """
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+def file_hash(path: Path) -> str | None:
+    """Return `short_hash` of a file's bytes, or None when it cannot be read."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()[:12]
 
 
 def verdict_path(home: Path, session: str, week: str) -> Path:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from labkit.analysis.calendar import MarketCalendar
+from labkit.analysis.formatting import money
 from labkit.analysis.metrics import (
     bootstrap_mean_ci,
     drawdowns,
@@ -364,7 +365,7 @@ def _drawdown_gate(
         own = max_drawdown(equity[in_week], _equity_before(journal, start, capital))
     passed = dd <= c.max_drawdown
     why = (
-        f"max drawdown {dd:.2%} from the session's running peak ({_money(peak, unit)}); "
+        f"max drawdown {dd:.2%} from the session's running peak ({money(peak, unit)}); "
         f"needs <= {c.max_drawdown:.0%} (from the week's own peak alone: {own:.2%})"
         if dd == dd
         else "no equity recorded this week"
@@ -376,10 +377,6 @@ def _drawdown_gate(
         {"max_drawdown": c.max_drawdown},
         why,
     )
-
-
-def _money(value: float, unit: str) -> str:
-    return f"{value:,.2f} {unit}".rstrip()
 
 
 def _cost_gate(trips: pd.DataFrame, rows: pd.DataFrame, c: ReadinessConfig, unit: str) -> GateResult:
@@ -399,14 +396,14 @@ def _cost_gate(trips: pd.DataFrame, rows: pd.DataFrame, c: ReadinessConfig, unit
         )
     elif gross > 0:
         why = (
-            f"fees and slippage {_money(costs, unit)} are {share:.1%} of the gross PnL "
-            f"{_money(gross, unit)} (before costs) of all {len(trips)} closed trades; "
+            f"fees and slippage {money(costs, unit)} are {share:.1%} of the gross PnL "
+            f"{money(gross, unit)} (before costs) of all {len(trips)} closed trades; "
             f"needs <= {c.max_cost_share:.0%}"
         )
     else:
         why = (
-            f"no gross profit ({_money(gross, unit)} before costs over {len(trips)} closed trades) to "
-            f"pay the costs ({_money(costs, unit)}) from"
+            f"no gross profit ({money(gross, unit)} before costs over {len(trips)} closed trades) to "
+            f"pay the costs ({money(costs, unit)}) from"
         )
     return GateResult(
         "cost_efficiency",

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from labkit.analysis.metrics import drawdowns
+from labkit.analysis.metrics import drawdowns, rolling_sharpe
 from labkit.analysis.trips import reason_code
 from labkit.strategies.base import BUY, SELL
 
@@ -59,16 +59,14 @@ def rolling_sharpe_figure(
 ) -> Figure:
     """Return the Sharpe ratio of bar returns over a trailing `window` of bars, annualised.
 
-    Same definition as the summary's Sharpe (mean over standard deviation with ddof=1, zero
-    risk-free rate), computed over each trailing window; NaN until a window is full.
+    Same definition as the summary's Sharpe (`labkit.analysis.metrics.rolling_sharpe`), computed
+    over each trailing window; NaN until a window is full.
     """
     fig = Figure(figsize=(10, 3), layout="constrained")
     ax = fig.subplots()
     if len(journal) > window:
         returns = journal["equity"].astype(float).pct_change()
-        roll = returns.rolling(window)
-        sharpe = roll.mean() / roll.std(ddof=1) * periods_per_year**0.5
-        shown = sharpe.where(roll.std(ddof=1) > 0).to_numpy(dtype=float)
+        shown = rolling_sharpe(returns, window, periods_per_year).to_numpy(dtype=float)
         ax.plot(*envelope(times(journal["ts"]), shown), color=BLUE, lw=0.8)
         ax.axhline(0, color=GREY, lw=0.8)
     ax.set(title=f"{title} ({window} bars, annualised)", ylabel="Sharpe")

@@ -1,9 +1,11 @@
-"""Reports: run a report notebook with papermill, render it to self-contained HTML, keep the index.
+"""Reports: run a report notebook with papermill and render it to self-contained HTML.
 
 `render_report` is the scheduled entry point behind ``labkit report``. For a session, a day or an ISO
 week it executes ``notebooks/<notebook>.ipynb`` with its parameters injected, and writes under
 ``reports/<session>/``: the executed notebook, its HTML (code hidden, images embedded, no script or
-stylesheet from another host) and a small JSON sidecar; ``reports/index.html`` lists every sidecar.
+stylesheet from another host) and a small JSON sidecar; ``reports/index.html`` lists every sidecar
+(`labkit.reports.index`). A weekly report's verdict is judged and saved before its notebook runs
+(`labkit.readiness.verdicts.judge_week`).
 `render_backtest_report` does the same for a backtest journal, under ``reports/_backtests/``, and
 `render_train_report` for a trained model (``notebooks/research/train_model.ipynb``), under
 ``reports/_models/``, and `render_sweep_report` for a sweep of backtests
@@ -25,28 +27,20 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import orjson
 
-from labkit._io import last_line, read_json, write_atomic, write_json_atomic
+from labkit._io import last_line, write_json_atomic
 from labkit.analysis.periods import day_bounds, iso_week, week_bounds
 from labkit.config.schema import LabkitConfig
 from labkit.errors import ConfigError, NotebookRunError
-from labkit.session.paths import existing_session, session_paths
-from labkit.timeutil import iso_ms, now_ms, parse_instant
+from labkit.reports.index import BACKTESTS, MODELS, SWEEPS, write_index, write_page
+from labkit.session.paths import existing_session
+from labkit.timeutil import iso_ms, now_ms
 
 NOTEBOOKS = {"session": "paper_session", "daily": "daily_health", "weekly": "weekly_readiness"}
 BACKTEST_NOTEBOOK = "backtest_report"
 RESEARCH = "research"  # the research notebooks' directory (package labkit.notebooks.research)
 TRAIN_NOTEBOOK = "train_model"
 SWEEP_NOTEBOOK = "sweep"
-
-# Backtest reports live in reports/_backtests/: no session can be named so (a session's name starts
-# with a letter or a digit), so they never mix with a session's reports.
-BACKTESTS = "_backtests"
-# Train reports live in reports/_models/, one page per model: train-<model id>.html.
-MODELS = "_models"
-# Sweep reports live in reports/_sweeps/, one page per sweep: sweep-<name>.html.
-SWEEPS = "_sweeps"
 
 # Every page lies one directory under reports/, so the index is one level up.
 INDEX_LINK = "../index.html"
@@ -183,7 +177,7 @@ def render_backtest_report(
     so. Raise `ConfigError` naming ``--journal`` when the file is missing, empty or not a journal,
     and `NotebookRunError` after writing the failed report's HTML.
     """
-    from labkit.reports.views import load_backtest
+    from labkit.reports.backtests import load_backtest
 
     home = Path(home)
     if title is not None and len(title) > 200:
@@ -328,10 +322,10 @@ def _render(
     for key in ("input_path", "output_path"):  # papermill records where it ran; say it from the home
         if key in nb.metadata.get("papermill", {}):
             nb.metadata.papermill[key] = _from_home(Path(nb.metadata.papermill[key]), home)
-    _write_text(notebook, nbformat.writes(nb))  # the executed notebook is shared like its page
+    write_page(notebook, nbformat.writes(nb))  # the executed notebook is shared like its page
     if failure is not None:
         nb.cells.insert(0, _failure_cell(what, failure))
-    _write_text(page, _to_html(nb, title=title, home=home))
+    write_page(page, _to_html(nb, title=title, home=home))
     error = None if failure is None else f"{failure.cell}: {failure.summary}"
     write_json_atomic(
         out_dir / f"{stem}.json",
@@ -362,155 +356,6 @@ def _render(
             f"{failure.cell}: {failure.summary}; the error is shown in {page}"
         )
     return ReportResult(report.kind, report.session, report.period, page, notebook, True, None, outcome)
-
-
-@dataclass(frozen=True)
-class IndexEntry:
-    """One report the index lists: its sidecar, its page (relative to ``reports/``), its outcome."""
-
-    sidecar: dict[str, Any]
-    link: str
-
-    @property
-    def outcome(self) -> str:
-        """READY, NOT READY, empty, failed, ok, or a train report's AUC or a sweep report's PBO."""
-        return _outcome(self.sidecar)
-
-
-def write_index(home: Path) -> Path:
-    """Rewrite ``reports/index.html`` from the sidecars of every report; return its path.
-
-    It lists `index_entries`, newest first. Files are left alone.
-    """
-    entries = [(entry.sidecar, entry.link) for entry in index_entries(home)]
-    rows = "\n".join(
-        f"<tr><td>{_e(d['kind'])}</td><td>{_e(d['session'])}</td><td>{_e(d['period'])}</td>"
-        f'<td class="{_outcome_class(d)}">{_e(_outcome(d))}</td>'
-        f'<td>{_e(d.get("generated_at"))}</td><td><a href="{_e(link)}">{_e(d["html"])}</a></td></tr>'
-        for d, link in entries
-    )
-    page = (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>labkit reports'
-        "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}.ok{color:#1a7f37}"
-        ".failed{color:#cf222e;font-weight:bold}.notready{color:#cf222e}.empty{color:#6e7781}"
-        "</style></head><body><h1>labkit reports</h1>"
-        f"<p>{len(entries)} reports, newest first.</p><table><thead><tr><th>kind</th>"
-        "<th>session, journal, model or sweep</th><th>period</th><th>status</th><th>generated at (UTC)</th>"
-        "<th>report</th>"
-        f"</tr></thead><tbody>\n{rows}\n</tbody></table></body></html>\n"
-    )
-    path = Path(home) / "reports" / "index.html"
-    _write_text(path, page)
-    return path
-
-
-def index_entries(home: Path) -> list[IndexEntry]:
-    """Return the reports the index lists, newest first, from their sidecars (what `labkit serve` shows).
-
-    The reports of the sessions that exist under the home. A report is left out when its HTML is
-    gone, when its session is gone, or when it was generated before its session's first decision:
-    the session was deleted and started again under the same name, so the report describes a run
-    that no longer exists. A backtest report is listed while its page exists, a train report while
-    its page and its model's folder do, a sweep report while its page and its sweep's results do.
-    """
-    from labkit.home import is_name
-    from labkit.models.artifacts import models_dir
-    from labkit.research.sweep.paths import RESULTS, sweeps_dir
-
-    home = Path(home)
-    root = home / "reports"
-    entries = []
-    sessions: dict[str, tuple[bool, int | None]] = {}  # exists, first decision
-    for sidecar in root.glob("*/*.json"):
-        data = read_json(sidecar)
-        if data is None or not {"kind", "session", "period", "html"} <= data.keys():
-            continue
-        if not (sidecar.parent / str(data["html"])).is_file():
-            continue
-        if data["kind"] == "backtest" or sidecar.parent.name == BACKTESTS:
-            # A backtest report stands on its own page: listed while that page exists.
-            if data["kind"] == "backtest" and sidecar.parent.name == BACKTESTS:
-                entries.append((data, f"{BACKTESTS}/{data['html']}"))
-            continue
-        if data["kind"] == "train" or sidecar.parent.name == MODELS:
-            # A train report describes a saved model: listed while the model's folder exists.
-            model = str(data["session"])
-            if (
-                data["kind"] == "train"
-                and sidecar.parent.name == MODELS
-                and "/" not in model
-                and not model.startswith(".")
-                and (models_dir(home) / model / "model.json").is_file()
-            ):
-                entries.append((data, f"{MODELS}/{data['html']}"))
-            continue
-        if data["kind"] == "sweep" or sidecar.parent.name == SWEEPS:
-            # A sweep report describes a sweep's results: listed while they exist.
-            sweep = data["session"]
-            if (
-                data["kind"] == "sweep"
-                and sidecar.parent.name == SWEEPS
-                and is_name(sweep)
-                and (sweeps_dir(home) / str(sweep) / RESULTS).is_file()
-            ):
-                entries.append((data, f"{SWEEPS}/{data['html']}"))
-            continue
-        name = str(data["session"])
-        if name not in sessions:
-            try:
-                paths = session_paths(home, name)
-            except ConfigError:  # a sidecar edited to name no session a command could: not listed
-                sessions[name] = (False, None)
-                continue
-            sessions[name] = (paths.exists(), _first_decision_ms(paths.decisions))
-        exists, first = sessions[name]
-        if not exists or (first is not None and _generated_ms(data) < first):
-            continue
-        entries.append((data, f"{sidecar.parent.name}/{data['html']}"))
-    entries.sort(key=lambda item: (str(item[0].get("generated_at")), item[1]), reverse=True)
-    return [IndexEntry(data, link) for data, link in entries]
-
-
-def _outcome(sidecar: dict[str, Any]) -> str:
-    # Sidecars written before reports had outcomes say only whether the notebook ran.
-    if not sidecar.get("ok"):
-        return "failed"
-    outcome = sidecar.get("outcome")
-    if sidecar.get("kind") == "train" and isinstance(outcome, str) and _AUC.fullmatch(outcome):
-        return outcome  # a train report's outcome is its model's out-of-sample AUC
-    if sidecar.get("kind") == "sweep" and isinstance(outcome, str) and _PBO.fullmatch(outcome):
-        return outcome  # a sweep report's outcome is its probability of backtest overfitting
-    return outcome if outcome in ("READY", "NOT READY", "empty", "ok") else "ok"
-
-
-_OUTCOME_CLASS = {"READY": "ok", "ok": "ok", "empty": "empty", "NOT READY": "notready"}
-_AUC = re.compile(r"AUC (?:n/a|[0-9.]+(?: ± [0-9.]+)?)")
-_PBO = re.compile(r"PBO (?:n/a|[0-9.]+(?: to [0-9.]+)?)")
-
-
-def _outcome_class(sidecar: dict[str, Any]) -> str:
-    outcome = _outcome(sidecar)
-    # An AUC or a PBO is a figure to read, not a pass: no colour says it is good or bad.
-    figure = _AUC.fullmatch(outcome) or _PBO.fullmatch(outcome)
-    return "figure" if figure else _OUTCOME_CLASS.get(outcome, "failed")
-
-
-def _first_decision_ms(journal: Path) -> int | None:
-    """Return when a journal's first bar was decided (epoch ms), or None when it has none."""
-    try:
-        with open(journal, "rb") as handle:
-            raw = handle.readline()
-        return parse_instant(orjson.loads(raw)["decided_at"]) if raw.endswith(b"\n") else None
-    except (OSError, ValueError, ConfigError, KeyError, TypeError):
-        return None
-
-
-def _generated_ms(sidecar: dict[str, Any]) -> int:
-    try:
-        return parse_instant(sidecar["generated_at"])
-    except (ConfigError, KeyError, TypeError):
-        return 0  # a sidecar that does not say when it was made is as old as can be
 
 
 def _period(
@@ -548,73 +393,24 @@ def _judge(
     # change what is saved. Only literals go to the notebook.
     if kind == "session":
         return "ok", {}
+    if kind == "weekly":
+        from labkit.readiness.verdicts import judge_week, save_verdict
+
+        result = judge_week(home, session, period, config.readiness, calendar)
+        if result.empty:
+            return "empty", {"verdict": ""}
+        path = save_verdict(home, session, result)
+        return result.outcome, {"verdict": path.relative_to(home).as_posix()}
     from labkit.analysis.calendar import calendar_of
     from labkit.engine.journal import read_journal
-    from labkit.readiness.verdicts import save_verdict
-    from labkit.readiness.weekly import weekly_readiness
     from labkit.session.state import read_saved_config
-    from labkit.timeutil import timeframe_ms
 
     paths = existing_session(home, session)
-    saved = read_saved_config(paths) or {}
     journal = read_journal(paths.decisions)
-    market = calendar_of(saved, journal, calendar)  # refuses an unknown --calendar before any run
-    if kind == "daily":
-        start, end = day_bounds(period)
-        decided = bool(len(journal)) and bool(((journal["ts"] >= start) & (journal["ts"] < end)).any())
-        return ("ok" if decided else "empty"), {"calendar": calendar or ""}
-    s = saved.get("session", {})
-    tf, capital = timeframe_ms(s.get("timeframe", "1m")), s.get("capital")
-    result = weekly_readiness(journal, period, config.readiness, tf, capital, market)
-    if result.empty:
-        return "empty", {"verdict": ""}
-    result = _with_evidence(result, home, paths, saved, journal, market)
-    path = save_verdict(home, session, result)
-    return result.outcome, {"verdict": path.relative_to(home).as_posix()}
-
-
-def _with_evidence(
-    result: Any, home: Path, paths: Any, saved: dict[str, Any], journal: Any, market: Any
-) -> Any:
-    # Beside the gates: luck across the trials of this market, and the same decisions under worse
-    # (and better) fills. Neither changes the verdict; both are saved with it.
-    from dataclasses import replace
-
-    from labkit.config.schema import ReadinessConfig
-    from labkit.readiness.evidence import execution_check, sharpe_evidence
-    from labkit.research.trials import trial_stats
-    from labkit.session.tape import tape_bars
-    from labkit.timeutil import timeframe_ms
-
-    s, broker = saved.get("session", {}), saved.get("broker", {})
-    tf, capital = timeframe_ms(s.get("timeframe", "1m")), float(s.get("capital", 10_000.0))
-    stats = trial_stats(home, str(s.get("symbol")), str(s.get("timeframe")))
-    evidence = sharpe_evidence(journal, result.week, tf, market, stats.trials, stats.sharpe_variance, capital)
-    bars = tape_bars(paths.tape)
-    execution = (
-        execution_check(
-            journal,
-            bars,
-            result.week,
-            ReadinessConfig.model_validate(result.thresholds),
-            tf,
-            capital,
-            market,
-            float(broker.get("fee", 0.001)),
-            float(broker.get("slippage", 0.0)),
-        )
-        if len(bars)
-        else {}
-    )
-    from labkit.reports.views import file_hash, short_hash
-
-    provenance = {
-        "config.json": file_hash(paths.config),
-        "tape.jsonl": file_hash(paths.tape),
-        "decisions.jsonl": file_hash(paths.decisions),
-        "models": {str(m): short_hash(str(m).encode()) for m in result.models},
-    }
-    return replace(result, evidence=evidence, execution=execution, provenance=provenance)
+    calendar_of(read_saved_config(paths) or {}, journal, calendar)  # refuses an unknown --calendar
+    start, end = day_bounds(period)
+    decided = bool(len(journal)) and bool(((journal["ts"] >= start) & (journal["ts"] < end)).any())
+    return ("ok" if decided else "empty"), {"calendar": calendar or ""}
 
 
 def _execute(
@@ -763,9 +559,3 @@ def _without_home(nb: Any, home: Path) -> None:
                     output["data"][mime] = strip(output["data"][mime])
 
 
-def _write_text(path: Path, text: str) -> None:
-    write_atomic(path, text.encode("utf-8"), mode=0o644)  # a page to be read, unlike session files
-
-
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from labkit.analysis.formatting import money, number, percent, share, significant
 from labkit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def load_bars(
 
 def bars_table(bars: pd.DataFrame, timeframe: str, currency: str) -> pd.DataFrame:
     """Return what was loaded: the bars, their first and last open (UTC), gaps, prices and volume."""
-    from labkit.reports.views import money, utc
+    from labkit.reports.tables import utc
     from labkit.timeutil import timeframe_ms
 
     step = pd.Timedelta(milliseconds=timeframe_ms(timeframe))
@@ -114,7 +115,7 @@ def feature_summary(frame: pd.DataFrame) -> pd.DataFrame:
     described = described.rename(columns={"count": "rows", "std": "std", "50%": "median"})
     shown = described[["rows", "mean", "std", "min", "5%", "median", "95%", "max"]]
     return shown.apply(
-        lambda col: [f"{int(v):,}" for v in col] if col.name == "rows" else [_sig(v) for v in col]
+        lambda col: [f"{int(v):,}" for v in col] if col.name == "rows" else [significant(v) for v in col]
     ).rename_axis("feature")
 
 
@@ -197,15 +198,13 @@ class Grid:
 
     def shown(self) -> pd.DataFrame:
         """Return the grid as a table: money in the quote currency, the best cell marked."""
-        from labkit.reports.views import money
-
         t = self.table
         best = [(int(f), int(s)) == self.best for f, s in zip(t["fast"], t["slow"], strict=True)]
         return pd.DataFrame(
             {
-                "return": [_pct(v) for v in t["return_pct"]],
-                "Sharpe": [_num(v) for v in t["sharpe"]],
-                "max drawdown": [_pct(v) for v in t["max_drawdown_pct"]],
+                "return": [percent(v) for v in t["return_pct"]],
+                "Sharpe": [number(v) for v in t["sharpe"]],
+                "max drawdown": [percent(v) for v in t["max_drawdown_pct"]],
                 "entries": [f"{int(v):,}" for v in t["trades"]],
                 "fees paid": [money(float(v), self.currency) for v in t["fees"]],
                 "best": ["best (by Sharpe)" if b else "" for b in best],
@@ -220,7 +219,7 @@ class Grid:
         dsr = self.deflated_sharpe
         items = {
             "best cell (by Sharpe)": f"sma_cross fast {fast}, slow {slow}",
-            "its return / Sharpe": f"{_pct(row['return_pct'])} / {_num(row['sharpe'])}",
+            "its return / Sharpe": f"{percent(row['return_pct'])} / {number(row['sharpe'])}",
             "cells tried here": f"{len(self.table)}",
             "trials recorded for this market": f"{self.trials:,} (data/trials.jsonl: this grid and every "
             "earlier backtest or training of the symbol and timeframe)",
@@ -299,7 +298,6 @@ def cost_sensitivity(
     variant, they show how one chosen variant depends on its costs.
     """
     from labkit.data.bars import quote_currency
-    from labkit.reports.views import money
     from labkit.research.backtest import run_backtest
 
     currency = quote_currency(config.session.symbol)
@@ -314,9 +312,9 @@ def cost_sensitivity(
             {
                 "fee per fill": f"{fee:.2%}",
                 "round trip (fees + slippage)": f"{2 * (fee + cell.broker.slippage):.2%}",
-                "return": _pct(s["return_pct"]),
-                "Sharpe": _num(s["sharpe"]),
-                "max drawdown": _pct(s["max_drawdown_pct"]),
+                "return": percent(s["return_pct"]),
+                "Sharpe": number(s["sharpe"]),
+                "max drawdown": percent(s["max_drawdown_pct"]),
                 "entries": f"{int(s['trades']):,}",
                 "fees paid": money(float(s["fees"]), currency),
                 "final equity": money(float(s["final_equity"]), currency),
@@ -425,7 +423,7 @@ def model_window(meta: Mapping[str, Any]) -> str:
 def model_header(record: ModelRecord, parameters: Mapping[str, Any]) -> pd.DataFrame:
     """Return the table the train report starts with: what the model is and how it was trained."""
     from labkit.home import code_version
-    from labkit.reports.views import describe_code_version, shown_parameters, utc
+    from labkit.reports.tables import describe_code_version, shown_parameters, utc
     from labkit.timeutil import now_ms
 
     m, p = record.meta, record.params
@@ -462,7 +460,7 @@ def model_header(record: ModelRecord, parameters: Mapping[str, Any]) -> pd.DataF
 
 
 def _utc_or(value: Any) -> str:
-    from labkit.reports.views import utc
+    from labkit.reports.tables import utc
 
     try:
         return utc(value)
@@ -504,13 +502,13 @@ def walk_forward_table(record: ModelRecord) -> pd.DataFrame:
                 "test rows": f"{int(f.get('test_bars', 0)):,}",
                 "first tested (UTC)": first,
                 "last tested (UTC)": last,
-                "AUC (± over seeds)": f"{_num(f.get('auc'), 3)} ± {_num(f.get('auc_std'), 3)}",
-                "log loss": _num(f.get("log_loss"), 4),
-                "Brier": _num(f.get("brier"), 4),
-                "accuracy": _share(accuracy),
-                "majority accuracy": _share(majority),
+                "AUC (± over seeds)": f"{number(f.get('auc'), 3)} ± {number(f.get('auc_std'), 3)}",
+                "log loss": number(f.get("log_loss"), 4),
+                "Brier": number(f.get("brier"), 4),
+                "accuracy": share(accuracy),
+                "majority accuracy": share(majority),
                 "accuracy vs majority": beats,
-                "net return (traded, costs in)": _pct(f.get("net_return_pct")),
+                "net return (traded, costs in)": percent(f.get("net_return_pct")),
                 "entries": "n/a" if f.get("trades") is None else f"{int(f['trades']):,}",
             }
         )
@@ -526,7 +524,7 @@ def auc_line(record: ModelRecord) -> str:
     m = record.meta
     seeds = record.params.get("seeds")
     return (
-        f"Out-of-sample AUC {_num(m.get('auc_mean'), 3)} ± {_num(m.get('auc_std'), 3)}: the mean over "
+        f"Out-of-sample AUC {number(m.get('auc_mean'), 3)} ± {number(m.get('auc_std'), 3)}: the mean over "
         f"the folds, ± its standard deviation across the {seeds} seeds. 0.5 is a coin."
     )
 
@@ -622,7 +620,7 @@ def importance_shown(table: pd.DataFrame) -> pd.DataFrame:
     """Return `importance_table` formatted: gain as a % share, the AUC drop with its sign."""
     return pd.DataFrame(
         {
-            "XGBoost gain share": [_share(v) for v in table["gain share"]],
+            "XGBoost gain share": [share(v) for v in table["gain share"]],
             "permutation AUC drop": ["n/a" if v != v else f"{v:+.4f}" for v in table["permutation AUC drop"]],
         },
         index=table.index,
@@ -709,36 +707,15 @@ def out_of_sample_equity(home: Path, record: ModelRecord) -> OutOfSample:
 
 
 def _equity_summary(summaries: Mapping[str, Mapping[str, Any]], currency: str) -> pd.DataFrame:
-    from labkit.reports.views import money
-
     rows = {
         name: {
             "final equity": money(float(s["final_equity"]), currency),
-            "return": _pct(s.get("return_pct")),
-            "Sharpe": _num(s.get("sharpe")),
-            "max drawdown": _pct(s.get("max_drawdown_pct")),
+            "return": percent(s.get("return_pct")),
+            "Sharpe": number(s.get("sharpe")),
+            "max drawdown": percent(s.get("max_drawdown_pct")),
             "entries": f"{int(s.get('trades') or 0):,}",
             "fees paid": money(float(s.get("fees") or 0.0), currency),
         }
         for name, s in summaries.items()
     }
     return pd.DataFrame(rows).T.rename_axis("strategy")
-
-
-# -- formatting ----------------------------------------------------------------------------------
-
-
-def _sig(value: Any) -> str:
-    return "n/a" if value is None or value != value else f"{value:.4g}"
-
-
-def _num(value: Any, digits: int = 2) -> str:
-    return "n/a" if value is None or value != value else f"{float(value):,.{digits}f}"
-
-
-def _pct(value: Any) -> str:
-    return "n/a" if value is None or value != value else f"{float(value):.2f}%"
-
-
-def _share(value: Any) -> str:
-    return "n/a" if value is None or value != value else f"{float(value):.1%}"

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labkit.analysis.formatting import as_float, money, number, percent, ratio
 from labkit.analysis.overfitting import Overfitting, pbo_from_blocks
 from labkit.errors import ConfigError, DataError
 from labkit.research.sweep.paths import BLOCKS, GRIDS, RESULTS, sweep_names, sweep_paths
@@ -175,7 +176,7 @@ def window_label(since: Any, until: Any) -> str:
     >>> window_label("2026-01-05T09:30:00Z", "2026-01-06")
     '2026-01-05 09:30 UTC to 2026-01-06 00:00 UTC'
     """
-    from labkit.reports.views import utc
+    from labkit.reports.tables import utc
 
     stamps = []
     for value in (since, until):
@@ -209,7 +210,8 @@ def sweep_period(record: SweepRecord) -> str:
 def sweep_header(record: SweepRecord, parameters: Mapping[str, Any]) -> pd.DataFrame:
     """Return the table the sweep report starts with: the sweep, its runs and files, the code."""
     from labkit.home import code_version
-    from labkit.reports.views import describe_code_version, file_hash, shown_parameters, utc
+    from labkit.readiness.verdicts import file_hash
+    from labkit.reports.tables import describe_code_version, shown_parameters, utc
     from labkit.timeutil import now_ms
 
     r = record.results
@@ -360,7 +362,7 @@ def one_way_table(record: SweepRecord, key: str, metric: str = "sharpe") -> pd.D
     ordered = _ordered(grouped.mean().index.to_numpy())
     return pd.DataFrame(
         {
-            f"mean {metric}": [_num(grouped.mean().get(v)) for v in ordered],
+            f"mean {metric}": [number(grouped.mean().get(v)) for v in ordered],
             "runs": [int(grouped.count().get(v, 0)) for v in ordered],
         },
         index=pd.Index([_tick(key, v) for v in ordered], name=key),
@@ -406,11 +408,9 @@ def deflated_sharpe(
     `labkit.analysis.metrics`' definitions: the PSR of the per-bar Sharpe ratio
     ``SR = sharpe / √periods_per_year`` over `bars` returns against the Sharpe ratio the best of
     `trials` unskilled trials would show (`expected_max_sharpe`, from `sharpe_variance`, the
-    variance of the trials' per-bar Sharpe ratios). The PSR's denominator needs the returns'
-    skewness and kurtosis only through ``V = 1 - γ3 SR + (γ4 - 1)/4 SR²``, and the run's own PSR
-    against zero, ``Φ(SR √(bars - 1) / √V)``, holds exactly that ``V``: it is recovered from `psr`.
-    When `psr` is missing, saturated (within 1e-9 of 0 or 1) or disagrees with the sign of SR,
-    the returns are taken as normal (skewness 0, kurtosis 3) and the second value is False.
+    variance of the trials' per-bar Sharpe ratios), with the moments the run's own PSR implies
+    (`implied_moments`). When it implies none (missing, saturated, or of the other sign), the
+    returns are taken as normal (skewness 0, kurtosis 3) and the second value is False.
 
     Examples
     --------
@@ -422,21 +422,15 @@ def deflated_sharpe(
     >>> exact, round(dsr, 9) == round(metrics.psr_from_moments(sr, n, -1.0, 8.0, benchmark), 9)
     (True, True)
     """
-    from statistics import NormalDist
-
-    from labkit.analysis.metrics import expected_max_sharpe, psr_from_moments
+    from labkit.analysis.metrics import expected_max_sharpe, implied_moments, psr_from_moments
 
     if not (periods_per_year > 0 and math.isfinite(sharpe) and bars >= 2):
         return math.nan, False
     sr = sharpe / math.sqrt(periods_per_year)
     benchmark = expected_max_sharpe(trials, sharpe_variance)
-    if psr is not None and math.isfinite(psr) and 1e-9 < psr < 1.0 - 1e-9 and sr != 0.0:
-        z = NormalDist().inv_cdf(psr)
-        if z * sr > 0.0:
-            factor = (sr * math.sqrt(bars - 1) / z) ** 2  # V = 1 - γ3 SR + (γ4 - 1)/4 SR²
-            # psr_from_moments with skewness 0 and the kurtosis that gives the same V at this SR
-            kurtosis = 1.0 + 4.0 * (factor - 1.0) / (sr * sr)
-            return psr_from_moments(sr, bars, 0.0, kurtosis, benchmark), True
+    moments = implied_moments(psr, sr, bars)
+    if moments is not None:
+        return psr_from_moments(sr, bars, moments.skew, moments.kurtosis, benchmark), True
     return psr_from_moments(sr, bars, 0.0, 3.0, benchmark), False
 
 
@@ -453,41 +447,39 @@ def best_run(record: SweepRecord) -> BestRun | None:
     runs = record.completed
     hashes = runs["config_hash"].dropna() if "config_hash" in runs.columns else pd.Series(dtype=object)
     trials = int(hashes.nunique()) if len(hashes) == len(runs) else len(runs)
-    ppy = _float(row.get("periods_per_year"))
+    ppy = as_float(row.get("periods_per_year"))
     per_bar = pd.Series(dtype=float)
     if "periods_per_year" in runs.columns:
         per_bar = runs["sharpe"].astype(float) / np.sqrt(runs["periods_per_year"].astype(float))
     per_bar = per_bar.replace([np.inf, -np.inf], np.nan).dropna()
     variance = float(per_bar.var(ddof=1)) if len(per_bar) > 1 else math.nan
-    bars = int(_float(row.get("bars"), 0.0))
+    bars = int(as_float(row.get("bars"), 0.0))
     if not math.isfinite(ppy) or ppy <= 0:
         return BestRun(row, trials, variance, math.nan, math.nan, False, math.nan)
     from labkit.analysis.metrics import expected_max_sharpe
 
-    psr = _float(row.get("psr"))
+    psr = as_float(row.get("psr"))
     dsr, exact = deflated_sharpe(float(row["sharpe"]), ppy, bars, psr, trials, variance)
     return BestRun(row, trials, variance, expected_max_sharpe(trials, variance), dsr, exact, ppy)
 
 
 def best_table(best: BestRun, parameters: Sequence[str]) -> pd.DataFrame:
     """Return the best run: where and how it ran, its figures (money in the quote currency)."""
-    from labkit.reports.views import money
-
     r = best.row
     items = {
         "run": str(r["run_id"]),
         "market and window": f"{r['symbol']} {r['timeframe']}, {r['window']} (UTC)",
         "parameters": _params(r, parameters) or "none",
         "costs per fill": f"fee {_tick('fee', r['fee'])}, slippage {_tick('slippage', r['slippage'])}",
-        "final equity": _or_na(r.get("final_equity"), lambda v: money(v, best.currency)),
-        "return": _pct(r.get("return_pct")),
-        "Sharpe (annualised)": _num(r.get("sharpe")),
-        "Sortino / Calmar": f"{_ratio(r.get('sortino'))} / {_ratio(r.get('calmar'))}",
-        "max drawdown": _pct(r.get("max_drawdown_pct")),
-        "entries": _or_na(r.get("trades"), lambda v: f"{int(v):,}"),
-        "bars": _or_na(r.get("bars"), lambda v: f"{int(v):,}"),
-        "probabilistic Sharpe ratio (against 0)": _num(r.get("psr"), 3),
-        "deflated Sharpe ratio": _num(best.deflated_sharpe, 3),
+        "final equity": money(r.get("final_equity"), best.currency),
+        "return": percent(r.get("return_pct")),
+        "Sharpe (annualised)": number(r.get("sharpe")),
+        "Sortino / Calmar": f"{ratio(r.get('sortino'))} / {ratio(r.get('calmar'))}",
+        "max drawdown": percent(r.get("max_drawdown_pct")),
+        "entries": number(r.get("trades"), 0),
+        "bars": number(r.get("bars"), 0),
+        "probabilistic Sharpe ratio (against 0)": number(r.get("psr"), 3),
+        "deflated Sharpe ratio": number(best.deflated_sharpe, 3),
     }
     return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="best run"))
 
@@ -508,7 +500,7 @@ def dsr_line(best: BestRun) -> str:
     return (
         f"Deflated Sharpe ratio {best.deflated_sharpe:.3f}: the probability that the best run's true Sharpe "
         f"ratio beats {best.benchmark * root:.2f} (annualised), the best that {best.trials:,} runs without "
-        f"skill would show by luck, their Sharpe ratios spreading by {_num(spread)} ({moments})"
+        f"skill would show by luck, their Sharpe ratios spreading by {number(spread)} ({moments})"
     )
 
 
@@ -542,7 +534,7 @@ def group_overfitting(record: SweepRecord, partitions: int = PARTITIONS) -> list
     for _, runs in completed.groupby(list(GROUP_KEYS), sort=True, dropna=False):
         first = runs.iloc[0]
         label = f"{first['symbol']} {first['timeframe']}, {first['window']}"
-        ppy = _float(first.get("periods_per_year"))
+        ppy = as_float(first.get("periods_per_year"))
         ppy = ppy if math.isfinite(ppy) and ppy > 0 else 1.0
         ids = runs["run_id"].tolist()
         blocks = record.blocks[record.blocks["run_id"].isin(ids)]
@@ -614,7 +606,7 @@ def pbo_table(groups: Sequence[GroupOverfitting], parameters: Sequence[str]) -> 
                 "PBO": f"{o.pbo:.2f}",
                 "median logit": f"{o.median_logit:+.2f}",
                 "out-of-sample Sharpe < 0": f"{o.probability_of_loss:.0%}",
-                "degradation slope": _num(o.degradation_slope),
+                "degradation slope": number(o.degradation_slope),
                 "chosen in sample most often": f"{chosen['run_id']} ({_variant(chosen, parameters)}), "
                 f"{picks[top] / o.combinations:.0%} of combinations",
                 "note": g.note,
@@ -649,7 +641,7 @@ def pbo_words(pbo: float) -> str:
     )
 
 
-# -- formatting ----------------------------------------------------------------------------------
+# -- labels ---------------------------------------------------------------------------------------
 
 
 def _ordered(values: Any) -> list[Any]:
@@ -684,33 +676,3 @@ def _variant(row: pd.Series, parameters: Sequence[str]) -> str:
     costs = f"fee {_tick('fee', row['fee'])}, slippage {_tick('slippage', row['slippage'])}"
     params = _params(row, parameters)
     return f"{params}; {costs}" if params else costs
-
-
-def _float(value: Any, default: float = math.nan) -> float:
-    if value is None or isinstance(value, bool):
-        return default
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _or_na(value: Any, shown: Any) -> str:
-    v = _float(value)
-    return "n/a" if v != v else str(shown(v))
-
-
-def _ratio(value: Any) -> str:
-    # Ratios annualised from a few days of minute bars can run to millions: shown in powers of ten.
-    v = _float(value)
-    return _num(v) if v != v or abs(v) < 1e5 else f"{v:.3g}"
-
-
-def _num(value: Any, digits: int = 2) -> str:
-    v = _float(value)
-    return "n/a" if v != v else f"{v:,.{digits}f}"
-
-
-def _pct(value: Any) -> str:
-    v = _float(value)
-    return "n/a" if v != v else f"{v:.2f}%"

@@ -250,7 +250,7 @@ class _Service:
         return Json({"session": paths.name, **curve})
 
     def reports(self, request: Request) -> Json:
-        from labkit.reports.render import index_entries
+        from labkit.reports.index import index_entries
 
         _no_parameters(request)
         listed = []

@@ -11,6 +11,7 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from labkit.analysis.formatting import is_number
 from labkit.serve.journals import Counts
 
 # A session counts as up while its process runs and beats (halted ones too: they still decide).
@@ -48,9 +49,9 @@ def families(sessions: Iterable[tuple[dict[str, Any], Counts, float | None, bool
         data_errors.add_metric([name], counts.data_errors)
         for (stage, reason), count in sorted(counts.blocks.items()):
             blocks.add_metric([name, stage, reason], count)
-        if _number(status.get("equity")):
+        if is_number(status.get("equity")):
             equity.add_metric([name], float(status["equity"]))
-        if _number(status.get("position")):
+        if is_number(status.get("position")):
             position.add_metric([name], float(status["position"]))
         if beat_age is not None:
             age.add_metric([name], beat_age)
@@ -58,10 +59,6 @@ def families(sessions: Iterable[tuple[dict[str, Any], Counts, float | None, bool
         stale.add_metric([name], 1.0 if is_stale else 0.0)
         halted.add_metric([name], 1.0 if status.get("halted") else 0.0)
     return [decisions, blocks, data_errors, equity, position, age, up, stale, halted]
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class Snapshot:

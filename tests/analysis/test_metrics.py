@@ -324,3 +324,50 @@ def test_sharpe_moments_when_compared_with_pandas_skew_and_kurtosis_use_populati
 def test_metrics_docstring_examples_when_run_print_what_they_show():
     result = doctest.testmod(metrics)
     assert result.failed == 0 and result.attempted >= 30
+
+
+def test_rolling_sharpe_when_compared_with_the_report_figures_old_arithmetic_is_identical():
+    # Issue 17: reports/figures.py computed its own rolling Sharpe; it now calls this one.
+    # Arrange: an equity curve with flat stretches (windows without dispersion) and a NaN first return
+    rng = np.random.default_rng(17)
+    steps = rng.normal(0.0, 1e-3, 3_000) * (rng.random(3_000) > 0.3)
+    returns = pd.Series(10_000.0 * np.cumprod(1.0 + steps)).pct_change()
+    window, per_year = 60, 525_600.0
+    roll = returns.rolling(window)
+    expected = (roll.mean() / roll.std(ddof=1) * per_year**0.5).where(roll.std(ddof=1) > 0)
+    # Act
+    result = metrics.rolling_sharpe(returns, window, per_year)
+    # Assert: the same floats, NaN where the old figure had NaN
+    pd.testing.assert_series_equal(result, expected, check_exact=True)
+    assert result.iloc[:window].isna().all() and result.notna().sum() > 2_000
+
+
+def test_rolling_sharpe_when_a_full_window_is_taken_equals_sharpe_ratio():
+    returns = pd.Series(_random_returns(9, 200))
+    result = metrics.rolling_sharpe(returns, 50, 252.0)
+    assert result.iloc[-1] == pytest.approx(metrics.sharpe_ratio(returns.iloc[-50:], 252.0), rel=1e-9)
+
+
+@pytest.mark.parametrize("psr_moments", [(-1.0, 8.0), (0.5, 3.5), (0.0, 3.0)])
+def test_implied_moments_when_recovered_from_a_psr_give_the_sweep_reports_old_dsr(psr_moments):
+    # Issue 17: reports/sweeps.py re-derived these moments itself; the arithmetic moved here unchanged.
+    from statistics import NormalDist
+
+    sr, n, benchmark = 0.04, 1_500, 0.015
+    psr = metrics.psr_from_moments(sr, n, *psr_moments)
+    z = NormalDist().inv_cdf(psr)
+    factor = (sr * math.sqrt(n - 1) / z) ** 2
+    expected = metrics.psr_from_moments(sr, n, 0.0, 1.0 + 4.0 * (factor - 1.0) / (sr * sr), benchmark)
+    # Act
+    m = metrics.implied_moments(psr, sr, n)
+    # Assert: bit for bit the old figure, and the DSR of the true moments to 1e-9
+    assert m is not None
+    result = metrics.psr_from_moments(m.sharpe, m.n, m.skew, m.kurtosis, benchmark)
+    assert result == expected
+    assert result == pytest.approx(metrics.psr_from_moments(sr, n, *psr_moments, benchmark), abs=1e-9)
+
+
+@pytest.mark.parametrize("psr", [None, math.nan, 0.0, 1.0, 1.0 - 1e-12, 0.3])
+def test_implied_moments_when_psr_says_nothing_or_disagrees_returns_none(psr):
+    # 0.3 < 0.5 says the Sharpe ratio is negative, against a positive one
+    assert metrics.implied_moments(psr, 0.04, 1_500) is None

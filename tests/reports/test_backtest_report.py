@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from labkit.cli import main
-from labkit.reports.views import backtest_figures, load_backtest
+from labkit.reports.backtests import backtest_figures, load_backtest
 
 OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
 

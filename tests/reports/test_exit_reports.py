@@ -10,7 +10,7 @@ from labkit.config.assembly import build_engine
 from labkit.config.loading import load_config
 from labkit.data.files import read_bar_file
 from labkit.engine.journal import JournalWriter, read_journal
-from labkit.reports import views
+from labkit.reports import journals, sessions
 from tests import stubs
 
 EXITS_ON = {
@@ -45,7 +45,7 @@ def test_exits_table_when_exits_fire_counts_returns_and_hit_rate_by_reason(journ
     # Arrange
     trips = round_trips(journal).assign(exit=exit_reasons(journal))
     # Act
-    table = views.exits_table(journal)
+    table = journals.exits_table(journal)
     # Assert: take-profits all won, and the counts add up to the closed trades
     assert list(table.columns) == ["trades", "mean net return", "hit rate"]
     assert sum(int(n.replace(",", "")) for n in table["trades"]) == len(trips)
@@ -55,19 +55,19 @@ def test_exits_table_when_exits_fire_counts_returns_and_hit_rate_by_reason(journ
 
 
 def test_exits_table_when_no_trade_closed_is_empty():
-    assert views.exits_table(pd.DataFrame(columns=["ts", "fill", "fill_side"])).empty
+    assert journals.exits_table(pd.DataFrame(columns=["ts", "fill", "fill_side"])).empty
 
 
 def test_sizing_text_when_risk_names_the_formula_and_when_all_in_the_share():
     risk = {"sizing": "risk", "risk_per_trade": 0.01, "stop_atr": 2.0, "atr_window": 14, "max_exposure": 0.5}
-    assert "1.00% of equity / (2 x ATR(14)), capped at 50% of equity" in views.sizing_text(risk)
-    assert "probability" in views.sizing_text(risk, "model")
-    assert "spends 100% of the cash" in views.sizing_text({})
+    assert "1.00% of equity / (2 x ATR(14)), capped at 50% of equity" in sessions.sizing_text(risk)
+    assert "probability" in sessions.sizing_text(risk, "model")
+    assert "spends 100% of the cash" in sessions.sizing_text({})
 
 
 def test_exits_text_when_none_set_says_signal_only_else_lists_them():
-    assert views.exits_text({}).startswith("none")
-    text = views.exits_text({"stop_atr": 2.0, "max_bars": 30})
+    assert sessions.exits_text({}).startswith("none")
+    text = sessions.exits_text({"stop_atr": 2.0, "max_bars": 30})
     assert "stop-loss 2 ATR" in text and "time stop after 30 bars" in text and "taken as the stop" in text
 
 
@@ -85,7 +85,7 @@ def test_exit_ledger_when_exits_fire_sets_each_against_holding_to_the_next_signa
     for row in table.itertuples():
         assert row.effect == pytest.approx(row.saved - row.forgone)
         assert row.verdict == ("pays" if row.saved > row.forgone else "costs")
-    shown = views.exit_ledger_table(table, "USDT")
+    shown = journals.exit_ledger_table(table, "USDT")
     assert shown.index.name == "exit" and shown["effect"].str.endswith(" USDT").all()
 
 

@@ -11,7 +11,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from labkit.config.loading import load_config
 from labkit.errors import ConfigError, NotebookRunError
-from labkit.reports.render import render_report, write_index
+from labkit.reports.index import write_index
+from labkit.reports.render import render_report
 from tests import stubs
 
 OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)

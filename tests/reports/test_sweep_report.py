@@ -18,7 +18,8 @@ from labkit.analysis.overfitting import blocks_from_returns
 from labkit.config.loading import load_config
 from labkit.errors import ConfigError, DataError
 from labkit.reports import sweeps
-from labkit.reports.render import render_sweep_report, write_index
+from labkit.reports.index import write_index
+from labkit.reports.render import render_sweep_report
 
 OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
 PPY = 525_600.0  # one-minute bars of a 24/7 year

@@ -19,8 +19,9 @@ import pytest
 
 from labkit.cli import main
 from labkit.config.loading import load_config
-from labkit.reports import research, views
-from labkit.reports.render import notebooks_dir, render_report, write_index
+from labkit.reports import daily, research, sessions
+from labkit.reports.index import write_index
+from labkit.reports.render import notebooks_dir, render_report
 from labkit.research.training import TrainPlan, train_model
 from labkit.research.trials import read_trials
 from tests import stubs
@@ -242,9 +243,9 @@ def test_model_drift_when_session_decided_with_a_trained_model_compares_features
 ):
     # Arrange
     home, model_id = model_session
-    view = views.load_session(home, "msess")
+    view = sessions.load_session(home, "msess")
     # Act
-    drift = views.model_drift(view, view.journal, "2026-01-07")
+    drift = daily.model_drift(view, view.journal, "2026-01-07")
     # Assert
     table = drift.table.reset_index()
     assert drift.models == (model_id,) and drift.limit == 0.25

@@ -1,12 +1,14 @@
-"""Report tables: every row is one trade, every figure in its unit."""
+"""Report tables (journals, sessions, weekly, tables): every row is one trade, every figure in its unit."""
 
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from labkit.analysis.trips import round_trips
 from labkit.engine.journal import read_journal
-from labkit.reports.views import monthly_returns, quote_currency, trade_list
+from labkit.reports.journals import monthly_returns, trade_list
+from labkit.reports.sessions import quote_currency
 from tests import stubs
 
 
@@ -62,7 +64,7 @@ def _verdict(**figures):
 
 def test_gates_table_when_currency_given_puts_it_on_money_figures_only():
     # Arrange
-    from labkit.reports.views import gates_table
+    from labkit.reports.weekly import gates_table
 
     # Act
     table = gates_table(_verdict(), "USDT").set_index("gate")
@@ -75,7 +77,7 @@ def test_gates_table_when_currency_given_puts_it_on_money_figures_only():
 
 
 def test_per_day_table_when_shown_names_utc_days_and_coverage_in_percent():
-    from labkit.reports.views import per_day_table
+    from labkit.reports.weekly import per_day_table
 
     table = per_day_table(_verdict())
     assert table.index.name == "day (UTC)"
@@ -84,7 +86,7 @@ def test_per_day_table_when_shown_names_utc_days_and_coverage_in_percent():
 
 def test_report_header_when_parameters_hold_the_home_leaves_it_out(tmp_path):
     # Arrange
-    from labkit.reports.views import load_session, report_header
+    from labkit.reports.sessions import load_session, report_header
 
     stubs.replayed_session(tmp_path, "h", "2026-01-05", "2026-01-05T01:00")
     view = load_session(tmp_path, "h")
@@ -98,7 +100,7 @@ def test_report_header_when_parameters_hold_the_home_leaves_it_out(tmp_path):
 
 
 def test_describe_code_version_when_dirty_or_clean_says_so():
-    from labkit.reports.views import describe_code_version
+    from labkit.reports.tables import describe_code_version
 
     assert describe_code_version("0.1.0+ge4fe642d7a09.dirty") == (
         "labkit 0.1.0, git commit e4fe642d7a09, dirty tree (uncommitted changes)"
@@ -106,10 +108,13 @@ def test_describe_code_version_when_dirty_or_clean_says_so():
     assert describe_code_version("0.1.0+ge4fe642d7a09") == "labkit 0.1.0, git commit e4fe642d7a09, clean tree"
 
 
-def test_views_when_doctested_examples_hold():
+@pytest.mark.parametrize(
+    "module",
+    ["labkit.reports.tables", "labkit.reports.journals", "labkit.reports.backtests", "labkit.readiness.verdicts"],
+)
+def test_report_tables_when_doctested_examples_hold(module):
     import doctest
+    import importlib
 
-    import labkit.reports.views as views
-
-    result = doctest.testmod(views)
-    assert result.attempted >= 7 and result.failed == 0
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted >= 1 and result.failed == 0

@@ -1,0 +1,462 @@
+"""A backtest journal read for a report (`load_backtest`), and the backtest report's tables: its
+header, its figures (those of ``labkit backtest --json``), its summary and what it assumes."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from labkit.analysis.formatting import duration, money, number, percent
+from labkit.analysis.trips import blocking_table, exit_reasons, round_trips
+from labkit.errors import ConfigError
+from labkit.readiness.verdicts import file_hash
+from labkit.reports.figures import RED
+from labkit.reports.journals import exit_ledger_table, ledger_table
+from labkit.reports.sessions import FILL_MODEL, quote_currency
+from labkit.reports.tables import data_range, shown_parameters, utc
+from labkit.timeutil import now_ms, timeframe_ms
+
+# What every decision line holds that a backtest report reads (docs/journal.md).
+_JOURNAL_FIELDS = (
+    "seq",
+    "ts",
+    "symbol",
+    "timeframe",
+    "price",
+    "proposed",
+    "action",
+    "gate_trace",
+    "fill",
+    "position",
+    "cash",
+    "equity",
+    "model",
+)
+
+
+_JOURNAL_HINT = "give the JSONL file `labkit backtest --journal PATH` wrote (docs/journal.md)"
+
+
+@dataclass(frozen=True)
+class BacktestView:
+    """A backtest journal read for a report (`load_backtest`): its last run and the market's calendar.
+
+    `shown` is the journal's path as a page may show it: relative to the home when it lies under
+    it, else its file name. `runs` counts the runs the file holds (``labkit backtest --append``
+    adds one, its ``seq`` starting again at 0); `journal` is the last, from line `first_line`.
+    `calendar_given` is False when no ``--calendar`` was given: a backtest journal does not record
+    its market's calendar, so 24/7 is assumed.
+    """
+
+    path: Path
+    shown: str
+    journal: pd.DataFrame
+    runs: int
+    first_line: int
+    calendar: Any  # labkit.analysis.calendar.MarketCalendar
+    calendar_given: bool
+
+    @property
+    def symbol(self) -> str:
+        return str(self.journal["symbol"].iloc[-1])
+
+    @property
+    def timeframe(self) -> str:
+        return str(self.journal["timeframe"].iloc[-1])
+
+    @property
+    def timeframe_ms(self) -> int:
+        return timeframe_ms(self.timeframe)
+
+    @property
+    def currency(self) -> str:
+        return quote_currency({"session": {"symbol": self.symbol}})
+
+    @property
+    def models(self) -> list[str]:
+        return sorted({str(m) for m in self.journal["model"].dropna()})
+
+    @property
+    def capital(self) -> float:
+        """The equity the run started with: the first line's, before any fill at its open."""
+        first = self.journal.iloc[0]
+        fill = first["fill"]
+        if not isinstance(fill, Mapping):
+            return float(first["equity"])
+        units = float(fill["units"]) * (1.0 if fill["side"] == "BUY" else -1.0)
+        return (
+            float(first["cash"])
+            - float(fill["cash_flow"])
+            + (float(first["position"]) - units) * float(first["price"])
+        )
+
+    @property
+    def periods_per_year(self) -> float:
+        return float(self.calendar.periods_per_year(self.timeframe_ms))
+
+    @property
+    def annualisation(self) -> str:
+        return str(self.calendar.annualisation(self.timeframe_ms))
+
+    @property
+    def period(self) -> str:
+        """The UTC days the run decided, ``YYYY-MM-DD to YYYY-MM-DD``."""
+        first, last = self.journal["ts"].iloc[0], self.journal["ts"].iloc[-1]
+        return f"{first.date().isoformat()} to {last.date().isoformat()}"
+
+    @property
+    def title(self) -> str:
+        """The default title: the model on the market, ``sma_cross-10-30 on BTC/USDT 1m``."""
+        return f"{', '.join(self.models) or 'backtest'} on {self.symbol} {self.timeframe}"
+
+    def gate_ledger(self) -> pd.DataFrame:
+        """Return the counterfactual gate ledger of the run, formatted for a report.
+
+        A journal holds closes, not opens: would-have trades fill at the close before each open,
+        with the fee and slippage rates the run's own fills paid.
+        """
+        from labkit.readiness.counterfactual import ledger
+
+        return ledger_table(ledger(self.journal), self.currency)
+
+    def exit_ledger(self) -> pd.DataFrame:
+        """Return the run's enforced exits against holding to the next exit signal, formatted.
+
+        Like the gate ledger, the held position sells at the close before the open after the signal.
+        """
+        from labkit.readiness.counterfactual import exit_ledger
+
+        return exit_ledger_table(exit_ledger(self.journal), self.currency)
+
+
+def load_backtest(journal: str | Path, home: str | Path = "", calendar: str = "") -> BacktestView:
+    """Return the backtest journal at `journal` read for a report (its last run, if it holds several).
+
+    A relative `journal` is taken from the home ("" means labkit's usual home). `calendar`
+    (``24/7``, ``equities``, ``fx``) is the market's calendar for annualised figures; "" assumes
+    24/7. Raise `ConfigError` naming ``--journal`` when the file is missing, empty or not a
+    decision journal.
+    """
+    from labkit.analysis.calendar import MarketCalendar, bar_times, session_calendar
+    from labkit.engine.journal import read_journal
+    from labkit.home import resolve_home
+
+    root = resolve_home(str(home) if str(home) else None)
+    path = Path(journal).expanduser()
+    path = path if path.is_absolute() else root / path
+    starts, lines = _check_journal(path)
+    frame = read_journal(path)
+    try:
+        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"--journal: {path} has a ts that is not a time ({exc}); {_JOURNAL_HINT}") from None
+    first = starts[-1]
+    frame = frame.iloc[first:].reset_index(drop=True)
+    if calendar:
+        tf = timeframe_ms(str(frame["timeframe"].iloc[-1]))
+        market = session_calendar("journal", calendar, bar_times(frame), tf)
+    else:
+        market = MarketCalendar(
+            "24/7",
+            basis="assumed: a backtest journal does not record its market's calendar; --calendar sets it",
+        )
+    try:
+        shown = path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        shown = path.name
+    return BacktestView(path, shown, frame, len(starts), first + 1, market, bool(calendar))
+
+
+def _check_journal(path: Path) -> tuple[list[int], int]:
+    # Every complete line must be a decision line; return where each run starts (seq 0) and how
+    # many lines there are. A torn last line (a crash mid-write) is skipped, as read_journal does.
+    import orjson
+
+    if not path.exists():
+        raise ConfigError(f"--journal: {path} does not exist; {_JOURNAL_HINT}")
+    if not path.is_file():
+        raise ConfigError(f"--journal: {path} is not a file; {_JOURNAL_HINT}")
+    starts: list[int] = []
+    n = 0
+    with open(path, "rb") as handle:
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                line = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise ConfigError(
+                    f"--journal: {path} line {n + 1} is not JSON, so the file is not a decision journal; "
+                    f"{_JOURNAL_HINT}"
+                ) from None
+            missing = [f for f in _JOURNAL_FIELDS if f not in line] if isinstance(line, dict) else ["all"]
+            if missing:
+                raise ConfigError(
+                    f"--journal: {path} line {n + 1} is not a decision line (no {', '.join(missing[:4])}); "
+                    f"{_JOURNAL_HINT}"
+                )
+            if line["seq"] == 0 or not starts:
+                starts.append(n)
+            n += 1
+    if not n:
+        raise ConfigError(f"--journal: {path} is empty: it holds no decision; {_JOURNAL_HINT}")
+    return starts, n
+
+
+def backtest_header(bt: BacktestView, parameters: Mapping[str, Any]) -> pd.DataFrame:
+    """Return the table a backtest report starts with: parameters, data range, model, code version."""
+    from labkit.home import code_version
+
+    j = bt.journal
+    modes = ", ".join(sorted({str(m) for m in j["mode"].dropna()})) if "mode" in j.columns else "?"
+    runs = (
+        f"; the file holds {bt.runs} runs (--append), this is the last, from line {bt.first_line:,}"
+        if bt.runs > 1
+        else ""
+    )
+    items = {
+        "report": "backtest",
+        "parameters": shown_parameters(parameters),
+        "journal": f"{bt.shown} (sha256 {file_hash(bt.path)}){runs}",
+        "market": f"{bt.symbol} {bt.timeframe} (mode {modes}); money in {bt.currency}",
+        "data range": data_range(j),
+        "model": ", ".join(bt.models) or "none",
+        "calendar": bt.calendar.describe(),
+        "code version": f"{code_version()} (this page)",
+        "generated at": utc(pd.Timestamp(now_ms(), unit="ms", tz="UTC")),
+    }
+    return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="item"))
+
+
+def open_since(journal: pd.DataFrame) -> pd.Timestamp | None:
+    """Return when the position still open at the journal's end was entered, or None when flat."""
+    if journal.empty or not float(journal["position"].iloc[-1]) > 0:
+        return None
+    fills = journal[journal["fill_side"].isin(("BUY", "SELL"))]
+    sells = fills.index[fills["fill_side"] == "SELL"]
+    after = fills.loc[sells[-1] :] if len(sells) else fills
+    buys = after[after["fill_side"] == "BUY"]
+    return pd.Timestamp(buys["ts"].iloc[0]) if len(buys) else None
+
+
+def guardrail_halt(journal: pd.DataFrame) -> dict[str, Any] | None:
+    """Return when the guardrails began refusing every entry to the end of the journal, or None.
+
+    The entry proposals that reached the guardrails (a BUY proposed that passed or that they
+    refused) are read in order; a run of refusals after the last one they let through, to the end,
+    is a halt: ``first_ts`` (its first refusal), ``bars`` (from it to the end), ``blocks`` (entries
+    refused since) and ``reasons`` (by reason code), as ``labkit backtest --json`` reports it.
+    """
+    from labkit.analysis.trips import reason_code
+    from labkit.timeutil import iso_s
+
+    if journal.empty:
+        return None
+    stage = journal["stage"].fillna("passed")
+    entries = journal[(journal["proposed"] == "BUY") & stage.isin(("guardrails", "passed"))]
+    passed = (entries["stage"].fillna("passed") == "passed").to_numpy()
+    let_through = [i for i, ok in enumerate(passed) if ok]
+    tail = entries.iloc[let_through[-1] + 1 :] if let_through else entries
+    if tail.empty:
+        return None
+    first = journal.index.get_loc(tail.index[0])
+    reasons: dict[str, int] = {}
+    for reason in tail["reason"]:
+        code = str(reason_code(reason))
+        reasons[code] = reasons.get(code, 0) + 1
+    return {
+        "first_ts": iso_s(int(tail["ts"].iloc[0].value // 1_000_000)),
+        "bars": len(journal) - int(first),
+        "blocks": len(tail),
+        "reasons": reasons,
+    }
+
+
+def backtest_figures(bt: BacktestView) -> dict[str, Any]:
+    """Return the run's figures with the names and definitions of ``labkit backtest --json``.
+
+    The equity curve, round trips and blocks are read from the journal; annualised figures use the
+    view's calendar. Every figure comes from `labkit.analysis.metrics` (through
+    `labkit.research.backtest.summarize` and `trade_summary`, the backtest summary's own functions).
+    """
+    from labkit.research.backtest import summarize, trade_summary
+
+    j = bt.journal
+    times = pd.DatetimeIndex(j["ts"])
+    equity = pd.Series(j["equity"].to_numpy(dtype="float64"), index=times, name="equity")
+    figures = summarize(equity, bt.capital, bt.timeframe_ms, bt.periods_per_year)
+    bars = pd.DataFrame({"close": j["price"].to_numpy(dtype="float64")}, index=times)
+    figures.update(trade_summary(round_trips(j), bars, open_since(j)))
+    sides = j["fill_side"]
+    blocks = blocking_table(j)
+    figures.update(
+        annualisation=bt.annualisation,
+        trades=int((sides == "BUY").sum()),
+        fills=int(sides.isin(("BUY", "SELL")).sum()),
+        closed_trades=int((sides == "SELL").sum()),
+        open_position=float(j["position"].iloc[-1]),
+        fees=float(pd.to_numeric(j["fill_fee"]).fillna(0.0).sum()),
+        slippage=float(pd.to_numeric(j["fill_slippage_cost"]).fillna(0.0).sum()),
+        strategy=", ".join(bt.models),
+        blocked=int(blocks["count"].sum()) if len(blocks) else 0,
+        blocks=[{"stage": r.stage, "reason": r.reason, "count": int(r.count)} for r in blocks.itertuples()],
+        guardrail_halt=guardrail_halt(j),
+    )
+    return figures
+
+
+def backtest_summary(bt: BacktestView, figures: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Return the run's summary figures as a one-column table: money in the quote currency, times UTC."""
+    f = backtest_figures(bt) if figures is None else figures
+    cur = bt.currency
+
+    def pct(key: str, digits: int = 2) -> str:
+        return percent(f.get(key), digits)
+
+    def num(key: str) -> str:
+        return number(f.get(key))
+
+    def span(key: str) -> str:
+        return duration(f.get(key))
+
+    capital, final = bt.capital, float(f["final_equity"])
+    expectancy = f.get("expectancy")
+    halt = f.get("guardrail_halt")
+    items = {
+        "capital": money(capital, cur),
+        "final equity": money(final, cur),
+        "total return": f"{money(final - capital, cur)} ({pct('return_pct')})",
+        "annual return": f"{pct('annual_return_pct')} (CAGR {pct('cagr_pct')})",
+        "annual volatility": pct("annual_volatility_pct"),
+        "Sharpe ratio": num("sharpe"),
+        "Sortino ratio": num("sortino"),
+        "Calmar ratio": num("calmar"),
+        "annualisation": str(f.get("annualisation")),
+        "max drawdown": pct("max_drawdown_pct"),
+        "longest drawdown": f"{f.get('max_drawdown_bars', 0):,} bars ({span('max_drawdown_duration')})",
+        "probabilistic Sharpe ratio": num("psr"),
+        "entries / closed trades": f"{f['trades']:,} / {f['closed_trades']:,}"
+        + (f" (a position of {f['open_position']:.6g} units still open)" if f["open_position"] else ""),
+        "hit rate": pct("hit_rate_pct", 1),
+        "profit factor": num("profit_factor"),
+        "expectancy": "n/a" if expectancy is None else f"{money(expectancy, cur)} a trade",
+        "average / best / worst trade": f"{pct('avg_trade_pct')} / {pct('best_trade_pct')} / "
+        f"{pct('worst_trade_pct')}",
+        "average / longest time in a trade": f"{span('avg_trade_duration')} / {span('max_trade_duration')}",
+        "exposure": f"{pct('exposure_pct', 1)} of the bars in the market",
+        "fees / slippage": f"{money(f['fees'], cur)} / {money(f['slippage'], cur)}",
+        "buy and hold": f"return {pct('buy_hold_return_pct')}, max drawdown "
+        f"{pct('buy_hold_max_drawdown_pct')} (same bars, no costs)",
+        "blocked decisions": f"{f['blocked']:,} of {f['bars']:,}",
+        "guardrail halt": "none"
+        if not halt
+        else f"every entry refused from {utc(halt['first_ts'])} to the end: {halt['bars']:,} bars "
+        f"({halt['bars'] / max(1, f['bars']):.0%} of the run), {halt['blocks']:,} entries refused "
+        f"({', '.join(halt['reasons'])})",
+    }
+    return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="figure"))
+
+
+def backtest_assumptions(bt: BacktestView) -> pd.DataFrame:
+    """Return what the run's figures assume: fills, the fees and slippage its fills paid, the calendar."""
+    from labkit.readiness.weekly import EQUITY_BASIS
+
+    fee, slippage, frac = paid_rates(bt.journal)
+    paid = "read from the run's fills" if frac is not None else "no fill to read it from"
+    enforced = sorted(set(exit_reasons(bt.journal)) - {"signal", "emergency_stop"})
+    items = {
+        "fills": _backtest_sizing(bt.journal, frac),
+        "exits": (
+            "enforced by the engine on each bar's open and range (a gap fills at the open, a bar "
+            f"reaching the stop and the target is taken as the stop); fired: {', '.join(enforced)}"
+            if enforced
+            else "only the strategy's exit signals closed positions"
+        ),
+        "fees": f"{fee:.3%} of each fill's notional ({paid})",
+        "slippage": f"{slippage:.3%} of the open, against the order ({paid})",
+        "calendar": bt.calendar.describe(),
+        "annualisation": bt.annualisation,
+        "equity": EQUITY_BASIS,
+        "money": f"in {bt.currency}, the quote currency of {bt.symbol}",
+    }
+    return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="assumption"))
+
+
+def _backtest_sizing(journal: pd.DataFrame, frac: float | None) -> str:
+    # A risk-sized entry records its units on the line that decided it; all in records none.
+    sized = False
+    if "gate_trace" in journal.columns:
+        for trace, action in zip(journal["gate_trace"], journal["action"], strict=True):
+            if action == "BUY" and isinstance(trace, Mapping) and "units" in (trace.get("detail") or {}):
+                sized = True
+                break
+    if sized:
+        return (
+            "an order decided at a bar's close fills at the next bar's open; long only; sized by risk "
+            "(risk.sizing: risk): units = risk_per_trade x equity / (stop_atr x ATR), capped by "
+            "max_exposure and the cash; an exit sells the whole position"
+        )
+    return FILL_MODEL.format(frac="?" if frac is None else f"{frac:.0%}")
+
+
+def paid_rates(journal: pd.DataFrame) -> tuple[float, float, float | None]:
+    """Return the fee rate, the slippage rate and the share of cash an entry spent, from the fills.
+
+    Each is the median over the journal's fills (the first two) or entries (the third): a fee as a
+    fraction of the fill's notional, slippage as a fraction of the open, an entry's cost (fee
+    included) as a share of the cash before it. Rates are 0 and the share None with no fill.
+    """
+    fees, slips, shares = [], [], []
+    for fill, cash in zip(journal["fill"], journal["cash"], strict=True):
+        if not isinstance(fill, Mapping):
+            continue
+        notional = float(fill["units"]) * float(fill["price"])
+        if notional <= 0:
+            continue
+        slip = float(fill.get("slippage_cost") or 0.0)
+        at_open = notional - slip if fill["side"] == "BUY" else notional + slip  # units x open
+        fees.append(float(fill["fee"]) / notional)
+        slips.append(slip / at_open if at_open > 0 else 0.0)
+        if fill["side"] == "BUY":
+            before = float(cash) - float(fill["cash_flow"])
+            shares.append(-float(fill["cash_flow"]) / before if before > 0 else 0.0)
+
+    def median(values: list[float]) -> float:
+        return float(pd.Series(values).median()) if values else 0.0
+
+    return median(fees), median(slips), median(shares) if shares else None
+
+
+def rolling_window(timeframe_ms_: int, bars: int) -> int:
+    """Return the bars of a rolling Sharpe window: a day of intraday bars, 63 daily bars (a quarter).
+
+    It stays under half the run, so the curve has room to show.
+
+    Examples
+    --------
+    >>> rolling_window(60_000, 10_080), rolling_window(86_400_000, 1_000), rolling_window(60_000, 600)
+    (1440, 63, 60)
+    """
+    day = 86_400_000
+    window = max(2, round(day / timeframe_ms_)) if timeframe_ms_ < day else 63
+    return window if window * 2 <= bars else max(2, bars // 10)
+
+
+def halt_html(figures: Mapping[str, Any]) -> str:
+    """Return a red warning when the guardrails refused every entry to the end of the run, else ""."""
+    halt = figures.get("guardrail_halt")
+    if not halt:
+        return ""
+    share = halt["bars"] / max(1, int(figures.get("bars") or 0))
+    since, why = html.escape(utc(halt["first_ts"])), html.escape(", ".join(halt["reasons"]))
+    return (
+        f'<div style="border:2px solid {RED};padding:0.4em 0.8em;margin:0.5em 0">'
+        f'<b style="color:{RED}">The guardrails stopped all trading</b> from {since} to the end of the '
+        f"run: {halt['bars']:,} bars ({share:.0%} of the run), {halt['blocks']:,} entries refused ({why}). "
+        "The figures above include that idle stretch.</div>"
+    )

@@ -1,0 +1,256 @@
+"""A session read for a report (`load_session`), and the session report's tables: its header,
+its summary and what its figures assume (the weekly and daily reports start from these too)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from labkit.analysis.formatting import money, share
+from labkit.analysis.metrics import max_drawdown
+from labkit.analysis.periods import iso_week
+from labkit.analysis.trips import round_trips
+from labkit.engine.journal import read_journal
+from labkit.errors import ConfigError
+from labkit.readiness.weekly import WeeklyReadiness
+from labkit.reports.journals import exit_ledger_table, ledger_table
+from labkit.reports.tables import data_range, shown_parameters, utc
+from labkit.session.paths import existing_session
+from labkit.session.state import read_saved_config
+from labkit.timeutil import now_ms, timeframe_ms
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """A session read for a report: its saved config and its journal."""
+
+    name: str
+    home: Path
+    config: Mapping[str, Any]
+    journal: pd.DataFrame
+
+    @property
+    def timeframe_ms(self) -> int:
+        return timeframe_ms(self.config["session"]["timeframe"])
+
+    @property
+    def capital(self) -> float:
+        return float(self.config["session"]["capital"])
+
+    @property
+    def currency(self) -> str:
+        return quote_currency(self.config)
+
+    @property
+    def periods_per_year(self) -> float:
+        """Bars in a year of the session's market calendar, for annualised figures."""
+        from labkit.analysis.calendar import calendar_of
+
+        return calendar_of(self.config, self.journal).periods_per_year(self.timeframe_ms)
+
+    @property
+    def annualisation(self) -> str:
+        """Say how annualised figures count a year for this session (its calendar and timeframe)."""
+        from labkit.analysis.calendar import calendar_of
+
+        return calendar_of(self.config, self.journal).annualisation(self.timeframe_ms)
+
+    def bars(self) -> pd.DataFrame:
+        """Return the bars the session consumed (from its tape), for fills at their opens."""
+        from labkit.session.paths import session_paths
+        from labkit.session.tape import tape_bars
+
+        return tape_bars(session_paths(self.home, self.name).tape)
+
+    def gate_ledger(self) -> pd.DataFrame:
+        """Return the counterfactual gate ledger of the session, formatted for a report."""
+        from labkit.readiness.counterfactual import ledger
+
+        return ledger_table(ledger(self.journal, self.bars()), quote_currency(self.config))
+
+    def exit_ledger(self) -> pd.DataFrame:
+        """Return the session's enforced exits against holding to the next exit signal, formatted."""
+        from labkit.readiness.counterfactual import exit_ledger
+
+        return exit_ledger_table(exit_ledger(self.journal, self.bars()), quote_currency(self.config))
+
+
+def quote_currency(config: Mapping[str, Any]) -> str:
+    """Return the currency money is counted in: the quote of the session's symbol (USDT of BTC/USDT)."""
+    from labkit.data.bars import quote_currency as of_symbol
+
+    return of_symbol(str(config.get("session", {}).get("symbol", "")))
+
+
+def load_session(home: str | Path, session: str) -> SessionView:
+    """Return the session `session` under `home` ("" means labkit's usual home)."""
+    from labkit.home import resolve_home
+
+    root = resolve_home(str(home) if str(home) else None)
+    paths = existing_session(root, session)
+    config = read_saved_config(paths)
+    if config is None:
+        raise paths.missing()
+    return SessionView(session, root, config, read_journal(paths.decisions))
+
+
+def last_day(journal: pd.DataFrame) -> str:
+    """Return the UTC day (``YYYY-MM-DD``) of the journal's last bar."""
+    _require_rows(journal)
+    return str(journal["ts"].iloc[-1].date().isoformat())
+
+
+def last_week(journal: pd.DataFrame) -> str:
+    """Return the ISO week (``YYYY-Www``) of the journal's last bar."""
+    _require_rows(journal)
+    return iso_week(journal["ts"].iloc[-1])
+
+
+def _require_rows(journal: pd.DataFrame) -> None:
+    if journal.empty:
+        raise ConfigError("session: the journal has no decisions yet; run the session first")
+
+
+def report_header(
+    kind: str, parameters: Mapping[str, Any], view: SessionView, rows: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Return the table every report starts with: parameters, data range, model, code version.
+
+    The labkit home is left out of the parameters shown (a page names no local path), and times
+    are UTC.
+    """
+    from labkit.home import code_version
+
+    frame = view.journal if rows is None else rows
+    s = view.config.get("session", {})
+    models = sorted({str(m) for m in frame["model"].dropna()}) if len(frame) else []
+    items = {
+        "report": kind,
+        "parameters": shown_parameters(parameters),
+        "session": f"{view.name} ({s.get('mode')}, {s.get('symbol')} {s.get('timeframe')}, "
+        f"source {s.get('source')})",
+        "data range": data_range(frame),
+        "model": ", ".join(models) or "none",
+        "code version": code_version(),
+        "generated at": utc(pd.Timestamp(now_ms(), unit="ms", tz="UTC")),
+    }
+    return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="item"))
+
+
+def session_summary(journal: pd.DataFrame, capital: float, currency: str = "") -> pd.DataFrame:
+    """Return the summary figures of a whole session as a one-column table (money in `currency`)."""
+    trips = round_trips(journal)
+    equity = float(journal["equity"].iloc[-1]) if len(journal) else capital
+    wins = int((trips["net_pnl"] > 0).sum()) if len(trips) else 0
+    fees = journal["fill_fee"].sum() if "fill_fee" in journal.columns else 0.0
+    slip = journal["fill_slippage_cost"].sum() if "fill_slippage_cost" in journal.columns else 0.0
+    items: dict[str, Any] = {
+        "decisions": len(journal),
+        "actions (BUY / SELL)": f"{int((journal['action'] == 'BUY').sum())} / "
+        f"{int((journal['action'] == 'SELL').sum())}"
+        if len(journal)
+        else "0 / 0",
+        "closed trades": len(trips),
+        "win rate": share(wins / len(trips)) if len(trips) else "n/a",
+        "mean net return per trade": share(trips["net_return"].mean(), 4) if len(trips) else "n/a",
+        "capital": money(capital, currency),
+        "final equity": money(equity, currency),
+        "net PnL": f"{money(equity - capital, currency)} ({share(equity / capital - 1, 2)})",
+        "realized PnL": money(float(trips["net_pnl"].sum()) if len(trips) else 0.0, currency),
+        "fees / slippage": f"{money(float(fees), currency)} / {money(float(slip), currency)}",
+        "max drawdown": share(max_drawdown(journal["equity"], capital), 2) if len(journal) else "n/a",
+        "open position (units)": f"{float(journal['position'].iloc[-1]):g}" if len(journal) else "0",
+    }
+    return pd.DataFrame(
+        {"value": [str(v) for v in items.values()]}, index=pd.Index(list(items), name="figure")
+    )
+
+
+FILL_MODEL = (
+    "an order decided at a bar's close fills at the next bar's open; long only; all in: an entry "
+    "spends {frac} of the cash, fee included (risk.position_frac), an exit sells the whole position"
+)
+
+
+RISK_FILL_MODEL = (
+    "an order decided at a bar's close fills at the next bar's open; long only; sized by risk: an "
+    "entry buys {risk} of equity / ({stop} x ATR({window})), capped at {exposure} of equity and by "
+    "the cash{scaled} (risk.sizing: risk); an exit sells the whole position"
+)
+
+
+def sizing_text(risk: Mapping[str, Any], strategy: str = "") -> str:
+    """Return how entries are sized, from a config's ``risk`` section."""
+    if risk.get("sizing", "all_in") != "risk":
+        return FILL_MODEL.format(frac=f"{float(risk.get('position_frac', 1.0)):.0%}")
+    return RISK_FILL_MODEL.format(
+        risk=f"{float(risk.get('risk_per_trade', 0.01)):.2%}",
+        stop=f"{float(risk['stop_atr']):g}",
+        window=int(risk.get("atr_window", 14)),
+        exposure=f"{float(risk.get('max_exposure', 1.0)):.0%}",
+        scaled=", scaled from 1/2 at the entry threshold to 1 at certainty by the model's probability"
+        if strategy == "model"
+        else "",
+    )
+
+
+def exits_text(risk: Mapping[str, Any]) -> str:
+    """Return the exits the engine enforces, from a config's ``risk`` section."""
+    parts = []
+    if risk.get("stop_atr") is not None:
+        parts.append(f"stop-loss {float(risk['stop_atr']):g} ATR below the entry fill")
+    if risk.get("take_profit_atr") is not None:
+        parts.append(f"take-profit {float(risk['take_profit_atr']):g} ATR above it")
+    if risk.get("trailing_atr") is not None:
+        parts.append(f"trailing stop {float(risk['trailing_atr']):g} ATR below the highest high since")
+    if risk.get("max_bars") is not None:
+        parts.append(f"time stop after {int(risk['max_bars'])} bars")
+    if not parts:
+        return "none: positions close only on the strategy's exit signal"
+    return (
+        "; ".join(parts)
+        + f" (ATR over {int(risk.get('atr_window', 14))} bars); checked on each bar's open then its range, "
+        "a gap fills at the open, a bar reaching the stop and the target is taken as the stop"
+    )
+
+
+def assumptions_table(view: SessionView, result: WeeklyReadiness | None = None) -> pd.DataFrame:
+    """Return what a session's figures assume: fills, fees, slippage, calendar and annualisation.
+
+    Fees and slippage are the ``broker`` section of the session's ``config.json``; the calendar and
+    its annualisation are the saved verdict's (`result`), else the session's.
+    """
+    from labkit.readiness.weekly import EQUITY_BASIS
+
+    broker = view.config.get("broker", {})
+    risk = view.config.get("risk", {})
+    if result is not None and result.calendar:
+        calendar = str(result.calendar.get("description"))
+        annualisation = str(result.calendar.get("annualisation"))
+    else:
+        calendar, annualisation = _calendar_words(view)
+    mode = view.config.get("session", {}).get("mode")
+    items = {
+        "fills": sizing_text(risk, str(view.config.get("session", {}).get("strategy", ""))),
+        "exits": exits_text(risk),
+        "fees": f"{float(broker.get('fee', 0.0)):.3%} of each fill's notional (broker.fee in config.json)",
+        "slippage": f"{float(broker.get('slippage', 0.0)):.3%} of the open, against the order "
+        "(broker.slippage in config.json)",
+        "mode": f"{mode}" + (": fills followed as paper would fill them" if mode == "shadow" else ""),
+        "calendar": calendar,
+        "annualisation": annualisation,
+        "equity": EQUITY_BASIS,
+        "money": f"in {view.currency}, the quote currency of {view.config.get('session', {}).get('symbol')}",
+    }
+    return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="assumption"))
+
+
+def _calendar_words(view: SessionView) -> tuple[str, str]:
+    from labkit.analysis.calendar import calendar_of
+
+    market = calendar_of(view.config, view.journal)
+    return market.describe(), market.annualisation(view.timeframe_ms)
