@@ -126,8 +126,8 @@ def _build(exchange: str, first_year: int, last_year: int) -> Sessions:
     try:
         calendar = xc.get_calendar(exchange, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
     except (ValueError, xc.errors.CalendarError) as exc:  # years it does not keep; a name it lost
-        reach = f"{first_year}-{last_year}"
-        raise ConfigError(f"exchange: {exchange}'s calendar does not reach {reach}: {exc}") from None
+        what = f"{exchange} over {first_year}-{last_year}"
+        raise ConfigError(f"exchange: exchange-calendars cannot build {what}: {exc}") from None
     if calendar.open_offset or calendar.close_offset:
         raise ConfigError(
             f"exchange: {exchange}'s sessions open on one day and close on another; the equities "
