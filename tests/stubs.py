@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from labkit.data.bars import make_bars
+from labkit.engine.settings import BrokerConfig
 from labkit.gates import DecisionContext
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -74,6 +75,8 @@ def decision_context(**overrides: Any) -> DecisionContext:
         slippage=0.0,
     )
     fields.update(overrides)
+    if "round_trip_cost" not in overrides:
+        fields["round_trip_cost"] = BrokerConfig(fee=fields["fee"], slippage=fields["slippage"]).round_trip_cost
     return DecisionContext(**fields)
 
 

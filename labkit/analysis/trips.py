@@ -52,54 +52,97 @@ def round_trips(journal: pd.DataFrame) -> pd.DataFrame:
     slippage (``net_pnl + fees + slippage``); ``net_return`` is ``net_pnl / entry_cost``. A position
     still open at the end, or a SELL whose entry lies before the frame, is not a closed trade.
     """
-    trips: list[dict[str, Any]] = []
     journal = _columns(journal)
     if journal.empty:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in _TRIP_COLUMNS})
+        return _no_trips()
     fills = journal[journal["fill_side"].isin((BUY, SELL))]
-    open_trip: dict[str, Any] | None = None
-    for row in fills.itertuples(index=False):
-        units, price = float(row.fill_units), float(row.fill_price)
-        fee, slip = float(row.fill_fee or 0.0), float(row.fill_slippage_cost or 0.0)
-        if row.fill_side == BUY:
-            if open_trip is None:
-                open_trip = {
-                    "entry_ts": row.ts,
-                    "units": 0.0,
-                    "notional": 0.0,
-                    "entry_cost": 0.0,
-                    "fees": 0.0,
-                    "slippage": 0.0,
-                }
-            open_trip["units"] += units
-            open_trip["notional"] += units * price
-            open_trip["entry_cost"] += units * price + fee
-            open_trip["fees"] += fee
-            open_trip["slippage"] += slip
-            continue
-        if open_trip is None:
-            continue
-        net = units * price - fee - open_trip["entry_cost"]
-        fees, slippage = open_trip["fees"] + fee, open_trip["slippage"] + slip
-        trips.append(
-            {
-                "entry_ts": open_trip["entry_ts"],
-                "exit_ts": row.ts,
-                "units": units,
-                "entry_price": open_trip["notional"] / open_trip["units"],
-                "exit_price": price,
-                "entry_cost": open_trip["entry_cost"],
-                "fees": fees,
-                "slippage": slippage,
-                "gross_pnl": net + fees + slippage,
-                "net_pnl": net,
-                "net_return": net / open_trip["entry_cost"],
-            }
-        )
-        open_trip = None
-    if not trips:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in _TRIP_COLUMNS})
-    return pd.DataFrame(trips, columns=list(_TRIP_COLUMNS))
+    return fill_trips(
+        fills["ts"],
+        (fills["fill_side"] == BUY).to_numpy(),
+        _floats(fills["fill_units"]),
+        _floats(fills["fill_price"]),
+        _floats(fills["fill_fee"], none=0.0),
+        _floats(fills["fill_slippage_cost"], none=0.0),
+    )
+
+
+def fill_trips(
+    ts: pd.Series | pd.Index,
+    buy: np.ndarray,
+    units: np.ndarray,
+    price: np.ndarray,
+    fee: np.ndarray,
+    slippage: np.ndarray,
+) -> pd.DataFrame:
+    """Return the closed round trips of fills given as columns, one entry per fill in time order.
+
+    `buy` is True for a BUY fill, False for a SELL; `fee` and `slippage` are what each fill paid.
+    The trips are those of `round_trips`, computed over the columns at once.
+    """
+    buy = np.asarray(buy, dtype=bool)
+    n = len(buy)
+    if not n:
+        return _no_trips()
+    # Each SELL ends a group: the BUYs since the previous SELL, then itself. A group with a BUY is a
+    # closed trip; a SELL with none (its entry before the frame) is not.
+    sell = ~buy
+    group = np.cumsum(sell) - sell  # the SELLs before each fill
+    exits = np.flatnonzero(sell)
+    bought = np.bincount(group[buy], minlength=len(exits) + 1)[: len(exits)]
+    closed = exits[bought > 0]
+    if not len(closed):
+        return _no_trips()
+    count = bought[bought > 0]
+    first = closed - count  # the BUYs of a trip are the fills just before its exit
+    cost = units * price + fee
+    columns = {"units": units, "notional": units * price, "cost": cost, "fees": fee, "slippage": slippage}
+    entry = {name: _sums(values, first, closed, count) for name, values in columns.items()}
+    net = units[closed] * price[closed] - fee[closed] - entry["cost"]
+    fees, slip = entry["fees"] + fee[closed], entry["slippage"] + slippage[closed]
+    times = pd.Series(ts).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "entry_ts": times.take(first).reset_index(drop=True),
+            "exit_ts": times.take(closed).reset_index(drop=True),
+            "units": units[closed],
+            "entry_price": entry["notional"] / entry["units"],
+            "exit_price": price[closed],
+            "entry_cost": entry["cost"],
+            "fees": fees,
+            "slippage": slip,
+            "gross_pnl": net + fees + slip,
+            "net_pnl": net,
+            "net_return": net / entry["cost"],
+        },
+        columns=list(_TRIP_COLUMNS),
+    )
+
+
+def _sums(values: np.ndarray, first: np.ndarray, last: np.ndarray, count: np.ndarray) -> np.ndarray:
+    # The sum over each trip's BUYs, added in fill order as a position grows: one or two terms add
+    # the same in any order, so only trips of three or more BUYs are summed one by one.
+    out = np.zeros(len(first))
+    out += values[first]
+    two = count >= 2
+    out[two] += values[first[two] + 1]
+    for k in np.flatnonzero(count > 2).tolist():
+        total = 0.0
+        for value in values[first[k] : last[k]].tolist():
+            total += value
+        out[k] = total
+    return out
+
+
+def _floats(column: pd.Series, none: float | None = None) -> np.ndarray:
+    # None (a fill without the field) counts as `none`; NaN stays NaN.
+    if column.dtype == object:
+        fill = math.nan if none is None else none
+        return np.array([fill if v is None else float(v) for v in column], dtype="float64")
+    return column.to_numpy(dtype="float64")
+
+
+def _no_trips() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="float64") for c in _TRIP_COLUMNS})
 
 
 def exit_reasons(journal: pd.DataFrame) -> list[str]:

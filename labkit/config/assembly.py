@@ -8,14 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from labkit.config.schema import LabkitConfig, gate_configs, strategy_config
-from labkit.engine.core import Engine, EngineSettings
+from labkit.engine.core import Engine
 from labkit.engine.journal import JournalWriter
+from labkit.engine.observer import Observer
 from labkit.engine.portfolio import Portfolio
+from labkit.engine.settings import EngineSettings
 from labkit.gates.base import Gate
 from labkit.gates.registry import build_chain
 from labkit.strategies.base import Strategy, StrategyContext
 from labkit.strategies.registry import make_strategy
-from labkit.timeutil import now_ms, timeframe_ms
+from labkit.timeutil import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -38,33 +40,15 @@ def build_strategy(config: LabkitConfig, home: Path | None = None, strict: bool 
 
 
 def engine_settings(config: LabkitConfig, mode: str) -> EngineSettings:
-    """Return the engine settings for `mode`.
+    """Return the engine settings for `mode`: the session's market, ``risk`` and ``broker``.
 
     Every mode fills with the broker's fees and slippage: shadow follows each decision as the paper
     broker would fill it, so its record says what the decisions would have cost.
     """
-    s, r = config.session, config.risk
+    s = config.session
     # A strategy with an entry threshold on a calibrated probability (a model) scales risk sizes above it.
     floor = getattr(strategy_config(config), "entry", None) if s.strategy == "model" else None
-    return EngineSettings(
-        session=s.name,
-        mode=mode,
-        symbol=s.symbol,
-        timeframe=s.timeframe,
-        timeframe_ms=timeframe_ms(s.timeframe),
-        fee=config.broker.fee,
-        slippage=config.broker.slippage,
-        position_frac=r.position_frac,
-        sizing=r.sizing,
-        risk_per_trade=r.risk_per_trade,
-        max_exposure=r.max_exposure,
-        atr_window=r.atr_window,
-        stop_atr=r.stop_atr,
-        take_profit_atr=r.take_profit_atr,
-        trailing_atr=r.trailing_atr,
-        max_bars=r.max_bars,
-        confidence_floor=floor,
-    )
+    return EngineSettings(s.name, mode, s.symbol, s.timeframe, config.risk, config.broker, floor)
 
 
 def build_engine(
@@ -77,6 +61,7 @@ def build_engine(
     home: Path | None = None,
     strict: bool = True,
     strategy: Strategy | None = None,
+    observer: Observer | None = None,
 ) -> Engine:
     """Return an engine for `mode` (backtest, shadow or paper), fills with the broker's costs in each."""
     gates = build_gates(config)
@@ -90,4 +75,5 @@ def build_engine(
         journal,
         clock,
         on_event,
+        observer,
     )

@@ -1,6 +1,7 @@
 """The configuration schema: one frozen, validated config per component.
 
-Each gate, strategy and data source keeps its own small config class beside its code; this module
+Each gate, strategy and data source keeps its own small config class beside its code, and so does
+the engine (``risk`` and ``broker``, `labkit.engine.settings`); this module
 composes them into `LabkitConfig`, with a section per gate (``gates.<name>``) and per strategy
 (``strategies.<name>``), plug-ins included. `labkit.config.loading` reads a config from the file,
 the environment and flags.
@@ -13,9 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, field_validator
 
 from labkit.data.retry import DataConfig
+from labkit.engine.settings import BrokerConfig, RiskConfig
 from labkit.errors import ConfigError
 from labkit.gates.registry import chain_order, default_enabled, registered_gates
 from labkit.home import NAME_RULE, is_name
@@ -194,33 +196,6 @@ else:
         __base__=_StrategiesBase,
         **{name: (cls.Config, cls.Config()) for name, cls in registered_strategies().items()},
     )
-
-
-class RiskConfig(BaseModel):
-    model_config = _FROZEN
-    position_frac: float = Field(1.0, gt=0, le=1, description="share of cash an entry spends (all_in)")
-    # all_in keeps sma_cross comparable with other backtesters; risk sizes each entry by its stop.
-    sizing: Literal["all_in", "risk"] = "all_in"
-    risk_per_trade: float = Field(0.01, gt=0, le=1, description="equity lost if the stop is hit (risk)")
-    max_exposure: float = Field(1.0, gt=0, le=1, description="largest position value / equity (risk)")
-    atr_window: int = Field(14, ge=1, le=10_000, description="bars in the ATR's simple average")
-    stop_atr: float | None = Field(None, gt=0, le=1000, description="stop-loss distance in ATRs")
-    take_profit_atr: float | None = Field(None, gt=0, le=1000, description="take-profit distance in ATRs")
-    trailing_atr: float | None = Field(None, gt=0, le=1000, description="trailing stop distance in ATRs")
-    max_bars: int | None = Field(None, ge=1, le=100_000_000, description="bars a position is held at most")
-
-    @model_validator(mode="after")
-    def _risk_needs_a_stop(self) -> RiskConfig:
-        # Risk sizing divides by the stop distance: without one there is nothing to size by.
-        if self.sizing == "risk" and self.stop_atr is None:
-            raise ValueError("sizing: risk needs risk.stop_atr (the stop distance each entry is sized by)")
-        return self
-
-
-class BrokerConfig(BaseModel):
-    model_config = _FROZEN
-    fee: float = Field(0.001, ge=0, lt=0.5, description="fraction of each fill's notional")
-    slippage: float = Field(0.0, ge=0, lt=0.5, description="adverse fraction of the fill price")
 
 
 class ReadinessConfig(BaseModel):

@@ -10,19 +10,23 @@ only bar-level facts (the `data` gate) may answer for a whole run of bars at onc
 (`Gate.check_bars`); when every gate that applies to HOLD answers that way, a HOLD bar needs no
 context of its own. That is what lets a replay decide hundreds of thousands of bars a second.
 
-Exits the engine enforces (the `risk` section: stop-loss, take-profit, trailing and time stops) are
-checked on every bar with no fill at its open, before the close is marked: first at the open (a
-gap through a level fills at the open), then on the range (a level fills at its price; a bar that
-reaches both the stop and the take-profit is assumed to have hit the stop first, the worse case).
-The levels live in the book (`Portfolio`), so a resumed session checks them like a replay.
+Exits the engine enforces (the `risk` section: stop-loss, take-profit, trailing and time stops;
+`labkit.engine.exits`) are checked on every bar with no fill at its open, before the close is
+marked. The levels live in the book (`Portfolio`), so a resumed session checks them like a replay.
+
+Without such exits, a bar with no proposal, no order waiting for its open and no block changes
+nothing but the mark. A replay then steps only through the bars where something can happen and
+marks the quiet runs between them at once (their lines, when journaled, are filled into prepared
+bytes in one go); every line and figure is the same as stepping bar by bar, which a live bar and
+a replay with exits still do.
 """
 
 from __future__ import annotations
 
 import math
 import secrets
+from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,51 +34,19 @@ import orjson
 import pandas as pd
 
 from labkit.data.bars import ts_ms
+from labkit.engine.exits import arm, enforce, entry_units
 from labkit.engine.journal import ALREADY_FLAT, ALREADY_LONG, PASSED, JournalWriter, LineEncoder, number
+from labkit.engine.observer import Observer
 from labkit.engine.portfolio import Portfolio
+from labkit.engine.settings import EngineSettings
 from labkit.features.definitions import atr as average_true_range
 from labkit.features.featureset import bar_columns
 from labkit.gates.base import BarFacts, Block, DecisionContext, Gate, run_gates
-from labkit.strategies.base import BUY, HOLD, SELL, SIDE_NAME, Strategy
+from labkit.strategies.base import BUY, HOLD, SELL, SIDE_CODE, SIDE_NAME, Strategy
 from labkit.timeutil import DAY_MS, iso_ms, iso_s, now_ms
 
 FLUSH_EVERY = 4096
 SLICE_BARS = 65_536
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    session: str
-    mode: str  # backtest, shadow or paper
-    symbol: str
-    timeframe: str
-    timeframe_ms: int
-    fee: float
-    slippage: float
-    position_frac: float
-    sizing: str = "all_in"  # or "risk"
-    risk_per_trade: float = 0.01
-    max_exposure: float = 1.0
-    atr_window: int = 14
-    stop_atr: float | None = None
-    take_profit_atr: float | None = None
-    trailing_atr: float | None = None
-    max_bars: int | None = None
-    confidence_floor: float | None = None  # a model's entry threshold: risk sizing scales above it
-
-    @property
-    def exits(self) -> bool:
-        levels = (self.stop_atr, self.take_profit_atr, self.trailing_atr, self.max_bars)
-        return any(v is not None for v in levels)
-
-    @property
-    def uses_atr(self) -> bool:
-        return self.exits or self.sizing == "risk"
-
-    @property
-    def atr_bars(self) -> int:
-        """Bars the ATR needs (its window plus the close before it), 0 when nothing uses it."""
-        return self.atr_window + 1 if self.uses_atr else 0
 
 
 class Engine:
@@ -89,6 +61,7 @@ class Engine:
         journal: JournalWriter | None = None,
         clock: Callable[[], int] = now_ms,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.strategy = strategy
         self.gates = list(gates)
@@ -98,6 +71,7 @@ class Engine:
         self.journal = journal
         self.clock = clock
         self.on_event = on_event  # called with the journal line of every order, fill or block
+        self.observer = observer if observer is not None else Observer()
         self.run_id = secrets.token_hex(4)
         self.settings = settings
         self._history = pd.DataFrame()
@@ -123,12 +97,12 @@ class Engine:
     @property
     def history(self) -> int:
         """Bars of history the engine keeps: the strategy's, and the ATR's when exits or sizing use it."""
-        return max(self.strategy.history, self.settings.atr_bars)
+        return max(self.strategy.history, self.settings.risk.atr_bars)
 
     @property
     def warmup(self) -> int:
         """Bars needed before the first decision that may trade."""
-        return max(self.strategy.warmup, self.settings.atr_bars)
+        return max(self.strategy.warmup, self.settings.risk.atr_bars)
 
     def prime(self, history: pd.DataFrame) -> None:
         """Give the engine bars that were already decided, so a resumed session needs no warm-up."""
@@ -205,9 +179,9 @@ class Engine:
             facts.update(gate.prepare(window, signals.facts, offset))
         self._history = window.iloc[-self.history :]
         atr = None
-        if self.settings.uses_atr:
+        if self.settings.risk.atr_bars:
             cols = bar_columns(window)
-            atr = average_true_range(cols["high"], cols["low"], cols["close"], self.settings.atr_window)
+            atr = average_true_range(cols["high"], cols["low"], cols["close"], self.settings.risk.atr_window)
         # Slices bound the memory a long replay needs for its journal text.
         for lo in range(0, len(bars), SLICE_BARS):
             hi = min(lo + SLICE_BARS, len(bars))
@@ -253,6 +227,37 @@ class Engine:
                 answers[gate.name] = answer
         return answers
 
+    def _settled(self, answers: Mapping[str, list[Block | None]], n: int) -> dict[int, list[Block | None]]:
+        # When every gate judging a proposal answered for the whole run, that proposal needs no
+        # context of its own: HOLDs always (data), exits too (data alone judges them), entries
+        # when no gate but such ones judges them (gates off).
+        settled: dict[int, list[Block | None]] = {}
+        by_chain: dict[tuple[str, ...], list[Block | None]] = {}
+        for name in (HOLD, SELL, BUY):
+            chain = self.chains[name]
+            if not all(g.name in answers for g in chain):
+                continue
+            key = tuple(g.name for g in chain)
+            if key not in by_chain:
+                blocks: list[Block | None] = [None] * n
+                for gate in reversed(chain):  # the first gate in chain order wins
+                    answer = answers[gate.name]
+                    for i in _refused(answer):
+                        blocks[i] = answer[i]
+                by_chain[key] = blocks
+            settled[SIDE_CODE[name]] = by_chain[key]
+        return settled
+
+    def _steps(self, side: np.ndarray, holds: list[Block | None]) -> list[int]:
+        # The bars where something can happen: a proposal, the open after one (its order fills
+        # there), a HOLD a gate blocked, and the first bar when an order is already waiting.
+        busy = side != 0
+        busy[1:] |= side[:-1] != 0
+        busy[_refused(holds)] = True
+        if self.portfolio.pending_side:
+            busy[0] = True
+        return np.flatnonzero(busy).tolist()
+
     def _decide(
         self,
         bars: pd.DataFrame,
@@ -266,8 +271,12 @@ class Engine:
         atr: np.ndarray | None = None,
     ) -> None:
         s, port, journal, lines = self.settings, self.portfolio, self.journal, self.lines
+        fee, slippage, position_frac = s.broker.fee, s.broker.slippage, s.risk.position_frac
+        round_trip_cost = s.broker.round_trip_cost
+        on_fill, on_verdict = self.observer.on_fill, self.observer.on_verdict
         tf = s.timeframe_ms
         times = ts_ms(bars)
+        n = len(times)
         cols = bar_columns(bars)  # one read of the frame: a column at a time costs 20 us each
         opens, closes = cols["open"].tolist(), cols["close"].tolist()
         sides = side.tolist()
@@ -275,16 +284,14 @@ class Engine:
         clock = self.clock
         on_event = self.on_event
         stamp_sec, stamp_prefix, stamp_bytes = -1, "", b""
-        write_bytes = journal.write_bytes if journal is not None else None
         days = (times // DAY_MS).tolist()
         times_list = times.tolist()
         need = self.warmup
-        exits = s.exits
-        risk_sized = s.sizing == "risk"
+        exits = s.risk.exits
+        risk_sized = s.risk.sizing == "risk"
         atrs = atr.tolist() if atr is not None else None  # built only when exits or sizing read it
         highs = cols["high"].tolist() if exits else []
         lows = cols["low"].tolist() if exits else []
-        equity_out = np.empty(len(bars))
         ts_text = (
             (np.datetime_as_string(times.astype("datetime64[ms]"), unit="s").astype(object) + "Z").tolist()
             if journal is not None
@@ -293,18 +300,22 @@ class Engine:
         ts_bytes = [text.encode() for text in ts_text] if ts_text is not None else None
         hold_template, flat_template = lines.hold_template, lines.flat_template
         answers = self._batch_answers(times, offset, now, source_ok, facts, side)
-        # When every gate judging a proposal answered for the whole run, that proposal needs no
-        # context of its own: HOLDs always (data), exits too (data alone judges them).
-        settled: dict[int, list[Block | None]] = {}
-        for code, name in ((0, HOLD), (-1, SELL)):
-            chain = self.chains[name]
-            if all(g.name in answers for g in chain):
-                blocks: list[Block | None] = [None] * len(times_list)
-                for gate in reversed(chain):  # the first gate in chain order wins
-                    for i, block in enumerate(answers[gate.name]):
-                        if block is not None:
-                            blocks[i] = block
-                settled[code] = blocks
+        settled = self._settled(answers, n)
+        # Stepping only the busy bars needs every quiet bar to be a HOLD that changes nothing but
+        # the mark: no exit levels to check on the range, and no decision late enough to say so.
+        fast = not exits and now is None and 0 in settled
+        steps = self._steps(side, settled[0]) if fast else []
+        first_seq = port.last_seq + 1
+        if fast:
+            run_top = _run_maxima(cols["close"], steps)
+            # The book from bar marks_at[k] on; a quiet run keeps the one of the busy bar before it.
+            marks_at, marks_cash, marks_pos = [0], [port.cash], [port.position]
+            busy_lines: list[bytes] = []
+            emit = busy_lines.append
+            equity_out = np.empty(0)
+        else:
+            emit = journal.write_bytes if journal is not None else None  # type: ignore[assignment]
+            equity_out = np.empty(n)
         seq = port.last_seq
         cash, pos = port.cash, port.position
         peak = port.peak_equity
@@ -312,7 +323,24 @@ class Engine:
         dumps = orjson.dumps
         pos_b = cash_b = b""
         pos_seen = cash_seen = math.nan
-        for i in range(len(times_list)):
+        last = -1
+        for j, i in enumerate([*steps, n] if fast else range(n)):
+            if i > last + 1:
+                # A quiet run (fast only): the book is the same on every bar, only the mark moves.
+                end = i - 1
+                if days[end] != port.day:
+                    first = bisect_left(days, days[end], last + 1, i)  # the run's last UTC day began here
+                    if first:
+                        port.last_equity = cash + pos * closes[first - 1]
+                    port.roll_day(days[end])
+                top = cash + pos * run_top[j]  # a long book's highest mark is at the highest close
+                if top > peak:
+                    peak = top
+                seq += i - last - 1
+                port.last_equity = cash + pos * closes[end]
+            if i == n:
+                break
+            last = i
             fill = None
             if port.pending_side:
                 port.cash, port.position = cash, pos
@@ -320,20 +348,24 @@ class Engine:
                 fill = port.fill(
                     port.pending_side,
                     opens[i],
-                    s.fee,
-                    s.slippage,
-                    s.position_frac,
+                    fee,
+                    slippage,
+                    position_frac,
                     port.pending_seq,
                     units=port.pending_units,
                 )
-                if exits and fill is not None and from_flat and port.pending_side == 1:
-                    self._arm(fill, port.pending_atr, seq + 1, days[i], highs[i])
+                if fill is not None:
+                    if exits and from_flat and port.pending_side == 1:
+                        arm(s, port, fill, port.pending_atr, seq + 1, days[i], highs[i])
+                    on_fill(times_list[i], fill)
                 port.pending_side, port.pending_seq, port.pending_reason = 0, -1, None
                 port.pending_units = port.pending_atr = None
                 cash, pos = port.cash, port.position
             elif exits and pos > 0:
                 port.cash, port.position = cash, pos
-                fill = self._exit(opens[i], highs[i], lows[i], seq + 1)
+                fill = enforce(s, port, opens[i], highs[i], lows[i], seq + 1)
+                if fill is not None:
+                    on_fill(times_list[i], fill)
                 cash, pos = port.cash, port.position
             price = closes[i]
             if days[i] != port.day:
@@ -369,15 +401,16 @@ class Engine:
                     halted=port.halted,
                     reduce_only=port.reduce_only,
                     halt_reason=port.halt_reason,
-                    fee=s.fee,
-                    slippage=s.slippage,
+                    fee=fee,
+                    slippage=slippage,
                     facts={name: float(values[i]) for name, values in facts.items()},
-                    entry_units=self._size(
-                        equity, cash, price, atrs[i] if atrs is not None else math.nan, confs[i]
+                    entry_units=entry_units(
+                        s, equity, cash, price, atrs[i] if atrs is not None else math.nan, confs[i]
                     )
                     if proposed == 1
                     else math.nan,
                     risk_today=port.risk_today,
+                    round_trip_cost=round_trip_cost,
                 )
                 known = {name: answer[i] for name, answer in answers.items()}
                 block = run_gates(self.chains[ctx.proposed], ctx, known)
@@ -392,6 +425,8 @@ class Engine:
             else:
                 action = 0
                 trace = {"stage": block.stage, "reason": block.reason, "detail": dict(block.detail)}
+            if proposed or block is not None:
+                on_verdict(times_list[i], SIDE_NAME[proposed], block)
             if action:
                 port.pending_side, port.pending_seq = action, seq
                 port.trades_today += action == 1  # a trade is a round trip: count entries
@@ -399,7 +434,7 @@ class Engine:
                     # The size and the ATR ride with the order (and in the journal, for a recovery).
                     a = atrs[i]
                     port.pending_atr = None if a != a else a
-                    units = self._size(equity, cash, price, a, confs[i]) if risk_sized else None
+                    units = entry_units(s, equity, cash, price, a, confs[i]) if risk_sized else None
                     port.pending_units = units
                     detail = (
                         {"atr": port.pending_atr}
@@ -412,10 +447,15 @@ class Engine:
                 late = round((now - times_list[i] - tf) / tf, 2)
                 trace = {**trace, "detail": {**trace["detail"], "late_bars": late}}
             port.last_equity = equity
-            equity_out[i] = equity
-            if write_bytes is not None and ts_text is not None and ts_bytes is not None:
+            if fast:
+                marks_at.append(i)
+                marks_cash.append(cash)
+                marks_pos.append(pos)
+            else:
+                equity_out[i] = equity
+            if emit is not None and ts_text is not None and ts_bytes is not None:
                 c = confs[i]
-                if now is not None or not i & 255:
+                if fast or now is not None or not i & 255:
                     # A replay decides a bar every few microseconds: one reading of the clock
                     # stamps 256 lines (under a millisecond apart); a live bar reads its own.
                     ms = clock()
@@ -433,7 +473,7 @@ class Engine:
                         pos_seen, pos_b = pos, number(pos)
                     if cash != cash_seen:
                         cash_seen, cash_b = cash, number(cash)
-                    write_bytes(
+                    emit(
                         template
                         % (
                             seq,
@@ -463,11 +503,18 @@ class Engine:
                         cash,
                         equity,
                     )
-                    write_bytes(lines.encode(line))
+                    emit(lines.encode(line))
                     if on_event is not None:
                         on_event(line)
-                if seq % FLUSH_EVERY == 0:
+                if not fast and seq % FLUSH_EVERY == 0:
                     journal.flush()  # type: ignore[union-attr]
+        if fast:
+            at = np.array([*marks_at, n])
+            lengths = np.diff(at)
+            equity_out = np.repeat(marks_cash, lengths) + np.repeat(marks_pos, lengths) * cols["close"]
+            if journal is not None and ts_bytes is not None:
+                marks = (marks_cash, marks_pos)
+                self._write_runs(first_seq, steps, busy_lines, marks, ts_bytes, closes, confs, equity_out)
         port.cash, port.position, port.peak_equity = cash, pos, peak
         port.last_seq = seq
         port.last_ts = times_list[-1]
@@ -475,67 +522,40 @@ class Engine:
         if journal is not None:
             journal.flush()
 
-    def _size(self, equity: float, cash: float, price: float, atr: float, confidence: float) -> float:
-        """Return the units an entry decided at `price` buys, as `risk.sizing` says; NaN if it cannot."""
-        s = self.settings
-        per_unit = price * (1.0 + s.slippage) * (1.0 + s.fee)
-        if s.sizing != "risk":
-            return cash * s.position_frac / per_unit
-        if not atr > 0 or s.stop_atr is None:
-            return math.nan
-        units = s.risk_per_trade * equity / (s.stop_atr * atr)
-        floor = s.confidence_floor
-        if floor is not None and confidence == confidence and floor < 1:
-            # Half the size at the entry threshold, all of it at certainty, linear between.
-            units *= 0.5 + 0.5 * min(max((confidence - floor) / (1.0 - floor), 0.0), 1.0)
-        return min(units, s.max_exposure * equity / price, cash / per_unit)
-
-    def _arm(self, fill: dict[str, Any], atr: float | None, seq: int, day: int, high: float) -> None:
-        """Set the exit levels of a position just entered from flat, and count the risk it takes."""
-        s, port = self.settings, self.portfolio
-        port.entry_seq = seq
-        if atr is None:
-            return  # no ATR at the decision: only the time stop can apply
-        price = fill["price"]
-        if s.stop_atr is not None:
-            port.stop_price = fill["stop_price"] = price - s.stop_atr * atr
-            port.roll_day(day)  # the risk belongs to the day the entry filled on
-            port.risk_today += fill["units"] * s.stop_atr * atr
-        if s.take_profit_atr is not None:
-            port.take_profit_price = fill["take_profit_price"] = price + s.take_profit_atr * atr
-        if s.trailing_atr is not None:
-            port.trailing_dist = s.trailing_atr * atr
-            port.trailing_price = fill["trailing_price"] = price - port.trailing_dist
-            # The entry bar's high came after the fill at its open: it moves the stop of later bars.
-            port.trailing_price = max(port.trailing_price, high - port.trailing_dist)
-
-    def _exit(self, open_: float, high: float, low: float, seq: int) -> dict[str, Any] | None:
-        """Sell at the first exit the bar reaches (the open first, then the range); None if none.
-
-        Ratchets the trailing stop on the bar's high when the position stays open.
-        """
-        s, port = self.settings, self.portfolio
-        stop, why = port.stop_price, "stop_loss"
-        trail = port.trailing_price
-        if trail is not None and (stop is None or trail > stop):
-            stop, why = trail, "trailing_stop"
-        target = port.take_profit_price
-        price: float | None = None
-        if stop is not None and open_ <= stop:
-            price = open_
-        elif target is not None and open_ >= target:
-            price, why = open_, "take_profit"
-        elif s.max_bars is not None and port.entry_seq >= 0 and seq - port.entry_seq >= s.max_bars:
-            price, why = open_, "time_stop"
-        elif stop is not None and low <= stop:
-            price = stop  # checked before the target: when a bar reaches both, the worse is assumed
-        elif target is not None and high >= target:
-            price, why = target, "take_profit"
-        if price is None:
-            if port.trailing_dist is not None and trail is not None and high - port.trailing_dist > trail:
-                port.trailing_price = high - port.trailing_dist
-            return None
-        return port.fill(-1, price, s.fee, s.slippage, s.position_frac, seq, reason=why)
+    def _write_runs(
+        self,
+        first_seq: int,
+        steps: list[int],
+        busy_lines: list[bytes],
+        marks: tuple[list[float], list[float]],
+        ts_bytes: list[bytes],
+        closes: list[float],
+        confs: list[float],
+        equity: np.ndarray,
+    ) -> None:
+        # The journal of a stepped slice: each quiet run's HOLD lines, then the busy bar after it.
+        marks_cash, marks_pos = marks
+        split = _encoded
+        prices, confidences, equities = split(closes), split(confs), split(equity.tolist())
+        out: list[bytes] = []
+        start = 0
+        for k, i in enumerate([*steps, len(ts_bytes)]):
+            if i > start:
+                out += self.lines.hold_lines(
+                    first_seq + start,
+                    ts_bytes[start:i],
+                    prices[start:i],
+                    confidences[start:i],
+                    number(marks_pos[k]),
+                    number(marks_cash[k]),
+                    equities[start:i],
+                    self.clock,
+                )
+            if k < len(busy_lines):
+                out.append(busy_lines[k])
+            start = i + 1
+        assert self.journal is not None
+        self.journal.write_bytes(b"".join(out))
 
     def equity_curve(self) -> np.ndarray:
         """Return the equity at every close decided so far in this process."""
@@ -544,3 +564,31 @@ class Engine:
 
 def _num(value: float) -> float:
     return float(value) if not math.isnan(value) else math.nan
+
+
+def _refused(answers: list[Block | None]) -> list[int]:
+    # Most answers are None: count them at C speed, and scan only when some are not.
+    if answers.count(None) == len(answers):
+        return []
+    return [i for i, block in enumerate(answers) if block is not None]
+
+
+def _encoded(values: list[float]) -> list[bytes]:
+    # Each number as `number` encodes it (NaN as null), in one call: orjson writes a list's items
+    # exactly as it writes each alone, and no number holds a comma.
+    return orjson.dumps(values)[1:-1].split(b",") if values else []
+
+
+def _run_maxima(close: np.ndarray, steps: list[int]) -> list[float]:
+    # The highest close of each quiet run: before each busy bar, then after the last (-inf if empty).
+    busy = np.asarray(steps, dtype=np.intp)
+    starts = np.concatenate(([0], busy + 1))
+    ends = np.concatenate((busy, [len(close)]))
+    top = np.full(len(starts), -np.inf)
+    some = starts < ends
+    if some.any():
+        bounds = np.empty(2 * int(some.sum()), dtype=np.intp)
+        bounds[0::2], bounds[1::2] = starts[some], ends[some]
+        # reduceat takes each max up to the next bound: runs at even places, the busy bars between.
+        top[some] = np.maximum.reduceat(np.append(close, -np.inf), bounds)[0::2]
+    return top.tolist()

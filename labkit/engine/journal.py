@@ -12,13 +12,14 @@ import functools
 import os
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from labkit._io import iter_lines, last_line, named, open_append, repair_torn_tail
+from labkit.timeutil import iso_ms
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -146,6 +147,38 @@ class LineEncoder:
     def encode(self, line: Mapping[str, Any]) -> bytes:
         """Return a line as the bytes written to the journal."""
         return _dumps(line)
+
+    def hold_lines(
+        self,
+        first_seq: int,
+        ts: Sequence[bytes],
+        prices: Sequence[bytes],
+        confidences: Sequence[bytes],
+        position: bytes,
+        cash: bytes,
+        equities: Sequence[bytes],
+        clock: Callable[[], int],
+    ) -> list[bytes]:
+        """Return the lines of a run of HOLDs no gate blocked, all with one book (position, cash).
+
+        `ts`, `prices`, `confidences` and `equities` hold each bar's slot already encoded (`number`);
+        seqs count up from `first_seq`. The clock is read once per 256 lines: a replay writes them
+        microseconds apart.
+        """
+        out: list[bytes] = []
+        template = self.hold_template
+        for lo in range(0, len(ts), 256):
+            hi = min(lo + 256, len(ts))
+            ms = clock()
+            second, millis = iso_ms(ms)[:-5].encode(), ms % 1000
+            seqs = range(first_seq + lo, first_seq + hi)
+            out += [
+                template % (q, t, second, millis, p, c, position, cash, e, q)
+                for q, t, p, c, e in zip(
+                    seqs, ts[lo:hi], prices[lo:hi], confidences[lo:hi], equities[lo:hi], strict=True
+                )
+            ]
+        return out
 
     def hold_passed(
         self,

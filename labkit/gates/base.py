@@ -62,6 +62,9 @@ class DecisionContext:
     # and the risk the day's entries already took, in quote (units x stop distance).
     entry_units: float = math.nan
     risk_today: float = 0.0
+    # What an entry and its exit cost together, as a fraction of the price (the broker's
+    # `round_trip_cost`, labkit.engine.settings); NaN when the caller did not say.
+    round_trip_cost: float = math.nan
 
     @property
     def is_entry(self) -> bool:

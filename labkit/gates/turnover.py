@@ -37,13 +37,12 @@ class TurnoverGate(Gate):
             )
         # A rule-based strategy gives no edge estimate (NaN); only the daily cap applies to it.
         if not math.isnan(ctx.expected_edge):
-            round_trip_cost = 2.0 * (ctx.fee + ctx.slippage)
-            required = self.config.min_ratio * round_trip_cost
+            required = self.config.min_ratio * ctx.round_trip_cost
             if ctx.expected_edge < required:
                 return Block(
                     self.name,
                     "edge_below_cost",
-                    {"edge": ctx.expected_edge, "required": required, "cost": round_trip_cost},
+                    {"edge": ctx.expected_edge, "required": required, "cost": ctx.round_trip_cost},
                 )
         return None
 

@@ -8,36 +8,34 @@ of the market's calendar holds (`labkit.analysis.calendar`): 365 days for crypto
 every day; ``annualisation`` says which. Every figure comes from `labkit.analysis.metrics`.
 
 The summary also says what the gates refused, by stage and reason, and whether the guardrails
-stopped all entries for good; a backtest counts them without writing a journal (`BlockTally`).
+stopped all entries for good; a backtest counts them without writing a journal, as the engine
+reports them (`labkit.research.record`).
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from labkit.analysis import metrics
 from labkit.analysis.calendar import session_calendar
-from labkit.analysis.trips import reason_code, round_trips
 from labkit.config.assembly import build_engine
+from labkit.config.ranges import bars_to_decide, replay_range
 from labkit.config.schema import LabkitConfig
 from labkit.data.bars import ts_ms
 from labkit.data.files import is_file_spec
 from labkit.data.registry import open_source
 from labkit.engine.core import SLICE_BARS
 from labkit.engine.journal import JournalWriter
-from labkit.engine.portfolio import EXIT_REASONS, Portfolio
 from labkit.errors import ConfigError
-from labkit.gates.base import BUY, HOLD, SELL, BarFacts, Block, DecisionContext, Gate
-from labkit.session.runner import bars_to_decide, replay_range
-from labkit.strategies.base import SIDE_CODE, Strategy
+from labkit.gates.base import BUY
+from labkit.research.record import BacktestRecord
+from labkit.strategies.base import Strategy
 from labkit.timeutil import DAY_MS, iso_s, timeframe_ms
 
 
@@ -45,7 +43,7 @@ from labkit.timeutil import DAY_MS, iso_s, timeframe_ms
 class BacktestResult:
     summary: dict[str, Any]
     equity: pd.Series  # equity at each close
-    trips: pd.DataFrame | None = None  # closed round trips (`labkit.readiness.round_trips` columns)
+    trips: pd.DataFrame | None = None  # closed round trips (`labkit.analysis.trips.round_trips` columns)
 
 
 # A synthetic backtest given no range runs the market's latest bars, this many.
@@ -105,10 +103,9 @@ def run_backtest(
     annualises the figures; None means the bars a year of the market's calendar holds
     (``session.calendar``; for ``auto``, 365 days for 24/7 sources, 252 sessions for equities).
     """
-    book = _RecordingBook.start(config.session.capital)
-    engine = build_engine(config, "backtest", portfolio=book, journal=journal, home=home, strategy=strategy)
-    tally = BlockTally()
-    tally.watch(engine.gates)
+    engine = build_engine(config, "backtest", journal=journal, home=home, strategy=strategy)
+    record = BacktestRecord([gate.name for gate in engine.chains[BUY]])
+    engine.observer = record
     if progress is None:
         engine.process(bars)
     else:
@@ -136,9 +133,9 @@ def run_backtest(
         fee=config.broker.fee,
         slippage_rate=config.broker.slippage,
     )
-    trips, open_since = book.round_trips(bars.index)
-    summary.update(trade_summary(trips, bars, open_since))
-    summary.update(tally.summary(bars.index))
+    trips, open_since = record.round_trips(bars.index)
+    summary.update(trade_summary(trips, bars, open_since if port.position > 0 else None))
+    summary.update(record.summary(bars.index))
     return BacktestResult(summary, equity, trips)
 
 
@@ -199,7 +196,7 @@ def summarize(
 def trade_summary(trips: pd.DataFrame, bars: pd.DataFrame, open_since: Any = None) -> dict[str, Any]:
     """Return the closed trades' figures, the exposure and buy and hold over the same bars.
 
-    `trips` are round trips (`labkit.readiness.round_trips`); `open_since` the entry of a position
+    `trips` are round trips (`labkit.analysis.trips.round_trips`); `open_since` the entry of a position
     still open after the last bar. Figures that are not defined (no closed trade) are None.
     """
     stats = metrics.trade_stats(trips)
@@ -230,199 +227,6 @@ def trial_figures(
     returns = metrics.equity_returns(result.equity.to_numpy(dtype="float64"), capital)
     dsr = metrics.deflated_sharpe_ratio(returns, trials, sharpe_variance)
     return {"trials": trials, "deflated_sharpe": _number(dsr)}
-
-
-class _RecordingBook(Portfolio):
-    """The paper book, keeping each fill with the decision that ordered it (for the round trips)."""
-
-    fills: list[tuple[int, dict[str, Any]]]
-
-    @classmethod
-    def start(cls, capital: float) -> _RecordingBook:
-        book = cls(cash=capital, peak_equity=capital, last_equity=capital, day_start_equity=capital)
-        book.fills = []
-        return book
-
-    def fill(
-        self,
-        side: int,
-        open_price: float,
-        fee: float,
-        slippage: float,
-        position_frac: float,
-        order_seq: int,
-        *,
-        units: float | None = None,
-        reason: str = "signal",
-    ) -> dict[str, Any] | None:
-        record = super().fill(
-            side, open_price, fee, slippage, position_frac, order_seq, units=units, reason=reason
-        )
-        if record is not None:
-            self.fills.append((order_seq, record))
-        return record
-
-    def round_trips(self, times: pd.DatetimeIndex) -> tuple[pd.DataFrame, pd.Timestamp | None]:
-        """Return the closed round trips and when the position still open at the end was entered."""
-        # A fresh book decides bar i as seq i; an order decided at bar t fills at bar t+1's open, an
-        # exit the engine enforces on the bar of its own seq.
-        rows = [
-            {
-                "ts": times[seq if f["reason"] in EXIT_REASONS else seq + 1],
-                "fill_side": f["side"],
-                "fill_units": f["units"],
-                "fill_price": f["price"],
-                "fill_fee": f["fee"],
-                "fill_slippage_cost": f["slippage_cost"],
-            }
-            for seq, f in self.fills
-        ]
-        open_since = None
-        for row in rows:
-            if row["fill_side"] == BUY and open_since is None:
-                open_since = row["ts"]
-            elif row["fill_side"] == SELL:
-                open_since = None
-        return round_trips(pd.DataFrame(rows)), open_since if self.position > 0 else None
-
-
-class BlockTally:
-    """What a run's gates refused, by stage and reason, counted without a journal.
-
-    `watch` wraps each gate's answers as the engine asks for them. The chain stops at the first
-    refusal, so a gate asked about one proposal (`Gate.check`) that refuses it is the refusal of
-    that bar. A gate answering for a run of bars (`Gate.check_bars`) refuses each bar no gate asked
-    before it refused, and the first such gate in chain order wins. Only gates that judge every
-    proposal answer for runs here (the engine then asks the others bar by bar, which `check_bars`
-    promises gives the same answers). The guardrails' own answers, one per entry proposal they
-    judged, show whether they stopped all entries for good.
-
-    Only counts, bar times and reason strings are kept: a Block kept alive per refusal would make
-    every garbage collection of the run slower.
-    """
-
-    def __init__(self) -> None:
-        # Refusals of gates asked bar by bar, stage -> reason -> count, and the bars (opens, ms) refused.
-        self.single: dict[str, Counter[str]] = {}
-        self.single_bars: set[int] = set()
-        # Per run of bars: its opens, and each refusal given for the run as (bar, stage, reason).
-        self.runs: list[tuple[np.ndarray, list[tuple[int, str, str]]]] = []
-        # The guardrails' refusals since the last entry they let through: the first's bar, by reason.
-        self.halt_since: int | None = None
-        self.halt_reasons: Counter[str] = Counter()
-        self._facts: BarFacts | None = None
-
-    def watch(self, gates: Sequence[Gate]) -> None:
-        """Wrap the answers of `gates` (the engine's, in chain order) so that this tally sees them."""
-        for gate in gates:
-            setattr(gate, "check", self._checker(gate))  # noqa: B010 (mypy refuses assigning a method)
-            setattr(gate, "check_bars", self._run_checker(gate))  # noqa: B010
-
-    def _checker(self, gate: Gate) -> Callable[[DecisionContext], Block | None]:
-        # No tuple or object is made per answer: a run's garbage collections would pay for each.
-        inner, single, bars = gate.check, self.single, self.single_bars
-        guardrails = gate.name == "guardrails"
-
-        def check(ctx: DecisionContext) -> Block | None:
-            block = inner(ctx)
-            if block is not None:
-                reasons = single.get(block.stage)
-                if reasons is None:
-                    reasons = single[block.stage] = Counter()
-                reasons[block.reason] += 1
-                bars.add(ctx.ts)
-                if guardrails:
-                    if self.halt_since is None:
-                        self.halt_since = ctx.ts
-                    self.halt_reasons[block.reason] += 1
-            elif guardrails and self.halt_since is not None:
-                self.halt_since = None
-                self.halt_reasons.clear()
-            return block
-
-        return check
-
-    def _run_checker(self, gate: Gate) -> Callable[[BarFacts], list[Block | None] | None]:
-        inner = gate.check_bars
-        judges_all = {BUY, SELL, HOLD} <= gate.applies_to
-        judged = [SIDE_CODE[side] for side in gate.applies_to]
-
-        def check_bars(facts: BarFacts) -> list[Block | None] | None:
-            # A gate that judges only some proposals counts only the bars proposing those.
-            if not judges_all and facts.proposed is None:
-                return None
-            answers = inner(facts)
-            if answers is not None:
-                if facts is not self._facts:  # the first gate asked about this run of bars
-                    self._facts = facts
-                    self.runs.append((facts.ts, []))
-                mask = None if judges_all or facts.proposed is None else np.isin(facts.proposed, judged)
-                self.runs[-1][1].extend(_refusals(answers, mask))
-            return answers
-
-        return check_bars
-
-    def counts(self) -> Counter[tuple[str, str]]:
-        """Return the refusals by (stage, reason code)."""
-        raw: Counter[tuple[str, str]] = Counter()
-        for stage, reasons in self.single.items():
-            raw.update({(stage, reason): n for reason, n in reasons.items()})
-        for times, refusals in self.runs:
-            first: dict[int, tuple[str, str]] = {}
-            for i, stage, reason in refusals:  # in chain order, gate after gate: keep each bar's first
-                first.setdefault(i, (stage, reason))
-            raw.update(key for i, key in first.items() if int(times[i]) not in self.single_bars)
-        return _by_code(raw)
-
-    def halt(self, times: pd.DatetimeIndex) -> dict[str, Any] | None:
-        """Return when the guardrails began refusing every entry to the end of the run, or None.
-
-        ``first_ts`` is the first refusal after the last entry they let through, ``bars`` the bars
-        from it to the end, ``blocks`` the entries refused since, ``reasons`` by reason code.
-        """
-        if self.halt_since is None:
-            return None
-        first = int(np.searchsorted(ts_ms(pd.DataFrame(index=times)), self.halt_since))
-        reasons = _by_code(Counter({("guardrails", r): n for r, n in self.halt_reasons.items()}))
-        return {
-            "first_ts": iso_s(self.halt_since),
-            "bars": len(times) - first,
-            "blocks": sum(self.halt_reasons.values()),
-            "reasons": {reason: n for (_, reason), n in reasons.items()},
-        }
-
-    def summary(self, times: pd.DatetimeIndex) -> dict[str, Any]:
-        """Return ``blocked`` (how many), ``blocks`` (by stage and reason, most first), ``guardrail_halt``."""
-        counts = sorted(self.counts().items(), key=lambda kv: (-kv[1], kv[0]))
-        return {
-            "blocked": sum(n for _, n in counts),
-            "blocks": [{"stage": stage, "reason": reason, "count": n} for (stage, reason), n in counts],
-            "guardrail_halt": self.halt(times),
-        }
-
-
-def _by_code(raw: Counter[tuple[str, str]]) -> Counter[tuple[str, str]]:
-    # Fold reasons into their codes (insufficient_data:12 -> insufficient_data) once per distinct reason.
-    counts: Counter[tuple[str, str]] = Counter()
-    for (stage, reason), n in raw.items():
-        counts[stage, reason_code(reason) or ""] += n
-    return counts
-
-
-def _refusals(answers: list[Block | None], mask: np.ndarray | None = None) -> list[tuple[int, str, str]]:
-    # Most answers are None: count them at C speed, then stop scanning once every refusal is found.
-    # `mask` keeps the bars whose proposal the gate judges (None: every bar).
-    wanted = len(answers) - answers.count(None)
-    found: list[tuple[int, str, str]] = []
-    if wanted:
-        for i, block in enumerate(answers):
-            if block is not None:
-                if mask is None or mask[i]:
-                    found.append((i, block.stage, block.reason))
-                wanted -= 1
-                if not wanted:
-                    break
-    return found
 
 
 def _number(value: float) -> float | None:

@@ -134,7 +134,7 @@ def train_model(
             f"--since/--until: {len(bars):,} bars of {config.session.symbol} {config.session.timeframe}; "
             f"training with {plan.folds} folds and horizon {plan.horizon} needs at least {need:,} bars"
         )
-    cost = 2.0 * (config.broker.fee + config.broker.slippage)
+    cost = config.broker.round_trip_cost
     matrix = features.compute(bars)
     labels = forward_labels(bars["close"].to_numpy(dtype=float), plan.horizon, cost)
     usable = np.flatnonzero(~np.isnan(matrix).any(axis=1) & ~np.isnan(labels))

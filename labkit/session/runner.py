@@ -24,6 +24,7 @@ from tqdm import tqdm
 from labkit._io import make_private_dir, write_json_atomic
 from labkit.config.assembly import build_engine, build_strategy, engine_settings
 from labkit.config.loading import redacted
+from labkit.config.ranges import bars_to_decide, replay_range
 from labkit.config.schema import LabkitConfig
 from labkit.data.bars import empty_bars
 from labkit.data.registry import Source, open_source
@@ -46,9 +47,12 @@ from labkit.session.state import (
 from labkit.session.status import pid_alive
 from labkit.session.tape import TapeWriter
 from labkit.strategies.base import HOLD
-from labkit.timeutil import bars_between, iso_s, now_ms, parse_instant, timeframe_ms
+from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
 
 log = logging.getLogger(__name__)
+
+# `labkit run` counts the bars it will decide before it starts (labkit.config.ranges).
+__all__ = ["CHUNK_BARS", "SessionResult", "bars_to_decide", "run_session"]
 
 
 events = logging.getLogger(EVENTS)
@@ -65,37 +69,6 @@ class SessionResult:
     total: int  # bars decided by the session so far
     equity: float
     status: str
-
-
-def replay_range(config: LabkitConfig, now: int) -> tuple[int, int]:
-    """Return the half-open range ``[since, until)`` of bar opens a fast-paced run replays."""
-    s = config.session
-    tf = timeframe_ms(s.timeframe)
-    until = parse_instant(s.until, "session.until") if s.until else (now // tf) * tf
-    if s.since:
-        since = parse_instant(s.since, "session.since")
-    elif s.max_bars:
-        since = max(0, until - s.max_bars * tf)  # a count reaching back before 1970 stops there
-    else:
-        raise ConfigError("session.since: a fast-paced run needs --since or --max-bars")
-    if since >= until:
-        raise ConfigError(f"session.since: {iso_s(since)} is not before until {iso_s(until)}")
-    return since, until
-
-
-def bars_to_decide(config: LabkitConfig, now: int, last_decided: int | None = None) -> int:
-    """Return how many bars a fast-paced run of `config` will decide, counted without loading them.
-
-    A resumed session (`last_decided`, the open of its last bar) decides only the bars after it.
-    """
-    s = config.session
-    tf = timeframe_ms(s.timeframe)
-    since, until = replay_range(config, now)
-    if s.max_bars:
-        since = max(since, until - s.max_bars * tf)
-    if last_decided is not None:
-        since = max(since, last_decided + tf)
-    return bars_between(since, until, tf)
 
 
 def run_session(

@@ -20,9 +20,11 @@ from labkit.config.assembly import build_engine
 from labkit.config.loading import load_config
 from labkit.data.bars import make_bars, ts_ms
 from labkit.data.files import read_bar_file
-from labkit.engine.core import Engine, EngineSettings
+from labkit.engine.core import Engine
+from labkit.engine.exits import entry_units
 from labkit.engine.journal import JournalWriter, iter_lines
 from labkit.engine.portfolio import EXIT_REASONS, Portfolio
+from labkit.engine.settings import BrokerConfig, EngineSettings, RiskConfig
 from labkit.strategies.base import Signals, Strategy
 from labkit.strategies.registry import make_strategy
 from tests import stubs
@@ -174,14 +176,12 @@ def test_sizing_when_risk_without_stop_is_refused():
 @pytest.mark.parametrize(("confidence", "scale"), [(0.6, 0.5), (0.8, 0.75), (1.0, 1.0), (0.55, 0.5)])
 def test_sizing_when_model_confidence_scales_between_threshold_and_one(confidence, scale):
     # Arrange
-    s = EngineSettings("t", "backtest", "X/Y", "1m", 60_000, 0.0, 0.0, 1.0, sizing="risk", stop_atr=1.0)
-    scaled = EngineSettings(**{**s.__dict__, "confidence_floor": 0.6})
-    strategy = _Scripted({})
-    base = Engine(s, strategy, [], Portfolio.start(10_000.0))
-    model = Engine(scaled, strategy, [], Portfolio.start(10_000.0))
+    risk = RiskConfig(sizing="risk", stop_atr=1.0)
+    s = EngineSettings("t", "backtest", "X/Y", "1m", risk, BrokerConfig(fee=0.0))
+    scaled = EngineSettings("t", "backtest", "X/Y", "1m", risk, BrokerConfig(fee=0.0), confidence_floor=0.6)
     # Act
-    full = base._size(10_000.0, 10_000.0, 100.0, 2.0, confidence)
-    sized = model._size(10_000.0, 10_000.0, 100.0, 2.0, confidence)
+    full = entry_units(s, 10_000.0, 10_000.0, 100.0, 2.0, confidence)
+    sized = entry_units(scaled, 10_000.0, 10_000.0, 100.0, 2.0, confidence)
     # Assert
     assert full == pytest.approx(50.0)
     assert sized == pytest.approx(50.0 * scale)

@@ -11,8 +11,9 @@ import random
 import numpy as np
 import pytest
 
-from labkit.engine.core import Engine, EngineSettings
+from labkit.engine.core import Engine
 from labkit.engine.portfolio import Portfolio
+from labkit.engine.settings import BrokerConfig, EngineSettings
 from labkit.gates.base import BUY, HOLD, SELL, BarFacts, Block, DecisionContext, Gate, run_gates
 from labkit.gates.data import DataGate, DataGateConfig
 from labkit.gates.registry import build_chain, chain_order, default_enabled, registered_gates
@@ -43,7 +44,7 @@ class _Recorder(Gate):
 
 
 def _engine(gates: list[Gate]) -> Engine:
-    settings = EngineSettings("t", "backtest", "X/Y", "1m", 60_000, 0.001, 0.0, 1.0)
+    settings = EngineSettings("t", "backtest", "X/Y", "1m", broker=BrokerConfig(fee=0.001))
     return Engine(settings, SmaCross(fast=3, slow=8), gates, Portfolio.start(10_000.0))
 
 

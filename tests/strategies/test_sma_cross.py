@@ -17,7 +17,8 @@ from labkit.engine.core import Engine
 from labkit.engine.journal import JournalWriter, read_journal
 from labkit.engine.portfolio import Portfolio
 from labkit.gates.base import BUY, HOLD, SELL, BarFacts, Block, DecisionContext, Gate
-from labkit.research.backtest import BlockTally, run_backtest
+from labkit.research.backtest import run_backtest
+from labkit.research.record import BacktestRecord
 from labkit.strategies.base import BUY_CODE, SELL_CODE, Signals, Strategy
 from tests import stubs
 
@@ -278,11 +279,13 @@ class _EveryGate(Gate):
         return f"{self.name}: every {self.every} minutes"
 
 
-def test_block_tally_when_gates_answer_alone_and_for_runs_counts_the_first_refusal_of_each_bar(tmp_path):
+def test_backtest_record_when_gates_answer_alone_and_for_runs_counts_the_first_refusal_of_each_bar(
+    tmp_path,
+):
     # Arrange: in chain order, an entry gate asked bar by bar ahead of `data` (which answers for
     # runs and refuses the warm-up bars: both refuse minutes 0, 4 and 8), an entry-only gate that
-    # could answer for runs (the tally has it asked bar by bar), the built-in entry gates, and a
-    # gate judging every proposal that answers for runs
+    # answers for runs, the built-in entry gates, and a gate judging every proposal that answers
+    # for runs
     config = load_config(None, {}, environ={})
     gates = [
         _EveryGate("alone_first", 4, frozenset({BUY}), runs=False),
@@ -291,11 +294,15 @@ def test_block_tally_when_gates_answer_alone_and_for_runs_counts_the_first_refus
         _EveryGate("all_runs", 5, frozenset({BUY, SELL, HOLD}), runs=True),
     ]
     journal = JournalWriter(tmp_path / "d.jsonl")
+    record = BacktestRecord([gate.name for gate in gates if BUY in gate.applies_to])
     engine = Engine(
-        engine_settings(config, "backtest"), _EveryBar(), gates, Portfolio.start(10_000.0), journal
+        engine_settings(config, "backtest"),
+        _EveryBar(),
+        gates,
+        Portfolio.start(10_000.0),
+        journal,
+        observer=record,
     )
-    tally = BlockTally()
-    tally.watch(engine.gates)
     bars = read_bar_file(stubs.FIXTURE_CSV)
     # Act
     engine.process(bars)
@@ -303,7 +310,7 @@ def test_block_tally_when_gates_answer_alone_and_for_runs_counts_the_first_refus
     # Assert
     table = blocking_table(read_journal(tmp_path / "d.jsonl"))
     expected = [{"stage": r.stage, "reason": r.reason, "count": int(r.count)} for r in table.itertuples()]
-    assert tally.summary(bars.index)["blocks"] == expected
+    assert record.summary(bars.index)["blocks"] == expected
     assert {"alone_first", "data", "entry_runs", "all_runs"} <= {b["stage"] for b in expected}
 
 
