@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import secrets
-from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -51,6 +50,9 @@ SLICE_BARS = 65_536
 
 class Engine:
     """Decide bars one by one against a portfolio, optionally journaling every decision."""
+
+    # Whether a replay may mark quiet runs at once; False steps every bar (the tests compare both).
+    skip_quiet = True
 
     def __init__(
         self,
@@ -278,14 +280,10 @@ class Engine:
         times = ts_ms(bars)
         n = len(times)
         cols = bar_columns(bars)  # one read of the frame: a column at a time costs 20 us each
-        opens, closes = cols["open"].tolist(), cols["close"].tolist()
-        sides = side.tolist()
-        confs = conf.tolist()
         clock = self.clock
         on_event = self.on_event
         stamp_sec, stamp_prefix, stamp_bytes = -1, "", b""
-        days = (times // DAY_MS).tolist()
-        times_list = times.tolist()
+        day_arr = times // DAY_MS
         need = self.warmup
         exits = s.risk.exits
         risk_sized = s.risk.sizing == "risk"
@@ -303,10 +301,18 @@ class Engine:
         settled = self._settled(answers, n)
         # Stepping only the busy bars needs every quiet bar to be a HOLD that changes nothing but
         # the mark: no exit levels to check on the range, and no decision late enough to say so.
-        fast = not exits and now is None and 0 in settled
+        fast = self.skip_quiet and not exits and now is None and 0 in settled
         steps = self._steps(side, settled[0]) if fast else []
         first_seq = port.last_seq + 1
         if fast:
+            # What the loop reads, at the busy bars only (k counts them), and at the last bar of
+            # the quiet run before each (and after the last).
+            at = np.asarray(steps, dtype=np.intp)
+            ends = np.append(at, n) - 1
+            opens, closes = cols["open"][at].tolist(), cols["close"][at].tolist()
+            sides, confs = side[at].tolist(), conf[at].tolist()
+            days, times_list = day_arr[at].tolist(), times[at].tolist()
+            run_close, run_day = cols["close"][ends].tolist(), day_arr[ends].tolist()
             run_top = _run_maxima(cols["close"], steps)
             # The book from bar marks_at[k] on; a quiet run keeps the one of the busy bar before it.
             marks_at, marks_cash, marks_pos = [0], [port.cash], [port.position]
@@ -314,6 +320,9 @@ class Engine:
             emit = busy_lines.append
             equity_out = np.empty(0)
         else:
+            opens, closes = cols["open"].tolist(), cols["close"].tolist()
+            sides, confs = side.tolist(), conf.tolist()
+            days, times_list = day_arr.tolist(), times.tolist()
             emit = journal.write_bytes if journal is not None else None  # type: ignore[assignment]
             equity_out = np.empty(n)
         seq = port.last_seq
@@ -324,20 +333,20 @@ class Engine:
         pos_b = cash_b = b""
         pos_seen = cash_seen = math.nan
         last = -1
-        for j, i in enumerate([*steps, n] if fast else range(n)):
+        for k, i in enumerate([*steps, n] if fast else range(n)):
             if i > last + 1:
                 # A quiet run (fast only): the book is the same on every bar, only the mark moves.
-                end = i - 1
-                if days[end] != port.day:
-                    first = bisect_left(days, days[end], last + 1, i)  # the run's last UTC day began here
+                if run_day[k] != port.day:
+                    # The run's last UTC day began at `first`: the day starts from the mark before it.
+                    first = last + 1 + int(np.searchsorted(day_arr[last + 1 : i], run_day[k]))
                     if first:
-                        port.last_equity = cash + pos * closes[first - 1]
-                    port.roll_day(days[end])
-                top = cash + pos * run_top[j]  # a long book's highest mark is at the highest close
+                        port.last_equity = cash + pos * float(cols["close"][first - 1])
+                    port.roll_day(run_day[k])
+                top = cash + pos * run_top[k]  # a long book's highest mark is at the highest close
                 if top > peak:
                     peak = top
                 seq += i - last - 1
-                port.last_equity = cash + pos * closes[end]
+                port.last_equity = cash + pos * run_close[k]
             if i == n:
                 break
             last = i
@@ -347,7 +356,7 @@ class Engine:
                 from_flat = pos <= 0
                 fill = port.fill(
                     port.pending_side,
-                    opens[i],
+                    opens[k],
                     fee,
                     slippage,
                     position_frac,
@@ -356,33 +365,33 @@ class Engine:
                 )
                 if fill is not None:
                     if exits and from_flat and port.pending_side == 1:
-                        arm(s, port, fill, port.pending_atr, seq + 1, days[i], highs[i])
-                    on_fill(times_list[i], fill)
+                        arm(s, port, fill, port.pending_atr, seq + 1, days[k], highs[k])
+                    on_fill(times_list[k], fill)
                 port.pending_side, port.pending_seq, port.pending_reason = 0, -1, None
                 port.pending_units = port.pending_atr = None
                 cash, pos = port.cash, port.position
             elif exits and pos > 0:
                 port.cash, port.position = cash, pos
-                fill = enforce(s, port, opens[i], highs[i], lows[i], seq + 1)
+                fill = enforce(s, port, opens[k], highs[k], lows[k], seq + 1)
                 if fill is not None:
-                    on_fill(times_list[i], fill)
+                    on_fill(times_list[k], fill)
                 cash, pos = port.cash, port.position
-            price = closes[i]
-            if days[i] != port.day:
-                port.roll_day(days[i])
+            price = closes[k]
+            if days[k] != port.day:
+                port.roll_day(days[k])
             equity = cash + pos * price
             if equity > peak:
                 peak = equity
             seq += 1
-            proposed = sides[i]
+            proposed = sides[k]
             if proposed in settled:
                 block = settled[proposed][i]
             else:
                 port.cash, port.position, port.peak_equity = cash, pos, peak
                 ctx = DecisionContext(
-                    ts=times_list[i],
-                    close_ts=times_list[i] + tf,
-                    now=times_list[i] + tf if now is None else now,
+                    ts=times_list[k],
+                    close_ts=times_list[k] + tf,
+                    now=times_list[k] + tf if now is None else now,
                     timeframe_ms=tf,
                     price=price,
                     proposed=SIDE_NAME[proposed],
@@ -405,7 +414,7 @@ class Engine:
                     slippage=slippage,
                     facts={name: float(values[i]) for name, values in facts.items()},
                     entry_units=entry_units(
-                        s, equity, cash, price, atrs[i] if atrs is not None else math.nan, confs[i]
+                        s, equity, cash, price, atrs[i] if atrs is not None else math.nan, confs[k]
                     )
                     if proposed == 1
                     else math.nan,
@@ -426,7 +435,7 @@ class Engine:
                 action = 0
                 trace = {"stage": block.stage, "reason": block.reason, "detail": dict(block.detail)}
             if proposed or block is not None:
-                on_verdict(times_list[i], SIDE_NAME[proposed], block)
+                on_verdict(times_list[k], SIDE_NAME[proposed], block)
             if action:
                 port.pending_side, port.pending_seq = action, seq
                 port.trades_today += action == 1  # a trade is a round trip: count entries
@@ -434,7 +443,7 @@ class Engine:
                     # The size and the ATR ride with the order (and in the journal, for a recovery).
                     a = atrs[i]
                     port.pending_atr = None if a != a else a
-                    units = entry_units(s, equity, cash, price, a, confs[i]) if risk_sized else None
+                    units = entry_units(s, equity, cash, price, a, confs[k]) if risk_sized else None
                     port.pending_units = units
                     detail = (
                         {"atr": port.pending_atr}
@@ -442,9 +451,9 @@ class Engine:
                         else {"units": units, "atr": port.pending_atr}
                     )
                     trace = {**trace, "detail": {**trace["detail"], **detail}}
-            if now is not None and trace["stage"] == "passed" and now - times_list[i] - tf > tf:
+            if now is not None and trace["stage"] == "passed" and now - times_list[k] - tf > tf:
                 # Decided more than a bar after it closed (a catch-up): say so, with how late.
-                late = round((now - times_list[i] - tf) / tf, 2)
+                late = round((now - times_list[k] - tf) / tf, 2)
                 trace = {**trace, "detail": {**trace["detail"], "late_bars": late}}
             port.last_equity = equity
             if fast:
@@ -454,7 +463,7 @@ class Engine:
             else:
                 equity_out[i] = equity
             if emit is not None and ts_text is not None and ts_bytes is not None:
-                c = confs[i]
+                c = confs[k]
                 if fast or now is not None or not i & 255:
                     # A replay decides a bar every few microseconds: one reading of the clock
                     # stamps 256 lines (under a millisecond apart); a live bar reads its own.
@@ -509,15 +518,15 @@ class Engine:
                 if not fast and seq % FLUSH_EVERY == 0:
                     journal.flush()  # type: ignore[union-attr]
         if fast:
-            at = np.array([*marks_at, n])
-            lengths = np.diff(at)
+            lengths = np.diff([*marks_at, n])
             equity_out = np.repeat(marks_cash, lengths) + np.repeat(marks_pos, lengths) * cols["close"]
             if journal is not None and ts_bytes is not None:
                 marks = (marks_cash, marks_pos)
-                self._write_runs(first_seq, steps, busy_lines, marks, ts_bytes, closes, confs, equity_out)
+                quiet = (cols["close"].tolist(), conf.tolist(), equity_out.tolist())
+                self._write_runs(first_seq, steps, busy_lines, marks, ts_bytes, quiet)
         port.cash, port.position, port.peak_equity = cash, pos, peak
         port.last_seq = seq
-        port.last_ts = times_list[-1]
+        port.last_ts = int(times[-1])
         self.equity.append(equity_out)
         if journal is not None:
             journal.flush()
@@ -529,14 +538,12 @@ class Engine:
         busy_lines: list[bytes],
         marks: tuple[list[float], list[float]],
         ts_bytes: list[bytes],
-        closes: list[float],
-        confs: list[float],
-        equity: np.ndarray,
+        quiet: tuple[list[float], list[float], list[float]],
     ) -> None:
         # The journal of a stepped slice: each quiet run's HOLD lines, then the busy bar after it.
         marks_cash, marks_pos = marks
         split = _encoded
-        prices, confidences, equities = split(closes), split(confs), split(equity.tolist())
+        prices, confidences, equities = (split(values) for values in quiet)
         out: list[bytes] = []
         start = 0
         for k, i in enumerate([*steps, len(ts_bytes)]):
