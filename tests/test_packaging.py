@@ -40,7 +40,8 @@ def test_environment_yml_when_compared_mirrors_pyproject_dependencies_and_extras
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     # Act
-    expected = dict(_name(dep) for dep in project["dependencies"] + _extra(project, "dev") + _extra(project, "lab"))
+    extras = _extra(project, "dev") + _extra(project, "lab") + _extra(project, "bench")
+    expected = dict(_name(dep) for dep in project["dependencies"] + extras)
     conda = [dep for dep in env["dependencies"] if isinstance(dep, str)]
     pip_section = next(dep["pip"] for dep in env["dependencies"] if isinstance(dep, dict))
     result = dict(_name(dep) for dep in conda if not dep.startswith(("python", "pip")))
