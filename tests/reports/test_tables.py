@@ -118,3 +118,20 @@ def test_report_tables_when_doctested_examples_hold(module):
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted >= 1 and result.failed == 0
+
+
+def test_health_table_when_the_calendar_expected_no_bar_says_n_a_not_nan():
+    # Issue 17: a closed day (no bar expected) has NaN coverage; the table showed "nan%".
+    from labkit.reports.daily import health_table
+
+    health = {
+        "day": "2026-01-10", "decisions": 0, "expected": 0, "coverage": float("nan"), "missing_bars": 0,
+        "heartbeat_gaps": 0, "max_gap_seconds": 0.0, "data_errors": 0, "data_error_share": float("nan"),
+        "actions": {"BUY": 0, "SELL": 0}, "blocked": 0, "top_reasons": [], "trades_closed": 0, "pnl": None,
+        "pnl_pct": None, "fees": 0.0, "slippage": -0.0, "max_drawdown": float("nan"),
+    }  # fmt: skip
+    table = health_table(health, "USD")["value"]
+    assert table["decisions / bars expected"] == "0 / 0 (n/a)"
+    assert table["data errors"] == "0 (n/a)"
+    assert table["max drawdown (within the day)"] == "n/a"
+    assert table["fees / slippage"] == "0.00 USD / 0.00 USD"
