@@ -43,7 +43,6 @@ class IndexEntry:
         return _outcome(self.sidecar)
 
 
-
 def write_index(home: Path) -> Path:
     """Rewrite ``reports/index.html`` from the sidecars of every report; return its path.
 
@@ -70,7 +69,6 @@ def write_index(home: Path) -> Path:
     path = Path(home) / "reports" / "index.html"
     write_page(path, page)
     return path
-
 
 
 def index_entries(home: Path) -> list[IndexEntry]:
@@ -140,7 +138,6 @@ def index_entries(home: Path) -> list[IndexEntry]:
     return [IndexEntry(data, link) for data, link in entries]
 
 
-
 def _outcome(sidecar: dict[str, Any]) -> str:
     # Sidecars written before reports had outcomes say only whether the notebook ran.
     if not sidecar.get("ok"):
@@ -153,17 +150,13 @@ def _outcome(sidecar: dict[str, Any]) -> str:
     return outcome if outcome in ("READY", "NOT READY", "empty", "ok") else "ok"
 
 
-
 _OUTCOME_CLASS = {"READY": "ok", "ok": "ok", "empty": "empty", "NOT READY": "notready"}
-
 
 
 _AUC = re.compile(r"AUC (?:n/a|[0-9.]+(?: ± [0-9.]+)?)")
 
 
-
 _PBO = re.compile(r"PBO (?:n/a|[0-9.]+(?: to [0-9.]+)?)")
-
 
 
 def _outcome_class(sidecar: dict[str, Any]) -> str:
@@ -171,7 +164,6 @@ def _outcome_class(sidecar: dict[str, Any]) -> str:
     # An AUC or a PBO is a figure to read, not a pass: no colour says it is good or bad.
     figure = _AUC.fullmatch(outcome) or _PBO.fullmatch(outcome)
     return "figure" if figure else _OUTCOME_CLASS.get(outcome, "failed")
-
 
 
 def _first_decision_ms(journal: Path) -> int | None:
@@ -184,7 +176,6 @@ def _first_decision_ms(journal: Path) -> int | None:
         return None
 
 
-
 def _generated_ms(sidecar: dict[str, Any]) -> int:
     try:
         return parse_instant(sidecar["generated_at"])
@@ -192,10 +183,8 @@ def _generated_ms(sidecar: dict[str, Any]) -> int:
         return 0  # a sidecar that does not say when it was made is as old as can be
 
 
-
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
-
 
 
 def write_page(path: Path, text: str) -> None:

@@ -557,5 +557,3 @@ def _without_home(nb: Any, home: Path) -> None:
             for mime in ("text/plain", "text/html", "text/markdown"):
                 if mime in output.get("data", {}):
                     output["data"][mime] = strip(output["data"][mime])
-
-

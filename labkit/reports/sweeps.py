@@ -57,6 +57,8 @@ _NOT_PARAMETERS = frozenset(
         "blocked", "blocks", "guardrail_halt", "trials", "deflated_sharpe", "slippage_paid",
     }
 )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class SweepRecord:
     """A sweep read for its report: its runs, their blocks, and its grid as written."""
