@@ -151,11 +151,7 @@ def _outcome(sidecar: dict[str, Any]) -> str:
 
 
 _OUTCOME_CLASS = {"READY": "ok", "ok": "ok", "empty": "empty", "NOT READY": "notready"}
-
-
 _AUC = re.compile(r"AUC (?:n/a|[0-9.]+(?: ± [0-9.]+)?)")
-
-
 _PBO = re.compile(r"PBO (?:n/a|[0-9.]+(?: to [0-9.]+)?)")
 
 
