@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from labkit._io import append_line, iter_lines, make_private_dir, repair_torn_tail
+from labkit.analysis.formatting import finite
 from labkit.errors import DataError
 from labkit.timeutil import iso_ms, now_ms
 
@@ -132,11 +133,11 @@ def trial_record(
             "bars": len(bars),
             "hash": data_hash(bars),
         },
-        "sharpe": _finite(summary.get("sharpe")),
-        "periods_per_year": _finite(summary.get("periods_per_year")),
+        "sharpe": finite(summary.get("sharpe")),
+        "periods_per_year": finite(summary.get("periods_per_year")),
         "returns": summary.get("bars", len(bars)),
-        "return_pct": _finite(summary.get("return_pct")),
-        "max_drawdown_pct": _finite(summary.get("max_drawdown_pct")),
+        "return_pct": finite(summary.get("return_pct")),
+        "max_drawdown_pct": finite(summary.get("max_drawdown_pct")),
         "trades": summary.get("trades"),
         "labkit": __version__,
     }
@@ -209,7 +210,7 @@ def trial_stats(home: Path, symbol: str, timeframe: str) -> TrialStats:
         variants[key] = trial  # the latest run of a variant stands for it
     per_observation: list[float] = []
     for trial in variants.values():
-        sharpe, periods = _finite(trial.get("sharpe")), _finite(trial.get("periods_per_year"))
+        sharpe, periods = finite(trial.get("sharpe")), finite(trial.get("periods_per_year"))
         if sharpe is not None and periods is not None and periods > 0:
             per_observation.append(sharpe / math.sqrt(periods))
     return TrialStats(len(variants), _variance(per_observation), runs)
@@ -221,9 +222,3 @@ def _variance(values: list[float]) -> float:
         return math.nan
     mean = sum(values) / n
     return sum((v - mean) ** 2 for v in values) / (n - 1)
-
-
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
