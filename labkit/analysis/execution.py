@@ -106,7 +106,7 @@ def refill(
         equity[i] = book.cash + book.position * closes[i]
     out["fill"], out["cash"], out["position"], out["equity"] = fills, cash, position, equity
     for key in ("side", "units", "price", "fee", "slippage_cost", "order_seq", "pnl"):
-        out[f"fill_{key}"] = [f.get(key) if isinstance(f, Mapping) else None for f in fills]
+        out[f"fill_{key}"] = [None if f is None else f.get(key) for f in fills]
     out.attrs["execution"] = model.describe()
     return out
 
@@ -125,15 +125,17 @@ def _orders(journal: pd.DataFrame) -> list[_Order]:
     # fill names the reason), by seq and whether the engine enforced it: a bar that stopped out may
     # decide an entry too.
     orders: dict[tuple[int, bool], _Order] = {}
-    traces = journal["gate_trace"] if "gate_trace" in journal.columns else [None] * len(journal)
-    for seq, action, trace in zip(journal["seq"], journal["action"], traces, strict=True):
+    # Python lists: zipping them is several times faster than iterating the frame's columns.
+    traces = journal["gate_trace"].tolist() if "gate_trace" in journal.columns else [None] * len(journal)
+    seqs, actions = journal["seq"].tolist(), journal["action"].tolist()
+    for seq, action, trace in zip(seqs, actions, traces, strict=True):
         if action in (BUY, SELL):
             detail = (trace.get("detail") or {}) if isinstance(trace, Mapping) else {}
             units = detail.get("units") if action == BUY else None
             orders[int(seq), False] = _Order(
                 int(seq), SIDE_CODE[action], None if units is None else float(units)
             )
-    for fill in journal["fill"]:
+    for fill in journal["fill"].tolist():
         if not isinstance(fill, Mapping) or fill.get("reason", "signal") == "signal":
             continue
         seq = int(fill["order_seq"])

@@ -242,7 +242,7 @@ def weekly_readiness(
         decisions=decisions,
         expected=expected,
         trades=len(trips),
-        models=tuple(sorted({str(m) for m in rows["model"].dropna()})) if len(rows) else (),
+        models=tuple(sorted({str(m) for m in rows["model"].dropna().unique()})) if len(rows) else (),
         gates=gates,
         per_day=tuple(_per_day(journal, start, timeframe_ms, calendar)),
         calendar={**calendar.to_dict(), "annualisation": calendar.annualisation(timeframe_ms)},
