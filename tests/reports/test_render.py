@@ -174,3 +174,39 @@ def test_write_index_when_a_backtest_report_exists_lists_it_without_a_session(tm
     # Assert
     assert re.findall(r'href="([^"]+)"', page) == ["_backtests/backtest-bt-1234abcd.html"]
     assert "<td>backtest</td><td>bt.jsonl</td>" in page and "1 reports" in page
+
+
+@pytest.mark.slow
+def test_render_report_when_weekly_cells_run_reads_the_verdict_already_saved(home, tmp_path):
+    # Arrange: the verdict is judged beside the kernel's start-up (issue 17); a cell reads the file
+    write_notebook(
+        tmp_path,
+        "weekly_readiness",
+        'import json, pathlib\nsaved = json.loads(pathlib.Path(verdict).read_text())\nprint("saved", saved["week"], len(saved["execution"]))',
+    )
+    config = load_config(None, {}, environ={})
+    # Act
+    result = render_report("weekly", "s1", home, config, week="2026-W02", notebooks=tmp_path)
+    # Assert
+    assert result.ok and result.outcome in ("READY", "NOT READY")
+    assert "saved 2026-W02 3" in result.html.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_render_report_when_judging_the_evidence_fails_raises_it_and_writes_no_report(tmp_path, monkeypatch):
+    # Arrange: the evidence, judged while the kernel starts (issue 17), fails
+    import labkit.readiness.evidence
+
+    def broken(*args, **kwargs):
+        raise OSError("tape unreadable")
+
+    monkeypatch.setattr(labkit.readiness.evidence, "execution_check", broken)
+    home = stubs.replayed_session(tmp_path / "home", "s2", "2026-01-05", "2026-01-05T01:00")
+    write_notebook(tmp_path / "notebooks", "weekly_readiness", 'print("never")')
+    config = load_config(None, {}, environ={})
+    # Act
+    with pytest.raises(OSError, match="tape unreadable"):
+        render_report("weekly", "s2", home, config, week="2026-W02", notebooks=tmp_path / "notebooks")
+    # Assert: as when the verdict was judged before the notebook started, the report left nothing
+    assert not (home / "reports").exists() or not list((home / "reports").rglob("weekly-*"))
+    assert not (home / "data" / "sessions" / "s2" / "readiness" / "weekly-2026-W02.json").exists()
