@@ -60,18 +60,20 @@ def backtesting_side(path: str) -> None:
 
 
 def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    # Popen.communicate reaps the child itself; wait4 on our own fork gives the CPU it used.
-    start = time.perf_counter()
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        out = proc.stdout.read()
-        err = proc.stderr.read()
+    """Run `cmd`; return its wall seconds, CPU seconds (user + system) and what it printed."""
+    # Both streams go to files: a child that fills one pipe while we read the other would wait for
+    # ever (backtesting.py draws a progress bar on stderr). wait4 reaps it and says what CPU it used.
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
         _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - start
-    if proc.returncode:
-        raise SystemExit(f"{' '.join(cmd[:4])}... failed:\n{err.decode()}")
-    return wall, usage.ru_utime + usage.ru_stime, out.decode()
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode:
+            raise SystemExit(f"{' '.join(cmd[:4])}... failed:\n{err.read().decode()}")
+        return wall, usage.ru_utime + usage.ru_stime, out.read().decode()
 
 
 def main() -> None:

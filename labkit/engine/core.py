@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -221,6 +222,9 @@ class Engine:
             source_ok=source_ok,
             signals=facts,
             proposed=side,
+            halted=self.portfolio.halted,
+            reduce_only=self.portfolio.reduce_only,
+            halt_reason=self.portfolio.halt_reason,
         )
         answers = {}
         for gate in self.gates:
@@ -229,26 +233,33 @@ class Engine:
                 answers[gate.name] = answer
         return answers
 
-    def _settled(self, answers: Mapping[str, list[Block | None]], n: int) -> dict[int, list[Block | None]]:
+    def _settled(
+        self, answers: Mapping[str, list[Block | None]], n: int
+    ) -> tuple[dict[int, list[Block | None]], dict[int, list[Block | None]]]:
         # When every gate judging a proposal answered for the whole run, that proposal needs no
-        # context of its own: HOLDs always (data), exits too (data alone judges them), entries
-        # when no gate but such ones judges them (gates off).
+        # context of its own (`settled`): HOLDs always (data), exits too (data alone judges them),
+        # entries when no gate but such ones judges them (gates off). Otherwise the gates at the
+        # head of the chain that answered may already refuse a bar (`ahead`): halt, data, model.
         settled: dict[int, list[Block | None]] = {}
-        by_chain: dict[tuple[str, ...], list[Block | None]] = {}
+        ahead: dict[int, list[Block | None]] = {}
+        merged: dict[tuple[str, ...], list[Block | None]] = {}
         for name in (HOLD, SELL, BUY):
             chain = self.chains[name]
-            if not all(g.name in answers for g in chain):
+            head = 0
+            while head < len(chain) and chain[head].name in answers:
+                head += 1
+            if not head and chain:
                 continue
-            key = tuple(g.name for g in chain)
-            if key not in by_chain:
+            key = tuple(g.name for g in chain[:head])
+            if key not in merged:
                 blocks: list[Block | None] = [None] * n
-                for gate in reversed(chain):  # the first gate in chain order wins
+                for gate in reversed(chain[:head]):  # the first gate in chain order wins
                     answer = answers[gate.name]
                     for i in _refused(answer):
                         blocks[i] = answer[i]
-                by_chain[key] = blocks
-            settled[SIDE_CODE[name]] = by_chain[key]
-        return settled
+                merged[key] = blocks
+            (settled if head == len(chain) else ahead)[SIDE_CODE[name]] = merged[key]
+        return settled, ahead
 
     def _steps(self, side: np.ndarray, holds: list[Block | None]) -> list[int]:
         # The bars where something can happen: a proposal, the open after one (its order fills
@@ -276,6 +287,7 @@ class Engine:
         fee, slippage, position_frac = s.broker.fee, s.broker.slippage, s.risk.position_frac
         round_trip_cost = s.broker.round_trip_cost
         on_fill, on_verdict = self.observer.on_fill, self.observer.on_verdict
+        day = port.day  # the book's UTC day, read often
         tf = s.timeframe_ms
         times = ts_ms(bars)
         n = len(times)
@@ -298,7 +310,7 @@ class Engine:
         ts_bytes = [text.encode() for text in ts_text] if ts_text is not None else None
         hold_template, flat_template = lines.hold_template, lines.flat_template
         answers = self._batch_answers(times, offset, now, source_ok, facts, side)
-        settled = self._settled(answers, n)
+        settled, ahead = self._settled(answers, n)
         # Stepping only the busy bars needs every quiet bar to be a HOLD that changes nothing but
         # the mark: no exit levels to check on the range, and no decision late enough to say so.
         fast = self.skip_quiet and not exits and now is None and 0 in settled
@@ -314,8 +326,8 @@ class Engine:
             days, times_list = day_arr[at].tolist(), times[at].tolist()
             run_close, run_day = cols["close"][ends].tolist(), day_arr[ends].tolist()
             run_top = _run_maxima(cols["close"], steps)
-            # The book from bar marks_at[k] on; a quiet run keeps the one of the busy bar before it.
-            marks_at, marks_cash, marks_pos = [0], [port.cash], [port.position]
+            # The book from each fill on, (bar, cash, position): only a fill changes it.
+            marks = [(0, port.cash, port.position)]
             busy_lines: list[bytes] = []
             emit = busy_lines.append
             equity_out = np.empty(0)
@@ -336,12 +348,13 @@ class Engine:
         for k, i in enumerate([*steps, n] if fast else range(n)):
             if i > last + 1:
                 # A quiet run (fast only): the book is the same on every bar, only the mark moves.
-                if run_day[k] != port.day:
+                if run_day[k] != day:
                     # The run's last UTC day began at `first`: the day starts from the mark before it.
-                    first = last + 1 + int(np.searchsorted(day_arr[last + 1 : i], run_day[k]))
+                    day = run_day[k]
+                    first = last + 1 + int(np.searchsorted(day_arr[last + 1 : i], day))
                     if first:
                         port.last_equity = cash + pos * float(cols["close"][first - 1])
-                    port.roll_day(run_day[k])
+                    port.roll_day(day)
                 top = cash + pos * run_top[k]  # a long book's highest mark is at the highest close
                 if top > peak:
                     peak = top
@@ -370,6 +383,8 @@ class Engine:
                 port.pending_side, port.pending_seq, port.pending_reason = 0, -1, None
                 port.pending_units = port.pending_atr = None
                 cash, pos = port.cash, port.position
+                if fast:
+                    marks.append((i, cash, pos))
             elif exits and pos > 0:
                 port.cash, port.position = cash, pos
                 fill = enforce(s, port, opens[k], highs[k], lows[k], seq + 1)
@@ -377,8 +392,9 @@ class Engine:
                     on_fill(times_list[k], fill)
                 cash, pos = port.cash, port.position
             price = closes[k]
-            if days[k] != port.day:
-                port.roll_day(days[k])
+            if days[k] != day:
+                day = days[k]
+                port.roll_day(day)
             equity = cash + pos * price
             if equity > peak:
                 peak = equity
@@ -386,6 +402,8 @@ class Engine:
             proposed = sides[k]
             if proposed in settled:
                 block = settled[proposed][i]
+            elif proposed in ahead and ahead[proposed][i] is not None:
+                block = ahead[proposed][i]
             else:
                 port.cash, port.position, port.peak_equity = cash, pos, peak
                 ctx = DecisionContext(
@@ -456,11 +474,7 @@ class Engine:
                 late = round((now - times_list[k] - tf) / tf, 2)
                 trace = {**trace, "detail": {**trace["detail"], "late_bars": late}}
             port.last_equity = equity
-            if fast:
-                marks_at.append(i)
-                marks_cash.append(cash)
-                marks_pos.append(pos)
-            else:
+            if not fast:
                 equity_out[i] = equity
             if emit is not None and ts_text is not None and ts_bytes is not None:
                 c = confs[k]
@@ -518,12 +532,13 @@ class Engine:
                 if not fast and seq % FLUSH_EVERY == 0:
                     journal.flush()  # type: ignore[union-attr]
         if fast:
+            marks_at, marks_cash, marks_pos = (list(column) for column in zip(*marks, strict=True))
             lengths = np.diff([*marks_at, n])
             equity_out = np.repeat(marks_cash, lengths) + np.repeat(marks_pos, lengths) * cols["close"]
             if journal is not None and ts_bytes is not None:
-                marks = (marks_cash, marks_pos)
+                marks_by_bar = (marks_at, marks_cash, marks_pos)
                 quiet = (cols["close"].tolist(), conf.tolist(), equity_out.tolist())
-                self._write_runs(first_seq, steps, busy_lines, marks, ts_bytes, quiet)
+                self._write_runs(first_seq, steps, busy_lines, marks_by_bar, ts_bytes, quiet)
         port.cash, port.position, port.peak_equity = cash, pos, peak
         port.last_seq = seq
         port.last_ts = int(times[-1])
@@ -536,25 +551,26 @@ class Engine:
         first_seq: int,
         steps: list[int],
         busy_lines: list[bytes],
-        marks: tuple[list[float], list[float]],
+        marks: tuple[list[int], list[float], list[float]],
         ts_bytes: list[bytes],
         quiet: tuple[list[float], list[float], list[float]],
     ) -> None:
         # The journal of a stepped slice: each quiet run's HOLD lines, then the busy bar after it.
-        marks_cash, marks_pos = marks
+        marks_at, marks_cash, marks_pos = marks
         split = _encoded
         prices, confidences, equities = (split(values) for values in quiet)
         out: list[bytes] = []
         start = 0
         for k, i in enumerate([*steps, len(ts_bytes)]):
             if i > start:
+                m = bisect_right(marks_at, start) - 1  # the book of the run: the last fill before it
                 out += self.lines.hold_lines(
                     first_seq + start,
                     ts_bytes[start:i],
                     prices[start:i],
                     confidences[start:i],
-                    number(marks_pos[k]),
-                    number(marks_cash[k]),
+                    number(marks_pos[m]),
+                    number(marks_cash[m]),
                     equities[start:i],
                     self.clock,
                 )

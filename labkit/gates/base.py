@@ -93,6 +93,10 @@ class BarFacts:
     source_ok: bool
     signals: Mapping[str, np.ndarray] = field(default_factory=dict)  # Signals.facts for these bars
     proposed: np.ndarray | None = None  # the strategy's side codes (1 BUY, 0 HOLD, -1 SELL) for these bars
+    # The book's standing orders, which only a command changes (between runs, never within one).
+    halted: bool = False
+    reduce_only: bool = False
+    halt_reason: str | None = None
 
 
 class GateConfig(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labkit.gates.base import BUY, Block, DecisionContext, Gate, GateConfig
+from labkit.gates.base import BUY, BarFacts, Block, DecisionContext, Gate, GateConfig
 
 
 class HaltConfig(GateConfig):
@@ -20,9 +20,16 @@ class HaltGate(Gate):
     applies_to = frozenset({BUY})
 
     def check(self, ctx: DecisionContext) -> Block | None:
-        if not ctx.halted:
-            return Block(self.name, "reduce_only", {}) if ctx.reduce_only else None
-        why = ctx.halt_reason or "emergency_stop"
+        return self._judge(ctx.halted, ctx.reduce_only, ctx.halt_reason)
+
+    def check_bars(self, facts: BarFacts) -> list[Block | None]:
+        # A halt holds for a whole run of bars: commands apply between runs.
+        return [self._judge(facts.halted, facts.reduce_only, facts.halt_reason)] * len(facts.ts)
+
+    def _judge(self, halted: bool, reduce_only: bool, halt_reason: str | None) -> Block | None:
+        if not halted:
+            return Block(self.name, "reduce_only", {}) if reduce_only else None
+        why = halt_reason or "emergency_stop"
         reason = "emergency_stop" if why == "emergency_stop" else f"halted:{why}"
         return Block(self.name, reason, {"halt_reason": why})
 

@@ -34,12 +34,9 @@ class BacktestRecord(Observer):
     """
 
     def __init__(self, entry_chain: Sequence[str]) -> None:
-        self.fill_ts: list[int] = []
-        self.fill_buy: list[bool] = []
-        self.fill_units: list[float] = []
-        self.fill_price: list[float] = []
-        self.fill_fee: list[float] = []
-        self.fill_slippage: list[float] = []
+        # Each fill's bar open, side (1 BUY, 0 SELL), units, price, fee and slippage cost, one after
+        # the other in one list: a run of tens of thousands of fills appends once per fill.
+        self.fills: list[float] = []
         self.refusals: Counter[tuple[str, str]] = Counter()  # by stage and reason as given
         self._place = {stage: k for k, stage in enumerate(entry_chain)}
         self._guardrails = self._place.get(GUARDRAILS)
@@ -48,12 +45,8 @@ class BacktestRecord(Observer):
         self.halt_reasons: Counter[str] = Counter()
 
     def on_fill(self, ts: int, fill: Mapping[str, Any]) -> None:
-        self.fill_ts.append(ts)
-        self.fill_buy.append(fill["side"] == BUY)
-        self.fill_units.append(fill["units"])
-        self.fill_price.append(fill["price"])
-        self.fill_fee.append(fill["fee"])
-        self.fill_slippage.append(fill["slippage_cost"])
+        side = fill["side"] == BUY
+        self.fills += (ts, side, fill["units"], fill["price"], fill["fee"], fill["slippage_cost"])
 
     def on_verdict(self, ts: int, proposed: str, block: Block | None) -> None:
         if block is not None:
@@ -73,17 +66,12 @@ class BacktestRecord(Observer):
 
         `times` are the opens of the bars run, the fills' bars among them.
         """
+        fills = self.fills
         opens = ts_ms(pd.DataFrame(index=times))
-        at = times.take(np.searchsorted(opens, np.asarray(self.fill_ts, dtype="int64")))
-        buy = np.asarray(self.fill_buy, dtype=bool)
-        trips = fill_trips(
-            pd.Series(at),
-            buy,
-            np.asarray(self.fill_units, dtype="float64"),
-            np.asarray(self.fill_price, dtype="float64"),
-            np.asarray(self.fill_fee, dtype="float64"),
-            np.asarray(self.fill_slippage, dtype="float64"),
-        )
+        at = times.take(np.searchsorted(opens, np.array(fills[0::6], dtype="int64")))
+        buy = np.array(fills[1::6], dtype=bool)
+        units, price, fee, slippage = (np.array(fills[j::6], dtype="float64") for j in range(2, 6))
+        trips = fill_trips(pd.Series(at), buy, units, price, fee, slippage)
         # A position open at the end was entered by the first BUY after the last SELL.
         sells = np.flatnonzero(~buy)
         first = int(sells[-1]) + 1 if len(sells) else 0

@@ -38,3 +38,33 @@ def test_halt_when_exit_proposed_does_not_apply():
 def test_halt_when_reduce_only_blocks_entries_with_its_reason():
     result = run_gates([HaltGate()], stubs.decision_context(reduce_only=True))
     assert result == Block("halt", "reduce_only", {})
+
+
+@pytest.mark.parametrize(
+    ("halted", "reduce_only", "halt_reason"),
+    [(False, False, None), (False, True, None), (True, False, None), (True, True, "drawdown_limit")],
+)
+def test_halt_when_judging_bars_at_once_answers_as_check_does(halted, reduce_only, halt_reason):
+    # Arrange: the book's standing orders hold for the whole run (commands apply between runs)
+    import numpy as np
+
+    from labkit.gates.base import BarFacts
+
+    ts = np.arange(3, dtype="int64") * 60_000
+    facts = BarFacts(
+        ts=ts,
+        close_ts=ts + 60_000,
+        now=ts + 60_000,
+        bars_available=np.arange(1, 4),
+        timeframe_ms=60_000,
+        bars_needed=1,
+        source_ok=True,
+        halted=halted,
+        reduce_only=reduce_only,
+        halt_reason=halt_reason,
+    )
+    ctx = stubs.decision_context(halted=halted, reduce_only=reduce_only, halt_reason=halt_reason)
+    # Act
+    result = HaltGate().check_bars(facts)
+    # Assert
+    assert result == [HaltGate().check(ctx)] * 3
