@@ -11,12 +11,14 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from labkit.errors import SourceUnavailableError
+
+if TYPE_CHECKING:  # tenacity loads where a request is retried, not with every config (issue 17)
+    from tenacity import RetryCallState
 
 T = TypeVar("T")
 
@@ -54,6 +56,8 @@ def with_retries(
     on_retry: Callable[[RetryCallState], None] | None = None,
 ) -> T:
     """Run `call`, retrying TransientError up to `attempts` tries in all; re-raise the last failure."""
+    from tenacity import Retrying, retry_if_exception, stop_after_attempt
+
     retrying = Retrying(
         stop=stop_after_attempt(attempts),
         wait=backoff_wait(base, cap),

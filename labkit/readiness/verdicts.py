@@ -14,16 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from labkit._io import last_line, read_json, write_json_atomic
 from labkit.analysis.periods import _DAY, iso_week, week_bounds
-from labkit.config.schema import ReadinessConfig
 from labkit.errors import ConfigError
 from labkit.readiness.weekly import WeeklyReadiness
 from labkit.timeutil import DAY_MS, human_duration, iso_ms, now_ms, parse_instant
+
+if TYPE_CHECKING:  # a report reads verdicts without loading every config (issue 17)
+    from labkit.config.schema import ReadinessConfig
 
 MAX_AGE_DAYS = 8
 
@@ -91,6 +93,7 @@ def _with_evidence(
 ) -> WeeklyReadiness:
     from dataclasses import replace
 
+    from labkit.config.schema import ReadinessConfig
     from labkit.readiness.evidence import execution_check, sharpe_evidence
     from labkit.research.trials import trial_stats
     from labkit.session.tape import tape_bars

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,8 +36,10 @@ from labkit.analysis.trips import (
     entry_blocks,
     round_trips,
 )
-from labkit.config.schema import ReadinessConfig
 from labkit.data.bars import quote_currency
+
+if TYPE_CHECKING:  # a report reads verdicts without loading every config (issue 17)
+    from labkit.config.schema import ReadinessConfig
 
 EQUITY_BASIS = "equity marked to market at bar closes, without the exit fee"
 GATE_NAMES = (
