@@ -11,7 +11,7 @@ thresholds no looser than the session's own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,20 +55,6 @@ def judge_week(
     worse (and better) fills, and the digests (`file_hash`) of the files judged. An empty week's
     verdict is returned as it is (`WeeklyReadiness.empty`); `save_verdict` refuses it.
     """
-    _, with_evidence = judge_gates(home, session, week, thresholds, calendar)
-    return with_evidence()
-
-
-def judge_gates(
-    home: Path, session: str, week: str, thresholds: ReadinessConfig, calendar: str | None = None
-) -> tuple[WeeklyReadiness, Callable[[], WeeklyReadiness]]:
-    """Return `judge_week` in two steps: the verdict on the gates alone, and a function adding its evidence.
-
-    The gates decide the outcome; the evidence changes no gate, and is the slower part (the
-    trials, the decisions filled again under three execution models, the digests), so a caller
-    may compute it later, or beside other work. For an empty week the function returns the
-    verdict as it is.
-    """
     from labkit.analysis.calendar import calendar_of
     from labkit.engine.journal import read_journal
     from labkit.readiness.weekly import weekly_readiness
@@ -84,8 +70,8 @@ def judge_gates(
     tf, capital = timeframe_ms(s.get("timeframe", "1m")), s.get("capital")
     result = weekly_readiness(journal, week, thresholds, tf, capital, market)
     if result.empty:
-        return result, lambda: result
-    return result, lambda: _with_evidence(result, home, paths, saved, journal, market)
+        return result
+    return _with_evidence(result, home, paths, saved, journal, market)
 
 
 def _with_evidence(

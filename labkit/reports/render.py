@@ -22,8 +22,6 @@ import html
 import importlib.resources
 import re
 import shutil
-from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +44,9 @@ SWEEP_NOTEBOOK = "sweep"
 
 # Every page lies one directory under reports/, so the index is one level up.
 INDEX_LINK = "../index.html"
+
+# ipykernel 7 warns on every start that its loopback TCP is unencrypted; only errors matter here.
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -147,7 +148,15 @@ def render_report(
         raise ConfigError(f"report: unknown kind {kind!r}; use one of {', '.join(NOTEBOOKS)}")
     home = Path(home)
     period, parameters = _period(kind, session, home, date, week)
-    outcome, judged, saving = _judge(kind, session, home, period, config, calendar)
+    from labkit.reports.kernels import start_kernel, stop_kernel
+
+    # The kernel starts in its own process while the verdict is judged here (issue 17).
+    kernel = start_kernel(config.reports.kernel, home, KERNEL_ARGUMENTS)
+    try:
+        outcome, judged = _judge(kind, session, home, period, config, calendar)
+    except BaseException:
+        stop_kernel(kernel)
+        raise
     parameters = {**parameters, **judged}
     source = (notebooks or notebooks_dir()) / f"{NOTEBOOKS[kind]}.ipynb"
     return _render(
@@ -159,7 +168,7 @@ def render_report(
         outcome,
         what=f"The {kind} report of session <b>{html.escape(session)}</b> ({html.escape(period)})",
         title=f"{session} {kind} report {period}",
-        saving=saving,
+        kernel=kernel,
     )
 
 
@@ -314,18 +323,19 @@ def _render(
     what: str,
     title: str,
     extra: dict[str, Any] | None = None,
-    saving: Future[Any] | None = None,
+    kernel: Any = None,
 ) -> ReportResult:
-    # Execute, render (a failure on top), write the sidecar, list it in the index. `saving` is the
-    # work the notebook's cells wait for (a weekly verdict being judged and saved): it ends before
-    # the page is written, and if it failed, its error is raised and no report is made.
+    # Execute (in `kernel` when one was started for the report), render (a failure on top), write
+    # the sidecar, list it in the index.
+    from labkit.reports.kernels import stop_kernel
+
     out_dir, stem = report.directory, report.stem
-    out_dir.mkdir(parents=True, exist_ok=True)
-    notebook, page = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.html"
-    failure = _execute(source, notebook, parameters, config, home, saving)
-    if saving is not None and saving.exception() is not None:
-        notebook.unlink(missing_ok=True)  # no cell ran: leave no notebook, as if it had not started
-        saving.result()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        notebook, page = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.html"
+        failure = _execute(source, notebook, parameters, config, home, kernel)
+    finally:
+        stop_kernel(kernel)  # papermill has ended it, unless it never got to run it
     nb = nbformat.read(notebook, as_version=4)
     _without_home(nb, home)
     for key in ("input_path", "output_path"):  # papermill records where it ran; say it from the home
@@ -396,23 +406,20 @@ def _period(
 
 def _judge(
     kind: str, session: str, home: Path, period: str, config: LabkitConfig, calendar: str | None
-) -> tuple[str, dict[str, Any], Future[Any] | None]:
+) -> tuple[str, dict[str, Any]]:
     # The verdict is computed and saved here, in Python, with the thresholds of the config the
     # report runs under; the notebook only shows the saved file, so no notebook parameter can
-    # change what is saved. Only literals go to the notebook. The gates decide the outcome here;
-    # the evidence beside them is judged and the verdict saved in a thread while the kernel starts
-    # (another process, so another core), and the notebook's first cell waits for it.
+    # change what is saved. Only literals go to the notebook.
     if kind == "session":
-        return "ok", {}, None
+        return "ok", {}
     if kind == "weekly":
-        from labkit.readiness.verdicts import judge_gates, save_verdict, verdict_path
+        from labkit.readiness.verdicts import judge_week, save_verdict
 
-        result, with_evidence = judge_gates(home, session, period, config.readiness, calendar)
+        result = judge_week(home, session, period, config.readiness, calendar)
         if result.empty:
-            return "empty", {"verdict": ""}, None
-        path = verdict_path(home, session, result.week)
-        saving = _beside(lambda: save_verdict(home, session, with_evidence()))
-        return result.outcome, {"verdict": path.relative_to(home).as_posix()}, saving
+            return "empty", {"verdict": ""}
+        path = save_verdict(home, session, result)
+        return result.outcome, {"verdict": path.relative_to(home).as_posix()}
     from labkit.analysis.calendar import calendar_of
     from labkit.engine.journal import read_journal
     from labkit.session.state import read_saved_config
@@ -422,18 +429,7 @@ def _judge(
     calendar_of(read_saved_config(paths) or {}, journal, calendar)  # refuses an unknown --calendar
     start, end = day_bounds(period)
     decided = bool(len(journal)) and bool(((journal["ts"] >= start) & (journal["ts"] < end)).any())
-    return ("ok" if decided else "empty"), {"calendar": calendar or ""}, None
-
-
-def _beside(work: Callable[[], Any]) -> Future[Any]:
-    # Run `work` in a thread; its future holds the result or the error.
-    from concurrent.futures import ThreadPoolExecutor
-
-    pool = ThreadPoolExecutor(1, thread_name_prefix="labkit-report")
-    try:
-        return pool.submit(work)
-    finally:
-        pool.shutdown(wait=False)
+    return ("ok" if decided else "empty"), {"calendar": calendar or ""}
 
 
 def _execute(
@@ -442,16 +438,12 @@ def _execute(
     parameters: dict[str, Any],
     config: LabkitConfig,
     home: Path,
-    before_cells: Future[Any] | None = None,
+    kernel: Any = None,
 ) -> _Failure | None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from labkit.reports.papermill_engine import NAME
-
-    def wait(**_: Any) -> None:  # nbclient calls it before each cell, once the kernel has started
-        if before_cells is not None:
-            before_cells.result()
+    from labkit.reports.kernels import ENGINE
 
     notebook.unlink(missing_ok=True)
     try:
@@ -459,18 +451,17 @@ def _execute(
             str(source),
             str(notebook),
             parameters=parameters,
-            engine_name=NAME,
+            engine_name=ENGINE,
+            km=kernel,  # None: papermill starts one
             kernel_name=config.reports.kernel,
             execution_timeout=config.reports.cell_timeout,
             cwd=str(home),
             progress_bar=False,
             log_output=False,
-            # ipykernel 7 warns on every start that its loopback TCP is unencrypted; only errors matter here
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            extra_arguments=list(KERNEL_ARGUMENTS),
             # The cells have run and the notebook is in memory: the kernel has nothing left to
             # clean up, so it is stopped at once instead of waited for (~0.3 s).
             shutdown_kernel="immediate",
-            on_cell_start=wait,
         )
     except PapermillExecutionError as exc:
         trace = _ANSI.sub("", "\n".join(exc.traceback or []))

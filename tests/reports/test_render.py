@@ -178,7 +178,7 @@ def test_write_index_when_a_backtest_report_exists_lists_it_without_a_session(tm
 
 @pytest.mark.slow
 def test_render_report_when_weekly_cells_run_reads_the_verdict_already_saved(home, tmp_path):
-    # Arrange: the verdict is judged beside the kernel's start-up (issue 17); a cell reads the file
+    # Arrange: the kernel starts while the verdict is judged (issue 17); a cell reads the saved file
     write_notebook(
         tmp_path,
         "weekly_readiness",
@@ -193,20 +193,32 @@ def test_render_report_when_weekly_cells_run_reads_the_verdict_already_saved(hom
 
 
 @pytest.mark.slow
-def test_render_report_when_judging_the_evidence_fails_raises_it_and_writes_no_report(tmp_path, monkeypatch):
-    # Arrange: the evidence, judged while the kernel starts (issue 17), fails
+def test_render_report_when_judging_fails_raises_it_ends_the_kernel_and_writes_no_report(
+    tmp_path, monkeypatch
+):
+    # Arrange: the evidence fails while the kernel, started first (issue 17), boots
     import labkit.readiness.evidence
+    import labkit.reports.kernels
 
     def broken(*args, **kwargs):
         raise OSError("tape unreadable")
 
+    started = []
+
+    def start(*args, **kwargs):
+        started.append(start_kernel(*args, **kwargs))
+        return started[-1]
+
+    start_kernel = labkit.reports.kernels.start_kernel
     monkeypatch.setattr(labkit.readiness.evidence, "execution_check", broken)
+    monkeypatch.setattr(labkit.reports.kernels, "start_kernel", start)
     home = stubs.replayed_session(tmp_path / "home", "s2", "2026-01-05", "2026-01-05T01:00")
     write_notebook(tmp_path / "notebooks", "weekly_readiness", 'print("never")')
     config = load_config(None, {}, environ={})
     # Act
     with pytest.raises(OSError, match="tape unreadable"):
         render_report("weekly", "s2", home, config, week="2026-W02", notebooks=tmp_path / "notebooks")
-    # Assert: as when the verdict was judged before the notebook started, the report left nothing
-    assert not (home / "reports").exists() or not list((home / "reports").rglob("weekly-*"))
+    # Assert: the kernel is gone, and, as when the verdict was judged before any kernel, no report
+    assert len(started) == 1 and started[0] is not None and not started[0].has_kernel
+    assert not (home / "reports").exists()
     assert not (home / "data" / "sessions" / "s2" / "readiness" / "weekly-2026-W02.json").exists()

@@ -1,0 +1,150 @@
+"""Kernels for report notebooks: started ahead of papermill, and the papermill engine that runs them.
+
+A kernel takes most of a second to start, in its own process. `start_kernel` starts one before
+papermill runs, so a report judges its verdict while the kernel starts (on another core); papermill
+then runs the notebook in it (``km=``) and ends it, as a kernel it started itself. `stop_kernel`
+ends one papermill never got to run.
+
+The engine (`ENGINE`) is papermill's nbclient engine with two differences:
+
+- papermill saves the executed notebook when a cell starts and again when it ends: two JSON writes
+  of a growing notebook per cell, about 0.3 s of a dozen-cell report with its figures, while the
+  kernel waits. This engine saves it when the run starts, on papermill's autosave during a long
+  cell, and when a run stops on an error from outside a cell (a timeout, a dead kernel), as the
+  last cell's end left it; papermill itself writes a finished notebook, or one whose cell raised, at
+  the end. So every file a run leaves is the one papermill's engine leaves.
+- a kernel manager passed in is the client's to end, like one it made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+from papermill.log import logger
+from papermill.utils import merge_kwargs, remove_args
+
+ENGINE = "labkit"
+
+
+def start_kernel(name: str, cwd: Path, arguments: Sequence[str]) -> Any | None:
+    """Start the kernel `name` in `cwd`, as nbclient would, and return its manager (for papermill's ``km``).
+
+    Return None when it cannot start: papermill then starts it, and reports what went wrong where
+    a report shows it.
+    """
+    if not name:
+        return None  # the notebook names its kernel
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
+    manager = AsyncKernelManager(kernel_name=name)
+    extra = list(arguments)
+    if manager.ipykernel:
+        extra.append("--HistoryManager.hist_file=:memory:")  # nbclient's ipython_hist_file
+    try:
+        run_sync(manager.start_kernel)(extra_arguments=extra, cwd=str(cwd))
+    except Exception:  # noqa: BLE001 - papermill meets the same error and reports it
+        stop_kernel(manager)
+        return None
+    return manager
+
+
+def stop_kernel(manager: Any | None) -> None:
+    """End the kernel of `manager` at once, if it still runs (None: nothing to do)."""
+    if manager is None or not manager.has_kernel:
+        return
+    from jupyter_core.utils import run_sync
+
+    run_sync(manager.shutdown_kernel)(now=True)
+
+
+class _Manager(NotebookExecutionManager):
+    # Papermill's execution manager, without the save at each cell's start and end.
+    _holding = False
+
+    def save(self, **kwargs: Any) -> None:
+        if not self._holding:
+            super().save(**kwargs)
+
+    def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+        self._holding = True
+        try:
+            super().cell_start(cell, cell_index, **kwargs)
+        finally:
+            self._holding = False
+
+    def cell_complete(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+        self._holding = True
+        try:
+            super().cell_complete(cell, cell_index, **kwargs)
+        finally:
+            self._holding = False
+
+
+class Engine(NBClientEngine):
+    """Papermill's nbclient engine, saving at the start and on a stop, and ending a kernel passed in."""
+
+    @classmethod
+    def execute_notebook(
+        cls,
+        nb: Any,
+        kernel_name: str,
+        output_path: str | None = None,
+        progress_bar: bool = True,
+        log_output: bool = False,
+        autosave_cell_every: int = 30,
+        **kwargs: Any,
+    ) -> Any:
+        nb_man = _Manager(
+            nb,
+            output_path=output_path,
+            progress_bar=progress_bar,
+            log_output=log_output,
+            autosave_cell_every=autosave_cell_every,
+        )
+        nb_man.notebook_start()
+        try:
+            cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+        except BaseException:
+            nb_man.save()  # what papermill's save at the last cell's end wrote
+            raise
+        finally:
+            nb_man.cleanup_pbar()
+            nb_man.notebook_complete()
+        return nb_man.nb
+
+    @classmethod
+    def execute_managed_notebook(
+        cls,
+        nb_man: Any,
+        kernel_name: str,
+        log_output: bool = False,
+        stdout_file: Any = None,
+        stderr_file: Any = None,
+        start_timeout: int = 60,
+        execution_timeout: int | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        # NBClientEngine's, but the client owns a kernel manager passed in (`km`).
+        kwargs = remove_args(["input_path"], **kwargs)
+        safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+        final_kwargs = merge_kwargs(
+            safe_kwargs,
+            timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
+            startup_timeout=start_timeout,
+            kernel_name=kernel_name,
+            log=logger,
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+        )
+        client = PapermillNotebookClient(nb_man, **final_kwargs)
+        client.owns_km = True  # so it shuts the kernel down and closes its channels at the end
+        return client.execute()
+
+
+papermill_engines.register(ENGINE, Engine)
