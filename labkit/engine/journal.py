@@ -83,8 +83,9 @@ class LineEncoder:
 
     def _template(self, proposed: str, trace: Mapping[str, Any]) -> bytes:
         # The bytes of a line whose action is HOLD, with no fill, for one proposal and trace. Slots:
-        # seq, ts, decided_at up to the second, its milliseconds, then price, confidence, position,
-        # cash and equity as `number` encodes them, and seq again for the correlation id.
+        # seq, ts without its Z, decided_at up to the second, its milliseconds, then price,
+        # confidence, position, cash and equity as `number` encodes them, and seq again for the
+        # correlation id.
         head = orjson.dumps({"schema": SCHEMA, "session": self.session})[:-1]
         market = orjson.dumps({"mode": self.mode, "symbol": self.symbol, "timeframe": self.timeframe})[1:-1]
         rejection = None if trace["stage"] == "passed" else trace["reason"]
@@ -92,7 +93,7 @@ class LineEncoder:
         tail = orjson.dumps({"model": self.model})[1:-1]
         return (
             head.replace(b"%", b"%%")
-            + b',"seq":%d,"ts":"%b","decided_at":"%b.%03dZ",'
+            + b',"seq":%d,"ts":"%bZ","decided_at":"%b.%03dZ",'
             + market.replace(b"%", b"%%")
             + b',"price":%b,"proposed":"'
             + proposed.encode()
@@ -148,9 +149,10 @@ class LineEncoder:
         """Return a line as the bytes written to the journal."""
         return _dumps(line)
 
-    def hold_lines(
+    def quiet_lines(
         self,
         first_seq: int,
+        templates: Sequence[bytes],
         ts: Sequence[bytes],
         prices: Sequence[bytes],
         confidences: Sequence[bytes],
@@ -159,14 +161,15 @@ class LineEncoder:
         equities: Sequence[bytes],
         clock: Callable[[], int],
     ) -> list[bytes]:
-        """Return the lines of a run of HOLDs no gate blocked, all with one book (position, cash).
+        """Return the lines of a run of bars that held without a block, all with one book.
 
-        `ts`, `prices`, `confidences` and `equities` hold each bar's slot already encoded (`number`);
-        seqs count up from `first_seq`. The clock is read once per 256 lines: a replay writes them
+        Each bar's line fills its template (`hold_template`, or `flat_template` for an exit
+        proposed while flat); `ts` holds each bar's open without its Z (``2026-01-05T00:00:00``),
+        `prices`, `confidences` and `equities` each bar's number already encoded (`number`); seqs
+        count up from `first_seq`. The clock is read once per 256 lines: a replay writes them
         microseconds apart.
         """
         out: list[bytes] = []
-        template = self.hold_template
         for lo in range(0, len(ts), 256):
             hi = min(lo + 256, len(ts))
             ms = clock()
@@ -174,8 +177,14 @@ class LineEncoder:
             seqs = range(first_seq + lo, first_seq + hi)
             out += [
                 template % (q, t, second, millis, p, c, position, cash, e, q)
-                for q, t, p, c, e in zip(
-                    seqs, ts[lo:hi], prices[lo:hi], confidences[lo:hi], equities[lo:hi], strict=True
+                for template, q, t, p, c, e in zip(
+                    templates[lo:hi],
+                    seqs,
+                    ts[lo:hi],
+                    prices[lo:hi],
+                    confidences[lo:hi],
+                    equities[lo:hi],
+                    strict=True,
                 )
             ]
         return out
@@ -194,7 +203,7 @@ class LineEncoder:
         """Return the bytes of a HOLD no gate blocked, filled into `hold_template`."""
         second, millis = decided_at[:-5].encode(), int(decided_at[-4:-1])
         values = (number(price), number(confidence), number(position), number(cash), number(equity))
-        return self.hold_template % (seq, ts.encode(), second, millis, *values, seq)
+        return self.hold_template % (seq, ts.removesuffix("Z").encode(), second, millis, *values, seq)
 
 
 def number(value: float | None) -> bytes:

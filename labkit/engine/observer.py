@@ -19,9 +19,9 @@ class Observer:
         """A fill on the bar opening at `ts` (epoch ms): an order at its open, or an exit at its level."""
 
     def on_verdict(self, ts: int, proposed: str, block: Block | None) -> None:
-        """The gates' verdict on the bar opening at `ts`, unless it was a HOLD nothing blocked.
+        """The gates' verdict on the bar opening at `ts`: every block, and every entry let through.
 
         Every block is heard (`block` is the first gate's refusal, in chain order), and so is every
-        entry or exit proposal that passed (`block` None): whether a gate let an entry through says
-        as much as its refusals do. HOLDs that passed, nearly every bar, are not.
+        entry proposal that passed (`block` None): whether a gate let an entry through says as much
+        as its refusals do. HOLDs and exits that passed, nearly every bar, are not.
         """

@@ -15,6 +15,7 @@ from labkit.engine.core import Engine
 from labkit.engine.journal import JournalWriter
 from labkit.engine.observer import Observer
 from labkit.engine.settings import BrokerConfig
+from labkit.strategies.base import Signals, Strategy
 from labkit.timeutil import parse_instant
 
 UNTIL = parse_instant("2026-01-05")
@@ -39,13 +40,26 @@ class _Heard(Observer):
         self.verdicts.append((ts, proposed, block))
 
 
-def _run(tmp_path, name, overrides, skip_quiet, chunks=None, bars_count=6000):
+class _Restless(Strategy):
+    """Proposes an exit on most bars and an entry now and then, each with a confidence, like a model."""
+
+    name = "restless"
+    model_id = "restless"
+    warmup = 5
+
+    def propose(self, bars):
+        rng = np.random.default_rng(len(bars))
+        draw = rng.random(len(bars))
+        side = np.where(draw < 0.03, 1, np.where(draw < 0.6, -1, 0)).astype("int8")
+        return Signals(side, rng.uniform(0.5, 1.0, len(bars)), np.full(len(bars), np.nan))
+
+
+def _run(tmp_path, name, overrides, skip_quiet, chunks=None, bars_count=6000, strategy=None):
     bars = synthetic_bars("BTC/USDT", "1m", UNTIL - bars_count * 60_000, UNTIL)
     path = tmp_path / f"{name}.jsonl"
     heard = _Heard()
-    engine = build_engine(
-        load_config(None, overrides, environ={}), "backtest", journal=JournalWriter(path), observer=heard
-    )
+    config = load_config(None, overrides, environ={})
+    engine = build_engine(config, "backtest", journal=JournalWriter(path), observer=heard, strategy=strategy)
     engine.skip_quiet = skip_quiet
     start = 0
     for size in chunks or [len(bars)]:
@@ -69,6 +83,20 @@ def test_engine_when_marking_quiet_runs_at_once_decides_as_stepping_every_bar(tm
     assert skipped[1] == stepped[1]
     np.testing.assert_array_equal(skipped[2], stepped[2])
     assert skipped[3].fills == stepped[3].fills
+    assert skipped[3].verdicts == stepped[3].verdicts
+
+
+def test_engine_when_exits_are_proposed_while_flat_marks_them_as_quiet_bars(tmp_path):
+    # Arrange: exits on most bars, entries now and then (the model strategy's pattern)
+    overrides = CASES["every gate"]
+    # Act
+    stepped = _run(tmp_path, "stepped", overrides, skip_quiet=False, strategy=_Restless())
+    skipped = _run(tmp_path, "skipped", overrides, skip_quiet=True, strategy=_Restless())
+    # Assert
+    assert skipped[0] == stepped[0]
+    assert skipped[1] == stepped[1]
+    np.testing.assert_array_equal(skipped[2], stepped[2])
+    assert skipped[3].fills == stepped[3].fills and len(stepped[3].fills) > 20
     assert skipped[3].verdicts == stepped[3].verdicts
 
 
@@ -121,7 +149,7 @@ def test_observer_when_fills_happen_hears_each_on_the_bar_it_filled(tmp_path):
     assert len(heard.fills) > 10
 
 
-def test_observer_when_gates_refuse_hears_each_block_and_every_passed_proposal(tmp_path):
+def test_observer_when_gates_refuse_hears_each_block_and_every_entry_let_through(tmp_path):
     # Arrange
     from labkit.engine.journal import iter_lines
 
@@ -131,7 +159,7 @@ def test_observer_when_gates_refuse_hears_each_block_and_every_passed_proposal(t
     judged = [
         (parse_instant(line["ts"]), line["proposed"], line["gate_trace"]["stage"])
         for line in lines
-        if line["proposed"] != "HOLD" or line["gate_trace"]["stage"] != "passed"
+        if line["proposed"] == "BUY" or line["gate_trace"]["stage"] != "passed"
     ]
     # Assert
     assert [(ts, proposed, "passed" if b is None else b.stage) for ts, proposed, b in heard.verdicts] == judged
@@ -141,7 +169,6 @@ def test_observer_when_gates_refuse_hears_each_block_and_every_passed_proposal(t
 def test_round_trip_cost_when_the_turnover_gate_weighs_an_edge_is_the_brokers(tmp_path):
     # Arrange: a strategy whose every entry promises less than twice the round trip
     from labkit.engine.journal import iter_lines
-    from labkit.strategies.base import Signals, Strategy
 
     class Thin(Strategy):
         name = "thin"
