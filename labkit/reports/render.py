@@ -331,6 +331,8 @@ def _render(
 
     out_dir, stem = report.directory, report.stem
     try:
+        # With a kernel still starting, this process has time to prepare the page's exporter.
+        exporter = _exporter(warm=True) if kernel is not None else None
         out_dir.mkdir(parents=True, exist_ok=True)
         notebook, page = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.html"
         failure = _execute(source, notebook, parameters, config, home, kernel)
@@ -344,7 +346,7 @@ def _render(
     write_page(notebook, nbformat.writes(nb))  # the executed notebook is shared like its page
     if failure is not None:
         nb.cells.insert(0, _failure_cell(what, failure))
-    write_page(page, _to_html(nb, title=title, home=home))
+    write_page(page, _to_html(nb, title=title, home=home, exporter=exporter))
     error = None if failure is None else f"{failure.cell}: {failure.summary}"
     write_json_atomic(
         out_dir / f"{stem}.json",
@@ -523,14 +525,21 @@ def _failure_cell(what: str, failure: _Failure) -> Any:
     return cell
 
 
-def _to_html(nb: Any, title: str, home: Path | None = None) -> str:
-    import jinja2
-    from nbconvert import HTMLExporter
-
+def _to_html(nb: Any, title: str, home: Path | None = None, exporter: Any = None) -> str:
     if home is not None:
         _without_home(nb, home)
     nb.metadata["title"] = title
     nb.metadata.pop("widgets", None)
+    body, _ = (exporter or _exporter()).from_notebook_node(nb)
+    return _REMOTE_TAG.sub("", body)
+
+
+def _exporter(warm: bool = False) -> Any:
+    # The HTML exporter of a report page. `warm` renders an empty notebook first, which compiles its
+    # templates (~0.1 s), so a report can do that while its kernel is still starting.
+    import jinja2
+    from nbconvert import HTMLExporter
+
     template = _TEMPLATE.replace("{INDEX_LINK}", INDEX_LINK)
     exporter = HTMLExporter(
         template_name="lab",
@@ -544,8 +553,11 @@ def _to_html(nb: Any, title: str, home: Path | None = None) -> str:
         require_js_url="",
         jquery_url="",
     )
-    body, _ = exporter.from_notebook_node(nb)
-    return _REMOTE_TAG.sub("", body)
+    if warm:
+        empty = nbformat.v4.new_notebook()
+        empty.metadata["title"] = "warm-up"
+        exporter.from_notebook_node(empty)
+    return exporter
 
 
 def _from_home(path: Path, home: Path) -> str:
