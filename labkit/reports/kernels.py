@@ -2,8 +2,7 @@
 
 A kernel takes most of a second to start, in its own process. `start_kernel` starts one before
 papermill runs, so a report judges its verdict while the kernel starts (on another core); papermill
-then runs the notebook in it (``km=``) and ends it, as a kernel it started itself. `stop_kernel`
-ends one papermill never got to run.
+then runs the notebook in it (``km=``), and `stop_kernel` ends it.
 
 The engine (`ENGINE`) is papermill's nbclient engine with two differences:
 
@@ -13,7 +12,8 @@ The engine (`ENGINE`) is papermill's nbclient engine with two differences:
   cell, and when a run stops on an error from outside a cell (a timeout, a dead kernel), as the
   last cell's end left it; papermill itself writes a finished notebook, or one whose cell raised, at
   the end. So every file a run leaves is the one papermill's engine leaves.
-- a kernel manager passed in is the client's to end, like one it made.
+- a kernel manager passed in (`start_kernel`) is killed after the last cell without waiting for
+  it to exit; the caller collects it later (`stop_kernel`), so that wait overlaps its own work.
 """
 
 from __future__ import annotations
@@ -54,12 +54,22 @@ def start_kernel(name: str, cwd: Path, arguments: Sequence[str]) -> Any | None:
 
 
 def stop_kernel(manager: Any | None) -> None:
-    """End the kernel of `manager` at once, if it still runs (None: nothing to do)."""
+    """End the kernel of `manager` at once and release its resources, if it has any (None: nothing to do)."""
     if manager is None or not manager.has_kernel:
         return
     from jupyter_core.utils import run_sync
 
     run_sync(manager.shutdown_kernel)(now=True)
+
+
+def _kill(manager: Any) -> None:
+    # Send SIGKILL without waiting for the process to exit (`stop_kernel` collects it).
+    import signal
+
+    from jupyter_core.utils import run_sync
+
+    if manager.has_kernel and run_sync(manager.is_alive)():
+        run_sync(manager.signal_kernel)(signal.SIGKILL)
 
 
 class _Manager(NotebookExecutionManager):
@@ -143,8 +153,17 @@ class Engine(NBClientEngine):
             stderr_file=stderr_file,
         )
         client = PapermillNotebookClient(nb_man, **final_kwargs)
-        client.owns_km = True  # so it shuts the kernel down and closes its channels at the end
-        return client.execute()
+        passed = client.km
+        try:
+            return client.execute()
+        finally:
+            if passed is not None:
+                # The caller's kernel: its channels are closed and it is killed now, but the
+                # caller collects it (`stop_kernel`) after its own work, by when it has exited,
+                # instead of waiting ~0.1 s here for it to go.
+                if client.kc is not None:
+                    client.kc.stop_channels()
+                _kill(passed)
 
 
 papermill_engines.register(ENGINE, Engine)

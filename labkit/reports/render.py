@@ -336,17 +336,19 @@ def _render(
         out_dir.mkdir(parents=True, exist_ok=True)
         notebook, page = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.html"
         failure = _execute(source, notebook, parameters, config, home, kernel)
+        nb = nbformat.read(notebook, as_version=4)
+        _without_home(nb, home)
+        for key in ("input_path", "output_path"):  # papermill records where it ran; say it from the home
+            if key in nb.metadata.get("papermill", {}):
+                nb.metadata.papermill[key] = _from_home(Path(nb.metadata.papermill[key]), home)
+        write_page(notebook, nbformat.writes(nb))  # the executed notebook is shared like its page
+        if failure is not None:
+            nb.cells.insert(0, _failure_cell(what, failure))
+        write_page(page, _to_html(nb, title=title, home=home, exporter=exporter))
     finally:
-        stop_kernel(kernel)  # papermill has ended it, unless it never got to run it
-    nb = nbformat.read(notebook, as_version=4)
-    _without_home(nb, home)
-    for key in ("input_path", "output_path"):  # papermill records where it ran; say it from the home
-        if key in nb.metadata.get("papermill", {}):
-            nb.metadata.papermill[key] = _from_home(Path(nb.metadata.papermill[key]), home)
-    write_page(notebook, nbformat.writes(nb))  # the executed notebook is shared like its page
-    if failure is not None:
-        nb.cells.insert(0, _failure_cell(what, failure))
-    write_page(page, _to_html(nb, title=title, home=home, exporter=exporter))
+        # The engine killed `kernel` after the last cell without waiting; by now it has exited. One
+        # papermill never ran is ended here.
+        stop_kernel(kernel)
     error = None if failure is None else f"{failure.cell}: {failure.summary}"
     write_json_atomic(
         out_dir / f"{stem}.json",
