@@ -263,15 +263,34 @@ class Engine:
             (settled if head == len(chain) else ahead)[SIDE_CODE[name]] = merged[key]
         return settled, ahead
 
-    def _steps(self, side: np.ndarray, holds: list[Block | None]) -> list[int]:
+    def _steps(self, side: np.ndarray, held: list[int]) -> list[int]:
         # The bars where something can happen: a proposal, the open after one (its order fills
         # there), a HOLD a gate blocked, and the first bar when an order is already waiting.
         busy = side != 0
         busy[1:] |= side[:-1] != 0
-        busy[_refused(holds)] = True
+        busy[held] = True
         if self.portfolio.pending_side:
             busy[0] = True
         return np.flatnonzero(busy).tolist()
+
+    def _quiet_steps(
+        self, side: np.ndarray, settled: dict[int, list[Block | None]], held: list[int], at: np.ndarray
+    ) -> tuple[list[bool], list[int], list[bool]]:
+        # Of the bars a stepped replay visits (`at`): which would be quiet with nothing waiting (a
+        # HOLD nothing blocked, or an exit nothing blocked, quiet while flat); for each, the
+        # next one that is not (an entry, or a block: flat, the run may jump there); which are exits.
+        proposed = side[at]
+        blocked = np.zeros(len(side), dtype=bool)
+        blocked[held] = True
+        quiet = (proposed == 0) & ~blocked[at]
+        if -1 in settled and settled[-1] is not settled[0]:
+            blocked[:] = False
+            blocked[_refused(settled[-1])] = True
+        if -1 in settled:
+            quiet |= (proposed == -1) & ~blocked[at]
+        loud = np.append(np.flatnonzero(~quiet), len(at))
+        flat_to = loud[np.searchsorted(loud, np.arange(len(at)))]
+        return quiet.tolist(), flat_to.tolist(), (proposed == -1).tolist()
 
     def _decide(
         self,
@@ -317,7 +336,8 @@ class Engine:
         # Stepping only the busy bars needs every quiet bar to be a HOLD that changes nothing but
         # the mark: no exit levels to check on the range, and no decision late enough to say so.
         fast = self.skip_quiet and not exits and now is None and 0 in settled
-        steps = self._steps(side, settled[0]) if fast else []
+        held = _refused(settled[0]) if fast else []  # the bars whose HOLD a gate refuses
+        steps = self._steps(side, held) if fast else []
         first_seq = port.last_seq + 1
         if fast:
             # What the loop reads, at the busy bars only (k counts them), and at the last bar of
@@ -334,7 +354,7 @@ class Engine:
             busy_lines: list[bytes] = []  # the lines of the bars stepped through, at busy_at
             busy_at: list[int] = []
             flat_at: list[int] = []  # exits proposed while flat inside quiet runs (their own line)
-            holds, sells = settled[0], settled.get(-1)
+            calm, flat_to, exit_at = self._quiet_steps(side, settled, held, at)
             emit = busy_lines.append
             equity_out = np.empty(0)
         else:
@@ -351,21 +371,28 @@ class Engine:
         pos_b = cash_b = b""
         pos_seen = cash_seen = math.nan
         quiet_from, quiet_top = 0, -math.inf  # the quiet run so far: its first bar, its highest close
+        skip_to = 0
         for k, i in enumerate([*steps, n] if fast else range(n)):
             if fast:
+                if k < skip_to:
+                    continue
                 if run_top[k] > quiet_top:
                     quiet_top = run_top[k]
-                if i < n and not port.pending_side:
+                if i < n and calm[k] and not port.pending_side:
                     # Nothing waits for this open: a HOLD nothing blocked, or an exit nothing blocked
                     # while flat, changes nothing but the mark, and joins the quiet run.
-                    proposed = sides[k]
-                    if (proposed == 0 and holds[i] is None) or (
-                        proposed == -1 and pos <= 0 and sells is not None and sells[i] is None
-                    ):
+                    if pos <= 0:
+                        # Flat, every such bar up to the next entry or block joins it at once.
+                        skip_to = flat_to[k]
+                        end = steps[skip_to] if skip_to < len(steps) else n
+                        top = float(cols["close"][i:end].max())
+                        if top > quiet_top:
+                            quiet_top = top
+                        flat_at += compress(steps[k:skip_to], exit_at[k:skip_to])
+                        continue
+                    if not sides[k]:
                         if closes[k] > quiet_top:
                             quiet_top = closes[k]
-                        if proposed:
-                            flat_at.append(i)
                         continue
                 if i > quiet_from:
                     # The quiet run ends: the book is the same on every bar of it, only the mark moved.
@@ -582,9 +609,9 @@ class Engine:
         marks_at, marks_cash, marks_pos = marks
         split = _encoded
         prices, confidences, equities = (split(values) for values in quiet)
-        templates = [self.lines.hold_template] * len(ts_bytes)
+        flat = [False] * len(ts_bytes)
         for i in flat_at:
-            templates[i] = self.lines.flat_template
+            flat[i] = True
         out: list[bytes] = []
         start = 0
         for k, i in enumerate([*busy_at, len(ts_bytes)]):
@@ -592,7 +619,7 @@ class Engine:
                 m = bisect_right(marks_at, start) - 1  # the book of the run: the last fill before it
                 out += self.lines.quiet_lines(
                     first_seq + start,
-                    templates[start:i],
+                    flat[start:i],
                     ts_bytes[start:i],
                     prices[start:i],
                     confidences[start:i],

@@ -70,6 +70,9 @@ PASSED: Mapping[str, Any] = {"stage": "passed", "reason": None, "detail": {}}
 ALREADY_FLAT: Mapping[str, Any] = {"stage": "passed", "reason": "already_flat", "detail": {}}
 ALREADY_LONG: Mapping[str, Any] = {"stage": "passed", "reason": "already_long", "detail": {}}
 _dumps = functools.partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
+# The template slots a run of quiet lines shares: the decision time, and the book.
+_STAMP_SLOT = b'"decided_at":"%b.%03dZ"'
+_BOOK_SLOT = b'"position":%b,"cash":%b'
 
 
 class LineEncoder:
@@ -152,7 +155,7 @@ class LineEncoder:
     def quiet_lines(
         self,
         first_seq: int,
-        templates: Sequence[bytes],
+        flat: Sequence[bool],
         ts: Sequence[bytes],
         prices: Sequence[bytes],
         confidences: Sequence[bytes],
@@ -163,22 +166,28 @@ class LineEncoder:
     ) -> list[bytes]:
         """Return the lines of a run of bars that held without a block, all with one book.
 
-        Each bar's line fills its template (`hold_template`, or `flat_template` for an exit
-        proposed while flat); `ts` holds each bar's open without its Z (``2026-01-05T00:00:00``),
+        A bar's line is a HOLD's (`hold_template`), or an exit's proposed while flat (`flat`
+        True, `flat_template`); `ts` holds each bar's open without its Z (``2026-01-05T00:00:00``),
         `prices`, `confidences` and `equities` each bar's number already encoded (`number`); seqs
         count up from `first_seq`. The clock is read once per 256 lines: a replay writes them
         microseconds apart.
         """
         out: list[bytes] = []
+        book = b'"position":' + position + b',"cash":' + cash
         for lo in range(0, len(ts), 256):
             hi = min(lo + 256, len(ts))
             ms = clock()
-            second, millis = iso_ms(ms)[:-5].encode(), ms % 1000
+            # What every line of these 256 shares is written into their templates once.
+            stamp = b'"decided_at":"' + iso_ms(ms).encode() + b'"'
+            hold, exit_ = (
+                t.replace(_STAMP_SLOT, stamp).replace(_BOOK_SLOT, book)
+                for t in (self.hold_template, self.flat_template)
+            )
             seqs = range(first_seq + lo, first_seq + hi)
             out += [
-                template % (q, t, second, millis, p, c, position, cash, e, q)
-                for template, q, t, p, c, e in zip(
-                    templates[lo:hi],
+                (exit_ if f else hold) % (q, t, p, c, e, q)
+                for f, q, t, p, c, e in zip(
+                    flat[lo:hi],
                     seqs,
                     ts[lo:hi],
                     prices[lo:hi],

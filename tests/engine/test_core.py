@@ -262,3 +262,48 @@ def test_journal_when_hold_line_comes_from_prepared_bytes_equals_the_encoded_dic
                 seq,
             )
             assert fast == enc.encode(line)
+
+
+def test_journal_when_quiet_lines_are_written_in_a_run_equal_the_encoded_dicts():
+    # The run path bakes the decision time and the book into the templates once per 256 lines;
+    # hostile names must not reach the slots.
+    from labkit.engine import journal
+    from labkit.engine.journal import LineEncoder, number
+
+    rng = np.random.default_rng(5)
+    for session, symbol in [("demo", "BTC/USDT"), ('a%b"c\\d', "ünï/€%s"), ("x" * 64, "%d%%")]:
+        enc = LineEncoder(session, "paper", symbol, "1m", "m%b", "ab%12")
+        n = 600
+        prices, confs, equities = rng.random(n) * 1e5, rng.random(n), rng.random(n) * 1e4
+        flat = (rng.random(n) < 0.4).tolist()
+        lines = enc.quiet_lines(
+            7,
+            flat,
+            [b"2026-01-05T00:00:00"] * n,
+            [number(v) for v in prices.tolist()],
+            [number(v) for v in confs.tolist()],
+            number(0.5),
+            number(123.25),
+            [number(v) for v in equities.tolist()],
+            lambda: 1767571201005,
+        )
+        expected = [
+            enc.encode(
+                enc.line(
+                    7 + i,
+                    "2026-01-05T00:00:00Z",
+                    "2026-01-05T00:00:01.005Z",
+                    float(prices[i]),
+                    "SELL" if flat[i] else "HOLD",
+                    "HOLD",
+                    float(confs[i]),
+                    journal.ALREADY_FLAT if flat[i] else journal.PASSED,
+                    None,
+                    0.5,
+                    123.25,
+                    float(equities[i]),
+                )
+            )
+            for i in range(n)
+        ]
+        assert lines == expected
