@@ -220,7 +220,8 @@ def weekly_readiness(
     calendar = calendar or MarketCalendar()
     journal = _columns(journal)
     rows = _between(journal, start, end)
-    decisions, expected = coverage(journal, start, end, timeframe_ms, calendar)
+    # `coverage` reads the times only: slicing one column is cheaper than slicing them all.
+    decisions, expected = coverage(journal[["ts"]], start, end, timeframe_ms, calendar)
     trips = round_trips(journal)
     trips = trips[(trips["exit_ts"] >= start) & (trips["exit_ts"] < end)] if len(trips) else trips
     returns = trips["net_return"].to_numpy(dtype=float)
@@ -256,9 +257,10 @@ def _per_day(
     journal: pd.DataFrame, start: pd.Timestamp, timeframe_ms: int, calendar: MarketCalendar
 ) -> list[dict[str, Any]]:
     days = []
+    times = journal[["ts"]]  # all `coverage` reads (`_columns` made sure it is there)
     for offset in range(7):
         day_start = start + offset * _DAY
-        made, bars = coverage(journal, day_start, day_start + _DAY, timeframe_ms, calendar)
+        made, bars = coverage(times, day_start, day_start + _DAY, timeframe_ms, calendar)
         if bars or made:
             days.append(
                 {
