@@ -22,6 +22,8 @@ import html
 import importlib.resources
 import re
 import shutil
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -331,8 +333,8 @@ def _render(
 
     out_dir, stem = report.directory, report.stem
     try:
-        # With a kernel still starting, this process has time to prepare the page's exporter.
-        exporter = _exporter(warm=True) if kernel is not None else None
+        # While the kernel runs the cells, this process has time to prepare the page's exporter.
+        exporter = _beside(lambda: _exporter(warm=True)) if kernel is not None else None
         out_dir.mkdir(parents=True, exist_ok=True)
         notebook, page = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.html"
         failure = _execute(source, notebook, parameters, config, home, kernel)
@@ -344,7 +346,7 @@ def _render(
         write_page(notebook, nbformat.writes(nb))  # the executed notebook is shared like its page
         if failure is not None:
             nb.cells.insert(0, _failure_cell(what, failure))
-        write_page(page, _to_html(nb, title=title, home=home, exporter=exporter))
+        write_page(page, _to_html(nb, title=title, home=home, exporter=exporter and exporter.result()))
     finally:
         # The engine killed `kernel` after the last cell without waiting; by now it has exited. One
         # papermill never ran is ended here.
@@ -536,9 +538,20 @@ def _to_html(nb: Any, title: str, home: Path | None = None, exporter: Any = None
     return _REMOTE_TAG.sub("", body)
 
 
+def _beside(work: Callable[[], Any]) -> Future[Any]:
+    # Run `work` in a thread; its future holds the result or the error.
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="labkit-report")
+    try:
+        return pool.submit(work)
+    finally:
+        pool.shutdown(wait=False)
+
+
 def _exporter(warm: bool = False) -> Any:
     # The HTML exporter of a report page. `warm` renders an empty notebook first, which compiles its
-    # templates (~0.1 s), so a report can do that while its kernel is still starting.
+    # templates (~0.1 s), so a report can do that while its kernel runs the cells.
     import jinja2
     from nbconvert import HTMLExporter
 
