@@ -9,6 +9,7 @@ Cases (each in its own process, so one case's imports and memory do not hide ano
   (incremental features, the three members, calibration, every gate): p50 and p99 per decision.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/ml.py [--bars 1000000] [--train-bars 500000]
+        [--home HOME --model ID]   (a model trained before: the replays and live cases only)
 """
 
 from __future__ import annotations
@@ -23,14 +24,25 @@ import time
 from pathlib import Path
 
 UNTIL = "2026-03-01"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def checkout_env() -> dict[str, str]:
+    """Return the environment that runs this checkout's labkit, whatever is installed."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
 
 
 def labkit(home: str, *args: str) -> tuple[float, dict, float]:
     """Run `labkit --home HOME ARGS --json`; return seconds, the printed object and peak MiB."""
-    exe = Path(sys.executable).with_name("labkit")
+    env = checkout_env()
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [str(exe), "--home", home, *args, "--json", "--yes"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-m", "labkit.cli", "--home", home, *args, "--json", "--yes"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
     )
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
@@ -76,20 +88,25 @@ def main() -> None:
     parser.add_argument("--train-bars", type=int, default=500_000)
     parser.add_argument("--live-bars", type=int, default=10_000)
     parser.add_argument("--case", choices=("live",), help=argparse.SUPPRESS)
-    parser.add_argument("--home", help=argparse.SUPPRESS)
-    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--home", help="a labkit home holding --model (with it, no training)")
+    parser.add_argument("--model", help="a model id trained before in --home")
     args = parser.parse_args()
     if args.case == "live":
         print(json.dumps(live(args.home, args.model, args.live_bars)))
         return
     market = ["--source", "synthetic", "--symbol", "BTC/USDT", "--timeframe", "1m", "--until", UNTIL]
-    with tempfile.TemporaryDirectory() as home:
-        seconds, trained, peak = labkit(
-            home, "train", *market, "--max-bars", str(args.train_bars), "--folds", "5", "--seeds", "3"
-        )
-        print(f"train: {args.train_bars:,} bars x 5 folds x 3 seeds: {seconds:.1f} s (peak {peak:,.0f} MiB)")
-        print(f"  out-of-sample AUC {trained['auc_mean']:.4f} ± {trained['auc_std']:.4f}")
-        model = trained["model_id"]
+    with tempfile.TemporaryDirectory() as scratch:
+        home = args.home or scratch
+        if args.model:  # a model trained before (--home HOME --model ID): skip the training
+            model = args.model
+        else:
+            seconds, trained, peak = labkit(
+                home, "train", *market, "--max-bars", str(args.train_bars), "--folds", "5", "--seeds", "3"
+            )
+            shape = f"{args.train_bars:,} bars x 5 folds x 3 seeds"
+            print(f"train: {shape}: {seconds:.1f} s (peak {peak:,.0f} MiB)")
+            print(f"  out-of-sample AUC {trained['auc_mean']:.4f} ± {trained['auc_std']:.4f}")
+            model = trained["model_id"]
         for journal in (False, True):
             extra = ["--journal", str(Path(home) / "bt.jsonl")] if journal else []
             seconds, summary, peak = labkit(
@@ -126,6 +143,7 @@ def main() -> None:
             check=True,
             capture_output=True,
             text=True,
+            env=checkout_env(),
         )
         row = json.loads(out.stdout)
         print(

@@ -23,6 +23,13 @@ import time
 from pathlib import Path
 
 UNTIL = "2026-01-05"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def labkit_argv() -> tuple[list[str], dict[str, str]]:
+    """Return the argv and environment that run this checkout's labkit, whatever is installed."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return [sys.executable, "-m", "labkit.cli"], {**os.environ, "PYTHONPATH": path}
 
 
 def in_process(bars_count: int, journal: bool) -> dict[str, float]:
@@ -79,10 +86,10 @@ def session(bars_count: int, fsync: bool) -> dict[str, float]:
 
 
 def whole_process(bars_count: int, journal: bool) -> dict[str, float]:
-    labkit = Path(sys.executable).with_name("labkit")
+    labkit, env = labkit_argv()
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
-            str(labkit),
+            *labkit,
             "--home",
             tmp,
             "backtest",
@@ -103,7 +110,7 @@ def whole_process(bars_count: int, journal: bool) -> dict[str, float]:
         if journal:
             cmd += ["--journal", str(Path(tmp) / "decisions.jsonl")]
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         out = proc.stdout.read() if proc.stdout else b""
@@ -143,6 +150,7 @@ def main() -> None:
             check=True,
             capture_output=True,
             text=True,
+            env=labkit_argv()[1],
         ).stdout
         row = json.loads(out)
         print(f"{label:<34}{row['seconds']:>9.2f}{row['bars_per_s']:>12,.0f}{row['peak_mib']:>10.0f}")
