@@ -75,9 +75,7 @@ def would_have_trades(
     slippage = _rate(journal, "slippage") if slippage is None else slippage
     ts = journal["ts"].reset_index(drop=True)
     proposed = journal["proposed"].to_numpy()
-    trace = journal["gate_trace"]
-    stage = trace.map(lambda t: t.get("stage") if isinstance(t, Mapping) else None).to_numpy()
-    reason = trace.map(lambda t: t.get("reason") if isinstance(t, Mapping) else None).to_numpy()
+    stage, reason = (field.to_numpy() for field in _trace_fields(journal, "stage", "reason"))
     closes = journal["price"].to_numpy(dtype=float)
     equity = journal["equity"].to_numpy(dtype=float)
     opens = _next_opens(ts, closes, bars)
@@ -176,11 +174,18 @@ def ledger(
 def _entry_blocks(journal: pd.DataFrame) -> pd.Series:
     if journal.empty:
         return pd.Series(dtype="int64")
-    trace = journal["gate_trace"]
-    stage = trace.map(lambda t: t.get("stage") if isinstance(t, Mapping) else None)
-    reason = trace.map(lambda t: reason_code(t.get("reason")) if isinstance(t, Mapping) else None)
+    stage, reason = _trace_fields(journal, "stage", "reason")
+    reason = reason.map(reason_code, na_action="ignore")
     mask = (journal["proposed"] == BUY) & stage.notna() & (stage != "passed")
     return pd.DataFrame({"stage": stage[mask], "reason": reason[mask]}).groupby(["stage", "reason"]).size()
+
+
+def _trace_fields(journal: pd.DataFrame, *names: str) -> list[pd.Series]:
+    # Each field of the decisions' gate traces (None without a trace), as `Series.map` would give
+    # them; one pass over the traces as a list is several times faster.
+    traces = journal["gate_trace"]
+    found = [t if isinstance(t, Mapping) else None for t in traces.tolist()]
+    return [pd.Series([None if t is None else t.get(n) for t in found], index=traces.index) for n in names]
 
 
 def _next_opens(ts: pd.Series, closes: np.ndarray, bars: pd.DataFrame | None) -> np.ndarray:
