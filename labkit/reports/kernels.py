@@ -4,7 +4,7 @@ A kernel takes most of a second to start, in its own process. `start_kernel` sta
 papermill runs, so a report judges its verdict while the kernel starts (on another core); papermill
 then runs the notebook in it (``km=``), and `stop_kernel` ends it.
 
-The engine (`ENGINE`) is papermill's nbclient engine with two differences:
+The engine (`ENGINE`) is papermill's nbclient engine with these differences:
 
 - papermill saves the executed notebook when a cell starts and again when it ends: two JSON writes
   of a growing notebook per cell, about 0.3 s of a dozen-cell report with its figures, while the
@@ -12,16 +12,23 @@ The engine (`ENGINE`) is papermill's nbclient engine with two differences:
   cell, and when a run stops on an error from outside a cell (a timeout, a dead kernel), as the
   last cell's end left it; papermill itself writes a finished notebook, or one whose cell raised, at
   the end. So every file a run leaves is the one papermill's engine leaves.
+- the client of a kernel from `start_kernel` does not wait, once the kernel has answered, for its
+  messages to fall silent for 0.2 s (nbclient reads only what its own requests caused);
 - a kernel manager passed in (`start_kernel`) is killed after the last cell without waiting for
   it to exit; the caller collects it later (`stop_kernel`), so that wait overlaps its own work.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_core.utils import ensure_async
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 from papermill.log import logger
@@ -41,7 +48,7 @@ def start_kernel(name: str, cwd: Path, arguments: Sequence[str]) -> Any | None:
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
-    manager = AsyncKernelManager(kernel_name=name)
+    manager = AsyncKernelManager(kernel_name=name, client_class=f"{__name__}.{_Client.__name__}")
     extra = list(arguments)
     if manager.ipykernel:
         extra.append("--HistoryManager.hist_file=:memory:")  # nbclient's ipython_hist_file
@@ -70,6 +77,35 @@ def _kill(manager: Any) -> None:
 
     if manager.has_kernel and run_sync(manager.is_alive)():
         run_sync(manager.signal_kernel)(signal.SIGKILL)
+
+
+class _Client(AsyncKernelClient):
+    async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
+        # jupyter_client's, without its last step: reading IOPub until it has been silent for
+        # 0.2 s. nbclient reads only the messages its own requests caused, so what the kernel
+        # said before needs no draining, and a report need not wait 0.2 s for it.
+        deadline = time.time() + (math.inf if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            try:
+                msg = await ensure_async(self.shell_channel.get_msg(timeout=1))
+            except Empty:
+                pass
+            else:
+                if msg["msg_type"] == "kernel_info_reply":
+                    try:  # IOPub is connected when it carries the reply's status
+                        await ensure_async(self.iopub_channel.get_msg(timeout=0.2))
+                    except Empty:
+                        pass
+                    else:
+                        self._handle_kernel_info_reply(msg)
+                        return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.time() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+
+    wait_for_ready = _async_wait_for_ready
 
 
 class _Manager(NotebookExecutionManager):
