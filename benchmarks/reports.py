@@ -6,13 +6,16 @@ nbconvert's HTML exporter: the floor a report cannot go under (kernel start, tho
 execution, rendering). The weekly report adds labkit's imports, reading the journal, judging the
 week with its evidence, and the dossier's tables and figures. The two alternate, so a busy machine
 slows both alike; each time is the median of the pairs, wall clock and CPU (this process and the
-kernels it started). The target is a ratio of at most 1.5x (issue 17).
+kernels it started). The target is a ratio of at most 1.5x (issue 17). The load average before and
+after is printed too: the report overlaps its own work with its kernel's start-up, which a machine
+busy with other work takes away, so its ratio is only comparable at a similar load.
 
     .venv/bin/python benchmarks/reports.py [pairs]
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import sys
@@ -62,6 +65,7 @@ def weekly(home: Path) -> None:
 
 
 def main(pairs: int = 3) -> None:
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         overrides = {
@@ -85,6 +89,8 @@ def main(pairs: int = 3) -> None:
         f"ratio: {report[0] / floor[0]:.2f}x wall, {report[1] / floor[1]:.2f}x CPU "
         f"(target <= {TARGET}x; median of {pairs} pairs)"
     )
+    after = os.getloadavg()[0]
+    print(f"load average (1 min): {load:.2f} before, {after:.2f} after, on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
