@@ -1,3 +1,3 @@
-"""Reports: notebooks rendered to HTML (`render`), the index of them (`index`), the tables of each
-report kind (`sessions`, `daily`, `weekly`, `backtests`, `research`, `sweeps`; `journals` and
-`tables` shared by them) and the figures they show (`figures`)."""
+"""Reports: notebooks rendered to HTML (`render`) in kernels started ahead of them (`kernels`), the
+index of them (`index`), the tables of each report kind (`sessions`, `daily`, `weekly`, `backtests`,
+`research`, `sweeps`; `journals` and `tables` shared by them) and the figures they show (`figures`)."""
