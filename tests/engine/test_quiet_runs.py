@@ -86,12 +86,14 @@ def test_engine_when_marking_quiet_runs_at_once_decides_as_stepping_every_bar(tm
     assert skipped[3].verdicts == stepped[3].verdicts
 
 
-def test_engine_when_exits_are_proposed_while_flat_marks_them_as_quiet_bars(tmp_path):
+@pytest.mark.parametrize("chunks", [None, [1, 1, 700, 3, 5295]])
+@pytest.mark.parametrize("case", ["every gate", "gates off"])
+def test_engine_when_exits_are_proposed_while_flat_marks_them_as_quiet_bars(tmp_path, case, chunks):
     # Arrange: exits on most bars, entries now and then (the model strategy's pattern)
-    overrides = CASES["every gate"]
+    overrides = CASES[case]
     # Act
-    stepped = _run(tmp_path, "stepped", overrides, skip_quiet=False, strategy=_Restless())
-    skipped = _run(tmp_path, "skipped", overrides, skip_quiet=True, strategy=_Restless())
+    stepped = _run(tmp_path, "stepped", overrides, skip_quiet=False, chunks=chunks, strategy=_Restless())
+    skipped = _run(tmp_path, "skipped", overrides, skip_quiet=True, chunks=chunks, strategy=_Restless())
     # Assert
     assert skipped[0] == stepped[0]
     assert skipped[1] == stepped[1]
