@@ -115,7 +115,8 @@ def run_backtest(
     port = engine.portfolio
     tf_ms = timeframe_ms(config.session.timeframe)
     if periods_per_year is None:
-        calendar = session_calendar(config.session.source, config.session.calendar, ts_ms(bars), tf_ms)
+        s = config.session
+        calendar = session_calendar(s.source, s.calendar, ts_ms(bars), tf_ms, s.exchange)
         periods_per_year, annualisation = calendar.periods_per_year(tf_ms), calendar.annualisation(tf_ms)
     else:
         annualisation = f"annualised over {periods_per_year:,.6g} bars a year (as given)"

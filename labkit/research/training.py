@@ -442,7 +442,8 @@ def _trade_folds(
     growth = np.cumprod(np.r_[1.0, [c.iloc[-1] for c in curves[:-1]]])
     chained = pd.concat([c * g for c, g in zip(curves, growth, strict=True)]) * config.session.capital
     tf = timeframe_ms(config.session.timeframe)
-    calendar = session_calendar(config.session.source, config.session.calendar, ts_ms(bars), tf)
+    s = config.session
+    calendar = session_calendar(s.source, s.calendar, ts_ms(bars), tf, s.exchange)
     return summarize(chained, config.session.capital, tf, calendar.periods_per_year(tf))
 
 

@@ -25,7 +25,7 @@ STATE_SCHEMA = 1
 # What defines a session: a run that disagrees on one of these is refused (the journal would mix two
 # markets or strategies). A resume also takes the rest of RESUMED from the session's files.
 DEFINING = ("symbol", "timeframe", "source", "strategy")
-RESUMED = (*DEFINING, "mode", "seed", "capital", "interval", "calendar")
+RESUMED = (*DEFINING, "mode", "seed", "capital", "interval", "calendar", "exchange")
 
 
 @dataclass
