@@ -24,6 +24,7 @@ import pandas as pd
 
 from labkit.analysis import metrics
 from labkit.analysis.calendar import session_calendar
+from labkit.analysis.formatting import finite
 from labkit.config.assembly import build_engine
 from labkit.config.ranges import bars_to_decide, replay_range
 from labkit.config.schema import LabkitConfig
@@ -184,12 +185,12 @@ def summarize(
         "annual_return_pct": _pct(metrics.annual_return(returns, ppy)),
         "cagr_pct": _pct(metrics.cagr(returns, years)),
         "annual_volatility_pct": _pct(metrics.annual_volatility(returns, ppy)),
-        "sortino": _number(metrics.sortino_ratio(returns, ppy)),
-        "calmar": _number(metrics.calmar_ratio(returns, ppy, drawdown=drawdown)),
+        "sortino": finite(metrics.sortino_ratio(returns, ppy)),
+        "calmar": finite(metrics.calmar_ratio(returns, ppy, drawdown=drawdown)),
         "max_drawdown_bars": underwater.bars,
         "max_drawdown_duration": _duration(underwater.span),
-        "psr": _number(psr),
-        "min_track_record_bars": _number(mintrl),
+        "psr": finite(psr),
+        "min_track_record_bars": finite(mintrl),
         "more_bars_needed": max(0, math.ceil(mintrl - len(values))) if math.isfinite(mintrl) else None,
     }
 
@@ -204,8 +205,8 @@ def trade_summary(trips: pd.DataFrame, bars: pd.DataFrame, open_since: Any = Non
     hold_return, hold_drawdown = metrics.buy_and_hold(bars["close"].to_numpy(dtype="float64"))
     return {
         "hit_rate_pct": _pct(stats["hit_rate"]),
-        "profit_factor": _number(stats["profit_factor"]),
-        "expectancy": _number(stats["expectancy"]),
+        "profit_factor": finite(stats["profit_factor"]),
+        "expectancy": finite(stats["expectancy"]),
         "avg_trade_pct": _pct(stats["avg_return"]),
         "best_trade_pct": _pct(stats["best_trade"]),
         "worst_trade_pct": _pct(stats["worst_trade"]),
@@ -227,15 +228,12 @@ def trial_figures(
     """
     returns = metrics.equity_returns(result.equity.to_numpy(dtype="float64"), capital)
     dsr = metrics.deflated_sharpe_ratio(returns, trials, sharpe_variance)
-    return {"trials": trials, "deflated_sharpe": _number(dsr)}
-
-
-def _number(value: float) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) else None
+    return {"trials": trials, "deflated_sharpe": finite(dsr)}
 
 
 def _pct(value: float) -> float | None:
-    return float(value) * 100.0 if value is not None and math.isfinite(value) else None
+    fraction = finite(value)
+    return None if fraction is None else fraction * 100.0
 
 
 def _duration(value: Any) -> str | None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from labkit.analysis.formatting import finite
 from labkit.errors import ConfigError
 from labkit.home import git_commit
 from labkit.strategies.base import Signals, Strategy
@@ -73,8 +74,8 @@ class TrainResult:
         return {
             "model_id": self.model_id,
             "folds": self.folds,
-            "auc_mean": _finite(self.auc_mean),
-            "auc_std": _finite(self.auc_std),
+            "auc_mean": finite(self.auc_mean),
+            "auc_std": finite(self.auc_std),
             "seeds": self.seeds,
             "horizon": self.horizon,
             "features": self.features,
@@ -403,8 +404,8 @@ def _fold_table(per_seed: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
             "test_bars": first["test_bars"],
         }
         for key in ("auc", "log_loss", "brier", "accuracy", "majority_accuracy"):
-            row[key] = _finite(float(np.nanmean([r[key] for r in runs])))
-        row["auc_std"] = _finite(float(np.nanstd([r["auc"] for r in runs], ddof=1))) if len(runs) > 1 else 0.0
+            row[key] = finite(float(np.nanmean([r[key] for r in runs])))
+        row["auc_std"] = finite(float(np.nanstd([r["auc"] for r in runs], ddof=1))) if len(runs) > 1 else 0.0
         table.append(row)
     return table
 
@@ -435,7 +436,7 @@ def _trade_folds(
         lo, hi = int(span[0]), int(span[-1]) + 1
         strategy = FoldStrategy(probability[lo:hi], plan, f"oos-fold-{fold.index}")
         result = run_backtest(config, bars.iloc[lo:hi], strategy=strategy)
-        row["net_return_pct"] = _finite(result.summary["return_pct"])
+        row["net_return_pct"] = finite(result.summary["return_pct"])
         row["trades"] = result.summary["trades"]
         curves.append(result.equity / config.session.capital)
     # The folds chained: each starts where the last ended, so the trial's Sharpe is over all of them.
@@ -447,5 +448,3 @@ def _trade_folds(
     return summarize(chained, config.session.capital, tf, calendar.periods_per_year(tf))
 
 
-def _finite(value: float) -> float | None:
-    return value if value == value and math.isfinite(value) else None
