@@ -61,6 +61,9 @@ def _lint_imports(tmp_path: Path, plant: tuple[str, str] | None) -> subprocess.C
         (("data/bars.py", "labkit.reports.render"), "labkit.data is not allowed to import labkit.reports"),
         # Two siblings importing each other: research and session stay apart.
         (("session/tape.py", "labkit.research.backtest"), "labkit.session is not allowed to import"),
+        # A feature opening a source; a model needing the feature definitions.
+        (("features/windows.py", "labkit.data.registry"), "Features read bars, never sources BROKEN"),
+        (("models/members.py", "labkit.features.definitions"), "Models never import features BROKEN"),
         # A cycle inside one package.
         (("engine/journal.py", "labkit.engine.core"), "No cycles among labkit's modules, at any depth BROKEN"),
     ],

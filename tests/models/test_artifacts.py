@@ -391,24 +391,6 @@ def test_models_package_when_imported_loads_no_pandas_nor_model_libraries():
     assert done.stdout.strip() == "[]"
 
 
-def test_models_package_when_its_imports_are_walked_never_reaches_downstream_stages():
-    from tests.test_layout import DOWNSTREAM, import_graph
-
-    # Arrange
-    graph = import_graph()
-    forbidden = (*DOWNSTREAM, "labkit.engine.core", "labkit.research.backtest", "labkit.features")
-    # Act
-    bad = sorted(
-        f"{module} imports {target}"
-        for module, targets in graph.items()
-        if module.startswith("labkit.models")
-        for target in targets
-        if target.startswith(forbidden)
-    )
-    # Assert
-    assert bad == []
-
-
 def test_copy_of_saved_when_used_leaves_the_shared_home_alone(saved):
     # The damaging tests work on copies: the shared saved model still loads.
     assert load_model(*saved).model_id == saved[1]
