@@ -47,15 +47,15 @@ clean-demo: $(STAMP)
 		reports/_backtests/backtest-demo-* data/sweeps/demo-sma reports/_sweeps/sweep-demo-sma.*
 	$(BIN)/python -c 'import sys; from labkit.reports.render import write_index; write_index(sys.argv[1])' '$(CURDIR)'
 
-# The live page's browser test needs Chromium, its driver and selenium; without them it is skipped,
-# said here and in pytest's summary of skips.
 test: $(STAMP) lint
-	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || echo "Chromium not installed: the browser test of the live page (tests/serve/test_browser.py) is skipped; apt-get install chromium chromium-driver"
-	@$(BIN)/python -c 'import selenium' 2>/dev/null || echo "selenium not installed: the browser test of the live page (tests/serve/test_browser.py) is skipped"
 	$(BIN)/python -m pytest
 
 # The heaviest end-to-end tests, left out of `make test` to keep it under two minutes; CI runs both.
+# Among them the live page's browser test, which needs Chromium, its driver and selenium; without
+# them it is skipped, said here and in pytest's summary of skips.
 test-heavy: $(STAMP)
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || echo "Chromium not installed: the browser test of the live page (tests/serve/test_browser.py) is skipped; apt-get install chromium chromium-driver"
+	@$(BIN)/python -c 'import selenium' 2>/dev/null || echo "selenium not installed: the browser test of the live page (tests/serve/test_browser.py) is skipped"
 	$(BIN)/python -m pytest -m heavy
 
 lint: $(STAMP)

@@ -163,6 +163,7 @@ def test_member_when_refit_with_the_same_seed_writes_the_same_bytes(kind, member
     assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "first" / name).read_bytes()
 
 
+@pytest.mark.heavy
 def test_skops_members_when_saved_by_another_process_write_the_same_bytes(members, tmp_path):
     # skops names arrays by memory address; another process has other addresses.
     code = (

@@ -124,6 +124,7 @@ def test_render_report_when_all_kinds_lists_them_in_index_and_saves_verdict(rend
     assert verdict["gates"][1]["thresholds"] == {"min_trades": 7}  # the report's config, not the session's
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_paper_session_notebook_when_live_bars_set_runs_watches_and_stops_a_session(tmp_path):
     # Arrange

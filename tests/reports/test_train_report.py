@@ -196,6 +196,7 @@ def test_research_tables_when_model_is_tiny_explain_folds_importance_and_equity(
     assert oos.summary.loc["buy and hold", "entries"] == "1"
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_explore_notebook_when_run_on_two_days_records_the_grid_as_trials(trained, tmp_path):
     # Arrange

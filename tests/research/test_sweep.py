@@ -432,6 +432,7 @@ def test_sweep_worker_when_imported_loads_no_pandas():
     assert done.stdout.strip() == "False"
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_sweep_when_killed_midway_and_resumed_ends_with_the_table_of_an_uninterrupted_sweep(tmp_path, reference):
     # Arrange: a sweep in a child process, killed outright once a few runs are finished
@@ -463,6 +464,7 @@ def test_sweep_when_killed_midway_and_resumed_ends_with_the_table_of_an_uninterr
     pd.testing.assert_frame_equal(result[1], expected[1])
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_sweep_when_run_on_a_dask_cluster_gives_the_rows_of_the_process_pool(tmp_path, reference):
     # Arrange: a two-process Dask cluster on this machine

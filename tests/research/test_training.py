@@ -139,6 +139,7 @@ def test_cli_train_when_input_is_bad_exits_2_naming_the_flag(tmp_path, capsys, f
     assert not (tmp_path / "data" / "models").exists()
 
 
+@pytest.mark.heavy
 def test_cli_train_then_backtest_with_the_model_names_it_on_every_line(tmp_path, capsys):
     # Arrange
     home = str(tmp_path)
@@ -202,6 +203,7 @@ def test_cli_backtest_when_no_model_was_trained_exits_2_and_says_to_train(tmp_pa
     assert code == 2 and "labkit train" in capsys.readouterr().err
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_session_trading_a_random_walk_model_when_judged_weekly_is_not_ready(tmp_path, capsys):
     # Arrange: three weeks of a random walk in a bar file; a model trained on the first two

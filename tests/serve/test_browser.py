@@ -97,6 +97,7 @@ def _chrome() -> Any:
     return webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
 
 
+@pytest.mark.heavy
 def test_live_page_when_a_session_runs_shows_it_advance_and_halts_it_with_the_key(tmp_path, monkeypatch):
     # Arrange: a home whose control endpoints take one key, a running session, the server over it
     monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not look for a browser online

@@ -110,6 +110,7 @@ def test_labkit_serve_when_started_answers_in_under_2_s_of_cpu_and_stops_cleanly
     assert KEY not in text and KEY[-8:] not in text and WRONG.split()[1] not in text
 
 
+@pytest.mark.heavy
 def test_health_when_a_live_session_is_frozen_turns_503_naming_it_then_200_when_it_goes_on(tmp_path):
     # Arrange: a clock-paced session that has decided
     session = _session(tmp_path, "live")
@@ -155,6 +156,7 @@ class _Poller(threading.Thread):
                 time.sleep(0.02)
 
 
+@pytest.mark.heavy
 def test_labkit_serve_when_sessions_start_stop_crash_and_resume_under_it_answers_throughout(tmp_path):
     # Arrange: the server first, polled from another thread the whole time
     proc, base = _serve(tmp_path, tmp_path / "serve.log")

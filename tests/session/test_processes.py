@@ -72,6 +72,7 @@ def _assert_gapless(lines: list[dict]) -> None:
     assert times == sorted(set(times)), "a bar was decided twice or out of order"
 
 
+@pytest.mark.heavy
 def test_session_when_operated_while_running_obeys_every_command(tmp_path):
     # Arrange: a clock-paced paper session on 1-second bars, allowed to trade all day
     (tmp_path / "labkit.yaml").write_text(BUSY)
@@ -169,6 +170,7 @@ def test_session_when_sent_sigterm_stops_gracefully(tmp_path):
     assert _state(tmp_path, "term")["portfolio"]["last_seq"] == _decisions(tmp_path, "term")[-1]["seq"]
 
 
+@pytest.mark.heavy
 def test_session_when_killed_at_random_moments_matches_an_uninterrupted_run(tmp_path):
     # Arrange: the same replayed range, once without interruption
     args = ["--pace", "fast", "--since", "2026-01-05", "--until", "2026-02-05"]
