@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from labkit.engine.portfolio import EXIT_REASONS, Portfolio
-from labkit.strategies.base import BUY, SELL, SIDE_CODE
+from labkit.strategies.sides import BUY, SELL, SIDE_CODE
 
 # An adversarial spread when the config has none to go by: 5 basis points, round trip 10.
 DEFAULT_SPREAD = 0.0005

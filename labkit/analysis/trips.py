@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labkit.strategies.base import BUY, SELL
+from labkit.strategies.sides import BUY, SELL
 
 DATA_ERRORS = ("stale_data", "data_unavailable")
 

@@ -44,7 +44,8 @@ from labkit.engine.settings import EngineSettings
 from labkit.features.definitions import atr as average_true_range
 from labkit.features.featureset import bar_columns
 from labkit.gates.base import BarFacts, Block, DecisionContext, Gate, run_gates
-from labkit.strategies.base import BUY, HOLD, SELL, SIDE_CODE, SIDE_NAME, Strategy
+from labkit.strategies.base import Strategy
+from labkit.strategies.sides import BUY, HOLD, SELL, SIDE_CODE, SIDE_NAME
 from labkit.timeutil import DAY_MS, iso_ms, iso_s, now_ms
 
 FLUSH_EVERY = 4096

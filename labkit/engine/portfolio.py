@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from labkit.strategies.base import BUY, HOLD, SIDE_NAME
+from labkit.strategies.sides import BUY, HOLD, SIDE_NAME
 from labkit.timeutil import DAY_MS, parse_instant
 
 # Fill reasons of the exits the engine enforces on a bar's range; `signal` is the strategy's order.

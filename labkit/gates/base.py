@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from labkit._plugins import summary_line
-from labkit.strategies.base import BUY, HOLD, SELL
+from labkit.strategies.sides import BUY, HOLD, SELL
 
 if TYPE_CHECKING:
     import numpy as np

@@ -7,7 +7,7 @@ import math
 from pydantic import Field
 
 from labkit.gates.base import BUY, HOLD, BarFacts, Block, DecisionContext, Gate, GateConfig
-from labkit.strategies.base import BUY_CODE
+from labkit.strategies.sides import BUY_CODE
 
 # What a model strategy says of its model at each bar (its `model_status` fact).
 MODEL_OK, MODEL_UNAVAILABLE, FEATURE_MISMATCH = 0, 1, 2

@@ -26,7 +26,7 @@ import pandas as pd
 
 from labkit.analysis.trips import reason_code
 from labkit.engine.portfolio import EXIT_REASONS
-from labkit.strategies.base import BUY, SELL
+from labkit.strategies.sides import BUY, SELL
 
 _COLUMNS = (
     "stage",

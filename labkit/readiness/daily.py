@@ -21,7 +21,7 @@ from labkit.analysis.trips import (
     blocking_table,
     round_trips,
 )
-from labkit.strategies.base import BUY, SELL
+from labkit.strategies.sides import BUY, SELL
 
 
 def daily_health(

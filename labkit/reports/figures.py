@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from labkit.analysis.metrics import drawdowns, rolling_sharpe
 from labkit.analysis.trips import reason_code
-from labkit.strategies.base import BUY, SELL
+from labkit.strategies.sides import BUY, SELL
 
 GREEN, RED, BLUE, GREY, ORANGE = "#1a7f37", "#cf222e", "#0969da", "#6e7781", "#bc4c00"
 UNDERWATER = "#eca4a6"  # RED at 40% on white

@@ -46,7 +46,7 @@ from labkit.session.state import (
 )
 from labkit.session.status import pid_alive
 from labkit.session.tape import TapeWriter
-from labkit.strategies.base import HOLD
+from labkit.strategies.sides import HOLD
 from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
 
 log = logging.getLogger(__name__)

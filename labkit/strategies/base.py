@@ -18,15 +18,22 @@ from pydantic import BaseModel, ConfigDict
 
 from labkit._plugins import summary_line
 
+# The side vocabulary lives in `labkit.strategies.sides`; strategies (plug-ins too) import it here.
+from labkit.strategies.sides import BUY as BUY
+from labkit.strategies.sides import BUY_CODE as BUY_CODE
+from labkit.strategies.sides import HOLD as HOLD
+from labkit.strategies.sides import HOLD_CODE as HOLD_CODE
+from labkit.strategies.sides import SELL as SELL
+from labkit.strategies.sides import SELL_CODE as SELL_CODE
+from labkit.strategies.sides import SIDE_CODE as SIDE_CODE
+from labkit.strategies.sides import SIDE_NAME as SIDE_NAME
+
+# The side vocabulary, named here too for strategies written against this module.
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-# The one side vocabulary: names in the journal and the gates, codes in the engine's arrays.
-BUY, SELL, HOLD = "BUY", "SELL", "HOLD"
-BUY_CODE, HOLD_CODE, SELL_CODE = 1, 0, -1
-SIDE_NAME = {BUY_CODE: BUY, HOLD_CODE: HOLD, SELL_CODE: SELL}
-SIDE_CODE = {BUY: BUY_CODE, HOLD: HOLD_CODE, SELL: SELL_CODE}
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from pydantic import Field, model_validator
 
 from labkit.data.bars import bar_columns, ts_ms
 from labkit.errors import ConfigError
-from labkit.strategies.base import BUY_CODE, SELL_CODE, Signals, Strategy, StrategyConfig, StrategyContext
+from labkit.strategies.base import Signals, Strategy, StrategyConfig, StrategyContext
+from labkit.strategies.sides import BUY_CODE, SELL_CODE
 from labkit.timeutil import DAY_MS
 
 if TYPE_CHECKING:

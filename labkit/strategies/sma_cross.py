@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from labkit.strategies.base import BUY_CODE, SELL_CODE, Signals, Strategy, StrategyConfig
+from labkit.strategies.base import Signals, Strategy, StrategyConfig
+from labkit.strategies.sides import BUY_CODE, SELL_CODE
 
 
 class SmaCrossConfig(StrategyConfig):
