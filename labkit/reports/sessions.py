@@ -19,8 +19,7 @@ from labkit.errors import ConfigError
 from labkit.readiness.weekly import WeeklyReadiness
 from labkit.reports.journals import exit_ledger_table, ledger_table
 from labkit.reports.tables import data_range, shown_parameters, utc
-from labkit.session.paths import existing_session
-from labkit.session.state import read_saved_config
+from labkit.session.paths import existing_session, read_saved_config
 from labkit.timeutil import now_ms, timeframe_ms
 
 

@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from labkit.errors import ConfigError
 from labkit.home import check_name
@@ -108,3 +110,30 @@ def list_sessions(home: Path) -> list[str]:
     # A directory no command could name (made by hand) is not listed as a session.
     dirs = [p for p in root.iterdir() if is_session_name(p.name) and p.is_dir() and SessionPaths(p).exists()]
     return [p.name for p in sorted(dirs, key=lambda p: p.stat().st_mtime)]
+
+
+_CONFIG_REPAIR = (
+    "it records how the session was started: put back a good copy, or start a new session under "
+    "another name (--session NEW)"
+)
+
+
+def read_saved_config(paths: SessionPaths) -> dict[str, Any] | None:
+    """Return the session's ``config.json`` as data, in today's layout, or None when missing.
+
+    Raises ConfigError naming the file when it is there but not a JSON object of sections.
+    """
+    try:
+        saved = json.loads(paths.config.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{paths.config}: cannot be read as JSON ({exc}); {_CONFIG_REPAIR}") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("session", {}), dict):
+        raise ConfigError(f"{paths.config}: must be a JSON object of config sections; {_CONFIG_REPAIR}")
+    session = saved.get("session", {})
+    # Sessions started before strategies had their own section kept sma_cross's windows in `session`.
+    legacy = {k: session.pop(k) for k in ("fast", "slow") if k in session}
+    if legacy:
+        saved.setdefault("strategies", {}).setdefault("sma_cross", {}).update(legacy)
+    return saved

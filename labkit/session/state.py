@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from labkit._io import write_json_atomic
 from labkit.engine.portfolio import Portfolio
 from labkit.errors import ConfigError
-from labkit.session.paths import SessionPaths, session_paths
+from labkit.session.paths import SessionPaths, read_saved_config, session_paths
 from labkit.timeutil import iso_ms, iso_s, now_ms
 
 if TYPE_CHECKING:
@@ -109,10 +109,6 @@ def load_state(paths: SessionPaths) -> dict[str, Any] | None:
     return data
 
 
-_CONFIG_REPAIR = (
-    "it records how the session was started: put back a good copy, or start a new session under "
-    "another name (--session NEW)"
-)
 _REBUILD = "move it aside and `labkit run` rebuilds the state from decisions.jsonl and control.jsonl"
 
 
@@ -147,27 +143,6 @@ def session_identity(config: LabkitConfig, strategy_id: str, mode: str | None = 
         **{key: getattr(s, key) for key in DEFINING if key != "strategy"},
         "strategy": strategy_id,
     }
-
-
-def read_saved_config(paths: SessionPaths) -> dict[str, Any] | None:
-    """Return the session's ``config.json`` as data, in today's layout, or None when missing.
-
-    Raises ConfigError naming the file when it is there but not a JSON object of sections.
-    """
-    try:
-        saved = json.loads(paths.config.read_bytes())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{paths.config}: cannot be read as JSON ({exc}); {_CONFIG_REPAIR}") from None
-    if not isinstance(saved, dict) or not isinstance(saved.get("session", {}), dict):
-        raise ConfigError(f"{paths.config}: must be a JSON object of config sections; {_CONFIG_REPAIR}")
-    session = saved.get("session", {})
-    # Sessions started before strategies had their own section kept sma_cross's windows in `session`.
-    legacy = {k: session.pop(k) for k in ("fast", "slow") if k in session}
-    if legacy:
-        saved.setdefault("strategies", {}).setdefault("sma_cross", {}).update(legacy)
-    return saved
 
 
 def resume_overrides(home: Path, name: str, overrides: dict[str, Any]) -> dict[str, Any]:
