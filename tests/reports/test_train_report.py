@@ -239,6 +239,7 @@ def model_session(trained: tuple[Path, str]) -> tuple[Path, str]:
     return home, model_id
 
 
+@pytest.mark.heavy
 def test_model_drift_when_session_decided_with_a_trained_model_compares_features_and_probabilities(
     model_session,
 ):
@@ -260,6 +261,7 @@ def test_model_drift_when_session_decided_with_a_trained_model_compares_features
     assert "gates.model.max_psi = 0.25" in drift.message
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_daily_report_when_session_has_a_model_shows_the_drift_table(model_session):
     # Arrange

@@ -69,6 +69,7 @@ def test_train_when_the_next_return_follows_the_last_finds_it_out_of_sample(tmp_
     assert (tmp_path / "data" / "models" / result.model_id / "model.json").is_file()
 
 
+@pytest.mark.heavy
 def test_train_when_the_market_is_a_random_walk_finds_nothing(tmp_path):
     # Arrange
     bars = market(12_000, momentum=0.0)
