@@ -318,7 +318,7 @@ class JournalError(ValueError):
     """A complete journal line that is not a decision line."""
 
 
-def read_journal(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def read_journal(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Return the journal as a frame: one row per complete decision line, in file order.
 
     ``ts`` and ``decided_at`` are tz-aware UTC. ``gate_trace`` and ``fill`` hold each line's
@@ -332,6 +332,7 @@ def read_journal(path: Path, columns: Sequence[str] | None = None) -> pd.DataFra
     unknown = [name for name in wanted if name not in COLUMNS]
     if unknown:
         raise ValueError(f"columns: {', '.join(unknown)} not in the journal; allowed: {', '.join(COLUMNS)}")
+    path = Path(path)  # a notebook passes a string
     if not path.exists() or path.stat().st_size == 0:
         return _empty_frame(wanted)
     table = _scan(path, wanted)

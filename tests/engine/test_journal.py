@@ -52,6 +52,13 @@ def test_read_journal_when_read_whole_returns_every_field_with_dicts_and_flat_co
     assert frame["reason"].iloc[1] == "max_daily_trades" and frame["stage"].iloc[0] == "passed"
 
 
+def test_read_journal_when_given_a_string_path_reads_it_as_a_path(tmp_path):
+    # A notebook user writes the path as text.
+    path = tmp_path / "decisions.jsonl"
+    path.write_bytes(b"".join(_lines(3)))
+    assert read_journal(str(path))["seq"].tolist() == [0, 1, 2]
+
+
 def test_read_journal_when_asked_for_columns_returns_only_those_in_that_order(tmp_path):
     # Arrange
     path = tmp_path / "decisions.jsonl"
