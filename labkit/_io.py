@@ -2,11 +2,13 @@
 
 ``write_json_atomic`` replaces a file so readers see the old one or the new, never half (write to a
 unique temp file, fsync, rename). JSON Lines files are appended whole and read back up to their last
-complete line; a torn tail left by a crash is cut with a warning.
+complete line; a torn tail left by a crash is cut with a warning. ``file_hash`` names a file's
+contents by the first 12 hex digits of their SHA-256, as reports and verdicts show them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -166,3 +168,26 @@ def append_line(path: Path, line: bytes, mode: int = PRIVATE_FILE) -> int:
         raise named(exc, path) from None
     finally:
         os.close(fd)
+
+
+def short_hash(data: bytes) -> str:
+    """Return the first 12 hex digits of the SHA-256 of `data`.
+
+    Examples
+    --------
+    >>> short_hash(b"sma_cross-10-30")
+    '54c3a2120af6'
+    """
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+def file_hash(path: Path) -> str | None:
+    """Return `short_hash` of a file's bytes, or None when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()[:12]

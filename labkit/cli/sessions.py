@@ -15,9 +15,10 @@ from labkit.errors import ConfigError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from labkit.config.ranges import bars_to_decide
     from labkit.data.files import is_file_spec
     from labkit.session.paths import session_paths
-    from labkit.session.runner import bars_to_decide, run_session
+    from labkit.session.runner import run_session
     from labkit.session.state import last_decided, resume_overrides
     from labkit.timeutil import now_ms
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from labkit._io import last_line, read_json, write_json_atomic
+from labkit._io import file_hash, last_line, read_json, short_hash, write_json_atomic
 from labkit.analysis.periods import _DAY, iso_week, week_bounds
 from labkit.errors import ConfigError
 from labkit.readiness.weekly import WeeklyReadiness
@@ -112,33 +112,6 @@ def _with_evidence(
         "models": {str(m): short_hash(str(m).encode()) for m in result.models},
     }
     return replace(result, evidence=evidence, execution=execution, provenance=provenance)
-
-
-def short_hash(data: bytes) -> str:
-    """Return the first 12 hex digits of the SHA-256 of `data`.
-
-    Examples
-    --------
-    >>> short_hash(b"sma_cross-10-30")
-    '54c3a2120af6'
-    """
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()[:12]
-
-
-def file_hash(path: Path) -> str | None:
-    """Return `short_hash` of a file's bytes, or None when it cannot be read."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
-        return None
-    return digest.hexdigest()[:12]
 
 
 def verdict_path(home: Path, session: str, week: str) -> Path:

@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
+from labkit._io import file_hash
 from labkit.analysis.formatting import duration, money, number, percent
 from labkit.analysis.trips import blocking_table, exit_reasons, round_trips
 from labkit.errors import ConfigError
-from labkit.readiness.verdicts import file_hash
 from labkit.reports.figures import RED
 from labkit.reports.journals import exit_ledger_table, ledger_table
 from labkit.reports.sessions import FILL_MODEL, quote_currency

@@ -211,8 +211,8 @@ def sweep_period(record: SweepRecord) -> str:
 
 def sweep_header(record: SweepRecord, parameters: Mapping[str, Any]) -> pd.DataFrame:
     """Return the table the sweep report starts with: the sweep, its runs and files, the code."""
+    from labkit._io import file_hash
     from labkit.home import code_version
-    from labkit.readiness.verdicts import file_hash
     from labkit.reports.tables import describe_code_version, shown_parameters, utc
     from labkit.timeutil import now_ms
 

@@ -9,9 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from labkit._io import read_json
+from labkit._io import file_hash, read_json, short_hash
 from labkit.analysis.formatting import figure, is_number, money, share
-from labkit.readiness.verdicts import file_hash, short_hash
 from labkit.readiness.weekly import WeeklyReadiness
 from labkit.reports.figures import GREEN, RED
 from labkit.reports.sessions import SessionView

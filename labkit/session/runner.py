@@ -24,7 +24,7 @@ from tqdm import tqdm
 from labkit._io import make_private_dir, write_json_atomic
 from labkit.config.assembly import build_engine, build_strategy, engine_settings
 from labkit.config.loading import redacted
-from labkit.config.ranges import bars_to_decide, replay_range
+from labkit.config.ranges import replay_range
 from labkit.config.schema import LabkitConfig
 from labkit.data.bars import empty_bars
 from labkit.data.registry import Source, open_source
@@ -51,8 +51,6 @@ from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
 
 log = logging.getLogger(__name__)
 
-# `labkit run` counts the bars it will decide before it starts (labkit.config.ranges).
-__all__ = ["CHUNK_BARS", "SessionResult", "bars_to_decide", "run_session"]
 
 
 events = logging.getLogger(EVENTS)
