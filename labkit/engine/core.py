@@ -463,8 +463,8 @@ class Engine:
                     timeframe_ms=tf,
                     price=price,
                     proposed=SIDE_NAME[proposed],
-                    confidence=_num(conf[i]),
-                    expected_edge=_num(edge[i]),
+                    confidence=float(conf[i]),
+                    expected_edge=float(edge[i]),
                     bars_available=offset + i + 1,
                     bars_needed=need,
                     source_ok=source_ok,
@@ -638,10 +638,6 @@ class Engine:
     def equity_curve(self) -> np.ndarray:
         """Return the equity at every close decided so far in this process."""
         return np.concatenate(self.equity) if self.equity else np.empty(0)
-
-
-def _num(value: float) -> float:
-    return float(value) if not math.isnan(value) else math.nan
 
 
 def _refused(answers: list[Block | None]) -> list[int]:
