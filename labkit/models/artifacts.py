@@ -7,6 +7,11 @@ date), so the same model saved twice is the same folder, and an edited model.jso
 matches its id. A folder is written under a hidden name and renamed whole: a crash leaves no
 half model.
 
+``created_at`` is when the folder was first written; ``trained_at`` is when a training run last
+produced it. Saving identical content again (a retrain on the same bars) refreshes
+``trained_at`` in place, so ``latest`` means the most recently trained model. Neither time is
+part of the id.
+
 Loading refuses, with `ConfigError` (exit 2 at the command line), anything it cannot vouch for: an
 id that is not an id, an unknown id, an edited model.json, a member file missing or changed, a
 skops file naming a type no member uses, and libraries too far from the ones that saved it.
@@ -25,7 +30,7 @@ import secrets
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +46,9 @@ _ID = re.compile(r"[a-z]+-[0-9a-f]{12}", re.ASCII)
 _KIND = re.compile(r"[a-z]{1,16}", re.ASCII)
 _MEMBER_PATH = re.compile(r"([0-9]{1,3}-[a-z]+)/([a-z]+\.(?:ubj|skops))", re.ASCII)
 # Written by save_model itself, never taken from `meta`.
-_RESERVED = ("model_id", "created_at", "format", "members", "calibrator", "versions")
+_RESERVED = ("model_id", "created_at", "trained_at", "format", "members", "calibrator", "versions")
+# Written beside the content and left out of the id: when the folder was made, when last trained.
+_UNHASHED = ("model_id", "created_at", "trained_at")
 _LIBRARIES = {  # name in model.json -> (distributions to ask, module)
     "numpy": (("numpy",), "numpy"),
     "scikit-learn": (("scikit-learn",), "sklearn"),
@@ -130,10 +137,12 @@ def save_model(home: Path, ensemble: Ensemble, meta: Mapping[str, Any]) -> str:
         }
         model_id = f"{kind}-{_digest(doc)[:12]}"
         final = root / model_id
+        now = _now_text()
         if _intact(final, model_id):
+            _mark_trained(final, now)
             return model_id
-        created = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-        write_json_atomic(staging / "model.json", {"model_id": model_id, "created_at": created, **doc})
+        stamped = {"model_id": model_id, "created_at": now, "trained_at": now, **doc}
+        write_json_atomic(staging / "model.json", stamped)
         _install(staging, final, model_id)
         return model_id
     finally:
@@ -142,7 +151,8 @@ def save_model(home: Path, ensemble: Ensemble, meta: Mapping[str, Any]) -> str:
 
 
 def load_model(home: Path, ref: str, symbol: str | None = None, timeframe: str | None = None) -> LoadedModel:
-    """Load and check the model `ref` (an id, or ``latest``: the newest for `symbol` and `timeframe`).
+    """Load and check the model `ref` (an id, or ``latest``: the most recently trained for `symbol`
+    and `timeframe`, by `model_trained_at`).
 
     Raises
     ------
@@ -198,7 +208,8 @@ def load_model(home: Path, ref: str, symbol: str | None = None, timeframe: str |
 def list_models(home: Path) -> list[dict[str, Any]]:
     """Return one summary per saved model, newest first; a broken folder is listed with its error.
 
-    A summary has ``id``, ``symbol``, ``timeframe``, ``created_at``, ``features`` (how many),
+    Newest means most recently trained (`model_trained_at`). A summary has ``id``, ``symbol``,
+    ``timeframe``, ``created_at``, ``trained_at``, ``features`` (how many),
     ``window``, ``auc_mean`` (None when the training did not record it) and ``members`` (kinds).
     A broken one has ``id`` and ``error``, and comes last. Member files are checked for presence
     here; their digests are checked by `load_model`.
@@ -219,6 +230,7 @@ def list_models(home: Path) -> list[dict[str, Any]]:
                     "symbol": doc.get("symbol"),
                     "timeframe": doc.get("timeframe"),
                     "created_at": doc.get("created_at"),
+                    "trained_at": _trained_at(doc),
                     "features": len((doc.get("features") or {}).get("names") or []),
                     "window": doc.get("window"),
                     "auc_mean": _auc_mean(doc),
@@ -229,8 +241,48 @@ def list_models(home: Path) -> list[dict[str, Any]]:
             broken.append(
                 {"id": folder.name, "error": str(exc) if isinstance(exc, ConfigError) else repr(exc)}
             )
-    good.sort(key=lambda s: (_instant(s["created_at"]), s["id"]), reverse=True)
+    good.sort(key=lambda s: (_instant(s["trained_at"]), s["id"]), reverse=True)
     return good + sorted(broken, key=lambda s: s["id"])
+
+
+def model_trained_at(home: Path, model_id: str) -> str | None:
+    """Return when the model `model_id` was last trained (ISO 8601, UTC), or None when unknown.
+
+    A model saved before ``trained_at`` existed answers with its ``created_at``.
+    """
+    doc = _readable(home, model_id)
+    return None if doc is None else _trained_at(doc)
+
+
+def in_sample_span(home: Path, model_id: str) -> tuple[int, int] | None:
+    """Return the bars the model `model_id` has seen, as half-open epoch ms ``[since, until)``.
+
+    That is its training window, from the first bar's open to the last bar's close, plus the
+    embargo: the ``horizon`` bars after it, whose closes the last training labels looked ahead to.
+    A bar opened inside the span is in sample: judging the model on it grades it on what it was
+    fit to. None when the model is unknown or unreadable, or model.json lacks the window, the
+    horizon or a timeframe.
+
+    Examples
+    --------
+    A model trained on 1h bars opened 2026-01-01 00:00 .. 2026-03-25 08:00 with horizon 4 has
+    seen bars opened up to 2026-03-25 12:00, which is excluded.
+    """
+    from labkit.timeutil import timeframe_ms
+
+    doc = _readable(home, model_id)
+    window = doc.get("window") if doc is not None else None
+    if doc is None or not isinstance(window, Mapping):
+        return None
+    horizon = doc.get("horizon")
+    since, until = _epoch_ms(window.get("since")), _epoch_ms(window.get("until"))
+    if since is None or until is None or not isinstance(horizon, int) or isinstance(horizon, bool):
+        return None
+    try:
+        bar = timeframe_ms(str(doc.get("timeframe")))
+    except ConfigError:
+        return None
+    return since, until + (1 + max(0, horizon)) * bar
 
 
 def library_versions() -> dict[str, str]:
@@ -336,6 +388,14 @@ def _clean_leftovers(root: Path) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def _mark_trained(folder: Path, when: str) -> None:
+    # Identical content trained again: the same folder, now the latest. model.json is replaced
+    # whole (readers see the old file or the new); the time is outside the digest, so the id holds.
+    doc = read_json(folder / "model.json")
+    if doc is not None:
+        write_json_atomic(folder / "model.json", {**doc, "trained_at": when})
+
+
 def _intact(folder: Path, model_id: str) -> bool:
     if not (folder / "model.json").is_file():
         return False
@@ -363,7 +423,7 @@ def _read_checked(folder: Path, model_id: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: not readable JSON; train the model again")
     if not isinstance(doc.get("format"), int) or doc["format"] > FORMAT:
         raise ConfigError(f"{path}: format {doc.get('format')!r} is not one this labkit reads ({FORMAT})")
-    content = {k: v for k, v in doc.items() if k not in ("model_id", "created_at")}
+    content = {k: v for k, v in doc.items() if k not in _UNHASHED}
     kind = doc.get("kind")
     digest = f"{kind}-{_digest(content)[:12]}"
     if doc.get("model_id") != model_id or digest != model_id:
@@ -403,13 +463,28 @@ def _latest(root: Path, symbol: str | None, timeframe: str | None) -> str:
             continue
         if timeframe is not None and doc.get("timeframe") != timeframe:
             continue
-        found.append((_instant(doc.get("created_at")), folder.name))
+        found.append((_instant(_trained_at(doc)), folder.name))
     if not found:
         market = " ".join(part for part in (symbol, timeframe) if part) or "any market"
         raise ConfigError(
             f"model latest: no model for {market} under {root}; train one first (`labkit train`)"
         )
     return max(found)[1]
+
+
+def _readable(home: Path, model_id: str) -> dict[str, Any] | None:
+    # model.json of a model whose id is an id and still matches its content, else None.
+    if not isinstance(model_id, str) or not _ID.fullmatch(model_id):
+        return None
+    folder = models_dir(home) / model_id
+    try:
+        return _read_checked(folder, model_id)
+    except ConfigError:
+        return None
+
+
+def _trained_at(doc: Mapping[str, Any]) -> Any:
+    return doc.get("trained_at") or doc.get("created_at")
 
 
 def _unknown(home: Path, ref: str) -> str:
@@ -473,6 +548,21 @@ def _version(distributions: tuple[str, ...], module: str) -> str:
 def _major_minor(version: str) -> tuple[int, int] | None:
     match = re.match(r"([0-9]+)\.([0-9]+)", version)
     return (int(match[1]), int(match[2])) if match else None
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _epoch_ms(text: Any) -> int | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return (parsed - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
 
 def _instant(text: Any) -> datetime:

@@ -10,8 +10,16 @@ import pytest
 
 from labkit.errors import ConfigError
 from labkit.models import artifacts
-from labkit.models.artifacts import list_models, load_model, models_dir, save_model
+from labkit.models.artifacts import (
+    in_sample_span,
+    list_models,
+    load_model,
+    model_trained_at,
+    models_dir,
+    save_model,
+)
 from labkit.models.ensemble import Calibrator, Ensemble
+from labkit.timeutil import parse_instant
 from tests.models.conftest import FEATURES, META, SCHEMA
 
 
@@ -30,7 +38,7 @@ def _rehash(home: Path, model_id: str, edit=None) -> str:
             path = folder / file["path"]
             if path.is_file():
                 file["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    content = {k: v for k, v in doc.items() if k not in ("model_id", "created_at")}
+    content = {k: v for k, v in doc.items() if k not in artifacts._UNHASHED}
     new_id = f"{doc['kind']}-{artifacts._digest(content)[:12]}"
     doc["model_id"] = new_id
     (folder / "model.json").write_text(json.dumps(doc))
@@ -57,16 +65,19 @@ def test_save_model_when_loaded_back_predicts_identically(saved, ensemble):
     assert loaded.ensemble.calibrator == ensemble.calibrator
 
 
-def test_save_model_when_saved_twice_gives_the_same_id_and_one_folder(saved, ensemble):
+def test_save_model_when_saved_twice_gives_the_same_id_and_one_folder(copy_of_saved, ensemble):
     # Arrange
-    home, model_id = saved
-    before = (models_dir(home) / model_id / "model.json").read_bytes()
+    home, model_id = copy_of_saved
+    before = _doc(home, model_id)
     # Act
     again = save_model(home, ensemble, META)
-    # Assert
+    # Assert: only the time of the last training moved
     assert again == model_id
     assert sorted(p.name for p in models_dir(home).iterdir()) == [model_id]
-    assert (models_dir(home) / model_id / "model.json").read_bytes() == before  # untouched
+    after = _doc(home, model_id)
+    assert after["trained_at"] > before["trained_at"] == before["created_at"] == after["created_at"]
+    assert {**after, "trained_at": None} == {**before, "trained_at": None}
+    load_model(home, model_id)  # still hashes to its id
 
 
 def test_save_model_when_content_differs_gives_another_id(saved, ensemble, tmp_path):
@@ -364,6 +375,7 @@ def test_list_models_when_one_is_broken_lists_it_last_with_its_error(copy_of_sav
         "symbol": "BTC/USDT",
         "timeframe": "1h",
         "created_at": _doc(home, newer)["created_at"],
+        "trained_at": _doc(home, newer)["created_at"],
         "features": 5,
         "window": META["window"],
         "auc_mean": pytest.approx(0.62),
@@ -394,3 +406,45 @@ def test_models_package_when_imported_loads_no_pandas_nor_model_libraries():
 def test_copy_of_saved_when_used_leaves_the_shared_home_alone(saved):
     # The damaging tests work on copies: the shared saved model still loads.
     assert load_model(*saved).model_id == saved[1]
+
+
+def test_in_sample_span_when_saved_is_the_window_plus_the_label_horizon(saved):
+    # Arrange: META's window ends with the bar opened 2026-03-25 08:00 (1h bars, horizon 4)
+    home, model_id = saved
+    since = parse_instant("2026-01-01T00:00:00Z")
+    last_open = parse_instant("2026-03-25T08:00:00Z")
+    # Act
+    span = in_sample_span(home, model_id)
+    # Assert: the last training bar's hour, then 4 more hours of labels reaching into the future
+    assert span == (since, last_open + (1 + 4) * 3_600_000)
+
+
+def test_in_sample_span_when_the_model_or_its_window_is_unknown_is_none(copy_of_saved, ensemble):
+    # Arrange
+    home, _ = copy_of_saved
+    no_window = save_model(home, ensemble, {k: v for k, v in META.items() if k != "window"})
+    no_horizon = save_model(home, _other_ensemble(ensemble), {**META, "horizon": None})
+    # Act / Assert
+    assert in_sample_span(home, "ens-000000000000") is None
+    assert in_sample_span(home, "not an id") is None
+    assert in_sample_span(home, no_window) is None
+    assert in_sample_span(home, no_horizon) is None
+
+
+def test_load_model_when_latest_and_an_older_model_is_retrained_picks_the_retrained_one(
+    copy_of_saved, ensemble, monkeypatch
+):
+    # Arrange: the first model, then another, then the first trained again with identical content
+    home, first = copy_of_saved
+    clock = iter(["2030-01-01T00:00:00.000000Z", "2030-01-02T00:00:00.000000Z"])
+    monkeypatch.setattr(artifacts, "_now_text", lambda: next(clock))
+    newer = save_model(home, _other_ensemble(ensemble), META)
+    assert load_model(home, "latest", "BTC/USDT", "1h").model_id == newer
+    # Act
+    again = save_model(home, ensemble, META)
+    # Assert: the same id (a content hash), still intact, and now the latest
+    assert again == first
+    assert load_model(home, "latest", "BTC/USDT", "1h").model_id == first
+    assert model_trained_at(home, first) == "2030-01-02T00:00:00.000000Z"
+    assert [m["id"] for m in list_models(home)][:2] == [first, newer]
+    assert _doc(home, first)["created_at"] < _doc(home, first)["trained_at"]
