@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from labkit.data.bars import COLUMNS, make_bars, slice_range, validate_bars
+from labkit.data.bars import COLUMNS, make_bars, slice_range, ts_ms, validate_bars
 from labkit.data.registry import Source, SourceContext
-from labkit.errors import DataError
-from labkit.timeutil import INSTANT_RANGE, MAX_INSTANT_MS, MIN_INSTANT_MS
+from labkit.errors import ConfigError, DataError
+from labkit.timeutil import INSTANT_RANGE, MAX_INSTANT_MS, MIN_INSTANT_MS, timeframe_ms
 
 log = logging.getLogger(__name__)
 _TIME_COLUMNS = ("timestamp", "ts", "date", "datetime", "time")
@@ -37,10 +37,13 @@ class FileSource(Source):
         self.spec = spec
         self.path = path
         self._bars: pd.DataFrame | None = None
+        self._spacing_ms: int | None = None
 
     def bars(self, symbol: str, timeframe: str, since_ms: int, until_ms: int) -> pd.DataFrame:
         if self._bars is None:
             self._bars = read_bar_file(self.path)
+            self._spacing_ms = median_spacing_ms(self._bars)
+        check_spacing(self._spacing_ms, timeframe, self.path)
         return slice_range(self._bars, since_ms, until_ms)
 
 
@@ -57,6 +60,48 @@ def check_bar_file(path: Path) -> None:
         raise DataError(f"{path}: no such file")
     if not path.is_file():
         raise DataError(f"{path}: is not a regular file (a device or a pipe); give a CSV or Parquet file")
+
+
+def median_spacing_ms(bars: pd.DataFrame) -> int | None:
+    """Return the median time between consecutive bars of a whole file (ms), or None for one bar.
+
+    The median, so that gaps (nights, weekends, an outage) do not change what the file's bars are.
+    """
+    if len(bars) < 2:
+        return None
+    return int(np.median(np.diff(ts_ms(bars))))
+
+
+def check_spacing(spacing_ms: int | None, timeframe: str, path: Path) -> None:
+    """Raise ConfigError naming both when a file's median bar spacing is not `timeframe`.
+
+    Bars 1m apart read as 5m would count five bars where the calendar has one (coverage above
+    100%), and every indicator's window would span a fifth of the time it says.
+    """
+    if spacing_ms is None or spacing_ms == timeframe_ms(timeframe):
+        return
+    spacing = spacing_text(spacing_ms)
+    raise ConfigError(
+        f"{path}: the file's bars are {spacing} apart (median); --timeframe is {timeframe}; "
+        f"give --timeframe {spacing}, or a file of {timeframe} bars"
+    )
+
+
+_SPACING_UNITS = (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000))
+
+
+def spacing_text(ms: int) -> str:
+    """Return a spacing as a timeframe is written (``1m``, ``4h``, ``90s``), else in milliseconds.
+
+    Examples
+    --------
+    >>> spacing_text(60_000), spacing_text(5_400_000), spacing_text(90_000), spacing_text(1_500)
+    ('1m', '90m', '90s', '1500ms')
+    """
+    for unit, size in _SPACING_UNITS:
+        if ms > 0 and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
 
 
 def read_bar_file(path: Path) -> pd.DataFrame:

@@ -167,3 +167,64 @@ def test_file_source_when_the_path_has_dots_reads_it(tmp_path):
     (tmp_path / "b.csv").write_text(HEADER + "\n".join(GOOD) + "\n")
     source = open_source(f"csv:{tmp_path}/a/../b.csv", tmp_path / "a")
     assert len(source.bars("BTC/USDT", "1m", stubs.T0, stubs.T0 + 120_000)) == 2
+
+
+def _minute_file(tmp_path, n=600, start="2026-01-05", freq="1min", gap_after=None):
+    # Minute bars (a sine wave), optionally with a weekend-long gap after `gap_after` bars.
+    times = pd.date_range(start, periods=n, freq=freq, tz="UTC")
+    if gap_after is not None:
+        times = times[:gap_after].append(times[gap_after:] + pd.Timedelta(days=2))
+    close = 100.0 + pd.Series(range(n), dtype=float).map(lambda i: (i % 17) / 10).to_numpy()
+    frame = pd.DataFrame(
+        {"open": close, "high": close + 0.5, "low": close - 0.5, "close": close, "volume": 1.0},
+        index=pd.DatetimeIndex(times, name="timestamp"),
+    )
+    path = tmp_path / "minutes.csv"
+    frame.to_csv(path)
+    return path
+
+
+@pytest.mark.parametrize("timeframe", ["5m", "1h", "30s"])
+def test_file_source_when_bars_are_spaced_other_than_the_timeframe_refuses_naming_both(tmp_path, timeframe):
+    # Arrange: a file of 1m bars read as another timeframe (a 1m file run as 5m read coverage 142.9%)
+    from labkit.errors import ConfigError
+
+    source = open_source(f"csv:{_minute_file(tmp_path)}", tmp_path)
+    # Act / Assert
+    message = f"the file's bars are 1m apart (median); --timeframe is {timeframe}"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        source.bars("BTC/USDT", timeframe, stubs.T0, stubs.T0 + 3_600_000)
+
+
+def test_file_source_when_the_file_has_gaps_judges_its_spacing_by_the_median(tmp_path):
+    # Arrange: 1m bars with a two-day gap in the middle (a weekend): still 1m bars
+    source = open_source(f"csv:{_minute_file(tmp_path, gap_after=300)}", tmp_path)
+    # Act
+    bars = source.bars("BTC/USDT", "1m", 0, 2**62)
+    # Assert
+    assert len(bars) == 600
+
+
+def test_file_source_when_spacing_differs_only_outside_the_range_asked_still_refuses(tmp_path):
+    # Arrange: the whole file decides, not the slice a run reads (one bar of it has no spacing)
+    from labkit.errors import ConfigError
+
+    source = open_source(f"csv:{_minute_file(tmp_path)}", tmp_path)
+    # Act / Assert
+    with pytest.raises(ConfigError, match=re.escape("--timeframe is 5m")):
+        source.bars("BTC/USDT", "5m", stubs.T0, stubs.T0 + 60_000)
+
+
+@pytest.mark.parametrize("command", ["backtest", "train", "run"])
+def test_cli_when_a_1m_file_is_run_as_5m_exits_2_naming_both(tmp_path, capsys, command):
+    # Arrange
+    from labkit.cli import main
+
+    path = _minute_file(tmp_path)
+    extra = ["--session", "s", "--pace", "fast", "--since", "2026-01-05"] if command == "run" else []
+    # Act
+    code = main(["--home", str(tmp_path), command, "--source", f"csv:{path}", "--timeframe", "5m", *extra])
+    # Assert
+    err = capsys.readouterr().err
+    assert code == 2 and "bars are 1m apart (median); --timeframe is 5m" in err
+    assert not (tmp_path / "data" / "sessions" / "s").exists()
