@@ -3,7 +3,8 @@
 Conventions follow empyrical's, so figures can be checked against it:
 
 - returns are simple per-bar returns, the first measured from the starting capital
-  (`equity_returns`); NaN returns are ignored, as empyrical's nan-functions do;
+  (`equity_returns`); NaN returns are left out, as empyrical's nan-functions do, and an annual
+  figure counts only the known returns as periods;
 - the Sharpe ratio is the mean over the standard deviation with ``ddof=1`` and a zero risk-free
   rate, annualised by ``√periods_per_year``; annual volatility is that deviation times the same
   root; `annual_return` is the geometric (compounded) annual return over the bars, empyrical's
@@ -148,7 +149,7 @@ def _clean(returns: ArrayLike) -> np.ndarray:
 
 
 def total_return(returns: ArrayLike) -> float:
-    """Return the compounded return of all the returns (NaN when there is none).
+    """Return the compounded return of all the returns, NaN rows left out (NaN when none is known).
 
     Examples
     --------
@@ -156,20 +157,22 @@ def total_return(returns: ArrayLike) -> float:
     -0.01
     """
     r = _clean(returns)
-    return float(np.prod(1.0 + r) - 1.0) if len(np.asarray(returns)) else math.nan
+    return float(np.prod(1.0 + r) - 1.0) if len(r) else math.nan
 
 
 def annual_return(returns: ArrayLike, periods_per_year: float) -> float:
     """Return the compounded annual growth over the bars, ``periods_per_year`` bars making a year.
 
-    empyrical's ``annual_return`` (and its ``cagr``): ``(1 + total)^(periods_per_year / n) - 1``.
+    empyrical's ``annual_return`` (and its ``cagr``): ``(1 + total)^(periods_per_year / n) - 1``,
+    where ``n`` counts the known returns only: a NaN row is no period (empyrical counts it as a
+    flat one, which shrinks the growth of a series with holes towards zero).
 
     Examples
     --------
     >>> round(annual_return([0.01] * 126, periods_per_year=252), 4)  # half a year at 1% a day
     11.274
     """
-    r = np.asarray(returns, dtype=float)
+    r = _clean(returns)
     if not len(r):
         return math.nan
     with np.errstate(over="ignore"):
@@ -289,10 +292,10 @@ def returns_max_drawdown(returns: ArrayLike) -> float:
     >>> round(returns_max_drawdown([0.1, -0.2, 0.05]), 4)
     0.2
     """
-    r = np.asarray(returns, dtype=float)
+    r = _clean(returns)
     if not len(r):
         return math.nan
-    return max_drawdown(np.cumprod(1.0 + np.nan_to_num(r)), start=1.0)
+    return max_drawdown(np.cumprod(1.0 + r), start=1.0)
 
 
 def calmar_ratio(returns: ArrayLike, periods_per_year: float, *, drawdown: float | None = None) -> float:

@@ -110,6 +110,29 @@ def test_sharpe_when_a_series_has_nan_ignores_it_like_empyrical():
     )
 
 
+def test_annual_figures_when_a_series_has_nan_rows_leave_them_out_not_count_them_as_periods():
+    # Arrange: half a year of 1% days, with NaN rows (bars with no return) in between
+    clean = [0.01] * 126
+    gappy = np.array([0.01, np.nan] * 126)
+    # Act / Assert: the NaN rows are no periods, so the same half year compounds to the same year
+    assert metrics.annual_return(gappy, 252) == pytest.approx(metrics.annual_return(clean, 252), rel=1e-12)
+    drawn = np.array([0.1, np.nan, -0.2, np.nan, 0.05])
+    assert metrics.calmar_ratio(drawn, 12) == pytest.approx(metrics.calmar_ratio([0.1, -0.2, 0.05], 12))
+    for figure in (
+        metrics.annual_volatility,
+        metrics.sharpe_ratio,
+        metrics.sortino_ratio,
+        metrics.downside_risk,
+    ):
+        assert figure(drawn, 12) == pytest.approx(figure([0.1, -0.2, 0.05], 12)), figure.__name__
+
+
+@pytest.mark.parametrize("returns", [[np.nan, np.nan], []])
+def test_annual_return_when_no_return_is_known_is_nan(returns):
+    assert math.isnan(metrics.annual_return(np.array(returns, dtype=float), 252))
+    assert math.isnan(metrics.total_return(np.array(returns, dtype=float)))
+
+
 @pytest.mark.parametrize("returns", [[], [0.01], [0.01, 0.01, 0.01], [0.0, 0.0]])
 def test_sharpe_when_too_few_or_no_dispersion_is_nan(returns):
     assert math.isnan(metrics.sharpe_ratio(returns, 252))
