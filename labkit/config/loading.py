@@ -40,8 +40,9 @@ from labkit.data.ccxt import (
 from labkit.errors import ConfigError
 
 CONFIG_FILE = "labkit.yaml"
-# Variables that are not config keys: where labkit lives, and the paper-only turnover overrides.
-_RESERVED_ENV = {"LABKIT_HOME", "LABKIT_PAPER_MIN_RATIO", "LABKIT_PAPER_MAX_DAILY"}
+# Variables that are not config keys: where labkit lives, where the trial ledger is, and the
+# paper-only turnover overrides.
+_RESERVED_ENV = {"LABKIT_HOME", "LABKIT_TRIALS", "LABKIT_PAPER_MIN_RATIO", "LABKIT_PAPER_MAX_DAILY"}
 _CCXT_KEYS = {
     "apikey": "apiKey",
     "privatekey": "privateKey",
