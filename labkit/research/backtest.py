@@ -10,6 +10,14 @@ every day; ``annualisation`` says which. Every figure comes from `labkit.analysi
 The summary also says what the gates refused, by stage and reason, and whether the guardrails
 stopped all entries for good; a backtest counts them without writing a journal, as the engine
 reports them (`labkit.research.record`).
+
+A backtest of a saved model says how much of it the model had already seen: ``model`` is the
+resolved id (``latest`` resolved), ``model_in_sample`` the model's training window plus its
+label horizon (`labkit.models.artifacts.in_sample_span`) and ``in_sample_fraction`` the share of
+the backtest's bars that open inside it: 1.0 on the training window, 0.0 after it, and 0.0 for a
+strategy that no model decides (nothing was fit to any bar); None when the model's window is not
+recorded. ``calendar`` is the market calendar the figures were annualised over; a journal's
+summary file (`save_summary`) keeps both for the backtest report.
 """
 
 from __future__ import annotations
@@ -20,8 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from labkit._io import read_json, write_json_atomic
 from labkit.analysis import metrics
 from labkit.analysis.calendar import session_calendar
 from labkit.analysis.formatting import finite
@@ -96,6 +106,7 @@ def run_backtest(
     periods_per_year: float | None = None,
     home: Path | None = None,
     strategy: Strategy | None = None,
+    trial: bool = True,
 ) -> BacktestResult:
     """Replay `bars` through a fresh engine and return its summary, equity curve and round trips.
 
@@ -103,6 +114,8 @@ def run_backtest(
     bar's ``update``); the engine decides a range the same whole or in slices. `periods_per_year`
     annualises the figures; None means the bars a year of the market's calendar holds
     (``session.calendar``; for ``auto``, 365 days for 24/7 sources, 252 sessions for equities).
+    The run is a trial of its market, appended to the user's trial ledger
+    (`labkit.research.trials`); ``trial=False`` leaves that to a caller that records it itself.
     """
     engine = build_engine(config, "backtest", journal=journal, home=home, strategy=strategy)
     record = BacktestRecord([gate.name for gate in engine.chains[BUY]])
@@ -115,14 +128,17 @@ def run_backtest(
     equity = pd.Series(engine.equity_curve(), index=bars.index, name="equity")
     port = engine.portfolio
     tf_ms = timeframe_ms(config.session.timeframe)
+    recorded_calendar = None
     if periods_per_year is None:
         s = config.session
         calendar = session_calendar(s.source, s.calendar, ts_ms(bars), tf_ms, s.exchange)
         periods_per_year, annualisation = calendar.periods_per_year(tf_ms), calendar.annualisation(tf_ms)
+        recorded_calendar = calendar.to_dict()
     else:
         annualisation = f"annualised over {periods_per_year:,.6g} bars a year (as given)"
     summary = summarize(equity, config.session.capital, tf_ms, periods_per_year)
     summary["annualisation"] = annualisation
+    summary["calendar"] = recorded_calendar
     summary.update(
         trades=port.entries,
         fills=port.entries + port.exits,
@@ -138,7 +154,70 @@ def run_backtest(
     trips, open_since = record.round_trips(bars.index)
     summary.update(trade_summary(trips, bars, open_since if port.position > 0 else None))
     summary.update(record.summary(bars.index))
+    summary.update(model_evidence(engine.strategy, home, ts_ms(bars)))
+    if journal is not None:
+        save_summary(journal.path, summary)
+    if trial:
+        from labkit.research.trials import append_trial, trial_record
+
+        append_trial(trial_record(config, bars, summary))
     return BacktestResult(summary, equity, trips)
+
+
+def model_evidence(strategy: Strategy, home: Path | None, times_ms: Any) -> dict[str, Any]:
+    """Return ``model``, ``model_in_sample`` and ``in_sample_fraction`` of a backtest's bars.
+
+    `strategy` decided the bars whose open times are `times_ms`; only the model strategy bound to
+    a saved model of `home` (None: the usual home) has a training window to be inside.
+    """
+    from labkit.home import resolve_home
+    from labkit.models.artifacts import in_sample_span, model_trained_at
+    from labkit.strategies.model import ModelStrategy
+
+    nothing_fit = {"model": None, "model_in_sample": None, "in_sample_fraction": 0.0}
+    if not isinstance(strategy, ModelStrategy):
+        return nothing_fit
+    root = home if home is not None else resolve_home(None)
+    model_id = strategy.model_id
+    if model_trained_at(root, model_id) is None:
+        return nothing_fit  # bound to no model (a session's model that could not load): it held
+    span = in_sample_span(root, model_id)
+    if span is None:
+        return {"model": model_id, "model_in_sample": None, "in_sample_fraction": None}
+    return {
+        "model": model_id,
+        "model_in_sample": {"since": iso_s(span[0]), "until": iso_s(span[1])},
+        "in_sample_fraction": in_sample_fraction(times_ms, span),
+    }
+
+
+def in_sample_fraction(times_ms: Any, span: tuple[int, int]) -> float:
+    """Return the share of bars opening inside the half-open `span` of epoch ms (0.0 without bars).
+
+    Examples
+    --------
+    >>> in_sample_fraction([0, 60_000, 120_000, 180_000], (0, 120_000))
+    0.5
+    """
+    times = np.asarray(times_ms, dtype="int64")
+    if not len(times):
+        return 0.0
+    return float(np.mean((times >= span[0]) & (times < span[1])))
+
+
+def summary_path(journal: Path) -> Path:
+    """Return where the summary of the last backtest that wrote `journal` is kept: beside it."""
+    return journal.with_name(journal.name + ".summary.json")
+
+
+def save_summary(journal: Path, summary: dict[str, Any]) -> None:
+    """Keep `summary` beside `journal`, for the report: its calendar and what the model had seen."""
+    write_json_atomic(summary_path(journal), summary)
+
+
+def read_summary(journal: Path) -> dict[str, Any] | None:
+    """Return the summary `save_summary` kept beside `journal`, or None when there is none."""
+    return read_json(summary_path(journal))
 
 
 def summarize(
