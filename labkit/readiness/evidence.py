@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -89,12 +90,20 @@ def execution_check(
     calendar: MarketCalendar,
     fee: float,
     slippage: float,
+    risk: Mapping[str, Any] | None = None,
+    confidence_floor: float | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Return the week's verdict under each execution model: outcome, failing gates, net PnL, trades."""
+    """Return the week's verdict under each execution model: outcome, failing gates, net PnL, trades.
+
+    Each model refills the decisions with the session's own sizing: `risk` (its config's ``risk``
+    section) and `confidence_floor` (a model's entry threshold), as
+    `labkit.analysis.execution.session_sizing` reads them from a saved config. Without `risk`,
+    entries keep the units their decisions recorded, or spend all the cash.
+    """
     start, end = week_bounds(week)
     out = {}
     for model in execution_models(fee, slippage):
-        refilled = refill(journal, bars, model, capital)
+        refilled = refill(journal, bars, model, capital, risk, confidence_floor)
         verdict = weekly_readiness(refilled, week, config, timeframe_ms, capital, calendar)
         trips = round_trips(refilled)
         trips = trips[(trips["exit_ts"] >= start) & (trips["exit_ts"] < end)] if len(trips) else trips

@@ -7,7 +7,7 @@ import pytest
 
 from labkit.analysis.execution import ExecutionModel, execution_models, refill
 from labkit.analysis.trips import round_trips
-from labkit.engine.journal import read_journal
+from labkit.engine.journal import JournalWriter, read_journal
 from labkit.session.tape import tape_bars
 from tests import stubs
 
@@ -106,3 +106,85 @@ def test_refill_when_exits_and_risk_sizing_are_on_base_model_reproduces_the_sess
     assert [x for g in got if g for x in g[2:]] == pytest.approx(
         [x for w in want if w for x in w[2:]], rel=1e-12
     )
+
+
+def _backtest(tmp_path, **settings):
+    # A real backtest of the fixture's 600 minutes with its journal, under `settings`.
+    from labkit.config.loading import load_config
+    from labkit.data.files import read_bar_file
+    from labkit.research.backtest import run_backtest
+
+    bars = read_bar_file(stubs.FIXTURE_CSV)
+    config = load_config(None, {**COSTS, **settings}, environ={})
+    path = tmp_path / "bt.jsonl"
+    writer = JournalWriter(path)
+    run_backtest(config, bars, writer)
+    writer.close()
+    return read_journal(path), bars, config
+
+
+def _same_book(refilled, journal):
+    pd.testing.assert_series_equal(
+        refilled["equity"], journal["equity"].astype(float), rtol=1e-9, check_names=False
+    )
+    pd.testing.assert_series_equal(
+        refilled["cash"], journal["cash"].astype(float), rtol=1e-9, check_names=False
+    )
+    fills = journal["fill"].map(lambda f: f if isinstance(f, dict) else None)
+    got = [f and (f["side"], f["units"], f["price"], f["fee"]) for f in refilled["fill"]]
+    want = [f and (f["side"], f["units"], f["price"], f["fee"]) for f in fills]
+    assert [g and g[0] for g in got] == [w and w[0] for w in want]
+    assert [x for g in got if g for x in g[1:]] == pytest.approx(
+        [x for w in want if w for x in w[1:]], rel=1e-9
+    )
+
+
+@pytest.mark.parametrize(
+    "sizing",
+    [
+        {"risk.position_frac": 0.5},
+        {"risk.sizing": "risk", "risk.stop_atr": 2.0, "risk.risk_per_trade": 0.002, "risk.max_exposure": 0.6},
+    ],
+    ids=["all_in_half", "risk"],
+)
+def test_refill_when_base_model_sizes_as_the_session_reproduces_its_book(tmp_path, sizing):
+    # Arrange: a backtest that spends half its cash per entry, or sizes each entry by its stop
+    journal, bars, config = _backtest(
+        tmp_path, **{"strategies.sma_cross.fast": 5, "strategies.sma_cross.slow": 20, **sizing}
+    )
+    assert (journal["fill_side"] == "SELL").sum() >= 3
+    # Act
+    base = refill(
+        journal, bars, ExecutionModel("base", 0.001, 0.0005), 10_000.0, risk=config.risk.model_dump()
+    )
+    # Assert: equity, cash and every fill to 1e-9
+    _same_book(base, journal)
+
+
+def test_execution_check_when_given_the_session_risk_judges_base_on_the_session_own_trades(tmp_path):
+    # Arrange: half the cash per entry; the base model must net what the session netted
+    from labkit.analysis.calendar import MarketCalendar
+    from labkit.analysis.periods import iso_week
+    from labkit.config.schema import ReadinessConfig
+    from labkit.readiness.evidence import execution_check
+
+    journal, bars, config = _backtest(
+        tmp_path,
+        **{"risk.position_frac": 0.5, "strategies.sma_cross.fast": 5, "strategies.sma_cross.slow": 20},
+    )
+    week = iso_week(journal["ts"].iloc[0])
+    # Act
+    checked = execution_check(
+        journal,
+        bars,
+        week,
+        ReadinessConfig(),
+        60_000,
+        10_000.0,
+        MarketCalendar(),
+        0.001,
+        0.0005,
+        risk=config.risk.model_dump(),
+    )
+    # Assert
+    assert checked["base"]["net_pnl"] == pytest.approx(float(round_trips(journal)["net_pnl"].sum()), rel=1e-9)
