@@ -87,7 +87,7 @@ def index_entries(home: Path) -> list[IndexEntry]:
     home = Path(home)
     root = home / "reports"
     entries = []
-    sessions: dict[str, tuple[bool, int | None]] = {}  # exists, first decision
+    sessions: dict[str, tuple[bool, int | None, bool]] = {}  # exists, first decision, decided any
     for sidecar in root.glob("*/*.json"):
         data = read_json(sidecar)
         if data is None or not {"kind", "session", "period", "html"} <= data.keys():
@@ -127,12 +127,17 @@ def index_entries(home: Path) -> list[IndexEntry]:
             try:
                 paths = session_paths(home, name)
             except ConfigError:  # a sidecar edited to name no session a command could: not listed
-                sessions[name] = (False, None)
+                sessions[name] = (False, None, False)
                 continue
-            sessions[name] = (paths.exists(), _first_decision_ms(paths.decisions))
-        exists, first = sessions[name]
+            decisions = paths.decisions
+            sessions[name] = (paths.exists(), _first_decision_ms(decisions), _decided_any(decisions))
+        exists, first, decided = sessions[name]
         if not exists or (first is not None and _generated_ms(data) < first):
             continue
+        if not decided:
+            # A report over a session that decided nothing has nothing to be "ok" about; sidecars
+            # written before session reports said so read "ok", so the journal decides here.
+            data = {**data, "outcome": "empty"}
         entries.append((data, f"{sidecar.parent.name}/{data['html']}"))
     entries.sort(key=lambda item: (str(item[0].get("generated_at")), item[1]), reverse=True)
     return [IndexEntry(data, link) for data, link in entries]
@@ -147,10 +152,10 @@ def _outcome(sidecar: dict[str, Any]) -> str:
         return outcome  # a train report's outcome is its model's out-of-sample AUC
     if sidecar.get("kind") == "sweep" and isinstance(outcome, str) and _PBO.fullmatch(outcome):
         return outcome  # a sweep report's outcome is its probability of backtest overfitting
-    return outcome if outcome in ("READY", "NOT READY", "empty", "ok") else "ok"
+    return outcome if outcome in ("READY", "NOT READY", "what-if", "empty", "ok") else "ok"
 
 
-_OUTCOME_CLASS = {"READY": "ok", "ok": "ok", "empty": "empty", "NOT READY": "notready"}
+_OUTCOME_CLASS = {"READY": "ok", "ok": "ok", "empty": "empty", "NOT READY": "notready", "what-if": "notready"}
 _AUC = re.compile(r"AUC (?:n/a|[0-9.]+(?: ± [0-9.]+)?)")
 _PBO = re.compile(r"PBO (?:n/a|[0-9.]+(?: to [0-9.]+)?)")
 
@@ -170,6 +175,15 @@ def _first_decision_ms(journal: Path) -> int | None:
         return parse_instant(orjson.loads(raw)["decided_at"]) if raw.endswith(b"\n") else None
     except (OSError, ValueError, ConfigError, KeyError, TypeError):
         return None
+
+
+def _decided_any(journal: Path) -> bool:
+    """Return True when a journal holds one whole decision line (a torn first line is none)."""
+    try:
+        with open(journal, "rb") as handle:
+            return handle.readline().endswith(b"\n")
+    except OSError:
+        return False
 
 
 def _generated_ms(sidecar: dict[str, Any]) -> int:

@@ -417,7 +417,8 @@ def _judge(
     # report runs under; the notebook only shows the saved file, so no notebook parameter can
     # change what is saved. Only literals go to the notebook.
     if kind == "session":
-        return "ok", {}
+        decided = last_line(existing_session(home, session).decisions) is not None
+        return ("ok" if decided else "empty"), {}
     if kind == "weekly":
         from labkit.readiness.verdicts import judge_week, save_verdict
 

@@ -222,3 +222,57 @@ def test_render_report_when_judging_fails_raises_it_ends_the_kernel_and_writes_n
     assert len(started) == 1 and started[0] is not None and not started[0].has_kernel
     assert not (home / "reports").exists()
     assert not (home / "data" / "sessions" / "s2" / "readiness" / "weekly-2026-W02.json").exists()
+
+
+def _empty_session(home: Path, name: str) -> None:
+    # A session that was created and never decided a bar: its config, and an empty journal.
+    folder = home / "data" / "sessions" / name
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "decisions.jsonl").write_text("")
+
+
+def _report_sidecar(home: Path, session: str, kind: str, period: str, outcome: str) -> None:
+    folder = home / "reports" / session
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{kind}-{period}.html").write_text("<html></html>")
+    sidecar = {"kind": kind, "session": session, "period": period, "ok": True, "outcome": outcome,
+               "generated_at": "2026-03-01T10:00:00.000Z", "html": f"{kind}-{period}.html"}  # fmt: skip
+    (folder / f"{kind}-{period}.json").write_text(json.dumps(sidecar))
+
+
+def test_write_index_when_a_session_decided_nothing_lists_its_reports_as_empty_not_ok(tmp_path):
+    # Arrange: reports of a session with no decisions, written as "ok" (as a session report was)
+    _empty_session(tmp_path, "idle")
+    _report_sidecar(tmp_path, "idle", "session", "session", "ok")
+    _report_sidecar(tmp_path, "idle", "daily", "2026-01-05", "ok")
+    # Act
+    page = write_index(tmp_path).read_text(encoding="utf-8")
+    # Assert
+    assert page.count('<td class="empty">empty</td>') == 2 and ">ok<" not in page
+
+
+def test_write_index_when_a_session_decided_keeps_its_session_report_ok(tmp_path):
+    # Arrange: the same sidecar beside a session that decided a bar before the report was made
+    _empty_session(tmp_path, "busy")
+    line = {"ts": "2026-01-05T00:00:00Z", "decided_at": "2026-01-05T00:01:00Z"}
+    (tmp_path / "data" / "sessions" / "busy" / "decisions.jsonl").write_text(json.dumps(line) + "\n")
+    _report_sidecar(tmp_path, "busy", "session", "session", "ok")
+    # Act
+    page = write_index(tmp_path).read_text(encoding="utf-8")
+    # Assert
+    assert '<td>session</td><td>busy</td><td>session</td><td class="ok">ok</td>' in page
+
+
+@pytest.mark.slow
+def test_render_report_when_the_session_decided_nothing_says_empty(tmp_path):
+    # Arrange
+    _empty_session(tmp_path, "idle")
+    write_notebook(tmp_path / "notebooks", "paper_session", 'print("no decisions")')
+    config = load_config(None, {}, environ={})
+    # Act
+    result = render_report("session", "idle", tmp_path, config, notebooks=tmp_path / "notebooks")
+    # Assert
+    assert result.ok and result.outcome == "empty"
+    sidecar = json.loads((tmp_path / "reports" / "idle" / "session-session.json").read_text())
+    assert sidecar["outcome"] == "empty"
