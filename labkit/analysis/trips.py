@@ -181,18 +181,29 @@ def blocking_table(journal: pd.DataFrame, top: int | None = None) -> pd.DataFram
 
 
 def entry_blocks(journal: pd.DataFrame) -> tuple[int, pd.DataFrame]:
-    """Return the entry proposals (BUY proposed, blocked or taken) and their blocks by stage and reason.
+    """Return the entry proposals made when flat (blocked or taken) and their blocks by stage and reason.
 
-    The table has ``count`` and ``share`` of the entry proposals per stage and reason code, most
-    frequent first. HOLD and exit proposals are left out: a gate that refuses every entry refuses
-    the strategy, however many quiet bars surround those entries.
+    An entry proposal is a BUY proposed while the book held no position (``position`` 0 at the
+    decision; a journal without the column counts every BUY). The table has ``count`` and
+    ``share`` of those proposals per stage and reason code, most frequent first. HOLD and exit
+    proposals are left out, and so are BUYs proposed while a position was held: a gate that refuses
+    every entry refuses the strategy, however many quiet bars, or BUYs with nothing left to buy,
+    surround those entries.
     """
     columns = ["stage", "reason", "count", "share"]
     journal = _columns(journal)
-    entries = journal[journal["proposed"] == BUY]
+    entries = journal[(journal["proposed"] == BUY) & _flat(journal)]
     if (entries["stage"].fillna("passed") == "passed").all():
         return len(entries), pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
     return len(entries), _blocks(entries, len(entries))
+
+
+def _flat(journal: pd.DataFrame) -> pd.Series:
+    # Whether each decision was made with no position held (the position a line records is the
+    # one its decision saw: fills happen at the open, before it). No column: every line is flat.
+    if "position" not in journal.columns:
+        return pd.Series(True, index=journal.index)
+    return ~(pd.to_numeric(journal["position"], errors="coerce").fillna(0.0) > 0)
 
 
 def _blocks(rows: pd.DataFrame, out_of: int) -> pd.DataFrame:

@@ -94,3 +94,25 @@ def test_round_trips_when_fees_are_missing_count_them_as_zero():
 def test_round_trips_when_no_trip_closes_is_empty_with_the_columns():
     result = round_trips(_journal(["SELL", "BUY", "BUY"], 1))
     assert result.empty and list(result.columns)[:2] == ["entry_ts", "exit_ts"]
+
+
+def test_entry_blocks_when_entries_are_proposed_in_a_position_counts_only_those_from_flat():
+    # Arrange: BUYs from flat (one refused, one taken), then BUYs refused while a position is held
+    from labkit.analysis.trips import entry_blocks
+
+    journal = pd.DataFrame(
+        {
+            "ts": pd.date_range("2026-01-05", periods=5, freq="min", tz="UTC"),
+            "proposed": ["BUY", "BUY", "BUY", "BUY", "HOLD"],
+            "stage": ["scalping", "passed", "risk_budget", "risk_budget", "passed"],
+            "reason": ["scalping_trend_too_strong", None, "risk_budget_exhausted", "risk_budget_exhausted", None],
+            "position": [0.0, 0.0, 2.0, 2.0, 2.0],
+        }
+    )
+    # Act
+    entries, table = entry_blocks(journal)
+    # Assert
+    assert entries == 2
+    assert table[["stage", "reason", "count", "share"]].to_dict("records") == [
+        {"stage": "scalping", "reason": "scalping_trend_too_strong", "count": 1, "share": 0.5}
+    ]
