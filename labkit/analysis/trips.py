@@ -51,11 +51,13 @@ def round_trips(journal: pd.DataFrame) -> pd.DataFrame:
     exit's net proceeds minus the entry cost; ``gross_pnl`` is the same trade without fees and
     slippage (``net_pnl + fees + slippage``); ``net_return`` is ``net_pnl / entry_cost``. A position
     still open at the end, or a SELL whose entry lies before the frame, is not a closed trade.
+    A line's ``exit_fill`` (a stop or target reached on the entry's own bar) follows its ``fill``:
+    such a trip enters and exits on the same bar.
     """
     journal = _columns(journal)
     if journal.empty:
         return _no_trips()
-    fills = journal[journal["fill_side"].isin((BUY, SELL))]
+    fills = _fills_in_order(journal)
     return fill_trips(
         fills["ts"],
         (fills["fill_side"] == BUY).to_numpy(),
@@ -64,6 +66,26 @@ def round_trips(journal: pd.DataFrame) -> pd.DataFrame:
         _floats(fills["fill_fee"], none=0.0),
         _floats(fills["fill_slippage_cost"], none=0.0),
     )
+
+
+_FILL_FIELDS = ("side", "units", "price", "fee", "slippage_cost")
+
+
+def _fills_in_order(journal: pd.DataFrame) -> pd.DataFrame:
+    # Every fill as a row of ts and fill_* columns, in the order they happened: a line's `fill`,
+    # then its `exit_fill`. Lines with two fills are rare: without them, the rows are the lines'.
+    names = ["ts", *(f"fill_{key}" for key in _FILL_FIELDS)]
+    at_open = journal["fill_side"].isin((BUY, SELL)).to_numpy()
+    on_range = journal["exit_fill_side"].isin((BUY, SELL)).to_numpy()
+    if not on_range.any():
+        return journal.loc[at_open, names]
+    second = journal.loc[on_range, ["ts", *(f"exit_fill_{key}" for key in _FILL_FIELDS)]]
+    second.columns = pd.Index(names)
+    first = journal.loc[at_open, names]
+    # Each fill's place: twice its line's position, plus one for the line's second fill.
+    place = np.concatenate([2 * np.flatnonzero(at_open), 2 * np.flatnonzero(on_range) + 1])
+    both = pd.concat([first, second], ignore_index=True)
+    return both.iloc[np.argsort(place, kind="stable")].reset_index(drop=True)
 
 
 def fill_trips(
@@ -150,20 +172,23 @@ def exit_reasons(journal: pd.DataFrame) -> list[str]:
 
     The exit fill's ``reason``: ``signal``, ``stop_loss``, ``take_profit``, ``trailing_stop``,
     ``time_stop`` or ``emergency_stop``; fills written before exits existed have none but
-    ``emergency_stop`` ones, and count as ``signal``. Reads the journal's ``fill`` dicts.
+    ``emergency_stop`` ones, and count as ``signal``. Reads the journal's ``fill`` and
+    ``exit_fill`` dicts.
     """
     reasons: list[str] = []
     if journal.empty or "fill" not in journal.columns:
         return reasons
+    second = journal["exit_fill"] if "exit_fill" in journal.columns else [None] * len(journal)
     holding = False
-    for fill in journal["fill"]:
-        if not isinstance(fill, dict):
-            continue
-        if fill.get("side") == BUY:
-            holding = True
-        elif fill.get("side") == SELL and holding:
-            reasons.append(str(fill.get("reason") or "signal"))
-            holding = False
+    for pair in zip(journal["fill"], second, strict=True):
+        for fill in pair:
+            if not isinstance(fill, dict):
+                continue
+            if fill.get("side") == BUY:
+                holding = True
+            elif fill.get("side") == SELL and holding:
+                reasons.append(str(fill.get("reason") or "signal"))
+                holding = False
     return reasons
 
 
@@ -238,11 +263,18 @@ _NEEDED = {
     "fill_fee": "float64",
     "fill_slippage_cost": "float64",
     "fill_pnl": "float64",
+    "exit_fill_side": "object",
+    "exit_fill_units": "float64",
+    "exit_fill_price": "float64",
+    "exit_fill_fee": "float64",
+    "exit_fill_slippage_cost": "float64",
+    "exit_fill_pnl": "float64",
 }
 
 
 def _columns(journal: pd.DataFrame) -> pd.DataFrame:
-    # An empty journal (a session that decided nothing yet) lacks the flattened fill columns.
+    # An empty journal (a session that decided nothing yet) lacks the flattened fill columns, and
+    # a frame built by hand or refilled (`labkit.analysis.execution`) may lack the exit_fill ones.
     missing = {
         name: pd.Series(dtype=dtype, index=journal.index)
         for name, dtype in _NEEDED.items()

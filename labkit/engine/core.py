@@ -11,8 +11,10 @@ only bar-level facts (the `data` gate) may answer for a whole run of bars at onc
 context of its own. That is what lets a replay decide hundreds of thousands of bars a second.
 
 Exits the engine enforces (the `risk` section: stop-loss, take-profit, trailing and time stops;
-`labkit.engine.exits`) are checked on every bar with no fill at its open, before the close is
-marked. The levels live in the book (`Portfolio`), so a resumed session checks them like a replay.
+`labkit.engine.exits`) are checked on every bar a position is held through, before the close is
+marked: the entry's own bar too, whose range comes after the fill at its open (its line then holds
+both fills, `fill` and `exit_fill`). The levels live in the book (`Portfolio`), so a resumed
+session checks them like a replay.
 
 Without such exits, a bar with no order waiting for its open, no block and no proposal (or only
 an exit while flat) changes nothing but the mark. A replay then steps only through the bars where
@@ -413,10 +415,11 @@ class Engine:
                     break
                 quiet_from, quiet_top = i + 1, -math.inf
                 busy_at.append(i)
-            fill = None
+            fill = exit_fill = None
             if port.pending_side:
                 port.cash, port.position = cash, pos
                 from_flat = pos <= 0
+                bought = port.pending_side == 1
                 fill = port.fill(
                     port.pending_side,
                     opens[k],
@@ -427,11 +430,17 @@ class Engine:
                     units=port.pending_units,
                 )
                 if fill is not None:
-                    if exits and from_flat and port.pending_side == 1:
-                        arm(s, port, fill, port.pending_atr, seq + 1, days[k], highs[k])
+                    if exits and from_flat and bought:
+                        arm(s, port, fill, port.pending_atr, seq + 1, days[k])
                     on_fill(times_list[k], fill)
                 port.pending_side, port.pending_seq, port.pending_reason = 0, -1, None
                 port.pending_units = port.pending_atr = None
+                if exits and bought and fill is not None:
+                    # The bar's low and high came after the fill at its open: a gap through the
+                    # stop on the entry's own bar exits there, not a bar later.
+                    exit_fill = enforce(s, port, opens[k], highs[k], lows[k], seq + 1)
+                    if exit_fill is not None:
+                        on_fill(times_list[k], exit_fill)
                 cash, pos = port.cash, port.position
                 if fast:
                     marks.append((i, cash, pos))
@@ -575,6 +584,7 @@ class Engine:
                         pos,
                         cash,
                         equity,
+                        exit_fill,
                     )
                     emit(lines.encode(line))
                     if on_event is not None:

@@ -1,9 +1,10 @@
 """Entry sizes and the exits the engine enforces: ATR-based levels kept in the book.
 
 An entry is sized when it is decided (`entry_units`). When it fills from flat, `arm` sets its exit
-levels; `enforce` then checks them on every bar without a fill at its open: first at the open (a
-gap through a level fills at the open), then on the range (a level fills at its price; a bar that
-reaches both the stop and the take-profit is assumed to have hit the stop first, the worse case).
+levels; `enforce` then checks them on every bar a position is held through, the entry's own bar
+included (its range comes after the fill at its open): first at the open (a gap through a level
+fills at the open), then on the range (a level fills at its price; a bar that reaches both the stop
+and the take-profit is assumed to have hit the stop first, the worse case).
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ def arm(
     atr: float | None,
     seq: int,
     day: int,
-    high: float,
 ) -> None:
     """Set the exit levels of a position just entered from flat, and count the risk it takes."""
     risk = s.risk
@@ -56,9 +56,9 @@ def arm(
         port.take_profit_price = fill["take_profit_price"] = price + risk.take_profit_atr * atr
     if risk.trailing_atr is not None:
         port.trailing_dist = risk.trailing_atr * atr
+        # The entry bar's range is checked against this level; its high then moves the stop
+        # for later bars (`enforce`), as every bar's does.
         port.trailing_price = fill["trailing_price"] = price - port.trailing_dist
-        # The entry bar's high came after the fill at its open: it moves the stop of later bars.
-        port.trailing_price = max(port.trailing_price, high - port.trailing_dist)
 
 
 def enforce(
@@ -66,7 +66,9 @@ def enforce(
 ) -> dict[str, Any] | None:
     """Sell at the first exit the bar reaches (the open first, then the range); None if none.
 
-    Ratchets the trailing stop on the bar's high when the position stays open.
+    Ratchets the trailing stop on the bar's high when the position stays open. On the bar an entry
+    filled at, `seq` is the entry's own: the time stop cannot fire, and the open cannot be through
+    a level set from the fill at that open (bar a slippage wider than the stop distance).
     """
     stop, why = port.stop_price, "stop_loss"
     trail = port.trailing_price

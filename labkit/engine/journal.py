@@ -4,6 +4,11 @@ Every line is built here, by `LineEncoder`, and nowhere else. Most bars of a rep
 that nothing blocked, so their lines differ only in a few numbers: those are filled into bytes
 prepared once, and every other line is a dict encoded by orjson. Both give the same bytes, in the
 order of `FIELDS` (a test checks it).
+
+A line has one fill (``fill``) at most, except the bar an entry filled at whose range then reached
+the new position's stop or take-profit: that line also has ``exit_fill``, right after ``fill``.
+Only such a line has the field, so every other line is exactly what it was before it existed;
+`line_fills` gives a line's fills in the order they happened.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "ALREADY_FLAT",
+    "EXIT_FILL",
     "ALREADY_LONG",
     "FIELDS",
     "JournalError",
@@ -37,6 +43,7 @@ __all__ = [
     "LineEncoder",
     "iter_lines",
     "last_line",
+    "line_fills",
     "read_journal",
     "repair_torn_tail",
 ]
@@ -64,6 +71,9 @@ FIELDS = (
     "model",
     "correlation_id",
 )
+# The one field only some lines have: the exit filled on the range of the bar whose open filled the
+# entry (`fill`). It follows `fill`.
+EXIT_FILL = "exit_fill"
 # The trace of a decision no gate blocked; the engine passes this very object for the common case.
 PASSED: Mapping[str, Any] = {"stage": "passed", "reason": None, "detail": {}}
 # An exit proposed while flat: long-only, nothing to do, and nothing blocked it.
@@ -123,9 +133,10 @@ class LineEncoder:
         position: float,
         cash: float,
         equity: float,
+        exit_fill: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Return one decision line as a dict, in schema order."""
-        return {
+        """Return one decision line as a dict, in schema order (`exit_fill` only when given)."""
+        line = {
             "schema": SCHEMA,
             "session": self.session,
             "seq": seq,
@@ -147,6 +158,11 @@ class LineEncoder:
             "model": self.model,
             "correlation_id": f"{self.run_id}-{seq}",
         }
+        if exit_fill is None:
+            return line
+        items = list(line.items())
+        at = FIELDS.index("fill") + 1
+        return dict([*items[:at], (EXIT_FILL, exit_fill), *items[at:]])
 
     def encode(self, line: Mapping[str, Any]) -> bytes:
         """Return a line as the bytes written to the journal."""
@@ -213,6 +229,19 @@ class LineEncoder:
         second, millis = decided_at[:-5].encode(), int(decided_at[-4:-1])
         values = (number(price), number(confidence), number(position), number(cash), number(equity))
         return self.hold_template % (seq, ts.removesuffix("Z").encode(), second, millis, *values, seq)
+
+
+def line_fills(line: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Return the fills of one journal line in the order they happened: at the open, then on the range.
+
+    Examples
+    --------
+    >>> line_fills({"fill": None})
+    []
+    >>> [f["side"] for f in line_fills({"fill": {"side": "BUY"}, "exit_fill": {"side": "SELL"}})]
+    ['BUY', 'SELL']
+    """
+    return [fill for fill in (line.get("fill"), line.get(EXIT_FILL)) if fill]
 
 
 def number(value: float | None) -> bytes:
@@ -303,6 +332,7 @@ _SCAN_TYPES: dict[str, Any] = {
     "gate_trace": {"stage": "VARCHAR", "reason": "VARCHAR", "detail": "JSON"},
     "rejection_reason": "VARCHAR",
     "fill": "JSON",
+    EXIT_FILL: "JSON",
     "position": "DOUBLE",
     "cash": "DOUBLE",
     "equity": "DOUBLE",
@@ -311,7 +341,14 @@ _SCAN_TYPES: dict[str, Any] = {
 }
 FILL_KEYS = ("side", "units", "price", "fee", "slippage_cost", "order_seq", "pnl")
 # Every column `read_journal` can return, in its order.
-COLUMNS = (*FIELDS, "stage", "reason", *(f"fill_{key}" for key in FILL_KEYS))
+COLUMNS = (
+    *FIELDS,
+    EXIT_FILL,
+    "stage",
+    "reason",
+    *(f"fill_{key}" for key in FILL_KEYS),
+    *(f"{EXIT_FILL}_{key}" for key in FILL_KEYS),
+)
 
 
 class JournalError(ValueError):
@@ -321,12 +358,13 @@ class JournalError(ValueError):
 def read_journal(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Return the journal as a frame: one row per complete decision line, in file order.
 
-    ``ts`` and ``decided_at`` are tz-aware UTC. ``gate_trace`` and ``fill`` hold each line's
-    dicts (``fill`` is None without one); they are also flattened to ``stage``, ``reason`` and
-    ``fill_*`` columns. `columns` picks from `COLUMNS`: a block tally over a million lines needs
-    four of them and loads in a third of the time the whole frame takes. A torn last line (a crash
-    mid-write) is left out, as the next append cuts it; any other line that is not a decision
-    raises `JournalError` naming its line number.
+    ``ts`` and ``decided_at`` are tz-aware UTC. ``gate_trace``, ``fill`` and ``exit_fill`` hold
+    each line's dicts (None without one; ``exit_fill`` is the exit that filled on the entry's own
+    bar); they are also flattened to ``stage``, ``reason``, ``fill_*`` and ``exit_fill_*``
+    columns. `columns` picks from `COLUMNS`: a block tally over a million lines needs four of them
+    and loads in a third of the time the whole frame takes. A torn last line (a crash mid-write) is
+    left out, as the next append cuts it; any other line that is not a decision raises
+    `JournalError` naming its line number.
     """
     wanted = list(COLUMNS if columns is None else columns)
     unknown = [name for name in wanted if name not in COLUMNS]
@@ -353,8 +391,9 @@ def _scan(path: Path, wanted: list[str], exact: bool = False) -> pa.Table:
     fields = {"seq", *wanted}
     if fields & {"stage", "reason"}:
         fields.add("gate_trace")
-    if any(name.startswith("fill_") for name in fields):
-        fields.add("fill")
+    for fill in ("fill", EXIT_FILL):
+        if any(name.startswith(f"{fill}_") for name in fields):
+            fields.add(fill)
     types = {name: kind for name, kind in _SCAN_TYPES.items() if name in fields}
     whole = not exact and _ends_with_newline(path)
     if whole:
@@ -400,12 +439,13 @@ def _projection(wanted: list[str]) -> list[str]:
         elif name == "gate_trace":
             select += ["j.gate_trace.stage AS stage", "j.gate_trace.reason AS reason"]
             select.append("CAST(j.gate_trace.detail AS VARCHAR) AS _detail")
-        elif name == "fill":
-            select.append("CAST(j.fill AS VARCHAR) AS fill")
-        elif name.startswith("fill_"):
-            key = name.removeprefix("fill_")
+        elif name in ("fill", EXIT_FILL):
+            select.append(f"CAST(j.{name} AS VARCHAR) AS {name}")
+        elif name.startswith(("fill_", f"{EXIT_FILL}_")):
+            fill = EXIT_FILL if name.startswith(f"{EXIT_FILL}_") else "fill"
+            key = name.removeprefix(f"{fill}_")
             kind = "VARCHAR" if key == "side" else "BIGINT" if key == "order_seq" else "DOUBLE"
-            select.append(f"TRY_CAST(j.fill->>'$.{key}' AS {kind}) AS {name}")
+            select.append(f"TRY_CAST(j.{fill}->>'$.{key}' AS {kind}) AS {name}")
         elif name != "seq":
             select.append(f'j."{name}" AS "{name}"')
     return list(dict.fromkeys(select))
@@ -439,7 +479,9 @@ def _decode(table: pa.Table, wanted: list[str]) -> pd.DataFrame:
     import pandas as pd
 
     objects = {
-        name: table.column(name).to_pylist() for name in ("_detail", "fill") if name in table.schema.names
+        name: table.column(name).to_pylist()
+        for name in ("_detail", "fill", EXIT_FILL)
+        if name in table.schema.names
     }
     frame = table.drop_columns(list(objects)).to_pandas()
     for name in ("ts", "decided_at"):
@@ -452,8 +494,9 @@ def _decode(table: pa.Table, wanted: list[str]) -> pd.DataFrame:
             {"stage": stage, "reason": reason, "detail": detail}
             for stage, reason, detail in zip(stages, reasons, details, strict=True)
         ]
-    if "fill" in objects:
-        frame["fill"] = [orjson.loads(text) if text else None for text in objects["fill"]]
+    for fill in ("fill", EXIT_FILL):
+        if fill in objects:
+            frame[fill] = [orjson.loads(text) if text else None for text in objects[fill]]
     return frame
 
 

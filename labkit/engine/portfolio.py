@@ -11,8 +11,9 @@ goes negative and there is no leverage.
 
 Exits the engine enforces (`labkit.engine.core`; stop-loss, take-profit, trailing and time stops) are
 part of the book too: their levels, set when an entry fills from flat, are saved and resumed with
-it. Such an exit fills on the bar that reached it, and its fill's ``order_seq`` is that bar's own
-line; every other order fills on the bar after the line that decided it.
+it. Such an exit fills on the bar that reached it, the entry's own bar included, and its fill's
+``order_seq`` is that bar's own line; every other order fills on the bar after the line that
+decided it.
 """
 
 from __future__ import annotations
@@ -168,26 +169,18 @@ class Portfolio:
         """
         fill = line.get("fill")
         ts = parse_instant(line["ts"])
-        # The engine ratchets a trailing stop on bars without a fill at the open, and on the entry's.
-        ratchets = not fill or (fill["side"] == BUY and self.position <= 0)
+        # The engine ratchets a trailing stop on every bar a position is held through but the bar
+        # of a fill at the open that sold it (after the position's own stop was checked).
+        ratchets = not fill or fill["side"] == BUY
         if fill:
-            units, price = fill["units"], fill["price"]
-            if fill["side"] == BUY:
-                self.avg_price = (self.avg_price * self.position + units * price) / (self.position + units)
-                self.entry_cost -= fill["cash_flow"]
-                self.entries += 1
-                if "stop_price" in fill or "take_profit_price" in fill or "trailing_price" in fill:
-                    self._arm_from(fill, line["seq"], ts // DAY_MS)
-            else:
-                self.avg_price = self.entry_cost = 0.0
-                self.exits += 1
-                self.realized_pnl += fill["pnl"]
-                self.loss_streak = self.loss_streak + 1 if fill["pnl"] < 0 else 0
-                self.clear_exits()
-            self.fees_paid += fill["fee"]
-            self.slippage_paid += fill["slippage_cost"]
             self.pending_side, self.pending_seq, self.pending_reason = 0, -1, None
             self.pending_units = self.pending_atr = None
+        # The exit on the entry's own bar (`exit_fill`) follows its entry, as the engine filled them.
+        position = self.position
+        for one in (fill, line.get("exit_fill")):
+            if one:
+                self._fold_fill(one, position, line["seq"], ts // DAY_MS)
+                position = position + one["units"] if one["side"] == BUY else 0.0
         self.roll_day(ts // DAY_MS)
         self.cash, self.position = line["cash"], line["position"]
         self.peak_equity = max(self.peak_equity, line["equity"])
@@ -203,6 +196,24 @@ class Portfolio:
                 self.trailing_price = level
         self.last_equity = line["equity"]
         self.last_seq, self.last_ts = line["seq"], ts
+
+    def _fold_fill(self, fill: dict[str, Any], position: float, seq: int, day: int) -> None:
+        # One fill of a journal line, applied to the counters; cash and position come from the line.
+        units, price = fill["units"], fill["price"]
+        if fill["side"] == BUY:
+            self.avg_price = (self.avg_price * position + units * price) / (position + units)
+            self.entry_cost -= fill["cash_flow"]
+            self.entries += 1
+            if "stop_price" in fill or "take_profit_price" in fill or "trailing_price" in fill:
+                self._arm_from(fill, seq, day)
+        else:
+            self.avg_price = self.entry_cost = 0.0
+            self.exits += 1
+            self.realized_pnl += fill["pnl"]
+            self.loss_streak = self.loss_streak + 1 if fill["pnl"] < 0 else 0
+            self.clear_exits()
+        self.fees_paid += fill["fee"]
+        self.slippage_paid += fill["slippage_cost"]
 
     def _arm_from(self, fill: dict[str, Any], seq: int, day: int) -> None:
         # The levels an entry's fill recorded; `replay_line` ratchets the trailing stop from there.

@@ -127,8 +127,11 @@ def _compare(session: str, recorded: Path, replayed: Path) -> ReplayResult:
         ours = next(mine, None)
         if ours is None:
             return ReplayResult(session, compared, False, theirs["seq"], "missing", "a decision", None)
-        for key, value in theirs.items():
-            if key not in WALL_CLOCK_FIELDS and ours.get(key) != value:
-                return ReplayResult(session, compared, False, theirs["seq"], key, value, ours.get(key))
+        # Both lines' keys: a field only some lines have (`exit_fill`) may be on either side alone.
+        for key in dict.fromkeys([*theirs, *ours]):
+            if key not in WALL_CLOCK_FIELDS and ours.get(key) != theirs.get(key):
+                return ReplayResult(
+                    session, compared, False, theirs["seq"], key, theirs.get(key), ours.get(key)
+                )
         compared += 1
     return ReplayResult(session, compared, True)

@@ -80,6 +80,37 @@ def test_round_trips_when_computed_over_columns_equal_walking_the_fills(seed):
     pd.testing.assert_frame_equal(result, expected, check_exact=True)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_round_trips_when_exits_fill_on_the_entry_bar_equal_walking_every_fill_in_order(seed):
+    # Arrange: some exits fill on the range of the bar whose open filled the trip's last BUY, so
+    # their line has both fills (`fill` the BUY, `exit_fill` the SELL)
+    rng = np.random.default_rng(seed)
+    sides: list[str | None] = []
+    second: list[bool] = []
+    for _ in range(40):
+        entries = int(rng.integers(1, 4))
+        same_bar = bool(rng.random() < 0.4)
+        sides += [None] + ["BUY"] * entries + ([] if same_bar else ["SELL"])
+        second += [False] * (entries + (0 if same_bar else 1)) + [same_bar]
+    journal = _journal(sides, seed)
+    exits = _journal(["SELL" if two else None for two in second], seed + 100)
+    for key in ("side", "units", "price", "fee", "slippage_cost"):
+        journal[f"exit_fill_{key}"] = exits[f"fill_{key}"]
+    # Act
+    result = round_trips(journal)
+    # Assert: the same trips as walking every fill, a line's `fill` before its `exit_fill`
+    keys = ("side", "units", "price", "fee", "slippage_cost")
+    flat = [
+        {"ts": journal["ts"].iloc[i], **{f"fill_{k}": journal[f"{prefix}{k}"].iloc[i] for k in keys}}
+        for i in range(len(journal))
+        for prefix in ("fill_", "exit_fill_")
+        if journal[f"{prefix}side"].iloc[i] in ("BUY", "SELL")
+    ]
+    expected = _walked(pd.DataFrame(flat))
+    assert sum(second) > 5 and len(result) == 40
+    pd.testing.assert_frame_equal(result, expected, check_exact=True)
+
+
 def test_round_trips_when_fees_are_missing_count_them_as_zero():
     # Arrange: fills written without fee or slippage (an object column holding None)
     journal = _journal(["BUY", "BUY", "BUY", "SELL"], 0)

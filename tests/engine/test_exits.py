@@ -144,6 +144,177 @@ def test_exits_when_off_fills_carry_reason_signal_and_no_levels(tmp_path):
     ]
 
 
+# --- the entry's own bar: its range comes after the fill at its open -----------------------------------
+
+# Opens where the entry fills (100), then trades ten below it: through a stop 2 below the fill.
+GAP_DOWN = (100.0, 100.5, 90.0, 91.0)
+RISK_SIZED = {
+    "broker.fee": 0.001,
+    "broker.slippage": 0.0005,
+    "risk.sizing": "risk",
+    "risk.risk_per_trade": 0.01,
+    "risk.stop_atr": 1.0,
+}
+
+
+def _lines(
+    tmp_path: Path, bars: pd.DataFrame, sides: dict[int, int], **overrides
+) -> tuple[Engine, list[dict]]:
+    path = tmp_path / "decisions.jsonl"
+    journal = JournalWriter(path)
+    engine = build_engine(_config(**overrides), "backtest", strategy=_Scripted(sides), journal=journal)
+    engine.process(bars)
+    journal.close()
+    return engine, list(iter_lines(path))
+
+
+def test_exits_when_entry_bar_trades_through_the_stop_exits_on_that_bar_within_the_risk_budget(tmp_path):
+    # Arrange: a BUY decided at bar 3 fills at bar 4's open (100.05 with slippage); the stop is
+    # 1 ATR (2) below the fill, 98.05; bar 4 then trades down to 90 and bar 5 opens at 91
+    bars = _ohlc([FLAT] * 4 + [GAP_DOWN, (91.0, 92.0, 90.0, 91.0)])
+    # Act
+    engine, lines = _lines(tmp_path, bars, {stubs.T0 + 3 * stubs.MINUTE: 1}, **RISK_SIZED)
+    # Assert: the entry's line holds both fills; the exit is at the stop, on the entry's bar
+    entry, exit_ = lines[4]["fill"], lines[4]["exit_fill"]
+    assert (entry["side"], entry["reason"], entry["stop_price"]) == ("BUY", "signal", pytest.approx(98.05))
+    assert (exit_["side"], exit_["reason"], exit_["order_seq"]) == ("SELL", "stop_loss", 4)
+    assert exit_["price"] == pytest.approx(98.05 * (1 - 0.0005))
+    assert lines[4]["position"] == 0.0 and lines[5]["fill"] is None
+    assert list(lines[4]).index("exit_fill") == list(lines[4]).index("fill") + 1
+    assert all("exit_fill" not in line for i, line in enumerate(lines) if i != 4)
+    # The loss is the risk budget (1% of 10,000) plus both fills' fees and slippage, no more
+    costs = entry["fee"] + entry["slippage_cost"] + exit_["fee"] + exit_["slippage_cost"]
+    assert 0 < -exit_["pnl"] <= 0.01 * 10_000 + costs + 1e-9
+    assert lines[4]["cash"] == pytest.approx(10_000 + exit_["pnl"], rel=1e-12)
+    assert (engine.portfolio.entries, engine.portfolio.exits) == (1, 1)
+    assert engine.portfolio.stop_price is None and engine.portfolio.entry_seq == -1
+
+
+def test_exits_when_entry_bar_trades_through_the_stop_the_round_trip_is_counted(tmp_path):
+    # Arrange
+    from labkit.analysis.trips import exit_reasons, round_trips
+    from labkit.engine.journal import read_journal
+
+    bars = _ohlc([FLAT] * 4 + [GAP_DOWN, (91.0, 92.0, 90.0, 91.0)])
+    _, lines = _lines(tmp_path, bars, {stubs.T0 + 3 * stubs.MINUTE: 1}, **RISK_SIZED)
+    # Act
+    journal = read_journal(tmp_path / "decisions.jsonl")
+    trips = round_trips(journal)
+    # Assert
+    assert len(trips) == 1
+    trip = trips.iloc[0]
+    assert trip["entry_ts"] == trip["exit_ts"] == journal["ts"].iloc[4]
+    assert trip["net_pnl"] == pytest.approx(lines[4]["exit_fill"]["pnl"], rel=1e-12)
+    assert exit_reasons(journal) == ["stop_loss"]
+    assert journal["exit_fill_side"].iloc[4] == "SELL" and journal["exit_fill"].iloc[3] is None
+
+
+@pytest.mark.parametrize(
+    ("entry_bar", "reason", "price"),
+    [
+        ((100.0, 103.0, 99.5, 101.0), "take_profit", 102.0),  # the high reaches the target
+        ((100.0, 103.0, 97.0, 100.0), "stop_loss", 98.0),  # both reached: the stop is assumed
+        ((100.0, 101.5, 99.0, 100.0), None, None),  # neither: the position is held
+    ],
+)
+def test_exits_when_entry_bar_reaches_a_level_it_fills_there_as_later_bars_do(
+    tmp_path, entry_bar, reason, price
+):
+    # Arrange: stop 98 and target 102 around the fill at bar 4's open, 100
+    bars = _ohlc([FLAT] * 4 + [entry_bar, FLAT])
+    # Act
+    _, lines = _lines(
+        tmp_path,
+        bars,
+        {stubs.T0 + 3 * stubs.MINUTE: 1},
+        **{"risk.stop_atr": 1.0, "risk.take_profit_atr": 1.0},
+    )
+    # Assert
+    exit_ = lines[4].get("exit_fill")
+    assert (exit_["reason"], exit_["price"]) == (reason, price) if reason else exit_ is None
+
+
+def test_exits_when_entry_bar_dips_below_the_trailing_stop_before_its_high_moves_it(tmp_path):
+    # Arrange: trail 2 below the fill at bar 4's open (98); bar 4 dips to 97.5, then makes 104
+    bars = _ohlc([FLAT] * 4 + [(100.0, 104.0, 97.5, 103.0), FLAT])
+    # Act
+    engine, lines = _lines(tmp_path, bars, {stubs.T0 + 3 * stubs.MINUTE: 1}, **{"risk.trailing_atr": 1.0})
+    # Assert: the level the bar opened with is the one it is checked against, as on any later bar
+    assert (lines[4]["exit_fill"]["reason"], lines[4]["exit_fill"]["price"]) == ("trailing_stop", 98.0)
+    assert engine.portfolio.position == 0.0 and engine.portfolio.trailing_price is None
+
+
+def test_exits_when_off_the_entry_bar_is_not_checked_and_lines_have_one_fill(tmp_path):
+    # Arrange: sma_cross without exits (no levels): the deep entry bar changes nothing
+    bars = _ohlc([FLAT] * 4 + [GAP_DOWN, FLAT])
+    # Act
+    engine, lines = _lines(tmp_path, bars, {stubs.T0 + 3 * stubs.MINUTE: 1})
+    # Assert
+    assert lines[4]["fill"]["side"] == "BUY" and engine.portfolio.position > 0
+    assert all("exit_fill" not in line for line in lines)
+
+
+def _entry_bar_exits() -> tuple[pd.DataFrame, dict[int, int]]:
+    # Three entries: one stopped on its own bar, one whose entry bar reaches its target, one held
+    # to a later stop; flat bars between, so each decision sees the same ATR (2).
+    rows = [FLAT] * 4 + [GAP_DOWN] + [FLAT] * 4 + [(100.0, 104.5, 99.5, 104.0)] + [FLAT] * 4
+    rows += [FLAT, FLAT, (100.0, 100.5, 95.0, 96.0), FLAT]
+    sides = {stubs.T0 + i * stubs.MINUTE: 1 for i in (3, 8, 14)}
+    return _ohlc(rows), sides
+
+
+def test_exits_when_entry_bar_exits_a_resumed_or_recovered_book_decides_like_the_batch_run(tmp_path):
+    # Arrange: the batch run, the same bars one at a time, a book saved (as state.json keeps it)
+    # after every bar and resumed, and a book folded from the journal line by line
+    bars, sides = _entry_bar_exits()
+    overrides = {**RISK_SIZED, "risk.take_profit_atr": 1.5, "risk.trailing_atr": 3.0}
+    config = _config(**overrides)
+
+    def run(path: Path, pieces: list[int], resume: bool) -> tuple[Engine, list[dict]]:
+        journal = JournalWriter(path)
+        engine = build_engine(config, "backtest", strategy=_Scripted(sides), journal=journal)
+        start = 0
+        for size in pieces:
+            if resume and start:
+                saved = Portfolio.from_dict(orjson.loads(orjson.dumps(engine.portfolio.to_dict())))
+                engine = build_engine(config, "backtest", saved, journal, strategy=_Scripted(sides))
+                engine.prime(bars.iloc[:start])
+            engine.process(bars.iloc[start : start + size])
+            start += size
+        journal.close()
+        return engine, [{k: v for k, v in line.items() if k != "correlation_id"} for line in iter_lines(path)]
+
+    # Act
+    batch, lines = run(tmp_path / "a.jsonl", [len(bars)], resume=False)
+    _, live = run(tmp_path / "b.jsonl", [1] * len(bars), resume=False)
+    _, resumed = run(tmp_path / "c.jsonl", [1] * len(bars), resume=True)
+    highs = bars["high"].tolist()
+    folded = Portfolio.start(10_000.0)
+    for line, high in zip(iter_lines(tmp_path / "a.jsonl"), highs, strict=True):
+        folded.replay_line(line, high)
+    # Assert
+    exits = [(line["seq"], line["exit_fill"]["reason"]) for line in lines if "exit_fill" in line]
+    assert exits == [(4, "stop_loss"), (9, "take_profit")]
+    assert [line["fill"]["reason"] for line in lines if line["fill"]][-2:] == ["signal", "stop_loss"]
+
+    def strip(rows: list[dict]) -> list[dict]:
+        return [{k: v for k, v in row.items() if k != "decided_at"} for row in rows]
+
+    assert strip(live) == strip(lines) and strip(resumed) == strip(lines)
+    for key in (
+        "cash",
+        "position",
+        "entries",
+        "exits",
+        "realized_pnl",
+        "fees_paid",
+        "slippage_paid",
+        "risk_today",
+    ):
+        got, want = getattr(folded, key), getattr(batch.portfolio, key)
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-12), key
+
+
 def test_sizing_when_risk_buys_risk_per_trade_over_stop_distance():
     # Arrange: equity 10,000, 1% at risk, stop 1 ATR = 2 -> 50 units (well under the cash)
     bars = _ohlc([FLAT] * 6)
@@ -366,7 +537,10 @@ def test_sizing_when_risk_and_no_gaps_no_trade_loses_more_than_its_risk_plus_cos
 
 
 def _reference(bars: pd.DataFrame, side: np.ndarray, need: int, fee: float, slip: float, k: float, w: int):
-    """All-in entries at the next open, a stop `k` ATRs below the entry fill, written as plain loops."""
+    """All-in entries at the next open, a stop `k` ATRs below the entry fill, written as plain loops.
+
+    The stop is checked on every bar held, the entry's own bar included.
+    """
     o, h, lo, c = (bars[col].to_numpy() for col in ("open", "high", "low", "close"))
     atr = [math.nan] * len(c)
     for i in range(w, len(c)):
@@ -380,14 +554,13 @@ def _reference(bars: pd.DataFrame, side: np.ndarray, need: int, fee: float, slip
     cash, units, stop, pending, pending_atr = 10_000.0, 0.0, None, 0, math.nan
     fills, equity = [], []
     for i in range(len(c)):
-        filled = False
+        filled = False  # a SELL at the open; after a BUY there, the bar's range is checked too
         if pending == 1:
             price = o[i] * (1 + slip)
             units = cash / (price * (1 + fee))
             cash -= min(units * price * (1 + fee), cash)
             stop = price - k * pending_atr
             fills.append((i, "BUY", price))
-            filled = True
         elif pending == -1 and units > 0:
             price = o[i] * (1 - slip)
             cash += units * price * (1 - fee)
@@ -498,6 +671,51 @@ def test_exits_when_a_crash_leaves_the_state_behind_the_journal_the_session_goes
     assert {k: recovered[k] for k in keys} == {k: at_cut[k] for k in keys}
     assert recovered["trailing_price"] != book(tmp_path / "c")["trailing_price"]  # it did ratchet
     assert lines(tmp_path / "b") == lines(tmp_path / "a")
+
+
+# A stop close enough that some entries are stopped on their own bar (seqs 69, 102, 136, 204, 242,
+# 273 and 344 of the synthetic market's first six hours), others later.
+TIGHT_STOP = {**EXITS_ON, "risk.stop_atr": 0.8}
+
+
+def test_exits_when_entry_bars_exit_a_session_resumed_or_recovered_goes_on_like_one_run_and_replays(
+    tmp_path, capsys
+):
+    # Arrange: one session run straight; one stopped after deciding seq 101 (its BUY fills at 102,
+    # the first bar after the restart, and is stopped there); one whose state.json is put back to
+    # seq 134 while its journal holds seq 139 (a crash before the save), the entry bar 136 among
+    # the lines the restart folds in
+    from labkit.cli import main
+    from labkit.session.paths import session_paths
+
+    def run(home: Path, until: str) -> None:
+        stubs.replayed_session(home, "x", "2026-01-05", until, **TIGHT_STOP)
+
+    def lines(home: Path) -> list[dict]:
+        return [
+            {k: v for k, v in line.items() if k not in ("decided_at", "correlation_id")}
+            for line in iter_lines(session_paths(home, "x").decisions)
+        ]
+
+    run(tmp_path / "a", "2026-01-05T06:00")
+    run(tmp_path / "b", "2026-01-05T01:42")
+    run(tmp_path / "c", "2026-01-05T02:20")
+    run(tmp_path / "d", "2026-01-05T02:15")
+    behind = orjson.loads(session_paths(tmp_path / "c", "x").state.read_bytes())
+    behind["portfolio"] = orjson.loads(session_paths(tmp_path / "d", "x").state.read_bytes())["portfolio"]
+    behind["journal_offset"] = 0
+    session_paths(tmp_path / "c", "x").state.write_bytes(orjson.dumps(behind))
+    # Act
+    run(tmp_path / "b", "2026-01-05T06:00")
+    run(tmp_path / "c", "2026-01-05T06:00")
+    code = main(["--home", str(tmp_path / "b"), "replay", "--session", "x"])
+    # Assert
+    straight = lines(tmp_path / "a")
+    two_fills = [line["seq"] for line in straight if "exit_fill" in line]
+    assert {102, 136} <= set(two_fills)
+    assert lines(tmp_path / "b") == straight
+    assert lines(tmp_path / "c") == straight
+    assert code == 0 and f"{len(straight)} decisions replayed, all identical" in capsys.readouterr().out
 
 
 def test_risk_budget_when_the_days_entries_took_daily_risk_refuses_the_next_entry(tmp_path):

@@ -6,7 +6,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from labkit.engine.journal import COLUMNS, FIELDS, JournalError, LineEncoder, read_journal
+from labkit.engine.journal import COLUMNS, FIELDS, JournalError, LineEncoder, line_fills, read_journal
 
 
 def _lines(n: int, start: int = 0) -> list[bytes]:
@@ -50,6 +50,64 @@ def test_read_journal_when_read_whole_returns_every_field_with_dicts_and_flat_co
     assert frame["fill_units"].iloc[2] == 1.5 and frame["fill_side"].iloc[2] == "BUY"
     assert frame["fill_order_seq"].iloc[2] == 1 and frame["fill_pnl"].isna().all()
     assert frame["reason"].iloc[1] == "max_daily_trades" and frame["stage"].iloc[0] == "passed"
+
+
+_ENTRY = {"side": "BUY", "units": 2.0, "price": 100.0, "fee": 0.2, "slippage_cost": 0.0, "order_seq": 0,
+          "pnl": None, "cash_flow": -200.2, "reason": "signal", "stop_price": 98.0}  # fmt: skip
+_STOPPED = {"side": "SELL", "units": 2.0, "price": 98.0, "fee": 0.196, "slippage_cost": 0.0, "order_seq": 1,
+            "pnl": -4.396, "cash_flow": 195.804, "reason": "stop_loss"}  # fmt: skip
+
+
+def _two_fill_journal(path) -> list[dict]:
+    # Three lines: a decision, the entry's bar that was stopped on its own range, a quiet bar.
+    encoder = LineEncoder("s", "paper", "BTC/USDT", "1m", "m", "run")
+    passed = {"stage": "passed", "reason": None, "detail": {}}
+    lines = [
+        encoder.line(
+            seq=seq, ts=f"2026-01-05T00:0{seq}:00Z", decided_at="2026-01-05T00:05:00.000Z", price=99.0,
+            proposed="BUY" if seq == 0 else "HOLD", action="BUY" if seq == 0 else "HOLD", confidence=None,
+            trace=passed, fill=_ENTRY if seq == 1 else None, position=0.0, cash=995.608, equity=995.608,
+            exit_fill=_STOPPED if seq == 1 else None,
+        )
+        for seq in range(3)
+    ]  # fmt: skip
+    path.write_bytes(b"".join(encoder.encode(line) for line in lines))
+    return lines
+
+
+def test_journal_when_a_line_has_two_fills_exit_fill_follows_fill_and_only_there(tmp_path):
+    # Arrange / Act
+    lines = _two_fill_journal(tmp_path / "d.jsonl")
+    # Assert: the other lines keep exactly the fields they always had
+    assert list(lines[1]) == [
+        *FIELDS[: FIELDS.index("fill") + 1],
+        "exit_fill",
+        *FIELDS[FIELDS.index("fill") + 1 :],
+    ]
+    assert tuple(lines[0]) == FIELDS and tuple(lines[2]) == FIELDS
+    assert line_fills(lines[1]) == [_ENTRY, _STOPPED] and line_fills(lines[0]) == []
+
+
+def test_read_journal_when_a_line_has_two_fills_returns_both_dicts_and_flat_columns(tmp_path):
+    # Arrange
+    path = tmp_path / "d.jsonl"
+    _two_fill_journal(path)
+    # Act
+    frame = read_journal(path)
+    picked = read_journal(path, ["exit_fill_side", "exit_fill_pnl"])
+    # Assert
+    assert frame["fill"].iloc[1] == _ENTRY and frame["exit_fill"].iloc[1] == _STOPPED
+    assert frame["exit_fill"].iloc[0] is None and frame["exit_fill"].iloc[2] is None
+    assert frame["fill_side"].iloc[1] == "BUY" and frame["exit_fill_side"].iloc[1] == "SELL"
+    assert frame["exit_fill_order_seq"].iloc[1] == 1 and frame["exit_fill_pnl"].iloc[1] == -4.396
+    assert picked["exit_fill_side"].fillna("-").tolist() == ["-", "SELL", "-"]
+
+
+def test_read_journal_when_no_line_has_two_fills_the_exit_fill_columns_are_empty(tmp_path):
+    path = tmp_path / "decisions.jsonl"
+    path.write_bytes(b"".join(_lines(4)))
+    frame = read_journal(path)
+    assert frame["exit_fill"].tolist() == [None] * 4 and frame["exit_fill_side"].isna().all()
 
 
 def test_read_journal_when_given_a_string_path_reads_it_as_a_path(tmp_path):
