@@ -94,13 +94,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     journal = JournalWriter(journal_path) if journal_path is not None else None
     try:
         with bar_progress(len(bars), f"backtest {s.symbol} {s.timeframe}") as progress:
-            result = run_backtest(config, bars, journal, progress, home=home, strategy=strategy)
+            result = run_backtest(config, bars, journal, progress, home=home, strategy=strategy, trial=False)
     finally:
         if journal is not None:
             journal.close()
     summary = result.summary
     # Every backtest is a trial of its market: the deflated Sharpe ratio pays for all of them.
-    stats = record_trial(home, config, bars, summary)
+    stats = record_trial(config, bars, summary)
     summary.update(trial_figures(result, s.capital, stats.trials, stats.sharpe_variance))
     if args.json:
         print(json.dumps(summary, default=str))

@@ -221,8 +221,8 @@ class Grid:
             "best cell (by Sharpe)": f"sma_cross fast {fast}, slow {slow}",
             "its return / Sharpe": f"{percent(row['return_pct'])} / {number(row['sharpe'])}",
             "cells tried here": f"{len(self.table)}",
-            "trials recorded for this market": f"{self.trials:,} (data/trials.jsonl: this grid and every "
-            "earlier backtest or training of the symbol and timeframe)",
+            "trials recorded for this market": f"{self.trials:,} (the trial ledger: this grid's variants "
+            "and every other variant backtested, trained or run as a session on this market)",
             "deflated Sharpe ratio": "n/a"
             if dsr is None
             else f"{dsr:.3f}: the probability that its Sharpe beats the best that {self.trials:,} "
@@ -255,9 +255,9 @@ def sma_grid(
             if fast >= slow:
                 continue
             cell = _with(config, {"strategies.sma_cross.fast": fast, "strategies.sma_cross.slow": slow})
-            result = run_backtest(cell, bars, home=home)
+            result = run_backtest(cell, bars, home=home, trial=False)
             if record:
-                record_trial(home, cell, bars, result.summary)
+                record_trial(cell, bars, result.summary)
             results[(fast, slow)] = result
             rows.append(_figures(fast, slow, result))
     if not rows:
@@ -266,7 +266,7 @@ def sma_grid(
     ranked = table.assign(key=table["sharpe"].fillna(-math.inf)).sort_values("key", ascending=False)
     best = (int(ranked["fast"].iloc[0]), int(ranked["slow"].iloc[0]))
     s = config.session
-    stats = trial_stats(home, s.symbol, s.timeframe)
+    stats = trial_stats(s.source, s.symbol, s.timeframe)
     deflated = trial_figures(results[best], s.capital, stats.trials, stats.sharpe_variance)["deflated_sharpe"]
     return Grid(table, best, results[best], stats.trials, deflated, quote_currency(s.symbol))
 
@@ -307,7 +307,7 @@ def cost_sensitivity(
             config,
             {"strategies.sma_cross.fast": fast, "strategies.sma_cross.slow": slow, "broker.fee": fee},
         )
-        s = run_backtest(cell, bars, home=home).summary
+        s = run_backtest(cell, bars, home=home, trial=False).summary
         rows.append(
             {
                 "fee per fill": f"{fee:.2%}",
@@ -677,8 +677,11 @@ def out_of_sample_equity(home: Path, record: ModelRecord) -> OutOfSample:
         entry=float(p.get("entry", 0.6)),
         exit=float(p.get("exit", 0.5)),
     )
-    model = run_backtest(config, span, home=home, strategy=FoldStrategy(probability, plan, record.model_id))
-    sma = run_backtest(config, span, home=home)
+    # Pictures of a trained model's folds, not new tries: its training run was the trial.
+    model = run_backtest(
+        config, span, home=home, strategy=FoldStrategy(probability, plan, record.model_id), trial=False
+    )
+    sma = run_backtest(config, span, home=home, trial=False)
     capital = float(config.session.capital)
     units = capital * (1.0 - fee) / float(span["open"].iloc[0])
     hold = pd.Series(units * span["close"].to_numpy(dtype=float), index=span.index)

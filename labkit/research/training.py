@@ -197,7 +197,7 @@ def train_model(
     model_id = save_model(home, ensemble, meta)
     _save_out_of_sample(home, model_id, bars.index[usable], y, walk.probability)
     summary = {**oos_summary, "strategy": model_id}
-    record_trial(home, config, bars, summary, kind="train")
+    record_trial(config, bars, summary, kind="train", plan=trial_plan(plan, bars))
     return TrainResult(
         model_id,
         folds_out,
@@ -210,6 +210,18 @@ def train_model(
         len(usable),
         oos_summary,
     )
+
+
+def trial_plan(plan: TrainPlan, bars: pd.DataFrame) -> dict[str, Any]:
+    """Return the training plan a ``train`` trial's identity holds.
+
+    Another horizon, fold count, seed count, model kind, member settings, threshold or training
+    window is another try; the labels follow the horizon and the costs, which the identity holds.
+    """
+    members = {kind: dict(plan.member_params.get(kind, {})) for kind in plan.kinds}
+    window = {"since": bars.index[0].isoformat(), "until": bars.index[-1].isoformat()}
+    fields = {"horizon": plan.horizon, "folds": plan.folds, "seeds": plan.seeds, "model": plan.model}
+    return {**fields, "entry": plan.entry, "exit": plan.exit, "members": members, "window": window}
 
 
 def _check_labels(y: np.ndarray, folds: Sequence[Any], plan: TrainPlan, cost: float) -> None:
@@ -435,7 +447,7 @@ def _trade_folds(
         span = usable[np.arange(len(usable))[fold.test]]
         lo, hi = int(span[0]), int(span[-1]) + 1
         strategy = FoldStrategy(probability[lo:hi], plan, f"oos-fold-{fold.index}")
-        result = run_backtest(config, bars.iloc[lo:hi], strategy=strategy)
+        result = run_backtest(config, bars.iloc[lo:hi], strategy=strategy, trial=False)
         row["net_return_pct"] = finite(result.summary["return_pct"])
         row["trades"] = result.summary["trades"]
         curves.append(result.equity / config.session.capital)

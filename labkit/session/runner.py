@@ -22,6 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from labkit._io import make_private_dir, write_json_atomic
+from labkit.analysis.trial_ledger import record_session_trial
 from labkit.config.assembly import build_engine, build_strategy, engine_settings
 from labkit.config.loading import redacted
 from labkit.config.ranges import replay_range
@@ -256,6 +257,8 @@ class _SessionRun:
                 save_state(self.paths, self.state, self.identity)
                 self.heartbeat.beat(port, status="stopped")
                 log.info("session %s stops after %d decisions", s.name, port.last_seq + 1)
+            # Every run is a trial of its market, at any pace: the session's equity so far.
+            record_session_trial(self.config, self.paths.decisions, self.engine.strategy.model_id)
         status = "halted" if port.halted else "stopped"
         return SessionResult(
             s.name, self.paths.root, port.last_seq - before, port.last_seq + 1, port.last_equity, status

@@ -22,9 +22,15 @@ def _session(home):
 
 @pytest.fixture(scope="module")
 def dossier(tmp_path_factory):
-    # One session, three backtests of its market recorded as trials, one weekly report: the report
-    # is what the tests read (a render costs seconds).
     home = tmp_path_factory.mktemp("dossier")
+    with pytest.MonkeyPatch.context() as patch:  # a ledger of its own: no other fixture's trials
+        patch.setenv("LABKIT_TRIALS", str(home / "trials.jsonl"))
+        return _dossier(home)
+
+
+def _dossier(home):
+    # One session and three backtests of its market, each a trial, one weekly report: the report
+    # is what the tests read (a render costs seconds).
     _session(home)
     for fast in (5, 8, 12):
         assert (
@@ -63,9 +69,9 @@ def test_weekly_report_when_saved_carries_deflated_sharpe_and_the_three_executio
     assert "2 bar(s) after the decision" in execution["adversarial"]["model"]
 
 
-def test_trial_registry_when_backtests_recorded_is_what_the_verdict_counts(dossier):
+def test_trial_ledger_when_backtests_and_the_session_recorded_is_what_the_verdict_counts(dossier):
     _, verdict = dossier
-    assert verdict["evidence"]["trials"] == 3
+    assert verdict["evidence"]["trials"] == 4  # three sma_cross variants backtested, and the session's
 
 
 def test_weekly_verdict_when_saved_records_the_hashes_of_what_it_was_computed_from(dossier):

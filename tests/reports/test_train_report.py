@@ -203,7 +203,7 @@ def test_explore_notebook_when_run_on_two_days_records_the_grid_as_trials(traine
     import papermill
 
     home, _ = trained
-    before = len(list(read_trials(home, "BTC/USDT", "1m")))
+    before = len(list(read_trials("synthetic", "BTC/USDT", "1m")))
     out = tmp_path / "explore.ipynb"
     # Act
     papermill.execute_notebook(
@@ -222,7 +222,7 @@ def test_explore_notebook_when_run_on_two_days_records_the_grid_as_trials(traine
     assert not [o for o in outputs if o.output_type == "error" or o.get("name") == "stderr"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # price and volume, correlation, grid
     assert "deflated Sharpe ratio" in text and "best (by Sharpe)" in text and "0.20%" in text
-    assert len(list(read_trials(home, "BTC/USDT", "1m"))) == before + 9  # each grid cell is a trial
+    assert len(list(read_trials("synthetic", "BTC/USDT", "1m"))) == before + 9  # each grid cell is a trial
 
 
 @pytest.fixture(scope="module")

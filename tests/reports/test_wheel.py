@@ -39,7 +39,9 @@ def _run(args: list[str | Path], cwd: Path, env: dict[str, str]) -> subprocess.C
 @pytest.mark.heavy
 def test_wheel_when_installed_in_a_fresh_venv_runs_a_session_and_renders_its_report(tmp_path):
     # Arrange: build the wheel from a copy of the checkout, offline
+    # LABKIT_TRIALS stays: the session run below is a trial, never of the user's own ledger.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("LABKIT_")}
+    env["LABKIT_TRIALS"] = os.environ["LABKIT_TRIALS"]
     source, dist = tmp_path / "src", tmp_path / "dist"
     shutil.copytree(ROOT, source, ignore=_not_source)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]

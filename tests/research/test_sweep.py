@@ -84,7 +84,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     def progress(runs: int, done: int, failed: int) -> None:
         PROGRESS.append((runs, done, failed, pq.read_metadata(table).num_rows if table.exists() else 0))
 
-    run_sweep(plan, workers=1, progress=progress, flush_seconds=0.2)
+    with pytest.MonkeyPatch.context() as patch:  # the sweep's trials, read by the tests below
+        patch.setenv("LABKIT_TRIALS", str(home / "trials.jsonl"))
+        run_sweep(plan, workers=1, progress=progress, flush_seconds=0.2)
     return home
 
 
@@ -285,7 +287,7 @@ def test_sweep_when_run_records_failures_with_their_error_and_no_figures(referen
 
 def test_sweep_when_run_appends_one_trial_per_successful_run(reference):
     # Act
-    trials = list(read_trials(reference))
+    trials = list(read_trials(path=reference / "trials.jsonl"))
     # Assert
     results = pd.read_parquet(reference / "data" / "sweeps" / "ref" / "results.parquet")
     ok = results[results["error"].isna()]
@@ -345,14 +347,14 @@ def test_sweep_when_resumed_after_it_finished_retries_only_the_failed_runs(tmp_p
     import shutil
 
     shutil.copytree(reference / "data", tmp_path / "data")
-    before = len(list(read_trials(tmp_path)))
+    before = len(list(read_trials()))
     # Act
     code = main(["--home", str(tmp_path), "sweep", "--grid", str(write_grid(tmp_path)), "--workers", "1", "--resume", "--json"])
     # Assert
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     assert out["ran"] == REFUSED + NO_BARS and out["skipped"] == RUNS - out["ran"] and out["failed"] == out["ran"]
-    assert len(list(read_trials(tmp_path))) == before  # every retried run failed again: no new trial
+    assert len(list(read_trials())) == before  # every retried run failed again: no new trial
     pd.testing.assert_frame_equal(comparable(tmp_path / "data" / "sweeps" / "ref")[1], comparable(reference / "data" / "sweeps" / "ref")[1])
 
 

@@ -94,8 +94,9 @@ def test_train_when_folds_are_scored_purges_the_horizon_and_records_a_trial(tmp_
     for row in folds:
         assert {"auc", "log_loss", "brier", "accuracy", "majority_accuracy", "net_return_pct"} <= set(row)
         assert 0.5 <= row["majority_accuracy"] <= 1.0
-    trials = list(read_trials(tmp_path))
+    trials = list(read_trials())
     assert len(trials) == 1 and trials[0]["kind"] == "train" and trials[0]["model"] == result.model_id
+    assert trials[0]["plan"]["folds"] == 3 and trials[0]["plan"]["window"]["since"].startswith("2026-01-05")
 
 
 def test_train_when_bars_are_too_few_refuses_naming_how_many_are_needed(tmp_path):

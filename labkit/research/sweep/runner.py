@@ -292,11 +292,11 @@ def _finish(
     blocks: dict[str, list[float]] | None,
 ) -> None:
     # The trial first: a crash between the two repeats the run on resume, and the repeated trial
-    # (the same config and data) counts once, whereas a lost trial would never be counted.
+    # (the same identity) counts once, whereas a lost trial would never be counted.
     if trial is not None:
         from labkit.research.trials import append_trial
 
-        append_trial(plan.home, trial)
+        append_trial(trial)
         row = {**row, "trial": orjson.dumps(trial).decode()}
     store.save(row, blocks)
 

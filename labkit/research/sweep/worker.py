@@ -105,7 +105,7 @@ def _backtest(task: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dic
     if not len(bars):
         raise ConfigError(f"session.since: no bars of {s.symbol} {s.timeframe} in {s.since} .. {s.until}")
     home = Path(task["home"])
-    result = run_backtest(config, bars, home=home)
+    result = run_backtest(config, bars, home=home, trial=False)  # the sweep's process appends it
     trial = trial_record(config, bars, result.summary, kind="sweep")
     returns = equity_returns(result.equity.to_numpy(dtype="float64"), s.capital)
     return result.summary, trial, return_blocks(returns)
