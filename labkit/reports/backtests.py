@@ -114,24 +114,85 @@ class BacktestView:
         """The default title: the model on the market, ``sma_cross-10-30 on BTC/USDT 1m``."""
         return f"{', '.join(self.models) or 'backtest'} on {self.symbol} {self.timeframe}"
 
-    def gate_ledger(self) -> pd.DataFrame:
-        """Return the counterfactual gate ledger of the run, formatted for a report.
+    def ledger_costs(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Return what the run's ledgers are priced and sized with: fee, slippage, risk, floor, basis.
 
-        A journal holds closes, not opens: would-have trades fill at the close before each open,
-        with the fee and slippage rates the run's own fills paid.
+        The fee and slippage are the run's configured ones, which ``labkit backtest --journal``
+        records beside the journal (its summary's ``fee`` and ``slippage_rate``); for a journal
+        without them, `config`'s ``broker`` section (the home's configuration, `home_config`), or
+        labkit's defaults. A backtest records no ``risk`` section: it is `config`'s, or all in.
+        ``basis`` says where the rates came from.
+        """
+        config = config or {}
+        recorded = self._recorded_rates()
+        broker = config.get("broker") or {}
+        if recorded is not None:
+            fee, slippage, basis = *recorded, "the run's broker config, recorded beside its journal"
+        elif broker:
+            fee, slippage = float(broker.get("fee", 0.001)), float(broker.get("slippage", 0.0))
+            basis = "the home's broker config (none was recorded beside this journal)"
+        else:
+            fee, slippage, basis = 0.001, 0.0, "labkit's default broker config (none was recorded)"
+        from labkit.analysis.execution import session_sizing
+
+        # A model's entry threshold scales risk sizes only when a model decided the run.
+        strategy = "model" if any(m.startswith("model") for m in self.models) else "sma_cross"
+        sizing = session_sizing({**config, "session": {"strategy": strategy}})
+        return {"fee": fee, "slippage": slippage, **sizing, "basis": basis}
+
+    def _recorded_rates(self) -> tuple[float, float] | None:
+        # The fee and slippage the summary beside the journal recorded, when it is of this run.
+        from labkit.research.backtest import read_summary
+
+        summary = read_summary(self.path)
+        if not summary or summary.get("bars") != len(self.journal) or summary.get("fee") is None:
+            return None
+        return float(summary["fee"]), float(summary.get("slippage_rate") or 0.0)
+
+    def ledger(self, config: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Return the counterfactual gate ledger of the run, unformatted (`ledger_costs` prices it).
+
+        A journal holds closes, not opens: would-have trades fill at the close before each open.
         """
         from labkit.readiness.counterfactual import ledger
 
-        return ledger_table(ledger(self.journal), self.currency)
+        costs = self.ledger_costs(config)
+        table = ledger(
+            self.journal,
+            fee=costs["fee"],
+            slippage=costs["slippage"],
+            risk=costs["risk"],
+            confidence_floor=costs["confidence_floor"],
+        )
+        table.attrs["basis"] = costs["basis"]
+        return table
 
-    def exit_ledger(self) -> pd.DataFrame:
+    def gate_ledger(self, config: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Return the counterfactual gate ledger of the run, formatted for a report."""
+        return ledger_table(self.ledger(config), self.currency)
+
+    def exit_ledger(self, config: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Return the run's enforced exits against holding to the next exit signal, formatted.
 
-        Like the gate ledger, the held position sells at the close before the open after the signal.
+        Like the gate ledger, the held position sells at the close before the open after the
+        signal, at the fee and slippage of `ledger_costs`.
         """
         from labkit.readiness.counterfactual import exit_ledger
 
-        return exit_ledger_table(exit_ledger(self.journal), self.currency)
+        costs = self.ledger_costs(config)
+        table = exit_ledger(self.journal, fee=costs["fee"], slippage=costs["slippage"])
+        return exit_ledger_table(table, self.currency)
+
+
+def home_config(home: str | Path = "") -> dict[str, Any]:
+    """Return the configuration of `home` ("" means labkit's usual home) as data, for the ledgers.
+
+    What ``labkit backtest`` runs with when no flag changes it: ``labkit.yaml`` and ``LABKIT_*``.
+    """
+    from labkit.config.loading import load_config
+    from labkit.home import resolve_home
+
+    return load_config(resolve_home(str(home) if str(home) else None)).model_dump(mode="json")
 
 
 def load_backtest(journal: str | Path, home: str | Path = "", calendar: str = "") -> BacktestView:

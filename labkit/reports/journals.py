@@ -22,6 +22,40 @@ def ledger_table(table: pd.DataFrame, currency: str) -> pd.DataFrame:
     ).set_index(["stage", "reason"])
 
 
+def ledger_caption(table: pd.DataFrame) -> str:
+    """Return what a gate ledger counted and what it was priced with, in words for its page.
+
+    Reads the counts of the table (`labkit.readiness.ledger`) and the fee, slippage, fills, sizing
+    and basis in its ``attrs``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"blocks": [6], "trades": [2], "in_would_have": [3], "while_holding": [1]})
+    >>> t.attrs.update(fee=0.001, slippage=0.0005, fills="bar opens", sizing="all in: 100% of the cash")
+    >>> print(ledger_caption(t))
+    6 entry proposals refused: 2 opened a would-have position (one at a time), 3 fell inside one \
+already open, 1 came while a position was already held. Priced at a fee of 0.100% and slippage of \
+0.050% per fill (the broker config), filled at bar opens, sized all in: 100% of the cash.
+    """
+    counts = {c: int(table[c].sum()) if len(table) else 0 for c in ("blocks", "trades", "in_would_have")}
+    holding = int(table["while_holding"].sum()) if len(table) else 0
+    blocks, trades, inside = counts["blocks"], counts["trades"], counts["in_would_have"]
+    unfilled = blocks - trades - inside - holding
+    words = (
+        f"{blocks} entry proposals refused: {trades} opened a would-have position (one at a time), "
+        f"{inside} fell inside one already open, {holding} came while a position was already held"
+    )
+    if unfilled:
+        words += f", {unfilled} could not have filled (the last bar, or no size)"
+    a = table.attrs
+    basis = a.get("basis", "the broker config")
+    return (
+        f"{words}. Priced at a fee of {float(a.get('fee', 0.0)):.3%} and slippage of "
+        f"{float(a.get('slippage', 0.0)):.3%} per fill ({basis}), filled at {a.get('fills', 'bar opens')}, "
+        f"sized {a.get('sizing', 'all in')}."
+    )
+
+
 def exit_ledger_table(table: pd.DataFrame, currency: str) -> pd.DataFrame:
     """Return an exit ledger (`labkit.readiness.counterfactual.exit_ledger`) with money in `currency`."""
     return table.assign(

@@ -65,17 +65,47 @@ class SessionView:
 
         return tape_bars(session_paths(self.home, self.name).tape)
 
-    def gate_ledger(self) -> pd.DataFrame:
-        """Return the counterfactual gate ledger of the session, formatted for a report."""
+    @property
+    def costs(self) -> dict[str, float]:
+        """The fee and slippage the session's ``broker`` config sets: what its ledgers are priced at."""
+        broker = self.config.get("broker") or {}
+        return {"fee": float(broker.get("fee", 0.001)), "slippage": float(broker.get("slippage", 0.0))}
+
+    @property
+    def ledger_inputs(self) -> dict[str, Any]:
+        """The keywords of the gate ledger: the configured fee and slippage, and the session's sizing."""
+        from labkit.analysis.execution import session_sizing
+
+        return {**self.costs, **session_sizing(self.config)}
+
+    def would_have_trades(self, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Return the would-have trades of the entries the session's gates refused (all, or `rows`).
+
+        One would-have position at a time, sized as the session sizes (its ``risk`` config) and
+        priced at its configured fee and slippage (`labkit.readiness.counterfactual`).
+        """
+        from labkit.readiness.counterfactual import would_have_trades
+
+        journal = self.journal if rows is None else rows
+        return would_have_trades(journal, self.bars(), **self.ledger_inputs)
+
+    def ledger(self, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Return the counterfactual gate ledger of the session (all, or `rows`), unformatted."""
         from labkit.readiness.counterfactual import ledger
 
-        return ledger_table(ledger(self.journal, self.bars()), quote_currency(self.config))
+        journal = self.journal if rows is None else rows
+        return ledger(journal, self.bars(), **self.ledger_inputs)
+
+    def gate_ledger(self, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Return the counterfactual gate ledger of the session (all, or `rows`), formatted for a report."""
+        return ledger_table(self.ledger(rows), quote_currency(self.config))
 
     def exit_ledger(self) -> pd.DataFrame:
         """Return the session's enforced exits against holding to the next exit signal, formatted."""
         from labkit.readiness.counterfactual import exit_ledger
 
-        return exit_ledger_table(exit_ledger(self.journal, self.bars()), quote_currency(self.config))
+        table = exit_ledger(self.journal, self.bars(), **self.costs)
+        return exit_ledger_table(table, quote_currency(self.config))
 
 
 def quote_currency(config: Mapping[str, Any]) -> str:

@@ -89,8 +89,9 @@ def test_ledger_when_blocked_on_the_last_bar_counts_the_block_but_no_trade():
 
 def test_ledger_when_nothing_was_blocked_is_empty():
     journal = _journal(["BUY", "SELL"], [100.0, 101.0])
-    assert ledger(journal).empty and ledger_summary(ledger(journal))["blocks"] == 0
-    assert ledger(journal.iloc[0:0]).empty
+    costs = {"fee": 0.001, "slippage": 0.0}
+    assert ledger(journal, **costs).empty and ledger_summary(ledger(journal, **costs))["blocks"] == 0
+    assert ledger(journal.iloc[0:0], **costs).empty
 
 
 def test_ledger_when_checked_against_the_trades_taken_without_the_gate_agrees(tmp_path):
@@ -108,7 +109,7 @@ def test_ledger_when_checked_against_the_trades_taken_without_the_gate_agrees(tm
     run_backtest(load_config(None, {**costs, "gates.enabled": ["data"]}, environ={}), bars, journal)
     journal.close()
     # Act
-    would = would_have_trades(read_journal(gated_path), bars)
+    would = would_have_trades(read_journal(gated_path), bars, fee=0.001, slippage=0.0005)
     taken = round_trips(read_journal(free_path)).set_index("entry_ts")
     # Assert
     closed = would[~would["open"].astype(bool)]

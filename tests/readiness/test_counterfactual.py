@@ -1,0 +1,171 @@
+"""Issue 18: the gate ledger holds one would-have position at a time, sized and priced as the session.
+
+An audit found every refused BUY traded all in, those refused while a position was already held
+included (4,925 would-have trades, 52M notional on a 10k account), and costs read from the journal's
+fills, so a session with no fill priced them at zero.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from labkit.config.loading import load_config
+from labkit.data.files import read_bar_file
+from labkit.engine.journal import JournalWriter, read_journal
+from labkit.readiness.counterfactual import ledger, ledger_summary, would_have_trades
+from labkit.reports.sessions import load_session
+from labkit.research.backtest import run_backtest
+from tests import stubs
+
+FEE, SLIPPAGE = 0.001, 0.0005
+TURNOVER = ("turnover", "max_daily_trades")
+BUDGET = ("risk_budget", "risk_budget_exhausted")
+
+
+def _journal(
+    rows: list[tuple[str, str, tuple[str, str] | None, float]], cash: float = 1000.0
+) -> pd.DataFrame:
+    # rows: (proposed, action, block or None, position held at the decision); price 100 throughout
+    traces = [
+        {"stage": b[0], "reason": b[1]} if b else {"stage": "passed", "reason": None} for _, _, b, _ in rows
+    ]
+    return pd.DataFrame(
+        {
+            "ts": pd.date_range("2026-01-05", periods=len(rows), freq="min", tz="UTC"),
+            "proposed": [r[0] for r in rows],
+            "action": [r[1] for r in rows],
+            "gate_trace": traces,
+            "price": [100.0] * len(rows),
+            "position": [r[3] for r in rows],
+            "cash": [cash if r[3] == 0 else 0.0 for r in rows],
+            "equity": [cash] * len(rows),
+            "fill": [None] * len(rows),
+        }
+    )
+
+
+def test_ledger_when_entries_are_refused_inside_a_position_opens_one_would_have_trade_at_a_time():
+    # Arrange: a refusal from flat opens a would-have position; the refusals inside it, and those
+    # while the session itself holds a position, open nothing
+    journal = _journal(
+        [
+            ("BUY", "HOLD", TURNOVER, 0.0),  # opens the would-have position
+            ("BUY", "HOLD", TURNOVER, 0.0),  # inside it
+            ("BUY", "HOLD", BUDGET, 0.0),  # inside it
+            ("SELL", "HOLD", None, 0.0),  # its exit signal: out at the next open
+            ("BUY", "BUY", None, 0.0),  # the session enters
+            ("BUY", "HOLD", BUDGET, 10.0),  # while the session holds a position
+            ("BUY", "HOLD", BUDGET, 10.0),
+            ("SELL", "SELL", None, 10.0),
+            ("HOLD", "HOLD", None, 0.0),
+            ("BUY", "HOLD", TURNOVER, 0.0),  # flat again: a second would-have position, never closed
+            ("HOLD", "HOLD", None, 0.0),
+        ]
+    )
+    # Act
+    trades = would_have_trades(journal, fee=FEE, slippage=SLIPPAGE)
+    table = ledger(journal, fee=FEE, slippage=SLIPPAGE).set_index(["stage", "reason"])
+    summary = ledger_summary(table.reset_index())
+    # Assert
+    assert list(trades["proposed_ts"]) == [journal["ts"][0], journal["ts"][9]]
+    assert list(trades["open"]) == [False, True]
+    assert table.loc[TURNOVER, ["blocks", "trades", "in_would_have", "while_holding"]].tolist() == [
+        3,
+        2,
+        1,
+        0,
+    ]
+    assert table.loc[BUDGET, ["blocks", "trades", "in_would_have", "while_holding"]].tolist() == [3, 0, 1, 2]
+    assert (summary["blocks"], summary["trades"], summary["in_would_have"], summary["while_holding"]) == (
+        6,
+        2,
+        2,
+        2,
+    )
+
+
+def test_ledger_when_sized_all_in_with_position_frac_spends_that_share_of_the_cash():
+    journal = _journal(
+        [("BUY", "HOLD", TURNOVER, 0.0), ("SELL", "HOLD", None, 0.0), ("HOLD", "HOLD", None, 0.0)]
+    )
+    bars = stubs.bars(closes=[100.0, 100.0, 110.0], opens=[100.0, 100.0, 110.0])
+    bars.index = journal["ts"]
+    # Act
+    trades = would_have_trades(journal, bars, fee=FEE, slippage=0.0, risk={"position_frac": 0.5})
+    # Assert: half the cash, fee included, went in; the trade's PnL is on that half
+    trade = trades.iloc[0]
+    assert trade["notional"] == pytest.approx(500.0, rel=1e-12)
+    assert trade["units"] == pytest.approx(500.0 / (100.0 * (1 + FEE)), rel=1e-12)
+    assert trade["net_pnl"] == pytest.approx(trade["units"] * 110.0 * (1 - FEE) - 500.0, rel=1e-12)
+
+
+def test_ledger_when_the_session_has_no_fills_prices_at_the_configured_fee_and_slippage(tmp_path):
+    # Arrange: the risk budget refuses every entry, so the journal holds no fill at all
+    stubs.replayed_session(
+        tmp_path,
+        "starved",
+        "2026-01-05",
+        "2026-01-05T06:00",
+        **{"broker.fee": FEE, "broker.slippage": SLIPPAGE, "gates.risk_budget.min_notional": 1e12},
+    )
+    view = load_session(tmp_path, "starved")
+    assert not view.journal["fill"].map(lambda f: isinstance(f, dict)).any()
+    # Act
+    trades = view.would_have_trades()
+    # Assert: each would-have trade paid the configured fee both ways and the slippage against it
+    closed = trades[~trades["open"].astype(bool)]
+    assert len(closed) >= 2
+    assert trades.attrs["fee"] == FEE and trades.attrs["slippage"] == SLIPPAGE
+    bars = view.bars()
+    for _, trade in closed.iterrows():
+        entry_open = float(bars.loc[trade["entry_ts"], "open"])
+        exit_open = float(bars.loc[trade["exit_ts"], "open"])
+        expected = exit_open * (1 - SLIPPAGE) * (1 - FEE) / (entry_open * (1 + SLIPPAGE) * (1 + FEE)) - 1
+        assert trade["net_return"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_ledger_when_risk_sized_buys_the_units_the_session_would_have_bought(tmp_path):
+    # The definition by its meaning: with max_daily=1 the turnover gate refuses every entry after
+    # the day's first; without the gate those entries are taken. A risk-sized entry from flat is a
+    # share of equity (risk, exposure and cash caps all scale with it), so each would-have position
+    # holds the units the gateless run bought, scaled by the two runs' equities at the proposal.
+    bars = read_bar_file(stubs.FIXTURE_CSV)
+    risk = {"risk.sizing": "risk", "risk.stop_atr": 2.0, "risk.risk_per_trade": 0.002}
+    settings = {"broker.fee": FEE, "broker.slippage": SLIPPAGE, **risk}
+    gated_path, free_path = tmp_path / "gated.jsonl", tmp_path / "free.jsonl"
+    for path, extra in (
+        (gated_path, {"gates.turnover.max_daily": 1}),
+        (free_path, {"gates.enabled": ["data"]}),
+    ):
+        journal = JournalWriter(path)
+        run_backtest(load_config(None, {**settings, **extra}, environ={}), bars, journal)
+        journal.close()
+    gated, free = read_journal(gated_path), read_journal(free_path).set_index("ts")
+    config = load_config(None, settings, environ={})
+    # Act
+    would = would_have_trades(gated, bars, fee=FEE, slippage=SLIPPAGE, risk=config.risk.model_dump())
+    # Assert
+    assert len(would) >= 3 and would.attrs["sizing"].startswith("by risk")
+    for _, trade in would.iterrows():
+        bought = free.loc[trade["entry_ts"], "fill"]
+        proposed = trade["proposed_ts"]
+        scale = gated.set_index("ts").loc[proposed, "equity"] / free.loc[proposed, "equity"]
+        assert trade["units"] == pytest.approx(bought["units"] * scale, rel=1e-9)
+
+
+def test_backtest_ledger_when_the_run_recorded_its_fee_prices_at_it_not_at_its_fills(tmp_path):
+    # Arrange: a backtest at a fee of 0.2% whose journal keeps its summary beside it
+    from labkit.cli import main
+    from labkit.reports.backtests import load_backtest
+
+    journal = tmp_path / "bt.jsonl"
+    window = ["--since", "2026-01-05", "--until", "2026-01-06", "--fee", "0.002", "--slippage", "0.0007"]
+    assert main(["--home", str(tmp_path), "backtest", *window, "--journal", str(journal)]) == 0
+    view = load_backtest(journal, tmp_path)
+    # Act
+    table = view.ledger({"risk": {"sizing": "all_in", "position_frac": 0.5}})
+    # Assert
+    assert (table.attrs["fee"], table.attrs["slippage"]) == (0.002, 0.0007)
+    assert "recorded beside its journal" in table.attrs["basis"]
+    assert table.attrs["sizing"].startswith("all in: 50%")
