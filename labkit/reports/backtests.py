@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ _JOURNAL_FIELDS = (
 
 
 _JOURNAL_HINT = "give the JSONL file `labkit backtest --journal PATH` wrote (docs/journal.md)"
+_NOTHING_FIT = {"model": None, "model_in_sample": None, "in_sample_fraction": 0.0}
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,10 @@ class BacktestView:
     `shown` is the journal's path as a page may show it: relative to the home when it lies under
     it, else its file name. `runs` counts the runs the file holds (``labkit backtest --append``
     adds one, its ``seq`` starting again at 0); `journal` is the last, from line `first_line`.
-    `calendar_given` is False when no ``--calendar`` was given: a backtest journal does not record
-    its market's calendar, so 24/7 is assumed.
+    `calendar_given` is False when no ``--calendar`` was given: then the calendar is the one the
+    backtest recorded in the summary it keeps beside its journal (`labkit.research.backtest.save_summary`),
+    or 24/7, said to be assumed, for a journal without one. `in_sample` holds the backtest's
+    ``model``, ``model_in_sample`` and ``in_sample_fraction`` (`labkit.research.backtest.model_evidence`).
     """
 
     path: Path
@@ -60,6 +63,7 @@ class BacktestView:
     first_line: int
     calendar: Any  # labkit.analysis.calendar.MarketCalendar
     calendar_given: bool
+    in_sample: Mapping[str, Any] = field(default_factory=lambda: dict(_NOTHING_FIT))
 
     @property
     def symbol(self) -> str:
@@ -199,9 +203,10 @@ def load_backtest(journal: str | Path, home: str | Path = "", calendar: str = ""
     """Return the backtest journal at `journal` read for a report (its last run, if it holds several).
 
     A relative `journal` is taken from the home ("" means labkit's usual home). `calendar`
-    (``24/7``, ``equities``, ``fx``) is the market's calendar for annualised figures; "" assumes
-    24/7. Raise `ConfigError` naming ``--journal`` when the file is missing, empty or not a
-    decision journal.
+    (``24/7``, ``equities``, ``fx``) is the market's calendar for annualised figures; "" takes the
+    one the backtest recorded beside its journal, as ``labkit backtest`` annualised, and assumes
+    24/7 for a journal without it. Raise `ConfigError` naming ``--journal`` when the file is
+    missing, empty or not a decision journal.
     """
     from labkit.analysis.calendar import MarketCalendar, bar_times, session_calendar
     from labkit.engine.journal import read_journal
@@ -218,19 +223,67 @@ def load_backtest(journal: str | Path, home: str | Path = "", calendar: str = ""
         raise ConfigError(f"--journal: {path} has a ts that is not a time ({exc}); {_JOURNAL_HINT}") from None
     first = starts[-1]
     frame = frame.iloc[first:].reset_index(drop=True)
+    recorded = _recorded_summary(path, frame)
     if calendar:
         tf = timeframe_ms(str(frame["timeframe"].iloc[-1]))
         market = session_calendar("journal", calendar, bar_times(frame), tf)
+    elif recorded is not None and isinstance(recorded.get("calendar"), Mapping):
+        market = MarketCalendar.from_dict(recorded["calendar"])
+        market = replace(market, basis=f"recorded by the backtest: {market.basis}")
     else:
         market = MarketCalendar(
             "24/7",
-            basis="assumed: a backtest journal does not record its market's calendar; --calendar sets it",
+            basis="assumed: no calendar was recorded beside this backtest journal; --calendar sets it",
         )
+    in_sample = _in_sample(recorded, frame, root)
     try:
         shown = path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         shown = path.name
-    return BacktestView(path, shown, frame, len(starts), first + 1, market, bool(calendar))
+    return BacktestView(path, shown, frame, len(starts), first + 1, market, bool(calendar), in_sample)
+
+
+def _recorded_summary(path: Path, frame: pd.DataFrame) -> dict[str, Any] | None:
+    # The summary `labkit backtest --journal` kept, when it is of the run read: same bars, same span.
+    from labkit.research.backtest import read_summary
+    from labkit.timeutil import iso_s
+
+    summary = read_summary(path)
+    if summary is None or not len(frame):
+        return None
+    first, last = (int(frame["ts"].iloc[i].value // 1_000_000) for i in (0, -1))
+    same_run = (summary.get("bars"), summary.get("first_ts"), summary.get("last_ts")) == (
+        len(frame),
+        iso_s(first),
+        iso_s(last),
+    )
+    return summary if same_run else None
+
+
+def _in_sample(recorded: Mapping[str, Any] | None, frame: pd.DataFrame, home: Path) -> dict[str, Any]:
+    # What the backtest said of its model, else the journal's model measured against the home's.
+    keys = tuple(_NOTHING_FIT)
+    if recorded is not None and all(key in recorded for key in keys):
+        return {key: recorded[key] for key in keys}
+    from labkit.models.artifacts import in_sample_span, model_trained_at
+    from labkit.research.backtest import in_sample_fraction
+    from labkit.timeutil import iso_s
+
+    models = [str(m) for m in frame["model"].dropna()]
+    model = models[-1] if models else ""
+    if model_trained_at(home, model) is None:
+        return dict(_NOTHING_FIT)
+    span = in_sample_span(home, model)
+    if span is None:
+        return {"model": model, "model_in_sample": None, "in_sample_fraction": None}
+    from labkit.analysis.calendar import bar_times
+
+    times = bar_times(frame)
+    return {
+        "model": model,
+        "model_in_sample": {"since": iso_s(span[0]), "until": iso_s(span[1])},
+        "in_sample_fraction": in_sample_fraction(times, span),
+    }
 
 
 def _check_journal(path: Path) -> tuple[list[int], int]:
@@ -287,6 +340,7 @@ def backtest_header(bt: BacktestView, parameters: Mapping[str, Any]) -> pd.DataF
         "market": f"{bt.symbol} {bt.timeframe} (mode {modes}); money in {bt.currency}",
         "data range": data_range(j),
         "model": ", ".join(bt.models) or "none",
+        "out of sample": out_of_sample(bt.in_sample),
         "calendar": bt.calendar.describe(),
         "code version": f"{code_version()} (this page)",
         "generated at": utc(pd.Timestamp(now_ms(), unit="ms", tz="UTC")),
@@ -367,8 +421,37 @@ def backtest_figures(bt: BacktestView) -> dict[str, Any]:
         blocked=int(blocks["count"].sum()) if len(blocks) else 0,
         blocks=[{"stage": r.stage, "reason": r.reason, "count": int(r.count)} for r in blocks.itertuples()],
         guardrail_halt=guardrail_halt(j),
+        **bt.in_sample,
     )
     return figures
+
+
+def out_of_sample(in_sample: Mapping[str, Any]) -> str:
+    """Return, for the header, whether the model was judged on bars it was trained on."""
+    model, fraction, span = (in_sample.get(k) for k in ("model", "in_sample_fraction", "model_in_sample"))
+    if model is None:
+        return "no trained model decided: nothing was fit to these bars"
+    if fraction is None or not span:
+        return f"unknown: model {model} does not record the bars it was trained on"
+    seen = f"model {model} saw {utc(span['since'])} to {utc(span['until'])} (training and embargo)"
+    if fraction == 0:
+        return f"yes: every bar is after what {seen}"
+    return f"NO: {fraction:.1%} of the bars are inside what {seen}"
+
+
+def in_sample_html(in_sample: Mapping[str, Any]) -> str:
+    """Return a red warning when the model was judged on bars it had seen in training, else ""."""
+    from labkit.research.backtest import in_sample_warning
+
+    text = in_sample_warning(dict(in_sample))
+    if text is None:
+        return ""
+    fraction = in_sample.get("in_sample_fraction")
+    head = "In sample" if fraction is not None else "Out of sample? Unknown"
+    return (
+        f'<div style="border:2px solid {RED};padding:0.4em 0.8em;margin:0.5em 0">'
+        f'<b style="color:{RED}">{head}:</b> {html.escape(text[0].upper() + text[1:])}.</div>'
+    )
 
 
 def backtest_summary(bt: BacktestView, figures: Mapping[str, Any] | None = None) -> pd.DataFrame:

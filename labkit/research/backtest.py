@@ -205,6 +205,30 @@ def in_sample_fraction(times_ms: Any, span: tuple[int, int]) -> float:
     return float(np.mean((times >= span[0]) & (times < span[1])))
 
 
+def in_sample_warning(summary: dict[str, Any]) -> str | None:
+    """Return, in plain words, why a backtest of a model on bars it was trained on proves little.
+
+    None when no model decided or none of the bars were inside its training window and embargo
+    (``in_sample_fraction`` 0).
+    """
+    model, fraction = summary.get("model"), summary.get("in_sample_fraction")
+    if model is None or fraction == 0:
+        return None
+    span = summary.get("model_in_sample")
+    if fraction is None or not span:
+        return (
+            f"model {model} does not record the bars it was trained on, so this backtest cannot "
+            "tell whether it is judging the model on its own training data"
+        )
+    share = "under 1%" if fraction < 0.01 else f"{fraction:.0%}"
+    return (
+        f"{share} of these bars were already seen by model {model}: it was trained on "
+        f"{span['since']} .. {span['until']} (its training window, and the bars its labels looked "
+        "ahead to). A model looks good on data it was fit to, so these figures are no evidence that "
+        f"it works; backtest it on bars from {span['until']} on"
+    )
+
+
 def summary_path(journal: Path) -> Path:
     """Return where the summary of the last backtest that wrote `journal` is kept: beside it."""
     return journal.with_name(journal.name + ".summary.json")
@@ -212,7 +236,18 @@ def summary_path(journal: Path) -> Path:
 
 def save_summary(journal: Path, summary: dict[str, Any]) -> None:
     """Keep `summary` beside `journal`, for the report: its calendar and what the model had seen."""
-    write_json_atomic(summary_path(journal), summary)
+    write_json_atomic(summary_path(journal), _json_safe(summary))
+
+
+def _json_safe(value: Any) -> Any:
+    # A figure that is not finite is "no value" in the file, as in the --json figures.
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def read_summary(journal: Path) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from labkit.cli import main
-from labkit.reports.backtests import backtest_figures, load_backtest
+from labkit.reports.backtests import backtest_figures, backtest_header, in_sample_html, load_backtest
 
 OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
 
@@ -63,7 +63,7 @@ def test_report_backtest_when_journal_is_real_renders_the_tearsheet(backtest):
     assert text.count("data:image/png;base64") >= 4  # equity, rolling Sharpe, actions, blocks
     assert f"{summary['final_equity']:,.2f} USDT" in text
     assert f"{summary['sharpe']:,.2f}" in text and f"{summary['max_drawdown_pct']:.2f}%" in text
-    assert "24/7" in text and "assumed: a backtest journal does not record" in text
+    assert "24/7" in text and "recorded by the backtest: synthetic source" in text
     assert "The guardrails stopped all trading" in text
     assert hashlib.sha256(journal.read_bytes()).hexdigest()[:12] in text
     assert not OUTSIDE.search(text)
@@ -175,3 +175,128 @@ def test_report_when_journal_flags_are_misused_exits_2(tmp_path, capsys, args, w
     code = main(["--home", str(tmp_path), *args])
     # Assert
     assert code == 2 and words in capsys.readouterr().err
+
+
+def _daily_weekday_file(tmp_path: Path) -> Path:
+    # A year of daily GOOG-like bars on weekdays only, as an exchange's history reads.
+    from labkit.data.synthetic import synthetic_bars
+    from labkit.timeutil import parse_instant
+
+    bars = synthetic_bars("GOOG", "1d", parse_instant("2025-01-06"), parse_instant("2026-01-05"))
+    bars = bars[bars.index.day_of_week < 5]
+    path = tmp_path / "goog_1d.csv"
+    frame = bars.reset_index()
+    frame["ts"] = frame["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    frame.rename(columns={"ts": "timestamp"}).to_csv(path, index=False)
+    return path
+
+
+def test_report_backtest_when_daily_equities_annualises_as_the_backtest_did(tmp_path):
+    # Arrange: the issue's case, daily equities (the CLI says 0.9993, the report said 1.2026)
+    source = f"csv:{_daily_weekday_file(tmp_path)}"
+    journal = tmp_path / "goog.jsonl"
+    market = ["--source", source, "--symbol", "GOOG", "--timeframe", "1d", "--calendar", "equities"]
+    code, out = _labkit(
+        tmp_path, "backtest", *market, "--fast", "5", "--slow", "20", "--journal", str(journal), "--json"
+    )
+    assert code == 0
+    summary = json.loads(out)
+    # Act: the report is given no --calendar; the backtest recorded its own
+    view = load_backtest(journal, tmp_path)
+    figures = backtest_figures(view)
+    # Assert
+    assert summary["periods_per_year"] == 252 and view.periods_per_year == 252
+    assert figures["sharpe"] == pytest.approx(summary["sharpe"], rel=1e-12)
+    assert figures["annualisation"] == summary["annualisation"]
+    assert view.calendar.kind == "equities" and "recorded by the backtest" in view.calendar.describe()
+
+
+def test_report_backtest_when_the_summary_beside_the_journal_is_of_another_run_ignores_it(tmp_path):
+    # Arrange: a daily equities run, then its journal replaced by another run's lines
+    source = f"csv:{_daily_weekday_file(tmp_path)}"
+    journal = tmp_path / "goog.jsonl"
+    market = ["--source", source, "--symbol", "GOOG", "--timeframe", "1d", "--calendar", "equities"]
+    assert _labkit(tmp_path, "backtest", *market, "--journal", str(journal))[0] == 0
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[:-10]))
+    # Act
+    view = load_backtest(journal, tmp_path)
+    # Assert: not this run's summary, so the calendar is the assumed one, said so
+    assert view.calendar.kind == "24/7" and "assumed" in view.calendar.describe()
+
+
+@pytest.fixture(scope="module")
+def model_journals(tmp_path_factory: pytest.TempPathFactory):
+    # A small model of synthetic BTC/USDT 1m trained on 2026-01-05 .. 01-06 (labels 5 bars ahead),
+    # backtested with a journal on a day of its training window and on bars after its embargo.
+    from labkit.config.loading import load_config
+    from labkit.data.synthetic import synthetic_bars
+    from labkit.research.training import TrainPlan, train_model
+    from labkit.timeutil import parse_instant
+
+    home = tmp_path_factory.mktemp("model-home")
+    bars = synthetic_bars("BTC/USDT", "1m", parse_instant("2026-01-05"), parse_instant("2026-01-07"))
+    plan = TrainPlan(horizon=5, folds=2, seeds=3, model="logistic")
+    model_id = train_model(load_config(None, {}, environ={}), home, bars, plan).model_id
+    journals = {}
+    for name, since, until in (
+        ("inside", "2026-01-06", "2026-01-06T06:00"),
+        ("after", "2026-01-07T00:05", "2026-01-07T06:00"),
+    ):
+        journals[name] = home / f"{name}.jsonl"
+        window = ["--since", since, "--until", until, "--strategy", "model", "--model", model_id]
+        code, _ = _labkit(home, "backtest", *window, "--journal", str(journals[name]))
+        assert code == 0
+    return home, model_id, journals
+
+
+def test_load_backtest_when_the_model_was_trained_on_the_bars_shows_a_banner(model_journals):
+    # Arrange
+    home, model_id, journals = model_journals
+    # Act
+    view = load_backtest(journals["inside"], home)
+    banner = in_sample_html(view.in_sample)
+    header = backtest_header(view, {})
+    # Assert
+    assert view.in_sample["in_sample_fraction"] == 1.0 and view.in_sample["model"] == model_id
+    assert "In sample:" in banner and f"100% of these bars were already seen by model {model_id}" in banner
+    assert header.loc["out of sample", "value"].startswith("NO: 100.0% of the bars are inside")
+    assert backtest_figures(view)["in_sample_fraction"] == 1.0
+
+
+def test_load_backtest_when_the_model_runs_after_its_training_shows_no_banner(model_journals):
+    # Arrange
+    home, _, journals = model_journals
+    # Act
+    view = load_backtest(journals["after"], home)
+    # Assert
+    assert view.in_sample["in_sample_fraction"] == 0.0 and in_sample_html(view.in_sample) == ""
+    assert backtest_header(view, {}).loc["out of sample", "value"].startswith("yes: every bar is after")
+
+
+def test_load_backtest_when_the_summary_file_is_gone_measures_the_journal_against_the_home(
+    model_journals, tmp_path
+):
+    # Arrange: a journal without the summary `labkit backtest` keeps beside it
+    home, model_id, journals = model_journals
+    copy = tmp_path / "inside.jsonl"
+    copy.write_bytes(journals["inside"].read_bytes())
+    # Act
+    view = load_backtest(copy, home)
+    # Assert: the model is the home's, so its training window is known all the same
+    assert view.in_sample["model"] == model_id and view.in_sample["in_sample_fraction"] == 1.0
+    assert "assumed" in view.calendar.describe()
+
+
+@pytest.mark.slow
+def test_report_backtest_when_the_model_was_trained_on_the_bars_says_so_at_the_top(model_journals):
+    # Arrange
+    home, model_id, journals = model_journals
+    # Act
+    code, _ = _labkit(home, "report", "backtest", "--journal", str(journals["inside"]))
+    # Assert
+    assert code == 0
+    (page,) = (home / "reports" / "_backtests").glob("backtest-inside-*.html")
+    text = page.read_text(encoding="utf-8")
+    assert "In sample:" in text and f"already seen by model {model_id}" in text
+    assert text.index("In sample:") < text.index("Summary")

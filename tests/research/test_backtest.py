@@ -3,11 +3,15 @@ says how much of it a model it traded was trained on."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 from pathlib import Path
 
 import pytest
 
 from labkit.analysis.calendar import MarketCalendar, exchange_calendar
+from labkit.cli import main
 from labkit.config.loading import load_config
 from labkit.data.synthetic import synthetic_bars
 from labkit.research.backtest import run_backtest
@@ -113,3 +117,42 @@ def test_backtest_when_run_records_the_calendar_it_annualised_over():
     # Assert
     assert summary["calendar"]["kind"] == "equities" and summary["periods_per_year"] == 252
     assert MarketCalendar.from_dict(summary["calendar"]).describe() == exchange_calendar().describe()
+
+
+def _cli_backtest(home: Path, model: str, since: str, until: str, *extra: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    window = ["--since", since, "--until", until, "--strategy", "model", "--model", model]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["--home", str(home), "backtest", *window, *extra])
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_backtest_when_the_model_was_trained_on_the_bars_warns_in_plain_words(trained):
+    # Arrange
+    home, model_id = trained
+    # Act
+    code, out, err = _cli_backtest(home, model_id, "2026-01-06", "2026-01-07", "--json")
+    # Assert: the figures still print; stderr says why they prove little and what to do instead
+    assert code == 0 and json.loads(out)["in_sample_fraction"] == 1.0
+    assert f"warning: 100% of these bars were already seen by model {model_id}" in err
+    assert "no evidence that it works; backtest it on bars from 2026-01-07T00:05:00Z on" in err
+
+
+def test_cli_backtest_when_the_model_runs_after_its_training_is_silent_about_it(trained):
+    # Arrange
+    home, model_id = trained
+    # Act
+    code, out, err = _cli_backtest(home, model_id, "2026-01-07T00:05", "2026-01-07T03:00")
+    # Assert
+    assert code == 0 and "already seen" not in err and "warning" not in err
+    assert out.startswith(f"{model_id} on BTC/USDT 1m")
+
+
+def test_cli_backtest_when_latest_is_asked_prints_the_id_it_resolved_to(trained):
+    # Arrange
+    home, model_id = trained
+    # Act
+    code, out, err = _cli_backtest(home, "latest", "2026-01-07T00:05", "2026-01-07T03:00", "--json")
+    # Assert
+    assert code == 0 and json.loads(out)["model"] == model_id
+    assert f"--model latest: {model_id}, the most recently trained for BTC/USDT 1m" in err
