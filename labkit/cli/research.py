@@ -102,11 +102,34 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     # Every backtest is a trial of its market: the deflated Sharpe ratio pays for all of them.
     stats = record_trial(config, bars, summary)
     summary.update(trial_figures(result, s.capital, stats.trials, stats.sharpe_variance))
+    _say_model(config, home, summary)
     if args.json:
         print(json.dumps(summary, default=str))
     else:
         print("\n".join(backtest_lines(summary, s.symbol, s.timeframe, s.source)))
     return 0
+
+
+def _say_model(config: LabkitConfig, home: Path, summary: dict[str, Any]) -> None:
+    # On stderr, so --json stays one object: which model `latest` was, and whether the model is
+    # being judged on bars it was trained on.
+    import sys
+
+    from labkit.config.schema import strategy_config
+    from labkit.models.artifacts import model_trained_at
+    from labkit.research.backtest import in_sample_warning
+
+    model, s = summary.get("model"), config.session
+    if model and getattr(strategy_config(config), "model", None) == "latest":
+        trained = model_trained_at(home, model) or "at an unknown time"
+        print(
+            f"labkit backtest: --model latest: {model}, the most recently trained for {s.symbol} "
+            f"{s.timeframe} (trained {trained})",
+            file=sys.stderr,
+        )
+    warning = in_sample_warning(summary)
+    if warning is not None:
+        print(f"labkit backtest: warning: {warning}", file=sys.stderr)
 
 
 def backtest_lines(summary: dict[str, Any], symbol: str, timeframe: str, source: str) -> list[str]:
