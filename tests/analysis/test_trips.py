@@ -136,7 +136,13 @@ def test_entry_blocks_when_entries_are_proposed_in_a_position_counts_only_those_
             "ts": pd.date_range("2026-01-05", periods=5, freq="min", tz="UTC"),
             "proposed": ["BUY", "BUY", "BUY", "BUY", "HOLD"],
             "stage": ["scalping", "passed", "risk_budget", "risk_budget", "passed"],
-            "reason": ["scalping_trend_too_strong", None, "risk_budget_exhausted", "risk_budget_exhausted", None],
+            "reason": [
+                "scalping_trend_too_strong",
+                None,
+                "risk_budget_exhausted",
+                "risk_budget_exhausted",
+                None,
+            ],
             "position": [0.0, 0.0, 2.0, 2.0, 2.0],
         }
     )
