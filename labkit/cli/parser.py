@@ -401,8 +401,8 @@ def _report_parser(sub: Any) -> None:
         choices=("24/7", "equities", "fx"),
         help="daily, weekly, backtest: the market's calendar, which says what bars a day or week has and "
         "how a year is counted (default: the session's, else from its source: synthetic and ccxt 24/7, "
-        "yfinance equities, bar files inferred from their bars; a backtest journal does not record "
-        "its market, so backtest reports assume 24/7 unless given)",
+        "yfinance equities, bar files inferred from their bars; a backtest report takes the calendar "
+        "the backtest recorded beside its journal, else assumes 24/7)",
     )
     report.add_argument(
         "--model",
