@@ -280,7 +280,11 @@ def _train_parsers(sub: Any) -> None:
         "--slippage", type=float, metavar="FRACTION", help="adverse slippage, for labels and fold trading"
     )
     _yes_arg(tr)
-    _json_arg(tr, "print one JSON object: model_id, folds, auc_mean, auc_std, seeds, horizon, features")
+    _json_arg(
+        tr,
+        "print one JSON object: model_id, folds, auc_mean, auc_std (across folds), auc_seed_std "
+        "(across seeds), seeds, horizon, features",
+    )
     tr.set_defaults(handler=research.cmd_train)
     models = _command(
         sub,

@@ -277,7 +277,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     folds, seeds = len(result.folds), result.seeds
     print(f"  horizon {result.horizon} bars, {folds} purged walk-forward folds, {seeds} seeds")
     auc = f"{number(result.auc_mean, 3)} ± {number(result.auc_std, 3)}"
-    print(f"  out-of-sample AUC {auc} (mean ± std over the seeds)")
+    print(
+        f"  out-of-sample AUC {auc} (mean ± std across the {folds} folds; "
+        f"± {number(result.auc_seed_std, 3)} across the {seeds} seeds)"
+    )
     print("  fold  train    test     AUC     log loss  Brier   accuracy (majority)  net return")
     for row in result.folds:
         print(

@@ -502,7 +502,7 @@ def walk_forward_table(record: ModelRecord) -> pd.DataFrame:
                 "test rows": f"{int(f.get('test_bars', 0)):,}",
                 "first tested (UTC)": first,
                 "last tested (UTC)": last,
-                "AUC (± over seeds)": f"{number(f.get('auc'), 3)} ± {number(f.get('auc_std'), 3)}",
+                "AUC (± over seeds)": f"{number(f.get('auc'), 3)} ± {number(_seed_spread(f), 3)}",
                 "log loss": number(f.get("log_loss"), 4),
                 "Brier": number(f.get("brier"), 4),
                 "accuracy": share(accuracy),
@@ -519,13 +519,26 @@ def _minute(ts: pd.Timestamp) -> str:
     return pd.Timestamp(ts).tz_convert("UTC").strftime("%Y-%m-%d %H:%M")
 
 
+def _seed_spread(fold: Mapping[str, Any]) -> Any:
+    # A fold's AUC spread across the seeds; models trained before it had its own key said auc_std.
+    return fold.get("auc_seed_std", fold.get("auc_std"))
+
+
 def auc_line(record: ModelRecord) -> str:
-    """Say the model's AUC: the mean over its folds, ± its spread across the seeds."""
+    """Say the model's AUC: the mean of its folds' ± their spread across the folds, the seeds' apart."""
     m = record.meta
-    seeds = record.params.get("seeds")
+    seeds, folds = record.params.get("seeds"), len(m.get("folds") or []) or record.params.get("folds")
+    mean = number(m.get("auc_mean"), 3)
+    if "auc_seed_std" not in m:  # trained before the spread across folds was kept: it is the seeds'
+        return (
+            f"Out-of-sample AUC {mean} ± {number(m.get('auc_std'), 3)}: the mean over the folds, ± its "
+            f"standard deviation across the {seeds} seeds (retrain for the spread across folds). "
+            "0.5 is a coin."
+        )
     return (
-        f"Out-of-sample AUC {number(m.get('auc_mean'), 3)} ± {number(m.get('auc_std'), 3)}: the mean over "
-        f"the folds, ± its standard deviation across the {seeds} seeds. 0.5 is a coin."
+        f"Out-of-sample AUC {mean} ± {number(m.get('auc_std'), 3)}: the mean of the {folds} folds' AUCs ± "
+        f"their standard deviation across the folds, how much the edge moves from one stretch of the "
+        f"market to the next; ± {number(m.get('auc_seed_std'), 3)} across the {seeds} seeds. 0.5 is a coin."
     )
 
 

@@ -35,6 +35,9 @@ KINDS = ("xgboost", "logistic", "forest")
 SEED_FREE = frozenset({"logistic"})
 # Rows the first fold trains on at least, besides the folds themselves: a model needs examples.
 MIN_TRAIN = 500
+# What a test fold holds at least: below this an AUC is noise (a 29-row fold read "AUC 0.82").
+MIN_TEST_ROWS = 500
+MIN_TEST_CLASS = 50  # rows of either label
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,9 @@ class TrainResult:
 
     model_id: str
     folds: list[dict[str, Any]]
-    auc_mean: float
-    auc_std: float
+    auc_mean: float  # the mean of the folds' AUCs
+    auc_std: float  # their standard deviation across the folds
+    auc_seed_std: float  # the spread of the whole run's AUC across the seeds, apart
     seeds: int
     horizon: int
     features: list[str]
@@ -76,6 +80,7 @@ class TrainResult:
             "folds": self.folds,
             "auc_mean": finite(self.auc_mean),
             "auc_std": finite(self.auc_std),
+            "auc_seed_std": finite(self.auc_seed_std),
             "seeds": self.seeds,
             "horizon": self.horizon,
             "features": self.features,
@@ -105,10 +110,14 @@ class FoldStrategy(Strategy):
 
 
 def rows_needed(plan: TrainPlan, warmup: int) -> int:
-    """Return the bars a run needs: the features' warm-up, the first training rows, the folds, the horizon."""
+    """Return the bars a run needs: the features' warm-up, the first training rows, the folds, the horizon.
+
+    Each test fold holds at least `MIN_TEST_ROWS` rows (and ``horizon + 1``, so one label is known).
+    """
     from labkit.features.labels import rows_needed as label_rows
 
-    return warmup - 1 + label_rows(plan.folds, plan.horizon, MIN_TRAIN) + plan.horizon
+    block = max(plan.horizon, MIN_TEST_ROWS - 1)  # label_rows counts blocks of horizon + 1 rows
+    return warmup - 1 + label_rows(plan.folds, block, MIN_TRAIN) + plan.horizon
 
 
 def train_model(
@@ -132,8 +141,10 @@ def train_model(
     need = rows_needed(plan, features.warmup)
     if len(bars) < need:
         raise ConfigError(
-            f"--since/--until: {len(bars):,} bars of {config.session.symbol} {config.session.timeframe}; "
-            f"training with {plan.folds} folds and horizon {plan.horizon} needs at least {need:,} bars"
+            f"--since/--folds: {len(bars):,} bars of {config.session.symbol} {config.session.timeframe}; "
+            f"{plan.folds} test folds of at least {MIN_TEST_ROWS} rows each, after {MIN_TRAIN} to train "
+            f"first, with horizon {plan.horizon}, need at least {need:,} bars; give an earlier --since "
+            "or fewer --folds"
         )
     cost = config.broker.round_trip_cost
     matrix = features.compute(bars)
@@ -144,6 +155,7 @@ def train_model(
     # MIN_TRAIN rows: a few hundred bars of one quiet stretch may hold a single label.
     first = max(MIN_TRAIN, len(usable) // (plan.folds + 1))
     folds = walk_forward_folds(len(usable), plan.folds, plan.horizon, first)
+    _check_test_folds(y, folds)
     _check_labels(y, folds, plan, cost)
     per_seed: list[list[dict[str, Any]]] = []
     walk = _Walk(np.full(len(y), math.nan), {}, {})
@@ -158,8 +170,7 @@ def train_model(
     ensemble, losses = _final(X, y, walk.oof, tested, plan, schema, progress)
     folds_out = _fold_table(per_seed)
     oos_summary = _trade_folds(config, bars, usable, folds, walk.probability, plan, folds_out)
-    aucs = np.array([np.nanmean([row["auc"] for row in rows]) for rows in per_seed])
-    auc_mean, auc_std = float(np.mean(aucs)), float(np.std(aucs, ddof=1)) if len(aucs) > 1 else 0.0
+    auc_mean, auc_std, auc_seed_std = _auc_spreads(per_seed, folds_out)
     meta = {
         "symbol": config.session.symbol,
         "timeframe": config.session.timeframe,
@@ -187,6 +198,7 @@ def train_model(
         "folds": folds_out,
         "auc_mean": auc_mean,
         "auc_std": auc_std,
+        "auc_seed_std": auc_seed_std,
         "importance": {"permutation_auc_drop": walk.importance, "gain": _gain(ensemble, features.names)},
         "drift": profile(X, features.names).to_dict(),
         # Live probabilities come from the final model: its scores over the training window are
@@ -203,6 +215,7 @@ def train_model(
         folds_out,
         auc_mean,
         auc_std,
+        auc_seed_std,
         plan.seeds,
         plan.horizon,
         list(features.names),
@@ -222,6 +235,38 @@ def trial_plan(plan: TrainPlan, bars: pd.DataFrame) -> dict[str, Any]:
     window = {"since": bars.index[0].isoformat(), "until": bars.index[-1].isoformat()}
     fields = {"horizon": plan.horizon, "folds": plan.folds, "seeds": plan.seeds, "model": plan.model}
     return {**fields, "entry": plan.entry, "exit": plan.exit, "members": members, "window": window}
+
+
+def _check_test_folds(y: np.ndarray, folds: Sequence[Any]) -> None:
+    # A fold's AUC is only as good as its rows: a few dozen, or a handful of one label, and any
+    # figure is luck. Refused before anything is fit, naming the fold and what it holds.
+    for fold in folds:
+        tested = y[fold.test]
+        up = int(np.sum(tested == 1.0))
+        down = len(tested) - up
+        if len(tested) < MIN_TEST_ROWS or min(up, down) < MIN_TEST_CLASS:
+            raise ConfigError(
+                f"--folds/--since: fold {fold.index} tests on {len(tested):,} rows: {up:,} with label 1 "
+                f"and {down:,} with label 0 (the move beat the round-trip cost or not); each test fold "
+                f"needs at least {MIN_TEST_ROWS} rows and at least {MIN_TEST_CLASS} of either label; give "
+                "more bars (an earlier --since), fewer --folds, or a label that is less rare "
+                "(another --horizon, or lower --fee/--slippage)"
+            )
+
+
+def _auc_spreads(
+    per_seed: list[list[dict[str, Any]]], table: list[dict[str, Any]]
+) -> tuple[float, float, float]:
+    # The model's AUC is the mean of its folds' (each already the mean over the seeds) ± their
+    # spread across the folds: how much the edge moves from one stretch of the market to the next.
+    # The spread across seeds, how much the fit's randomness moves it, is reported apart.
+    folds = np.array([math.nan if row["auc"] is None else row["auc"] for row in table], dtype=float)
+    folds = folds[~np.isnan(folds)]
+    auc_mean = float(np.mean(folds)) if len(folds) else math.nan
+    auc_std = float(np.std(folds, ddof=1)) if len(folds) > 1 else math.nan
+    by_seed = np.array([np.nanmean([row["auc"] for row in rows]) for rows in per_seed])
+    auc_seed_std = float(np.std(by_seed, ddof=1)) if len(by_seed) > 1 else 0.0
+    return auc_mean, auc_std, auc_seed_std
 
 
 def _check_labels(y: np.ndarray, folds: Sequence[Any], plan: TrainPlan, cost: float) -> None:
@@ -417,7 +462,8 @@ def _fold_table(per_seed: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
         }
         for key in ("auc", "log_loss", "brier", "accuracy", "majority_accuracy"):
             row[key] = finite(float(np.nanmean([r[key] for r in runs])))
-        row["auc_std"] = finite(float(np.nanstd([r["auc"] for r in runs], ddof=1))) if len(runs) > 1 else 0.0
+        spread = float(np.nanstd([r["auc"] for r in runs], ddof=1)) if len(runs) > 1 else 0.0
+        row["auc_seed_std"] = finite(spread)
         table.append(row)
     return table
 
@@ -458,5 +504,3 @@ def _trade_folds(
     s = config.session
     calendar = session_calendar(s.source, s.calendar, ts_ms(bars), tf, s.exchange)
     return summarize(chained, config.session.capital, tf, calendar.periods_per_year(tf))
-
-

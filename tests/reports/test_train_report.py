@@ -274,3 +274,21 @@ def test_daily_report_when_session_has_a_model_shows_the_drift_table(model_sessi
     assert result.ok and "Model drift" in page and "predicted probability" in page
     assert f"training window of {model_id}" in page and "against max_psi 0.25" in page
     assert re.search(r"<td[^>]*>(stable|watch|drift)</td>", page)
+
+
+def test_auc_line_when_a_model_was_trained_says_the_spread_is_across_folds_and_gives_the_seeds_apart():
+    # Arrange: a model.json as train writes it: ± across the folds, the seeds' spread apart
+    aucs = (0.52, 0.55, 0.50, 0.53)
+    folds = [{"fold": i, "auc": auc, "auc_seed_std": 0.004, "test_bars": 2} for i, auc in enumerate(aucs)]
+    meta = {"auc_mean": 0.525, "auc_std": 0.0208, "auc_seed_std": 0.0031, "folds": folds,
+            "params": {"folds": 4, "seeds": 3}}  # fmt: skip
+    oos = pd.DataFrame({"label": [0.0, 1.0] * 4, "probability": 0.5},
+                       index=pd.date_range("2026-01-05", periods=8, freq="1min", tz="UTC"))  # fmt: skip
+    record = research.ModelRecord("ens-000000000000", meta, oos, Path("."))
+    # Act
+    line = research.auc_line(record)
+    table = research.walk_forward_table(record)
+    # Assert
+    assert line.startswith("Out-of-sample AUC 0.525 ± 0.021: the mean of the 4 folds' AUCs")
+    assert "standard deviation across the folds" in line and "± 0.003 across the 3 seeds" in line
+    assert list(table["AUC (± over seeds)"]) == [f"{auc:.3f} ± 0.004" for auc in aucs]

@@ -8,6 +8,7 @@ full-size run of the same checks is marked slow.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -50,9 +51,9 @@ def market(n: int, momentum: float, seed: int = 3) -> pd.DataFrame:
     )
 
 
-def _config():
+def _config(fee: float = 0.0):
     return load_config(
-        None, {"session.symbol": "TEST/USD", "broker.fee": 0.0, "broker.slippage": 0.0}, environ={}
+        None, {"session.symbol": "TEST/USD", "broker.fee": fee, "broker.slippage": 0.0}, environ={}
     )
 
 
@@ -67,6 +68,52 @@ def test_train_when_the_next_return_follows_the_last_finds_it_out_of_sample(tmp_
     assert all(row["auc"] > 0.6 for row in result.folds)
     assert result.seeds == 3 and result.horizon == 1 and "ret_1" in result.features
     assert (tmp_path / "data" / "models" / result.model_id / "model.json").is_file()
+
+
+def test_train_when_scored_reports_auc_as_mean_and_std_across_folds_and_the_seeds_apart(tmp_path):
+    # Arrange: "AUC 0.82 ± 0.00" was a spread over seeds; the spread that matters is across folds
+    bars = market(4_000, momentum=0.3)
+    plan = TrainPlan(horizon=2, folds=3, seeds=3, member_params=SMALL)
+    # Act
+    result = train_model(_config(), tmp_path, bars, plan)
+    # Assert
+    fold_aucs = [row["auc"] for row in result.folds]
+    assert result.auc_mean == pytest.approx(np.mean(fold_aucs), rel=1e-9)
+    assert result.auc_std == pytest.approx(np.std(fold_aucs, ddof=1), rel=1e-9)
+    assert result.auc_seed_std >= 0.0 and all("auc_seed_std" in row for row in result.folds)
+    printed = result.to_dict()
+    assert {"auc_mean", "auc_std", "auc_seed_std"} <= set(printed)
+    meta = json.loads((tmp_path / "data" / "models" / result.model_id / "model.json").read_text())
+    assert meta["auc_std"] == pytest.approx(result.auc_std) and "auc_seed_std" in meta
+
+
+def test_train_when_test_folds_would_hold_under_500_rows_refuses_naming_folds_and_since(tmp_path):
+    # Arrange: enough bars to train first, but three test folds of ~100 rows (29-row folds passed)
+    bars = market(900, momentum=0.3)
+    # Act
+    with pytest.raises(ConfigError) as caught:
+        train_model(_config(), tmp_path, bars, TrainPlan(horizon=1, folds=3, seeds=3, member_params=SMALL))
+    # Assert
+    message = str(caught.value)
+    assert "--folds" in message and "--since" in message and "500 rows" in message
+    assert "900 bars" in message
+    assert not (tmp_path / "data" / "models").exists()
+
+
+def test_train_when_a_test_fold_holds_under_50_of_a_class_refuses_naming_the_fold_and_its_counts(tmp_path):
+    # Arrange: costs so high that a move beats them in about 1 bar of 100: test folds of ~1,300 rows
+    # hold a dozen positive labels, too few for an AUC to mean anything
+    bars = market(4_000, momentum=0.0)
+    plan = TrainPlan(horizon=1, folds=2, seeds=3, member_params=SMALL)
+    # Act
+    with pytest.raises(ConfigError) as caught:
+        train_model(_config(fee=0.0012), tmp_path, bars, plan)
+    # Assert
+    message = str(caught.value)
+    assert message.startswith("--folds/--since: fold 0 tests on ")
+    assert re.search(r"fold 0 tests on [\d,]+ rows: \d+ with label 1 and [\d,]+ with label 0", message)
+    assert "at least 50 of either" in message
+    assert not (tmp_path / "data" / "models").exists()
 
 
 @pytest.mark.heavy
@@ -104,7 +151,7 @@ def test_train_when_bars_are_too_few_refuses_naming_how_many_are_needed(tmp_path
     bars = market(300, momentum=0.0)
     # Act
     with pytest.raises(
-        ConfigError, match=r"--since/--until: 300 bars of TEST/USD 1m; .* needs at least [\d,]+ bars"
+        ConfigError, match=r"--since/--folds: 300 bars of TEST/USD 1m; .* need at least [\d,]+ bars"
     ):
         train_model(_config(), tmp_path, bars, TrainPlan(horizon=15, folds=5, seeds=3))
     # Assert
@@ -117,7 +164,7 @@ def test_train_when_bars_are_too_few_refuses_naming_how_many_are_needed(tmp_path
         (["--seeds", "2"], "--seeds: at least 3"),
         (["--folds", "1"], "--folds: walk-forward test folds, 2 to 50"),
         (["--horizon", "0"], "--horizon: bars the label looks ahead"),
-        (["--max-bars", "200"], "needs at least"),
+        (["--max-bars", "200"], "need at least"),
     ],
 )
 def test_cli_train_when_input_is_bad_exits_2_naming_the_flag(tmp_path, capsys, flags, message):
