@@ -99,9 +99,14 @@ def test_pyproject_packages_when_compared_list_every_package_and_ship_the_notebo
     }
     # Assert
     missing = sorted(on_disk - set(tool["packages"]))
-    assert missing == [], f"add {missing} to [tool.setuptools] packages in pyproject.toml, or the wheel lacks them"
+    assert missing == [], (
+        f"add {missing} to [tool.setuptools] packages in pyproject.toml, or the wheel lacks them"
+    )
     assert set(tool["packages"]) == on_disk | {"labkit.notebooks", "labkit.notebooks.research"}
-    assert tool["package-dir"] == {"labkit.notebooks": "notebooks", "labkit.notebooks.research": "notebooks/research"}
+    assert tool["package-dir"] == {
+        "labkit.notebooks": "notebooks",
+        "labkit.notebooks.research": "notebooks/research",
+    }
     assert tool["package-data"]["labkit.notebooks"] == ["*.ipynb"]
     assert tool["package-data"]["labkit.notebooks.research"] == ["*.ipynb"]
     assert (ROOT / "notebooks" / "__init__.py").is_file()
@@ -175,7 +180,11 @@ def test_make_lab_when_user_is_root_adds_allow_root_and_otherwise_not(tmp_path, 
     # Act: print the recipe without running it (the install stamp counts as done)
     done = subprocess.run(
         ["make", "-s", "-n", "-o", ".venv/.installed-dev", "lab"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=30,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     # Assert
     assert done.returncode == 0, done.stderr
@@ -207,8 +216,14 @@ def _report(home: Path, session: str, stem: str, generated_at: str, html: bool =
     if html:
         (folder / f"{stem}.html").write_text("<html></html>")
     kind, period = stem.split("-", 1)
-    sidecar = {"kind": kind, "session": session, "period": period, "ok": True,
-               "generated_at": generated_at, "html": f"{stem}.html"}
+    sidecar = {
+        "kind": kind,
+        "session": session,
+        "period": period,
+        "ok": True,
+        "generated_at": generated_at,
+        "html": f"{stem}.html",
+    }
     (folder / f"{stem}.json").write_text(json.dumps(sidecar))
 
 
@@ -231,3 +246,25 @@ def test_write_index_when_a_session_was_started_again_lists_only_reports_of_the_
     assert links == ["fresh/session-session.html", "demo/session-session.html"]
     assert "2 reports" in page
     assert (tmp_path / "reports" / "demo" / "daily-2026-01-06.html").exists()  # left alone, not listed
+
+
+def test_makefile_demo_when_read_backtests_the_model_train_printed_on_bars_after_what_it_saw():
+    # Arrange: the demo's 1-minute bars; a model has seen its window and `horizon` bars after it
+    from labkit.timeutil import parse_instant
+
+    makefile = _makefile()
+    recipe = _recipe(makefile, "demo")
+    train = re.search(
+        r"\$\(LABKIT\) train .*--until (\S+) --horizon (\d+) .*--json > \$\(DEMO_TRAINED\)", recipe
+    )
+    backtest = re.search(r"\$\(LABKIT\) backtest --since (\S+) .*--strategy model --model (\S+)", recipe)
+    # Act
+    assert train and backtest
+    seen_until = parse_instant(train[1]) + int(train[2]) * 60_000
+    # Assert: the id train printed (never `latest`), and no backtest bar inside what it saw
+    assert (
+        backtest[2] == "$(DEMO_MODEL)"
+        and "$(DEMO_TRAINED)" in makefile.split("DEMO_MODEL =")[1].splitlines()[0]
+    )
+    assert parse_instant(backtest[1]) >= seen_until
+    assert "report train --model $(DEMO_MODEL)" in recipe
