@@ -68,7 +68,18 @@ def round_trips(journal: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-_FILL_FIELDS = ("side", "units", "price", "fee", "slippage_cost")
+_FILL_FIELDS = ("side", "units", "price", "fee", "slippage_cost", "pnl")
+
+
+def journal_fills(journal: pd.DataFrame) -> pd.DataFrame:
+    """Return every fill of a journal frame as a row, in the order they happened.
+
+    Columns: ``ts`` (the bar the fill is on) and ``fill_side``, ``fill_units``, ``fill_price``,
+    ``fill_fee``, ``fill_slippage_cost`` and ``fill_pnl``. A line's ``fill`` comes first, then its
+    ``exit_fill`` (an exit on the range of the bar whose open filled the entry), so counting or
+    summing fills over these rows counts both. Use it wherever one row per line would miss one.
+    """
+    return _fills_in_order(_columns(journal))
 
 
 def _fills_in_order(journal: pd.DataFrame) -> pd.DataFrame:

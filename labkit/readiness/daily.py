@@ -19,6 +19,7 @@ from labkit.analysis.trips import (
     _data_errors,
     _equity_before,
     blocking_table,
+    journal_fills,
     round_trips,
 )
 from labkit.strategies.sides import BUY, SELL
@@ -52,7 +53,7 @@ def daily_health(
     gaps = heartbeat_gaps(journal, timeframe_ms).loc[rows.index] if len(rows) else pd.Series(dtype=float)
     start_equity = _equity_before(journal, start, capital)
     end_equity = float(rows["equity"].iloc[-1]) if len(rows) else start_equity
-    fills = rows[rows["fill_side"].notna()]
+    fills = journal_fills(rows)  # an exit on its entry's own bar is a fill of its own
     closed = round_trips(journal)
     closed = closed[(closed["exit_ts"] >= start) & (closed["exit_ts"] < end)] if len(closed) else closed
     data_errors = _data_errors(rows)

@@ -13,7 +13,7 @@ import pandas as pd
 from labkit.analysis.formatting import money, share
 from labkit.analysis.metrics import max_drawdown
 from labkit.analysis.periods import iso_week
-from labkit.analysis.trips import round_trips
+from labkit.analysis.trips import journal_fills, round_trips
 from labkit.engine.journal import read_journal
 from labkit.errors import ConfigError
 from labkit.readiness.weekly import WeeklyReadiness
@@ -175,8 +175,8 @@ def session_summary(journal: pd.DataFrame, capital: float, currency: str = "") -
     trips = round_trips(journal)
     equity = float(journal["equity"].iloc[-1]) if len(journal) else capital
     wins = int((trips["net_pnl"] > 0).sum()) if len(trips) else 0
-    fees = journal["fill_fee"].sum() if "fill_fee" in journal.columns else 0.0
-    slip = journal["fill_slippage_cost"].sum() if "fill_slippage_cost" in journal.columns else 0.0
+    fills = journal_fills(journal)  # an exit on its entry's own bar is a fill of its own
+    fees, slip = fills["fill_fee"].sum(), fills["fill_slippage_cost"].sum()
     items: dict[str, Any] = {
         "decisions": len(journal),
         "actions (BUY / SELL)": f"{int((journal['action'] == 'BUY').sum())} / "

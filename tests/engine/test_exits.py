@@ -209,6 +209,30 @@ def test_exits_when_entry_bar_trades_through_the_stop_the_round_trip_is_counted(
     assert journal["exit_fill_side"].iloc[4] == "SELL" and journal["exit_fill"].iloc[3] is None
 
 
+def test_exits_when_entry_bar_exits_the_day_and_session_figures_count_both_fills(tmp_path):
+    # Arrange
+    from labkit.analysis.trips import journal_fills
+    from labkit.engine.journal import read_journal
+    from labkit.readiness.daily import daily_health
+    from labkit.reports.sessions import session_summary
+
+    bars = _ohlc([FLAT] * 4 + [GAP_DOWN, (91.0, 92.0, 90.0, 91.0)])
+    _, lines = _lines(tmp_path, bars, {stubs.T0 + 3 * stubs.MINUTE: 1}, **RISK_SIZED)
+    journal = read_journal(tmp_path / "decisions.jsonl")
+    both = [lines[4]["fill"], lines[4]["exit_fill"]]
+    # Act
+    fills = journal_fills(journal)
+    day = daily_health(journal, "2026-01-05", stubs.MINUTE, capital=10_000.0)
+    summary = session_summary(journal, 10_000.0)["value"]
+    # Assert
+    assert fills["fill_side"].tolist() == ["BUY", "SELL"]
+    assert fills["fill_pnl"].iloc[1] == both[1]["pnl"]
+    assert day["fills"] == {"BUY": 1, "SELL": 1} and day["trades_closed"] == 1
+    assert day["fees"] == pytest.approx(sum(f["fee"] for f in both), rel=1e-12)
+    assert day["slippage"] == pytest.approx(sum(f["slippage_cost"] for f in both), rel=1e-12)
+    assert f"{sum(f['fee'] for f in both):,.2f}" in str(summary["fees / slippage"])
+
+
 @pytest.mark.parametrize(
     ("entry_bar", "reason", "price"),
     [
