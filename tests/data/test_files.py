@@ -228,3 +228,20 @@ def test_cli_when_a_1m_file_is_run_as_5m_exits_2_naming_both(tmp_path, capsys, c
     err = capsys.readouterr().err
     assert code == 2 and "bars are 1m apart (median); --timeframe is 5m" in err
     assert not (tmp_path / "data" / "sessions" / "s").exists()
+
+
+def test_cli_sweep_when_a_1m_file_is_swept_as_5m_exits_2_naming_both(tmp_path, capsys):
+    # Arrange: a grid over a 1m bar file whose timeframe says 5m
+    import yaml
+
+    from labkit.cli import main
+
+    grid = {"name": "g", "source": f"csv:{_minute_file(tmp_path)}", "strategy": "sma_cross",
+            "params": {"fast": [3], "slow": [5]}, "symbols": ["BTC/USDT"], "timeframes": ["5m"],
+            "windows": [["2026-01-05", "2026-01-06"]]}  # fmt: skip
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(grid), encoding="utf-8")
+    # Act
+    code = main(["--home", str(tmp_path), "sweep", "--grid", str(path), "--yes"])
+    # Assert
+    assert code == 2 and "bars are 1m apart (median); --timeframe is 5m" in capsys.readouterr().err
