@@ -8,7 +8,9 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    pass
+    from pathlib import Path
+
+    from labkit.config.schema import LabkitConfig
 
 from labkit.cli.common import confirm_size, home_of, load, session_overrides
 from labkit.errors import ConfigError
@@ -52,12 +54,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     if s.pace == "fast" and not is_file_spec(s.source):
         bars = bars_to_decide(config, now_ms(), last_decided(session_paths(home, s.name)))
         confirm_size(bars, f"{s.symbol} {s.timeframe} from {s.source}", args.yes)
+    _say_latest_model(config, home)
     result = run_session(config, home)
     print(
         f"session {result.session}: decided {result.decided} bars ({result.total} in all), "
         f"equity {result.equity:,.2f}; files in {result.directory}"
     )
     return 0
+
+
+def _say_latest_model(config: LabkitConfig, home: Path) -> None:
+    # `latest` is whatever was trained last: say which model that is now (the journal records it too).
+    from labkit.models.artifacts import latest_model, model_trained_at
+
+    s = config.session
+    if s.strategy != "model" or config.strategies.model.model != "latest":
+        return
+    try:
+        model = latest_model(home, s.symbol, s.timeframe)
+    except ConfigError:
+        return  # the session says so itself: it holds with model_unavailable
+    print(
+        f"labkit run: --model latest: {model}, the most recently trained for {s.symbol} {s.timeframe} "
+        f"(trained {model_trained_at(home, model)})",
+        file=sys.stderr,
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
