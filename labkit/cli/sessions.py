@@ -65,10 +65,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _say_latest_model(config: LabkitConfig, home: Path) -> None:
     # `latest` is whatever was trained last: say which model that is now (the journal records it too).
+    from labkit.config.schema import strategy_config
     from labkit.models.artifacts import latest_model, model_trained_at
 
     s = config.session
-    if s.strategy != "model" or config.strategies.model.model != "latest":
+    if s.strategy != "model" or getattr(strategy_config(config), "model", None) != "latest":
         return
     try:
         model = latest_model(home, s.symbol, s.timeframe)
