@@ -245,6 +245,17 @@ def list_models(home: Path) -> list[dict[str, Any]]:
     return good + sorted(broken, key=lambda s: s["id"])
 
 
+def latest_model(home: Path, symbol: str | None, timeframe: str | None) -> str:
+    """Return the id ``latest`` means for `symbol` and `timeframe`: the most recently trained.
+
+    Raises
+    ------
+    ConfigError
+        When no model of that market is saved under `home`, saying to train one.
+    """
+    return _latest(models_dir(home), symbol, timeframe)
+
+
 def model_trained_at(home: Path, model_id: str) -> str | None:
     """Return when the model `model_id` was last trained (ISO 8601, UTC), or None when unknown.
 
