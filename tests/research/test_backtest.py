@@ -156,3 +156,19 @@ def test_cli_backtest_when_latest_is_asked_prints_the_id_it_resolved_to(trained)
     # Assert
     assert code == 0 and json.loads(out)["model"] == model_id
     assert f"--model latest: {model_id}, the most recently trained for BTC/USDT 1m" in err
+
+
+def test_cli_run_when_latest_is_asked_prints_the_id_it_resolved_to(trained, tmp_path):
+    # Arrange: a short paper session of the model, replayed fast after its training
+    home, model_id = trained
+    args = ["--session", "latest-model", "--mode", "paper", "--pace", "fast", "--strategy", "model"]
+    window = ["--since", "2026-01-07T00:05", "--until", "2026-01-07T00:35", "--model", "latest"]
+    out, err = io.StringIO(), io.StringIO()
+    # Act
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["--home", str(home), "run", *args, *window])
+    # Assert
+    assert code == 0, err.getvalue()
+    assert (
+        f"labkit run: --model latest: {model_id}, the most recently trained for BTC/USDT 1m" in err.getvalue()
+    )
