@@ -331,7 +331,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(
             f"{m['id']}  {m.get('symbol')} {m.get('timeframe')}  {m.get('features')} features  "
             f"{window.get('since', '?')} .. {window.get('until', '?')}  AUC {number(m.get('auc_mean'), 3)}  "
-            f"created {m.get('created_at')}"
+            f"trained {m.get('trained_at')}"
         )
     return 0
 
