@@ -186,9 +186,10 @@ def render_backtest_report(
 
     The report lands in ``reports/_backtests/backtest-<journal name>-<hash of its path>.html``, so
     one journal has one report, rendered again over it. `title` heads the page (default: the model
-    on the market). `calendar` (``24/7``, ``equities``, ``fx``) annualises the figures; without it, the
-    calendar the backtest recorded beside its journal, else 24/7, which the page says is assumed. Raise `ConfigError` naming ``--journal`` when the file is missing, empty or not a journal,
-    and `NotebookRunError` after writing the failed report's HTML.
+    on the market). `calendar` (``24/7``, ``equities``, ``fx``) annualises the figures; without
+    it, the calendar the backtest recorded beside its journal does, else 24/7, which the page says
+    is assumed. Raise `ConfigError` naming ``--journal`` when the file is missing, empty or not a
+    journal, and `NotebookRunError` after writing the failed report's HTML.
     """
     from labkit.reports.backtests import load_backtest
 
