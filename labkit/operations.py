@@ -16,7 +16,6 @@ from typing import Any
 import psutil
 
 from labkit._io import last_line, read_json
-from labkit.config.schema import ReadinessConfig
 from labkit.engine.journal import first_gap
 from labkit.errors import CheckFailedError, ConfigError
 from labkit.home import resolve_home
@@ -24,7 +23,7 @@ from labkit.readiness.verdicts import promotion_check
 from labkit.session.control import command_session
 from labkit.session.lock import lock_held, lock_holder
 from labkit.session.paths import SessionPaths, existing_session, session_paths
-from labkit.session.state import load_state, read_saved_config
+from labkit.session.state import load_state
 from labkit.session.status import pid_alive, session_status
 from labkit.timeutil import human_duration, now_ms, parse_instant, timeframe_ms
 
@@ -106,10 +105,11 @@ def reduce_only(
 def transition(to: str, session: str = "default", home: Path | str | None = None, force: bool = False) -> str:
     """Move a session to shadow or paper.
 
-    Promotion to paper needs the verdict of the session's latest complete ISO week
-    (`labkit.readiness.verdicts.promotion_check`): passing, at most eight days old, and computed
-    with thresholds no looser than the session's ``readiness`` config. `force` promotes anyway;
-    the transition records the verdict it overrode and why it would have been refused.
+    Promotion to paper recomputes the verdict of the session's latest complete ISO week from its
+    journal, with the thresholds and calendar the session recorded at creation
+    (`labkit.readiness.verdicts.promotion_check`): it must pass, and the week must have ended at
+    most eight days ago. A saved verdict file is never read. `force` promotes anyway; the
+    transition records the verdict it overrode and why it would have been refused.
     """
     if to not in ("shadow", "paper"):
         raise ConfigError(f"--to: {to!r} is not a mode; allowed: shadow, paper (live does not exist)")
@@ -119,21 +119,12 @@ def transition(to: str, session: str = "default", home: Path | str | None = None
         return f"already {to}"
     summary = None
     if to == "paper":
-        check = promotion_check(root, session, _readiness_of(paths))
+        check = promotion_check(root, session)
         if not check.allowed and not force:
             why = "; ".join(check.refusals)
             raise CheckFailedError(f"transition to paper refused: {why}; --force overrides (and is recorded)")
         summary = check.summary()
     return command_session(paths, "transition", to=to, force=force, verdict=summary)
-
-
-def _readiness_of(paths: SessionPaths) -> ReadinessConfig:
-    # The thresholds the session was started with are the ones its verdicts must meet.
-    saved = (read_saved_config(paths) or {}).get("readiness")
-    if not isinstance(saved, dict):
-        return ReadinessConfig()
-    known = {k: v for k, v in saved.items() if k in ReadinessConfig.model_fields}
-    return ReadinessConfig.model_validate(known)
 
 
 @dataclass(frozen=True)

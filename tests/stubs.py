@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,9 @@ def decision_context(**overrides: Any) -> DecisionContext:
     )
     fields.update(overrides)
     if "round_trip_cost" not in overrides:
-        fields["round_trip_cost"] = BrokerConfig(fee=fields["fee"], slippage=fields["slippage"]).round_trip_cost
+        fields["round_trip_cost"] = BrokerConfig(
+            fee=fields["fee"], slippage=fields["slippage"]
+        ).round_trip_cost
     return DecisionContext(**fields)
 
 
@@ -87,6 +90,39 @@ def replayed_session(home: Path, name: str, since: str, until: str, **overrides:
 
     settings = {"session.name": name, "session.pace": "fast", "session.since": since, "session.until": until}
     run_session(load_config(None, {**settings, **overrides}, environ={}), home, progress=False)
+    return home
+
+
+class SimulatedTime(threading.Event):
+    """A wall clock for tests, and the stop event of a run on it: waiting moves the clock on.
+
+    A clock-paced session run with ``clock=time.now`` and ``stop=time`` decides each bar as it
+    closes, as a live session does, but a week of bars takes moments: where the session would wait,
+    nothing happens until the next bar closes, so the clock jumps to `lag_ms` after that close.
+    """
+
+    def __init__(self, start_ms: int, timeframe_ms: int, lag_ms: int = 150) -> None:
+        super().__init__()
+        self.ms, self.tf, self.lag = start_ms, timeframe_ms, lag_ms
+
+    def now(self) -> int:
+        return self.ms
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.ms = (self.ms // self.tf + 1) * self.tf + self.lag
+        return self.is_set()
+
+
+def forward_session(home: Path, name: str, since: str, until: str, **overrides: Any) -> Path:
+    """Run a synthetic session in `home` on a `SimulatedTime` wall clock: forward evidence, fast."""
+    from labkit.config.loading import load_config
+    from labkit.session.runner import run_session
+    from labkit.timeutil import parse_instant, timeframe_ms
+
+    settings = {"session.name": name, "session.pace": "clock", "session.since": since, "session.until": until}
+    config = load_config(None, {**settings, **overrides}, environ={})
+    time = SimulatedTime(parse_instant(since), timeframe_ms(config.session.timeframe))
+    run_session(config, home, stop=time, clock=time.now, progress=False)
     return home
 
 

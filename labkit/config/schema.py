@@ -212,6 +212,10 @@ class ReadinessConfig(BaseModel):
     max_cost_share: float = Field(0.5, ge=0)
     max_reason_share: float = Field(0.9, gt=0, le=1)
     max_data_error_share: float = Field(0.01, ge=0, le=1)
+    # A decision counts as forward evidence when made within this many seconds of its bar's close;
+    # None: one bar length, at least 60 s. Replays (fast pace, catch-up) are later than that.
+    max_decision_lag: float | None = Field(None, gt=0, le=7 * 86_400)
+    min_deflated_sharpe: float = Field(0.95, ge=0, le=1)
 
 
 class ReportsConfig(BaseModel):

@@ -1,12 +1,13 @@
-"""Saved weekly verdicts under ``data/sessions/<session>/readiness/``, and what promotion asks of them.
+"""Weekly verdicts: judged from a session's journal, saved under ``data/sessions/<session>/readiness/``.
 
-`judge_week` computes a week's verdict from the session's files: the gates, and beside them the
-evidence of luck and fills and the digests of what it was judged from. `labkit report weekly`
-judges and saves it here (`save_verdict`), with the thresholds and the code version it was computed
-with; an empty week gets none. `promotion_check`
-says whether ``labkit transition --to paper`` may go ahead: the verdict of the session's latest
-complete ISO week must pass, be at most `MAX_AGE_DAYS` days old and have been computed with
-thresholds no looser than the session's own.
+`judge_week` computes a week's verdict from the session's files, with what the session recorded at
+creation (its thresholds, its market's calendar, its models' training spans): the gates, and beside
+them the evidence of luck and fills and the digests of what it was judged from. `labkit report
+weekly` saves it here (`save_verdict`) for its page, with the code version it was computed with;
+an empty week gets none, and a verdict judged with other thresholds is a what-if, saved under its
+own name. A saved verdict is a cache: `promotion_check`, which says whether ``labkit transition
+--to paper`` may go ahead, recomputes the verdict of the session's latest complete ISO week and
+never reads a file a hand could have edited.
 """
 
 from __future__ import annotations
@@ -22,72 +23,113 @@ from labkit._io import file_hash, last_line, read_json, short_hash, write_json_a
 from labkit.analysis.periods import _DAY, iso_week, week_bounds
 from labkit.errors import ConfigError
 from labkit.readiness.weekly import WeeklyReadiness
-from labkit.timeutil import DAY_MS, human_duration, iso_ms, now_ms, parse_instant
+from labkit.timeutil import DAY_MS, human_duration, iso_ms, now_ms
 
 if TYPE_CHECKING:  # a report reads verdicts without loading every config (issue 17)
     from labkit.config.schema import ReadinessConfig
 
 MAX_AGE_DAYS = 8
 
-# How each threshold gets stricter. A setting the table does not order must be equal: a different
-# number of sub-periods is a different test, and another bootstrap seed is another draw.
-STRICTER = {
-    "min_coverage": "higher",
-    "min_trades": "higher",
-    "bootstrap_samples": "higher",
-    "min_same_sign": "higher",
-    "min_psr": "higher",
-    "max_drawdown": "lower",
-    "max_cost_share": "lower",
-    "max_reason_share": "lower",
-    "max_data_error_share": "lower",
-}
-
 
 def judge_week(
-    home: Path, session: str, week: str, thresholds: ReadinessConfig, calendar: str | None = None
+    home: Path,
+    session: str,
+    week: str,
+    thresholds: ReadinessConfig | None = None,
+    calendar: str | None = None,
 ) -> WeeklyReadiness:
-    """Return the verdict of `session` for `week` (``YYYY-Www``), judged with `thresholds`.
+    """Return the verdict of `session` for `week` (``YYYY-Www``), recomputed from its journal.
 
-    The gates read the session's journal on its market's calendar (`calendar` overrides the
-    session's: ``24/7``, ``equities``, ``fx``, an exchange). Beside them, and changing neither:
-    the deflated Sharpe ratio across the trials recorded for the market, the same decisions under
-    worse (and better) fills, and the digests (`file_hash`) of the files judged. An empty week's
-    verdict is returned as it is (`WeeklyReadiness.empty`); `save_verdict` refuses it.
+    The gates read the session's journal on the market calendar it recorded at creation, with the
+    thresholds it recorded then (its ``config.json``'s ``readiness``), the trials of its market's
+    family for the deflated Sharpe ratio, and the in-sample spans of the models it traded.
+    `thresholds` or `calendar` (``24/7``, ``equities``, ``fx``) that differ from the recorded ones
+    make the verdict a what-if naming each difference: it never reads READY and never promotes.
+    Beside the gates, changing none: the same decisions under worse (and better) fills, and the
+    digests (`file_hash`) of the files judged. An empty week's verdict is returned as it is
+    (`WeeklyReadiness.empty`); `save_verdict` refuses it.
     """
-    from labkit.analysis.calendar import calendar_of
+    from labkit.analysis.trial_ledger import trial_stats
     from labkit.engine.journal import read_journal
     from labkit.readiness.weekly import weekly_readiness
     from labkit.session.paths import existing_session
+    from labkit.session.recorded import session_market, session_spans
     from labkit.session.state import read_saved_config
     from labkit.timeutil import timeframe_ms
 
     paths = existing_session(home, session)
     saved = read_saved_config(paths) or {}
     journal = read_journal(paths.decisions)
-    market = calendar_of(saved, journal, calendar)
+    own = session_thresholds(saved)
+    market = session_market(paths, saved, journal)
+    differences = threshold_changes(thresholds, own)
+    if calendar is not None:
+        from labkit.analysis.calendar import session_calendar
+
+        asked = session_calendar(str(saved.get("session", {}).get("source", "synthetic")), calendar)
+        if calendar != "auto" and asked.kind != market.kind:
+            differences.append(f"calendar {asked.kind} instead of {market.kind}")
+            market = session_calendar(
+                "journal", calendar, None, timeframe_ms(saved.get("session", {}).get("timeframe", "1m"))
+            )
     s = saved.get("session", {})
     tf, capital = timeframe_ms(s.get("timeframe", "1m")), s.get("capital")
-    result = weekly_readiness(journal, week, thresholds, tf, capital, market)
+    stats = trial_stats(str(s.get("source")), str(s.get("symbol")), str(s.get("timeframe")))
+    models = tuple(str(m) for m in journal["model"].dropna().unique()) if "model" in journal else ()
+    result = weekly_readiness(
+        journal,
+        week,
+        thresholds or own,
+        tf,
+        capital,
+        market,
+        trials=stats.trials,
+        sharpe_variance=stats.sharpe_variance,
+        in_sample=session_spans(home, paths, list(models)),
+        what_if=differences,
+    )
     if result.empty:
         return result
-    return _with_evidence(result, home, paths, saved, journal, market)
+    return _with_evidence(result, paths, saved, journal, market, stats)
+
+
+def session_thresholds(saved: Mapping[str, Any]) -> ReadinessConfig:
+    """Return the readiness thresholds a session recorded at creation (its ``config.json``)."""
+    from labkit.config.schema import ReadinessConfig
+
+    recorded = saved.get("readiness")
+    if not isinstance(recorded, Mapping):
+        return ReadinessConfig()
+    return ReadinessConfig.model_validate(
+        {k: v for k, v in recorded.items() if k in ReadinessConfig.model_fields}
+    )
+
+
+def threshold_changes(asked: ReadinessConfig | None, own: ReadinessConfig) -> list[str]:
+    """Return each threshold of `asked` that differs from the session's `own`, in words."""
+    if asked is None:
+        return []
+    mine = own.model_dump(mode="json")
+    return [
+        f"{name} {value} (the session's own: {mine.get(name)})"
+        for name, value in asked.model_dump(mode="json").items()
+        if mine.get(name) != value
+    ]
 
 
 def _with_evidence(
-    result: WeeklyReadiness, home: Path, paths: Any, saved: dict[str, Any], journal: Any, market: Any
+    result: WeeklyReadiness, paths: Any, saved: dict[str, Any], journal: Any, market: Any, stats: Any
 ) -> WeeklyReadiness:
     from dataclasses import replace
 
+    from labkit.analysis.execution import session_sizing
     from labkit.config.schema import ReadinessConfig
     from labkit.readiness.evidence import execution_check, sharpe_evidence
-    from labkit.research.trials import trial_stats
     from labkit.session.tape import tape_bars
     from labkit.timeutil import timeframe_ms
 
     s, broker = saved.get("session", {}), saved.get("broker", {})
     tf, capital = timeframe_ms(s.get("timeframe", "1m")), float(s.get("capital", 10_000.0))
-    stats = trial_stats(home, str(s.get("symbol")), str(s.get("timeframe")))
     evidence = sharpe_evidence(journal, result.week, tf, market, stats.trials, stats.sharpe_variance, capital)
     bars = tape_bars(paths.tape)
     execution = (
@@ -101,12 +143,14 @@ def _with_evidence(
             market,
             float(broker.get("fee", 0.001)),
             float(broker.get("slippage", 0.0)),
+            **session_sizing(saved),
         )
         if len(bars)
         else {}
     )
     provenance = {
         "config.json": file_hash(paths.config),
+        "recorded.json": file_hash(paths.root / "recorded.json"),
         "tape.jsonl": file_hash(paths.tape),
         "decisions.jsonl": file_hash(paths.decisions),
         "models": {str(m): short_hash(str(m).encode()) for m in result.models},
@@ -114,9 +158,9 @@ def _with_evidence(
     return replace(result, evidence=evidence, execution=execution, provenance=provenance)
 
 
-def verdict_path(home: Path, session: str, week: str) -> Path:
-    """Return where the verdict of `week` is saved."""
-    return _verdict_dir(home, session) / f"weekly-{week}.json"
+def verdict_path(home: Path, session: str, week: str, what_if: bool = False) -> Path:
+    """Return where the verdict of `week` is saved (a what-if's beside it, under its own name)."""
+    return _verdict_dir(home, session) / f"weekly-{week}{'.what-if' if what_if else ''}.json"
 
 
 def save_verdict(home: Path, session: str, result: WeeklyReadiness) -> Path:
@@ -133,7 +177,7 @@ def save_verdict(home: Path, session: str, result: WeeklyReadiness) -> Path:
         raise ConfigError(
             f"week: session {session!r} decided nothing in {result.week}; an empty week gets no verdict"
         )
-    path = verdict_path(home, session, result.week)
+    path = verdict_path(home, session, result.week, what_if=bool(result.what_if))
     write_json_atomic(
         path,
         {
@@ -160,35 +204,12 @@ def latest_verdict(home: Path, session: str) -> dict[str, Any] | None:
     if not directory.is_dir():
         return None
     for path in sorted(directory.glob("weekly-*.json"), reverse=True):
+        if path.name.endswith(".what-if.json"):
+            continue
         verdict = read_json(path)
         if verdict is not None:
             return verdict
     return None
-
-
-def looser_thresholds(recorded: Mapping[str, Any], required: Mapping[str, Any]) -> list[str]:
-    """Return each threshold of `recorded` that is looser than `required`, as ``name value vs value``.
-
-    Examples
-    --------
-    >>> looser_thresholds({"min_trades": 7, "max_drawdown": 0.05}, {"min_trades": 20, "max_drawdown": 0.1})
-    ['min_trades 7 < 20']
-    >>> looser_thresholds({}, {"min_psr": 0.95})
-    ['min_psr not recorded']
-    """
-    found = []
-    for name, need in required.items():
-        if name not in recorded or recorded[name] is None:
-            found.append(f"{name} not recorded")
-            continue
-        got, way = recorded[name], STRICTER.get(name, "equal")
-        if way == "higher" and got < need:
-            found.append(f"{name} {got:g} < {need:g}")
-        elif way == "lower" and got > need:
-            found.append(f"{name} {got:g} > {need:g}")
-        elif way == "equal" and got != need:
-            found.append(f"{name} {got} instead of {need}")
-    return found
 
 
 @dataclass(frozen=True)
@@ -196,7 +217,7 @@ class Promotion:
     """Whether a session may be promoted to paper, and why not."""
 
     week: str | None  # the session's latest complete ISO week
-    verdict: Mapping[str, Any] | None  # its saved verdict
+    verdict: Mapping[str, Any] | None  # its verdict, recomputed from the journal
     refusals: tuple[str, ...]
 
     @property
@@ -205,24 +226,28 @@ class Promotion:
 
     def summary(self) -> dict[str, Any]:
         """Return what a transition records about the verdict it relied on (or overrode)."""
+        from labkit.home import code_version
+
         verdict = self.verdict or {}
         return {
             "week": self.week,
             "passed": verdict.get("passed"),
-            "saved_at": verdict.get("saved_at"),
-            "code_version": verdict.get("code_version"),
+            "outcome": verdict.get("outcome"),
+            "recomputed_at": iso_ms(now_ms()),
+            "code_version": code_version(),
+            "thresholds": verdict.get("thresholds"),
             "refused": "; ".join(self.refusals) or None,
         }
 
 
-def promotion_check(
-    home: Path, session: str, required: ReadinessConfig, now: int | None = None
-) -> Promotion:
-    """Judge whether `session` may move to paper on its saved verdicts.
+def promotion_check(home: Path, session: str, now: int | None = None) -> Promotion:
+    """Judge whether `session` may move to paper, recomputing the verdict from its journal.
 
-    The verdict must be that of the session's latest complete ISO week (`latest_complete_week`),
-    pass, have been saved at most `MAX_AGE_DAYS` days before `now` (epoch ms; default the clock),
-    and record thresholds no looser than `required` (the session's ``readiness`` config).
+    The week judged is the session's latest complete ISO week (`latest_complete_week`); it must have
+    ended at most `MAX_AGE_DAYS` days before `now` (epoch ms; default the clock), and its verdict,
+    recomputed by `judge_week` with the thresholds and calendar the session recorded at creation,
+    must pass. A saved verdict file is a cache for the reports: it is never read here, so editing one
+    changes nothing.
     """
     from labkit.session.paths import session_paths
 
@@ -237,10 +262,21 @@ def promotion_check(
         ends = week_bounds(began)[1].strftime("%Y-%m-%dT%H:%MZ")
         why = f"the session has no complete ISO week yet: it began in {began}, which ends {ends}"
         return Promotion(None, None, (why,))
-    verdict = read_json(verdict_path(home, session, week))
-    if verdict is None:
-        return Promotion(week, None, (_missing(home, session, week),))
-    return Promotion(week, verdict, tuple(_refusals(week, verdict, required, now)))
+    result = judge_week(home, session, week)
+    found = _age(week, now)
+    if result.empty:
+        found.insert(
+            0, f"the session decided nothing in {week}, its latest complete ISO week, so it has no verdict"
+        )
+    elif not result.passed:
+        reasons = [f"{r['code']} ({r['explanation']})" for r in result.refusals]
+        reasons += [g.name for g in result.gates if not g.passed]
+        found.insert(
+            0,
+            f"the weekly readiness for {week}, recomputed from the journal with the session's own "
+            f"thresholds, is NOT READY: {', '.join(reasons)}",
+        )
+    return Promotion(week, result.to_dict(), tuple(found))
 
 
 def latest_complete_week(first: pd.Timestamp, last: pd.Timestamp, now: pd.Timestamp) -> str | None:
@@ -266,56 +302,16 @@ def latest_complete_week(first: pd.Timestamp, last: pd.Timestamp, now: pd.Timest
     return iso_week(start - _DAY) if first < start else None
 
 
-def _refusals(week: str, verdict: Mapping[str, Any], required: ReadinessConfig, now: int) -> list[str]:
-    found = []
-    if verdict.get("empty") or not verdict.get("decisions"):
-        found.append(
-            f"the verdict for {week} is of an empty week: the session decided nothing in it, so it "
-            "judges nothing"
-        )
-    elif not verdict.get("passed"):
-        failing = [str(g.get("name")) for g in verdict.get("gates", []) if not g.get("passed")]
-        found.append(f"the weekly readiness for {week} fails: {', '.join(failing)}")
-    found += _age(week, verdict, now)
-    recorded = verdict.get("thresholds")
-    if not isinstance(recorded, Mapping):
-        found.append(
-            f"the verdict for {week} records no thresholds (an older labkit made it); "
-            "`labkit report weekly` makes it again"
-        )
-    else:
-        looser = looser_thresholds(recorded, required.model_dump(mode="json"))
-        if looser:
-            found.append(
-                f"the verdict for {week} was computed with thresholds looser than the session's "
-                f"readiness config: {', '.join(looser)}"
-            )
-    return found
-
-
-def _age(week: str, verdict: Mapping[str, Any], now: int) -> list[str]:
-    try:
-        saved = parse_instant(str(verdict.get("saved_at")))
-    except ConfigError:
-        return [f"the verdict for {week} does not say when it was saved"]
-    if now - saved > MAX_AGE_DAYS * DAY_MS:
+def _age(week: str, now: int) -> list[str]:
+    ended = week_bounds(week)[1]
+    age = now - int(ended.value // 1_000_000)
+    if age > MAX_AGE_DAYS * DAY_MS:
         return [
-            f"the verdict for {week} was saved {human_duration((now - saved) / 1000)} ago "
-            f"({verdict.get('saved_at')}); it must be at most {MAX_AGE_DAYS} days old: "
-            "`labkit report weekly` makes it again"
+            f"{week} ended {human_duration(age / 1000)} ago ({ended.strftime('%Y-%m-%d')}); the week "
+            f"judged must have ended at most {MAX_AGE_DAYS} days ago: evidence that old says little "
+            "about the market now"
         ]
     return []
-
-
-def _missing(home: Path, session: str, week: str) -> str:
-    why = (
-        f"no weekly readiness verdict for {week}, the session's latest complete ISO week "
-        f"(`labkit report weekly --session {session} --week {week}` makes one)"
-    )
-    other = latest_verdict(home, session)
-    if other is not None and other.get("week") != week:
-        why += f"; the latest saved verdict is for {other.get('week')}, not that week"
-    return why
 
 
 def _first_ts(journal: Path) -> pd.Timestamp | None:

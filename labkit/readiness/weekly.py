@@ -1,27 +1,35 @@
-"""Weekly readiness: the seven promotion gates of an ISO week.
+"""Weekly readiness: the eight promotion gates of an ISO week, judged on forward, out-of-sample evidence.
 
 Each gate is judged on the whole ISO week of the market's calendar (`labkit.analysis.calendar`):
 coverage counts every bar the calendar has in the week, edge stability cuts the week's trading time
 into equal parts, drawdown is measured from the session's running peak (the whole journal up to
-the week's end), cost efficiency compares costs with the gross PnL of every closed trade, and gate
-health counts blocks among entry proposals. A week in which the session decided nothing is empty:
-it gets no verdict. Equity is marked to market at bar closes, without the exit fee.
+the week's end), cost efficiency compares costs with the gross PnL of every closed trade, gate
+health counts blocks among entry proposals made when flat, and the deflated Sharpe ratio pays for
+the trials of the market. A week in which the session decided nothing is empty: it gets no
+verdict. Equity is marked to market at bar closes, without the exit fee.
+
+Only *forward* decisions are evidence: those made within ``readiness.max_decision_lag`` of their
+bar's close (`forward_mask`). A fast replay of a past week, or a catch-up after downtime, decides
+bars long after they closed: those lines are counted as replays and left out of every gate but
+drawdown (a loss is a loss). A week without forward decisions is refused as ``replay_only``; a
+week that overlaps a model's training window plus its embargo is refused as ``in_sample``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from labkit.analysis.calendar import MarketCalendar
+from labkit.analysis.calendar import MarketCalendar, bar_times
 from labkit.analysis.formatting import money
 from labkit.analysis.metrics import (
     bootstrap_mean_ci,
+    deflated_sharpe_ratio,
     drawdowns,
     max_drawdown,
     probabilistic_sharpe_ratio,
@@ -50,7 +58,13 @@ GATE_NAMES = (
     "drawdown",
     "cost_efficiency",
     "gate_health",
+    "deflated_sharpe",
 )
+# What disqualifies a week before its gates are read: evidence that is not evidence.
+REFUSALS = ("replay_only", "in_sample")
+# A decision stamped this much before its bar's close was not decided at the close either: a clock
+# a little ahead is forgiven, a fast run over bars the synthetic market made up ahead is not.
+_EARLY_MS = 2_000
 
 
 @dataclass(frozen=True)
@@ -89,10 +103,13 @@ class GateResult:
 
 @dataclass(frozen=True)
 class WeeklyReadiness:
-    """The weekly promotion verdict: the seven promotion gates and what they were computed on.
+    """The weekly promotion verdict: the eight promotion gates and what they were computed on.
 
     `calendar` describes the market's calendar the week was counted in and `thresholds` the
-    ``readiness`` settings the gates were judged with.
+    ``readiness`` settings the gates were judged with. `decisions` counts the forward decisions on
+    the calendar's bars; `replays` the week's lines decided too late to be evidence. `refusals`
+    (``replay_only``, ``in_sample``) disqualify the week whatever its gates say. `what_if` names
+    the thresholds that differ from the session's own: such a verdict is a what-if, never READY.
     """
 
     week: str
@@ -115,6 +132,9 @@ class WeeklyReadiness:
     execution: Mapping[str, Any] = field(default_factory=dict)
     # What the verdict was computed from: short SHA-256 hashes of the session's files and models.
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    replays: int = 0
+    refusals: tuple[Mapping[str, str], ...] = ()
+    what_if: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -123,12 +143,21 @@ class WeeklyReadiness:
 
     @property
     def passed(self) -> bool:
-        return not self.empty and all(gate.passed for gate in self.gates)
+        return not self.empty and not self.refusals and all(gate.passed for gate in self.gates)
 
     @property
     def outcome(self) -> str:
-        """Return ``READY``, ``NOT READY`` or ``empty``."""
-        return "empty" if self.empty else "READY" if self.passed else "NOT READY"
+        """Return ``READY``, ``NOT READY``, ``empty`` or ``what-if`` (judged with other thresholds)."""
+        if self.empty:
+            return "empty"
+        if self.what_if:
+            return "what-if"
+        return "READY" if self.passed else "NOT READY"
+
+    @property
+    def reasons(self) -> list[str]:
+        """Return why the week is not READY: its refusals' codes, then its failing gates' names."""
+        return [str(r["code"]) for r in self.refusals] + [g.name for g in self.gates if not g.passed]
 
     def gate(self, name: str) -> GateResult:
         """Return the gate called `name`."""
@@ -161,6 +190,9 @@ class WeeklyReadiness:
                 "evidence": dict(self.evidence),
                 "execution": dict(self.execution),
                 "provenance": dict(self.provenance),
+                "replays": self.replays,
+                "refusals": [dict(r) for r in self.refusals],
+                "what_if": list(self.what_if),
             }
         )
 
@@ -184,6 +216,9 @@ class WeeklyReadiness:
             evidence=dict(data.get("evidence") or {}),
             execution=dict(data.get("execution") or {}),
             provenance=dict(data.get("provenance") or {}),
+            replays=int(data.get("replays") or 0),
+            refusals=tuple(dict(r) for r in data.get("refusals") or ()),
+            what_if=tuple(str(w) for w in data.get("what_if") or ()),
         )
 
 
@@ -194,8 +229,13 @@ def weekly_readiness(
     timeframe_ms: int,
     capital: float | None = None,
     calendar: MarketCalendar | None = None,
+    *,
+    trials: int = 1,
+    sharpe_variance: float = math.nan,
+    in_sample: Sequence[InSample] = (),
+    what_if: Sequence[str] = (),
 ) -> WeeklyReadiness:
-    """Judge one ISO week (``YYYY-Www``) of a journal against the seven promotion gates.
+    """Judge one ISO week (``YYYY-Www``) of a journal against the eight promotion gates.
 
     Parameters
     ----------
@@ -212,17 +252,30 @@ def weekly_readiness(
         The starting equity, the first peak (default: the first equity recorded).
     calendar
         The market's calendar (default 24/7), which says what bars the week has.
+    trials, sharpe_variance
+        The trials of the market's family and the variance of their per-observation Sharpe ratios
+        (`labkit.research.trials.trial_stats`), for the deflated Sharpe ratio.
+    in_sample
+        The spans a model that decided was trained on, embargo included: a week overlapping one
+        is refused (``in_sample``).
+    what_if
+        The thresholds that differ from the session's own, as words: the verdict is a what-if.
 
-    Trades belong to the week they close in. Each gate is computed even when it cannot pass (too
-    few trades, no bars): its figures are then NaN and its explanation says why it failed.
+    Only forward decisions (`forward_mask`) are evidence; trades count when the lines recording
+    their entry and exit fills were forward. Trades belong to the week they close in. Each gate is
+    computed even when it cannot pass (too few trades, no bars): its figures are then NaN and its
+    explanation says why it failed.
     """
     start, end = week_bounds(week)
     calendar = calendar or MarketCalendar()
     journal = _columns(journal)
-    rows = _between(journal, start, end)
+    forward = forward_mask(journal, timeframe_ms, decision_lag_ms(config, timeframe_ms))
+    rows_all = _between(journal, start, end)
+    evidence = journal[forward]
+    rows = _between(evidence, start, end)
     # `coverage` reads the times only: slicing one column is cheaper than slicing them all.
-    decisions, expected = coverage(journal[["ts"]], start, end, timeframe_ms, calendar)
-    trips = round_trips(journal)
+    decisions, expected = coverage(evidence[["ts"]], start, end, timeframe_ms, calendar)
+    trips = _forward_trips(journal, evidence)
     trips = trips[(trips["exit_ts"] >= start) & (trips["exit_ts"] < end)] if len(trips) else trips
     returns = trips["net_return"].to_numpy(dtype=float)
     unit = quote_currency(str(journal["symbol"].iloc[-1])) if len(journal) and "symbol" in journal else ""
@@ -235,22 +288,137 @@ def weekly_readiness(
         _drawdown_gate(journal, start, end, capital, config, unit),
         _cost_gate(trips, rows, config, unit),
         _health_gate(rows, expected, config),
+        _deflated_sharpe_gate(
+            week_returns(journal, forward, start, end, capital), trials, sharpe_variance, config
+        ),
     )
+    replays = len(rows_all) - len(rows)
     return WeeklyReadiness(
         week=week,
         start=start.isoformat(),
         end=end.isoformat(),
-        first_bar=rows["ts"].iloc[0].isoformat() if len(rows) else None,
-        last_bar=rows["ts"].iloc[-1].isoformat() if len(rows) else None,
+        first_bar=rows_all["ts"].iloc[0].isoformat() if len(rows_all) else None,
+        last_bar=rows_all["ts"].iloc[-1].isoformat() if len(rows_all) else None,
         decisions=decisions,
         expected=expected,
         trades=len(trips),
-        models=tuple(sorted({str(m) for m in rows["model"].dropna().unique()})) if len(rows) else (),
+        models=tuple(sorted({str(m) for m in rows_all["model"].dropna().unique()})) if len(rows_all) else (),
         gates=gates,
-        per_day=tuple(_per_day(journal, start, timeframe_ms, calendar)),
+        per_day=tuple(_per_day(evidence, start, timeframe_ms, calendar)),
         calendar={**calendar.to_dict(), "annualisation": calendar.annualisation(timeframe_ms)},
         thresholds=config.model_dump(mode="json"),
+        replays=replays,
+        refusals=tuple(_refusals(len(rows), replays, start, end, in_sample)),
+        what_if=tuple(what_if),
     )
+
+
+# A model's in-sample span: its id, and its training window plus embargo as epoch ms [since, until).
+InSample = tuple[str, int, int]
+
+
+def decision_lag_ms(config: ReadinessConfig, timeframe_ms: int) -> int:
+    """Return how late after its bar's close a decision may be and still be forward evidence.
+
+    ``readiness.max_decision_lag`` (seconds) when set, else one bar length, at least 60 s.
+
+    Examples
+    --------
+    >>> from labkit.config.schema import ReadinessConfig
+    >>> decision_lag_ms(ReadinessConfig(), 1_000), decision_lag_ms(ReadinessConfig(), 300_000)
+    (60000, 300000)
+    """
+    if config.max_decision_lag is not None:
+        return int(config.max_decision_lag * 1000)
+    return max(timeframe_ms, 60_000)
+
+
+def forward_mask(journal: pd.DataFrame, timeframe_ms: int, lag_ms: int) -> np.ndarray:
+    """Return, per journal line, whether it was decided as its bar closed: forward evidence.
+
+    A line is forward when ``decided_at`` falls within `lag_ms` after its bar's close
+    (``ts`` + `timeframe_ms`), allowing a clock two seconds fast. A fast replay of a past week
+    decides every bar long after its close; a catch-up after downtime decides its backlog late;
+    a replay of bars made up ahead of time decides them before they close: none is forward.
+    A line without ``decided_at`` is not forward.
+    """
+    if journal.empty or "decided_at" not in journal.columns:
+        return np.zeros(len(journal), dtype=bool)
+    closes = bar_times(journal) + timeframe_ms
+    decided = journal["decided_at"]
+    known = decided.notna().to_numpy()
+    stamps = np.zeros(len(journal), dtype="int64")
+    if known.any():
+        stamps[known] = bar_times(journal.loc[known, ["decided_at"]].rename(columns={"decided_at": "ts"}))
+    late = stamps - closes
+    return known & (late >= -_EARLY_MS) & (late <= lag_ms)
+
+
+def week_returns(
+    journal: pd.DataFrame, forward: np.ndarray, start: pd.Timestamp, end: pd.Timestamp, capital: float | None
+) -> np.ndarray:
+    """Return the bar-to-bar returns of marked equity at the week's forward lines.
+
+    The first line's return is measured from the equity before the week (or `capital`); the returns
+    of replayed lines are left out, not the equity they moved.
+    """
+    if journal.empty:
+        return np.empty(0)
+    inside = ((journal["ts"] >= start) & (journal["ts"] < end)).to_numpy()
+    equity = journal["equity"].to_numpy(dtype=float)[inside]
+    if not len(equity):
+        return np.empty(0)
+    curve = np.concatenate([[_equity_before(journal, start, capital)], equity])
+    returns = np.diff(curve) / curve[:-1]
+    return returns[np.asarray(forward, dtype=bool)[inside]]
+
+
+def _forward_trips(journal: pd.DataFrame, evidence: pd.DataFrame) -> pd.DataFrame:
+    trips = round_trips(journal)
+    if not len(trips) or len(evidence) == len(journal):
+        return trips
+    forward = pd.Index(evidence["ts"])
+    return trips[trips["entry_ts"].isin(forward) & trips["exit_ts"].isin(forward)]
+
+
+def _refusals(
+    forward: int, replays: int, start: pd.Timestamp, end: pd.Timestamp, in_sample: Sequence[InSample]
+) -> list[dict[str, str]]:
+    found = []
+    if replays and not forward:
+        found.append(
+            {
+                "code": "replay_only",
+                "explanation": (
+                    f"the week was a replay: all {replays} decisions were made long after their bars "
+                    "closed (a fast run over past bars, or a catch-up), so they are a backtest, not a "
+                    "paper record; paper evidence comes from a session deciding bars as they close"
+                ),
+            }
+        )
+    lo, hi = _ms_of(start), _ms_of(end)
+    for model, since, until in in_sample:
+        if since < hi and until > lo:
+            found.append(
+                {
+                    "code": "in_sample",
+                    "explanation": (
+                        f"the week overlaps what model {model} was trained on "
+                        f"({_day(since)} to {_day(until)}, the label horizon's embargo included): a "
+                        "model graded on data it learnt from looks better than it is; judge a week "
+                        "after that"
+                    ),
+                }
+            )
+    return found
+
+
+def _ms_of(ts: pd.Timestamp) -> int:
+    return int(ts.value // 1_000_000)
+
+
+def _day(ms: int) -> str:
+    return pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%MZ")
 
 
 def _per_day(
@@ -454,5 +622,29 @@ def _health_gate(rows: pd.DataFrame, expected: int, c: ReadinessConfig) -> GateR
             "data_errors": errors,
         },
         {"max_reason_share": c.max_reason_share, "max_data_error_share": c.max_data_error_share},
+        why,
+    )
+
+
+def _deflated_sharpe_gate(
+    returns: np.ndarray, trials: int, sharpe_variance: float, c: ReadinessConfig
+) -> GateResult:
+    trials = max(1, int(trials))
+    variance = sharpe_variance if sharpe_variance == sharpe_variance else 0.0
+    dsr = deflated_sharpe_ratio(returns, trials, variance) if len(returns) else math.nan
+    passed = dsr == dsr and dsr >= c.min_deflated_sharpe
+    if dsr != dsr:
+        why = f"no deflated Sharpe ratio: {len(returns)} forward returns, too few or none that differ"
+    else:
+        luck = "against zero (one trial)" if trials == 1 else f"against the best of {trials} trials by luck"
+        why = (
+            f"deflated Sharpe ratio {dsr:.3f} of {len(returns)} bar returns, {luck}; "
+            f"needs >= {c.min_deflated_sharpe}"
+        )
+    return GateResult(
+        "deflated_sharpe",
+        passed,
+        {"deflated_sharpe": dsr, "trials": trials, "returns": len(returns)},
+        {"min_deflated_sharpe": c.min_deflated_sharpe},
         why,
     )

@@ -68,20 +68,45 @@ def per_day_table(result: WeeklyReadiness) -> pd.DataFrame:
 
 
 def verdict_html(result: WeeklyReadiness) -> str:
-    """Return the weekly verdict as a large coloured HTML heading."""
+    """Return the weekly verdict as a large coloured HTML heading, with why it is not READY in words.
+
+    Refusals (a replayed week, a week the model was trained on) come first, then failing gates; a
+    verdict judged with thresholds other than the session's own says it is a what-if and names them.
+    """
     failed = [g.name for g in result.gates if not g.passed]
-    colour = GREEN if result.passed else RED
-    words = (
-        "READY: all gates pass"
-        if result.passed
-        else f"NOT READY: {len(failed)} of {len(result.gates)} gates fail"
+    colour = GREEN if result.passed and not result.what_if else RED
+    if result.what_if:
+        words = "WHAT-IF: " + ("would pass" if result.passed else "would not pass") + ", not a verdict"
+    elif result.passed:
+        words = "READY: all gates pass"
+    elif result.refusals:
+        words = "NOT READY: " + ", ".join(html.escape(str(r["code"])) for r in result.refusals)
+    else:
+        words = f"NOT READY: {len(failed)} of {len(result.gates)} gates fail"
+    detail = "".join(
+        f"<p><b>{html.escape(str(r['code']))}</b>: {html.escape(str(r['explanation']))}</p>"
+        for r in result.refusals
     )
-    detail = "" if result.passed else f"<p>Failing: {html.escape(', '.join(failed))}</p>"
+    if result.what_if:
+        detail += (
+            "<p>Judged with thresholds other than the ones the session recorded when it was created: "
+            f"{html.escape('; '.join(result.what_if))}. A what-if never promotes and is never listed "
+            "READY.</p>"
+        )
+    if failed and not result.passed:
+        detail += f"<p>Failing gates: {html.escape(', '.join(failed))}</p>"
+    replays = (
+        f" {result.replays} of {result.decisions + result.replays} decisions were replays (decided long "
+        "after their bar closed) and count as missing."
+        if result.replays
+        else ""
+    )
     return (
         f'<div style="border:3px solid {colour};padding:0.6em 1em;margin:0.5em 0">'
         f'<div style="font-size:2.4em;font-weight:bold;color:{colour}">{words}</div>'
         f"<p>Week {html.escape(result.week)}: {result.trades} closed trades, "
-        f"{result.decisions} decisions for {result.expected} bars expected.</p>{detail}</div>"
+        f"{result.decisions} forward decisions for {result.expected} bars expected.{replays}</p>"
+        f"{detail}</div>"
     )
 
 

@@ -36,6 +36,7 @@ from labkit.session.control import Applied, acknowledge, apply_pending, restore_
 from labkit.session.lock import hold_lock
 from labkit.session.logs import EVENTS, config_secrets, session_log
 from labkit.session.paths import SessionPaths, session_paths
+from labkit.session.recorded import record_session
 from labkit.session.recovery import recover_from_journal
 from labkit.session.state import (
     Heartbeat,
@@ -51,7 +52,6 @@ from labkit.strategies.sides import HOLD
 from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
 
 log = logging.getLogger(__name__)
-
 
 
 events = logging.getLogger(EVENTS)
@@ -102,7 +102,7 @@ def run_session(
                 )
         first = _first_bars(config, source, since, until, clock)
         if not paths.exists():
-            _create(paths, config, identity)
+            _create(paths, config, identity, source, home)
         with hold_lock(paths):
             _clean_leftovers(paths)
             saved = load_state(paths)  # again: a run that just ended may have moved it on
@@ -132,13 +132,17 @@ def _first_bars(
     return None
 
 
-def _create(paths: SessionPaths, config: LabkitConfig, identity: dict[str, Any]) -> None:
+def _create(
+    paths: SessionPaths, config: LabkitConfig, identity: dict[str, Any], source: Source, home: Path
+) -> None:
     # Made in a hidden folder beside, then renamed: a kill leaves either no session or a whole one.
     staging = paths.root.parent / f".{paths.name}.new-{os.getpid()}-{secrets.token_hex(3)}"
     make_private_dir(staging)
     try:
         staged = SessionPaths(staging)
         write_json_atomic(staged.config, redacted(config))
+        # Fixed before the first decision: the calendar and the models' training spans it is judged on.
+        record_session(staging, config, source, home, identity.get("strategy"))
         save_state(staged, SessionState.from_saved(None, config.session.capital), identity)
         try:
             staging.rename(paths.root)
@@ -149,7 +153,7 @@ def _create(paths: SessionPaths, config: LabkitConfig, identity: dict[str, Any])
                 raise
             # The folder is there without a session in it (`labkit.operations.start` keeps its output in
             # logs/): move the files in, the state before the config that makes the session count.
-            for name in ("state.json", "config.json"):
+            for name in ("recorded.json", "state.json", "config.json"):
                 (staging / name).rename(paths.root / name)
     finally:
         if staging.exists():

@@ -361,7 +361,7 @@ def test_weekly_readiness_when_week_has_no_decisions_is_empty_and_passes_nothing
     result = weekly_readiness(frame, "2026-W05", CONFIG, HOUR_MS)
     # Assert
     assert result.empty and not result.passed and result.outcome == "empty"
-    assert [g.passed for g in result.gates if g.name != "gate_health"] == [False] * 6
+    assert [g.passed for g in result.gates if g.name != "gate_health"] == [False] * 7
     assert result.decisions == 0 and result.expected == 168
     assert json.loads(json.dumps(result.to_dict(), allow_nan=False))["empty"] is True
 
@@ -370,12 +370,16 @@ def test_weekly_readiness_when_all_gates_pass_passes():
     # Arrange
     returns = [0.010, 0.012, 0.008, 0.011] * 5
     fills = trips_with_returns(returns)
-    frame = journal(fills={i: (s, u, p, 0.05, 0.0) for i, (s, u, p, _, _) in fills.items()})
+    growth = 1.0 + 0.001 + 0.0005 * np.sin(np.arange(168))  # steady: its Sharpe is no luck
+    frame = journal(
+        equity=1000.0 * np.cumprod(growth),
+        fills={i: (s, u, p, 0.05, 0.0) for i, (s, u, p, _, _) in fills.items()},
+    )
     # Act
     result = weekly_readiness(frame, WEEK, CONFIG, HOUR_MS, capital=1000.0)
     # Assert
     assert [g.name for g in result.gates if not g.passed] == []
-    assert result.passed
+    assert result.passed and result.outcome == "READY" and result.replays == 0
 
 
 # --- daily health: golden numbers on a real synthetic session ------------------------------------
