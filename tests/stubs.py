@@ -126,6 +126,38 @@ def forward_session(home: Path, name: str, since: str, until: str, **overrides: 
     return home
 
 
+def sine_bar_file(path: Path, period: float = 7.0) -> str:
+    """Write hourly bars of a sine wave (5% swings every `period` hours), 2025-12-22 to 2026-01-19.
+
+    sma_cross with windows 1 and 2 trades it profitably about 24 times a week: a market on which an
+    honest verdict can be READY. Returns the ``csv:`` source spec.
+    """
+    times = pd.date_range("2025-12-22", "2026-01-19", freq="h", inclusive="left", tz="UTC")
+    closes = 100 * (1 + 0.05 * np.sin(2 * np.pi * np.arange(len(times)) / period))
+    opens = np.r_[closes[0], closes[:-1]]
+    pd.DataFrame(
+        {
+            "timestamp": times.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "open": opens,
+            "high": np.maximum(opens, closes) * 1.001,
+            "low": np.minimum(opens, closes) * 0.999,
+            "close": closes,
+            "volume": 1.0,
+        }
+    ).to_csv(path, index=False)
+    return f"csv:{path}"
+
+
+SINE_SESSION = {
+    "session.symbol": "SINE/USD",
+    "session.timeframe": "1h",
+    "session.mode": "shadow",
+    "session.strategy": "sma_cross",
+    "strategies.sma_cross.fast": 1,
+    "strategies.sma_cross.slow": 2,
+}
+
+
 def labkit_cmd(home: Path | None, *args: str) -> list[str]:
     """Return the argv of `labkit [--home HOME] ARGS...` run by this interpreter (the one helper)."""
     home_args = ["--home", str(home)] if home is not None else []

@@ -161,8 +161,10 @@ def render_report(
         raise
     parameters = {**parameters, **judged}
     source = (notebooks or notebooks_dir()) / f"{NOTEBOOKS[kind]}.ipynb"
+    # A what-if (other thresholds than the session's) never takes the place of the week's own page.
+    stem = f"{kind}-{period}" + ("-what-if" if outcome == "what-if" else "")
     return _render(
-        _Report(kind, session, period, home / "reports" / session, f"{kind}-{period}"),
+        _Report(kind, session, period, home / "reports" / session, stem),
         source,
         parameters,
         config,

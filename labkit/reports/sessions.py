@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -21,6 +21,9 @@ from labkit.reports.journals import exit_ledger_table, ledger_table
 from labkit.reports.tables import data_range, shown_parameters, utc
 from labkit.session.paths import existing_session, read_saved_config
 from labkit.timeutil import now_ms, timeframe_ms
+
+if TYPE_CHECKING:
+    from labkit.analysis.calendar import MarketCalendar
 
 
 @dataclass(frozen=True)
@@ -45,18 +48,22 @@ class SessionView:
         return quote_currency(self.config)
 
     @property
+    def market(self) -> MarketCalendar:
+        """The market calendar the session recorded when it was created (`labkit.session.recorded`)."""
+        from labkit.session.paths import session_paths
+        from labkit.session.recorded import session_market
+
+        return session_market(session_paths(self.home, self.name), self.config, self.journal)
+
+    @property
     def periods_per_year(self) -> float:
         """Bars in a year of the session's market calendar, for annualised figures."""
-        from labkit.analysis.calendar import calendar_of
-
-        return calendar_of(self.config, self.journal).periods_per_year(self.timeframe_ms)
+        return self.market.periods_per_year(self.timeframe_ms)
 
     @property
     def annualisation(self) -> str:
         """Say how annualised figures count a year for this session (its calendar and timeframe)."""
-        from labkit.analysis.calendar import calendar_of
-
-        return calendar_of(self.config, self.journal).annualisation(self.timeframe_ms)
+        return self.market.annualisation(self.timeframe_ms)
 
     def bars(self) -> pd.DataFrame:
         """Return the bars the session consumed (from its tape), for fills at their opens."""
@@ -279,7 +286,5 @@ def assumptions_table(view: SessionView, result: WeeklyReadiness | None = None) 
 
 
 def _calendar_words(view: SessionView) -> tuple[str, str]:
-    from labkit.analysis.calendar import calendar_of
-
-    market = calendar_of(view.config, view.journal)
+    market = view.market
     return market.describe(), market.annualisation(view.timeframe_ms)

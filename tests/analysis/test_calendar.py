@@ -162,8 +162,9 @@ def _bar_file(path: Path, times: pd.DatetimeIndex) -> str:
 def _file_session(home: Path, name: str, times: pd.DatetimeIndex, timeframe: str):
     spec = _bar_file(home / f"{name}.csv", times)
     until = times[-1] + pd.Timedelta(milliseconds=timeframe_ms(timeframe))
-    stubs.replayed_session(home, name, times[0].isoformat(), until.isoformat(),
-                           **{"session.source": spec, "session.timeframe": timeframe})
+    # Decided as the bars close (a simulated clock): the verdict counts forward decisions only.
+    stubs.forward_session(home, name, times[0].isoformat(), until.isoformat(),
+                          **{"session.source": spec, "session.timeframe": timeframe})
     paths = session_paths(home, name)
     return read_saved_config(paths) or {}, read_journal(paths.decisions)
 

@@ -24,11 +24,11 @@ from labkit.config.schema import ReadinessConfig
 from labkit.engine.journal import read_journal
 from labkit.errors import CheckFailedError, ConfigError
 from labkit.readiness import verdicts
-from labkit.readiness.verdicts import promotion_check, save_verdict, verdict_path
+from labkit.readiness.verdicts import judge_week, promotion_check, save_verdict, verdict_path
 from labkit.readiness.weekly import weekly_readiness
 from labkit.session.paths import session_paths
 from labkit.session.state import load_state, read_saved_config
-from labkit.timeutil import DAY_MS, iso_ms, now_ms, parse_instant
+from labkit.timeutil import iso_ms, now_ms, parse_instant
 from tests import stubs
 from tests.readiness.test_readiness import HOUR_MS, MINUTE_MS, WEEK, journal, trips_with_returns
 
@@ -41,9 +41,12 @@ def _session(home: Path, name: str, since: str, until: str, **overrides: Any) ->
 
 
 def _judge(home: Path, name: str, week: str = WEEK):
+    # These sessions are replays made in a moment; the definitions judged here (coverage, costs,
+    # drawdown) are those of a live session, so their lines are read as decided at each close.
     paths = session_paths(home, name)
     config = read_saved_config(paths) or {}
     frame = read_journal(paths.decisions)
+    frame = frame.assign(decided_at=frame["ts"] + pd.Timedelta(minutes=1))
     s = config["session"]
     return weekly_readiness(frame, week, CONFIG, MINUTE_MS, s["capital"], calendar_of(config, frame))
 
@@ -65,16 +68,19 @@ def test_coverage_when_session_ran_two_and_a_quarter_days_is_not_ready():
     assert "days the session did not run count as missing" in gate.explanation
 
 
-def test_transition_when_shadow_session_ran_two_and_a_quarter_days_refuses_on_coverage(tmp_path, capsys):
-    # Arrange: the session of the audit, its verdict saved as `labkit report weekly` saves it
-    _session(tmp_path, "short", "2026-01-05", "2026-01-07T06:00", **{"session.mode": "shadow"})
-    result = _judge(tmp_path, "short")
-    save_verdict(tmp_path, "short", result)
+def test_transition_when_shadow_session_ran_two_and_a_quarter_days_refuses_on_coverage(
+    tmp_path, capsys, monkeypatch
+):
+    # Arrange: the session of the audit, decided live (hourly bars), then stopped
+    stubs.forward_session(tmp_path, "short", "2026-01-05", "2026-01-07T06:00",
+                          **{"session.mode": "shadow", "session.timeframe": "1h"})
+    monkeypatch.setattr(verdicts, "now_ms", lambda: parse_instant("2026-01-13"))
     # Act
     code = main(["--home", str(tmp_path), "transition", "--to", "paper", "--session", "short"])
     # Assert
-    assert result.gate("coverage").figures["coverage"] == pytest.approx(3240 / 10_080)
-    assert code == 1 and "the weekly readiness for 2026-W02 fails: coverage" in capsys.readouterr().err
+    result = judge_week(tmp_path, "short", WEEK)
+    assert result.gate("coverage").figures["coverage"] == pytest.approx(54 / 168) and result.replays == 0
+    assert code == 1 and "is NOT READY: coverage" in capsys.readouterr().err
     assert load_state(session_paths(tmp_path, "short"))["mode"] == "shadow"
 
 
@@ -247,7 +253,7 @@ def test_render_weekly_when_week_is_empty_saves_no_verdict_and_lists_it_empty(re
 
 
 def _passing(home: Path, session: str, week: str = WEEK, **changes: Any) -> None:
-    # A verdict as `labkit report weekly` saves a passing one; each test spoils one property.
+    # A verdict file as `labkit report weekly` saves a passing one, or as a hand could write it.
     verdict = {
         "session": session,
         "saved_at": iso_ms(now_ms()),
@@ -273,56 +279,81 @@ def shadow_home(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def sine_home(tmp_path: Path) -> Path:
+    # A shadow session decided live through 2026-W02 on a market sma_cross trades well: READY.
+    spec = stubs.sine_bar_file(tmp_path / "sine.csv")
+    stubs.forward_session(tmp_path, "s", "2026-01-04", "2026-01-12", **stubs.SINE_SESSION, **{"session.source": spec})
+    return tmp_path
+
+
 def _transition(home: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     code = main(["--home", str(home), "transition", "--to", "paper", "--session", "s"])
     return code, capsys.readouterr().err
 
 
-def test_transition_when_latest_complete_week_passes_fresh_and_strict_promotes(shadow_home, capsys):
+def _now(monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+    monkeypatch.setattr(verdicts, "now_ms", lambda: parse_instant(when))
+
+
+def test_transition_when_latest_complete_week_is_ready_on_forward_evidence_promotes(sine_home, capsys, monkeypatch):
     # Arrange
-    _passing(shadow_home, "s")
+    _now(monkeypatch, "2026-01-13")
     # Act
-    code, _ = _transition(shadow_home, capsys)
+    code, _ = _transition(sine_home, capsys)
     # Assert
-    state = load_state(session_paths(shadow_home, "s"))
+    state = load_state(session_paths(sine_home, "s"))
     assert code == 0 and state["mode"] == "paper"
-    assert state["transitions"][-1]["verdict"]["week"] == WEEK
-    assert state["transitions"][-1]["verdict"]["refused"] is None
+    recorded = state["transitions"][-1]["verdict"]
+    assert (recorded["week"], recorded["outcome"], recorded["refused"]) == (WEEK, "READY", None)
+    assert recorded["thresholds"] == CONFIG.model_dump(mode="json")
 
 
-def test_transition_when_verdict_is_nine_days_old_refuses_naming_its_age(shadow_home, capsys):
-    # Arrange
-    _passing(shadow_home, "s", saved_at=iso_ms(now_ms() - 9 * DAY_MS))
+def test_transition_when_the_same_week_was_replayed_fast_refuses_replay_only(tmp_path, capsys, monkeypatch):
+    # Arrange: the READY market and strategy, but the week replayed in a second (--pace fast)
+    spec = stubs.sine_bar_file(tmp_path / "sine.csv")
+    stubs.replayed_session(tmp_path, "s", "2026-01-04", "2026-01-12", **stubs.SINE_SESSION, **{"session.source": spec})
+    _now(monkeypatch, "2026-01-13")
+    # Act
+    code, err = _transition(tmp_path, capsys)
+    result = judge_week(tmp_path, "s", WEEK)
+    # Assert
+    assert code == 1 and "replay_only" in err and "paper evidence comes from a session deciding bars" in err
+    assert result.outcome == "NOT READY" and result.decisions == 0 and result.replays == 168
+    assert load_state(session_paths(tmp_path, "s"))["mode"] == "shadow"
+
+
+def test_transition_when_verdict_file_was_edited_to_pass_recomputes_and_refuses(shadow_home, capsys, monkeypatch):
+    # Arrange: the week's verdict fails; a hand writes "passed": true into its file
+    _passing(shadow_home, "s")
+    _now(monkeypatch, "2026-01-13")
     # Act
     code, err = _transition(shadow_home, capsys)
     # Assert
-    assert code == 1 and "was saved 9 d ago" in err and "it must be at most 8 days old" in err
+    assert code == 1 and "recomputed from the journal" in err
     assert load_state(session_paths(shadow_home, "s"))["mode"] == "shadow"
 
 
-def test_transition_when_verdict_used_looser_thresholds_refuses_naming_each(shadow_home, capsys):
-    # Arrange: a report run with min_trades 7 and a 30% drawdown limit: a promotable verdict once
-    looser = {**CONFIG.model_dump(mode="json"), "min_trades": 7, "max_drawdown": 0.3, "min_psr": 0.99}
-    _passing(shadow_home, "s", thresholds=looser)
+def test_transition_when_the_week_ended_nine_days_ago_refuses_naming_its_age(sine_home, capsys, monkeypatch):
+    # Arrange: the session stopped after 2026-W02; it is now 9 days after that week
+    _now(monkeypatch, "2026-01-21T01:00")
     # Act
-    code, err = _transition(shadow_home, capsys)
+    code, err = _transition(sine_home, capsys)
     # Assert
-    assert code == 1
-    assert "computed with thresholds looser than the session's readiness config: min_trades 7 < 20, " \
-        "max_drawdown 0.3 > 0.1" in err
-    assert "min_psr" not in err  # stricter is fine
+    assert code == 1 and "2026-W02 ended 9 d ago" in err and "at most 8 days ago" in err
+    assert load_state(session_paths(sine_home, "s"))["mode"] == "shadow"
 
 
-def test_transition_when_verdict_is_not_for_the_latest_complete_week_refuses(tmp_path, capsys):
-    # Arrange: the session ran into 2026-W03; only its W02 verdict is saved
-    stubs.replayed_session(tmp_path, "s", "2026-01-11T18:00", "2026-01-12T06:00", **{"session.mode": "shadow"})
-    _passing(tmp_path, "s", week="2026-W02")
+def test_report_weekly_when_thresholds_are_loosened_is_a_what_if_that_never_promotes(shadow_home, monkeypatch):
+    # Arrange: a week that fails, judged again with loosened thresholds from the environment
+    looser = CONFIG.model_copy(update={"min_trades": 1, "min_coverage": 0.0})
     # Act
-    code, err = _transition(tmp_path, capsys)
+    result = judge_week(shadow_home, "s", WEEK, looser)
+    path = save_verdict(shadow_home, "s", result)
     # Assert
-    assert code == 1
-    assert "no weekly readiness verdict for 2026-W03, the session's latest complete ISO week" in err
-    assert "the latest saved verdict is for 2026-W02, not that week" in err
+    assert result.outcome == "what-if" and any(w.startswith("min_trades 1") for w in result.what_if)
+    assert path.name == "weekly-2026-W02.what-if.json" and not verdict_path(shadow_home, "s", WEEK).exists()
+    assert verdicts.latest_verdict(shadow_home, "s") is None
 
 
 def test_transition_when_verdict_is_of_an_empty_week_refuses(shadow_home, capsys, monkeypatch):
@@ -334,19 +365,19 @@ def test_transition_when_verdict_is_of_an_empty_week_refuses(shadow_home, capsys
     path = verdict_path(shadow_home, "s", "2026-W03")
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"session": "s", "saved_at": "2026-01-19T03:00:00.000Z", **empty.to_dict()}))
-    monkeypatch.setattr(verdicts, "now_ms", lambda: parse_instant("2026-01-20T12:00"))
+    _now(monkeypatch, "2026-01-20T12:00")
     # Act
     code, err = _transition(shadow_home, capsys)
     # Assert
     assert empty.empty and empty.decisions == 0
-    assert code == 1 and "the verdict for 2026-W03 is of an empty week" in err
+    assert code == 1 and "the session decided nothing in 2026-W03" in err
 
 
 def test_promotion_check_when_session_has_no_complete_week_says_so(shadow_home):
     # Arrange: it is still the session's first week
     now = parse_instant("2026-01-06T00:00")
     # Act
-    result = promotion_check(shadow_home, "s", CONFIG, now)
+    result = promotion_check(shadow_home, "s", now)
     # Assert
     assert not result.allowed and result.week is None
     assert result.refusals == (
@@ -354,13 +385,16 @@ def test_promotion_check_when_session_has_no_complete_week_says_so(shadow_home):
     )
 
 
-def test_ops_transition_when_session_config_is_stricter_than_the_verdict_refuses(tmp_path):
-    # Arrange: the session itself asks for 30 trades; the verdict was judged on 20
-    stubs.replayed_session(tmp_path, "s", "2026-01-05", "2026-01-05T06:00",
-                           **{"session.mode": "shadow", "readiness.min_trades": 30})
-    _passing(tmp_path, "s")
+def test_ops_transition_when_the_session_recorded_stricter_thresholds_judges_with_them(tmp_path, monkeypatch):
+    # Arrange: the session itself asks for 30 trades; the READY week closed 24; the config now says 20
+    spec = stubs.sine_bar_file(tmp_path / "sine.csv")
+    stubs.forward_session(tmp_path, "s", "2026-01-04", "2026-01-12",
+                          **stubs.SINE_SESSION, **{"session.source": spec, "readiness.min_trades": 30})
+    _now(monkeypatch, "2026-01-13")
     # Act
     with pytest.raises(CheckFailedError) as caught:
         ops.transition("paper", "s", tmp_path)
     # Assert
-    assert "min_trades 20 < 30" in str(caught.value)
+    assert "is NOT READY: activity" in str(caught.value)
+
+

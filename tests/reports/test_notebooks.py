@@ -78,9 +78,10 @@ def test_notebook_when_committed_has_purpose_then_literal_parameters(path):
 def rendered(tmp_path_factory: pytest.TempPathFactory):
     home = stubs.replayed_session(tmp_path_factory.mktemp("home"), "e2e", "2026-01-05", "2026-01-08")
     before = code_version()
-    report_config = load_config(None, {"readiness.min_trades": 7}, environ={})
-    results = [render_report(kind, "e2e", home, report_config)
-               for kind in ("session", "daily", "weekly")]
+    own = load_config(None, {}, environ={})
+    looser = load_config(None, {"readiness.min_trades": 7}, environ={})
+    results = [render_report(kind, "e2e", home, own) for kind in ("session", "daily", "weekly")]
+    results.append(render_report("weekly", "e2e", home, looser))  # a what-if, beside the verdict
     # A commit landing while the reports render changes the version; either is the truth.
     return home, results, {before, code_version()}
 
@@ -96,6 +97,7 @@ def test_render_report_when_all_kinds_writes_self_contained_html(rendered):
         ("session", "session", True),
         ("daily", "2026-01-07", True),
         ("weekly", "2026-W02", True),
+        ("weekly", "2026-W02", True),
     ]
     for kind, page in pages.items():
         assert "sma_cross-10-30" in page, kind
@@ -104,7 +106,9 @@ def test_render_report_when_all_kinds_writes_self_contained_html(rendered):
         assert "view = plots.load_session" not in page, kind  # code is hidden
         assert "hl-ipython3" not in page, kind  # no highlighted code block
         assert not OUTSIDE.search(page), kind
-    assert "NOT READY" in pages["weekly"] or "READY" in pages["weekly"]
+    weekly, what_if = (r.html.read_text(encoding="utf-8") for r in results[2:])
+    assert "NOT READY: replay_only" in weekly and "the week was a replay" in weekly
+    assert "WHAT-IF: would not pass" in what_if and "min_trades 7 (the session's own: 20)" in what_if
     assert "No model to drift" in pages["daily"]  # an sma_cross session has no training window
 
 
@@ -120,8 +124,10 @@ def test_render_report_when_all_kinds_lists_them_in_index_and_saves_verdict(rend
         assert f'href="e2e/{result.html.name}"' in index
         assert result.notebook.exists()
     assert index.count(">ok<") == 2 and ">NOT READY<" in index  # the weekly row shows its outcome
+    assert ">what-if<" in index and ">READY<" not in index
+    assert [r.html.name for r in results[2:]] == ["weekly-2026-W02.html", "weekly-2026-W02-what-if.html"]
     assert verdict is not None and verdict["week"] == "2026-W02"
-    assert verdict["gates"][1]["thresholds"] == {"min_trades": 7}  # the report's config, not the session's
+    assert verdict["gates"][1]["thresholds"] == {"min_trades": 20}  # the session's own, never the what-if's
 
 
 @pytest.mark.heavy

@@ -9,8 +9,6 @@ from labkit.cli import main
 from labkit.config.loading import load_config
 from labkit.engine.journal import iter_lines
 from labkit.engine.portfolio import Portfolio
-from labkit.readiness.verdicts import save_verdict
-from labkit.readiness.weekly import weekly_readiness
 from labkit.session.paths import session_paths
 from labkit.session.runner import run_session
 from labkit.session.state import load_state
@@ -112,36 +110,30 @@ def test_reduce_only_when_on_refuses_entries_and_resume_lifts_it(tmp_path):
     assert not _state(tmp_path)["portfolio"]["reduce_only"]
 
 
-def test_transition_when_no_passing_verdict_refuses_with_exit_1(tmp_path, capsys):
+def test_transition_when_the_week_was_a_fast_replay_refuses_with_exit_1(tmp_path, capsys):
     _replay(tmp_path, **{"session.mode": "shadow"})
     code = main(["--home", str(tmp_path), "transition", "--to", "paper", "--session", "s"])
+    err = capsys.readouterr().err
     assert code == 1
-    assert "no weekly readiness verdict for 2026-W02, the session's latest complete ISO week" in (
-        capsys.readouterr().err
-    )
+    assert "the weekly readiness for 2026-W02, recomputed from the journal" in err and "replay_only" in err
     assert _state(tmp_path)["mode"] == "shadow"
 
 
 def test_transition_when_verdict_fails_names_failing_gates_and_force_is_recorded(tmp_path, capsys):
-    # Arrange: a saved weekly verdict that fails
+    # Arrange: a session whose week fails (a replay, a few hours of it)
     _replay(tmp_path, **{"session.mode": "shadow"})
-    from labkit.engine.journal import read_journal
-
-    frame = read_journal(session_paths(tmp_path, "s").decisions)
-    save_verdict(tmp_path, "s", weekly_readiness(frame, "2026-W02", load_config(None, {}, environ={}).readiness,
-                                                 60_000))
     # Act
     refused = main(["--home", str(tmp_path), "transition", "--to", "paper", "--session", "s"])
     err = capsys.readouterr().err
     forced = main(["--home", str(tmp_path), "transition", "--to", "paper", "--session", "s", "--force"])
     # Assert
-    assert refused == 1 and "the weekly readiness for 2026-W02 fails: coverage, activity" in err
+    assert refused == 1 and "is NOT READY: replay_only" in err and "coverage, activity" in err
     assert forced == 0
     state = _state(tmp_path)
     assert state["mode"] == "paper"
     [record] = state["transitions"]
     assert (record["from"], record["to"], record["forced"], record["verdict"]["passed"]) == ("shadow", "paper", True, False)
-    assert "fails: coverage, activity" in record["verdict"]["refused"]  # what --force overrode
+    assert "NOT READY: replay_only" in record["verdict"]["refused"]  # what --force overrode
 
 
 def test_transition_when_session_moves_to_shadow_later_fills_carry_the_paper_costs(tmp_path):
