@@ -126,6 +126,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if what == "empty":
         what = "empty: the session decided nothing then" + (", no verdict" if args.kind == "weekly" else "")
     print(f"{args.kind} report for {args.session} ({result.period}, {what}): {result.html}")
+    if result.why:
+        print(f"  {result.outcome}: {result.why}")
     return 0
 
 

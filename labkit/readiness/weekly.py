@@ -154,6 +154,18 @@ class WeeklyReadiness:
             return "what-if"
         return "READY" if self.passed else "NOT READY"
 
+    def why(self) -> str:
+        """Return in words why the week is not READY ("" when it is): refusals first, then gates."""
+        parts = [f"a what-if, judged with thresholds other than the session's: {'; '.join(self.what_if)}"]
+        parts = parts if self.what_if else []
+        parts += [str(r["explanation"]) for r in self.refusals]
+        failing = [g.name for g in self.gates if not g.passed]
+        if self.empty:
+            return "the session decided nothing in the week"
+        if failing:
+            parts.append(f"failing gates: {', '.join(failing)}")
+        return "; ".join(parts)
+
     @property
     def reasons(self) -> list[str]:
         """Return why the week is not READY: its refusals' codes, then its failing gates' names."""

@@ -99,6 +99,7 @@ class ReportResult:
     ok: bool
     error: str | None
     outcome: str = "ok"
+    why: str = ""  # a weekly verdict that is not READY: why, in words
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ def render_report(
     source = (notebooks or notebooks_dir()) / f"{NOTEBOOKS[kind]}.ipynb"
     # A what-if (other thresholds than the session's) never takes the place of the week's own page.
     stem = f"{kind}-{period}" + ("-what-if" if outcome == "what-if" else "")
-    return _render(
+    result = _render(
         _Report(kind, session, period, home / "reports" / session, stem),
         source,
         parameters,
@@ -174,6 +175,13 @@ def render_report(
         title=f"{session} {kind} report {period}",
         kernel=kernel,
     )
+    if judged.get("verdict"):
+        from dataclasses import replace
+
+        from labkit.readiness.verdicts import load_verdict
+
+        result = replace(result, why=load_verdict(home / judged["verdict"]).why())
+    return result
 
 
 def render_backtest_report(
