@@ -457,8 +457,8 @@ def _coverage_gate(decisions: int, expected: int, c: ReadinessConfig) -> GateRes
     share = decisions / expected if expected else math.nan
     passed = bool(expected) and share >= c.min_coverage
     why = (
-        f"{decisions} decisions for the {expected} bars the market had this week ({share:.1%}; "
-        f"days the session did not run count as missing); needs >= {c.min_coverage:.0%}"
+        f"{decisions} forward decisions for the {expected} bars the market had this week ({share:.1%}; "
+        f"days the session did not run, and replays, count as missing); needs >= {c.min_coverage:.0%}"
         if expected
         else "the market's calendar has no bars this week"
     )
@@ -611,7 +611,7 @@ def _health_gate(rows: pd.DataFrame, expected: int, c: ReadinessConfig) -> GateR
         and (errors == 0 or error_share < c.max_data_error_share)
     )
     if not len(rows):
-        why = "no decisions this week"
+        why = "no forward decisions this week (replayed ones are not evidence)"
     else:
         blocks = (
             f"top block {top_reason} refused {top_count} of {entries} entry proposals ({top_share:.1%})"

@@ -65,7 +65,7 @@ def test_coverage_when_session_ran_two_and_a_quarter_days_is_not_ready():
     assert (gate.figures["decisions"], gate.figures["expected"]) == (3240, 10_080)
     assert gate.figures["coverage"] == pytest.approx(3240 / 10_080) and not gate.passed
     assert result.outcome == "NOT READY"
-    assert "days the session did not run count as missing" in gate.explanation
+    assert "days the session did not run, and replays, count as missing" in gate.explanation
 
 
 def test_transition_when_shadow_session_ran_two_and_a_quarter_days_refuses_on_coverage(
