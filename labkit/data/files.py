@@ -63,17 +63,26 @@ def check_bar_file(path: Path) -> None:
 
 
 def median_spacing_ms(bars: pd.DataFrame) -> int | None:
-    """Return the median time between consecutive bars of a whole file (ms), or None for one bar.
+    """Return the most common time between consecutive bars of a whole file (ms), or None for one bar.
 
-    The median, so that gaps (nights, weekends, an outage) do not change what the file's bars are.
+    The most common spacing, not the mean or the median: gaps (nights, weekends, an outage, the
+    quiet minutes of an illiquid market) do not change what the file's bars are. A median would:
+    a thin market's 1m file that has no bar for most minutes has a median spacing of 2m or more.
+
+    Examples
+    --------
+    >>> hours = pd.DataFrame(index=pd.to_datetime([0, 4, 24, 28, 48, 52], unit="h", utc=True))
+    >>> median_spacing_ms(hours) // 3_600_000
+    4
     """
     if len(bars) < 2:
         return None
-    return int(np.median(np.diff(ts_ms(bars))))
+    spacings, counts = np.unique(np.diff(ts_ms(bars)), return_counts=True)
+    return int(spacings[np.argmax(counts)])
 
 
 def check_spacing(spacing_ms: int | None, timeframe: str, path: Path) -> None:
-    """Raise ConfigError naming both when a file's median bar spacing is not `timeframe`.
+    """Raise ConfigError naming both when a file's most common bar spacing is not `timeframe`.
 
     Bars 1m apart read as 5m would count five bars where the calendar has one (coverage above
     100%), and every indicator's window would span a fifth of the time it says.
@@ -82,7 +91,7 @@ def check_spacing(spacing_ms: int | None, timeframe: str, path: Path) -> None:
         return
     spacing = spacing_text(spacing_ms)
     raise ConfigError(
-        f"{path}: the file's bars are {spacing} apart (median); --timeframe is {timeframe}; "
+        f"{path}: the file's bars are {spacing} apart (most of them); --timeframe is {timeframe}; "
         f"give --timeframe {spacing}, or a file of {timeframe} bars"
     )
 

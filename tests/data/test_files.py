@@ -191,18 +191,33 @@ def test_file_source_when_bars_are_spaced_other_than_the_timeframe_refuses_namin
 
     source = open_source(f"csv:{_minute_file(tmp_path)}", tmp_path)
     # Act / Assert
-    message = f"the file's bars are 1m apart (median); --timeframe is {timeframe}"
+    message = f"the file's bars are 1m apart (most of them); --timeframe is {timeframe}"
     with pytest.raises(ConfigError, match=re.escape(message)):
         source.bars("BTC/USDT", timeframe, stubs.T0, stubs.T0 + 3_600_000)
 
 
-def test_file_source_when_the_file_has_gaps_judges_its_spacing_by_the_median(tmp_path):
+def test_file_source_when_the_file_has_gaps_judges_its_spacing_by_the_most_common(tmp_path):
     # Arrange: 1m bars with a two-day gap in the middle (a weekend): still 1m bars
     source = open_source(f"csv:{_minute_file(tmp_path, gap_after=300)}", tmp_path)
     # Act
     bars = source.bars("BTC/USDT", "1m", 0, 2**62)
     # Assert
     assert len(bars) == 600
+
+
+def test_file_source_when_a_thin_market_skips_minutes_reads_its_1m_bars(tmp_path):
+    # Arrange: a minute with no trade has no bar; gaps of 1, 1, 2, 3, 4 minutes: the median is 2m,
+    # yet these are 1m bars
+    minutes = [m for m in range(3300) if m % 11 in (0, 1, 2, 4, 7)]
+    times = pd.Timestamp("2026-01-05", tz="UTC") + pd.to_timedelta(minutes, unit="min")
+    frame = pd.DataFrame({"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0},
+                         index=pd.DatetimeIndex(times, name="timestamp"))
+    frame.to_csv(tmp_path / "thin.csv")
+    source = open_source(f"csv:{tmp_path / 'thin.csv'}", tmp_path)
+    # Act
+    bars = source.bars("X", "1m", 0, 2**62)
+    # Assert
+    assert len(bars) == len(minutes)
 
 
 def test_file_source_when_spacing_differs_only_outside_the_range_asked_still_refuses(tmp_path):
@@ -226,7 +241,7 @@ def test_cli_when_a_1m_file_is_run_as_5m_exits_2_naming_both(tmp_path, capsys, c
     code = main(["--home", str(tmp_path), command, "--source", f"csv:{path}", "--timeframe", "5m", *extra])
     # Assert
     err = capsys.readouterr().err
-    assert code == 2 and "bars are 1m apart (median); --timeframe is 5m" in err
+    assert code == 2 and "bars are 1m apart (most of them); --timeframe is 5m" in err
     assert not (tmp_path / "data" / "sessions" / "s").exists()
 
 
@@ -244,4 +259,4 @@ def test_cli_sweep_when_a_1m_file_is_swept_as_5m_exits_2_naming_both(tmp_path, c
     # Act
     code = main(["--home", str(tmp_path), "sweep", "--grid", str(path), "--yes"])
     # Assert
-    assert code == 2 and "bars are 1m apart (median); --timeframe is 5m" in capsys.readouterr().err
+    assert code == 2 and "bars are 1m apart (most of them); --timeframe is 5m" in capsys.readouterr().err
