@@ -53,7 +53,7 @@ def judge_week(
     from labkit.engine.journal import read_journal
     from labkit.readiness.weekly import weekly_readiness
     from labkit.session.paths import existing_session
-    from labkit.session.recorded import session_market, session_spans
+    from labkit.session.recorded import config_changed, session_market, session_spans
     from labkit.session.state import read_saved_config
     from labkit.timeutil import timeframe_ms
 
@@ -87,6 +87,7 @@ def judge_week(
         sharpe_variance=stats.sharpe_variance,
         in_sample=session_spans(home, paths, list(models)),
         what_if=differences,
+        doubts=[{"code": "config_changed", "explanation": why} for why in [config_changed(paths)] if why],
     )
     if result.empty:
         return result

@@ -61,7 +61,7 @@ GATE_NAMES = (
     "deflated_sharpe",
 )
 # What disqualifies a week before its gates are read: evidence that is not evidence.
-REFUSALS = ("replay_only", "in_sample")
+REFUSALS = ("replay_only", "in_sample", "config_changed")
 # A decision stamped this much before its bar's close was not decided at the close either: a clock
 # a little ahead is forgiven, a fast run over bars the synthetic market made up ahead is not.
 _EARLY_MS = 2_000
@@ -246,6 +246,7 @@ def weekly_readiness(
     sharpe_variance: float = math.nan,
     in_sample: Sequence[InSample] = (),
     what_if: Sequence[str] = (),
+    doubts: Sequence[Mapping[str, str]] = (),
 ) -> WeeklyReadiness:
     """Judge one ISO week (``YYYY-Www``) of a journal against the eight promotion gates.
 
@@ -272,6 +273,9 @@ def weekly_readiness(
         is refused (``in_sample``).
     what_if
         The thresholds that differ from the session's own, as words: the verdict is a what-if.
+    doubts
+        Further refusals (``code``, ``explanation``) found in the session's files, such as a
+        ``config.json`` edited after the session was created (``config_changed``).
 
     Only forward decisions (`forward_mask`) are evidence; trades count when the lines recording
     their entry and exit fills were forward. Trades belong to the week they close in. Each gate is
@@ -320,7 +324,7 @@ def weekly_readiness(
         calendar={**calendar.to_dict(), "annualisation": calendar.annualisation(timeframe_ms)},
         thresholds=config.model_dump(mode="json"),
         replays=replays,
-        refusals=tuple(_refusals(len(rows), replays, start, end, in_sample)),
+        refusals=(*_refusals(len(rows), replays, start, end, in_sample), *(dict(d) for d in doubts)),
         what_if=tuple(what_if),
     )
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from labkit._io import file_hash
 from labkit.analysis.formatting import duration, money, number, percent
-from labkit.analysis.trips import blocking_table, exit_reasons, round_trips
+from labkit.analysis.trips import blocking_table, exit_reasons, journal_fills, round_trips
 from labkit.errors import ConfigError
 from labkit.reports.figures import RED
 from labkit.reports.journals import exit_ledger_table, ledger_table
@@ -349,10 +349,14 @@ def backtest_header(bt: BacktestView, parameters: Mapping[str, Any]) -> pd.DataF
 
 
 def open_since(journal: pd.DataFrame) -> pd.Timestamp | None:
-    """Return when the position still open at the journal's end was entered, or None when flat."""
+    """Return when the position still open at the journal's end was entered, or None when flat.
+
+    Every fill counts, in order (`journal_fills`): an entry its own bar stopped out (``exit_fill``)
+    was closed there, so it is never the open position.
+    """
     if journal.empty or not float(journal["position"].iloc[-1]) > 0:
         return None
-    fills = journal[journal["fill_side"].isin(("BUY", "SELL"))]
+    fills = journal_fills(journal).reset_index(drop=True)
     sells = fills.index[fills["fill_side"] == "SELL"]
     after = fills.loc[sells[-1] :] if len(sells) else fills
     buys = after[after["fill_side"] == "BUY"]
@@ -407,16 +411,17 @@ def backtest_figures(bt: BacktestView) -> dict[str, Any]:
     figures = summarize(equity, bt.capital, bt.timeframe_ms, bt.periods_per_year)
     bars = pd.DataFrame({"close": j["price"].to_numpy(dtype="float64")}, index=times)
     figures.update(trade_summary(round_trips(j), bars, open_since(j)))
-    sides = j["fill_side"]
+    fills = journal_fills(j)  # a line's exit on its entry's own bar is a fill of its own
+    sides = fills["fill_side"]
     blocks = blocking_table(j)
     figures.update(
         annualisation=bt.annualisation,
         trades=int((sides == "BUY").sum()),
-        fills=int(sides.isin(("BUY", "SELL")).sum()),
+        fills=len(fills),
         closed_trades=int((sides == "SELL").sum()),
         open_position=float(j["position"].iloc[-1]),
-        fees=float(pd.to_numeric(j["fill_fee"]).fillna(0.0).sum()),
-        slippage=float(pd.to_numeric(j["fill_slippage_cost"]).fillna(0.0).sum()),
+        fees=float(pd.to_numeric(fills["fill_fee"]).fillna(0.0).sum()),
+        slippage=float(pd.to_numeric(fills["fill_slippage_cost"]).fillna(0.0).sum()),
         strategy=", ".join(bt.models),
         blocked=int(blocks["count"].sum()) if len(blocks) else 0,
         blocks=[{"stage": r.stage, "reason": r.reason, "count": int(r.count)} for r in blocks.itertuples()],
@@ -553,27 +558,45 @@ def paid_rates(journal: pd.DataFrame) -> tuple[float, float, float | None]:
 
     Each is the median over the journal's fills (the first two) or entries (the third): a fee as a
     fraction of the fill's notional, slippage as a fraction of the open, an entry's cost (fee
-    included) as a share of the cash before it. Rates are 0 and the share None with no fill.
+    included) as a share of the cash before it. Every fill of a line counts, the exit filled on an
+    entry's own bar (``exit_fill``) too. Rates are 0 and the share None with no fill.
     """
+    from labkit.engine.journal import line_fills
+
     fees, slips, shares = [], [], []
-    for fill, cash in zip(journal["fill"], journal["cash"], strict=True):
-        if not isinstance(fill, Mapping):
-            continue
-        notional = float(fill["units"]) * float(fill["price"])
-        if notional <= 0:
-            continue
-        slip = float(fill.get("slippage_cost") or 0.0)
-        at_open = notional - slip if fill["side"] == "BUY" else notional + slip  # units x open
-        fees.append(float(fill["fee"]) / notional)
-        slips.append(slip / at_open if at_open > 0 else 0.0)
-        if fill["side"] == "BUY":
-            before = float(cash) - float(fill["cash_flow"])
-            shares.append(-float(fill["cash_flow"]) / before if before > 0 else 0.0)
+    second = journal["exit_fill"] if "exit_fill" in journal.columns else [None] * len(journal)
+    for fill, exit_fill, cash in zip(journal["fill"], second, journal["cash"], strict=True):
+        line = line_fills({"fill": _mapping(fill), "exit_fill": _mapping(exit_fill)})
+        # The line's cash is after all its fills: the cash before each is what they had not moved yet.
+        before = float(cash) - sum(float(f["cash_flow"]) for f in line)
+        for one in line:
+            rates = _fill_rates(one)
+            if rates is not None:
+                fees.append(rates[0])
+                slips.append(rates[1])
+                if one["side"] == "BUY":
+                    shares.append(-float(one["cash_flow"]) / before if before > 0 else 0.0)
+            before += float(one["cash_flow"])
 
     def median(values: list[float]) -> float:
         return float(pd.Series(values).median()) if values else 0.0
 
     return median(fees), median(slips), median(shares) if shares else None
+
+
+def _mapping(value: Any) -> Mapping[str, Any] | None:
+    # A journal frame's fill cell: the fill's dict, or None (or NaN) without one.
+    return value if isinstance(value, Mapping) else None
+
+
+def _fill_rates(fill: Mapping[str, Any]) -> tuple[float, float] | None:
+    # A fill's fee as a fraction of its notional and its slippage as a fraction of units x open.
+    notional = float(fill["units"]) * float(fill["price"])
+    if notional <= 0:
+        return None
+    slip = float(fill.get("slippage_cost") or 0.0)
+    at_open = notional - slip if fill["side"] == "BUY" else notional + slip  # units x open
+    return float(fill["fee"]) / notional, slip / at_open if at_open > 0 else 0.0
 
 
 def rolling_window(timeframe_ms_: int, bars: int) -> int:

@@ -49,6 +49,7 @@ def record_session(
     calendar = market_calendar(config, source)
     record = {
         "created_at": iso_ms(now_ms()),
+        "config_sha256": _sha256(folder / "config.json"),
         "calendar": calendar.to_dict(),
         "models": model_spans(home, [model_id] if model_id else []),
     }
@@ -91,38 +92,76 @@ def read_recorded(paths: SessionPaths) -> dict[str, Any]:
 def session_market(
     paths: SessionPaths, saved: Mapping[str, Any], journal: pd.DataFrame | None = None
 ) -> MarketCalendar:
-    """Return the calendar session `paths` recorded, or for an older session the one its source implies.
+    """Return the market calendar session `paths` is judged on.
 
-    An older session on a bar file that is gone, or on a source labkit does not know, falls back on
-    the bars it decided, and the calendar's basis says so.
+    A bar file's is the one recorded at creation (the file may have changed or gone since). Any
+    other source's follows from ``config.json`` alone (source, ``calendar``, ``exchange``), so an
+    edited ``recorded.json`` cannot change it. A bar-file session made before labkit recorded
+    calendars reads its file again, or when the file is gone falls back on the bars it decided,
+    and the calendar's basis says so.
     """
     from dataclasses import replace
 
     from labkit.analysis.calendar import MarketCalendar, bar_times, session_calendar
     from labkit.config.schema import LabkitConfig
+    from labkit.data.files import is_file_spec
     from labkit.timeutil import timeframe_ms
 
+    s = saved.get("session", {})
+    if not is_file_spec(str(s.get("source", "synthetic"))):
+        exchange = s.get("exchange")  # a config recorded before exchanges were named trades XNYS
+        return session_calendar(
+            str(s.get("source", "synthetic")),
+            str(s.get("calendar") or "auto"),
+            timeframe_ms=timeframe_ms(str(s.get("timeframe", "1m"))),
+            exchange=exchange,
+        )
     recorded = read_recorded(paths).get("calendar")
     if isinstance(recorded, Mapping):
         return MarketCalendar.from_dict(recorded)
-    s = saved.get("session", {})
     try:
-        config = LabkitConfig.model_validate(dict(saved))
         from labkit.data.registry import open_source
 
-        source = open_source(config.session.source, paths.home, config.session.seed)
-        found = market_calendar(config, source)
-        return replace(found, basis=f"{found.basis}; the session recorded none, so it was worked out again")
-    except Exception:  # noqa: BLE001 - an old session's source may be gone: fall back on its bars
-        times = bar_times(journal) if journal is not None else None
+        config = LabkitConfig.model_validate(dict(saved))
+        found = market_calendar(config, open_source(config.session.source, paths.home, config.session.seed))
+        return replace(found, basis=f"{found.basis}; the session recorded none, so its file was read again")
+    except Exception:  # noqa: BLE001 - an old session's file may be gone: fall back on its bars
         found = session_calendar(
             "journal",
             str(s.get("calendar") or "auto"),
-            times,
+            bar_times(journal) if journal is not None else None,
             timeframe_ms(str(s.get("timeframe", "1m"))),
             s.get("exchange"),
         )
         return replace(found, basis=f"{found.basis} (from the decisions: the session recorded no calendar)")
+
+
+def config_changed(paths: SessionPaths) -> str | None:
+    """Return why the session's ``config.json`` is not the one it was created with, or None.
+
+    The thresholds a session is judged with are those it recorded at creation: a ``config.json``
+    edited since (its SHA-256 no longer the one ``recorded.json`` holds) could loosen them. A
+    session made before labkit recorded the digest cannot tell, and None is returned.
+    """
+    expected = read_recorded(paths).get("config_sha256")
+    if not isinstance(expected, str):
+        return None
+    found = _sha256(paths.config)
+    if found == expected:
+        return None
+    return (
+        f"{paths.config.name} was changed after the session was created (SHA-256 {found[:12] or 'missing'}, "
+        f"recorded {expected[:12]}): its thresholds are not the ones the session started with"
+    )
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 def session_spans(

@@ -181,3 +181,41 @@ def test_deflated_sharpe_gate_when_many_trials_were_tried_fails_what_one_trial_p
     assert alone.passed and alone.figures["trials"] == 1
     assert not many.gate("deflated_sharpe").passed and many.gate("deflated_sharpe").figures["trials"] == 200
     assert many.gate("deflated_sharpe").figures["deflated_sharpe"] < alone.figures["deflated_sharpe"]
+
+
+# --- what the session recorded, tampered with ---------------------------------------------------
+
+
+def test_transition_when_config_json_was_edited_to_loosen_thresholds_refuses_config_changed(tmp_path, monkeypatch):
+    # Arrange: the READY week, but its session asked for 30 trades; a hand lowers that to 20
+    from labkit.operations import transition
+    from labkit.readiness import verdicts
+
+    spec = stubs.sine_bar_file(tmp_path / "sine.csv")
+    stubs.forward_session(tmp_path, "s", "2026-01-04", "2026-01-12",
+                          **stubs.SINE_SESSION, **{"session.source": spec, "readiness.min_trades": 30})
+    config = session_paths(tmp_path, "s").config
+    saved = json.loads(config.read_text())
+    saved["readiness"]["min_trades"] = 20
+    config.write_text(json.dumps(saved))
+    monkeypatch.setattr(verdicts, "now_ms", lambda: pd.Timestamp("2026-01-13", tz="UTC").value // 1_000_000)
+    # Act
+    result = judge_week(tmp_path, "s", WEEK)
+    with pytest.raises(Exception) as refused:
+        transition("paper", "s", tmp_path)
+    # Assert
+    assert result.gate("activity").passed and result.reasons == ["config_changed"]
+    assert "config.json was changed after the session was created" in str(refused.value)
+
+
+def test_judge_week_when_recorded_json_claims_another_calendar_for_a_24_7_source_ignores_it(tmp_path):
+    # Arrange: a session on the synthetic (24/7) market ran 8 hours; its record is edited to fx
+    stubs.forward_session(tmp_path, "s", "2026-01-05T08:00", "2026-01-05T16:00", **{"session.timeframe": "1h"})
+    path = recorded_path(session_paths(tmp_path, "s"))
+    record = json.loads(path.read_text())
+    record["calendar"] = {"kind": "equities", "hours": "08:00-16:00", "tz": "UTC", "basis": "edited"}
+    path.write_text(json.dumps(record))
+    # Act
+    result = judge_week(tmp_path, "s", WEEK)
+    # Assert
+    assert result.calendar["kind"] == "24/7" and result.expected == 168

@@ -300,3 +300,104 @@ def test_report_backtest_when_the_model_was_trained_on_the_bars_says_so_at_the_t
     text = page.read_text(encoding="utf-8")
     assert "In sample:" in text and f"already seen by model {model_id}" in text
     assert text.index("In sample:") < text.index("Summary")
+
+
+# -- an exit filled on its entry's own bar (a line with `fill` and `exit_fill`) ----------------------
+
+_FLAT = (100.0, 101.0, 99.0, 100.0)  # true range 2: with atr_window 2, ATR is 2 from bar 2 on
+_LOW = (91.0, 92.0, 90.0, 91.0)  # the same range after the gap
+_GAP_DOWN = (100.0, 100.5, 90.0, 91.0)  # opens at the entry's price and trades through its stop
+
+
+def _scripted(buys: list[int]):
+    # A strategy proposing BUY on the bars numbered `buys` (from 2026-01-05 00:00, 1m), else HOLD.
+    import numpy as np
+
+    from labkit.data.bars import ts_ms
+    from labkit.strategies.base import Signals, Strategy
+    from tests import stubs
+
+    class Scripted(Strategy):
+        name = "scripted"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model_id, self.warmup = "scripted", 1
+            self.buy_at = {stubs.T0 + b * stubs.MINUTE for b in buys}
+
+        def propose(self, bars):
+            side = np.array([1 if t in self.buy_at else 0 for t in ts_ms(bars).tolist()], dtype="int8")
+            return Signals(side, np.where(side != 0, 1.0, np.nan), np.full(len(side), np.nan))
+
+    return Scripted()
+
+
+def _entry_bar_exit_backtest(tmp_path: Path, **settings: object) -> tuple[Path, dict]:
+    # A backtest whose first entry (decided at bar 3, filled at bar 4's open, 100) is stopped on its
+    # own bar by a gap to 90, and whose second (decided at bar 7, filled at bar 8's open, 91, its
+    # stop 2 below) is still open at the end. Returns the journal and the run's summary.
+    import numpy as np
+
+    from labkit.config.loading import load_config
+    from labkit.data.bars import make_bars
+    from labkit.engine.journal import JournalWriter
+    from labkit.research.backtest import run_backtest
+    from tests import stubs
+
+    rows = [_FLAT] * 4 + [_GAP_DOWN] + [_LOW] * 5
+    o, h, low, c = (np.array(col, dtype="float64") for col in zip(*rows, strict=True))
+    times = stubs.T0 + stubs.MINUTE * np.arange(len(rows), dtype="int64")
+    bars = make_bars(times, {"open": o, "high": h, "low": low, "close": c, "volume": np.ones(len(rows))})
+    base = {
+        "broker.fee": 0.001,
+        "broker.slippage": 0.0005,
+        "gates.enabled": ["data"],
+        "risk.atr_window": 2,
+        "risk.stop_atr": 1.0,
+    }
+    config = load_config(None, {**base, **settings}, environ={})
+    path = tmp_path / "bt.jsonl"
+    journal = JournalWriter(path)
+    result = run_backtest(config, bars, journal, home=tmp_path, strategy=_scripted([3, 7]), trial=False)
+    journal.close()
+    return path, result.summary
+
+
+def test_backtest_figures_when_an_entry_is_stopped_on_its_bar_count_the_exit_fill(tmp_path):
+    # Arrange
+    path, summary = _entry_bar_exit_backtest(tmp_path, **{"risk.position_frac": 0.5})
+    view = load_backtest(path, tmp_path)
+    assert view.journal["exit_fill_side"].iloc[4] == "SELL"  # the case: two fills on line 4
+    # Act
+    figures = backtest_figures(view)
+    # Assert: the journal's figures are the engine's own
+    assert (summary["trades"], summary["fills"], summary["closed_trades"]) == (2, 3, 1)
+    for key in ("trades", "fills", "closed_trades", "open_position"):
+        assert figures[key] == summary[key], key
+    for key in ("fees", "slippage", "hit_rate_pct", "exposure_pct", "avg_trade_pct"):
+        assert figures[key] == pytest.approx(summary[key], rel=1e-12), key
+
+
+def test_open_since_when_an_earlier_entry_was_stopped_on_its_bar_is_the_open_entry(tmp_path):
+    # Arrange
+    from labkit.reports.backtests import open_since
+
+    path, _ = _entry_bar_exit_backtest(tmp_path)
+    journal = load_backtest(path, tmp_path).journal
+    # Act
+    since = open_since(journal)
+    # Assert: the position held at the end was entered at bar 8, not at bar 4 (stopped there)
+    assert since == journal["ts"].iloc[8]
+
+
+def test_paid_rates_when_a_line_has_both_fills_reads_the_entry_share_before_either(tmp_path):
+    # Arrange: all in with half the cash, fee 0.1%, slippage 0.05%
+    from labkit.reports.backtests import paid_rates
+
+    path, _ = _entry_bar_exit_backtest(tmp_path, **{"risk.position_frac": 0.5})
+    journal = load_backtest(path, tmp_path).journal
+    # Act
+    fee, slippage, share = paid_rates(journal)
+    # Assert
+    assert fee == pytest.approx(0.001, rel=1e-9) and slippage == pytest.approx(0.0005, rel=1e-9)
+    assert share == pytest.approx(0.5, rel=1e-9)
