@@ -1,8 +1,9 @@
 """What weighs on a weekly verdict beyond its gates: luck across trials, and the fill rules.
 
 - The deflated Sharpe ratio: the probability that the week's Sharpe ratio beats the best one the
-  recorded trials of the same symbol and timeframe would give by luck (``data/trials.jsonl``), so
-  trying many variants is paid for.
+  trials of the same source, symbol and timeframe would give by luck (the user's trial ledger,
+  `labkit.analysis.trial_ledger`), so trying many variants is paid for. It is also the eighth
+  gate (`labkit.readiness.weekly`).
 - The minimum track record length: at this Sharpe ratio, about how many more days are needed
   before it is above zero with 95% confidence.
 - The same decisions under the optimistic, base and adversarial execution models

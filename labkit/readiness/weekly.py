@@ -618,9 +618,10 @@ def _health_gate(rows: pd.DataFrame, expected: int, c: ReadinessConfig) -> GateR
         why = "no forward decisions this week (replayed ones are not evidence)"
     else:
         blocks = (
-            f"top block {top_reason} refused {top_count} of {entries} entry proposals ({top_share:.1%})"
+            f"top block {top_reason} refused {top_count} of {entries} entry proposals made when flat "
+            f"({top_share:.1%})"
             if entries
-            else "no entry proposals this week"
+            else "no entry proposals made when flat this week"
         )
         why = (
             f"{blocks} (needs <= {c.max_reason_share:.0%}); data errors {errors} of {expected} bars "

@@ -101,7 +101,7 @@ def test_gate_health_when_risk_budget_blocked_143_of_143_entries_fails():
     assert gate.figures["top_reason"] == "risk_budget/risk_budget_exhausted"
     assert (gate.figures["top_reason_blocks"], gate.figures["entry_proposals"]) == (143, 143)
     assert gate.figures["top_reason_share"] == 1.0
-    assert "refused 143 of 143 entry proposals (100.0%)" in gate.explanation
+    assert "refused 143 of 143 entry proposals made when flat (100.0%)" in gate.explanation
 
 
 def test_gate_health_when_data_errors_counts_them_against_the_bars_expected():
