@@ -330,11 +330,10 @@ def _next_opens(ts: pd.Series, closes: np.ndarray, bars: pd.DataFrame | None) ->
 
 
 def _rate(journal: pd.DataFrame, kind: str) -> float:
-    # The fee or slippage rate the journal's own fills paid, as a fraction (0 with no fills).
+    # The fee or slippage rate the journal's own fills paid, as a fraction (0 with no fills): every
+    # fill, the exit filled on its entry's own bar (`exit_fill`) as much as those at an open.
     rates = []
-    for fill in journal["fill"]:
-        if not isinstance(fill, Mapping):
-            continue
+    for _, fill in _fills(journal):
         notional = float(fill["units"]) * float(fill["price"])
         if notional <= 0:
             continue
@@ -364,16 +363,21 @@ def ledger_summary(table: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _enforced(journal: pd.DataFrame) -> list[tuple[int, Mapping[str, Any]]]:
-    # The exits the engine enforced, with their lines: a line's fill at the open, or the exit filled
-    # on the range of the bar its entry filled at (`exit_fill`).
+def _fills(journal: pd.DataFrame) -> list[tuple[int, Mapping[str, Any]]]:
+    # Every fill with its line, in the order they happened: a line's fill at the open, then the exit
+    # filled on the range of the bar its entry filled at (`exit_fill`).
     second = journal["exit_fill"].tolist() if "exit_fill" in journal.columns else [None] * len(journal)
     return [
         (i, fill)
         for i, pair in enumerate(zip(journal["fill"].tolist(), second, strict=True))
         for fill in pair
-        if isinstance(fill, Mapping) and fill.get("reason") in EXIT_REASONS
+        if isinstance(fill, Mapping)
     ]
+
+
+def _enforced(journal: pd.DataFrame) -> list[tuple[int, Mapping[str, Any]]]:
+    # The exits the engine enforced, with their lines, wherever they filled (`_fills`).
+    return [(i, fill) for i, fill in _fills(journal) if fill.get("reason") in EXIT_REASONS]
 
 
 _EXIT_SUMMARY = ("exit", "exits", "open", "effect", "saved", "forgone", "hit_rate", "verdict")
@@ -388,7 +392,9 @@ def exit_ledger(
     """Return, per exit reason the engine enforced, what holding on to the next exit signal would have done.
 
     `fee` and `slippage` are the session's configured rates (its ``broker`` section), which reports
-    pass; without them, the median rates the journal's own fills paid (an enforced exit is a fill).
+    pass; without them, the median rates the journal's own fills paid (an enforced exit is a fill,
+    on its entry's own bar, ``exit_fill``, too). An exit enforced on its entry's bar is scored like
+    any other.
 
     Each enforced exit is set against the position held without it until the strategy's next
     ``SELL`` proposal (at or after the exit's bar), sold at the open after that proposal with the

@@ -169,3 +169,107 @@ def test_backtest_ledger_when_the_run_recorded_its_fee_prices_at_it_not_at_its_f
     assert (table.attrs["fee"], table.attrs["slippage"]) == (0.002, 0.0007)
     assert "recorded beside its journal" in table.attrs["basis"]
     assert table.attrs["sizing"].startswith("all in: 50%")
+
+
+# -- exits enforced on their entry's own bar (a line's `exit_fill`) ----------------------------------
+
+
+def _fill(side: str, price: float, fee_rate: float, reason: str) -> dict:
+    # One unit filled at `price` without slippage, paying `fee_rate` of its notional.
+    return {
+        "side": side,
+        "units": 1.0,
+        "price": price,
+        "fee": price * fee_rate,
+        "slippage_cost": 0.0,
+        "reason": reason,
+    }
+
+
+def test_exit_ledger_when_stops_fill_on_their_entry_bars_reads_their_fee_from_both_fills():
+    # Arrange: a round trip at a fee of 0.1%, then (the fee raised to 0.2% at a restart) two entries
+    # stopped on their own bars: six fills, four of them at 0.2%, two of those in `exit_fill`
+    stopped = {"fill": _fill("BUY", 100.0, 0.002, "signal"), "exit": _fill("SELL", 98.0, 0.002, "stop_loss")}
+    lines = [
+        ("HOLD", _fill("BUY", 100.0, 0.001, "signal"), None),
+        ("SELL", None, None),
+        ("HOLD", _fill("SELL", 100.0, 0.001, "signal"), None),
+        ("HOLD", stopped["fill"], stopped["exit"]),
+        ("HOLD", stopped["fill"], stopped["exit"]),
+        ("SELL", None, None),  # the signal both stops are set against: out at 100, the next price known
+        ("HOLD", None, None),
+    ]
+    journal = pd.DataFrame(
+        {
+            "ts": pd.date_range("2026-01-05", periods=len(lines), freq="min", tz="UTC"),
+            "proposed": [p for p, _, _ in lines],
+            "price": [100.0] * len(lines),
+            "fill": [f for _, f, _ in lines],
+            "exit_fill": [e for _, _, e in lines],
+        }
+    )
+    from labkit.readiness.counterfactual import exit_ledger
+
+    # Act: no fee given, so the median rate the fills paid
+    table = exit_ledger(journal)
+    # Assert: each stop sold at 98 less its fee, against holding to 100 less the fee of 0.2%
+    (row,) = table.to_dict("records")
+    assert (row["exit"], row["exits"], row["open"]) == ("stop_loss", 2, 0)
+    assert row["effect"] == pytest.approx(2 * ((98.0 - 98.0 * 0.002) - 100.0 * (1 - 0.002)), rel=1e-12)
+
+
+def test_exit_ledger_when_a_stop_fills_on_its_entry_bar_scores_it_as_on_any_other_bar(tmp_path):
+    # Arrange: a backtest whose entry gaps through its stop on its own bar, then a SELL signal
+    import numpy as np
+
+    from labkit.data.bars import make_bars
+    from labkit.readiness.counterfactual import exit_ledger
+
+    rows = [(100.0, 101.0, 99.0, 100.0)] * 4 + [(100.0, 100.5, 90.0, 91.0)] + [(91.0, 92.0, 90.0, 91.0)] * 3
+    o, h, low, c = (np.array(col, dtype="float64") for col in zip(*rows, strict=True))
+    times = stubs.T0 + stubs.MINUTE * np.arange(len(rows), dtype="int64")
+    bars = make_bars(times, {"open": o, "high": h, "low": low, "close": c, "volume": np.ones(len(rows))})
+    path = tmp_path / "bt.jsonl"
+    writer = JournalWriter(path)
+    settings = {
+        "broker.fee": FEE,
+        "broker.slippage": SLIPPAGE,
+        "gates.enabled": ["data"],
+        "risk.atr_window": 2,
+        "risk.stop_atr": 1.0,
+    }
+    strategy = _scripted({3: 1, 6: -1})
+    run_backtest(load_config(None, settings, environ={}), bars, writer, strategy=strategy, trial=False)
+    writer.close()
+    journal = read_journal(path)
+    stop = journal["exit_fill"].iloc[4]
+    assert stop["reason"] == "stop_loss" and journal["fill"].iloc[4]["side"] == "BUY"
+    # Act
+    table = exit_ledger(journal, bars, fee=FEE, slippage=SLIPPAGE)
+    # Assert: the stop's proceeds against the units held to the open after the SELL (bar 7's)
+    held = stop["units"] * bars["open"].iloc[7] * (1 - SLIPPAGE) * (1 - FEE)
+    (row,) = table.to_dict("records")
+    assert (row["exit"], row["exits"]) == ("stop_loss", 1)
+    assert row["effect"] == pytest.approx(stop["units"] * stop["price"] - stop["fee"] - held, rel=1e-12)
+
+
+def _scripted(sides: dict[int, int]):
+    # A strategy proposing the side given for each bar number (1 BUY, -1 SELL), HOLD otherwise.
+    import numpy as np
+
+    from labkit.data.bars import ts_ms
+    from labkit.strategies.base import Signals, Strategy
+
+    class Scripted(Strategy):
+        name = "scripted"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model_id, self.warmup = "scripted", 1
+            self.at = {stubs.T0 + bar * stubs.MINUTE: side for bar, side in sides.items()}
+
+        def propose(self, bars):
+            side = np.array([self.at.get(t, 0) for t in ts_ms(bars).tolist()], dtype="int8")
+            return Signals(side, np.where(side != 0, 1.0, np.nan), np.full(len(side), np.nan))
+
+    return Scripted()
