@@ -373,7 +373,9 @@ def _report_parser(sub: Any) -> None:
         "`labkit report backtest --journal PATH` reports the journal `labkit backtest --journal PATH` "
         "wrote, under reports/_backtests/; `labkit report train --model ID` reports a trained model "
         "(its walk-forward folds, calibration, feature importance and out-of-sample equity), under "
-        "reports/_models/.",
+        "reports/_models/. `labkit report weekly` judges the week with the thresholds and calendar "
+        "the session recorded when it was created; other thresholds (labkit.yaml, "
+        "LABKIT_READINESS__*) or --calendar make a what-if page, never listed READY.",
         "example: labkit backtest --since 2026-01-01 --until 2026-01-08 --journal bt.jsonl && "
         "labkit report backtest --journal bt.jsonl",
     )
@@ -404,9 +406,10 @@ def _report_parser(sub: Any) -> None:
         "--calendar",
         choices=("24/7", "equities", "fx"),
         help="daily, weekly, backtest: the market's calendar, which says what bars a day or week has and "
-        "how a year is counted (default: the session's, else from its source: synthetic and ccxt 24/7, "
-        "yfinance equities, bar files inferred from their bars; a backtest report takes the calendar "
-        "the backtest recorded beside its journal, else assumes 24/7)",
+        "how a year is counted (default: the one the session recorded when it was created, from its "
+        "source: synthetic and ccxt 24/7, yfinance equities, a bar file's from the whole file; another "
+        "makes a weekly report a what-if; a backtest report takes the calendar the backtest recorded "
+        "beside its journal, else assumes 24/7)",
     )
     report.add_argument(
         "--model",
@@ -455,9 +458,11 @@ def _control_parsers(sub: Any) -> None:
         sub,
         "transition",
         "move a session to shadow or paper",
-        "Move a session between shadow and paper. Promotion to paper is refused (exit 1) unless the "
-        "weekly readiness verdict of the session's latest complete ISO week passes, is at most 8 days "
-        "old and was computed with thresholds no looser than the session's; --force overrides it and "
+        "Move a session between shadow and paper. Promotion to paper recomputes the weekly readiness "
+        "verdict of the session's latest complete ISO week from its journal, with the thresholds and "
+        "market calendar the session recorded when it was created (a saved verdict file is never "
+        "read), and is refused (exit 1) unless that week is READY (forward decisions only, none "
+        "inside a model's training window) and ended at most 8 days ago; --force overrides it and "
         "the override is recorded in the session's state and control log.",
     )
     tr.add_argument("--to", required=True, metavar="{shadow,paper}", help="the mode to move to")
