@@ -30,7 +30,7 @@ from labkit.config.schema import LabkitConfig
 from labkit.data.bars import empty_bars
 from labkit.data.registry import Source, open_source
 from labkit.engine.core import Engine
-from labkit.engine.journal import JournalWriter
+from labkit.engine.journal import JournalWriter, line_fills
 from labkit.errors import ConfigError, SourceUnavailableError
 from labkit.session.control import Applied, acknowledge, apply_pending, restore_applied
 from labkit.session.lock import hold_lock
@@ -319,14 +319,16 @@ class _SessionRun:
 
     def _log_event(self, line: dict[str, Any]) -> None:
         extra = {"correlation_id": line["correlation_id"], "seq": line["seq"], "bar": line["ts"]}
-        if line["fill"] is not None:
-            fill = line["fill"]
+        # A line's fills in order: an entry at the open can be followed by its exit on the same bar.
+        for fill in line_fills(line):
+            why = fill.get("reason")
             events.info(
-                "filled %s %.8g at %.8g (fee %.4g)",
+                "filled %s %.8g at %.8g (fee %.4g%s)",
                 fill["side"],
                 fill["units"],
                 fill["price"],
                 fill["fee"],
+                "" if why in (None, "signal") else f", {why}",  # an exit the engine enforced says which
                 extra=extra,
             )
         if line["action"] != HOLD:

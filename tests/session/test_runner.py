@@ -77,3 +77,23 @@ def test_run_session_when_replaying_writes_heartbeat_fields(tmp_path):
     )
     config = json.loads((tmp_path / "data/sessions/s/config.json").read_text())
     assert config["session"]["name"] == "s" and config["broker"]["fee"] == 0.001
+
+
+def test_run_session_when_a_stop_fills_on_its_entry_bar_logs_that_fill_too(tmp_path):
+    # Arrange: stops a tenth of an ATR below each entry, which the entry's own bar reaches
+    settings = {"session.name": "s", "session.pace": "fast", "session.since": "2026-01-05"}
+    settings |= {"session.until": "2026-01-05T04:00", "risk.stop_atr": 0.1, "gates.enabled": ["data"]}
+    # Act
+    run_session(load_config(None, settings, environ={}), tmp_path)
+    # Assert: every fill of the journal, `exit_fill` included, has its "filled" line in the log
+    root = tmp_path / "data/sessions/s"
+    lines = [json.loads(x) for x in (root / "decisions.jsonl").read_text().splitlines()]
+    logged = [json.loads(x) for x in (root / "logs/session.jsonl").read_text().splitlines()]
+    filled = [(e["seq"], e["message"]) for e in logged if e["message"].startswith("filled ")]
+    stops = [(line["seq"], line["exit_fill"]) for line in lines if "exit_fill" in line]
+    assert stops  # the case
+    assert len(filled) == sum(1 for line in lines for key in ("fill", "exit_fill") if line.get(key))
+    for seq, stop in stops:
+        said = [message for at, message in filled if at == seq]
+        assert said[0].startswith("filled BUY ") and said[1].startswith(f"filled SELL {stop['units']:.8g} ")
+        assert said[1].endswith("stop_loss)")
