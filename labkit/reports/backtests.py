@@ -119,44 +119,62 @@ class BacktestView:
         return f"{', '.join(self.models) or 'backtest'} on {self.symbol} {self.timeframe}"
 
     def ledger_costs(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Return what the run's ledgers are priced and sized with: fee, slippage, risk, floor, basis.
+        """Return what the run's ledgers are priced and sized with: fee, slippage, risk, floor, and bases.
 
         The fee and slippage are the run's configured ones, which ``labkit backtest --journal``
         records beside the journal (its summary's ``fee`` and ``slippage_rate``); for a journal
         without them, `config`'s ``broker`` section (the home's configuration, `home_config`), or
-        labkit's defaults. A backtest records no ``risk`` section: it is `config`'s, or all in.
-        ``basis`` says where the rates came from.
+        labkit's defaults. ``basis`` says where the rates came from. The ``risk`` section and a
+        model's entry threshold (``confidence_floor``) are the run's, recorded there too
+        (`labkit.research.backtest.save_summary`); for a journal without them, `config`'s, or all
+        in. ``sizing_basis`` says which.
         """
         config = config or {}
-        recorded = self._recorded_rates()
+        recorded = self._recorded_run() or {}
         broker = config.get("broker") or {}
-        if recorded is not None:
-            fee, slippage, basis = *recorded, "the run's broker config, recorded beside its journal"
+        if recorded.get("fee") is not None:
+            fee, slippage = float(recorded["fee"]), float(recorded.get("slippage_rate") or 0.0)
+            basis = "the run's broker config, recorded beside its journal"
         elif broker:
             fee, slippage = float(broker.get("fee", 0.001)), float(broker.get("slippage", 0.0))
             basis = "the home's broker config (none was recorded beside this journal)"
         else:
             fee, slippage, basis = 0.001, 0.0, "labkit's default broker config (none was recorded)"
+        sizing, sizing_basis = self._sizing(recorded, config)
+        return {"fee": fee, "slippage": slippage, **sizing, "basis": basis, "sizing_basis": sizing_basis}
+
+    def _sizing(self, recorded: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+        # How the run sized its entries, and where that was read: its record, else `config`'s.
+        if isinstance(recorded.get("risk"), Mapping):
+            floor = recorded.get("confidence_floor")
+            sizing = {
+                "risk": dict(recorded["risk"]),
+                "confidence_floor": None if floor is None else float(floor),
+            }
+            return sizing, "the run's risk config, recorded beside its journal"
         from labkit.analysis.execution import session_sizing
 
         # A model's entry threshold scales risk sizes only when a model decided the run.
         strategy = "model" if any(m.startswith("model") for m in self.models) else "sma_cross"
         sizing = session_sizing({**config, "session": {"strategy": strategy}})
-        return {"fee": fee, "slippage": slippage, **sizing, "basis": basis}
+        if config.get("risk"):
+            return sizing, "the home's risk config (none was recorded beside this journal)"
+        return sizing, "labkit's default risk config (none was recorded beside this journal)"
 
-    def _recorded_rates(self) -> tuple[float, float] | None:
-        # The fee and slippage the summary beside the journal recorded, when it is of this run.
+    def _recorded_run(self) -> dict[str, Any] | None:
+        # The summary kept beside the journal, when it is of this run (the same number of bars).
         from labkit.research.backtest import read_summary
 
         summary = read_summary(self.path)
-        if not summary or summary.get("bars") != len(self.journal) or summary.get("fee") is None:
+        if not summary or summary.get("bars") != len(self.journal):
             return None
-        return float(summary["fee"]), float(summary.get("slippage_rate") or 0.0)
+        return summary
 
     def ledger(self, config: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Return the counterfactual gate ledger of the run, unformatted (`ledger_costs` prices it).
 
         A journal holds closes, not opens: would-have trades fill at the close before each open.
+        The table's ``attrs`` say where the rates (``basis``) and the sizing (in ``sizing``) came from.
         """
         from labkit.readiness.counterfactual import ledger
 
@@ -169,6 +187,7 @@ class BacktestView:
             confidence_floor=costs["confidence_floor"],
         )
         table.attrs["basis"] = costs["basis"]
+        table.attrs["sizing"] = f"{table.attrs['sizing']}; {costs['sizing_basis']}"
         return table
 
     def gate_ledger(self, config: Mapping[str, Any] | None = None) -> pd.DataFrame:

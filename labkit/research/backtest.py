@@ -17,7 +17,7 @@ label horizon (`labkit.models.artifacts.in_sample_span`) and ``in_sample_fractio
 the backtest's bars that open inside it: 1.0 on the training window, 0.0 after it, and 0.0 for a
 strategy that no model decides (nothing was fit to any bar); None when the model's window is not
 recorded. ``calendar`` is the market calendar the figures were annualised over; a journal's
-summary file (`save_summary`) keeps both for the backtest report.
+summary file (`save_summary`) keeps both for the backtest report, and how the run sized its entries.
 """
 
 from __future__ import annotations
@@ -156,7 +156,12 @@ def run_backtest(
     summary.update(record.summary(bars.index))
     summary.update(model_evidence(engine.strategy, home, ts_ms(bars)))
     if journal is not None:
-        save_summary(journal.path, summary)
+        settings = engine.settings
+        sizing = {
+            "risk": settings.risk.model_dump(mode="json"),
+            "confidence_floor": settings.confidence_floor,
+        }
+        save_summary(journal.path, summary, sizing)
     if trial:
         from labkit.research.trials import append_trial, trial_record
 
@@ -234,9 +239,15 @@ def summary_path(journal: Path) -> Path:
     return journal.with_name(journal.name + ".summary.json")
 
 
-def save_summary(journal: Path, summary: dict[str, Any]) -> None:
-    """Keep `summary` beside `journal`, for the report: its calendar and what the model had seen."""
-    write_json_atomic(summary_path(journal), _json_safe(summary))
+def save_summary(journal: Path, summary: dict[str, Any], sizing: dict[str, Any] | None = None) -> None:
+    """Keep `summary` beside `journal`, for the report: its calendar, what the model had seen, its sizing.
+
+    `sizing` is how the run sized its entries, which its journal does not say: ``risk`` (the
+    config's ``risk`` section) and ``confidence_floor`` (a model's entry threshold, None for other
+    strategies), as `labkit.analysis.execution.session_sizing` gives them. The backtest report's gate
+    ledger sizes its would-have entries by them.
+    """
+    write_json_atomic(summary_path(journal), _json_safe({**summary, **(sizing or {})}))
 
 
 def _json_safe(value: Any) -> Any:

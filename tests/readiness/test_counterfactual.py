@@ -168,7 +168,7 @@ def test_backtest_ledger_when_the_run_recorded_its_fee_prices_at_it_not_at_its_f
     # Assert
     assert (table.attrs["fee"], table.attrs["slippage"]) == (0.002, 0.0007)
     assert "recorded beside its journal" in table.attrs["basis"]
-    assert table.attrs["sizing"].startswith("all in: 50%")
+    assert table.attrs["sizing"].startswith("all in: 100%")  # the run's own sizing, not the home's 50%
 
 
 # -- exits enforced on their entry's own bar (a line's `exit_fill`) ----------------------------------
@@ -273,3 +273,60 @@ def _scripted(sides: dict[int, int]):
             return Signals(side, np.where(side != 0, 1.0, np.nan), np.full(len(side), np.nan))
 
     return Scripted()
+
+
+# -- a backtest's own sizing, recorded beside its journal -------------------------------------------
+
+RISK_SIZED = {"risk.sizing": "risk", "risk.stop_atr": 2.0, "risk.risk_per_trade": 0.002}
+
+
+def _fixture_backtest(tmp_path, **settings) -> tuple:
+    # A backtest of the fixture's bars whose turnover gate refuses every entry after the day's first.
+    from labkit.reports.backtests import load_backtest
+
+    bars = read_bar_file(stubs.FIXTURE_CSV)
+    base = {"broker.fee": FEE, "broker.slippage": SLIPPAGE, "gates.turnover.max_daily": 1}
+    config = load_config(None, {**base, **settings}, environ={})
+    path = tmp_path / "bt.jsonl"
+    writer = JournalWriter(path)
+    run_backtest(config, bars, writer, trial=False)
+    writer.close()
+    return path, config, load_backtest(path, tmp_path)
+
+
+def test_backtest_ledger_when_the_run_recorded_its_risk_sizes_by_it_not_by_the_home(tmp_path):
+    # Arrange: a risk-sized backtest, its report read in a home that sizes all in with half the cash
+    from labkit.research.backtest import read_summary
+
+    path, config, view = _fixture_backtest(tmp_path, **RISK_SIZED)
+    home = {"risk": {"sizing": "all_in", "position_frac": 0.5}}
+    # Act
+    recorded = read_summary(path)
+    table = view.ledger(home)
+    would = would_have_trades(view.journal, fee=FEE, slippage=SLIPPAGE, risk=config.risk.model_dump())
+    # Assert: the summary keeps the run's risk section; the ledger sizes as the run did, and says so
+    assert recorded["risk"] == config.risk.model_dump(mode="json") and recorded["confidence_floor"] is None
+    assert table.attrs["sizing"].startswith("by risk")
+    assert "the run's risk config, recorded beside its journal" in table.attrs["sizing"]
+    assert ledger_summary(table)["trades"] == len(would) >= 1
+    assert ledger_summary(table)["net_pnl"] == pytest.approx(float(would["net_pnl"].sum()), rel=1e-12)
+
+
+def test_backtest_ledger_when_no_risk_was_recorded_sizes_by_the_home_and_says_so(tmp_path):
+    # Arrange: the same run, its summary as backtests kept it before they recorded their risk
+    import json
+
+    from labkit.reports.backtests import load_backtest
+    from labkit.research.backtest import summary_path
+
+    path, _, _ = _fixture_backtest(tmp_path, **RISK_SIZED)
+    summary = json.loads(summary_path(path).read_text())
+    del summary["risk"], summary["confidence_floor"]
+    summary_path(path).write_text(json.dumps(summary))
+    view = load_backtest(path, tmp_path)
+    # Act
+    table = view.ledger({"risk": {"sizing": "all_in", "position_frac": 0.5}})
+    # Assert
+    assert table.attrs["sizing"].startswith("all in: 50%")
+    assert "the home's risk config (none was recorded beside this journal)" in table.attrs["sizing"]
+    assert "recorded beside its journal" in table.attrs["basis"]  # the fee and slippage still are

@@ -401,3 +401,17 @@ def test_paid_rates_when_a_line_has_both_fills_reads_the_entry_share_before_eith
     # Assert
     assert fee == pytest.approx(0.001, rel=1e-9) and slippage == pytest.approx(0.0005, rel=1e-9)
     assert share == pytest.approx(0.5, rel=1e-9)
+
+
+def test_load_backtest_when_a_model_decided_sizes_the_ledger_by_the_run_s_entry_threshold(model_journals):
+    # Arrange: the model backtest ran with the default entry threshold; the home's says 0.9
+    from labkit.config.loading import load_config
+
+    home, _, journals = model_journals
+    entry = load_config(None, {}, environ={}).strategies.model.entry
+    view = load_backtest(journals["after"], home)
+    # Act
+    costs = view.ledger_costs({"strategies": {"model": {"entry": 0.9}}, "risk": {"position_frac": 0.5}})
+    # Assert
+    assert costs["confidence_floor"] == entry != 0.9
+    assert costs["risk"]["position_frac"] == 1.0 and "recorded beside its journal" in costs["sizing_basis"]
