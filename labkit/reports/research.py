@@ -434,6 +434,8 @@ def model_header(record: ModelRecord, parameters: Mapping[str, Any]) -> pd.DataF
     versions = m.get("versions") or {}
     git = versions.get("git_sha") or m.get("git")
     libraries = ", ".join(f"{k} {v}" for k, v in versions.items() if k != "git_sha" and v)
+    # Training again with identical content keeps the folder's created_at: trained_at is the last run.
+    last_trained = m.get("trained_at") or m.get("created_at")
     items = {
         "report": "train",
         "parameters": shown_parameters(parameters),
@@ -451,7 +453,7 @@ def model_header(record: ModelRecord, parameters: Mapping[str, Any]) -> pd.DataF
         "features": f"{len((m.get('features') or {}).get('names') or [])} "
         f"(schema {(m.get('features') or {}).get('version')})",
         "data hash": str(m.get("data_hash")),
-        "trained": f"{utc(m['created_at']) if m.get('created_at') else '?'} with {libraries}"
+        "trained": f"{utc(last_trained) if last_trained else '?'} with {libraries}"
         + (f", git commit {str(git)[:12]}" if git else ""),
         "code version": f"{describe_code_version(code_version())} (this page)",
         "generated at": utc(pd.Timestamp(now_ms(), unit="ms", tz="UTC")),

@@ -292,3 +292,25 @@ def test_auc_line_when_a_model_was_trained_says_the_spread_is_across_folds_and_g
     assert line.startswith("Out-of-sample AUC 0.525 ± 0.021: the mean of the 4 folds' AUCs")
     assert "standard deviation across the folds" in line and "± 0.003 across the 3 seeds" in line
     assert list(table["AUC (± over seeds)"]) == [f"{auc:.3f} ± 0.004" for auc in aucs]
+
+
+@pytest.mark.parametrize(
+    ("stamps", "shown"),
+    [
+        ({"created_at": "2026-01-01T00:00:00Z", "trained_at": "2026-02-01T12:00:00Z"}, "2026-02-01 12:00"),
+        ({"created_at": "2026-01-01T00:00:00Z"}, "2026-01-01 00:00"),  # saved before trained_at existed
+    ],
+    ids=["retrained", "older-model"],
+)
+def test_model_header_when_the_model_was_trained_again_shows_when_it_was_last_trained(trained, stamps, shown):
+    # Arrange: a model folder first written in January, trained again (identical content) in February
+    from dataclasses import replace
+
+    home, model_id = trained
+    record = research.load_model_record(home, model_id)
+    meta = {k: v for k, v in record.meta.items() if k not in ("created_at", "trained_at")}
+    record = replace(record, meta={**meta, **stamps})
+    # Act
+    header = research.model_header(record, {})
+    # Assert
+    assert header.loc["trained", "value"].startswith(shown)
