@@ -265,13 +265,14 @@ def record_session_trial(config: LabkitConfig, journal: Path, model: str | None)
     """
     from labkit.analysis.calendar import bar_times
     from labkit.engine.journal import read_journal
+    from labkit.strategies.sides import BUY
 
     frame = read_journal(journal, columns=["ts", "equity", "fill_side"])
     if frame.empty:
         return None
     times = bar_times(frame)
     figures = session_figures(config, frame["equity"].to_numpy(dtype="float64"), times)
-    figures["trades"] = int((frame["fill_side"] == "buy").sum())
+    figures["trades"] = int((frame["fill_side"] == BUY).sum())  # entries: an exit never fills a BUY
     span = {"first_ts": figures.pop("first_ts"), "last_ts": figures.pop("last_ts")}
     data = {**span, "bars": len(frame), "hash": None}  # bars a session read are not hashed
     return append_trial(trial_line(config, "session", {**figures, "strategy": model}, data))

@@ -16,6 +16,7 @@ import labkit.research.trials
 from labkit.cli import main
 from labkit.config.loading import load_config
 from labkit.data.synthetic import synthetic_bars
+from labkit.engine.journal import read_journal
 from labkit.errors import DataError
 from labkit.research.backtest import run_backtest
 from labkit.research.trials import (
@@ -176,6 +177,8 @@ def test_fast_session_when_run_records_a_trial_and_its_resume_adds_none(tmp_path
     assert [t["kind"] for t in trials] == ["session", "session"]
     assert [t["returns"] for t in trials] == [180, 360]  # the session's equity so far
     assert all(isinstance(t["sharpe"], float) for t in trials)
+    journal = read_journal(tmp_path / "data/sessions/s/decisions.jsonl")
+    assert trials[-1]["trades"] == int((journal["fill_side"] == "BUY").sum()) > 0  # entries, counted
     stats = trial_stats(*MARKET)
     assert (stats.trials, stats.runs) == (1, 2)
 
