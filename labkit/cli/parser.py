@@ -194,12 +194,19 @@ def _run_parser(sub: Any) -> None:
         help="seconds between heartbeats while waiting (default 60)",
     )
     _capital_arg(run)
-    run.add_argument("--pace", metavar="{clock,fast}", help="clock (default) or fast")
+    run.add_argument(
+        "--pace",
+        metavar="{clock,fast}",
+        help="clock (default): decide each bar as it closes, the only pace whose decisions are paper "
+        "evidence for readiness; fast: replay a past range as fast as the engine goes (a backtest "
+        "through the session's files: its weeks are refused as replay_only)",
+    )
     run.add_argument(
         "--calendar",
         choices=("auto", "24/7", "equities", "fx"),
-        help="the market's calendar, for readiness and annualised figures (default auto: synthetic and "
-        "ccxt 24/7, yfinance equities, bar files inferred from their bars)",
+        help="the market's calendar, for readiness and annualised figures, recorded when the session is "
+        "created (default auto: synthetic and ccxt 24/7, yfinance equities, a bar file's inferred from "
+        "the whole file)",
     )
     _strategy_flags(run, default=None)
     _yes_arg(run)
