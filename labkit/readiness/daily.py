@@ -22,6 +22,8 @@ from labkit.analysis.trips import (
     journal_fills,
     round_trips,
 )
+from labkit.config.schema import ReadinessConfig
+from labkit.readiness.weekly import decision_lag_ms, forward_mask
 from labkit.strategies.sides import BUY, SELL
 
 
@@ -37,7 +39,9 @@ def daily_health(
     ``expected`` is every bar the market's `calendar` (default 24/7) has in the whole day, whether
     or not the session ran all of it; ``decisions`` counts the bars decided among them. An
     equities weekend or holiday expects none. ``heartbeat_gaps`` counts decisions taken more than
-    two bars after the previous one (clock-paced sessions; a fast replay has none).
+    two bars after the previous one (clock-paced sessions; a fast replay has none). ``replays``
+    counts the day's lines decided long after their bar closed (`labkit.readiness.weekly.forward_mask`
+    with the default lag): the weekly verdict does not count them as evidence.
     ``data_errors`` counts ``stale_data`` and ``data_unavailable`` blocks (the warm-up's
     ``insufficient_data`` is not one), and ``data_error_share`` is their share of the bars
     expected. ``pnl`` is the day's change of marked equity (marked at bar closes, without the exit
@@ -57,6 +61,9 @@ def daily_health(
     closed = round_trips(journal)
     closed = closed[(closed["exit_ts"] >= start) & (closed["exit_ts"] < end)] if len(closed) else closed
     data_errors = _data_errors(rows)
+    # Lines decided long after their bar closed (a fast replay, a catch-up after downtime) are
+    # counted here as decisions, and named: the weekly verdict counts them as missing.
+    late = ~forward_mask(rows, timeframe_ms, decision_lag_ms(ReadinessConfig(), timeframe_ms))
     return _clean(
         {
             "day": day,
@@ -66,6 +73,7 @@ def daily_health(
             "expected": expected,
             "coverage": decisions / expected if expected else math.nan,
             "missing_bars": max(expected - decisions, 0),
+            "replays": int(late.sum()),
             "heartbeat_gaps": int((gaps > 0).sum()),
             "max_gap_seconds": float(gaps.max()) if len(gaps) else 0.0,
             "data_errors": data_errors,

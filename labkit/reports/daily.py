@@ -23,6 +23,7 @@ def health_table(health: Mapping[str, Any], currency: str = "") -> pd.DataFrame:
         "decisions / bars expected": f"{health['decisions']} / {health['expected']} "
         f"({share(health['coverage'], 2)})",
         "missing bars": health["missing_bars"],
+        "replays (decided long after the bar closed)": health.get("replays", 0),
         "heartbeat gaps (> 2 bars)": f"{health['heartbeat_gaps']} (longest "
         f"{health['max_gap_seconds']:.0f} s)",
         "data errors": f"{health['data_errors']} ({share(health['data_error_share'], 2)})",
