@@ -7,7 +7,8 @@ pydantic; a bad one becomes a ``ConfigError`` naming its key path, the value and
 
 Secrets: `redacted` is what may be written to disk or shown, and `secret_values` what a log must
 never show. Both cover every exchange credential (`labkit.data.ccxt.is_secret_key`), the userinfo of
-every URL, and every value that came from a ``${VAR}`` reference, whatever its key: the loader
+every URL, every query parameter of a URL whose name says it is a secret (``?token=``, ``?apiKey=``,
+``?sig=``), and every value that came from a ``${VAR}`` reference, whatever its key: the loader
 remembers which values those were for each config it returns.
 
 The file is read by a strict YAML loader: at most 1 MiB, nested at most 32 levels, text keys only,
@@ -24,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import yaml
 from pydantic import ValidationError
@@ -56,6 +58,10 @@ _CCXT_KEYS = {
     "useragent": "userAgent",
 }
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# A URL's query (scheme://...?query, up to a fragment or a blank) and one name=value of it.
+_URL_QUERY = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s\"'<>?#]*\?)([^\s\"'<>#]*)")
+# Query names that hold a secret beyond what `is_secret_key` names (a URL signature is often `sig`).
+_QUERY_SECRET_NAMES = frozenset({"sig", "hmac"})
 MAX_YAML_BYTES = 1 << 20
 MAX_YAML_DEPTH = 32
 MAX_ALIASED_VALUES = 1_000
@@ -450,12 +456,15 @@ def secret_values(config: LabkitConfig | Mapping[str, Mapping[str, Any]]) -> lis
         data = config.model_dump(mode="json")
         found = [s for options in config.exchanges.values() for s in option_secrets(options)]
         found += [s for text in _strings(data) for s in userinfo_secrets(text)]
+        found += [s for text in _strings(data) for s in query_secrets(text)]
         found += list(secrets.values) if secrets is not None else []
         return sorted(set(found))
     owner = _owner_of(config)
     if owner is not None:
         return secret_values(owner)
-    return sorted({s for options in config.values() for s in option_secrets(options)})
+    found = {s for options in config.values() for s in option_secrets(options)}
+    found |= {s for text in _strings(dict(config)) for s in query_secrets(text)}
+    return sorted(found)
 
 
 def _owner_of(exchanges: Mapping[str, Any]) -> LabkitConfig | None:
@@ -470,8 +479,9 @@ def redacted(config: LabkitConfig) -> dict[str, Any]:
     """Return the config as JSON-ready data with every secret masked (`labkit.data.ccxt.mask`).
 
     Masked: each exchange credential (any value under a key `is_secret_key` names), each value read
-    through ``${VAR}`` whatever its key, and the userinfo of each URL anywhere
-    (``http://user:****22@proxy:3128``; a user alone is a token: ``http://****@host``).
+    through ``${VAR}`` whatever its key, the userinfo of each URL anywhere
+    (``http://user:****22@proxy:3128``; a user alone is a token: ``http://****@host``), and each
+    secret query parameter of a URL anywhere, whole (``https://host/v1?token=****``).
     """
     data = config.model_dump(mode="json")
     secrets = _secrets_of(config)
@@ -479,8 +489,42 @@ def redacted(config: LabkitConfig) -> dict[str, Any]:
         _mask_at(data, path)
     for options in data.get("exchanges", {}).values():
         _mask_credentials(options, False)
-    result: dict[str, Any] = _map_strings(data, redact_userinfo)
+    result: dict[str, Any] = _map_strings(data, lambda text: redact_query(redact_userinfo(text)))
     return result
+
+
+def _secret_parameter(name: str) -> bool:
+    plain = unquote(name)
+    return is_secret_key(plain) or plain.lower() in _QUERY_SECRET_NAMES
+
+
+def redact_query(text: str) -> str:
+    """Mask, whole, the value of every secret query parameter of the URLs in `text`.
+
+    ``https://api.example/v1?region=eu&token=abc123`` becomes
+    ``https://api.example/v1?region=eu&token=****``: a secret's name (`is_secret_key`, or ``sig``)
+    stays, so the reader sees what was set, and no character of its value does.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        pairs = []
+        for pair in match.group(2).split("&"):
+            name, equals, value = pair.partition("=")
+            pairs.append(f"{name}=****" if equals and value and _secret_parameter(name) else pair)
+        return match.group(1) + "&".join(pairs)
+
+    return _URL_QUERY.sub(replace, text)
+
+
+def query_secrets(text: str) -> list[str]:
+    """Return the values of the secret query parameters of the URLs in `text`, as written and decoded."""
+    found = []
+    for match in _URL_QUERY.finditer(text):
+        for pair in match.group(2).split("&"):
+            name, equals, value = pair.partition("=")
+            if equals and value and _secret_parameter(name):
+                found += [value, unquote(value)]
+    return sorted(set(found))
 
 
 def _mask_at(data: Any, path: KeyPath) -> None:

@@ -442,3 +442,44 @@ def test_redacted_when_a_variable_fills_a_setting_outside_credentials_keeps_it(t
     for part in path:
         node = node[part]
     assert node == value
+
+
+# --- Secrets in URL query strings ------------------------------------------------------------------
+
+# A URL whose query carries a secret, as an exchange's endpoint may: (URL, the secret, what stays)
+QUERY_URLS = [
+    ("https://api.example/v1?token=tok-in-query-1234", "tok-in-query-1234", "https://api.example/v1?token=****"),
+    ("https://api.example/v1?region=eu&apiKey=key-in-query-5678&x=1", "key-in-query-5678", "region=eu&apiKey=****"),
+    ("wss://stream.example/ws?access_token=acc-in-query-9012#frag", "acc-in-query-9012", "#frag"),
+    ("https://h.example/p?sig=signed-in-query-3456", "signed-in-query-3456", "?sig=****"),
+    ("https://h.example/p?auth=auth%2Fin%2Bquery-7890", "auth%2Fin%2Bquery-7890", "?auth=****"),
+]
+
+
+@pytest.mark.parametrize(("url", "secret", "kept"), QUERY_URLS, ids=[u[1] for u in QUERY_URLS])
+def test_redacted_when_exchange_url_has_a_secret_query_parameter_masks_it(tmp_path, url, secret, kept):
+    # Regression: a literal ?token= in exchanges.*.urls was written in clear to config.json.
+    config = load_config(_home(tmp_path, {"exchanges": {"binance": {"urls": {"api": {"public": url}}}}}), {}, {})
+    shown = redacted(config)["exchanges"]["binance"]["urls"]["api"]["public"]
+    assert secret not in shown and secret not in _dumped(config)
+    assert kept in shown and shown.startswith(url.split("?")[0])
+    assert secret in secret_values(config) and secret in config_secrets(config.exchanges)
+
+
+def test_redacted_when_url_query_holds_no_secret_keeps_it_whole(tmp_path):
+    url = "https://api.example/v1?region=eu&limit=1000&symbol=BTCUSDT"
+    config = load_config(_home(tmp_path, {"exchanges": {"binance": {"urls": {"api": {"public": url}}}}}), {}, {})
+    assert redacted(config)["exchanges"]["binance"]["urls"]["api"]["public"] == url
+
+
+def test_session_config_json_when_exchange_url_holds_a_token_never_shows_it(tmp_path):
+    # What a session writes to disk: its config.json, from the config it was started with.
+    from labkit.session.runner import run_session
+
+    token = "tok-written-to-disk-2468"
+    data = {"exchanges": {"binance": {"urls": {"api": {"public": f"https://api.example/v1?token={token}"}}}}}
+    overrides = {"session.name": "q", "session.pace": "fast", "session.since": "2026-01-05",
+                 "session.until": "2026-01-05T00:30"}
+    run_session(load_config(_home(tmp_path, data), overrides, {}), tmp_path, progress=False)
+    written = session_paths(tmp_path, "q").config.read_text()
+    assert token not in written and "?token=****" in written
