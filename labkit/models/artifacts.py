@@ -28,15 +28,15 @@ import platform
 import re
 import secrets
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from labkit._io import make_private_dir, read_json, write_json_atomic
+from labkit._io import make_private_dir, read_json, write_atomic, write_json_atomic
 from labkit.errors import ConfigError
 from labkit.models.ensemble import Calibrator, Ensemble
 from labkit.models.members import Member, load_member
@@ -44,6 +44,11 @@ from labkit.models.members import Member, load_member
 FORMAT = 1  # model.json's layout; a newer one is refused rather than half understood
 _ID = re.compile(r"[a-z]+-[0-9a-f]{12}", re.ASCII)
 _KIND = re.compile(r"[a-z]{1,16}", re.ASCII)
+# A file saved beside the members: a plain name with an extension (out_of_sample.parquet), so
+# never a member's folder ("0-xgboost"), a hidden name or a path.
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\.[A-Za-z0-9]{1,16}", re.ASCII)
+# What save_model writes such a file from: its bytes, or a function writing them to an open file.
+FileContent = bytes | Callable[[BinaryIO], object]
 _MEMBER_PATH = re.compile(r"([0-9]{1,3}-[a-z]+)/([a-z]+\.(?:ubj|skops))", re.ASCII)
 # Written by save_model itself, never taken from `meta`.
 _RESERVED = ("model_id", "created_at", "trained_at", "format", "members", "calibrator", "versions")
@@ -80,8 +85,18 @@ def models_dir(home: Path) -> Path:
     return home / "data" / "models"
 
 
-def save_model(home: Path, ensemble: Ensemble, meta: Mapping[str, Any]) -> str:
+def save_model(
+    home: Path,
+    ensemble: Ensemble,
+    meta: Mapping[str, Any],
+    files: Mapping[str, FileContent] | None = None,
+    on_installed: Callable[[str], object] | None = None,
+) -> str:
     """Save `ensemble` under `home` and return its model id; saving the same model again is a no-op.
+
+    Every file of the model, `files` included, is written inside a hidden staging folder, which is
+    renamed into place whole: a full disk or a kill leaves no model, or the whole one. The same
+    model saved before keeps its folder; a file of `files` it lacks is added to it.
 
     Parameters
     ----------
@@ -94,11 +109,21 @@ def save_model(home: Path, ensemble: Ensemble, meta: Mapping[str, Any]) -> str:
         (``{"since", "until", "bars"}``), ``data_hash``, ``horizon``, ``params``, ``folds``
         (per-fold metrics), ``git_sha``; other keys are kept as given. ``kind`` (default
         ``"ens"``) prefixes the id.
+    files
+        Files saved beside the members (``out_of_sample.parquet``), by plain name: their bytes, or
+        a function writing them to an open file. They are no part of the id.
+    on_installed
+        Called with the id once the folder is in place (`labkit train` records its trial). When it
+        raises, or is interrupted, a folder this call installed is withdrawn, so no model is listed
+        without what follows it; a folder saved before stays.
 
     Raises
     ------
     ConfigError
-        When `meta` lacks the symbol or timeframe, uses a reserved key, or holds what JSON cannot.
+        When `meta` lacks the symbol or timeframe, uses a reserved key, or holds what JSON cannot,
+        or a name of `files` is not a plain new file name.
+    OSError
+        When a file cannot be written (a full disk), naming the model's file; nothing is installed.
     """
     info: dict[str, Any] = _plain(dict(meta), "meta")
     for key in ("symbol", "timeframe"):
@@ -112,6 +137,7 @@ def save_model(home: Path, ensemble: Ensemble, meta: Mapping[str, Any]) -> str:
     if "features" in info and info["features"] != _plain(ensemble.schema, "features"):
         raise ConfigError("save_model: meta.features differs from the ensemble's schema")
     git_sha = info.pop("git_sha", None)
+    extra = _check_file_names(files or {})
 
     root = make_private_dir(models_dir(home))
     _clean_leftovers(root)
@@ -139,15 +165,20 @@ def save_model(home: Path, ensemble: Ensemble, meta: Mapping[str, Any]) -> str:
         final = root / model_id
         now = _now_text()
         if _intact(final, model_id):
+            _write_files(final, final, {n: c for n, c in extra.items() if not (final / n).is_file()})
             _mark_trained(final, now)
-            return model_id
-        stamped = {"model_id": model_id, "created_at": now, "trained_at": now, **doc}
-        write_json_atomic(staging / "model.json", stamped)
-        _install(staging, final, model_id)
-        return model_id
+            installed = False
+        else:
+            _write_files(staging, final, extra)
+            stamped = {"model_id": model_id, "created_at": now, "trained_at": now, **doc}
+            write_json_atomic(staging / "model.json", stamped)
+            installed = _install(staging, final, model_id)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+    if on_installed is not None:
+        _then_or_withdraw(on_installed, final, model_id, installed)
+    return model_id
 
 
 def load_model(home: Path, ref: str, symbol: str | None = None, timeframe: str | None = None) -> LoadedModel:
@@ -362,18 +393,58 @@ def _save_members(staging: Path, ensemble: Ensemble) -> list[dict[str, Any]]:
     return out
 
 
-def _install(staging: Path, final: Path, model_id: str) -> None:
+def _check_file_names(files: Mapping[str, FileContent]) -> dict[str, FileContent]:
+    # A file beside the members has a plain name of its own: never model.json, a member's folder,
+    # a hidden name or a path out of the folder.
+    for name in files:
+        if not _FILE_NAME.fullmatch(name) or name == "model.json":
+            raise ConfigError(
+                f"save_model: files: {name!r} is not a plain file name beside the members "
+                "(letters, digits, '_' and '-', then a '.ext'; not model.json)"
+            )
+    return dict(files)
+
+
+def _write_files(folder: Path, shown: Path, files: Mapping[str, FileContent]) -> None:
+    # Each file is written whole (atomically) into `folder`; a failure names it under `shown`, the
+    # model's own folder, not the hidden staging one the user never sees.
+    for name, content in files.items():
+        try:
+            write_atomic(folder / name, content)
+        except OSError as exc:
+            raise type(exc)(exc.errno, exc.strerror, str(shown / name)) from None
+
+
+def _then_or_withdraw(step: Callable[[str], object], final: Path, model_id: str, installed: bool) -> None:
+    # The step that follows installing (the trial) failed or was interrupted: a model this save
+    # installed goes too. It is renamed to a staging name first, so a kill mid-removal leaves a
+    # hidden folder that `_clean_leftovers` removes, never half a listed model.
+    try:
+        step(model_id)
+    except BaseException:
+        if installed:
+            hidden = final.parent / f".new-{os.getpid()}-{secrets.token_hex(4)}"
+            final.rename(hidden)
+            shutil.rmtree(hidden, ignore_errors=True)
+            _fsync_dir(final.parent)
+        raise
+
+
+def _install(staging: Path, final: Path, model_id: str) -> bool:
+    # Rename the staging folder into place; True when this call installed it, False when a rival
+    # save of the same model got there first.
     try:
         staging.rename(final)
     except OSError:
         if _intact(final, model_id):
-            return  # a rival save of the same model got there first
+            return False
         if not final.exists():
             raise
         # A damaged folder under this id: set it aside (kept for inspection), then take its place.
         final.rename(final.parent / f".broken-{model_id}-{secrets.token_hex(3)}")
         staging.rename(final)
     _fsync_dir(final.parent)
+    return True
 
 
 def _fsync_dir(path: Path) -> None:

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -38,6 +38,8 @@ MIN_TRAIN = 500
 # What a test fold holds at least: below this an AUC is noise (a 29-row fold read "AUC 0.82").
 MIN_TEST_ROWS = 500
 MIN_TEST_CLASS = 50  # rows of either label
+# The walk-forward probabilities saved beside a model, which its train report reads.
+OUT_OF_SAMPLE = "out_of_sample.parquet"
 
 
 @dataclass(frozen=True)
@@ -206,10 +208,18 @@ def train_model(
         "drift_probability": _probability_profile(ensemble.predict_proba(X)),
         "git_sha": git_commit(),
     }
-    model_id = save_model(home, ensemble, meta)
-    _save_out_of_sample(home, model_id, bars.index[usable], y, walk.probability)
-    summary = {**oos_summary, "strategy": model_id}
-    record_trial(config, bars, summary, kind="train", plan=trial_plan(plan, bars))
+    # The out-of-sample file is written into the model's staging folder, before it is renamed into
+    # place; the trial is recorded once the model is there, and a failed record withdraws it. A
+    # full disk at any step leaves no model listed, none without its file or its trial.
+    model_id = save_model(
+        home,
+        ensemble,
+        meta,
+        files={OUT_OF_SAMPLE: _out_of_sample(bars.index[usable], y, walk.probability)},
+        on_installed=lambda saved: record_trial(
+            config, bars, {**oos_summary, "strategy": saved}, kind="train", plan=trial_plan(plan, bars)
+        ),
+    )
     return TrainResult(
         model_id,
         folds_out,
@@ -381,20 +391,15 @@ def _probability_profile(probability: np.ndarray) -> dict[str, Any]:
     return profile(tested.reshape(-1, 1), ["probability"]).to_dict()
 
 
-def _save_out_of_sample(
-    home: Path, model_id: str, times: Any, y: np.ndarray, probability: np.ndarray
-) -> None:
-    # The walk-forward probabilities beside the model, for its report: calibration and equity.
+def _out_of_sample(times: Any, y: np.ndarray, probability: np.ndarray) -> Callable[[BinaryIO], object]:
+    # The walk-forward probabilities beside the model, for its report (calibration and equity): a
+    # writer of the parquet file, called inside the model's staging folder.
     import pandas as pd
-
-    from labkit._io import write_atomic
-    from labkit.models.artifacts import models_dir
 
     tested = ~np.isnan(probability)
     frame = pd.DataFrame({"label": y[tested], "probability": probability[tested]}, index=times[tested])
     frame.index.name = "ts"
-    path = models_dir(home) / model_id / "out_of_sample.parquet"
-    write_atomic(path, lambda handle: frame.to_parquet(handle))
+    return lambda handle: frame.to_parquet(handle)
 
 
 def _fit(kind: str, seed: int, X: np.ndarray, y: np.ndarray, params: Mapping[str, Any] | None) -> Member:

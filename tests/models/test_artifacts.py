@@ -448,3 +448,81 @@ def test_load_model_when_latest_and_an_older_model_is_retrained_picks_the_retrai
     assert model_trained_at(home, first) == "2030-01-02T00:00:00.000000Z"
     assert [m["id"] for m in list_models(home)][:2] == [first, newer]
     assert _doc(home, first)["created_at"] < _doc(home, first)["trained_at"]
+
+
+def _full_disk(handle):
+    import errno
+
+    handle.write(b"PAR1 half a file")
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_save_model_when_a_file_beside_the_members_fills_the_disk_installs_nothing(ensemble, tmp_path):
+    # Act: the last file of the model cannot be written
+    with pytest.raises(OSError, match="No space left on device") as caught:
+        save_model(tmp_path, _other_ensemble(ensemble), META, files={"out_of_sample.parquet": _full_disk})
+    # Assert: the error names the model's file; no folder, listed or hidden, is left
+    assert str(caught.value.filename).endswith("out_of_sample.parquet")
+    assert ".new-" not in str(caught.value.filename)
+    assert list_models(tmp_path) == []
+    assert list(models_dir(tmp_path).iterdir()) == []
+
+
+def test_save_model_when_given_files_installs_them_with_the_model_privately(ensemble, tmp_path):
+    # Act
+    model_id = save_model(
+        tmp_path, _other_ensemble(ensemble), META, files={"out_of_sample.parquet": b"PAR1 whole"}
+    )
+    # Assert
+    written = models_dir(tmp_path) / model_id / "out_of_sample.parquet"
+    assert written.read_bytes() == b"PAR1 whole" and written.stat().st_mode & 0o777 == 0o600
+    load_model(tmp_path, model_id)  # a file beside the members is no part of the id
+
+
+def test_save_model_when_a_file_was_missing_from_the_same_model_saved_before_adds_it(copy_of_saved, ensemble):
+    # Arrange: the same model, saved before its out-of-sample file existed
+    home, model_id = copy_of_saved
+    # Act
+    again = save_model(home, ensemble, META, files={"out_of_sample.parquet": b"PAR1 whole"})
+    # Assert
+    assert again == model_id
+    assert (models_dir(home) / model_id / "out_of_sample.parquet").read_bytes() == b"PAR1 whole"
+
+
+@pytest.mark.parametrize("name", ["model.json", "../escape.parquet", "0-xgboost", ".hidden", "a/b.parquet"])
+def test_save_model_when_a_file_name_is_not_a_plain_new_name_refuses(ensemble, tmp_path, name):
+    # Act
+    with pytest.raises(ConfigError, match="save_model: files"):
+        save_model(tmp_path, _other_ensemble(ensemble), META, files={name: b"x"})
+    # Assert
+    assert not (tmp_path / "escape.parquet").exists()
+    assert list_models(tmp_path) == []
+
+
+@pytest.mark.parametrize("stop", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_save_model_when_the_step_after_installing_fails_withdraws_the_new_model(ensemble, tmp_path, stop):
+    # Arrange: what train records once the model is in place (its trial) fails or is killed
+    def record(model_id: str) -> None:
+        assert (models_dir(tmp_path) / model_id / "model.json").is_file()
+        raise stop
+
+    # Act
+    with pytest.raises(type(stop)):
+        save_model(tmp_path, _other_ensemble(ensemble), META, on_installed=record)
+    # Assert
+    assert list_models(tmp_path) == []
+    assert list(models_dir(tmp_path).iterdir()) == []
+
+
+def test_save_model_when_the_step_after_fails_for_a_model_saved_before_keeps_it(copy_of_saved, ensemble):
+    # Arrange: the same model was trained and recorded before; this retrain's trial fails
+    home, model_id = copy_of_saved
+
+    def record(model_id: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    # Act
+    with pytest.raises(OSError):
+        save_model(home, ensemble, META, on_installed=record)
+    # Assert
+    load_model(home, model_id)

@@ -279,3 +279,70 @@ def test_session_trading_a_random_walk_model_when_judged_weekly_is_not_ready(tmp
     assert not verdict.passed
     failed = {gate.name for gate in verdict.gates if not gate.passed}
     assert failed & {"activity", "positive_edge", "edge_stability", "cost_efficiency"}
+
+
+def _quick_plan() -> TrainPlan:
+    # One deterministic member, one seed, two folds: the fewest fits a whole run can make.
+    return TrainPlan(horizon=1, folds=2, seeds=1, model="logistic")
+
+
+def _full_disk(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_train_when_the_disk_fills_writing_out_of_sample_lists_no_model_and_records_no_trial(
+    tmp_path, monkeypatch
+):
+    # Arrange: the out-of-sample parquet is the last file a model writes; the disk is full by then
+    from labkit.models.artifacts import list_models, models_dir
+
+    bars = market(2_000, momentum=0.3)
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", _full_disk)
+    # Act
+    with pytest.raises(OSError, match="No space left on device") as caught:
+        train_model(_config(), tmp_path, bars, _quick_plan())
+    # Assert: no model half installed, no trial of a model that is not there, nothing left behind
+    assert "out_of_sample.parquet" in str(caught.value.filename)
+    assert list_models(tmp_path) == []
+    assert list(models_dir(tmp_path).iterdir()) == []
+    assert list(read_trials()) == []
+
+
+def test_train_when_recording_the_trial_fails_withdraws_the_model_it_just_installed(tmp_path, monkeypatch):
+    # Arrange: the model is in place, then the trial ledger's disk is full
+    from labkit.models.artifacts import list_models
+    from labkit.research import trials
+
+    bars = market(2_000, momentum=0.3)
+    monkeypatch.setattr(trials, "append_trial", _full_disk)
+    # Act
+    with pytest.raises(OSError, match="No space left on device"):
+        train_model(_config(), tmp_path, bars, _quick_plan())
+    # Assert: a model without its trial is not listed
+    assert list_models(tmp_path) == []
+
+
+def test_train_when_done_installs_the_model_with_its_out_of_sample_file_then_records_the_trial(
+    tmp_path, monkeypatch
+):
+    # Arrange: watch the models folder at the moment the trial is recorded
+    from labkit.models.artifacts import models_dir
+    from labkit.research import trials
+
+    seen: list[list[str]] = []
+    append = trials.append_trial
+
+    def watching(record):
+        seen.append(sorted(p.name for p in models_dir(tmp_path).glob("*/*") if p.is_file()))
+        return append(record)
+
+    monkeypatch.setattr(trials, "append_trial", watching)
+    # Act
+    result = train_model(_config(), tmp_path, market(2_000, momentum=0.3), _quick_plan())
+    # Assert
+    assert seen == [["model.json", "out_of_sample.parquet"]]
+    folder = models_dir(tmp_path) / result.model_id
+    assert pd.read_parquet(folder / "out_of_sample.parquet").columns.tolist() == ["label", "probability"]
+    assert [t["model"] for t in read_trials()] == [result.model_id]
