@@ -20,7 +20,7 @@ from labkit.engine.journal import first_gap
 from labkit.errors import CheckFailedError, ConfigError
 from labkit.home import resolve_home
 from labkit.readiness.verdicts import promotion_check
-from labkit.session.control import command_session
+from labkit.session.control import APPLIED, NOT_CONFIRMED, command_session
 from labkit.session.lock import lock_held, lock_holder
 from labkit.session.paths import SessionPaths, existing_session, session_paths
 from labkit.session.state import load_state
@@ -64,11 +64,33 @@ def status(session: str = "default", home: Path | str | None = None) -> dict[str
 
 
 def stop(session: str = "default", home: Path | str | None = None, wait: float = 30.0) -> str:
-    """Ask a running session to stop after its current bar; wait up to `wait` seconds for it."""
+    """Stop a running session after its current bar, waiting up to `wait` seconds for it.
+
+    Returns ``"stopped"`` (the running session acknowledged the stop, or ended meanwhile, and its
+    run has ended), ``"stopping"`` (acknowledged, still finishing its bar) or ``"not running"``
+    (nothing ran: the stop was a no-op, so no later run is stopped by it).
+
+    Raises
+    ------
+    CheckFailedError
+        The running session did not acknowledge the stop within `wait` (stuck or suspended): the
+        stop is cancelled, so it cannot end a later run; nothing was stopped (exit 1).
+    """
     _, paths = _paths(session, home)
-    if command_session(paths, "stop") == "applied":
+    started = time.monotonic()
+    how = command_session(paths, "stop", wait=wait)
+    if how == APPLIED:
         return "not running"
-    return "stopped" if _wait_unlocked(paths, wait) else "stop requested"
+    if how == NOT_CONFIRMED:
+        holder = lock_holder(paths)
+        who = f"pid {holder}" if holder is not None else "the process holding its run lock"
+        raise CheckFailedError(
+            f"session {session!r}: the running session ({who}) did not acknowledge the stop within "
+            f"{wait:g} s; the stop was cancelled, so it cannot end a later run. Nothing was stopped: "
+            f"check `labkit status --session {session}`, then stop it again or end {who}"
+        )
+    left = max(0.0, wait - (time.monotonic() - started))
+    return "stopped" if _wait_unlocked(paths, left) else "stopping"
 
 
 # How long a command waits for a running session to confirm it: a session polls its commands at
@@ -81,8 +103,10 @@ def emergency_stop(
 ) -> str:
     """Halt: flatten at the next open, refuse entries, stay halted across restarts until `resume`.
 
-    Return ``"applied"`` (no engine ran), ``"applied by the running session"`` (it confirmed within
-    `wait` seconds) or ``"queued"`` (not confirmed yet: it is applied between bars).
+    Return ``"applied"`` (no engine ran: the halt is set in ``state.json``), ``"applied by the
+    running session"`` (it confirmed within `wait` seconds) or ``"queued"`` (not confirmed yet: it
+    is applied between bars). A run lock held only for a moment (a run ending, another command) is
+    waited out, so the halt is applied to the saved state as soon as it frees.
     """
     _, paths = _paths(session, home)
     return command_session(paths, "emergency_stop", wait=wait)

@@ -435,7 +435,7 @@ async def _body(request: Request, action: str) -> dict[str, Any]:
 
 def _command(paths: SessionPaths, action: str, args: dict[str, Any]) -> tuple[str, str]:
     from labkit.operations import CONFIRM_WAIT
-    from labkit.session.control import command_session
+    from labkit.session.control import NOT_CONFIRMED, RUN_ENDED, command_session
 
     try:
         how = command_session(paths, COMMANDS[action], wait=CONFIRM_WAIT, **args)
@@ -455,6 +455,17 @@ def _command(paths: SessionPaths, action: str, args: dict[str, Any]) -> tuple[st
 
 
 # --- errors ------------------------------------------------------------------------------------------
+    if how == NOT_CONFIRMED:
+        # A stop is never left queued, where it would end the next run: it was cancelled.
+        raise ApiError(
+            409,
+            f"name: the running session did not acknowledge the stop within {CONFIRM_WAIT:g} s (stuck or "
+            f"suspended); the stop was cancelled, so it cannot end a later run. Nothing was stopped: "
+            f"check GET /api/sessions/{paths.name}",
+            "name",
+        )
+    if how == RUN_ENDED:
+        return "applied", "not running: its run ended before it applied the stop"
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

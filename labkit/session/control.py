@@ -7,7 +7,12 @@ command itself while holding the session's run lock. Each command applied is ack
 same log (``{"ack": id, ...}``), so a command is applied exactly once whatever file is lost: a
 ``state.json`` that is gone only means the log is read again from its start, and acknowledged
 commands are not applied again. A line that is not a valid command is quarantined: warned about
-once, with its line number, and never applied.
+once, with its line number, and never applied. Ids are unique: a line repeating an id already in
+the log is ignored with a warning.
+
+A `stop` never waits for a later run: its sender cancels it when no running session acknowledges
+it in time, a run that ends cancels the stops still queued, and a run that starts cancels those
+whose sender is gone (``{"ack": id, "cancelled": why}``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from labkit.errors import ConfigError, SessionBusyError
 from labkit.session.lock import hold_lock
 from labkit.session.paths import SessionPaths
 from labkit.session.state import DEFINING, SessionState, load_state, save_state
+from labkit.session.status import pid_alive
 from labkit.session.tape import TapeWriter
 from labkit.timeutil import iso_ms, now_ms
 
@@ -67,7 +73,18 @@ class ControlRead:
 
     commands: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (key, line), new ones
     bad: list[tuple[int, str]] = field(default_factory=list)  # (line number, why), not yet quarantined
+    repeats: list[tuple[int, str]] = field(default_factory=list)  # (line number, id) of repeated ids
     offset: int = 0
+
+
+# What `command_session` returns: how the command was applied, or why it was not.
+APPLIED = "applied"  # no engine ran: applied to the saved state under the run lock
+APPLIED_BY_SESSION = "applied by the running session"
+QUEUED = "queued"  # not confirmed in time: the running session applies it between bars
+RUN_ENDED = "run ended"  # a stop the run cancelled as it ended: the session is stopped
+NOT_CONFIRMED = "not confirmed"  # a stop nobody acknowledged in time: cancelled, it stops nothing later
+RUN_ENDED_WHY = "the run ended before applying it"
+POLL_SECONDS = 0.05  # how often a sender looks for its acknowledgement and tries the run lock
 
 
 def new_command_id() -> str:
@@ -116,6 +133,8 @@ def read_control(paths: SessionPaths, offset: int) -> ControlRead:
     # Acknowledgements anywhere in the log count: after a lost state.json the read starts at 0.
     handled: set[str] = set()
     candidates: list[tuple[str, dict[str, Any] | None, int, str]] = []
+    seen = _ids_before(data[:offset]) if offset else set()
+    read = ControlRead(offset=complete_end)
     line_no = data.count(b"\n", 0, offset)
     for raw in data[offset:complete_end].split(b"\n")[:-1]:
         line_no += 1
@@ -125,12 +144,16 @@ def read_control(paths: SessionPaths, offset: int) -> ControlRead:
         elif isinstance(parsed, dict) and "quarantined" in parsed:
             handled.add(f"line:{parsed['quarantined']}")
         elif why is None and parsed is not None:
-            candidates.append((str(parsed.get("id") or f"line:{line_no}"), parsed, line_no, ""))
+            key = _key(parsed, line_no)
+            if key in seen:
+                read.repeats.append((line_no, key))
+                continue
+            seen.add(key)
+            candidates.append((key, parsed, line_no, ""))
         else:
             candidates.append((f"line:{line_no}", None, line_no, why or "unreadable"))
     if offset:
         handled |= _handled_before(data[:offset])
-    read = ControlRead(offset=complete_end)
     for key, parsed, number, why in candidates:
         if key in handled or f"line:{number}" in handled:
             continue
@@ -139,6 +162,22 @@ def read_control(paths: SessionPaths, offset: int) -> ControlRead:
         else:
             read.commands.append((key, parsed))
     return read
+
+
+def _key(command: dict[str, Any], line_no: int) -> str:
+    # Lines written before ids existed have none: their line number stands in.
+    return str(command.get("id") or f"line:{line_no}")
+
+
+def _ids_before(prefix: bytes) -> set[str]:
+    # The ids of the commands before the offset, so a line repeating one of them is known as a repeat.
+    ids: set[str] = set()
+    for raw in prefix.split(b"\n"):
+        if b'"id"' in raw and b'"command"' in raw:
+            parsed, why = _parse(raw)
+            if why is None and parsed is not None and parsed.get("id"):
+                ids.add(str(parsed["id"]))
+    return ids
 
 
 def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
@@ -196,6 +235,8 @@ def apply_pending(
     read = read_control(paths, state.control_offset)
     for line, why in read.bad:
         quarantine(paths, line, why)
+    for line, ident in read.repeats:
+        log.warning("%s line %d: command id %s repeats an earlier one; ignored", paths.control, line, ident)
     for _, cmd in read.commands:
         applied = apply_command(state, cmd, mode)
         mode = applied.mode or mode
@@ -205,11 +246,15 @@ def apply_pending(
     return [key for key, _ in read.commands]
 
 
-def acknowledge(paths: SessionPaths, keys: list[str], seq: int) -> None:
-    """Record in the control log that the commands `keys` were applied after decision `seq`."""
+def acknowledge(paths: SessionPaths, keys: list[str], seq: int, by: str = "session") -> None:
+    """Record in the control log that the commands `keys` were applied after decision `seq`.
+
+    `by` says who applied them: the running ``session``, or a ``command`` while none ran.
+    """
     at = iso_ms(now_ms())
     lines = b"".join(
-        orjson.dumps({"ack": key, "after_seq": seq, "at": at, "pid": os.getpid()}) + b"\n" for key in keys
+        orjson.dumps({"ack": key, "after_seq": seq, "by": by, "at": at, "pid": os.getpid()}) + b"\n"
+        for key in keys
     )
     if lines:
         append_line(paths.control, lines)
@@ -223,16 +268,19 @@ def restore_applied(paths: SessionPaths, state: SessionState, mode: str) -> str:
     """
     if not paths.control.exists():
         return mode
-    acked = _handled_before(paths.control.read_bytes())
+    data = paths.control.read_bytes()
+    acked = _handled_before(data)
+    seen: set[str] = set()
     line_no = 0
-    for raw in paths.control.read_bytes().split(b"\n")[:-1]:
+    for raw in data.split(b"\n")[:-1]:
         line_no += 1
         parsed, why = _parse(raw)
         if parsed is None or why or "command" not in parsed:
             continue
-        key = str(parsed.get("id") or f"line:{line_no}")
-        if key in acked and parsed["command"] != "stop":
+        key = _key(parsed, line_no)
+        if key in acked and key not in seen and parsed["command"] != "stop":
             mode = apply_command(state, parsed, mode).mode or mode
+        seen.add(key)
     return mode
 
 
@@ -273,30 +321,57 @@ def apply_command(state: SessionState, cmd: dict[str, Any], mode: str) -> Applie
 
 
 def command_session(paths: SessionPaths, command: str, wait: float = 0.0, **args: Any) -> str:
-    """Send a command; apply it at once when no engine runs.
+    """Send a command and wait up to `wait` seconds for whoever owns the session to apply it.
 
-    Return ``"applied"``; ``"applied by the running session"`` when a running engine acknowledged
-    it within `wait` seconds; else ``"queued"`` (the engine applies it between bars).
+    Until then it tries the run lock: whenever no run holds it (a run that was ending, or another
+    command being applied, held it a moment), the command is applied to the saved state at once.
+
+    Returns
+    -------
+    str
+        `APPLIED` (no engine ran: the saved state took it), `APPLIED_BY_SESSION` (the running session
+        acknowledged it), or, when neither happened within `wait`: `QUEUED` (the running session
+        applies it between bars). A `stop` is never left queued: it is cancelled instead, so it
+        cannot stop a later run, and `NOT_CONFIRMED` is returned; `RUN_ENDED` when the run it was
+        meant for ended without applying it.
     """
     if load_state(paths) is None:
         raise paths.missing()
     ident, _ = append_command(paths, command, **args)
+    deadline = time.monotonic() + wait
+    try:
+        while True:
+            outcome = _outcome(paths, ident) or _apply_if_unlocked(paths, ident)
+            if outcome is not None:
+                return outcome
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_SECONDS)
+    except BaseException as exc:
+        if command == "stop" and _outcome(paths, ident) is None:
+            _cancel(paths, ident, exc)  # interrupted (Ctrl-C): a stop nobody waits for must not linger
+        raise
+    if command != "stop":
+        return QUEUED
+    _cancel(paths, ident, f"not acknowledged within {wait:g} s")
+    return _outcome(paths, ident) or NOT_CONFIRMED
+
+
+def _apply_if_unlocked(paths: SessionPaths, ident: str) -> str | None:
+    # Returns None while a run holds the lock; the sender then waits for its acknowledgement.
     try:
         with hold_lock(paths):
+            already = _outcome(paths, ident)  # acknowledged by a run that ended just before
+            if already is not None:
+                return already
             try:
                 _apply_now(paths)
             except BaseException as exc:
                 _cancel(paths, ident, exc)
                 raise
-            return "applied"
+            return APPLIED
     except SessionBusyError:
-        pass
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if _acknowledged(paths, ident):
-            return "applied by the running session"
-        time.sleep(0.05)
-    return "applied by the running session" if _acknowledged(paths, ident) else "queued"
+        return None
 
 
 def _apply_now(paths: SessionPaths) -> None:
@@ -314,22 +389,58 @@ def _apply_now(paths: SessionPaths) -> None:
     finally:
         tape.close()
     save_state(paths, state, identity)
-    acknowledge(paths, keys, state.portfolio.last_seq)
+    acknowledge(paths, keys, state.portfolio.last_seq, by="command")
 
 
-def _cancel(paths: SessionPaths, ident: str, why: BaseException) -> None:
-    # A command whose application failed must not wait in the log for the next run: acknowledge it
-    # as cancelled, so nobody applies it later. If even that fails, the error still reaches the user.
+def _cancel(paths: SessionPaths, ident: str, why: BaseException | str) -> None:
+    # A command that failed, or a stop nobody confirmed, must not wait in the log for the next run:
+    # acknowledge it as cancelled, so nobody applies it later. If even that fails, the error still
+    # reaches the user.
+    reason = why if isinstance(why, str) else f"{type(why).__name__}: {why}"
     try:
-        record = {"ack": ident, "cancelled": f"{type(why).__name__}: {why}", "at": iso_ms(now_ms())}
+        record = {"ack": ident, "cancelled": reason, "at": iso_ms(now_ms()), "pid": os.getpid()}
         append_line(paths.control, orjson.dumps(record) + b"\n")
     except OSError:
-        log.error("%s: could not cancel command %s after it failed", paths.control, ident)
+        log.error("%s: could not cancel command %s (%s)", paths.control, ident, reason)
 
 
-def _acknowledged(paths: SessionPaths, ident: str) -> bool:
+def _outcome(paths: SessionPaths, ident: str) -> str | None:
+    """Return what the first acknowledgement of command `ident` says, or None while there is none."""
     try:
         data = paths.control.read_bytes()
     except FileNotFoundError:
-        return False
-    return f'"ack":"{ident}"'.encode() in data
+        return None
+    needle = orjson.dumps(ident)
+    for raw in data.split(b"\n"):
+        if b'"ack"' not in raw or needle not in raw:
+            continue
+        parsed, _ = _parse(raw)
+        if not isinstance(parsed, dict) or parsed.get("ack") != ident:
+            continue
+        if "cancelled" in parsed:
+            return RUN_ENDED if parsed["cancelled"] == RUN_ENDED_WHY else NOT_CONFIRMED
+        return APPLIED if parsed.get("by") == "command" else APPLIED_BY_SESSION
+    return None
+
+
+def cancel_queued_stops(paths: SessionPaths, offset: int, why: str, sender_gone: bool = False) -> int:
+    """Cancel the stops queued after `offset` that nobody applied; return how many.
+
+    A run cancels them as it ends (they were meant for it, and it is stopping anyway), and, with
+    `sender_gone`, as it starts those whose sender died: a stop left in the log would otherwise end
+    the next run before its first bar. Each is warned about in the session log.
+    """
+    stale = [
+        key
+        for key, cmd in read_control(paths, offset).commands
+        if cmd["command"] == "stop" and (not sender_gone or _sender_gone(cmd))
+    ]
+    for key in stale:
+        log.warning("%s: stop %s cancelled: %s", paths.control, key, why)
+        _cancel(paths, key, why)
+    return len(stale)
+
+
+def _sender_gone(cmd: dict[str, Any]) -> bool:
+    # A stop written by hand has no pid: it is meant, and applied.
+    return isinstance(cmd.get("pid"), int) and not pid_alive(cmd["pid"])

@@ -8,9 +8,10 @@ from contextlib import contextmanager
 
 from filelock import FileLock, Timeout
 
-from labkit._io import PRIVATE_FILE, read_json
+from labkit._io import PRIVATE_FILE
 from labkit.errors import SessionBusyError
 from labkit.session.paths import SessionPaths
+from labkit.session.status import pid_alive
 
 
 @contextmanager
@@ -21,9 +22,8 @@ def hold_lock(paths: SessionPaths) -> Iterator[None]:
     try:
         lock.acquire()
     except Timeout:
-        holder = (read_json(paths.heartbeat) or {}).get("pid", "unknown")
         raise SessionBusyError(
-            f"session {paths.name!r} is already running (pid {holder}); "
+            f"session {paths.name!r} is already running ({holder_words(paths)}); "
             f"`labkit stop --session {paths.name}` stops it"
         ) from None
     try:
@@ -43,6 +43,17 @@ def lock_held(paths: SessionPaths) -> bool:
         return True
     lock.release()
     return False
+
+
+def holder_words(paths: SessionPaths) -> str:
+    """Name who holds the run lock: its live pid where the platform says, never a heartbeat's pid.
+
+    A heartbeat's pid may be a run that died since (its lock went with it), so it names nobody.
+    """
+    holder = lock_holder(paths)
+    if holder is not None and pid_alive(holder):
+        return f"pid {holder}"
+    return "the run lock is held by another process"
 
 
 def lock_holder(paths: SessionPaths) -> int | None:

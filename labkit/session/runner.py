@@ -32,7 +32,14 @@ from labkit.data.registry import Source, open_source
 from labkit.engine.core import Engine
 from labkit.engine.journal import JournalWriter, line_fills
 from labkit.errors import ConfigError, SourceUnavailableError
-from labkit.session.control import Applied, acknowledge, apply_pending, restore_applied
+from labkit.session.control import (
+    RUN_ENDED_WHY,
+    Applied,
+    acknowledge,
+    apply_pending,
+    cancel_queued_stops,
+    restore_applied,
+)
 from labkit.session.lock import hold_lock
 from labkit.session.logs import EVENTS, config_secrets, session_log
 from labkit.session.paths import SessionPaths, session_paths
@@ -248,7 +255,7 @@ class _SessionRun:
             )
             self.heartbeat.beat(port)
             try:
-                self._poll_commands()
+                self._poll_commands(first=True)
                 if s.pace == "fast":
                     assert since is not None and until is not None and first is not None
                     self._replay(since, first, progress)
@@ -296,13 +303,17 @@ class _SessionRun:
         # does not hold, even after a power loss. One fsync per checkpoint: a bar live, a slice in
         # a replay.
         self.journal.flush(fsync=True)
+                self._cancel_queued_stops()
         self.tape.flush(fsync=True)
         self.state.journal_offset = self.journal.offset()
         save_state(self.paths, self.state, self.identity)
         self.tape.commit(self.portfolio.last_ts)
         self.heartbeat.beat(self.portfolio)
 
-    def _poll_commands(self) -> None:
+    def _poll_commands(self, first: bool = False) -> None:
+        # A stop whose sender died before any run applied it was meant for a run that is gone.
+        if first:
+            cancel_queued_stops(self.paths, self.state.control_offset, "its sender is gone", sender_gone=True)
         offset = self.state.control_offset
         keys = apply_pending(self.paths, self.state, self.identity["mode"], self.tape, self._follow_command)
         if keys or offset != self.state.control_offset:
@@ -345,6 +356,14 @@ class _SessionRun:
                     key[0],
                     line["rejection_reason"],
                     extra={**extra, "detail": line["gate_trace"]["detail"]},
+    def _cancel_queued_stops(self) -> None:
+        # Still holding the lock: a stop that came after the last poll was meant for this run, which
+        # is ending anyway; left queued, it would end the next run before its first bar.
+        try:
+            cancel_queued_stops(self.paths, self.state.control_offset, RUN_ENDED_WHY)
+        except OSError as exc:
+            log.error("%s: could not cancel the stops still queued: %s", self.paths.control, exc)
+
                 )
 
     def _prime_resumed(self, since: int) -> None:

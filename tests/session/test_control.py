@@ -222,3 +222,182 @@ def test_emergency_stop_when_an_entry_is_pending_cancels_it():
     port.pending_side, port.pending_seq = 1, 41
     apply_command(SessionState(port), {"command": "emergency_stop"}, "paper")
     assert (port.pending_side, port.halted, port.halt_reason) == (0, True, "emergency_stop")
+
+
+# --- commands that never go stale (issue 19) -------------------------------------------------------
+
+DEAD_PID = 4_194_304 + 17  # above Linux's largest pid: never a live process
+
+
+def _wait_for_text(path, text: str, timeout: float = 20.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{text!r} never appeared in {path}")
+
+
+def _seqs(home, name="s"):
+    return [line["seq"] for line in iter_lines(session_paths(home, name).decisions)]
+
+
+def _send_while_locked(home, send):
+    """Send a command from a thread while the run lock is held, as a finishing run holds it; free it."""
+    import threading
+
+    from labkit.session.lock import hold_lock
+
+    paths = session_paths(home, "s")
+    outcome: dict[str, object] = {}
+    with hold_lock(paths):
+        sender = threading.Thread(target=lambda: outcome.update(how=send()))
+        sender.start()
+        _wait_for_text(paths.control, '"command"')
+    sender.join(timeout=30)
+    assert not sender.is_alive()
+    return outcome["how"]
+
+
+def test_stop_when_the_lock_is_held_by_a_finishing_run_does_not_stop_the_next_run(tmp_path):
+    # Arrange: a stopped session whose lock something else holds for a moment
+    _replay(tmp_path)
+    # Act: `labkit stop` meanwhile, then the next run (a restart, a timer)
+    how = _send_while_locked(tmp_path, lambda: ops.stop("s", tmp_path, wait=20))
+    _replay(tmp_path, until="2026-01-05T07:00")
+    # Assert: nothing was running, so the stop was a no-op; the next run decides all its bars
+    assert how == "not running"
+    assert _seqs(tmp_path) == list(range(420))
+
+
+def test_emergency_stop_when_the_lock_is_held_briefly_is_applied_to_the_state_once_it_frees(tmp_path):
+    _replay(tmp_path)
+    how = _send_while_locked(tmp_path, lambda: ops.emergency_stop("s", tmp_path, wait=20))
+    assert how == "applied"
+    assert _state(tmp_path)["portfolio"]["halted"] is True
+
+
+def test_stop_when_a_session_runs_waits_for_its_acknowledgement_and_it_stops(tmp_path):
+    import threading
+
+    from labkit.timeutil import parse_instant
+
+    # Arrange: a clock-paced run on a simulated clock that pauses after its fifth bar
+    config = load_config(None, {"session.name": "s", "session.pace": "clock", "session.since": SINCE,
+                                "session.until": "2026-01-05T01:00"}, environ={})
+    paused, go = threading.Event(), threading.Event()
+
+    class PausingClock(stubs.SimulatedTime):
+        def wait(self, timeout=None):
+            if self.ms >= parse_instant(SINCE) + 5 * 60_000 and not go.is_set():
+                paused.set()
+                go.wait(30)
+            return super().wait(timeout)
+
+    clock = PausingClock(parse_instant(SINCE), 60_000)
+    runner = threading.Thread(target=lambda: run_session(config, tmp_path, stop=clock, clock=clock.now, progress=False))
+    runner.start()
+    assert paused.wait(30)
+    outcome: dict[str, str] = {}
+    sender = threading.Thread(target=lambda: outcome.update(how=ops.stop("s", tmp_path, wait=30)))
+    sender.start()
+    # Act: the run goes on once the stop is in the log, and meets it between bars
+    _wait_for_text(session_paths(tmp_path, "s").control, '"command":"stop"')
+    go.set()
+    sender.join(timeout=30)
+    runner.join(timeout=30)
+    # Assert
+    assert outcome["how"] == "stopped" and not runner.is_alive()
+    assert 5 <= len(_seqs(tmp_path)) < 60
+    acks = [json.loads(x) for x in session_paths(tmp_path, "s").control.read_text().splitlines() if '"ack"' in x]
+    assert [ack.get("cancelled") for ack in acks] == [None]
+
+
+def test_stop_when_left_queued_as_the_run_ends_is_cancelled_and_the_log_says_so(tmp_path, monkeypatch):
+    from labkit.session import runner
+    from labkit.session.control import append_command
+
+    # Arrange: a stop that lands after the run's last look at its commands
+    _replay(tmp_path)
+    paths = session_paths(tmp_path, "s")
+    poll = runner._SessionRun._poll_commands
+
+    def poll_then_a_stop_lands(self, *args, **kwargs):
+        poll(self, *args, **kwargs)
+        if self.portfolio.last_seq == 419:
+            append_command(paths, "stop")
+
+    monkeypatch.setattr(runner._SessionRun, "_poll_commands", poll_then_a_stop_lands)
+    _replay(tmp_path, until="2026-01-05T07:00")
+    monkeypatch.undo()
+    # Act: the next run
+    _replay(tmp_path, until="2026-01-05T08:00")
+    # Assert: the stop was cancelled as the run ended, said in its log, and stopped nothing later
+    assert _seqs(tmp_path) == list(range(480))
+    acks = [json.loads(x) for x in paths.control.read_text().splitlines() if '"ack"' in x]
+    assert len(acks) == 1 and "the run ended" in acks[0]["cancelled"]
+    log = (paths.root / "logs" / "session.jsonl").read_text()
+    assert "stop" in log and "cancelled" in log
+
+
+def test_stop_when_its_sender_died_before_a_run_started_stops_nothing(tmp_path):
+    # Arrange: a stop queued by a `labkit stop` that was killed before anyone applied it
+    _replay(tmp_path)
+    paths = session_paths(tmp_path, "s")
+    with open(paths.control, "ab") as handle:
+        handle.write(json.dumps({"command": "stop", "id": "orphan", "pid": DEAD_PID}).encode() + b"\n")
+    # Act
+    _replay(tmp_path, until="2026-01-05T07:00")
+    # Assert
+    assert _seqs(tmp_path) == list(range(420))
+    assert '"cancelled"' in paths.control.read_text()
+
+
+def test_command_when_its_id_repeats_is_applied_once_with_a_warning(tmp_path, caplog):
+    from labkit.session.control import restore_applied
+    from labkit.session.state import SessionState
+
+    # Arrange: the same transition line twice (a copy, a retried write)
+    _replay(tmp_path)
+    paths = session_paths(tmp_path, "s")
+    line = json.dumps({"command": "transition", "to": "shadow", "id": "same-id"}).encode() + b"\n"
+    with open(paths.control, "ab") as handle:
+        handle.write(line + line)
+    # Act: applied while no run runs; then the line comes a third time, after its acknowledgement
+    ops.resume("s", tmp_path)
+    with open(paths.control, "ab") as handle:
+        handle.write(line)
+    ops.resume("s", tmp_path)
+    # Assert: one transition, and a warning naming the id
+    assert len(_state(tmp_path)["transitions"]) == 1
+    repeats = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "same-id" in r.getMessage()]
+    assert len(repeats) == 2 and all("ignored" in message for message in repeats)
+    # and a state rebuilt from the log restores the transition once
+    rebuilt = SessionState.from_saved(None, 10_000.0)
+    assert restore_applied(paths, rebuilt, "paper") == "shadow" and len(rebuilt.transitions) == 1
+
+
+def test_run_when_the_lock_is_held_names_the_live_holder_not_a_dead_heartbeat_pid(tmp_path, capsys):
+    import os
+    import sys
+
+    from labkit.session.lock import hold_lock
+
+    # Arrange: the heartbeat of a run that died names its pid; this process holds the lock now
+    _replay(tmp_path)
+    paths = session_paths(tmp_path, "s")
+    beat = json.loads(paths.heartbeat.read_text())
+    paths.heartbeat.write_text(json.dumps({**beat, "pid": DEAD_PID, "status": "running"}))
+    # Act
+    with hold_lock(paths):
+        code = main(["--home", str(tmp_path), "run", "--session", "s", "--pace", "fast", "--since", SINCE,
+                     "--until", "2026-01-05T07:00"])
+    # Assert
+    err = capsys.readouterr().err
+    assert code == 3 and "already running" in err and str(DEAD_PID) not in err
+    if sys.platform.startswith("linux"):
+        assert f"pid {os.getpid()}" in err
+    else:
+        assert "held by another process" in err

@@ -15,6 +15,7 @@ import pytest
 from labkit import operations as ops
 from labkit._io import read_json
 from labkit.engine.journal import iter_lines
+from labkit.errors import CheckFailedError
 from labkit.session.paths import session_paths
 from tests import stubs
 
@@ -134,6 +135,28 @@ def test_session_when_killed_hard_resumes_without_losing_or_repeating_a_bar(tmp_
     assert "torn last line" in err
     state = _state(tmp_path, "crash")["portfolio"]
     assert state["last_seq"] == lines[-1]["seq"] and state["cash"] == lines[-1]["cash"]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGSTOP suspends a POSIX process; Windows has no equivalent")
+def test_stop_when_the_running_session_cannot_answer_is_cancelled_and_stops_nothing_later(tmp_path):
+    # Arrange: a live session, suspended (as a stuck or swapped-out process is) while it holds the lock
+    proc = _start(tmp_path, "mute", *LIVE)
+    _wait_for(lambda: len(_decisions(tmp_path, "mute")) >= 2)
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        # Act
+        with pytest.raises(CheckFailedError, match="did not acknowledge the stop") as refused:
+            ops.stop("mute", tmp_path, wait=1.0)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    # Assert: it names the live holder, and the cancelled stop does not end the run once it resumes
+    assert f"pid {proc.pid}" in str(refused.value)
+    before = len(_decisions(tmp_path, "mute"))
+    _wait_for(lambda: len(_decisions(tmp_path, "mute")) >= before + 3)
+    assert proc.poll() is None
+    assert ops.stop("mute", tmp_path) == "stopped"
+    assert proc.wait(timeout=20) == 0
+    _assert_gapless(_decisions(tmp_path, "mute"))
 
 
 @pytest.mark.heavy
