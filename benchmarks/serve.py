@@ -16,6 +16,7 @@ import asyncio
 import os
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -115,18 +116,20 @@ def main() -> None:
         make_home(home, args.sessions)
         port = free_port()
         env = {**os.environ, "LABKIT_SERVE__RATE_LIMIT_PER_MINUTE": "1000000"}
-        server = stubs.start_labkit(home, "serve", "--port", str(port), stderr=open(os.devnull, "w"), env=env)
+        server = stubs.start_labkit(home, "serve", "--port", str(port), stderr=subprocess.DEVNULL, env=env)
         try:
             asyncio.run(ready(port))
             results = asyncio.run(load(port, args.clients, args.seconds))
         finally:
             server.terminate()
             server.wait(timeout=20)
-    print(f"{args.clients} clients, {args.seconds:g} s per route, {args.sessions} sessions ({os.cpu_count()} cores)")
+    cores = os.cpu_count()
+    print(f"{args.clients} clients, {args.seconds:g} s per route, {args.sessions} sessions ({cores} cores)")
     print(f"{'route':<16}{'requests':>10}{'failed':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     for path, (latencies, failures) in results.items():
-        p50, p99 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
-        print(f"{path:<16}{len(latencies):>10}{len(failures):>8}{p50:>9.1f}{p99:>9.1f}{max(latencies) * 1000:>9.1f}")
+        p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
+        worst = max(latencies) * 1000
+        print(f"{path:<16}{len(latencies):>10}{len(failures):>8}{p50:>9.1f}{p99:>9.1f}{worst:>9.1f}")
 
 
 if __name__ == "__main__":

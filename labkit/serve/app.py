@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from labkit.config.schema import LabkitConfig
 from labkit.errors import ConfigError
 from labkit.home import NAME_RULE, is_name
-from labkit.serve.guard import KeyRing, RateLimiter, api_keys, is_loopback
+from labkit.serve.guard import KeyRing, RateLimiter, api_keys, client_name, harmless, is_loopback
 from labkit.serve.journals import JournalViews
 from labkit.session.paths import SessionPaths, list_sessions, session_paths
 
@@ -140,7 +140,10 @@ def create_app(home: Path, config: LabkitConfig, loopback_only: bool = False) ->
         routes=routes,
         middleware=[
             Middleware(
-                _Guard, limiter=RateLimiter(config.serve.rate_limit_per_minute), loopback_only=loopback_only
+                _Guard,
+                limiter=RateLimiter(config.serve.rate_limit_per_minute),
+                loopback_only=loopback_only,
+                forwarded_header=config.serve.forwarded_header,
             )
         ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
@@ -157,7 +160,8 @@ class _Service:
     def __init__(self, home: Path, config: LabkitConfig) -> None:
         self.home = home
         self.serve = config.serve
-        self.keys = KeyRing(api_keys(config.serve))
+        self.api_keys = api_keys(config.serve)
+        self.keys = KeyRing(self.api_keys)
         self.views = JournalViews()
 
     # --- pages -------------------------------------------------------------------------------------
@@ -173,7 +177,7 @@ class _Service:
     def health(self, request: Request) -> Json:
         from labkit.timeutil import iso_ms, now_ms
 
-        _no_parameters(request)
+        self._no_parameters(request)
         limit = self.serve.stale_after_seconds
         running, stale = [], []
         for status in self._statuses():
@@ -197,7 +201,7 @@ class _Service:
 
         from labkit.serve.metrics import exposition, families
 
-        _no_parameters(request)
+        self._no_parameters(request)
         rows, journals = [], set()
         for status in self._statuses():
             journal = session_paths(self.home, status["session"]).decisions
@@ -211,13 +215,13 @@ class _Service:
     # --- sessions ----------------------------------------------------------------------------------
 
     def sessions(self, request: Request) -> Json:
-        _no_parameters(request)
+        self._no_parameters(request)
         return Json(self._statuses())
 
     def session(self, request: Request) -> Json:
         from labkit.session.status import session_status
 
-        _no_parameters(request)
+        self._no_parameters(request)
         paths = self._paths(request.path_params["name"])
         try:
             return Json(session_status(self.home, paths.name))
@@ -227,7 +231,9 @@ class _Service:
     def decisions(self, request: Request) -> Json:
         most = self.serve.decisions_limit_max
         params = _parameters(
-            request, {"after_seq": (-1, 10**15, -1), "limit": (1, most, min(DEFAULT_LIMIT, most))}
+            request,
+            {"after_seq": (-1, 10**15, -1), "limit": (1, most, min(DEFAULT_LIMIT, most))},
+            self.api_keys,
         )
         paths = self._paths(request.path_params["name"])
         after, limit = params["after_seq"], params["limit"]
@@ -244,7 +250,7 @@ class _Service:
         )
 
     def equity(self, request: Request) -> Json:
-        params = _parameters(request, {"points": (1, MAX_POINTS, DEFAULT_POINTS)})
+        params = _parameters(request, {"points": (1, MAX_POINTS, DEFAULT_POINTS)}, self.api_keys)
         paths = self._paths(request.path_params["name"])
         curve = self.views.get(paths.decisions).equity_curve(params["points"])
         return Json({"session": paths.name, **curve})
@@ -252,7 +258,7 @@ class _Service:
     def reports(self, request: Request) -> Json:
         from labkit.reports.index import index_entries
 
-        _no_parameters(request)
+        self._no_parameters(request)
         listed = []
         for entry in index_entries(self.home):
             parts = entry.link.split("/")
@@ -297,7 +303,7 @@ class _Service:
                 "Authorization",
                 {"WWW-Authenticate": 'Bearer realm="labkit"'},
             )
-        _no_parameters(request)
+        self._no_parameters(request)
         paths = self._paths(request.path_params["name"])
         args = await _body(request, action)
         outcome, result = await run_in_threadpool(_command, paths, action, args)
@@ -315,6 +321,9 @@ class _Service:
         raise ApiError(404, f"path: no such route under /api/sessions/{name}/", "path")
 
     # --- helpers -----------------------------------------------------------------------------------
+
+    def _no_parameters(self, request: Request) -> None:
+        _parameters(request, {}, self.api_keys)
 
     def _paths(self, name: str, must_exist: bool = True) -> SessionPaths:
         if not is_name(name):
@@ -383,17 +392,19 @@ def _named(status: dict[str, Any], age: float | None, why: str) -> dict[str, Any
     }
 
 
-def _no_parameters(request: Request) -> None:
-    _parameters(request, {})
-
-
-def _parameters(request: Request, allowed: dict[str, tuple[int, int, int]]) -> dict[str, int]:
-    # Integers only, each at most once, within its bounds; anything else names the parameter.
+def _parameters(
+    request: Request, allowed: dict[str, tuple[int, int, int]], keys: list[str]
+) -> dict[str, int]:
+    # Integers only, each at most once, within its bounds; anything else names the parameter. What
+    # the client sent is quoted only when it cannot hold a key (`harmless`): never a key, even in part.
     values = {name: default for name, (_, _, default) in allowed.items()}
     seen: set[str] = set()
     for name, text in request.query_params.multi_items():
         if name not in allowed:
             hint = f"allowed: {', '.join(allowed)}" if allowed else "this route takes no parameter"
+            if not harmless(name, keys):
+                what = "a parameter this route does not take (not quoted)"
+                raise ApiError(400, f"query: {what}; {hint}", "query")
             raise ApiError(400, f"{shown(name)}: not a parameter of this route; {hint}", shown(name))
         if name in seen:
             raise ApiError(400, f"{name}: given more than once", name)
@@ -401,7 +412,8 @@ def _parameters(request: Request, allowed: dict[str, tuple[int, int, int]]) -> d
         low, high, _ = allowed[name]
         if not _INTEGER.fullmatch(text) or not low <= int(text) <= high:
             what = f"must be a whole number from {low} to {high:,}"
-            raise ApiError(400, f"{name}: {what} (got {shown(text)})", name)
+            got = shown(text) if harmless(text, keys) else f"{len(text)} characters, not quoted"
+            raise ApiError(400, f"{name}: {what} (got {got})", name)
         values[name] = int(text)
     return values
 
@@ -443,6 +455,17 @@ def _command(paths: SessionPaths, action: str, args: dict[str, Any]) -> tuple[st
         if not paths.exists():
             raise _no_session(paths.name) from None
         raise ApiError(409, f"name: the session cannot take a command now: {exc}", "name") from None
+    if how == NOT_CONFIRMED:
+        # A stop is never left queued, where it would end the next run: it was cancelled.
+        raise ApiError(
+            409,
+            f"name: the running session did not acknowledge the stop within {CONFIRM_WAIT:g} s (stuck or "
+            f"suspended); the stop was cancelled, so it cannot end a later run. Nothing was stopped: "
+            f"check GET /api/sessions/{paths.name}",
+            "name",
+        )
+    if how == RUN_ENDED:
+        return "applied", "not running: its run ended before it applied the stop"
     if how == "applied":
         if action == "stop":
             return "applied", "not running: nothing to stop"
@@ -455,17 +478,6 @@ def _command(paths: SessionPaths, action: str, args: dict[str, Any]) -> tuple[st
 
 
 # --- errors ------------------------------------------------------------------------------------------
-    if how == NOT_CONFIRMED:
-        # A stop is never left queued, where it would end the next run: it was cancelled.
-        raise ApiError(
-            409,
-            f"name: the running session did not acknowledge the stop within {CONFIRM_WAIT:g} s (stuck or "
-            f"suspended); the stop was cancelled, so it cannot end a later run. Nothing was stopped: "
-            f"check GET /api/sessions/{paths.name}",
-            "name",
-        )
-    if how == RUN_ENDED:
-        return "applied", "not running: its run ended before it applied the stop"
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -495,10 +507,17 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 class _Guard:
     """Refuse hostile paths and clients past their rate; add the security headers to every answer."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter, loopback_only: bool = False) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiter: RateLimiter,
+        loopback_only: bool = False,
+        forwarded_header: str | None = None,
+    ) -> None:
         self.app = app
         self.limiter = limiter
         self.loopback_only = loopback_only
+        self.forwarded_header = forwarded_header
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -534,8 +553,7 @@ class _Guard:
             )
         if path == "/" or path.startswith("/static/"):
             return None  # the page and its assets are not counted
-        client = scope.get("client")
-        wait = self.limiter.take(client[0] if client else "unknown")
+        wait = self.limiter.take(self._client(scope))
         if wait:
             return error_response(
                 429,
@@ -545,6 +563,16 @@ class _Guard:
                 {"Retry-After": str(wait)},
             )
         return None
+
+
+    def _client(self, scope: Scope) -> str:
+        # The connection's address, or behind a proxy the last address of the header it sets.
+        peer = scope.get("client")
+        forwarded = None
+        if self.forwarded_header:
+            sent = Headers(scope=scope).getlist(self.forwarded_header)
+            forwarded = sent[-1] if sent else None
+        return client_name(peer[0] if peer else None, forwarded)
 
 
 def _loopback_host(scope: Scope) -> bool:

@@ -2,7 +2,9 @@
 
 Keys are compared as SHA-256 digests with `hmac.compare_digest`, against every configured key with
 no early exit, so neither the time taken nor the key matched says anything about a key. The rate
-limit is a token bucket per client address holding a minute's worth of requests.
+limit is a token bucket per client holding a minute's worth of requests; a client is an address,
+the whole loopback range being one (`client_name`), or, behind a proxy, the address its configured
+header names. A client's text is quoted back or logged only when it cannot hold a key (`harmless`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,50 @@ def api_keys(config: ServeConfig) -> list[str]:
         if not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):
             raise ConfigError(f"{where}: a key is printable ASCII without blanks (it goes in an HTTP header)")
     return keys
+
+
+def harmless(text: str, keys: Iterable[str]) -> bool:
+    """Return True when `text`, sent by a client, may be quoted in an answer or a log line.
+
+    It is shorter than any key can be, and no key holds it (a text of four characters or more), so
+    a key pasted in the wrong place (``?key=...``, a key as a parameter's name) never shows, not
+    even in part.
+    """
+    if len(text) >= MIN_KEY:
+        return False
+    return len(text) < 4 or not any(text in key for key in keys)
+
+
+def client_name(peer: str | None, forwarded: str | None = None) -> str:
+    """Return who a request counts against in the rate limit.
+
+    `peer` is the connection's address; `forwarded` the value of ``serve.forwarded_header`` when it
+    is configured and sent: its last address is the one the proxy saw (the ones before it are what
+    the client claimed). Every loopback address (127.0.0.0/8, ``::1``, and both as IPv4-mapped
+    IPv6) is one client, ``loopback``; an IPv6 address counts as its /64, what one host is given.
+    A forwarded value that is not an address falls back on the connection's.
+    """
+    if forwarded:
+        named = _address_name(forwarded.split(",")[-1])
+        if named is not None:
+            return named
+    if peer is None:
+        return "unknown"
+    return _address_name(peer) or peer
+
+
+def _address_name(text: str) -> str | None:
+    try:
+        address = ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return "loopback"
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def is_loopback(host: str) -> bool:

@@ -7,6 +7,7 @@ exchange credentials, URL passwords and every value that came from a ``${VAR}`` 
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.handlers
 import os
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import orjson
 
@@ -49,14 +51,21 @@ class RedactSecrets(logging.Filter):
     """Mask known secret values, URL passwords and anything written ``key=...`` (`labkit.data.ccxt.mask`).
 
     The message, every `extra` field (inside lists and dicts too) and the traceback are redacted.
+    `whole` are secrets no character of which may show (`labkit serve`'s keys): each becomes
+    ``****``, as written, percent-encoded or JSON-escaped.
     """
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), whole: Iterable[str] = ()) -> None:
         super().__init__()
         self._redactor = SecretRedactor(secrets)
         self.secrets = self._redactor.secrets
+        forms = {form for key in whole if key for form in _written_forms(key)}
+        self._whole = sorted(forms, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
+        for form in self._whole:
+            if form in text:
+                text = text.replace(form, "****")
         return self._redactor(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -83,6 +92,11 @@ class RedactSecrets(logging.Filter):
         if type(value) is tuple:
             return tuple(self._deep(v) for v in value)
         return value
+
+
+def _written_forms(secret: str) -> tuple[str, ...]:
+    # As it is written in a text, in a URL (percent-encoded) and in JSON (escaped).
+    return (secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1])
 
 
 class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
