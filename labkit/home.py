@@ -36,6 +36,34 @@ def check_name(name: object, key: str) -> str:
     return str(name)
 
 
+# A symbol is the market's own spelling (BTC/USDT, ^GSPC, EURUSD=X) and is kept exactly; only one
+# with no letter or digit is refused: made of dots or separators, it names no market, and as a
+# folder name it would climb out of the cache or hide in it.
+SYMBOL_RULE = (
+    "a symbol needs a letter or a digit, as the market spells it (BTC/USDT, ^GSPC, SPY); "
+    "one made only of dots or separators names no market"
+)
+
+
+def is_symbol(symbol: object) -> bool:
+    """Return True when `symbol` may name a market (`SYMBOL_RULE`).
+
+    Examples
+    --------
+    >>> is_symbol("BTC/USDT"), is_symbol("^GSPC"), is_symbol(".."), is_symbol("/")
+    (True, True, False, False)
+    """
+    return isinstance(symbol, str) and any(c.isalnum() for c in symbol)
+
+
+def check_symbol(symbol: object, key: str) -> str:
+    """Return `symbol` when it may name a market, else raise ConfigError naming `key` and the rule."""
+    if not is_symbol(symbol):
+        shown = repr(symbol) if len(repr(symbol)) <= 80 else f"{repr(symbol)[:70]}..."
+        raise ConfigError(f"{key}: {shown} is not a symbol: {SYMBOL_RULE}")
+    return str(symbol)
+
+
 def resolve_home(flag: str | None = None) -> Path:
     """Return the home: ``--home``, else ``LABKIT_HOME``, else the checkout labkit runs from, else cwd.
 

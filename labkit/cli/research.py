@@ -237,7 +237,7 @@ def cmd_data_info(args: argparse.Namespace) -> int:
     entries = cache_info(home_of(args))
     wanted = {
         "source": args.source and safe_name(args.source),
-        "symbol": args.symbol and safe_name(args.symbol),
+        "symbol": args.symbol,  # entries hold the exact symbol: BTC/USDT is not BTC-USDT
         "timeframe": args.timeframe,
     }
     entries = [e for e in entries if all(v is None or e[k] == v for k, v in wanted.items())]
@@ -247,8 +247,10 @@ def cmd_data_info(args: argparse.Namespace) -> int:
     if not entries:
         print("nothing cached" + (" that matches" if any(wanted.values()) else ""))
     for e in entries:
+        # A folder of the old shared names records no symbol: say so rather than guess whose it is.
+        symbol = f"{e['symbol']} (old name, symbol not recorded)" if e["old_name"] else e["symbol"]
         print(
-            f"{e['source']} {e['symbol']} {e['timeframe']}: {e['bars']} bars {e['first']} .. {e['last']}, "
+            f"{e['source']} {symbol} {e['timeframe']}: {e['bars']} bars {e['first']} .. {e['last']}, "
             f"{e['missing_bars']} missing in {len(e['gaps'])} gap(s), {len(e['confirmed_gaps'])} confirmed"
         )
         if e["gaps"]:

@@ -4,6 +4,8 @@ confirmed gaps, and the base of sources that read through it.
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from abc import abstractmethod
 from pathlib import Path
@@ -12,21 +14,135 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labkit._io import read_json, write_atomic, write_json_atomic
+from labkit._io import read_json, short_hash, write_atomic, write_json_atomic
 from labkit.data.bars import empty_bars, slice_range, ts_ms, validate_bars
 from labkit.data.registry import Source
 from labkit.errors import ConfigError
+from labkit.home import check_symbol
 from labkit.timeutil import iso_s, parse_instant, timeframe_ms
+
+log = logging.getLogger(__name__)
+
+
+# The label in each symbol's folder that records the exact symbol its bars are of.
+SYMBOL_LABEL = "symbol.json"
 
 
 def safe_name(text: str) -> str:
-    """Return a file-system-safe name: ``ccxt:binance`` -> ``ccxt-binance``, ``BTC/USDT`` -> ``BTC-USDT``."""
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", text).strip("-") or "_"
+    """Return a file-system-safe name: ``ccxt:binance`` -> ``ccxt-binance``, ``BTC/USDT`` -> ``BTC-USDT``.
+
+    Several texts share a safe name (``BTC/USDT`` and ``BTC-USDT``): a symbol's folder is named by
+    `symbol_folder`, which tells them apart. Never ``.`` or ``..``.
+
+    Examples
+    --------
+    >>> safe_name("ccxt:binance"), safe_name(".."), safe_name("^GSPC")
+    ('ccxt-binance', '_', 'GSPC')
+    """
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", text).strip("-.") or "_"
+
+
+def symbol_folder(symbol: str) -> str:
+    """Return the folder name of `symbol`'s bars: a readable slug, ``~``, a short hash of the exact symbol.
+
+    Two spellings that read alike (``BTC/USDT`` and ``BTC-USDT``, ``^GSPC`` and ``GSPC``) get two
+    folders; ``~`` never appeared in the names labkit used before, so no old folder is taken for a
+    new one.
+
+    Raises
+    ------
+    ConfigError
+        When `symbol` has no letter or digit (``..``, ``/``): it names no market.
+
+    Examples
+    --------
+    >>> symbol_folder("BTC/USDT"), symbol_folder("BTC-USDT")
+    ('BTC-USDT~4d7eaaf19e71', 'BTC-USDT~1ee9b2200948')
+    """
+    check_symbol(symbol, "symbol")
+    return f"{safe_name(symbol)[:40]}~{short_hash(symbol.encode('utf-8'))}"
 
 
 def cache_path(home: Path, source: str, symbol: str, timeframe: str) -> Path:
-    """Return ``data/ohlcv/<source>/<symbol>/<timeframe>.parquet`` under the home."""
-    return home / "data" / "ohlcv" / safe_name(source) / safe_name(symbol) / f"{safe_name(timeframe)}.parquet"
+    """Return ``data/ohlcv/<source>/<symbol folder>/<timeframe>.parquet`` under the home.
+
+    The symbol's folder (`symbol_folder`) is labelled with the exact symbol when first named, and a
+    file cached under the name labkit used before is moved here when it records this very symbol
+    (`adopt_old_file`).
+
+    Raises
+    ------
+    ConfigError
+        When the symbol names no market, or its folder is labelled with another symbol.
+    """
+    source_dir = home / "data" / "ohlcv" / safe_name(source)
+    folder = source_dir / symbol_folder(symbol)
+    path = folder / f"{safe_name(timeframe)}.parquet"
+    _label(folder, symbol)
+    if not path.exists():
+        adopt_old_file(source_dir / _old_name(symbol) / path.name, path, symbol)
+    return path
+
+
+def folder_symbol(folder: Path) -> str | None:
+    """Return the exact symbol a cache folder's label records, or None when it records none."""
+    recorded = (read_json(folder / SYMBOL_LABEL) or {}).get("symbol")
+    return recorded if isinstance(recorded, str) else None
+
+
+def adopt_old_file(old: Path, new: Path, symbol: str) -> bool:
+    """Move a bar file and its sidecar from the name labkit used before to `new`, if provably `symbol`'s.
+
+    The old name was shared (``BTC/USDT`` and ``BTC-USDT`` both wrote ``BTC-USDT/``), so the file
+    moves only when its sidecar or its folder's label records exactly `symbol`. Otherwise it is
+    left where it is, said once in the log, and the bars are fetched again: another symbol's bars
+    are never served. Return True when the file moved.
+    """
+    if old.parent.name in (".", "..") or not old.is_file():
+        return False
+    recorded = _recorded_symbol(old)
+    if recorded != symbol:
+        whose = "nothing records whose bars it holds" if recorded is None else f"it holds {recorded!r}"
+        log.warning(
+            "%s: cached under the old name %r, which several symbols share, and %s; left in place, "
+            "and %s's bars are fetched again into %s (delete the old file once it is not needed)",
+            old,
+            old.parent.name,
+            whose,
+            symbol,
+            new.parent,
+        )
+        return False
+    # The bars first: a crash between the two leaves bars without a sidecar (their range is asked
+    # again and merged), never a sidecar claiming bars the file lacks.
+    os.replace(old, new)
+    if meta_path(old).exists():
+        os.replace(meta_path(old), meta_path(new))
+    log.info("%s: moved to %s (one folder per exact symbol)", old, new)
+    return True
+
+
+def _recorded_symbol(old: Path) -> str | None:
+    recorded = (read_json(meta_path(old)) or {}).get("symbol")
+    return recorded if isinstance(recorded, str) else folder_symbol(old.parent)
+
+
+def _old_name(symbol: str) -> str:
+    # The folder name labkit gave a symbol before one folder per exact symbol: shared by spellings.
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", symbol).strip("-") or "_"
+
+
+def _label(folder: Path, symbol: str) -> None:
+    # The hash tells spellings apart; the label says which one a folder holds, for `data info`,
+    # and refuses the folder to another symbol whose short hash happens to be the same.
+    recorded = folder_symbol(folder)
+    if recorded is None:
+        write_json_atomic(folder / SYMBOL_LABEL, {"symbol": symbol})
+    elif recorded != symbol:
+        raise ConfigError(
+            f"{folder}: holds the bars of {recorded!r}, not {symbol!r} (their folder names collide); "
+            "move that folder out of data/ohlcv/, or delete it to fetch its bars again"
+        )
 
 
 def write_parquet(bars: pd.DataFrame, path: Path) -> None:
@@ -146,7 +262,11 @@ def describe_gaps(gaps: list[list[str]], timeframe: str, first: int = 3) -> str:
 
 
 def cache_info(home: Path) -> list[dict[str, Any]]:
-    """Describe every cached bar file: source, symbol, timeframe, range, count and gaps."""
+    """Describe every cached bar file: source, exact symbol, timeframe, range, count and gaps.
+
+    ``old_name`` is True for a file under the name labkit used before, which records no symbol:
+    its ``symbol`` is that shared folder name.
+    """
     root = home / "data" / "ohlcv"
     entries = []
     for path in sorted(root.glob("*/*/*.parquet")):
@@ -159,10 +279,13 @@ def cache_info(home: Path) -> list[dict[str, Any]]:
             continue
         holes = missing_bars(bars, tf)
         times = ts_ms(bars)
+        recorded = folder_symbol(path.parent)
         entries.append(
             {
                 "source": path.parent.parent.name,
-                "symbol": path.parent.name,
+                # The exact symbol; a folder of the old shared names records none, and shows its name.
+                "symbol": recorded if recorded is not None else path.parent.name,
+                "old_name": recorded is None,
                 "timeframe": tf_name,
                 "path": str(path),
                 "bars": len(bars),

@@ -48,7 +48,7 @@ def test_fetch_when_range_is_new_caches_validated_bars_page_by_page(tmp_path, ex
     stats = source.fetch("BTC/USDT", "1m", T0, T0 + 1_200 * MIN)
     # Assert
     path = cache_path(tmp_path, "ccxt:binance", "BTC/USDT", "1m")
-    assert path == tmp_path / "data/ohlcv/ccxt-binance/BTC-USDT/1m.parquet"
+    assert path == tmp_path / "data/ohlcv/ccxt-binance/BTC-USDT~4d7eaaf19e71/1m.parquet"  # BTC/USDT alone
     bars = read_parquet(path)
     expected = synthetic_bars("BTC/USDT", "1m", T0, T0 + 1_200 * MIN)
     assert (stats["fetched"], stats["requested"]) == (1_200, 3)

@@ -44,7 +44,7 @@ def test_yahoo_when_daily_bars_asked_caches_them_and_reuses_the_cache(tmp_path):
     again = source.bars("SPY", "1d", parse_instant("2026-01-05"), parse_instant("2026-02-05"))
     # Assert
     assert len(bars) == 31 and str(bars.index[0]) == "2026-01-05 00:00:00+00:00"
-    assert cache_path(tmp_path, "yfinance", "SPY", "1d") == tmp_path / "data/ohlcv/yfinance/SPY/1d.parquet"
+    assert cache_path(tmp_path, "yfinance", "SPY", "1d") == tmp_path / "data/ohlcv/yfinance/SPY~6493341e6b56/1d.parquet"
     assert len(read_parquet(cache_path(tmp_path, "yfinance", "SPY", "1d"))) == 31
     assert len(_charts(adapter)) == asked and len(again) == 31
 

@@ -27,6 +27,7 @@ from labkit.config.loading import load_config, research_overrides
 from labkit.config.schema import BrokerConfig, LabkitConfig, SessionConfig, strategy_config
 from labkit.data.registry import Source
 from labkit.errors import ConfigError
+from labkit.home import check_symbol
 from labkit.research.sweep.grid import Grid
 from labkit.research.sweep.paths import sweep_paths
 from labkit.research.trials import config_hash
@@ -56,6 +57,8 @@ class SweepPlan:
     """The runs of a grid in one home, built on demand from their index (none is kept)."""
 
     def __init__(self, grid: Grid, home: Path, environ: Mapping[str, str] | None = None) -> None:
+        for i, symbol in enumerate(grid.symbols):
+            check_symbol(symbol, f"symbols[{i}]")  # before anything is written: `..` names no market
         self.grid = grid
         self.home = home
         self.paths = sweep_paths(home, grid.name)
@@ -134,12 +137,21 @@ class SweepPlan:
         return Run(config_hash(config), index, key, config)
 
     def bars_path(self, symbol: str, timeframe: str) -> Path:
-        """Return the Parquet file a worker reads the bars of `symbol` and `timeframe` from."""
-        from labkit.data.cache import cache_path, safe_name
+        """Return the Parquet file a worker reads the bars of `symbol` and `timeframe` from.
+
+        One file per exact symbol (`labkit.data.cache.symbol_folder`): ``BTC/USDT`` and ``BTC-USDT``
+        never read each other's bars.
+
+        Raises
+        ------
+        ConfigError
+            When `symbol` has no letter or digit (``..``): it names no market.
+        """
+        from labkit.data.cache import cache_path, safe_name, symbol_folder
 
         if self.cached_source:
             return cache_path(self.home, self.source().spec, symbol, timeframe)
-        return self.folder / "bars" / safe_name(symbol) / f"{safe_name(timeframe)}.parquet"
+        return self.folder / "bars" / symbol_folder(symbol) / f"{safe_name(timeframe)}.parquet"
 
     def source(self) -> Source:
         """Return the grid's data source, opened once."""
