@@ -98,7 +98,7 @@ def run_sweep(
             if run.run_id in seen:
                 raise ConfigError(f"grid: two runs are the same backtest ({run.key}); give each value once")
             seen.add(run.run_id)
-            if not store.ok(run.run_id):
+            if not store.ok(run.run_id, run.key):
                 pending.append((run.run_id, run.index))
         skipped = plan.total - len(pending)
         slots = 0

@@ -70,29 +70,44 @@ class SweepStore:
     def load(self) -> int:
         """Read every finished run into memory and return how many there are.
 
-        A file that cannot be read as a run is skipped with a warning (its run runs again), and
-        the temporary files of writes a crash interrupted are removed.
+        A file that is not a well-formed run (unreadable, not JSON, a row or return blocks of the
+        wrong shape, a value of another type than the same column holds in the other runs) is
+        skipped with a warning naming it: its run runs again and its file is replaced. The
+        temporary files of writes a crash interrupted are removed.
         """
         make_private_dir(self.runs_dir)
         for stale in self.runs_dir.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
         self.rows.clear()
         self.blocks.clear()
+        found: dict[str, tuple[Path, dict[str, Any], dict[str, list[float]] | None]] = {}
         for path in sorted(self.runs_dir.glob("*.json")):
             try:
-                data = orjson.loads(path.read_bytes())
-                row, blocks = data["row"], data["blocks"]
-                if not isinstance(row, dict) or row.get("run_id") != path.stem:
-                    raise ValueError("not the row of this run")
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.warning("%s: not a finished run (%s); it runs again", path, exc)
+                row, blocks = read_run(path)
+            except DamagedRunError as exc:
+                _skip(path, str(exc))
                 continue
+            found[path.stem] = (path, row, blocks)
+        for run_id, why in _odd_values({run_id: row for run_id, (_, row, _) in found.items()}).items():
+            _skip(found.pop(run_id)[0], why)
+        for _, row, blocks in found.values():
             self._keep(row, blocks)
         return len(self.rows)
 
-    def ok(self, run_id: str) -> bool:
-        """Return True when the run finished without an error (a failed run is tried again)."""
+    def ok(self, run_id: str, key: dict[str, Any] | None = None) -> bool:
+        """Return True when the run finished without an error (a failed run is tried again).
+
+        With `key` (the run's grid values, as the plan makes them), a finished run whose file holds
+        other values is forgotten with a warning and runs again: its file is not this run's.
+        """
         row = self.rows.get(run_id)
+        if row is not None and key is not None and any(row.get(k) != v for k, v in key.items()):
+            wrong = next(k for k, v in key.items() if row.get(k) != v)
+            why = f"{wrong} is {_short(row.get(wrong))}, where the grid's run has {_short(key[wrong])}"
+            _skip(self.runs_dir / f"{run_id}.json", why)
+            self.rows.pop(run_id)
+            self.blocks.pop(run_id, None)
+            return False
         return row is not None and row.get("error") is None
 
     def failed(self) -> int:
@@ -135,6 +150,119 @@ class SweepStore:
         else:
             columns = [np.asarray(blocks[k], dtype="float64") for k in ("n", "sum", "sumsq")]
             self.blocks[run_id] = np.stack(columns, axis=1)
+
+
+class DamagedRunError(ValueError):
+    """A run file that is not a well-formed finished run; the message says what is wrong."""
+
+
+# The kind of value each of the grid's and the run's own columns holds when it holds one.
+_KINDS = {
+    "run_id": "text",
+    "symbol": "text",
+    "timeframe": "text",
+    "since": "text",
+    "until": "text",
+    "fee": "number",
+    "slippage": "number",
+    "config_hash": "text",
+    "trial": "text",
+    "error": "text",
+    "seconds": "number",
+}
+_INT64 = 2**63
+
+
+def read_run(path: Path) -> tuple[dict[str, Any], dict[str, list[float]] | None]:
+    """Return the row and return blocks of a run file, or raise DamagedRunError saying what is wrong.
+
+    A row maps column names to one plain value each (no lists, no mappings), its ``run_id`` is the
+    file's name, and each grid column holds its kind of value. A run without an error has blocks:
+    ``n``, ``sum`` and ``sumsq``, each `BLOCKS` finite numbers; a failed run has none.
+    """
+    try:
+        data = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise DamagedRunError(f"cannot be read: {exc.strerror or exc}") from None
+    except orjson.JSONDecodeError as exc:
+        raise DamagedRunError(f"not JSON ({exc})") from None
+    if not isinstance(data, dict) or not {"row", "blocks"} <= data.keys():
+        raise DamagedRunError("not a mapping of a row and its blocks")
+    row, blocks = data["row"], data["blocks"]
+    _check_row(row, path.stem)
+    if row.get("error") is None:
+        _check_blocks(blocks)
+    elif blocks is not None:
+        raise DamagedRunError("a failed run with return blocks")
+    return row, blocks
+
+
+def _check_row(row: Any, run_id: str) -> None:
+    if not isinstance(row, dict) or row.get("run_id") != run_id:
+        raise DamagedRunError("not the row of this run")
+    for name, value in row.items():
+        kind = _kind(value)
+        if kind == "bad":
+            raise DamagedRunError(f"{name} holds {type(value).__name__} {_short(value)}, not one plain value")
+        wanted = _KINDS.get(name)
+        if kind is not None and wanted is not None and kind != wanted:
+            raise DamagedRunError(f"{name} holds {_short(value)}, not {wanted}")
+
+
+def _check_blocks(blocks: Any) -> None:
+    if not isinstance(blocks, dict) or set(blocks) != {"n", "sum", "sumsq"}:
+        raise DamagedRunError("its return blocks are not n, sum and sumsq")
+    for name, values in blocks.items():
+        if not isinstance(values, list) or len(values) != BLOCKS:
+            raise DamagedRunError(f"blocks.{name} is not a list of {BLOCKS} numbers")
+        if any(_kind(v) != "number" for v in values):
+            raise DamagedRunError(f"blocks.{name} holds something other than finite numbers")
+
+
+def _kind(value: Any) -> str | None:
+    # The kinds a column of the results table can hold; "bad" for what no column holds.
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "number" if -_INT64 <= value < _INT64 else "bad"
+    if isinstance(value, float):
+        return "number" if np.isfinite(value) else "bad"
+    return "text" if isinstance(value, str) else "bad"
+
+
+def _odd_values(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Return the runs holding a value of another kind than most runs hold in that column, and why.
+
+    A table column holds one kind of value; where runs disagree, the kind most of them hold stands
+    (a number over text or a flag on a tie, as the backtest's figures are numbers).
+    """
+    kinds: dict[str, dict[str, list[str]]] = {}
+    for run_id, row in rows.items():
+        for name, value in row.items():
+            kind = _kind(value)
+            if kind is not None:
+                kinds.setdefault(name, {}).setdefault(kind, []).append(run_id)
+    odd: dict[str, str] = {}
+    for name, held in kinds.items():
+        if len(held) < 2:
+            continue
+        usual = max(held, key=lambda k: (len(held[k]), k == "number", k))
+        for kind, ids in held.items():
+            for run_id in ids if kind != usual else []:
+                why = f"{name} holds {_short(rows[run_id][name])}, where the other runs hold a {usual}"
+                odd.setdefault(run_id, why)
+    return odd
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def _skip(path: Path, why: str) -> None:
+    log.warning("%s: not a finished run (%s); it runs again", path, why)
 
 
 def return_blocks(returns: np.ndarray) -> dict[str, list[float]]:
