@@ -13,28 +13,40 @@ stylesheet from another host) and a small JSON sidecar; ``reports/index.html`` l
 Every page starts with a link back to the index, and names no local path: the labkit home is left
 out of what a page shows. A notebook that fails still leaves its executed notebook and an HTML page
 with the error at the top, then `NotebookRunError` names that page and the failing cell.
+
+A report is replaced whole. The executed notebook, its page and its sidecar are written under hidden
+names beside them (``.<stem>.<pid>-<hex>.*``) and renamed into place only once all three are
+written, so a full disk or a kill mid-render leaves the report rendered before, its sidecar and its
+index entry as they were. A re-render whose notebook fails keeps a good report rendered before too;
+the failure gets a page of its own beside it (``<stem>.failed.html``), which the next good render
+removes.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import html
 import importlib.resources
+import json
+import os
 import re
+import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from labkit._io import last_line, write_json_atomic
+from labkit._io import last_line, read_json
 from labkit.analysis.periods import day_bounds, iso_week, week_bounds
 from labkit.config.schema import LabkitConfig
 from labkit.errors import ConfigError, NotebookRunError
-from labkit.reports.index import BACKTESTS, MODELS, SWEEPS, write_index, write_page
+from labkit.reports.index import BACKTESTS, MODELS, SWEEPS, write_index
 from labkit.session.paths import existing_session
 from labkit.timeutil import iso_ms, now_ms
 
@@ -49,6 +61,11 @@ INDEX_LINK = "../index.html"
 
 # ipykernel 7 warns on every start that its loopback TCP is unencrypted; only errors matter here.
 KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
+
+# Errors of the disk a report is written to: refused by name, never shown as a notebook's failure.
+_DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+# The page of a failed re-render that kept a good report: <stem>.failed.html (and .ipynb).
+FAILED = "failed"
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -337,60 +354,192 @@ def _render(
     extra: dict[str, Any] | None = None,
     kernel: Any = None,
 ) -> ReportResult:
-    # Execute (in `kernel` when one was started for the report), render (a failure on top), write
-    # the sidecar, list it in the index.
+    # Execute (in `kernel` when one was started for the report) and render (a failure on top) into
+    # hidden files, rename them into place together with the sidecar, list the report in the index.
     from labkit.reports.kernels import stop_kernel
 
     out_dir, stem = report.directory, report.stem
+    notebook, page = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.html"
     try:
         # While the kernel runs the cells, this process has time to prepare the page's exporter.
         exporter = _beside(lambda: _exporter(warm=True)) if kernel is not None else None
         out_dir.mkdir(parents=True, exist_ok=True)
-        notebook, page = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.html"
-        failure = _execute(source, notebook, parameters, config, home, kernel)
-        nb = nbformat.read(notebook, as_version=4)
-        _without_home(nb, home)
-        for key in ("input_path", "output_path"):  # papermill records where it ran; say it from the home
-            if key in nb.metadata.get("papermill", {}):
-                nb.metadata.papermill[key] = _from_home(Path(nb.metadata.papermill[key]), home)
-        write_page(notebook, nbformat.writes(nb))  # the executed notebook is shared like its page
-        if failure is not None:
-            nb.cells.insert(0, _failure_cell(what, failure))
-        write_page(page, _to_html(nb, title=title, home=home, exporter=exporter and exporter.result()))
+        _remove_leftovers(out_dir, stem)
+        staged = _Staged.beside(out_dir, stem)
+        try:
+            with _named_as(notebook, staged):
+                failure = _execute(source, staged.notebook, parameters, config, home, kernel)
+                nb = _shown_from_home(staged.notebook, home)
+                _write_staged(staged.notebook, nbformat.writes(nb))  # shared like its page
+            if failure is not None:
+                nb.cells.insert(0, _failure_cell(what, failure))
+            with _named_as(page, staged):
+                text = _to_html(nb, title=title, home=home, exporter=exporter and exporter.result())
+                _write_staged(staged.page, text)
+            # A good report rendered before is not replaced by a failure: that goes beside it.
+            kept = failure is not None and _good_report(out_dir, stem)
+            sidecar = None if kept else _sidecar(report, parameters, outcome, extra, failure)
+            with _named_as(out_dir / f"{stem}.json", staged):
+                _install(staged, out_dir, f"{stem}.{FAILED}" if kept else stem, sidecar)
+        finally:
+            staged.remove()
     finally:
         # The engine killed `kernel` after the last cell without waiting; by now it has exited. One
         # papermill never ran is ended here.
         stop_kernel(kernel)
-    error = None if failure is None else f"{failure.cell}: {failure.summary}"
-    write_json_atomic(
-        out_dir / f"{stem}.json",
-        {
-            "kind": report.kind,
-            "session": report.session,
-            "period": report.period,
-            **(extra or {}),
-            "ok": failure is None,
-            "outcome": outcome if failure is None else "failed",
-            "error": error,
-            "generated_at": iso_ms(now_ms()),
-            "html": page.name,
-            "notebook": notebook.name,
-            "parameters": parameters,
-        },
-    )
-    write_index(home)
+    if not kept:
+        write_index(home)
     if failure is not None:
-        subjects = {
-            "backtest": repr(report.session),
-            "train": f"model {report.session}",
-            "sweep": f"sweep {report.session}",
-        }
-        subject = subjects.get(report.kind, f"session {report.session!r}")
-        raise NotebookRunError(
-            f"{report.kind} report of {subject} ({report.period}) failed at "
-            f"{failure.cell}: {failure.summary}; the error is shown in {page}"
-        )
+        raise NotebookRunError(_failure_message(report, failure, page, kept))
     return ReportResult(report.kind, report.session, report.period, page, notebook, True, None, outcome)
+
+
+def _sidecar(
+    report: _Report,
+    parameters: dict[str, Any],
+    outcome: str,
+    extra: dict[str, Any] | None,
+    failure: _Failure | None,
+) -> dict[str, Any]:
+    # What the index lists a report by: what it covers, whether it ran, what it found.
+    return {
+        "kind": report.kind,
+        "session": report.session,
+        "period": report.period,
+        **(extra or {}),
+        "ok": failure is None,
+        "outcome": outcome if failure is None else "failed",
+        "error": None if failure is None else f"{failure.cell}: {failure.summary}",
+        "generated_at": iso_ms(now_ms()),
+        "html": f"{report.stem}.html",
+        "notebook": f"{report.stem}.ipynb",
+        "parameters": parameters,
+    }
+
+
+def _failure_message(report: _Report, failure: _Failure, page: Path, kept: bool) -> str:
+    subjects = {
+        "backtest": repr(report.session),
+        "train": f"model {report.session}",
+        "sweep": f"sweep {report.session}",
+    }
+    subject = subjects.get(report.kind, f"session {report.session!r}")
+    where = f"{report.kind} report of {subject} ({report.period})"
+    message = f"{where} failed at {failure.cell}: {failure.summary}"
+    if kept:
+        shown = page.with_name(f"{report.stem}.{FAILED}.html")
+        return f"{message}; the error is shown in {shown}; the report rendered before is kept: {page}"
+    return f"{message}; the error is shown in {page}"
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """The hidden files a render writes before renaming them into place: ``.<stem>.<pid>-<hex>.*``.
+
+    The notebook keeps its ``.ipynb`` (papermill warns about any other name); the sidecar ends in
+    ``.tmp`` so the index, which reads ``*.json``, never lists a staged one.
+    """
+
+    notebook: Path
+    page: Path
+    sidecar: Path
+
+    @classmethod
+    def beside(cls, folder: Path, stem: str) -> _Staged:
+        base = f".{stem}.{os.getpid()}-{secrets.token_hex(4)}"
+        return cls(folder / f"{base}.ipynb", folder / f"{base}.html", folder / f"{base}.json.tmp")
+
+    def remove(self) -> None:
+        for path in (self.notebook, self.page, self.sidecar):
+            path.unlink(missing_ok=True)
+
+
+def _remove_leftovers(folder: Path, stem: str) -> None:
+    # Staged files of renders a kill interrupted: their process is gone. A live render's are kept.
+    import psutil
+
+    pattern = re.compile(re.escape(f".{stem}.") + r"([0-9]+)-[0-9a-f]{8}\.(?:ipynb|html|json\.tmp)")
+    for path in folder.iterdir():
+        found = pattern.fullmatch(path.name)
+        if found and not psutil.pid_exists(int(found[1])):
+            path.unlink(missing_ok=True)
+
+
+def _write_staged(path: Path, text: str) -> None:
+    # A staged file is already a temporary one: written in place, flushed to disk, readable by all
+    # (a report is to be shared) before it is renamed over the report it replaces.
+    with open(path, "wb") as handle:
+        handle.write(text.encode("utf-8"))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(path, 0o644)
+
+
+def _install(staged: _Staged, folder: Path, stem: str, sidecar: dict[str, Any] | None) -> None:
+    # Every file is whole on disk before the first rename; the sidecar goes last, so the index never
+    # lists a page that is not there. A report installed under its own name leaves no failed page.
+    if sidecar is not None:
+        _write_staged(staged.sidecar, json.dumps(sidecar, indent=1, allow_nan=False, default=str))
+    os.replace(staged.notebook, folder / f"{stem}.ipynb")
+    os.replace(staged.page, folder / f"{stem}.html")
+    if sidecar is not None:
+        os.replace(staged.sidecar, folder / f"{stem}.json")
+        for suffix in (".html", ".ipynb"):
+            (folder / f"{stem}.{FAILED}{suffix}").unlink(missing_ok=True)
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The renames themselves survive a power loss once the folder is flushed.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _good_report(folder: Path, stem: str) -> bool:
+    # A report rendered before that ran to the end, whole: its sidecar says so, its files are there.
+    sidecar = read_json(folder / f"{stem}.json")
+    whole = all((folder / f"{stem}{suffix}").is_file() for suffix in (".html", ".ipynb"))
+    return sidecar is not None and sidecar.get("ok") is True and whole
+
+
+@contextmanager
+def _named_as(shown: Path, staged: _Staged) -> Iterator[None]:
+    # A full disk while writing a staged file names the report's own file, not the hidden one, and
+    # says that nothing was replaced.
+    try:
+        yield
+    except OSError as exc:
+        where = str(exc.filename or "")
+        if exc.filename is not None and Path(where).name not in _names(staged):
+            raise
+        reason = exc.strerror or str(exc)
+        if exc.errno in _DISK_ERRORS:
+            reason += (
+                "; nothing was replaced (a report rendered before is kept): free space, then render again"
+            )
+        raise type(exc)(exc.errno, reason, str(shown)) from None
+
+
+def _names(staged: _Staged) -> set[str]:
+    return {staged.notebook.name, staged.page.name, staged.sidecar.name}
+
+
+def _shown_from_home(notebook: Path, home: Path) -> Any:
+    # The executed notebook as it is shared: paths under the home shown from it.
+    nb = nbformat.read(notebook, as_version=4)
+    _without_home(nb, home)
+    for key in ("input_path", "output_path"):  # papermill records where it ran; say it from the home
+        if key in nb.metadata.get("papermill", {}):
+            nb.metadata.papermill[key] = _from_home(Path(nb.metadata.papermill[key]), home)
+    return nb
 
 
 def _period(
@@ -462,7 +611,7 @@ def _execute(
 
     from labkit.reports.kernels import ENGINE
 
-    notebook.unlink(missing_ok=True)
+    # `notebook` is a staged file (`_Staged`): papermill writes it, never the report it replaces.
     try:
         papermill.execute_notebook(
             str(source),
@@ -485,15 +634,24 @@ def _execute(
         return _Failure(
             f"cell {exc.cell_index} (In [{exc.exec_count}])", f"{exc.ename}: {exc.evalue}".rstrip(": "), trace
         )
+    except OSError as exc:
+        if exc.errno in _DISK_ERRORS:
+            raise  # the disk, not the notebook: refused by name, no page of a failure
+        return _failed_to_run(exc, source, notebook)
     except Exception as exc:  # noqa: BLE001 - a timeout, a dead kernel or a missing notebook
-        if not notebook.exists():
-            _copy_input(source, notebook)
-        name = type(exc).__name__
-        text = _ANSI.sub("", str(exc)).strip()
-        what = "timed out" if isinstance(exc, TimeoutError) or "Timeout" in name else "failed"
-        first = text.splitlines()[0] if text else ""
-        return _Failure(_running_cell(notebook), f"{name}: {what}: {first}"[:500], text)
+        return _failed_to_run(exc, source, notebook)
     return None
+
+
+def _failed_to_run(exc: Exception, source: Path, notebook: Path) -> _Failure:
+    # papermill stopped outside a cell's code (a timeout, a dead kernel, a missing notebook).
+    if not notebook.exists():
+        _copy_input(source, notebook)
+    name = type(exc).__name__
+    text = _ANSI.sub("", str(exc)).strip()
+    what = "timed out" if isinstance(exc, TimeoutError) or "Timeout" in name else "failed"
+    first = text.splitlines()[0] if text else ""
+    return _Failure(_running_cell(notebook), f"{name}: {what}: {first}"[:500], text)
 
 
 def _copy_input(source: Path, notebook: Path) -> None:

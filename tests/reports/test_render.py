@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -184,6 +187,7 @@ def test_render_report_when_weekly_cells_run_reads_the_verdict_already_saved(hom
         "weekly_readiness",
         'import json, pathlib\nsaved = json.loads(pathlib.Path(verdict).read_text())\nprint("saved", saved["week"], len(saved["execution"]))',
     )
+    home = _own_home(home, tmp_path)  # a good weekly report is kept over the failed ones of other tests
     config = load_config(None, {}, environ={})
     # Act
     result = render_report("weekly", "s1", home, config, week="2026-W02", notebooks=tmp_path)
@@ -276,3 +280,230 @@ def test_render_report_when_the_session_decided_nothing_says_empty(tmp_path):
     assert result.ok and result.outcome == "empty"
     sidecar = json.loads((tmp_path / "reports" / "idle" / "session-session.json").read_text())
     assert sidecar["outcome"] == "empty"
+
+
+# -- reports replaced whole (issue 19) ------------------------------------------------------------
+
+
+def _without_kernel(monkeypatch: pytest.MonkeyPatch, notebooks: Path) -> None:
+    """Stand papermill in for itself without a kernel: each code cell 'prints' its source, a cell
+    holding ``raise`` fails, and the output goes through papermill's own writer (a full disk or a kill
+    is simulated there)."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+    from papermill.iorw import write_ipynb
+
+    import labkit.reports.kernels
+
+    def execute(input_path, output_path, parameters=None, **kwargs):
+        nb = nbformat.read(input_path, as_version=4)
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            if "raise" in cell.source:
+                write_ipynb(nb, output_path)
+                raise PapermillExecutionError(index, index, cell.source, "ValueError", "boom", [])
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"ran {cell.source}\n")]
+        write_ipynb(nb, output_path)
+        return nb
+
+    monkeypatch.setattr(labkit.reports.kernels, "start_kernel", lambda *args, **kwargs: None)
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    write_notebook(notebooks, "daily_health", 'print("good day")')
+
+
+def _own_home(home: Path, tmp_path: Path) -> Path:
+    # A test that replaces a report works on its own copy of the session.
+    return Path(shutil.copytree(home, tmp_path / "home"))
+
+
+def _report_files(home: Path) -> dict[str, bytes]:
+    # Every file under reports/, hidden ones too: a render that failed leaves none behind.
+    root = home / "reports"
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _render_daily(home: Path, notebooks: Path):
+    return render_report(
+        "daily", "s1", home, load_config(None, {}, environ={}), date="2026-01-05", notebooks=notebooks
+    )
+
+
+def _full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _killed(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def _exited(*args, **kwargs):
+    raise SystemExit(1)
+
+
+@pytest.mark.parametrize(
+    ("where", "stop", "raised"),
+    [
+        ("papermill.iorw.LocalHandler.write", _full_disk, OSError),
+        ("papermill.iorw.LocalHandler.write", _killed, KeyboardInterrupt),
+        ("labkit.reports.render._to_html", _exited, SystemExit),
+        ("labkit.reports.render._to_html", _full_disk, OSError),
+    ],
+)
+def test_render_report_when_a_re_render_fails_mid_write_keeps_the_good_report_whole(
+    home, tmp_path, monkeypatch, where, stop, raised
+):
+    # Arrange: a good report, then a re-render that a full disk or a kill stops while writing
+    home = _own_home(home, tmp_path)
+    _without_kernel(monkeypatch, tmp_path / "notebooks")
+    _render_daily(home, tmp_path / "notebooks")
+    before = _report_files(home)
+    write_notebook(tmp_path / "notebooks", "daily_health", 'print("another day")')
+    monkeypatch.setattr(where, stop)
+    # Act
+    with pytest.raises(raised):
+        _render_daily(home, tmp_path / "notebooks")
+    # Assert: the notebook, its page, the sidecar and the index are the good report's, byte for byte,
+    # and no temporary file is left
+    assert _report_files(home) == before
+    assert "good day" in (home / "reports" / "s1" / "daily-2026-01-05.html").read_text(encoding="utf-8")
+
+
+def test_render_report_when_the_disk_fills_names_the_report_file_not_a_temporary_one(
+    home, tmp_path, monkeypatch
+):
+    # Arrange
+    home = _own_home(home, tmp_path)
+    _without_kernel(monkeypatch, tmp_path / "notebooks")
+    monkeypatch.setattr("papermill.iorw.LocalHandler.write", _full_disk)
+    # Act
+    with pytest.raises(OSError) as caught:
+        _render_daily(home, tmp_path / "notebooks")
+    # Assert
+    assert caught.value.errno == errno.ENOSPC and "No space left on device" in str(caught.value)
+    assert caught.value.filename == str(home / "reports" / "s1" / "daily-2026-01-05.ipynb")
+    assert _report_files(home) == {}
+
+
+def test_render_report_when_a_re_render_cell_raises_keeps_the_good_report_and_shows_the_error_beside(
+    home, tmp_path, monkeypatch
+):
+    # Arrange
+    home = _own_home(home, tmp_path)
+    _without_kernel(monkeypatch, tmp_path / "notebooks")
+    _render_daily(home, tmp_path / "notebooks")
+    before = _report_files(home)
+    write_notebook(tmp_path / "notebooks", "daily_health", 'raise ValueError("boom")')
+    # Act
+    with pytest.raises(NotebookRunError) as caught:
+        _render_daily(home, tmp_path / "notebooks")
+    # Assert: the good report, its sidecar and the index are untouched; the failure has a page of its own
+    folder = home / "reports" / "s1"
+    failed = folder / "daily-2026-01-05.failed.html"
+    after = _report_files(home)
+    assert {k: v for k, v in after.items() if ".failed." not in k} == before
+    assert str(failed) in str(caught.value) and str(folder / "daily-2026-01-05.html") in str(caught.value)
+    assert "REPORT FAILED" in failed.read_text(encoding="utf-8")
+    assert ">failed<" not in (home / "reports" / "index.html").read_text(encoding="utf-8")
+
+
+def test_render_report_when_a_re_render_succeeds_after_a_failed_one_removes_the_failed_page(
+    home, tmp_path, monkeypatch
+):
+    # Arrange: a good report, a failed re-render beside it, then the notebook is fixed
+    home = _own_home(home, tmp_path)
+    _without_kernel(monkeypatch, tmp_path / "notebooks")
+    _render_daily(home, tmp_path / "notebooks")
+    write_notebook(tmp_path / "notebooks", "daily_health", 'raise ValueError("boom")')
+    with pytest.raises(NotebookRunError):
+        _render_daily(home, tmp_path / "notebooks")
+    write_notebook(tmp_path / "notebooks", "daily_health", 'print("fixed day")')
+    # Act
+    result = _render_daily(home, tmp_path / "notebooks")
+    # Assert
+    assert result.ok and "fixed day" in result.html.read_text(encoding="utf-8")
+    assert sorted(_report_files(home)) == [
+        "index.html",
+        "s1/daily-2026-01-05.html",
+        "s1/daily-2026-01-05.ipynb",
+        "s1/daily-2026-01-05.json",
+    ]
+
+
+def test_render_report_when_a_failed_report_is_rendered_again_and_fails_replaces_it(
+    home, tmp_path, monkeypatch
+):
+    # Arrange: no good report to keep, only a failed one
+    home = _own_home(home, tmp_path)
+    _without_kernel(monkeypatch, tmp_path / "notebooks")
+    write_notebook(tmp_path / "notebooks", "daily_health", 'raise ValueError("first")')
+    with pytest.raises(NotebookRunError):
+        _render_daily(home, tmp_path / "notebooks")
+    write_notebook(
+        tmp_path / "notebooks", "daily_health", 'print("second try")', 'raise ValueError("second")'
+    )
+    # Act
+    with pytest.raises(NotebookRunError) as caught:
+        _render_daily(home, tmp_path / "notebooks")
+    # Assert: the page shows the latest failure, and the index lists it as failed
+    page = home / "reports" / "s1" / "daily-2026-01-05.html"
+    assert str(page) in str(caught.value)
+    assert "second try" in page.read_text(encoding="utf-8")
+    assert ">failed<" in (home / "reports" / "index.html").read_text(encoding="utf-8")
+    assert not (home / "reports" / "s1" / "daily-2026-01-05.failed.html").exists()
+
+
+def test_render_report_when_a_killed_render_left_temporary_files_removes_them(home, tmp_path, monkeypatch):
+    # Arrange: what a SIGKILL mid-render leaves (its process is gone), and one of a live render
+    home = _own_home(home, tmp_path)
+    _without_kernel(monkeypatch, tmp_path / "notebooks")
+    folder = home / "reports" / "s1"
+    folder.mkdir(parents=True)
+    dead = [
+        folder / ".daily-2026-01-05.999999999-0badc0de.ipynb",
+        folder / ".daily-2026-01-05.999999999-0badc0de.html",
+    ]
+    live = folder / f".daily-2026-01-05.{os.getpid()}-00c0ffee.html"
+    for path in [*dead, live]:
+        path.write_text("half")
+    # Act
+    _render_daily(home, tmp_path / "notebooks")
+    # Assert
+    assert not any(path.exists() for path in dead) and live.exists()
+
+
+def test_cli_report_daily_when_the_disk_is_full_exits_2_naming_the_file_and_writes_nothing(
+    home, tmp_path, monkeypatch, capsys
+):
+    # Arrange
+    from labkit.cli import main
+
+    home = _own_home(home, tmp_path)
+    _without_kernel(monkeypatch, tmp_path / "notebooks")
+    monkeypatch.setattr("papermill.iorw.LocalHandler.write", _full_disk)
+    # Act
+    code = main(["--home", str(home), "report", "daily", "--session", "s1", "--date", "2026-01-05"])
+    # Assert
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "reports/s1/daily-2026-01-05.ipynb: No space left on device" in err
+    assert "Traceback" not in err
+    assert _report_files(home) == {}
+
+
+@pytest.mark.slow
+def test_render_report_when_a_kernel_re_render_fails_keeps_the_report_it_replaces(home, tmp_path):
+    # Arrange: a good weekly report made by papermill and a kernel, then a notebook that fails
+    home = _own_home(home, tmp_path)
+    write_notebook(tmp_path / "good", "weekly_readiness", 'print("a good week")')
+    write_notebook(tmp_path / "bad", "weekly_readiness", 'print("half")', 'raise ValueError("boom")')
+    config = load_config(None, {}, environ={})
+    render_report("weekly", "s1", home, config, week="2026-W02", notebooks=tmp_path / "good")
+    before = _report_files(home)
+    # Act
+    with pytest.raises(NotebookRunError):
+        render_report("weekly", "s1", home, config, week="2026-W02", notebooks=tmp_path / "bad")
+    # Assert
+    after = _report_files(home)
+    assert {k: v for k, v in after.items() if ".failed." not in k} == before
+    assert "boom" in (home / "reports" / "s1" / "weekly-2026-W02.failed.html").read_text(encoding="utf-8")
