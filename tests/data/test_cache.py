@@ -176,3 +176,14 @@ def test_cache_when_both_names_hold_files_keeps_the_new_one_and_leaves_the_old(t
     again = cache_path(tmp_path, "yfinance", "SPY", "1d")
     # Assert
     assert again == new and len(read_parquet(new)) == 31 and old.exists()
+
+
+def test_data_info_when_an_old_file_records_no_symbol_says_so_instead_of_guessing(tmp_path, capsys):
+    # Arrange
+    _old_file(tmp_path, "ccxt-binance", "BTC-USDT", "1m", synthetic_bars("BTC/USDT", "1m", SINCE, SINCE + 600_000))
+    # Act
+    code = main(["--home", str(tmp_path), "data", "info"])
+    # Assert
+    assert code == 0
+    assert capsys.readouterr().out.startswith("ccxt-binance BTC-USDT (old name, symbol not recorded) 1m: 10 bars")
+    assert cache_info(tmp_path)[0]["old_name"] is True
