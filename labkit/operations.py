@@ -15,7 +15,7 @@ from typing import Any
 
 import psutil
 
-from labkit._io import last_line, read_json
+from labkit._io import read_json
 from labkit.engine.journal import first_gap
 from labkit.errors import CheckFailedError, ConfigError
 from labkit.home import resolve_home
@@ -23,6 +23,7 @@ from labkit.readiness.verdicts import promotion_check
 from labkit.session.control import APPLIED, NOT_CONFIRMED, command_session
 from labkit.session.lock import lock_held, lock_holder
 from labkit.session.paths import SessionPaths, existing_session, session_paths
+from labkit.session.replay import journal_against_state, last_decision
 from labkit.session.state import load_state
 from labkit.session.status import pid_alive, session_status
 from labkit.timeutil import human_duration, now_ms, parse_instant, timeframe_ms
@@ -206,7 +207,7 @@ def verify(
         )
     )
 
-    last = last_line(paths.decisions)
+    last = last_decision(paths.decisions)  # a damaged last line is refused, naming it
     lag = (now - parse_instant(last["ts"]) - tf) / 1000 if last else None
     lag_limit = 2 * tf / 1000 + 2 * min(interval, 10.0) + 1.0
     checks.append(
@@ -220,15 +221,8 @@ def verify(
     )
 
     gap = first_gap(paths.decisions)
-    checks.append(
-        Check(
-            "journal_whole",
-            gap is None,
-            "every seq from 0 follows the one before"
-            if gap is None
-            else f"decisions.jsonl line {gap[0]}: seq {gap[2]} where {gap[1]} was due (a hole in the record)",
-        )
-    )
+    checks.append(Check("journal_whole", gap is None, _gap_words(gap)))
+    checks.append(_journal_matches_state(paths, last))
 
     try:
         state = load_state(paths) or {}
@@ -245,6 +239,26 @@ def verify(
         )
     )
     return checks
+
+
+def _gap_words(gap: tuple[int, int, int] | None) -> str:
+    if gap is None:
+        return "every seq from 0 follows the one before"
+    if gap[2] < 0:
+        return f"decisions.jsonl line {gap[0]} is not a decision line (seq {gap[1]} was due there)"
+    if gap[2] == gap[1]:
+        return f"decisions.jsonl line {gap[0]}: the decision at seq {gap[1]} is damaged (edited by hand?)"
+    return f"decisions.jsonl line {gap[0]}: seq {gap[2]} where {gap[1]} was due (a hole in the record)"
+
+
+def _journal_matches_state(paths: SessionPaths, last: dict[str, Any] | None) -> Check:
+    # The journal's last decision is state.json's: neither lost decisions the other holds.
+    try:
+        mismatch = journal_against_state(paths, last)
+    except ConfigError as exc:
+        mismatch = str(exc)  # state.json missing or damaged: state_readable says so too
+    seq = -1 if last is None else last["seq"]
+    return Check("journal_matches_state", mismatch is None, mismatch or f"both end at seq {seq}")
 
 
 def _limit(seconds: float) -> str:

@@ -275,3 +275,56 @@ def test_huge_range_when_a_file_session_replays_asks_nothing(tmp_path, capsys, m
     source = f"csv:{stubs.FIXTURE_CSV}"
     assert main(["--home", str(tmp_path), *RUN, "--source", source, "--since", "2000-01-01"]) == 0
     assert "about to run" not in capsys.readouterr().err
+
+
+# --- verify and replay on damaged files: named refusals, never a traceback (issue 19, 11a/11b) ----
+
+
+def _append(path: Path, garbage: bytes) -> int:
+    # Return the number the appended line gets.
+    lines = path.read_bytes().count(b"\n")
+    with open(path, "ab") as handle:
+        handle.write(garbage)
+    return lines + 1
+
+
+@pytest.mark.parametrize("command", ["verify", "replay"])
+@pytest.mark.parametrize("garbage", [b"this is not a decision\n", b'{"seq": 120, "ts": \n', b"[1, 2]\n"])
+def test_verify_and_replay_when_the_last_journal_line_is_garbage_refuse_naming_the_line(
+    tmp_path, capsys, command, garbage
+):
+    # Arrange: a garbage line after the session's 120 decisions
+    directory = _session(tmp_path)
+    number = _append(directory / "decisions.jsonl", garbage)
+    capsys.readouterr()
+    # Act
+    code = main(["--home", str(tmp_path), command, "--session", "s1"])
+    # Assert: exit 2 naming the file, the line and the repair
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"decisions.jsonl line {number}" in err and "backup" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"this is not a tape line\n",
+        b"[1, 2]\n",
+        b'{"kind": "bar", "ts": 1767571200000}\n',  # a bar without its prices
+        b'{"kind": "bar", "ts": "noon", "open": 1, "high": 1, "low": 1, "close": 1, "volume": 1, "now": null}\n',
+        b'{"kind": "tick"}\n',
+    ],
+)
+def test_replay_when_a_tape_line_is_garbage_refuses_naming_the_line(tmp_path, capsys, garbage):
+    # Arrange: a garbage line in the middle of the tape
+    directory = _session(tmp_path)
+    tape = directory / "tape.jsonl"
+    rows = tape.read_bytes().splitlines(keepends=True)
+    tape.write_bytes(b"".join(rows[:50]) + garbage + b"".join(rows[50:]))
+    capsys.readouterr()
+    # Act
+    code = main(["--home", str(tmp_path), "replay", "--session", "s1"])
+    # Assert
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "tape.jsonl line 51" in err and "backup" in err and "Traceback" not in err

@@ -44,7 +44,7 @@ from labkit.session.lock import hold_lock
 from labkit.session.logs import EVENTS, config_secrets, session_log
 from labkit.session.paths import SessionPaths, session_paths
 from labkit.session.recorded import record_session
-from labkit.session.recovery import fold_lines, lines_to_recover
+from labkit.session.recovery import recover_from_journal
 from labkit.session.state import (
     Heartbeat,
     SessionState,
@@ -55,7 +55,6 @@ from labkit.session.state import (
 )
 from labkit.session.status import pid_alive
 from labkit.session.tape import TapeWriter
-from labkit.strategies.base import Strategy
 from labkit.strategies.sides import HOLD
 from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
 
@@ -89,9 +88,7 @@ def run_session(
 
     A new session is born whole: its source must serve bars before anything is written, and its
     folder appears with ``config.json`` and ``state.json`` already in it. A signal during start-up
-    stops it there (KeyboardInterrupt), before anything is half-made. A run that is refused (a
-    state.json or journal that is not whole, another market, mode or strategy, a model that cannot
-    be loaded) changes nothing: every check comes before the first write.
+    stops it there (KeyboardInterrupt), before anything is half-made.
     """
     s = config.session
     stop = stop or threading.Event()
@@ -101,9 +98,7 @@ def run_session(
         )
         since, until = replay_range(config, clock()) if s.pace == "fast" else (None, None)
         paths = session_paths(home, s.name)
-        _refuse_unloadable_model(config, home)
-        strategy = build_strategy(config, home, strict=False)
-        identity = session_identity(config, strategy.model_id)
+        identity = session_identity(config, build_strategy(config, home, strict=False).model_id)
         saved = load_state(paths)
         if saved is not None:
             check_identity(saved, identity, s.name)
@@ -116,35 +111,11 @@ def run_session(
         if not paths.exists():
             _create(paths, config, identity, source, home)
         with hold_lock(paths):
-            saved = load_state(paths)  # again: a run that just ended may have moved it on
-            run = _SessionRun(config, paths, source, saved, identity, stop, clock, strategy)
             _clean_leftovers(paths)
+            saved = load_state(paths)  # again: a run that just ended may have moved it on
+            run = _SessionRun(config, paths, source, saved, identity, stop, clock)
             signals.started()
             return run.run(progress, since, until, first)
-
-
-def _refuse_unloadable_model(config: LabkitConfig, home: Path) -> None:
-    # A model that is there but cannot be loaded (a member file corrupt, model.json edited, trained
-    # on another market) is refused before anything is written: holding on every bar would hide a
-    # damaged file. One not trained yet is waited for: the session holds with model_unavailable.
-    from labkit.config.schema import strategy_config
-    from labkit.models.artifacts import latest_model, load_model, models_dir
-
-    s = config.session
-    if s.strategy != "model":
-        return
-    ref = str(getattr(strategy_config(config), "model", "latest"))
-    if ref == "latest":
-        try:
-            ref = latest_model(home, s.symbol, s.timeframe)
-        except ConfigError:
-            return  # none trained yet for this market
-    if not (models_dir(home) / ref).is_dir():
-        return  # an id not trained (yet): the session says so as it holds
-    try:
-        load_model(home, ref, s.symbol, s.timeframe)
-    except ConfigError as exc:
-        raise ConfigError(f"{exc} (or run with another --model)") from None
 
 
 def _first_bars(
@@ -218,21 +189,17 @@ class _SessionRun:
         identity: dict[str, Any],
         stop: threading.Event,
         clock: Callable[[], int],
-        strategy: Strategy | None = None,
     ) -> None:
         s = config.session
         self.config, self.paths, self.source, self.identity = config, paths, source, identity
         self.stop, self.clock = stop, clock
         self.tf = timeframe_ms(s.timeframe)
-        self.rebuilt = saved is None and paths.decisions.exists()  # state.json lost: rebuild it
-        self.state = SessionState.from_saved(saved, s.capital)
-        self.portfolio = self.state.portfolio
-        # The whole journal is checked before anything is opened for writing: a refused run (a
-        # damaged line, a journal behind its state) leaves every file as it was, none created.
-        self.behind = lines_to_recover(self.state, paths)
         make_private_dir(paths.root)
         if not paths.config.exists():
             write_json_atomic(paths.config, redacted(config))
+        self.rebuilt = saved is None and paths.decisions.exists()  # state.json lost: rebuild it
+        self.state = SessionState.from_saved(saved, s.capital)
+        self.portfolio = self.state.portfolio
         self.journal = JournalWriter(paths.decisions)  # cuts a torn last line, with a warning
         self.tape = TapeWriter(paths.tape)
         self.engine: Engine = build_engine(
@@ -244,14 +211,13 @@ class _SessionRun:
             on_event=self._log_event,
             home=paths.home,
             strict=False,
-            strategy=strategy,
         )
         self.heartbeat = Heartbeat(paths, s.name, identity["mode"], s.symbol)
         self._logged_blocks: dict[tuple[str, str], int] = {}
 
     def _recover(self) -> None:
         # Inside the session log, so what recovery says is kept with the session.
-        fold_lines(self.state, self.paths, self.behind)
+        recover_from_journal(self.state, self.paths)
         if self.rebuilt:
             mode = restore_applied(self.paths, self.state, self.identity["mode"])
             log.warning(
@@ -262,8 +228,10 @@ class _SessionRun:
             )
             if mode != self.identity["mode"]:
                 self._follow_command(Applied(mode=mode))
-        if self.portfolio.last_ts is not None:
-            self.tape.commit(self.portfolio.last_ts)  # a resume: what the journal holds is decided
+        # Every run opens its tape with a commit, before any bar: what the journal holds is decided
+        # (none yet in a new session), and bars a killed attempt left after the last commit were never
+        # decided, so a replay drops them instead of deciding them twice.
+        self.tape.commit(self.portfolio.last_ts)
 
     def run(
         self, progress: bool | None, since: int | None, until: int | None, first: pd.DataFrame | None
@@ -273,7 +241,7 @@ class _SessionRun:
             try:
                 self._recover()
             except BaseException:
-                # Folding in what the journal holds ahead of the state failed: nothing was decided.
+                # Refused (a journal behind its state, a damaged line): leave every file as it was.
                 self.journal.close()
                 self.tape.close()
                 raise
@@ -301,7 +269,6 @@ class _SessionRun:
                 self.tape.close()
                 save_state(self.paths, self.state, self.identity)
                 self.heartbeat.beat(port, status="stopped")
-                self._cancel_queued_stops()
                 log.info("session %s stops after %d decisions", s.name, port.last_seq + 1)
             # Every run is a trial of its market, at any pace: the session's equity so far.
             record_session_trial(self.config, self.paths.decisions, self.engine.strategy.model_id)
@@ -338,6 +305,7 @@ class _SessionRun:
         # does not hold, even after a power loss. One fsync per checkpoint: a bar live, a slice in
         # a replay.
         self.journal.flush(fsync=True)
+                self._cancel_queued_stops()
         self.tape.flush(fsync=True)
         self.state.journal_offset = self.journal.offset()
         save_state(self.paths, self.state, self.identity)
@@ -353,14 +321,6 @@ class _SessionRun:
         if keys or offset != self.state.control_offset:
             self._checkpoint()
             acknowledge(self.paths, keys, self.portfolio.last_seq)
-
-    def _cancel_queued_stops(self) -> None:
-        # Still holding the lock: a stop that came after the last poll was meant for this run, which
-        # is ending anyway; left queued, it would end the next run before its first bar.
-        try:
-            cancel_queued_stops(self.paths, self.state.control_offset, RUN_ENDED_WHY)
-        except OSError as exc:
-            log.error("%s: could not cancel the stops still queued: %s", self.paths.control, exc)
 
     def _follow_command(self, applied: Applied) -> None:
         if applied.stop:
@@ -398,6 +358,14 @@ class _SessionRun:
                     key[0],
                     line["rejection_reason"],
                     extra={**extra, "detail": line["gate_trace"]["detail"]},
+    def _cancel_queued_stops(self) -> None:
+        # Still holding the lock: a stop that came after the last poll was meant for this run, which
+        # is ending anyway; left queued, it would end the next run before its first bar.
+        try:
+            cancel_queued_stops(self.paths, self.state.control_offset, RUN_ENDED_WHY)
+        except OSError as exc:
+            log.error("%s: could not cancel the stops still queued: %s", self.paths.control, exc)
+
                 )
 
     def _prime_resumed(self, since: int) -> None:
