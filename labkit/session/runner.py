@@ -44,7 +44,7 @@ from labkit.session.lock import hold_lock
 from labkit.session.logs import EVENTS, config_secrets, session_log
 from labkit.session.paths import SessionPaths, session_paths
 from labkit.session.recorded import record_session
-from labkit.session.recovery import recover_from_journal
+from labkit.session.recovery import fold_lines, lines_to_recover
 from labkit.session.state import (
     Heartbeat,
     SessionState,
@@ -55,6 +55,7 @@ from labkit.session.state import (
 )
 from labkit.session.status import pid_alive
 from labkit.session.tape import TapeWriter
+from labkit.strategies.base import Strategy
 from labkit.strategies.sides import HOLD
 from labkit.timeutil import iso_s, now_ms, parse_instant, timeframe_ms
 
@@ -88,7 +89,9 @@ def run_session(
 
     A new session is born whole: its source must serve bars before anything is written, and its
     folder appears with ``config.json`` and ``state.json`` already in it. A signal during start-up
-    stops it there (KeyboardInterrupt), before anything is half-made.
+    stops it there (KeyboardInterrupt), before anything is half-made. A run that is refused (a
+    state.json or journal that is not whole, another market, mode or strategy, a model that cannot
+    be loaded) changes nothing: every check comes before the first write.
     """
     s = config.session
     stop = stop or threading.Event()
@@ -98,7 +101,9 @@ def run_session(
         )
         since, until = replay_range(config, clock()) if s.pace == "fast" else (None, None)
         paths = session_paths(home, s.name)
-        identity = session_identity(config, build_strategy(config, home, strict=False).model_id)
+        _refuse_unloadable_model(config, home)
+        strategy = build_strategy(config, home, strict=False)
+        identity = session_identity(config, strategy.model_id)
         saved = load_state(paths)
         if saved is not None:
             check_identity(saved, identity, s.name)
@@ -111,11 +116,35 @@ def run_session(
         if not paths.exists():
             _create(paths, config, identity, source, home)
         with hold_lock(paths):
-            _clean_leftovers(paths)
             saved = load_state(paths)  # again: a run that just ended may have moved it on
-            run = _SessionRun(config, paths, source, saved, identity, stop, clock)
+            run = _SessionRun(config, paths, source, saved, identity, stop, clock, strategy)
+            _clean_leftovers(paths)
             signals.started()
             return run.run(progress, since, until, first)
+
+
+def _refuse_unloadable_model(config: LabkitConfig, home: Path) -> None:
+    # A model that is there but cannot be loaded (a member file corrupt, model.json edited, trained
+    # on another market) is refused before anything is written: holding on every bar would hide a
+    # damaged file. One not trained yet is waited for: the session holds with model_unavailable.
+    from labkit.config.schema import strategy_config
+    from labkit.models.artifacts import latest_model, load_model, models_dir
+
+    s = config.session
+    if s.strategy != "model":
+        return
+    ref = str(getattr(strategy_config(config), "model", "latest"))
+    if ref == "latest":
+        try:
+            ref = latest_model(home, s.symbol, s.timeframe)
+        except ConfigError:
+            return  # none trained yet for this market
+    if not (models_dir(home) / ref).is_dir():
+        return  # an id not trained (yet): the session says so as it holds
+    try:
+        load_model(home, ref, s.symbol, s.timeframe)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (or run with another --model)") from None
 
 
 def _first_bars(
@@ -189,17 +218,21 @@ class _SessionRun:
         identity: dict[str, Any],
         stop: threading.Event,
         clock: Callable[[], int],
+        strategy: Strategy | None = None,
     ) -> None:
         s = config.session
         self.config, self.paths, self.source, self.identity = config, paths, source, identity
         self.stop, self.clock = stop, clock
         self.tf = timeframe_ms(s.timeframe)
-        make_private_dir(paths.root)
-        if not paths.config.exists():
-            write_json_atomic(paths.config, redacted(config))
         self.rebuilt = saved is None and paths.decisions.exists()  # state.json lost: rebuild it
         self.state = SessionState.from_saved(saved, s.capital)
         self.portfolio = self.state.portfolio
+        # The whole journal is checked before anything is opened for writing: a refused run (a
+        # damaged line, a journal behind its state) leaves every file as it was, none created.
+        self.behind = lines_to_recover(self.state, paths)
+        make_private_dir(paths.root)
+        if not paths.config.exists():
+            write_json_atomic(paths.config, redacted(config))
         self.journal = JournalWriter(paths.decisions)  # cuts a torn last line, with a warning
         self.tape = TapeWriter(paths.tape)
         self.engine: Engine = build_engine(
@@ -211,13 +244,14 @@ class _SessionRun:
             on_event=self._log_event,
             home=paths.home,
             strict=False,
+            strategy=strategy,
         )
         self.heartbeat = Heartbeat(paths, s.name, identity["mode"], s.symbol)
         self._logged_blocks: dict[tuple[str, str], int] = {}
 
     def _recover(self) -> None:
         # Inside the session log, so what recovery says is kept with the session.
-        recover_from_journal(self.state, self.paths)
+        fold_lines(self.state, self.paths, self.behind)
         if self.rebuilt:
             mode = restore_applied(self.paths, self.state, self.identity["mode"])
             log.warning(
@@ -241,7 +275,7 @@ class _SessionRun:
             try:
                 self._recover()
             except BaseException:
-                # Refused (a journal behind its state, a damaged line): leave every file as it was.
+                # Folding in what the journal holds ahead of the state failed: nothing was decided.
                 self.journal.close()
                 self.tape.close()
                 raise
@@ -269,6 +303,7 @@ class _SessionRun:
                 self.tape.close()
                 save_state(self.paths, self.state, self.identity)
                 self.heartbeat.beat(port, status="stopped")
+                self._cancel_queued_stops()
                 log.info("session %s stops after %d decisions", s.name, port.last_seq + 1)
             # Every run is a trial of its market, at any pace: the session's equity so far.
             record_session_trial(self.config, self.paths.decisions, self.engine.strategy.model_id)
@@ -305,7 +340,6 @@ class _SessionRun:
         # does not hold, even after a power loss. One fsync per checkpoint: a bar live, a slice in
         # a replay.
         self.journal.flush(fsync=True)
-                self._cancel_queued_stops()
         self.tape.flush(fsync=True)
         self.state.journal_offset = self.journal.offset()
         save_state(self.paths, self.state, self.identity)
@@ -321,6 +355,14 @@ class _SessionRun:
         if keys or offset != self.state.control_offset:
             self._checkpoint()
             acknowledge(self.paths, keys, self.portfolio.last_seq)
+
+    def _cancel_queued_stops(self) -> None:
+        # Still holding the lock: a stop that came after the last poll was meant for this run, which
+        # is ending anyway; left queued, it would end the next run before its first bar.
+        try:
+            cancel_queued_stops(self.paths, self.state.control_offset, RUN_ENDED_WHY)
+        except OSError as exc:
+            log.error("%s: could not cancel the stops still queued: %s", self.paths.control, exc)
 
     def _follow_command(self, applied: Applied) -> None:
         if applied.stop:
@@ -358,14 +400,6 @@ class _SessionRun:
                     key[0],
                     line["rejection_reason"],
                     extra={**extra, "detail": line["gate_trace"]["detail"]},
-    def _cancel_queued_stops(self) -> None:
-        # Still holding the lock: a stop that came after the last poll was meant for this run, which
-        # is ending anyway; left queued, it would end the next run before its first bar.
-        try:
-            cancel_queued_stops(self.paths, self.state.control_offset, RUN_ENDED_WHY)
-        except OSError as exc:
-            log.error("%s: could not cancel the stops still queued: %s", self.paths.control, exc)
-
                 )
 
     def _prime_resumed(self, since: int) -> None:

@@ -5,7 +5,9 @@ recently it was alive). Both are replaced atomically, so a reader or a crash nev
 from __future__ import annotations
 
 import json
+import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from labkit._io import write_json_atomic
 from labkit.engine.portfolio import Portfolio
-from labkit.errors import ConfigError
+from labkit.errors import ConfigError, DataError
 from labkit.session.paths import SessionPaths, read_saved_config, session_paths
 from labkit.timeutil import iso_ms, iso_s, now_ms
 
@@ -43,6 +45,7 @@ class SessionState:
         if not saved:
             return cls(Portfolio.start(capital))
         book = saved.get("portfolio", {})
+
         # Before the book and the session's offsets were apart, state.json kept them all in "portfolio".
         def pick(key: str, default: Any) -> Any:
             return saved.get(key, book.get(key, default))
@@ -56,19 +59,62 @@ class SessionState:
 
 
 def save_state(paths: SessionPaths, state: SessionState, identity: dict[str, Any]) -> None:
-    """Replace ``state.json`` with the session's state, atomically."""
-    write_json_atomic(
-        paths.state,
-        {
-            "schema": STATE_SCHEMA,
-            **identity,
-            "updated_at": iso_ms(now_ms()),
-            "control_offset": state.control_offset,
-            "journal_offset": state.journal_offset,
-            "transitions": state.transitions,
-            "portfolio": state.portfolio.to_dict(),
-        },
-    )
+    """Replace ``state.json`` with the session's state, atomically.
+
+    Raises
+    ------
+    DataError
+        When a number in it is NaN or infinite, naming the field: such a state is never written
+        (the one on disk stays), as no later run could resume from it.
+    """
+    document = {
+        "schema": STATE_SCHEMA,
+        **identity,
+        "updated_at": iso_ms(now_ms()),
+        "control_offset": state.control_offset,
+        "journal_offset": state.journal_offset,
+        "transitions": state.transitions,
+        "portfolio": state.portfolio.to_dict(),
+    }
+    bad = first_non_finite(document)
+    if bad is not None:
+        where, value = bad
+        raise DataError(
+            f"{paths.state}: {where} is {_json_spelling(value)}; not saved, so the state.json on disk "
+            "stays as it was. A book that is not a number is a labkit bug: please report it with the "
+            "session's tape.jsonl"
+        )
+    write_json_atomic(paths.state, document)
+
+
+def first_non_finite(data: Any, where: str = "") -> tuple[str, float] | None:
+    """Return the dotted path and value of the first NaN or infinite number in `data`, or None.
+
+    Examples
+    --------
+    >>> first_non_finite({"portfolio": {"cash": 1.0, "stops": [2.0, float("inf")]}})
+    ('portfolio.stops.1', inf)
+    >>> first_non_finite({"cash": 1.0}) is None
+    True
+    """
+    if isinstance(data, float):
+        return None if math.isfinite(data) else (where, data)
+    if isinstance(data, dict):
+        items: Iterable[tuple[Any, Any]] = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        return None
+    for key, value in items:
+        found = first_non_finite(value, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def _json_spelling(value: float) -> str:
+    # How Python's json module writes the number, which is what a person finds in the file.
+    return "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
 
 
 def last_decided(paths: SessionPaths) -> int | None:
@@ -98,6 +144,12 @@ def load_state(paths: SessionPaths) -> dict[str, Any] | None:
         raise ConfigError(f"{paths.state}: not valid JSON ({exc}); {_REBUILD}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{paths.state}: must be a JSON object, not {type(data).__name__}; {_REBUILD}")
+    # Python's json reads NaN and Infinity; a book holding one would write decisions with no cash.
+    bad = first_non_finite(data)
+    if bad is not None:
+        where, value = bad
+        shown = _json_spelling(value)
+        raise ConfigError(f"{paths.state}: {where}: {shown} is not a finite number; {_REBUILD}")
     try:
         _STATE.validate_python(data)
     except ValidationError as exc:
@@ -114,7 +166,7 @@ _REBUILD = "move it aside and `labkit run` rebuilds the state from decisions.jso
 
 class _SavedState(BaseModel):
     # What state.json must hold for a session to resume from it; extra keys are the identity.
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     control_offset: int = Field(0, ge=0)
     journal_offset: int = Field(0, ge=0)
     transitions: list[dict[str, Any]] = []

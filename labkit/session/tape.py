@@ -14,8 +14,10 @@ prove that the decisions in the journal are what the engine makes of them. Kinds
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,64 +25,85 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from labkit._io import iter_lines, open_append
+from labkit._io import iter_lines, named, open_append
 from labkit.data.bars import COLUMNS, make_bars, ts_ms
 
 _encode = functools.partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
 
 
 class TapeWriter:
-    """Append bars and commands to a session's tape; flushed before the bars are decided."""
+    """Append bars and commands to a session's tape; flushed before the bars are decided.
+
+    A write that fails (a full disk) raises the OSError with the tape's path in it, so the user
+    reads "tape.jsonl: No space left on device", not only the second half.
+    """
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self._file = open_append(path)  # cuts a torn last line, with a warning
 
     def bars(self, bars: pd.DataFrame, kind: str, now: int | None = None) -> None:
         if not len(bars):
             return
         columns = [ts_ms(bars).tolist()] + [bars[c].to_numpy(dtype="float64").tolist() for c in COLUMNS]
-        write, encode = self._file.write, _encode
-        for t, o, h, low, c, v in zip(*columns, strict=True):
-            write(
-                encode(
-                    {
-                        "kind": kind,
-                        "ts": t,
-                        "open": o,
-                        "high": h,
-                        "low": low,
-                        "close": c,
-                        "volume": v,
-                        "now": now,
-                    }
+        with self._naming_the_file():
+            write, encode = self._file.write, _encode
+            for t, o, h, low, c, v in zip(*columns, strict=True):
+                write(
+                    encode(
+                        {
+                            "kind": kind,
+                            "ts": t,
+                            "open": o,
+                            "high": h,
+                            "low": low,
+                            "close": c,
+                            "volume": v,
+                            "now": now,
+                        }
+                    )
                 )
-            )
-        self._file.flush()
+            self._file.flush()
 
     def unavailable(self, times: list[int], now: int) -> None:
         """Record due bars the source could not deliver (journaled as data_unavailable)."""
-        for ts in times:
-            self._file.write(_encode({"kind": "unavailable", "ts": ts, "now": now}))
-        self._file.flush()
+        with self._naming_the_file():
+            for ts in times:
+                self._file.write(_encode({"kind": "unavailable", "ts": ts, "now": now}))
+            self._file.flush()
 
     def commit(self, last_ts: int | None) -> None:
         """Mark that every bar up to `last_ts` is decided and journaled (a checkpoint or a resume)."""
-        self._file.write(_encode({"kind": "commit", "last_ts": last_ts}))
-        self._file.flush()
+        with self._naming_the_file():
+            self._file.write(_encode({"kind": "commit", "last_ts": last_ts}))
+            self._file.flush()
 
     def command(self, command: dict[str, Any]) -> None:
-        self._file.write(_encode({"kind": "command", "command": command}))
-        self._file.flush()
+        with self._naming_the_file():
+            self._file.write(_encode({"kind": "command", "command": command}))
+            self._file.flush()
 
     def flush(self, fsync: bool = False) -> None:
-        self._file.flush()
-        if fsync:
-            os.fsync(self._file.fileno())
+        with self._naming_the_file():
+            self._file.flush()
+            if fsync:
+                os.fsync(self._file.fileno())
 
     def close(self) -> None:
         if not self._file.closed:
-            self.flush(fsync=True)
-            self._file.close()
+            try:
+                self.flush(fsync=True)
+            finally:
+                # Even on a full disk the descriptor is closed; the error that counts is the flush's.
+                with contextlib.suppress(OSError):
+                    self._file.close()
+
+    @contextlib.contextmanager
+    def _naming_the_file(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            raise named(exc, self.path) from None
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

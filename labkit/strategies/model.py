@@ -107,15 +107,15 @@ class ModelStrategy(Strategy):
         home = context.home if context.home is not None else resolve_home(None)
         try:
             loaded = load_model(home, self.config.model, context.symbol, context.timeframe)
-        except ConfigError:
+        except ConfigError as exc:
             if context.strict:
                 raise
-            log.warning(
-                "model %s for %s %s cannot be loaded: every bar holds with model_unavailable",
+            log.warning(  # the reason, not a traceback: the user's to repair, not labkit's
+                "model %s for %s %s cannot be loaded (%s): every bar holds with model_unavailable",
                 self.config.model,
                 context.symbol,
                 context.timeframe,
-                exc_info=True,
+                exc,
             )
             return
         self.model_id = loaded.model_id
