@@ -369,7 +369,7 @@ def _render(
         try:
             with _named_as(notebook, staged):
                 failure = _execute(source, staged.notebook, parameters, config, home, kernel)
-                nb = _shown_from_home(staged.notebook, home)
+                nb = _shown_from_home(staged.notebook, notebook, home)
                 _write_staged(staged.notebook, nbformat.writes(nb))  # shared like its page
             if failure is not None:
                 nb.cells.insert(0, _failure_cell(what, failure))
@@ -532,13 +532,17 @@ def _names(staged: _Staged) -> set[str]:
     return {staged.notebook.name, staged.page.name, staged.sidecar.name}
 
 
-def _shown_from_home(notebook: Path, home: Path) -> Any:
-    # The executed notebook as it is shared: paths under the home shown from it.
-    nb = nbformat.read(notebook, as_version=4)
+def _shown_from_home(staged: Path, notebook: Path, home: Path) -> Any:
+    # The executed notebook as it is shared: paths under the home shown from it, and papermill's
+    # record of where it wrote naming the report's notebook, not the hidden file it was staged in.
+    nb = nbformat.read(staged, as_version=4)
     _without_home(nb, home)
+    recorded = nb.metadata.get("papermill", {})
+    if "output_path" in recorded:
+        recorded["output_path"] = str(notebook)
     for key in ("input_path", "output_path"):  # papermill records where it ran; say it from the home
-        if key in nb.metadata.get("papermill", {}):
-            nb.metadata.papermill[key] = _from_home(Path(nb.metadata.papermill[key]), home)
+        if key in recorded:
+            recorded[key] = _from_home(Path(recorded[key]), home)
     return nb
 
 

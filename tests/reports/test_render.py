@@ -507,3 +507,5 @@ def test_render_report_when_a_kernel_re_render_fails_keeps_the_report_it_replace
     after = _report_files(home)
     assert {k: v for k, v in after.items() if ".failed." not in k} == before
     assert "boom" in (home / "reports" / "s1" / "weekly-2026-W02.failed.html").read_text(encoding="utf-8")
+    kept = nbformat.read(home / "reports" / "s1" / "weekly-2026-W02.ipynb", as_version=4)
+    assert kept.metadata.papermill.output_path == "reports/s1/weekly-2026-W02.ipynb"  # not the staged name
