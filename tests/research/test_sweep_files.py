@@ -129,29 +129,70 @@ DAMAGE = {
     "no_row": lambda d: {"blocks": d["blocks"]},
     "not_a_mapping": lambda d: [d],
 }
+DAMAGE_AND_NONE = {**DAMAGE, "no_damage": lambda d: d}
+
+
+def _damaged_copy(swept: Path, home: Path, damage: str) -> tuple[Path, Path]:
+    """Copy the finished sweep under `home` and damage its first run file; return it and the other."""
+    import shutil
+
+    shutil.copytree(swept / "data", home / "data")
+    damaged, good = sorted((home / "data" / "sweeps" / "pairs" / "runs").glob("*.json"))
+    damaged.write_text(json.dumps(DAMAGE_AND_NONE[damage](orjson.loads(damaged.read_bytes()))))
+    return damaged, good
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
-def test_sweep_resume_when_a_run_file_is_malformed_warns_naming_it_and_runs_it_again(tmp_path, swept, capsys, caplog, damage):
-    # Arrange: the finished sweep's files, one run file damaged in place
-    import shutil
+def test_sweep_store_when_a_run_file_is_malformed_skips_it_with_a_warning_naming_it(tmp_path, swept, caplog, damage):
+    # Arrange
+    from labkit.research.sweep.paths import sweep_paths
 
-    shutil.copytree(swept / "data", tmp_path / "data")
-    runs = sorted((tmp_path / "data" / "sweeps" / "pairs" / "runs").glob("*.json"))
-    damaged = runs[0]
-    data = orjson.loads(damaged.read_bytes())
-    damaged.write_text(json.dumps(DAMAGE[damage](data)))
+    damaged, good = _damaged_copy(swept, tmp_path, damage)
+    store = SweepStore(sweep_paths(tmp_path, "pairs"))
+    # Act
+    with caplog.at_level(logging.WARNING, logger="labkit"):
+        count = store.load()
+        store.write_tables()
+    # Assert: the good run kept, the damaged one to run again, the tables whole
+    assert count == 1 and set(store.rows) == {good.stem}
+    assert f"{damaged}: not a finished run (" in caplog.text and "it runs again" in caplog.text
+    assert len(pd.read_parquet(store.results_path)) == 1 and len(pd.read_parquet(store.blocks_path)) == BLOCKS
+
+
+@pytest.mark.slow
+def test_sweep_resume_when_a_run_file_has_malformed_blocks_runs_it_again_and_ends_with_the_sweeps_table(tmp_path, swept, capsys, caplog):
+    # Arrange: one run's blocks of unequal lengths (np.stack raised a traceback here)
+    damaged, _ = _damaged_copy(swept, tmp_path, "blocks_ragged")
     expected = pd.read_parquet(swept / "data" / "sweeps" / "pairs" / "results.parquet").drop(columns=["seconds", "trial"])
     # Act
     with caplog.at_level(logging.WARNING, logger="labkit"):
         code = sweep(tmp_path, "--resume", "--json")
-    # Assert: the damaged run ran again; the table is the sweep's own
+    # Assert
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert json.loads(captured.out)["ran"] == 1
-    assert str(damaged) in caplog.text and "runs again" in caplog.text
+    assert json.loads(captured.out)["ran"] == 1 and str(damaged) in caplog.text
     results = pd.read_parquet(tmp_path / "data" / "sweeps" / "pairs" / "results.parquet").drop(columns=["seconds", "trial"])
     pd.testing.assert_frame_equal(results, expected)
+    assert orjson.loads(damaged.read_bytes())["blocks"]["sum"] == orjson.loads((swept / "data" / "sweeps" / "pairs" / "runs" / damaged.name).read_bytes())["blocks"]["sum"]
+
+
+def test_sweep_resume_when_a_run_file_holds_another_runs_grid_values_runs_it_again(tmp_path, swept, caplog):
+    # Arrange: a whole, well-formed file whose fee is not its run's
+    from labkit.research.sweep.paths import sweep_paths
+
+    damaged, _ = _damaged_copy(swept, tmp_path, "no_damage")
+    data = orjson.loads(damaged.read_bytes())
+    damaged.write_bytes(orjson.dumps({**data, "row": {**data["row"], "fee": 0.5}}))
+    plan = SweepPlan(load_grid(write_grid(tmp_path)), tmp_path, environ={})
+    store = SweepStore(sweep_paths(tmp_path, "pairs"))
+    store.load()
+    # Act
+    with caplog.at_level(logging.WARNING, logger="labkit"):
+        done = {run.run_id: store.ok(run.run_id, run.key) for run in plan.runs()}
+    # Assert
+    assert done[damaged.stem] is False and sum(done.values()) == 1
+    assert f"{damaged}: not a finished run (fee is 0.5, where the grid's run has 0.001)" in caplog.text
+    assert damaged.stem not in store.rows
 
 
 def test_sweep_store_when_a_run_file_is_not_utf8_or_a_folder_skips_it(tmp_path, caplog):
