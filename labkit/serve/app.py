@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -36,7 +37,8 @@ from labkit.errors import ConfigError
 from labkit.home import NAME_RULE, is_name
 from labkit.serve.guard import KeyRing, RateLimiter, api_keys, client_name, harmless, is_loopback
 from labkit.serve.journals import JournalViews
-from labkit.session.paths import SessionPaths, list_sessions, session_paths
+from labkit.serve.statuses import StatusCache
+from labkit.session.paths import SessionPaths, session_paths
 
 log = logging.getLogger("labkit.serve")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -108,12 +110,18 @@ def shown(text: str, limit: int = 40) -> str:
     return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
 
 
-def create_app(home: Path, config: LabkitConfig, loopback_only: bool = False) -> Starlette:
+def create_app(
+    home: Path,
+    config: LabkitConfig,
+    loopback_only: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+) -> Starlette:
     """Return the application serving `home` with the ``serve`` section of `config`.
 
     `loopback_only` (what `labkit serve` sets when it listens on loopback) refuses a request whose
     ``Host`` header names another host: a page elsewhere whose name was made to resolve to
-    127.0.0.1 (DNS rebinding) cannot read the API from a visitor's browser.
+    127.0.0.1 (DNS rebinding) cannot read the API from a visitor's browser. `clock` (monotonic
+    seconds) dates the statuses kept between requests (`labkit.serve.statuses`).
 
     Raises
     ------
@@ -121,7 +129,7 @@ def create_app(home: Path, config: LabkitConfig, loopback_only: bool = False) ->
         When a key of ``serve.api_keys`` is unfit (`labkit.serve.guard.api_keys`).
     """
     home = Path(home)
-    service = _Service(home, config)
+    service = _Service(home, config, StatusCache(home, clock=clock))
     routes = [
         Route("/", service.index, methods=["GET"]),
         Route("/health", service.health, methods=["GET"]),
@@ -157,8 +165,9 @@ class _Files(StaticFiles):
 
 
 class _Service:
-    def __init__(self, home: Path, config: LabkitConfig) -> None:
+    def __init__(self, home: Path, config: LabkitConfig, statuses: StatusCache) -> None:
         self.home = home
+        self.statuses = statuses
         self.serve = config.serve
         self.api_keys = api_keys(config.serve)
         self.keys = KeyRing(self.api_keys)
@@ -174,7 +183,11 @@ class _Service:
 
     # --- health and metrics ------------------------------------------------------------------------
 
-    def health(self, request: Request) -> Json:
+    # /health and the statuses run on the event loop, not in a worker thread: their statuses are
+    # kept between requests (`StatusCache`), so most answers cost a few stat calls, and fifty
+    # clients at once do not queue for threads that contend for the GIL.
+
+    async def health(self, request: Request) -> Json:
         from labkit.timeutil import iso_ms, now_ms
 
         self._no_parameters(request)
@@ -214,19 +227,17 @@ class _Service:
 
     # --- sessions ----------------------------------------------------------------------------------
 
-    def sessions(self, request: Request) -> Json:
+    async def sessions(self, request: Request) -> Json:
         self._no_parameters(request)
         return Json(self._statuses())
 
-    def session(self, request: Request) -> Json:
-        from labkit.session.status import session_status
-
+    async def session(self, request: Request) -> Json:
         self._no_parameters(request)
         paths = self._paths(request.path_params["name"])
-        try:
-            return Json(session_status(self.home, paths.name))
-        except ConfigError:
-            raise _no_session(paths.name) from None
+        status = self.statuses.status(paths.name)
+        if status is None:
+            raise _no_session(paths.name)
+        return Json(status)
 
     def decisions(self, request: Request) -> Json:
         most = self.serve.decisions_limit_max
@@ -334,15 +345,7 @@ class _Service:
         return paths
 
     def _statuses(self) -> list[dict[str, Any]]:
-        from labkit.session.status import session_status
-
-        found = []
-        for name in list_sessions(self.home):
-            try:
-                found.append(session_status(self.home, name))
-            except ConfigError:
-                continue  # removed since it was listed
-        return found
+        return self.statuses.statuses()
 
 
 def _no_session(name: str) -> ApiError:
@@ -563,7 +566,6 @@ class _Guard:
                 {"Retry-After": str(wait)},
             )
         return None
-
 
     def _client(self, scope: Scope) -> str:
         # The connection's address, or behind a proxy the last address of the header it sets.

@@ -85,8 +85,9 @@ def test_rate_limit_when_a_forwarded_header_is_configured_keys_on_its_last_addre
 def test_rate_limit_when_no_forwarded_header_is_configured_ignores_x_forwarded_for(tmp_path):
     app = _app(tmp_path, rate_limit_per_minute=2)
     with stubs_client(app, "127.0.0.1") as client:
-        statuses = [client.get("/health", headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
-                    for n in range(3)]
+        statuses = [
+            client.get("/health", headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code for n in range(3)
+        ]
     assert statuses == [200, 200, 429]
 
 
@@ -110,8 +111,13 @@ def stubs_client(app, host: str):
 
 @pytest.mark.parametrize(
     "target",
-    [f"/api/sessions?{KEY}=1", f"/api/sessions?key={KEY}", f"/api/sessions/s1/decisions?limit={KEY}",
-     f"/api/sessions/s1/equity?points={KEY[:20]}", f"/health?{KEY[:16]}"],
+    [
+        f"/api/sessions?{KEY}=1",
+        f"/api/sessions?key={KEY}",
+        f"/api/sessions/s1/decisions?limit={KEY}",
+        f"/api/sessions/s1/equity?points={KEY[:20]}",
+        f"/health?{KEY[:16]}",
+    ],
 )
 def test_refusal_when_query_holds_a_key_never_echoes_it_even_in_part(tmp_path, target):
     stubs.replayed_session(tmp_path, "s1", "2026-01-05", "2026-01-05T00:10")
@@ -163,8 +169,10 @@ def _recv_or_none(sock: socket.socket, timeout: float) -> bytes | None:
 def test_connection_when_headers_never_complete_is_closed_after_the_request_timeout(tmp_path):
     with live_server(tmp_path, request_timeout=0.3) as base:
         port = int(base.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port)) as partial, \
-                socket.create_connection(("127.0.0.1", port)) as silent:
+        with (
+            socket.create_connection(("127.0.0.1", port)) as partial,
+            socket.create_connection(("127.0.0.1", port)) as silent,
+        ):
             partial.sendall(PARTIAL_REQUEST)
             answered = [_recv_or_none(partial, 5.0), _recv_or_none(silent, 5.0)]
         assert answered == [b"", b""]  # closed by the server, with nothing said
@@ -217,8 +225,9 @@ def test_health_when_thousands_of_slow_connections_are_open_still_answers(tmp_pa
     port = _free_port()
     env = {**os.environ, "LABKIT_SERVE__RATE_LIMIT_PER_MINUTE": "100000"}
     log = (tmp_path / "serve.log").open("w")  # a file, not a pipe: the log never blocks the server
-    proc = stubs.start_labkit(tmp_path, "serve", "--port", str(port), env=env, stderr=log,
-                              preexec_fn=_limited_fds(1024))
+    proc = stubs.start_labkit(
+        tmp_path, "serve", "--port", str(port), env=env, stderr=log, preexec_fn=_limited_fds(1024)
+    )
     slow: list[socket.socket] = []
     try:
         _wait_until_listening(port, proc)
