@@ -462,9 +462,9 @@ def secret_values(config: LabkitConfig | Mapping[str, Mapping[str, Any]]) -> lis
     owner = _owner_of(config)
     if owner is not None:
         return secret_values(owner)
-    found = {s for options in config.values() for s in option_secrets(options)}
-    found |= {s for text in _strings(dict(config)) for s in query_secrets(text)}
-    return sorted(found)
+    plain = {s for options in config.values() for s in option_secrets(options)}
+    plain |= {s for text in _strings(dict(config)) for s in query_secrets(text)}
+    return sorted(plain)
 
 
 def _owner_of(exchanges: Mapping[str, Any]) -> LabkitConfig | None:
