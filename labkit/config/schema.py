@@ -20,7 +20,7 @@ from labkit.data.retry import DataConfig
 from labkit.engine.settings import BrokerConfig, RiskConfig
 from labkit.errors import ConfigError
 from labkit.gates.registry import chain_order, default_enabled, registered_gates
-from labkit.home import NAME_RULE, is_name
+from labkit.home import NAME_RULE, SYMBOL_RULE, is_name, is_symbol
 from labkit.strategies.registry import registered_strategies
 from labkit.timeutil import parse_instant, timeframe_ms
 
@@ -89,6 +89,8 @@ class SessionConfig(BaseModel):
         if not value.strip():
             raise ValueError("a symbol is needed (e.g. BTC/USDT, SPY)")
         _one_printable_line(value, "a symbol", MAX_SYMBOL)
+        if not is_symbol(value):
+            raise ValueError(SYMBOL_RULE)
         return value
 
     @field_validator("timeframe")
@@ -243,6 +245,17 @@ class ServeConfig(BaseModel):
     # None: stale exactly when `labkit status` says so (twice the session's beat period).
     stale_after_seconds: float | None = Field(None, gt=0, le=7 * 86_400)
     decisions_limit_max: int = Field(1000, ge=1, le=100_000)
+    # None: the rate keys on the connection's address. Behind a proxy, the header it sets (its last
+    # address is the client the proxy saw).
+    forwarded_header: str | None = Field(None, description="header naming the client behind a proxy")
+
+    @field_validator("forwarded_header")
+    @classmethod
+    def _header_name(cls, value: str | None) -> str | None:
+        letters = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+        if value is not None and not (0 < len(value) <= 64 and set(value) <= letters and value[0] != "-"):
+            raise ValueError("a header name: letters, digits and '-', e.g. X-Forwarded-For or X-Real-IP")
+        return value
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -101,3 +101,15 @@ def test_load_config_when_paper_overrides_set_and_mode_left_default_applies_them
     environ = {"LABKIT_PAPER_MIN_RATIO": "3.5", "LABKIT_PAPER_MAX_DAILY": "4"}
     config = load_config(None, {}, environ=environ)
     assert (config.gates.turnover.min_ratio, config.gates.turnover.max_daily) == (3.5, 4)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("symbol", ["..", ".", "/", "-", "~"])
+def test_session_symbol_when_only_dots_or_separators_is_refused_by_name(symbol):
+    # Issue 19: the symbol `..` wrote outside bars/ in a sweep; no market is spelt that way
+    with pytest.raises(ConfigError, match=r"session\.symbol.*needs a letter or a digit"):
+        load_config(None, {"session.symbol": symbol}, environ={})
+
+
+def test_serve_forwarded_header_when_not_a_header_name_is_refused():
+    with pytest.raises(ConfigError, match=r"serve\.forwarded_header"):
+        load_config(None, {"serve.forwarded_header": "X Forwarded: for"}, environ={})
