@@ -313,8 +313,9 @@ def _without_kernel(monkeypatch: pytest.MonkeyPatch, notebooks: Path) -> None:
 
 
 def _own_home(home: Path, tmp_path: Path) -> Path:
-    # A test that replaces a report works on its own copy of the session.
-    return Path(shutil.copytree(home, tmp_path / "home"))
+    # A test that replaces a report works on its own copy of the session, without the reports other
+    # tests rendered into the shared home (their order is not fixed).
+    return Path(shutil.copytree(home, tmp_path / "home", ignore=shutil.ignore_patterns("reports")))
 
 
 def _report_files(home: Path) -> dict[str, bytes]:
