@@ -484,8 +484,8 @@ def _verify_parser(sub: Any) -> None:
         "verify",
         "check a running session's health; exit 1 listing failures",
         "Check that the session's heartbeat is fresh, its pid alive and holding the run lock, exactly "
-        "one engine process runs it, decisions advance and it is not halted. Exit 1 lists every failed "
-        "check.",
+        "one engine process runs it, decisions advance, its journal is whole and ends where state.json "
+        "does, and it is not halted. Exit 1 lists every failed check.",
         "docs/OPERATIONS.md explains each check.",
     )
     _session_arg(ver)
@@ -501,9 +501,10 @@ def _replay_parser(sub: Any) -> None:
         sub,
         "replay",
         "re-run a session's recorded tape and compare its decisions",
-        "Feed the bars a session recorded (its tape) through the engine again and compare every "
-        "decision field by field, wall-clock fields aside. Exit 0 when identical, 1 naming the first "
-        "differing seq and field.",
+        "Check that the journal ends where state.json does and the tape covers it, then feed the bars "
+        "the session recorded (its tape) through the engine again and compare every decision field by "
+        "field, wall-clock fields aside. Exit 0 when identical, 1 naming the first differing seq and "
+        "field, or both seqs when the journal is short, empty or ahead; 2 for a damaged file.",
     )
     _session_arg(rep)
     rep.set_defaults(handler=sessions.cmd_replay)
