@@ -155,7 +155,7 @@ def journal_against_state(paths: SessionPaths, last: dict[str, Any] | None) -> s
     if journal_seq < state_seq:
         return (
             f"{paths.decisions} {ends}, but {paths.state} is at seq {state_seq}: "
-            f"{_decisions(state_seq - journal_seq)} missing from the journal (a truncated or replaced "
+            f"{_how_many(state_seq - journal_seq)} missing from the journal (a truncated or replaced "
             f"file); {_JOURNAL_REPAIR}"
         )
     if journal_seq > state_seq and not lock_held(paths):
@@ -340,7 +340,7 @@ def _compare(session: str, recorded: Path, replayed: Path, journal_seq: int) -> 
             False,
             mismatch=(
                 f"{recorded} ends at seq {journal_seq}, but the tape says the session decided up to seq "
-                f"{journal_seq + beyond}: {_decisions(beyond)} missing from the journal and "
+                f"{journal_seq + beyond}: {_how_many(beyond)} missing from the journal and "
                 f"state.json (both restored from an older backup?); {_JOURNAL_REPAIR}"
             ),
         )
@@ -359,5 +359,5 @@ def _decisions(journal: Path) -> Iterator[dict[str, Any]]:
                 raise _not_a_decision(journal, number) from None
 
 
-def _decisions(count: int) -> str:
+def _how_many(count: int) -> str:
     return "1 decision is" if count == 1 else f"{count:,} decisions are"
