@@ -123,8 +123,13 @@ def iter_lines(path: Path, offset: int = 0) -> Iterator[dict[str, Any]]:
                 yield orjson.loads(raw)
 
 
-def last_line(path: Path) -> dict[str, Any] | None:
-    """Return the journal's last complete line, reading only the file's tail."""
+def last_whole_line(path: Path, skip_blank: bool = True) -> bytes | None:
+    """Return the bytes of the file's last line that ends in a newline, without it, reading only its tail.
+
+    What follows the last newline is a line torn by a crash, never returned. Blank lines are passed
+    over unless `skip_blank` is False (a reader that must name a blank line as damage). None when
+    there is no such line, or no file.
+    """
     if not path.exists():
         return None
     with open(path, "rb") as handle:
@@ -132,13 +137,35 @@ def last_line(path: Path) -> dict[str, Any] | None:
         block = min(size, 1 << 16)
         while True:
             handle.seek(size - block)
-            lines = handle.read(block).split(b"\n")
-            complete = [line for line in lines[:-1] if line] if lines else []
-            if complete and (block == size or len(lines) > 2):
-                return dict(orjson.loads(complete[-1]))
+            # What precedes the block's first newline may be part of a line: only whole ones count.
+            whole = handle.read(block).split(b"\n")[1 if block < size else 0 : -1]
+            if skip_blank:
+                whole = [line for line in whole if line]
+            if whole:
+                return whole[-1]
             if block == size:
                 return None
             block = min(size, block * 4)
+
+
+def last_line(path: Path) -> dict[str, Any] | None:
+    """Return the journal's last complete line, reading only the file's tail."""
+    raw = last_whole_line(path)
+    return None if raw is None else dict(orjson.loads(raw))
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush folder `path`, so the renames made in it survive a power loss (best effort)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def open_append(path: Path) -> BinaryIO:

@@ -36,7 +36,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from labkit._io import make_private_dir, read_json, write_atomic, write_json_atomic
+from labkit._io import fsync_dir, make_private_dir, read_json, write_atomic, write_json_atomic
 from labkit.errors import ConfigError
 from labkit.models.ensemble import Calibrator, Ensemble
 from labkit.models.members import Member, load_member
@@ -426,7 +426,7 @@ def _then_or_withdraw(step: Callable[[str], object], final: Path, model_id: str,
             hidden = final.parent / f".new-{os.getpid()}-{secrets.token_hex(4)}"
             final.rename(hidden)
             shutil.rmtree(hidden, ignore_errors=True)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         raise
 
 
@@ -443,21 +443,10 @@ def _install(staging: Path, final: Path, model_id: str) -> bool:
         # A damaged folder under this id: set it aside (kept for inspection), then take its place.
         final.rename(final.parent / f".broken-{model_id}-{secrets.token_hex(3)}")
         staging.rename(final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     return True
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _clean_leftovers(root: Path) -> None:

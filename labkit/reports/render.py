@@ -42,7 +42,7 @@ from typing import Any
 
 import nbformat
 
-from labkit._io import last_line, read_json
+from labkit._io import fsync_dir, last_line, read_json
 from labkit.analysis.periods import day_bounds, iso_week, week_bounds
 from labkit.config.schema import LabkitConfig
 from labkit.errors import ConfigError, NotebookRunError
@@ -486,21 +486,9 @@ def _install(staged: _Staged, folder: Path, stem: str, sidecar: dict[str, Any] |
         os.replace(staged.sidecar, folder / f"{stem}.json")
         for suffix in (".html", ".ipynb"):
             (folder / f"{stem}.{FAILED}{suffix}").unlink(missing_ok=True)
-    _fsync_dir(folder)
+    fsync_dir(folder)
 
 
-def _fsync_dir(folder: Path) -> None:
-    # The renames themselves survive a power loss once the folder is flushed.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _good_report(folder: Path, stem: str) -> bool:

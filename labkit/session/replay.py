@@ -10,7 +10,6 @@ naming the file, the line and the repair.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from labkit._io import last_whole_line
 from labkit.config.assembly import build_engine, engine_settings
 from labkit.config.schema import LabkitConfig
 from labkit.engine.journal import JournalWriter, first_gap, iter_lines
@@ -118,7 +118,7 @@ def last_decision(journal: Path) -> dict[str, Any] | None:
         When that line is not a decision (not JSON, no whole-number ``seq``, no ``ts``), naming
         the file, the line and the repair.
     """
-    raw = _last_whole_line(journal)
+    raw = last_whole_line(journal, skip_blank=False)
     if raw is None:
         return None
     try:
@@ -167,22 +167,6 @@ def journal_against_state(paths: SessionPaths, last: dict[str, Any] | None) -> s
     return None
 
 
-def _last_whole_line(path: Path) -> bytes | None:
-    # The bytes of the last line that ends in a newline, without it; None when there is none.
-    if not path.exists():
-        return None
-    with open(path, "rb") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        block = min(size, 1 << 16)
-        while True:
-            handle.seek(size - block)
-            # What follows the last newline is torn; what precedes the block's first may be a part.
-            whole = handle.read(block).split(b"\n")[1 if block < size else 0 : -1]
-            if whole:
-                return whole[-1]  # a blank line too: it is no decision
-            if block == size:
-                return None
-            block = min(size, block * 4)
 
 
 def _count_lines(path: Path) -> int:
