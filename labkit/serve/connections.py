@@ -20,7 +20,6 @@ with two limits:
 from __future__ import annotations
 
 import asyncio
-import resource
 from collections import OrderedDict
 
 import h11
@@ -35,7 +34,15 @@ _ARRIVING = (h11.IDLE, h11.SEND_BODY)
 
 
 def raise_fd_limit(most: int = 65_536) -> int:
-    """Raise this process's soft limit of open files to its hard limit (at most `most`); return it."""
+    """Raise this process's soft limit of open files to its hard limit (at most `most`); return it.
+
+    Windows has no such limit to raise (no `resource` module): its default C runtime limit, 512, is
+    what the cap is sized from there.
+    """
+    try:
+        import resource
+    except ImportError:
+        return 512
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = most if hard == resource.RLIM_INFINITY else min(hard, most)
     if soft != resource.RLIM_INFINITY and soft < wanted:
