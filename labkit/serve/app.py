@@ -48,6 +48,9 @@ MAX_BODY = 4096
 MAX_POINTS = 10_000
 DEFAULT_POINTS = 500
 DEFAULT_LIMIT = 100
+MAX_LOG_LINES = 500
+DEFAULT_LOG_LINES = 100
+LOG_TAIL_BYTES = 1 << 20  # a log tail reads at most this much of the file's end
 # The URL's word for each command of `labkit.session.control`.
 COMMANDS = {
     "stop": "stop",
@@ -55,7 +58,9 @@ COMMANDS = {
     "resume": "resume",
     "reduce-only": "reduce_only",
 }
-READS = ("decisions", "equity")
+READS = ("decisions", "equity", "log")
+# What a person types instead when control over HTTP is off (no serve.api_keys).
+CLI_COMMANDS = {action: f"labkit {action} --session NAME" for action in COMMANDS}
 _GET = {"Allow": "GET, HEAD"}
 _POST = {"Allow": "POST"}
 _ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -138,9 +143,11 @@ def create_app(
         Route("/api/sessions/{name}", service.session, methods=["GET"]),
         Route("/api/sessions/{name}/decisions", service.decisions, methods=["GET"]),
         Route("/api/sessions/{name}/equity", service.equity, methods=["GET"]),
+        Route("/api/sessions/{name}/log", service.log_tail, methods=["GET"]),
         Route("/api/sessions/{name}/{action}", service.control, methods=["POST"]),
         Route("/api/sessions/{rest:path}", service.unrouted, methods=_ANY),  # say what is wrong
         Route("/api/reports", service.reports, methods=["GET"]),
+        Route("/api/server", service.server, methods=["GET"]),
         Mount("/static", _Files(directory=STATIC, check_dir=False), name="static"),
         Mount("/reports", _Files(directory=home / "reports", check_dir=False, html=True), name="reports"),
     ]
@@ -172,6 +179,7 @@ class _Service:
         self.api_keys = api_keys(config.serve)
         self.keys = KeyRing(self.api_keys)
         self.views = JournalViews()
+        self.redact = _log_redactor(config, self.api_keys)
 
     # --- pages -------------------------------------------------------------------------------------
 
@@ -266,6 +274,18 @@ class _Service:
         curve = self.views.get(paths.decisions).equity_curve(params["points"])
         return Json({"session": paths.name, **curve})
 
+    def log_tail(self, request: Request) -> Json:
+        params = _parameters(
+            request, {"lines": (1, MAX_LOG_LINES, DEFAULT_LOG_LINES)}, self.api_keys
+        )
+        paths = self._paths(request.path_params["name"])
+        lines = [self.redact(entry) for entry in log_tail(paths.logs / "session.jsonl", params["lines"])]
+        return Json({"session": paths.name, "lines": lines})
+
+    async def server(self, request: Request) -> Json:
+        self._no_parameters(request)
+        return Json({"control": bool(self.keys), "commands": CLI_COMMANDS})
+
     def reports(self, request: Request) -> Json:
         from labkit.reports.index import index_entries
 
@@ -350,6 +370,50 @@ class _Service:
 
 def _no_session(name: str) -> ApiError:
     return ApiError(404, f"name: no session {name!r} under this home; GET /api/sessions lists them", "name")
+
+
+def log_tail(path: Path, count: int) -> list[dict[str, Any]]:
+    """Return the last `count` complete lines of a session log, each a JSON object, oldest first.
+
+    Only the file's last `LOG_TAIL_BYTES` are read; a line that is not a JSON object is returned
+    as ``{"message": its text}``, and a line still being written waits for the next read.
+    """
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - LOG_TAIL_BYTES))
+            data = handle.read()
+    except FileNotFoundError:
+        return []
+    whole = data.split(b"\n")[1 if size > LOG_TAIL_BYTES else 0 : -1]
+    entries = []
+    for raw in [line for line in whole if line.strip()][-count:]:
+        try:
+            entry = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            entry = None
+        if not isinstance(entry, dict):
+            entry = {"message": raw.decode("utf-8", "replace")}
+        entries.append(entry)
+    return entries
+
+
+def _log_redactor(config: LabkitConfig, keys: list[str]) -> Callable[[Any], Any]:
+    # The session masked its own secrets as it wrote; the server masks its own on the way out too.
+    from labkit.session.logs import RedactSecrets, config_secrets
+
+    masker = RedactSecrets(config_secrets(config), whole=keys)
+
+    def redact(value: Any) -> Any:
+        if isinstance(value, str):
+            return masker.redact(value)
+        if isinstance(value, dict):
+            return {key: redact(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [redact(item) for item in value]
+        return value
+
+    return redact
 
 
 def beat_age(status: dict[str, Any]) -> float | None:

@@ -37,7 +37,7 @@ MAX_LOG_LINE = 2000
 REQUEST_TIMEOUT = 10.0  # seconds for a request (line, headers, body) to arrive whole
 KEEP_ALIVE = 5  # seconds an idle keep-alive connection stays open
 # The query parameters the routes take, shown in access lines; any other value is never shown.
-ROUTE_PARAMETERS = frozenset({"after_seq", "limit", "points"})
+ROUTE_PARAMETERS = frozenset({"after_seq", "limit", "points", "lines"})
 _NUMBER = re.compile(r"-?[0-9]{1,18}")
 # uvicorn's own loggers; their records reach the root logger's handlers (labkit's terminal handler).
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
