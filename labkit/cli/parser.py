@@ -548,13 +548,22 @@ def _schedule_parser(sub: Any) -> None:
         "schedule",
         "print service units or cron lines for sessions and reports",
         "Print a systemd user unit and timers, or crontab lines, that keep a session running "
-        "(restarted on failure, resumed where it stopped) and render its daily and weekly reports. "
-        "docs/OPERATIONS.md explains how to install them.",
+        "(restarted on failure, resumed where it stopped) and render its daily, weekly and session "
+        "reports. The session must exist and follow the clock: a replay (--pace fast, or an --until "
+        "already past) is finished and is refused (exit 2). Each job names the session's source, "
+        "symbol, timeframe and mode. A scheduled report of a day or week the session decided nothing "
+        "in exits 0 without a page. docs/OPERATIONS.md explains how to install them.",
+        "example: labkit schedule --print-systemd --session live --write ~/.config/systemd/user",
     )
     how = sch.add_mutually_exclusive_group(required=True)
     how.add_argument("--print-cron", action="store_true", help="print crontab lines")
     how.add_argument("--print-systemd", action="store_true", help="print systemd user units")
     _session_arg(sch)
+    sch.add_argument(
+        "--write",
+        metavar="DIR",
+        help="also write what is printed into DIR: one file per systemd unit, or labkit-NAME.cron",
+    )
     sch.set_defaults(handler=sessions.cmd_schedule)
 
 

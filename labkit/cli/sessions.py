@@ -102,6 +102,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from labkit.analysis.periods import relative_day, relative_week
     from labkit.reports.render import render_report
+    from labkit.session.schedule import check_period_decided
 
     if args.kind == "backtest":
         return _report_backtest(args)
@@ -119,6 +120,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     home = home_of(args)
     config = load(args, {})
     date, week = relative_day(args.date), relative_week(args.week)
+    daily = args.kind == "daily"
+    given, period = (args.date, date) if daily else (args.week, week)
+    if not check_period_decided(home, args.session, args.kind, given, period):
+        return 0  # a scheduled report of a period with no decisions: no page, nothing in the index
     result = render_report(
         args.kind, args.session, home, config, date=date, week=week, calendar=args.calendar
     )
@@ -279,13 +284,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from labkit.session.schedule import cron_lines, systemd_units
+    from pathlib import Path
+
+    from labkit.session.schedule import (
+        cron_lines,
+        scheduled_session,
+        systemd_units,
+        unit_files,
+        write_schedule,
+    )
+    from labkit.timeutil import now_ms
 
     config = load(args, {})
     home = home_of(args)
-    print(
-        cron_lines(home, args.session, config)
-        if args.print_cron
-        else systemd_units(home, args.session, config)
-    )
+    session = scheduled_session(home, args.session, now_ms())
+    text = cron_lines(home, session, config) if args.print_cron else systemd_units(home, session, config)
+    print(text)
+    if args.write:
+        files = (
+            {f"labkit-{session.name}.cron": text} if args.print_cron else unit_files(home, session, config)
+        )
+        written = write_schedule(Path(args.write).expanduser(), files)
+        print(
+            f"wrote {len(written)} file(s) into {args.write}: {', '.join(p.name for p in written)}",
+            file=sys.stderr,
+        )
     return 0

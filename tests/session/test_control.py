@@ -202,18 +202,6 @@ def test_replay_when_tape_untouched_exits_0_and_when_journal_edited_names_seq_an
     assert "decisions differ at seq 500, field 'equity'" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("flag", ["--print-systemd", "--print-cron"])
-def test_schedule_when_printed_keeps_session_running_and_reports_on_time(tmp_path, capsys, flag):
-    assert main(["--home", str(tmp_path), "schedule", flag, "--session", "s"]) == 0
-    out = capsys.readouterr().out
-    assert "run --session s --pace clock" in out
-    assert "report daily --session s --date yesterday" in out and "report weekly --session s --week last" in out
-    if flag == "--print-systemd":
-        assert "Restart=on-failure" in out and "loginctl enable-linger" in out and "OnCalendar=*-*-* 00:15:00 UTC" in out
-    else:
-        assert "flock -n" in out and "15 0 * * *" in out and "30 0 * * 1" in out
-
-
 def test_emergency_stop_when_an_entry_is_pending_cancels_it():
     from labkit.session.control import apply_command
     from labkit.session.state import SessionState
