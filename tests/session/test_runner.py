@@ -38,6 +38,17 @@ def test_run_session_when_following_the_clock_decides_each_closed_bar_once(tmp_p
     assert session_status(tmp_path, "live")["status_word"] == "stopped"
 
 
+def _wait_for_first_decision(journal, worker: threading.Thread, timeout: float = 60.0) -> None:
+    # state.json is written when the session is created, before its first bar closes: waiting for
+    # it let the stop land before any decision under load. A whole journal line is a decision.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and worker.is_alive():
+        if journal.exists() and journal.read_bytes().count(b"\n") >= 1:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no decision in {journal} (session thread alive: {worker.is_alive()})")
+
+
 def test_run_session_when_stop_is_set_saves_state_and_says_stopped(tmp_path):
     # Arrange: a clock session with no end, stopped from another thread (what a notebook does)
     config = _config(name="bg", timeframe="1s", pace="clock", interval=1)
@@ -45,9 +56,7 @@ def test_run_session_when_stop_is_set_saves_state_and_says_stopped(tmp_path):
     worker = threading.Thread(target=run_session, args=(config, tmp_path), kwargs={"stop": stop})
     # Act
     worker.start()
-    deadline = time.time() + 10
-    while not (tmp_path / "data/sessions/bg/state.json").exists() and time.time() < deadline:
-        time.sleep(0.05)
+    _wait_for_first_decision(tmp_path / "data/sessions/bg/decisions.jsonl", worker)
     stop.set()
     worker.join(timeout=10)
     # Assert
