@@ -193,3 +193,83 @@ def _halt_lines(journal: Path) -> list[dict[str, Any]]:
         if line["rejection_reason"] == "emergency_stop"
         or (line["fill"] or {}).get("reason") == "emergency_stop"
     ]
+
+
+def _clock(ts: str) -> str:
+    return ts[11:19]  # HH:MM:SS of an ISO instant, as the page writes a time of day
+
+
+def _fills_with_rows(journal: Path) -> list[tuple[int, int, dict[str, Any]]]:
+    # (the line holding the fill, the line that ordered it, the fill), as the journal writes them
+    return [
+        (line["seq"], fill["order_seq"], fill)
+        for line in iter_lines(journal)
+        for fill in (line["fill"], line.get("exit_fill"))
+        if fill
+    ]
+
+
+@pytest.mark.heavy
+def test_live_page_when_control_is_off_shows_trades_fills_pnl_and_log_and_fits_1280_px(tmp_path, monkeypatch):
+    # Arrange: three hours of 1m bars replayed (the last fill opens a position), a server with no key
+    monkeypatch.setenv("SE_OFFLINE", "true")
+    home = stubs.replayed_session(tmp_path, "s1", "2026-01-05", "2026-01-05T03:00")
+    paths = session_paths(home, "s1")
+    lines = list(iter_lines(paths.decisions))
+    last = lines[-1]
+    assert last["position"] > 0  # the replay ends holding what its last BUY filled
+    fills = _fills_with_rows(paths.decisions)
+    entry = fills[-1][2]
+    assert entry["side"] == "BUY"
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    driver = _chrome()
+    server = stubs.start_labkit(home, "serve", "--port", str(port))
+    try:
+        _wait_for(lambda: _alive([server]) and _answers(f"{base}/api/sessions"), 20, "the server answers")
+        driver.get(f"{base}/")
+        find = driver.find_element
+        _wait_for(lambda: find("id", "d-decisions").get_attribute("data-value") == str(len(lines)), 10, "the page shows s1")
+        _wait_for(lambda: driver.find_elements("css selector", "#log-tail") and find("id", "log-tail").text, 10, "the log tail")
+
+        # Act: what a trader reads at 1280 px
+        scroller = find("css selector", "#decisions").find_element("xpath", "..")
+        fits = driver.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", scroller)
+        page_fits = driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        enabled = [find("id", button).is_enabled() for button in ("btn-stop", "btn-estop")]
+        control = find("id", "d-control").text
+        rows = {
+            int(tr.get_attribute("data-seq")): tr.find_element("css selector", ".c-fill").text
+            for tr in driver.find_elements("css selector", "#decisions-body tr")
+        }
+        markers = driver.find_elements("css selector", "#chart-price polygon.mark")
+        unrealised = float(find("id", "d-unrealised").get_attribute("data-value"))
+        log_text = find("id", "log-tail").text
+        height = driver.execute_script("return document.body.scrollHeight")
+        driver.set_window_size(1280, height + 150)
+        driver.save_screenshot(str(tmp_path / "live-page-1280.png"))
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    finally:
+        driver.quit()
+        if server.poll() is None:
+            server.kill()
+        server.communicate(timeout=10)
+
+    # Assert: no column clipped; the table scrolls nowhere at 1280 px
+    assert fits and page_fits
+    # control is off: both buttons disabled, and the page names the commands that work
+    assert enabled == [False, False]
+    assert "labkit stop --session s1" in control and "labkit emergency-stop --session s1" in control, control
+    # each fill on the row of the decision that ordered it, said to be filled at the next open
+    shown_fills = [(held, order, fill) for held, order, fill in fills if order in rows]
+    assert shown_fills
+    for held, order, fill in shown_fills:
+        assert rows[order].startswith(fill["side"]), (order, rows[order])
+        assert f"filled at the next open, {_clock(lines[held]['ts'])} (#{held})" in rows[order], rows[order]
+        assert held not in rows or not rows[held].startswith(fill["side"]), (held, rows[held])
+    # one marker per fill on the price chart (the page holds every line of this short replay)
+    assert len(markers) == len(fills)
+    # the open position's unrealised P&L: its value at the last close less what the entry cost
+    assert unrealised == pytest.approx(last["equity"] - last["cash"] + entry["cash_flow"], abs=1e-6)
+    assert "session s1 stops after" in log_text
+    assert errors == [], errors

@@ -14,6 +14,7 @@
   const DECISIONS_SHOWN_NARROW = 20; // on a phone, where each is a card
   const narrow = window.matchMedia("(max-width: 640px)");
   const EQUITY_POINTS = 600;
+  const LOG_LINES = 40; // the session log's tail shown under the decisions
   const SUMMARY_EVERY_MS = 10000; // a listed session's peak equity, for its drawdown
   const REPORTS_EVERY_MS = 15000;
 
@@ -36,6 +37,7 @@
     clockOffset: 0, // the server's clock minus ours, from the Date header, when they differ much
     key: null, // the API key: in this tab's memory only, never in storage
     pending: null, // {action, name} while the key dialog is open
+    server: null, // {control, commands} from /api/server: whether the buttons can work at all
   };
 
   // ---------------------------------------------------------------- formatting
@@ -269,6 +271,7 @@
       const items = Array.isArray(list) ? list : first(list, "sessions") || [];
       // By name: the server lists them by folder time, which moves with every bar.
       state.sessions = items.map((raw) => normSession(raw, now)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      if (state.server === null) state.server = await getJSON("/api/server");
       chooseSession();
       renderSessions();
       if (state.selected) await refreshDetail();
@@ -494,13 +497,14 @@
       d.decisions = [];
     }
     const name = enc(d.name);
-    const [lines, curve] = await Promise.all([
+    const [lines, curve, log] = await Promise.all([
       getJSON(`/api/sessions/${name}/decisions?after_seq=${after}&limit=${state.decisionsLimit}`).catch((e) => {
         // A server that allows fewer lines a request (serve.decisions_limit_max) says so with a 400.
         if (e instanceof HttpError && e.status === 400 && /limit/.test(e.message) && state.decisionsLimit > 100) state.decisionsLimit = 100;
         return soft(e, d, "decisionsError");
       }),
       getJSON(`/api/sessions/${name}/equity?points=${EQUITY_POINTS}`).catch((e) => soft(e, d, "equityError")),
+      getJSON(`/api/sessions/${name}/log?lines=${LOG_LINES}`).catch((e) => soft(e, d, "logError")),
     ]);
     if (state.detail !== d) return; // another session was chosen meanwhile
     if (lines) {
@@ -515,6 +519,10 @@
         d.lastSeq = line.seq;
       }
       if (d.decisions.length > DECISIONS_KEPT) d.decisions.splice(0, d.decisions.length - DECISIONS_KEPT);
+    }
+    if (log) {
+      d.logError = null;
+      d.log = first(log, "lines") || [];
     }
     if (curve) {
       d.equityError = null;
@@ -570,6 +578,7 @@
     // A stopped session has nothing to stop; an emergency stop still holds it halted when it restarts.
     if (s && (s.status === "stopped" || s.status === "broken")) $("btn-stop").disabled = true;
     $("btn-stop").title = $("btn-stop").disabled ? "The session is not running" : "Stop after the current bar";
+    renderControl(d.name);
     const problem = $("d-problem");
     if (!s) {
       problem.hidden = state.sessions === null;
@@ -581,7 +590,8 @@
     const halt = $("d-halt");
     halt.hidden = !s.halted;
     halt.textContent = s.halted ? `Halted${s.haltReason ? ` (${s.haltReason})` : ""}: entries are refused and a position is flattened at the next open, until labkit resume.` : "";
-    const meta = [s.mode, [s.symbol, s.timeframe].filter(Boolean).join(" "), s.pid && ["running", "halted", "stale", "dead"].includes(s.status) ? `pid ${s.pid}` : null];
+    const lastBarText = s.lastBar ? `last bar ${fmtWhen(s.lastBar)}` : "no bar yet";
+    const meta = [s.mode, [s.symbol, s.timeframe].filter(Boolean).join(" "), lastBarText, s.pid && ["running", "halted", "stale", "dead"].includes(s.status) ? `pid ${s.pid}` : null];
     $("d-meta").textContent = meta.filter(Boolean).join(" · ");
 
     setMoney($("d-equity"), s.equity, s.quote);
@@ -596,19 +606,127 @@
     setMoney($("d-peak"), peakOf(s), s.quote);
     $("d-decisions").textContent = s.decisions === null ? "–" : fmtNumber(s.decisions, 0);
     $("d-decisions").dataset.value = s.decisions === null ? "" : String(s.decisions);
-    const lastBar = $("d-lastbar");
-    if (!s.lastBar) lastBar.textContent = "none yet";
-    else {
-      const when = fmtWhen(s.lastBar);
-      lastBar.textContent = when.slice(0, -4);
-      appendUnit(lastBar, "UTC");
-    }
     $("d-beat").textContent = ageText(s);
+    renderUnrealised(d, s);
 
+    renderPrice(d, s);
     renderCharts(d, s);
     renderBlocks(d);
     renderDecisions(d);
+    renderLog(d);
     renderReports();
+  }
+
+  // With no serve.api_keys every command would be refused: the buttons say so, and the page shows
+  // the commands that work instead, rather than asking for a key that cannot exist.
+  function renderControl(name) {
+    const off = state.server !== null && state.server.control === false;
+    $("d-control").hidden = !off;
+    if (!off) return;
+    const commands = state.server.commands || {};
+    const command = (action) => String(commands[action] || `labkit ${action} --session NAME`).replace("NAME", name);
+    $("d-control-stop").textContent = command("stop");
+    $("d-control-estop").textContent = command("emergency-stop");
+    for (const [id, action] of [["btn-stop", "stop"], ["btn-estop", "emergency-stop"]]) {
+      $(id).disabled = true;
+      $(id).title = `Control over HTTP is off on this server (no serve.api_keys): run ${command(action)}`;
+    }
+  }
+
+  // The fills of a line, in the order they happened: at the open, then on the bar's range.
+  const lineFills = (line) => [line.fill, line.exit_fill].filter(Boolean);
+
+  // The cost of the open position (fees included) from the fills held, or null when its entry is
+  // older than the lines the page holds.
+  function entryCost(decisions) {
+    let cost = null;
+    for (const line of decisions) {
+      const fills = lineFills(line);
+      let before = Number(line.position);
+      for (const f of fills) before += f.side === "BUY" ? -Number(f.units) : Number(f.units);
+      for (const f of fills) {
+        const flow = Number(f.cash_flow);
+        if (f.side === "BUY") {
+          cost = before <= 1e-12 ? -flow : cost === null ? null : cost - flow;
+          before += Number(f.units);
+        } else {
+          const after = before - Number(f.units);
+          cost = after <= 1e-12 ? 0 : cost === null ? null : cost * (after / before);
+          before = after;
+        }
+      }
+      if (Number(line.position) <= 1e-12) cost = 0;
+    }
+    return cost;
+  }
+
+  function renderUnrealised(d, s) {
+    const el = $("d-unrealised");
+    const last = d.decisions.length ? d.decisions[d.decisions.length - 1] : null;
+    el.title = "";
+    if (!last || !(Number(last.position) > 0)) {
+      el.textContent = last ? "flat" : "–";
+      el.dataset.value = last ? "0" : "";
+      return;
+    }
+    const cost = entryCost(d.decisions);
+    if (cost === null) {
+      el.textContent = "–";
+      el.dataset.value = "";
+      el.title = "The entry is older than the decisions this page holds";
+      return;
+    }
+    const value = Number(last.equity) - Number(last.cash) - cost;
+    el.textContent = `${value >= 0 ? "+" : "\u2212"}${fmtNumber(Math.abs(value), 2)}`;
+    if (s.quote) appendUnit(el, s.quote);
+    appendUnit(el, cost > 0 ? `${value >= 0 ? "+" : "\u2212"}${fmtNumber(Math.abs(value / cost) * 100, 2)} %` : "");
+    el.dataset.value = String(value);
+    el.dataset.tone = value >= 0 ? "gain" : "loss";
+    el.title = `at the last close ${fmtNumber(last.price, 2)}, against an entry cost of ${fmtNumber(cost, 2)} (fees included)`;
+  }
+
+  // The close of each decision held, and a marker at each fill: where and at what price it filled.
+  function renderPrice(d, s) {
+    const lines = d.decisions.filter((l) => Number.isFinite(Number(l.price)) && l.price !== null);
+    const has = lines.length > 1;
+    $("chart-price").hidden = !has;
+    $("price-empty").hidden = has;
+    if (!has) {
+      $("price-readout").textContent = "";
+      return;
+    }
+    const times = lines.map((l) => parseTime(l.ts));
+    const values = lines.map((l) => Number(l.price));
+    const markers = [];
+    for (const line of lines) for (const f of lineFills(line)) markers.push({ t: parseTime(line.ts), price: Number(f.price), side: f.side, seq: line.seq });
+    drawChart($("chart-price"), {
+      times,
+      values,
+      kind: "price",
+      markers,
+      noArea: true,
+      format: (v, step) => fmtNumber(v, Math.min(2, stepDigits(step))),
+      readout: (i) => `close ${fmtMoney(values[i], s.quote)} at ${fmtWhen(times[i])} (#${lines[i].seq}); ${markers.length} ${markers.length === 1 ? "fill" : "fills"} over the last ${lines.length} bars`,
+      readoutEl: $("price-readout"),
+    });
+  }
+
+  function logText(entry) {
+    const when = entry.ts ? `${fmtUtc(entry.ts, false)} ` : "";
+    const level = entry.level ? `${String(entry.level).toUpperCase().padEnd(7)} ` : "";
+    return `${when}${level}${entry.message === undefined ? JSON.stringify(entry) : entry.message}`;
+  }
+
+  function renderLog(d) {
+    const lines = d.log || [];
+    const pre = $("log-tail");
+    pre.hidden = lines.length === 0;
+    $("log-empty").hidden = lines.length > 0;
+    $("log-empty").textContent = d.logError ? `The session log could not be read (${d.logError}).` : "Nothing logged yet.";
+    $("log-scope").textContent = lines.length ? `The last ${lines.length} lines of logs/session.jsonl, redacted; times UTC.` : "";
+    const atEnd = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 8;
+    pre.textContent = lines.map(logText).join("\n");
+    if (atEnd) pre.scrollTop = pre.scrollHeight; // follow the tail unless the reader scrolled up
   }
 
   function setMoney(el, value, quote) {
@@ -697,8 +815,9 @@
     const width = Math.max(240, Math.round(svg.getBoundingClientRect().width || svg.parentNode.clientWidth || 600));
     const height = Math.round(svg.getBoundingClientRect().height || 220);
     const { times, values } = opts;
-    let lo = Math.min(...values);
-    let hi = Math.max(...values);
+    const marked = (opts.markers || []).map((mk) => mk.price);
+    let lo = Math.min(...values, ...marked);
+    let hi = Math.max(...values, ...marked);
     if (opts.ceilingZero) {
       hi = 0;
       lo = Math.min(lo, -0.01); // a flat 0 % still gets an axis down to -1 %
@@ -737,8 +856,18 @@
     for (let i = 0; i < values.length; i += 1) path += `${i ? "L" : "M"}${sx(times[i]).toFixed(1)},${sy(values[i]).toFixed(1)}`;
     const base = opts.ceilingZero ? sy(0) : m.top + h;
     const area = `${path}L${sx(t1).toFixed(1)},${base.toFixed(1)}L${sx(t0).toFixed(1)},${base.toFixed(1)}Z`;
-    nodes.push(svgEl("path", { class: `area-${opts.kind}`, d: area }));
+    if (!opts.noArea) nodes.push(svgEl("path", { class: `area-${opts.kind}`, d: area }));
     nodes.push(svgEl("path", { class: `line line-${opts.kind}`, d: path }));
+    for (const mk of opts.markers || []) {
+      // An upward triangle below a buy, a downward one above a sell, its tip at the fill price.
+      const px = sx(mk.t);
+      const py = sy(mk.price);
+      const dir = mk.side === "BUY" ? 1 : -1;
+      const pts = [[px, py], [px - 6, py + dir * 10], [px + 6, py + dir * 10]].map((p) => p.map((v) => v.toFixed(1)).join(",")).join(" ");
+      const mark = svgEl("polygon", { class: `mark mark-${mk.side === "BUY" ? "buy" : "sell"}`, points: pts, "data-seq": mk.seq });
+      mark.append(svgEl("title", {}, `${mk.side} filled at ${fmtNumber(mk.price, 2)}, ${fmtWhen(mk.t)} (#${mk.seq})`));
+      nodes.push(mark);
+    }
     const guide = svgEl("line", { class: "guide", y1: m.top, y2: m.top + h, x1: -10, x2: -10 });
     const dot = svgEl("circle", { class: `dot-${opts.kind}`, r: 4, cx: -10, cy: -10 });
     nodes.push(guide, dot);
@@ -797,6 +926,7 @@
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => {
+      if (state.detail && currentSession()) renderPrice(state.detail, currentSession());
       if (state.detail && state.detail.equity && currentSession()) renderCharts(state.detail, currentSession());
     }, 120);
   });
@@ -848,11 +978,76 @@
   }
 
   function fillText(fill) {
-    if (!fill) return "";
     let text = `${fill.side} ${fmtUnits(fill.units)} @ ${fmtNumber(fill.price, 2)}`;
-    if (fill.pnl !== null && fill.pnl !== undefined) text += `, P&L ${fill.pnl >= 0 ? "+" : ""}${fmtNumber(fill.pnl, 2)}`;
-    if (fill.reason) text += ` (${fill.reason})`;
+    if (fill.pnl !== null && fill.pnl !== undefined) text += `, P&L ${fill.pnl >= 0 ? "+" : "\u2212"}${fmtNumber(Math.abs(fill.pnl), 2)}`;
+    if (fill.reason && fill.reason !== "signal") text += ` (${fill.reason})`;
     return text;
+  }
+
+  // An order decided at a bar's close fills at the next bar's open, and the journal writes the fill
+  // on that next bar's line. A trader reads a fill beside the decision that ordered it, so each fill
+  // goes to the row of its order_seq; an exit the engine enforced on a bar's range is that bar's own.
+  function fillsByOrder(decisions) {
+    const held = new Set(decisions.map((l) => l.seq));
+    const byRow = new Map();
+    for (const line of decisions) {
+      for (const fill of lineFills(line)) {
+        const order = Number.isInteger(fill.order_seq) && held.has(fill.order_seq) ? fill.order_seq : line.seq;
+        let when;
+        if (fill.order_seq === line.seq) when = "filled on this bar";
+        else if (order === line.seq) when = `filled at this open (order #${fill.order_seq ?? "?"})`;
+        else when = `filled at the next open, ${fmtUtc(line.ts, false)} (#${line.seq})`;
+        if (!byRow.has(order)) byRow.set(order, []);
+        byRow.get(order).push({ fill, when });
+      }
+    }
+    return byRow;
+  }
+
+  function fillNodes(fills, line, newest) {
+    if (!fills.length) {
+      const ordered = ["BUY", "SELL"].includes(line.action) && (line.gate_trace || {}).stage === "passed" && !(line.gate_trace || {}).reason;
+      return ordered && newest ? [mutedText("ordered: fills at the next open")] : [];
+    }
+    const nodes = [];
+    fills.forEach(({ fill, when }, i) => {
+      const main = document.createElement("span");
+      main.className = `fill-main side-${fill.side}`;
+      main.textContent = fillText(fill);
+      if (i) nodes.push(document.createElement("br"));
+      nodes.push(main, document.createElement("br"), mutedText(when));
+    });
+    return nodes;
+  }
+
+  function mutedText(text) {
+    const span = document.createElement("span");
+    span.className = "fill-when";
+    span.textContent = text;
+    return span;
+  }
+
+  // The gate trace in one cell: "passed", or the stage and reason code, with the numbers below.
+  function gateNodes(trace) {
+    const stage = document.createElement("span");
+    stage.className = "stage";
+    stage.dataset.passed = String(trace.stage === "passed");
+    stage.textContent = trace.stage || "–";
+    const nodes = [stage];
+    if (trace.reason) {
+      const code = document.createElement("code");
+      code.className = "reason";
+      code.textContent = trace.reason;
+      nodes.push(" ", code);
+    }
+    const detail = detailNodes(trace.detail);
+    if (detail.length) {
+      const box = document.createElement("span");
+      box.className = "gate-detail";
+      box.append(...detail);
+      nodes.push(box);
+    }
+    return nodes;
   }
 
   // The numbers behind a verdict, one unbreakable key=value each, so a line wraps between pairs.
@@ -879,6 +1074,8 @@
       : shown.length
         ? `Newest first; ${fmtNumber(shown.length, 0)} of ${fmtNumber(total === null ? d.lastSeq + 1 : total, 0)}.`
         : "";
+    const fills = fillsByOrder(d.decisions);
+    const newestSeq = d.decisions.length ? d.decisions[d.decisions.length - 1].seq : null;
     const rows = shown.map((line) => {
       const tr = document.createElement("tr");
       tr.dataset.seq = line.seq;
@@ -890,12 +1087,7 @@
         span.textContent = word || "–";
         return span;
       };
-      const stage = document.createElement("span");
-      stage.className = "stage";
-      stage.dataset.passed = String(trace.stage === "passed");
-      stage.textContent = trace.stage || "–";
-      const detail = detailNodes(trace.detail);
-      const fill = fillText(line.fill);
+      const fill = fillNodes(fills.get(line.seq) || [], line, line.seq === newestSeq);
       const conf = line.confidence === null || line.confidence === undefined ? null : fmtNumber(line.confidence, 2);
       const ts = document.createElement("span");
       const when = fmtUtc(line.ts);
@@ -909,16 +1101,12 @@
         [side(line.proposed), "Proposed", "c-prop"],
         [side(line.action), "Action", "c-act"],
         [conf || "–", "Confidence", conf ? "num c-conf" : "num c-conf empty-cell"],
-        [stage, "Stage", trace.stage === "passed" ? "c-stage is-passed" : "c-stage"],
-        [trace.reason || "–", "Reason", trace.reason ? "c-reason" : "c-reason empty-cell"],
-        [detail.length ? detail : "–", "Detail", detail.length ? "detail-cell c-detail" : "detail-cell c-detail empty-cell"],
-        [fill || "–", "Fill", fill ? "c-fill" : "c-fill empty-cell"],
+        [gateNodes(trace), "Gate", trace.stage === "passed" && !trace.reason ? "c-gate is-passed" : "c-gate"],
+        [fill.length ? fill : "–", "Fill", fill.length ? "c-fill" : "c-fill empty-cell"],
         [fmtUnits(line.position), "Position", "num c-pos"],
         [fmtNumber(line.equity, 2), "Equity", "num c-eq"],
       ];
       rowOf(tr, cells);
-      // On a phone the stage rides on the reason's line (see app.css).
-      if (trace.stage && trace.stage !== "passed") tr.querySelector(".c-reason").dataset.stage = trace.stage;
       return tr;
     });
     $("decisions-body").replaceChildren(...rows);
@@ -1007,7 +1195,7 @@
 
   function openConfirm(action) {
     const name = state.selected;
-    if (!name) return;
+    if (!name || (state.server && state.server.control === false)) return;
     const spec = ACTIONS[action];
     state.pending = { action, name };
     $("confirm-title").textContent = spec.title(name);
