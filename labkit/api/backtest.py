@@ -144,7 +144,7 @@ def _spacing(index: pd.Index) -> str:
             "bars: cannot tell their timeframe; give bars indexed by open time (labkit.load_bars), "
             "or config={'session.timeframe': '1m'}"
         )
-    steps = np.diff(index.asi8) // 1_000_000
+    steps = np.diff(index.as_unit("ms").asi8)
     step = int(pd.Series(steps).mode().iloc[0])
     for unit, ms in _UNITS:
         if step > 0 and step % ms == 0:
