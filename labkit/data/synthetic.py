@@ -10,6 +10,7 @@ and ``calm``. Every block starts where the previous one ended, so the market is 
 
 from __future__ import annotations
 
+import re
 import zlib
 
 import numpy as np
@@ -17,9 +18,14 @@ import pandas as pd
 
 from labkit.data.bars import make_bars
 from labkit.data.registry import Source, SourceContext
+from labkit.errors import ConfigError
 from labkit.timeutil import timeframe_ms
 
 BLOCK = 720
+
+
+# BASE/QUOTE, as exchanges write pairs: letters and digits each side of one slash.
+_PAIR = re.compile(r"[A-Za-z0-9]+/[A-Za-z0-9]+")
 
 
 ANCHOR_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: the market's first bar
@@ -159,4 +165,19 @@ class SyntheticSource(Source):
         return cls(ctx.seed)
 
     def bars(self, symbol: str, timeframe: str, since_ms: int, until_ms: int) -> pd.DataFrame:
+        check_pair(symbol)
         return synthetic_bars(symbol, timeframe, since_ms, until_ms, self.seed)
+
+
+def check_pair(symbol: str) -> str:
+    """Return `symbol` when it is a BASE/QUOTE pair, else raise ConfigError saying what to use.
+
+    The synthetic market trades around the clock like a crypto pair; served under a stock's name
+    it would look like that stock while following neither its prices nor its calendar.
+    """
+    if _PAIR.fullmatch(symbol):
+        return symbol
+    raise ConfigError(
+        f"symbol: {symbol!r} is not a pair; the synthetic source makes 24/7 crypto-like markets named "
+        "BASE/QUOTE, e.g. BTC/USDT; for a stock or index use --source yfinance (or a bar file, csv:PATH)"
+    )

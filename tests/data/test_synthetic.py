@@ -54,3 +54,44 @@ def test_synthetic_when_many_blocks_every_regime_appears():
 def test_synthetic_when_range_starts_mid_bar_begins_at_next_open():
     bars = synthetic_bars("BTC/USDT", "1m", T0 + 30_000, T0 + 180_000)
     assert [str(t) for t in bars.index] == ["2026-01-05 00:01:00+00:00", "2026-01-05 00:02:00+00:00"]
+
+
+# --- a market that only looks like a pair (issue 20) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "symbol", ["SPY", "^GSPC", "BTCUSDT", "BTC/", "/USDT", "BTC/USDT/X", " BTC/USDT", ""]
+)
+def test_synthetic_source_when_symbol_is_not_a_pair_refuses_naming_the_form(symbol):
+    from labkit.data.synthetic import SyntheticSource
+    from labkit.errors import ConfigError
+
+    # The synthetic market is a 24/7 crypto pair: "SPY" would get a made-up 24/7 stock.
+    with pytest.raises(ConfigError, match=r"symbol: .*BASE/QUOTE, e\.g\. BTC/USDT.*yfinance"):
+        SyntheticSource(7).bars(symbol, "1m", T0, T0 + 60_000)
+
+
+@pytest.mark.parametrize("symbol", ["BTC/USDT", "ETH/BTC", "SOL/USDC", "1000PEPE/USDT"])
+def test_synthetic_source_when_symbol_is_a_pair_serves_it(symbol):
+    from labkit.data.synthetic import SyntheticSource
+
+    assert len(SyntheticSource(7).bars(symbol, "1m", T0, T0 + 120_000)) == 2
+
+
+def test_backtest_when_synthetic_symbol_is_not_a_pair_exits_2(tmp_path, capsys):
+    from labkit.cli import main
+
+    code = main(
+        [
+            "--home",
+            str(tmp_path),
+            "backtest",
+            "--symbol",
+            "SPY",
+            "--since",
+            "2026-01-05",
+            "--until",
+            "2026-01-06",
+        ]
+    )
+    assert code == 2 and "symbol: 'SPY'" in capsys.readouterr().err
