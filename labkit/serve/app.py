@@ -275,9 +275,7 @@ class _Service:
         return Json({"session": paths.name, **curve})
 
     def log_tail(self, request: Request) -> Json:
-        params = _parameters(
-            request, {"lines": (1, MAX_LOG_LINES, DEFAULT_LOG_LINES)}, self.api_keys
-        )
+        params = _parameters(request, {"lines": (1, MAX_LOG_LINES, DEFAULT_LOG_LINES)}, self.api_keys)
         paths = self._paths(request.path_params["name"])
         lines = [self.redact(entry) for entry in log_tail(paths.logs / "session.jsonl", params["lines"])]
         return Json({"session": paths.name, "lines": lines})

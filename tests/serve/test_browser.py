@@ -153,6 +153,7 @@ def test_live_page_when_a_session_runs_shows_it_advance_and_halts_it_with_the_ke
             "the page shows the session halted",
         )
         notice = driver.find_element("id", "d-notice").text
+        control_note_shown = driver.find_element("id", "d-control").is_displayed()
         halt = driver.find_element("id", "d-halt").text
         errors = [
             e for e in driver.get_log("browser") if e["level"] == "SEVERE" and " 401 " not in e["message"]
@@ -175,6 +176,7 @@ def test_live_page_when_a_session_runs_shows_it_advance_and_halts_it_with_the_ke
     # Assert: what the page said, and what the session's own files say
     assert "Emergency stop of s: applied by the running session" in notice, notice
     assert "emergency_stop" in halt, halt
+    assert not control_note_shown  # a key is set: the page offers the buttons, not the shell commands
     assert errors == [], errors  # no script error, nothing refused by the page's CSP
     portfolio = read_json(paths.state)["portfolio"]
     assert portfolio["halted"] and portfolio["halt_reason"] == "emergency_stop", portfolio
@@ -229,8 +231,16 @@ def test_live_page_when_control_is_off_shows_trades_fills_pnl_and_log_and_fits_1
         _wait_for(lambda: _alive([server]) and _answers(f"{base}/api/sessions"), 20, "the server answers")
         driver.get(f"{base}/")
         find = driver.find_element
-        _wait_for(lambda: find("id", "d-decisions").get_attribute("data-value") == str(len(lines)), 10, "the page shows s1")
-        _wait_for(lambda: driver.find_elements("css selector", "#log-tail") and find("id", "log-tail").text, 10, "the log tail")
+        _wait_for(
+            lambda: find("id", "d-decisions").get_attribute("data-value") == str(len(lines)),
+            10,
+            "the page shows s1",
+        )
+        _wait_for(
+            lambda: driver.find_elements("css selector", "#log-tail") and find("id", "log-tail").text,
+            10,
+            "the log tail",
+        )
 
         # Act: what a trader reads at 1280 px
         scroller = find("css selector", "#decisions").find_element("xpath", "..")
