@@ -328,3 +328,16 @@ def test_replay_when_a_tape_line_is_garbage_refuses_naming_the_line(tmp_path, ca
     err = capsys.readouterr().err
     assert code == 2, err
     assert "tape.jsonl line 51" in err and "backup" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("pace", ["1s", "5m", "1h"])
+def test_run_when_pace_is_a_bar_length_points_to_timeframe_and_creates_nothing(tmp_path, capsys, pace):
+    # Act
+    code = main(["--home", str(tmp_path), "run", "--pace", pace, "--session", "x"])
+    # Assert
+    err = capsys.readouterr().err
+    assert (
+        code == 2
+        and f"--pace: {pace!r} is a bar length, not a pace; for {pace} bars use --timeframe {pace}" in err
+    )
+    assert not (tmp_path / "data" / "sessions" / "x").exists()

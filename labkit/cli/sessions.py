@@ -46,6 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "calendar",
         ),
     )
+    _refuse_timeframe_as_pace(args.pace)
     home = home_of(args)
     resume_overrides(home, overrides.get("session.name") or "default", overrides)
     config = load(args, overrides)
@@ -61,6 +62,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"equity {result.equity:,.2f}; files in {result.directory}"
     )
     return 0
+
+
+def _refuse_timeframe_as_pace(pace: str | None) -> None:
+    # "--pace 1s" reads as "one bar a second": say where a bar length goes instead of listing paces.
+    from labkit.timeutil import timeframe_ms
+
+    if pace is None or pace in ("clock", "fast"):
+        return
+    try:
+        timeframe_ms(pace)
+    except ConfigError:
+        return  # not a bar length either: the config's own message lists the paces
+    raise ConfigError(
+        f"--pace: {pace!r} is a bar length, not a pace; for {pace} bars use --timeframe {pace}, "
+        "with --pace clock (decide each bar as it closes) or --pace fast (replay a past range)"
+    )
 
 
 def _say_latest_model(config: LabkitConfig, home: Path) -> None:
