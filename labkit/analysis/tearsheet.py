@@ -34,6 +34,8 @@ from labkit.analysis.metrics import ArrayLike, drawdowns
 VAR_CUTOFF = 0.05
 # Below this variance a benchmark is taken as constant (empyrical's threshold for beta).
 _FLAT_VARIANCE = 1e-30
+# Differences below this share of the returns' size are rounding, not tracking error.
+_ROUNDING = 1e-12
 
 
 def _clean(values: ArrayLike) -> np.ndarray:
@@ -181,7 +183,7 @@ def information_ratio(returns: ArrayLike, benchmark: ArrayLike, periods_per_year
 
     With ``periods_per_year=1`` it is empyrical's ``excess_sharpe`` and QuantStats's
     ``information_ratio`` (both per bar). NaN with fewer than two bars or an active return that
-    never varies.
+    never varies (beyond rounding: a spread under 1e-12 of the largest return).
 
     Examples
     --------
@@ -193,7 +195,10 @@ def information_ratio(returns: ArrayLike, benchmark: ArrayLike, periods_per_year
         return math.nan
     active = r - b
     spread = float(np.std(active, ddof=1))
-    if not spread > 0 or active.max() == active.min():
+    # Returns that equal the benchmark's up to rounding (the same prices divided two ways) have no
+    # tracking error: a spread of 1e-17 would turn their rounding into a ratio of -17.
+    scale = float(max(np.max(np.abs(r)), np.max(np.abs(b))))
+    if not spread > _ROUNDING * scale:
         return math.nan
     return float(np.mean(active)) / spread * math.sqrt(periods_per_year)
 

@@ -194,6 +194,33 @@ class BacktestView:
         """Return the counterfactual gate ledger of the run, formatted for a report."""
         return ledger_table(self.ledger(config), self.currency)
 
+    def drawdown_periods(self, top: int = 5) -> pd.DataFrame:
+        """Return the `top` deepest drawdown periods of the equity, formatted: peak, valley, recovery."""
+        from labkit.reports.tables import drawdown_periods_table
+
+        return drawdown_periods_table(self.journal, self.capital, top)
+
+    def against_benchmark(self) -> pd.DataFrame:
+        """Return alpha, beta, information ratio and correlation against buy and hold of the market.
+
+        Per-bar returns, annualised by the market's calendar (`annualisation`).
+        """
+        from labkit.reports.tables import benchmark_table
+
+        return benchmark_table(self.journal, self.capital, self.periods_per_year, self.annualisation)
+
+    def return_distribution(self) -> pd.DataFrame:
+        """Return VaR/CVaR (95%, per bar), skew, excess kurtosis, tail ratio, streaks, Kelly and SQN."""
+        from labkit.reports.tables import distribution_table
+
+        return distribution_table(self.journal, self.capital)
+
+    def yearly_returns(self) -> pd.DataFrame:
+        """Return each UTC year's return in %, beside buy and hold's."""
+        from labkit.reports.tables import yearly_returns_table
+
+        return yearly_returns_table(self.journal, self.capital)
+
     def exit_ledger(self, config: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Return the run's enforced exits against holding to the next exit signal, formatted.
 

@@ -28,11 +28,13 @@ def equity_figure(
     title: str = "Equity",
     currency: str = "",
     buy_and_hold: bool = True,
+    log_scale: bool = False,
 ) -> Figure:
     """Return equity (top, with buy-and-hold over the same bars) and the underwater curve (bottom).
 
     Equity is marked at each bar's close without the exit fee; buy and hold puts the same starting
-    equity into the market at the first close and holds it (no costs).
+    equity into the market at the first close and holds it (no costs). `log_scale` draws equity on
+    a log axis, where equal percentage moves are equal heights (for long runs that compound).
     """
     fig = Figure(figsize=(10, 5.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
@@ -49,6 +51,8 @@ def equity_figure(
         # opaque: with alpha, the sub-pixel slivers of a long curve show as stripes
         bottom.fill_between(*envelope(x, -drawdowns(equity, base) * 100), 0, color=UNDERWATER, lw=0)
     top.set(title=title, ylabel=f"equity ({currency})" if currency else "equity")
+    if log_scale:
+        _plain_log_axis(top)
     bottom.set(ylabel="underwater %")
     _time_axis(bottom)
     return fig
@@ -71,6 +75,76 @@ def rolling_sharpe_figure(
         ax.axhline(0, color=GREY, lw=0.8)
     ax.set(title=f"{title} ({window} bars, annualised)", ylabel="Sharpe")
     _time_axis(ax)
+    return fig
+
+
+def _plain_log_axis(ax: Any) -> None:
+    # A log axis labelled 9,000 and 10,000 rather than 9x10^3: the tables never use powers of ten.
+    # Within a decade the minor ticks carry the labels, else only the powers of ten do.
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.set_yscale("log")
+    ax.set_ylabel(f"{ax.get_ylabel()}, log scale")
+    plain = FuncFormatter(lambda v, _: f"{v:,.10g}")
+    ax.yaxis.set_major_formatter(plain)
+    low, high = ax.get_ylim()
+    ax.yaxis.set_minor_formatter(plain if low > 0 and high / low < 10 else NullFormatter())
+
+
+def rolling_risk_figure(
+    journal: pd.DataFrame, window: int, periods_per_year: float, start_equity: float | None = None
+) -> Figure:
+    """Return the annualised volatility (top) beside the Sharpe ratio (bottom) over a trailing window.
+
+    Both from the same per-bar returns and window (`labkit.analysis.tearsheet.rolling_volatility`,
+    `labkit.analysis.metrics.rolling_sharpe`), so a Sharpe that jumps can be read against the
+    volatility it divides by. NaN until a window is full.
+    """
+    from labkit.analysis.tearsheet import rolling_volatility
+
+    fig = Figure(figsize=(10, 4.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    if len(journal) > window:
+        equity = journal["equity"].astype(float)
+        returns = equity.pct_change()
+        if start_equity is not None:
+            returns.iloc[0] = float(equity.iloc[0]) / start_equity - 1.0
+        x = times(journal["ts"])
+        volatility = rolling_volatility(returns, window, periods_per_year).to_numpy(dtype=float) * 100
+        top.plot(*envelope(x, volatility), color=ORANGE, lw=0.8)
+        sharpe = rolling_sharpe(returns, window, periods_per_year).to_numpy(dtype=float)
+        bottom.plot(*envelope(x, sharpe), color=BLUE, lw=0.8)
+        bottom.axhline(0, color=GREY, lw=0.8)
+    top.set(title=f"Rolling volatility and Sharpe ratio ({window} bars, annualised)", ylabel="volatility %")
+    bottom.set(ylabel="Sharpe")
+    _time_axis(bottom)
+    return fig
+
+
+def returns_histogram_figure(journal: pd.DataFrame, start_equity: float) -> Figure:
+    """Return the per-bar returns as a histogram (in %), with the 95% historical VaR and CVaR marked.
+
+    Returns are `labkit.analysis.metrics.equity_returns`, the first from `start_equity`.
+    """
+    from labkit.analysis.metrics import equity_returns
+    from labkit.analysis.tearsheet import conditional_value_at_risk, value_at_risk
+
+    fig = Figure(figsize=(10, 3.2), layout="constrained")
+    ax = fig.subplots()
+    returns = (
+        equity_returns(journal["equity"].to_numpy(dtype=float), start_equity) if len(journal) else np.empty(0)
+    )
+    var, cvar = value_at_risk(returns), conditional_value_at_risk(returns)
+    values = np.asarray(returns, dtype=float)
+    values = values[np.isfinite(values)] * 100
+    if len(values):
+        ax.hist(values, bins=min(80, max(10, len(values) // 20)), color=GREY)
+        for value, colour, label in ((var, ORANGE, "VaR 95%"), (cvar, RED, "CVaR 95%")):
+            if value == value:
+                ax.axvline(value * 100, color=colour, lw=1.2, ls="--", label=f"{label} {value:.3%}")
+        ax.legend(loc="best")
+        ax.set_yscale("log")
+    ax.set(title="Distribution of the per-bar returns", xlabel="return a bar %", ylabel="bars (log scale)")
     return fig
 
 

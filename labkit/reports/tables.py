@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -59,3 +60,167 @@ def describe_code_version(version: str) -> str:
         return f"labkit {version} (no git checkout: commit unknown)"
     tree = "dirty tree (uncommitted changes)" if found["dirty"] else "clean tree"
     return f"labkit {found['version']}, git commit {found['commit']}, {tree}"
+
+
+# -- the tearsheet: what a QuantStats user looks at first ------------------------------------------
+
+# Annual figures from less data than this are extrapolations, and say so.
+_EXTRAPOLATED_DAYS = 30
+# Beyond this an annual figure (a fraction) says nothing but "huge": 10,000% a year.
+_SHOWN_ANNUAL = 100.0
+
+
+def _bar_returns(journal: pd.DataFrame, capital: float) -> Any:
+    from labkit.analysis.metrics import equity_returns
+
+    return equity_returns(journal["equity"].to_numpy(dtype=float), capital)
+
+
+def _span_days(journal: pd.DataFrame) -> float:
+    if len(journal) < 2:
+        return 0.0
+    return float((journal["ts"].iloc[-1] - journal["ts"].iloc[0]) / pd.Timedelta(days=1))
+
+
+def _annual_share(value: float, days: float) -> str:
+    # An annual fraction: "n/a", a percentage, "beyond ±10,000%" when it explodes; marked when
+    # it is extrapolated from under a month of bars.
+    from labkit.analysis.formatting import share
+
+    if value != value:
+        return share(value)
+    shown = share(value, 2) if abs(value) < _SHOWN_ANNUAL else f"beyond {'+' if value > 0 else '-'}10,000%"
+    return shown + (f" (extrapolated from {days:.1f} days)" if days < _EXTRAPOLATED_DAYS else "")
+
+
+def _annual_ratio(value: float, days: float) -> str:
+    from labkit.analysis.formatting import ratio
+
+    marked = value == value and days < _EXTRAPOLATED_DAYS
+    return ratio(value) + (f" (extrapolated from {days:.1f} days)" if marked else "")
+
+
+def _figure_table(items: Mapping[str, tuple[str, str]], name: str = "figure") -> pd.DataFrame:
+    return pd.DataFrame(
+        {"value": [v for v, _ in items.values()], "definition": [d for _, d in items.values()]},
+        index=pd.Index(list(items), name=name),
+    )
+
+
+def drawdown_periods_table(journal: pd.DataFrame, capital: float, top: int = 5) -> pd.DataFrame:
+    """Return the `top` deepest drawdown periods of a journal's equity (`analysis.tearsheet`).
+
+    Times are UTC; a period still open at the last bar says "not recovered", its length running
+    to that bar.
+    """
+    from labkit.analysis.formatting import duration, share
+    from labkit.analysis.tearsheet import drawdown_periods
+
+    columns = ["peak (UTC)", "valley (UTC)", "recovery (UTC)", "depth", "bars", "length"]
+    if journal.empty:
+        return pd.DataFrame(columns=columns)
+    periods = drawdown_periods(journal["equity"].to_numpy(dtype=float), capital, journal["ts"], top)
+    rows = [
+        [
+            utc(p.peak),
+            utc(p.valley),
+            "not recovered" if p.recovery is pd.NaT else utc(p.recovery),
+            share(-p.depth, 2),
+            f"{p.bars:,}",
+            duration(p.length),
+        ]
+        for p in periods.itertuples()
+    ]
+    return pd.DataFrame(rows, columns=columns, index=pd.RangeIndex(1, len(rows) + 1, name="rank"))
+
+
+def benchmark_table(
+    journal: pd.DataFrame, capital: float, periods_per_year: float, annualisation: str = ""
+) -> pd.DataFrame:
+    """Return alpha, beta, information ratio and correlation against buy and hold of the same market.
+
+    Per-bar returns, the benchmark holding from the first close (`analysis.tearsheet`), annualised
+    by `periods_per_year`, the bars a year of the market's calendar holds (`annualisation` says so).
+    """
+    from labkit.analysis.formatting import ratio
+    from labkit.analysis.tearsheet import against_benchmark, buy_and_hold_returns
+
+    returns = _bar_returns(journal, capital)
+    benchmark = buy_and_hold_returns(journal["price"].to_numpy(dtype=float))
+    fig = against_benchmark(returns, benchmark, periods_per_year)
+    days = _span_days(journal)
+    per_year = annualisation or f"annualised over {periods_per_year:,.0f} bars a year"
+    items = {
+        "alpha (annual)": (
+            _annual_share(fig.alpha, days),
+            f"(1 + mean(r - beta x b))^(bars a year) - 1; {per_year}",
+        ),
+        "beta": (ratio(fig.beta), "cov(r, b) / var(b): 1 moves with the market, 0 ignores it"),
+        "information ratio (annual)": (
+            _annual_ratio(fig.information_ratio, days),
+            "mean(r - b) / std(r - b, ddof=1) x √(bars a year)",
+        ),
+        "correlation": (ratio(fig.correlation), "Pearson's, of r with b"),
+        "bars compared": (
+            f"{fig.bars:,}",
+            "r: the run's per-bar returns; b: buy and hold's, from the first close",
+        ),
+    }
+    return _figure_table(items)
+
+
+def distribution_table(journal: pd.DataFrame, capital: float) -> pd.DataFrame:
+    """Return the per-bar return distribution and the closed trades' streaks, Kelly and SQN.
+
+    VaR and CVaR are historical at 95% and per bar, negative for a loss; kurtosis is excess (0 for a
+    normal distribution). The trade figures read the closed round trips (`analysis.trips`).
+    """
+    from labkit.analysis import tearsheet as ts
+    from labkit.analysis.formatting import ratio, share
+    from labkit.analysis.trips import round_trips
+
+    returns = _bar_returns(journal, capital) if len(journal) else np.empty(0)
+    trips = round_trips(journal)
+    pnl = trips["net_pnl"].to_numpy(dtype=float) if len(trips) else np.empty(0)
+    trade_returns = trips["net_return"].to_numpy(dtype=float) if len(trips) else np.empty(0)
+    wins, losses = ts.streaks(pnl)
+    items = {
+        "VaR 95% (a bar)": (share(ts.value_at_risk(returns), 3), "the 5th percentile of the per-bar returns"),
+        "CVaR 95% (a bar)": (
+            share(ts.conditional_value_at_risk(returns), 3),
+            "the mean of the worst 5% of the per-bar returns",
+        ),
+        "skew": (ratio(ts.skewness(returns)), "bias-corrected; below 0: a longer tail of losses"),
+        "kurtosis (excess)": (
+            ratio(ts.excess_kurtosis(returns)),
+            "bias-corrected, 0 for a normal distribution",
+        ),
+        "tail ratio": (ratio(ts.tail_ratio(returns)), "|95th percentile| / |5th percentile| of the returns"),
+        "most wins in a row": (f"{wins:,}", f"of {len(trips):,} closed trades"),
+        "most losses in a row": (f"{losses:,}", f"of {len(trips):,} closed trades"),
+        "Kelly fraction": (
+            share(ts.kelly_fraction(trade_returns), 1),
+            "p - (1 - p) / (mean win / mean loss) of the trades' net returns; n/a without a win and a loss",
+        ),
+        "SQN": (
+            ratio(ts.system_quality_number(pnl)),
+            "√trades x mean / std(ddof=1) of the trades' net results",
+        ),
+    }
+    return _figure_table(items)
+
+
+def yearly_returns_table(journal: pd.DataFrame, capital: float) -> pd.DataFrame:
+    """Return each UTC year's return in %, the run's and buy and hold's (from the first close)."""
+    from labkit.analysis.tearsheet import yearly_returns
+
+    columns = ["return %", "buy and hold %", "difference %"]
+    if journal.empty:
+        return pd.DataFrame(columns=columns)
+    times = pd.DatetimeIndex(journal["ts"])
+    run = yearly_returns(pd.Series(journal["equity"].to_numpy(dtype=float), index=times), capital)
+    prices = journal["price"].to_numpy(dtype=float)
+    held = yearly_returns(pd.Series(prices, index=times), float(prices[0]))
+    table = pd.DataFrame({columns[0]: run * 100.0, columns[1]: held * 100.0})
+    table[columns[2]] = table[columns[0]] - table[columns[1]]
+    return table.round(2).rename_axis("year (UTC)")

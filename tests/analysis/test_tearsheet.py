@@ -191,8 +191,15 @@ def test_benchmark_figures_when_the_benchmark_never_moves_are_not_defined() -> N
 
 
 def test_information_ratio_when_returns_equal_the_benchmark_is_not_defined() -> None:
+    # Arrange: the same prices turned into returns two ways differ by rounding only
+    prices = 100.0 * np.cumprod(1.0 + np.array(BENCHMARK))
+    equity = prices * 37.0
+    from_equity = np.diff(equity) / equity[:-1]
+    from_prices = np.diff(prices) / prices[:-1]
+
     # Act / Assert
     assert math.isnan(ts.information_ratio(BENCHMARK, BENCHMARK, 365.0))
+    assert math.isnan(ts.information_ratio(from_equity, from_prices, 365.0))
 
 
 def test_benchmark_figures_when_a_return_is_nan_leave_that_bar_out() -> None:
@@ -355,3 +362,119 @@ def test_rolling_volatility_when_compared_with_a_loop_matches() -> None:
         assert rolled.iloc[i] == pytest.approx(
             _sample_std(RETURNS[i - 4 : i + 1]) * math.sqrt(365.0), abs=TOL
         )
+
+
+# --- the report tables and figures built on them -------------------------------------------------
+
+
+def _journal(equity: list[float], prices: list[float], freq: str = "D") -> pd.DataFrame:
+    times = pd.date_range("2026-01-05", periods=len(equity), freq=freq, tz="UTC")
+    return pd.DataFrame({"ts": times, "equity": equity, "price": prices})
+
+
+def test_drawdown_periods_table_when_equity_never_recovers_says_not_recovered() -> None:
+    # Arrange
+    from labkit.reports.tables import drawdown_periods_table
+
+    journal = _journal([100.0, 120.0, 90.0, 100.0], [1.0, 1.0, 1.0, 1.0])
+
+    # Act
+    table = drawdown_periods_table(journal, 100.0)
+
+    # Assert
+    assert table.loc[1].to_dict() == {
+        "peak (UTC)": "2026-01-06 00:00 UTC",
+        "valley (UTC)": "2026-01-07 00:00 UTC",
+        "recovery (UTC)": "not recovered",
+        "depth": "-25.00%",
+        "bars": "2",
+        "length": "2 d",
+    }
+
+
+def test_benchmark_table_when_the_run_holds_the_market_shows_no_rounding_noise() -> None:
+    # Arrange: all in from the first bar, so the run's returns are the market's to rounding
+    from labkit.reports.tables import benchmark_table
+
+    prices = list(100.0 * np.cumprod(1.0 + np.array(BENCHMARK)))
+    journal = _journal([p * 100.0 for p in prices], prices)
+
+    # Act
+    table = benchmark_table(journal, prices[0] * 100.0, 365.0, "365 days a year")
+
+    # Assert
+    values = table["value"].to_dict()
+    assert values["beta"] == "1.00" and values["correlation"] == "1.00"
+    assert values["information ratio (annual)"] == "n/a"
+    assert values["alpha (annual)"] == "0.00% (extrapolated from 11.0 days)"
+    assert not any("e-" in v or "e+" in v for v in table["value"])
+
+
+def test_benchmark_table_when_a_year_of_data_does_not_say_extrapolated() -> None:
+    # Arrange
+    from labkit.reports.tables import benchmark_table
+
+    n = 400
+    prices = list(100.0 * np.cumprod(1.0 + np.resize(BENCHMARK, n)))
+    equity = list(10_000.0 * np.cumprod(1.0 + np.resize(RETURNS, n)))
+
+    # Act
+    table = benchmark_table(_journal(equity, prices), 10_000.0, 365.0)
+
+    # Assert
+    assert "extrapolated" not in " ".join(table["value"])
+
+
+def test_yearly_returns_table_when_a_run_spans_two_years_sets_each_beside_buy_and_hold() -> None:
+    # Arrange
+    from labkit.reports.tables import yearly_returns_table
+
+    journal = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(["2025-12-30", "2025-12-31", "2026-01-02"], utc=True),
+            "equity": [100.0, 110.0, 99.0],
+            "price": [50.0, 60.0, 66.0],
+        }
+    )
+
+    # Act
+    table = yearly_returns_table(journal, 100.0)
+
+    # Assert
+    assert table.to_dict("index") == {
+        2025: {"return %": 10.0, "buy and hold %": 20.0, "difference %": -10.0},
+        2026: {"return %": -10.0, "buy and hold %": 10.0, "difference %": -20.0},
+    }
+
+
+def test_equity_figure_when_log_scale_labels_amounts_without_powers_of_ten() -> None:
+    # Arrange
+    from labkit.reports.figures import equity_figure
+
+    journal = _journal([10_000.0, 9_500.0, 9_000.0, 10_500.0], [1.0, 0.95, 0.9, 1.05])
+
+    # Act
+    fig = equity_figure(journal, 10_000.0, log_scale=True)
+    fig.canvas.draw()
+
+    # Assert
+    top = fig.axes[0]
+    labels = [t.get_text() for t in top.get_yticklabels() + top.get_yticklabels(minor=True) if t.get_text()]
+    assert top.get_yscale() == "log"
+    assert "10,000" in labels and not any("times" in x or "^" in x for x in labels)
+
+
+def test_rolling_risk_figure_when_drawn_shows_volatility_beside_sharpe() -> None:
+    # Arrange
+    from labkit.reports.figures import rolling_risk_figure
+
+    equity = list(10_000.0 * np.cumprod(1.0 + np.resize(RETURNS, 60)))
+    journal = _journal(equity, [1.0] * 60, freq="min")
+
+    # Act
+    fig = rolling_risk_figure(journal, 10, 525_600.0, 10_000.0)
+
+    # Assert: both panels hold a curve
+    volatility, sharpe = fig.axes
+    assert volatility.get_ylabel() == "volatility %" and sharpe.get_ylabel() == "Sharpe"
+    assert len(volatility.get_lines()[0].get_xdata()) == 60
