@@ -24,8 +24,9 @@ from labkit.timeutil import timeframe_ms
 BLOCK = 720
 
 
-# BASE/QUOTE, as exchanges write pairs: letters and digits each side of one slash.
-_PAIR = re.compile(r"[A-Za-z0-9]+/[A-Za-z0-9]+")
+# BASE/QUOTE, as exchanges write pairs: letters and digits each side of one slash (or a dash,
+# as Coinbase writes them: BTC-USD).
+_PAIR = re.compile(r"[A-Za-z0-9]+[/-][A-Za-z0-9]+")
 
 
 ANCHOR_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: the market's first bar

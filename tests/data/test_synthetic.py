@@ -60,7 +60,7 @@ def test_synthetic_when_range_starts_mid_bar_begins_at_next_open():
 
 
 @pytest.mark.parametrize(
-    "symbol", ["SPY", "^GSPC", "BTCUSDT", "BTC/", "/USDT", "BTC/USDT/X", " BTC/USDT", ""]
+    "symbol", ["SPY", "^GSPC", "BTCUSDT", "BTC/", "/USDT", "BTC/USDT/X", "BTC-/USD", " BTC/USDT", ""]
 )
 def test_synthetic_source_when_symbol_is_not_a_pair_refuses_naming_the_form(symbol):
     from labkit.data.synthetic import SyntheticSource
@@ -71,7 +71,7 @@ def test_synthetic_source_when_symbol_is_not_a_pair_refuses_naming_the_form(symb
         SyntheticSource(7).bars(symbol, "1m", T0, T0 + 60_000)
 
 
-@pytest.mark.parametrize("symbol", ["BTC/USDT", "ETH/BTC", "SOL/USDC", "1000PEPE/USDT"])
+@pytest.mark.parametrize("symbol", ["BTC/USDT", "ETH/BTC", "SOL/USDC", "1000PEPE/USDT", "BTC-USD"])
 def test_synthetic_source_when_symbol_is_a_pair_serves_it(symbol):
     from labkit.data.synthetic import SyntheticSource
 

@@ -101,6 +101,10 @@ BASE = 'name: g\nsymbols: [BTC/USDT]\nwindows: [["2026-01-05", "2026-01-06"]]\n'
     [
         ('symbols: [BTC/USDT]\nwindows: [["2026-01-05", "2026-01-06"]]\n', "name: missing; it is required"),
         (BASE + "colour: red\n", "colour: unknown key; allowed: name, source, strategy, params"),
+        # A misspelt key is named before the key it was meant to be is called missing.
+        ('name: g\nsymbol: [BTC/USDT]\nwindows: [["2026-01-05", "2026-01-06"]]\n', "symbol: unknown key (did you mean symbols?); allowed: name"),
+        ('name: g\nsymbols: [BTC/USDT]\nwindow: [["2026-01-05", "2026-01-06"]]\n', "window: unknown key (did you mean windows?)"),
+        ('name: g\nsymbols: [BTC/USDT, SPY]\nwindows: [["2026-01-05", "2026-01-06"]]\n', "symbols[1]: 'SPY' is not a pair"),
         ('name: g\nsymbols: []\nwindows: [["2026-01-05", "2026-01-06"]]\n', "symbols: must not be empty"),
         (BASE + "params: {fast: []}\n", "params.fast: must not be empty"),
         ('name: g\nsymbols: [A/B]\nwindows: [["2026-01-06", "2026-01-05"]]\n', "windows[0]: until (2026-01-05) must be after since (2026-01-06)"),
@@ -110,7 +114,7 @@ BASE = 'name: g\nsymbols: [BTC/USDT]\nwindows: [["2026-01-05", "2026-01-06"]]\n'
         (BASE + "costs: [{fee: abc}]\n", "costs[0].fee: must be a number >= 0 and < 0.5 (a fraction of each fill's notional) (got 'abc')"),
         (BASE + "costs: [{fee: true}]\n", "costs[0].fee: must be a number >= 0"),
         (BASE + "costs: [{fee: 0.001}, {fee: 0.001, slippage: -0.1}]\n", "costs[1].slippage: must be a number >= 0 and < 0.5"),
-        (BASE + "costs: [{fees: 0.001}]\n", "costs[0].fees: unknown key; allowed: fee, slippage"),
+        (BASE + "costs: [{fees: 0.001}]\n", "costs[0].fees: unknown key (did you mean fee?); allowed: fee, slippage"),
         (BASE + "costs: [0.001]\n", "costs[0]: must be a mapping"),
         (BASE + "strategy: momentum\n", "strategy: unknown strategy 'momentum'; allowed: model, sma_cross"),
         (BASE + "params: {fats: [5]}\n", "params.fats: unknown parameter of sma_cross; allowed: fast, slow"),

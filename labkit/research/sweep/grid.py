@@ -9,6 +9,7 @@ its key path (``params.fast[2]``) and what is allowed.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import itertools
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -154,6 +155,8 @@ def check_grid(grid: Grid) -> Grid:
             SessionConfig(symbol=symbol)
         except ValidationError as exc:
             raise ConfigError(f"symbols[{i}]: {_message(exc.errors()[0])} (got {_shown(symbol)})") from None
+        if grid.source == "synthetic":
+            _synthetic_pair(i, symbol)
     for i, timeframe in enumerate(grid.timeframes):
         try:
             timeframe_ms(timeframe)
@@ -171,6 +174,16 @@ def check_grid(grid: Grid) -> Grid:
             f"grid: {runs:,} runs; a sweep holds at most {MAX_RUNS:,}: split it into several sweeps"
         )
     return grid.model_copy(update={"windows": [[since, until] for since, until, _, _ in windows]})
+
+
+def _synthetic_pair(i: int, symbol: str) -> None:
+    # Refused here, before any run starts, rather than as the same failure in every run of it.
+    from labkit.data.synthetic import check_pair
+
+    try:
+        check_pair(symbol)
+    except ConfigError as exc:
+        raise ConfigError(f"symbols[{i}]: {str(exc).removeprefix('symbol: ')}") from None
 
 
 def check_params(strategy: str, params: dict[str, list[Any]]) -> None:
@@ -260,8 +273,10 @@ def _no_repeats(path: str, values: list[Any], how: str = "repeats") -> None:
 
 
 def _explain(exc: ValidationError) -> str:
-    # The first error is enough to fix; the next run names the next one.
-    err = exc.errors()[0]
+    # The first error is enough to fix; the next run names the next one. An unknown key goes first:
+    # `symbol:` written for `symbols:` is the typo to fix, not the `symbols` it leaves missing.
+    errors = exc.errors()
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(err["loc"])
     path = _path(loc)
     rule = _RULES.get(".".join(str(part) for part in loc if not isinstance(part, int)))
@@ -270,7 +285,9 @@ def _explain(exc: ValidationError) -> str:
         return f"{path}: missing; it is required ({rule})" if rule else f"{path}: missing; it is required"
     if kind == "extra_forbidden":
         model = Costs if loc[:1] == ("costs",) else Grid
-        return f"{path}: unknown key; allowed: {', '.join(model.model_fields)}"
+        close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), 1, 0.6)
+        meant = f" (did you mean {close[0]}?)" if close else ""
+        return f"{path}: unknown key{meant}; allowed: {', '.join(model.model_fields)}"
     given = err.get("input")
     got = f" (got {_shown(given)})" if not isinstance(given, dict | list) else ""
     if kind == "too_short":
