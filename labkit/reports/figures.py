@@ -143,8 +143,8 @@ def returns_histogram_figure(journal: pd.DataFrame, start_equity: float) -> Figu
             if value == value:
                 ax.axvline(value * 100, color=colour, lw=1.2, ls="--", label=f"{label} {value:.3%}")
         ax.legend(loc="best")
-        ax.set_yscale("log")
-    ax.set(title="Distribution of the per-bar returns", xlabel="return a bar %", ylabel="bars (log scale)")
+        _plain_log_axis(ax)
+    ax.set(title="Distribution of the per-bar returns", xlabel="return a bar %", ylabel="bars, log scale")
     return fig
 
 

@@ -478,3 +478,22 @@ def test_rolling_risk_figure_when_drawn_shows_volatility_beside_sharpe() -> None
     volatility, sharpe = fig.axes
     assert volatility.get_ylabel() == "volatility %" and sharpe.get_ylabel() == "Sharpe"
     assert len(volatility.get_lines()[0].get_xdata()) == 60
+
+
+def test_returns_histogram_when_drawn_marks_var_and_cvar_and_counts_without_powers_of_ten() -> None:
+    # Arrange
+    from labkit.reports.figures import returns_histogram_figure
+
+    equity = list(10_000.0 * np.cumprod(1.0 + np.resize(RETURNS, 600)))
+    journal = _journal(equity, [1.0] * 600, freq="min")
+
+    # Act
+    fig = returns_histogram_figure(journal, 10_000.0)
+    fig.canvas.draw()
+
+    # Assert
+    (ax,) = fig.axes
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[0].startswith("VaR 95% -") and legend[1].startswith("CVaR 95% -")
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert labels and not any("^" in x for x in labels)
