@@ -383,20 +383,50 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                     "table": str(result.table),
                     "blocks": str(result.blocks),
                     "top": top,
+                    "failures": _failures(result, varying),
                 },
                 default=str,
             )
         )
         return 0
     print(sweep_line(result, varying))
+    failures = _failures(result, varying)
+    for failure in failures:
+        shown = " ".join(f"{k}={v}" for k, v in failure["params"].items())
+        print(f"  failed {failure['run_id']}" + (f" ({shown})" if shown else "") + f": {failure['error']}")
+    if result.failed > len(failures):
+        print(f"  ... {result.failed - len(failures):,} more in {result.table} (its error column)")
     return 0
+
+
+def _failures(result: Any, varying: list[str], most: int = 5) -> list[dict[str, Any]]:
+    # A count of failures sends the user to a Parquet file; the first few are printed as they are.
+    if not result.failed or not result.table.exists():
+        return []
+    import pandas as pd
+
+    table = pd.read_parquet(result.table)
+    failed = table[table["error"].notna()].head(most)
+    return [
+        {
+            "run_id": str(row["run_id"]),
+            "params": {k: _plain(row[k]) for k in varying if k in row.index},
+            "error": str(row["error"]),
+        }
+        for _, row in failed.iterrows()
+    ]
+
+
+def _plain(value: Any) -> Any:
+    # numpy scalars print as themselves but are not JSON: give their Python value.
+    return value.item() if hasattr(value, "item") else value
 
 
 def sweep_line(result: Any, varying: list[str]) -> str:
     """Return the line `labkit sweep` prints: runs, failures, time, the table and the best three by Sharpe."""
     before = f" ({result.skipped:,} finished before)" if result.skipped else ""
     failed = (
-        f", {result.failed:,} failed (the table's error column says why; the sweep finished, exit 0)"
+        f", {result.failed:,} failed (below; the table's error column says why; the sweep finished, exit 0)"
         if result.failed
         else ", none failed"
     )

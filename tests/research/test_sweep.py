@@ -358,6 +358,7 @@ def test_sweep_when_resumed_after_it_finished_retries_only_the_failed_runs(tmp_p
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     assert out["ran"] == REFUSED + NO_BARS and out["skipped"] == RUNS - out["ran"] and out["failed"] == out["ran"]
+    assert len(out["failures"]) == min(5, out["failed"]) and all(f["run_id"] and f["error"] for f in out["failures"])
     assert len(list(read_trials())) == before  # every retried run failed again: no new trial
     pd.testing.assert_frame_equal(comparable(tmp_path / "data" / "sweeps" / "ref")[1], comparable(reference / "data" / "sweeps" / "ref")[1])
 
@@ -390,9 +391,13 @@ def test_sweep_cli_when_it_finishes_prints_one_line_with_runs_failures_table_and
     captured = capsys.readouterr()
     table = tmp_path / "data" / "sweeps" / "small" / "results.parquet"
     assert code == 0 and captured.err == ""  # no progress bar off a terminal
-    (line,) = captured.out.splitlines()
-    assert line.startswith("sweep small: 4 runs, 1 failed (the table's error column says why; the sweep finished, exit 0)")
+    line, failure = captured.out.splitlines()
+    assert line.startswith("sweep small: 4 runs, 1 failed (below; the table's error column says why; the sweep finished, exit 0)")
     assert str(table) in line and line.count("fast=") == 3 and "top sharpe: " in line
+    # The failure itself, not only its count: which run, and why
+    run_id = pd.read_parquet(table).set_index("run_id").query("fast == 40 and slow == 30").index[0]
+    assert failure.startswith(f"  failed {run_id} (fast=40 slow=30)")
+    assert failure.endswith(": strategies.sma_cross: slow (30) must be greater than fast (40)")
 
 
 def test_sweep_when_the_source_is_cached_fetches_each_market_once_over_its_windows_before_any_run(tmp_path, monkeypatch):
