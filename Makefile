@@ -3,7 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
-LABKIT := $(BIN)/labkit --home '$(CURDIR)'
+# The demo's trials go to a ledger of its own in the home, which clean-demo removes: its deflated
+# Sharpe ratios count only its own variants, the same on every run, and the user's ledger (shared
+# by every home, ~/.local/share/labkit/trials.jsonl) is neither read nor touched by it.
+DEMO_TRIALS := data/demo-trials.jsonl
+LABKIT := LABKIT_TRIALS='$(CURDIR)/$(DEMO_TRIALS)' $(BIN)/labkit --home '$(CURDIR)'
 DEMO := --session demo --mode paper --source synthetic --symbol BTC/USDT --timeframe 1m
 # What the demo's `labkit train --json` printed, and the model id in it (read when a line runs).
 DEMO_TRAINED := data/backtests/demo-train.json
@@ -47,10 +51,10 @@ demo: $(STAMP) clean-demo
 	@echo
 	@echo "Reports: $(CURDIR)/reports/index.html"
 
-# Remove the demo session and its reports, and list what is left in reports/index.html.
+# Remove the demo session, its trials and its reports, and list what is left in reports/index.html.
 clean-demo: $(STAMP)
 	rm -rf data/sessions/demo reports/demo data/backtests/demo-sma-10-30.jsonl* data/backtests/demo-model.jsonl* $(DEMO_TRAINED) \
-		reports/_backtests/backtest-demo-* data/sweeps/demo-sma reports/_sweeps/sweep-demo-sma.*
+		reports/_backtests/backtest-demo-* data/sweeps/demo-sma reports/_sweeps/sweep-demo-sma.* $(DEMO_TRIALS)
 	$(BIN)/python -c 'import sys; from labkit.reports.render import write_index; write_index(sys.argv[1])' '$(CURDIR)'
 
 test: $(STAMP) lint

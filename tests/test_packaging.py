@@ -170,6 +170,25 @@ def test_makefile_demo_when_run_again_starts_from_no_demo_session_and_no_demo_re
 
 
 @pytest.mark.skipif(shutil.which("make") is None or os.name != "posix", reason="needs make and a POSIX shell")
+def test_make_demo_when_run_again_counts_only_its_own_trials_and_leaves_the_users_ledger_alone():
+    # Arrange: the ledger is per user and shared by every home; the demo keeps its own in the home,
+    # so a rerun starts from no trials and never touches the user's research.
+    # Act: print the demo's commands without running them (the install stamp counts as done)
+    done = subprocess.run(
+        ["make", "-s", "-n", "-o", ".venv/.installed-dev", "demo"],
+        cwd=ROOT, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    # Assert
+    assert done.returncode == 0, done.stderr
+    ledger = f"{ROOT}/data/demo-trials.jsonl"
+    commands = [line for line in done.stdout.splitlines() if "/labkit --home" in line]
+    assert commands and all(line.startswith(f"LABKIT_TRIALS='{ledger}' ") for line in commands)
+    lines = done.stdout.replace("\\\n", " ").splitlines()
+    removal = next(line for line in lines if line.startswith("rm -rf data/sessions/demo"))
+    assert "data/demo-trials.jsonl" in removal.split()
+
+
+@pytest.mark.skipif(shutil.which("make") is None or os.name != "posix", reason="needs make and a POSIX shell")
 @pytest.mark.parametrize(("uid", "allowed"), [("0", True), ("1000", False)])
 def test_make_lab_when_user_is_root_adds_allow_root_and_otherwise_not(tmp_path, uid, allowed):
     # Arrange: an `id` that answers for the user the case is about
