@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -102,15 +103,32 @@ def test_pyproject_packages_when_compared_list_every_package_and_ship_the_notebo
     assert missing == [], (
         f"add {missing} to [tool.setuptools] packages in pyproject.toml, or the wheel lacks them"
     )
-    assert set(tool["packages"]) == on_disk | {"labkit.notebooks", "labkit.notebooks.research"}
-    assert tool["package-dir"] == {
-        "labkit.notebooks": "notebooks",
-        "labkit.notebooks.research": "notebooks/research",
-    }
+    assert set(tool["packages"]) == on_disk | {"labkit.notebooks", "labkit.notebooks.research", "labkit.serve.static"}
+    assert tool["package-dir"] == {"": "."}
+    assert (ROOT / "labkit" / "notebooks").is_symlink() and (ROOT / "labkit" / "notebooks").resolve() == ROOT / "notebooks"
     assert tool["package-data"]["labkit.notebooks"] == ["*.ipynb"]
     assert tool["package-data"]["labkit.notebooks.research"] == ["*.ipynb"]
     assert (ROOT / "notebooks" / "__init__.py").is_file()
     assert (ROOT / "notebooks" / "research" / "__init__.py").is_file()
+
+
+def test_editable_build_when_run_gives_no_setuptools_warning(tmp_path):
+    # Arrange: the files an install reads, copied as they are (the notebooks link kept a link)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    for folder in ("labkit", "notebooks"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    build = "from setuptools import build_meta; build_meta.build_editable(sys.argv[1])"
+    # Act: what `pip install -e .` asks setuptools for
+    done = subprocess.run(
+        [sys.executable, "-c", f"import sys; {build}", str(tmp_path / "out")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    # Assert: no "may take precedence", "Package would be ignored" or meta path finder warning
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    for warning in ("precedence", "would be ignored", "meta path finder", "Warning"):
+        assert warning not in said
 
 
 def test_notebooks_dir_when_labkit_notebooks_is_importable_is_that_package():
