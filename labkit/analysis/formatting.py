@@ -101,9 +101,18 @@ def share(value: Any, digits: int = 1, sign: bool = False) -> str:
     --------
     >>> share(0.1234), share(0.5, 0), share(0.00123, 3, sign=True), share(-0.02, 2), share(None)
     ('12.3%', '50%', '+0.123%', '-2.00%', 'n/a')
+
+    A loss too small to show is 0, never "-0.000%":
+
+    >>> share(-1e-9, 3)
+    '0.000%'
     """
     v = _shown(value)
-    return NA if v is None else f"{v:{'+' if sign else ''}.{digits}%}"
+    if v is None:
+        return NA
+    if round(v * 100, digits) == 0:
+        v = 0.0  # -0.0000001 rounds to "-0.000%", a sign with nothing behind it
+    return f"{v:{'+' if sign else ''}.{digits}%}"
 
 
 def significant(value: Any, digits: int = 4) -> str:
