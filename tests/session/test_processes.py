@@ -137,6 +137,8 @@ def test_session_when_killed_hard_resumes_without_losing_or_repeating_a_bar(tmp_
     assert state["last_seq"] == lines[-1]["seq"] and state["cash"] == lines[-1]["cash"]
 
 
+@pytest.mark.heavy
+@pytest.mark.slow
 @pytest.mark.skipif(os.name == "nt", reason="SIGSTOP suspends a POSIX process; Windows has no equivalent")
 def test_stop_when_the_running_session_cannot_answer_is_cancelled_and_stops_nothing_later(tmp_path):
     # Arrange: a live session, suspended (as a stuck or swapped-out process is) while it holds the lock
