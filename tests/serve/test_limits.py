@@ -218,7 +218,6 @@ def _open_slow_connections(port: int, count: int, within: float) -> list[socket.
     return opened
 
 
-@pytest.mark.heavy
 @pytest.mark.slow
 def test_health_when_thousands_of_slow_connections_are_open_still_answers(tmp_path):
     # Regression: ~20,000 slow connections used up the server's file descriptors and /health failed
