@@ -11,7 +11,7 @@ Examples
 >>> number(1234.5), percent(12.345), share(0.1234), money(-1271.926, "USDT")
 ('1,234.50', '12.35%', '12.3%', '-1,271.93 USDT')
 >>> number(None), percent(float("nan")), share(float("inf")), ratio(2.5e7)
-('n/a', 'n/a', 'inf%', '2.5e+07')
+('n/a', 'n/a', 'inf%', '25,000,000')
 """
 
 from __future__ import annotations
@@ -115,31 +115,51 @@ def share(value: Any, digits: int = 1, sign: bool = False) -> str:
     return f"{v:{'+' if sign else ''}.{digits}%}"
 
 
+TINY = 1e-6  # a figure smaller than this in magnitude is float noise (5.551e-17) and shows as 0
+
+
 def significant(value: Any, digits: int = 4) -> str:
-    """Return a number with `digits` significant digits (``g`` format: powers of ten when tiny or huge).
+    """Return a number with `digits` significant digits, written out in full: never powers of ten.
+
+    A figure below `TINY` in magnitude shows as 0 (the residue of float sums, ``5.551e-17``, is
+    not a figure); one of ``10 ** digits`` or more keeps all its integer digits. Thousands are
+    separated. Infinities show as ``inf``.
 
     Examples
     --------
-    >>> significant(0.123456), significant(123456.0), significant(1e-9), significant(None)
-    ('0.1235', '1.235e+05', '1e-09', 'n/a')
+    >>> significant(0.123456), significant(123456.0), significant(5.551e-17), significant(None)
+    ('0.1235', '123,456', '0', 'n/a')
+    >>> significant(1.4146470451501785, 6), significant(0.0000123456), significant(999.99)
+    ('1.41465', '0.00001235', '1,000')
     """
     v = _shown(value)
-    return NA if v is None else f"{v:.{digits}g}"
+    if v is None:
+        return NA
+    if not math.isfinite(v):
+        return f"{v}"
+    if abs(v) < TINY:
+        return "0"
+    if abs(v) >= 10**digits:
+        return f"{v:,.0f}"
+    rounded = float(f"{v:.{digits}g}")  # rounding may carry into the next power of ten (999.99)
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(rounded))))
+    text = f"{rounded:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def ratio(value: Any) -> str:
-    """Return a ratio with two decimals, or three significant digits from 100,000 up.
+    """Return a ratio with two decimals, or whole from 100,000 up (never powers of ten).
 
-    Ratios annualised from a few days of minute bars can run to millions; powers of ten keep such
-    a column readable.
+    Ratios annualised from a few days of minute bars can run to millions; their decimals say
+    nothing, so such a figure is shown whole.
 
     Examples
     --------
     >>> ratio(1.234), ratio(-99_999.0), ratio(2.5e7), ratio(float("inf")), ratio(None)
-    ('1.23', '-99,999.00', '2.5e+07', 'inf', 'n/a')
+    ('1.23', '-99,999.00', '25,000,000', 'inf', 'n/a')
     """
     v = _shown(value)
-    return number(v) if v is None or abs(v) < 1e5 else f"{v:.3g}"
+    return number(v) if v is None or abs(v) < 1e5 else number(v, 0)
 
 
 def money(value: Any, currency: str = "") -> str:
@@ -164,8 +184,8 @@ def figure(value: Any) -> str:
 
     Examples
     --------
-    >>> figure(0.012345), figure(10234.5), figure(7), figure("none"), figure(None), figure(float("nan"))
-    ('0.01235', '10,234.50', '7', 'none', 'n/a', 'n/a')
+    >>> figure(0.012345), figure(10234.5), figure(7), figure("none"), figure(None), figure(5.551e-17)
+    ('0.01235', '10,234.50', '7', 'none', 'n/a', '0')
     """
     if value is None or (isinstance(value, float) and value != value):
         return NA

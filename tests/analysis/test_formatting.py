@@ -100,10 +100,33 @@ def test_share_when_fraction_times_100_agrees_with_percent_of_the_product():
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(0.123456, "0.1235"), (123456.0, "1.235e+05"), (1e-300, "1e-300"), (-0.0, "0"), (5, "5"), (None, NA), (NAN, NA)],
+    [
+        (0.123456, "0.1235"),
+        (123456.0, "123,456"),
+        (1e-300, "0"),
+        (5.551e-17, "0"),  # float residue of a sum, not a figure
+        (-9.9e-7, "0"),
+        (1.2e-6, "0.0000012"),
+        (0.0000123456, "0.00001235"),
+        (999.99, "1,000"),
+        (-0.0, "0"),
+        (5, "5"),
+        (INF, "inf"),
+        (None, NA),
+        (NAN, NA),
+    ],
 )
 def test_significant_when_given_a_number_keeps_four_digits(value, expected):
     assert significant(value) == expected
+
+
+@pytest.mark.parametrize("value", [5.551e-17, 1e-9, 2.5e-6, 0.1, 1.4146470451501785, 1e15, -3.3e21])
+def test_significant_when_any_size_never_writes_powers_of_ten(value):
+    assert "e" not in significant(value, 6)
+
+
+def test_significant_when_asked_for_six_digits_shows_a_position_readably():
+    assert significant(1.4146470451501785, 6) == "1.41465"
 
 
 @pytest.mark.parametrize(
@@ -111,15 +134,15 @@ def test_significant_when_given_a_number_keeps_four_digits(value, expected):
     [
         (1.234, "1.23"),
         (99_999.0, "99,999.00"),
-        (100_000.0, "1e+05"),
-        (-2.5e7, "-2.5e+07"),
+        (100_000.0, "100,000"),
+        (-2.5e7, "-25,000,000"),
         (INF, "inf"),
         (None, NA),
         (NAN, NA),
         ("x", NA),
     ],
 )
-def test_ratio_when_huge_shows_powers_of_ten(value, expected):
+def test_ratio_when_huge_shows_it_whole_without_powers_of_ten(value, expected):
     assert ratio(value) == expected
 
 
@@ -142,7 +165,7 @@ def test_money_when_given_an_amount_shows_two_decimals_and_the_currency(value, c
     ("value", "expected"),
     [
         (0.012345, "0.01235"),
-        (999.99, "1000"),
+        (999.99, "1,000"),
         (1000.0, "1,000.00"),
         (-10234.5, "-10,234.50"),
         (-0.0, "0"),
@@ -153,7 +176,8 @@ def test_money_when_given_an_amount_shows_two_decimals_and_the_currency(value, c
         (None, NA),
         (NAN, NA),
         (INF, "inf"),
-        (1e-9, "1e-09"),
+        (1e-9, "0"),
+        (5.551e-17, "0"),
     ],
 )
 def test_figure_when_given_a_gate_figure_shows_it_by_its_size(value, expected):
