@@ -145,7 +145,7 @@ def backtest_lines(summary: dict[str, Any], symbol: str, timeframe: str, source:
     if not summary["bars"]:
         return lines
     lines.append(
-        f"  {summary['annualisation']}: return {percent(summary['annual_return_pct'])} "
+        f"  {summary['annualisation']}{_extrapolated(summary)}: return {percent(summary['annual_return_pct'])} "
         f"(CAGR {percent(summary['cagr_pct'])}), volatility {percent(summary['annual_volatility_pct'])}, "
         f"sortino {number(summary['sortino'])}, calmar {number(summary['calmar'])}"
     )
@@ -179,6 +179,22 @@ def backtest_lines(summary: dict[str, Any], symbol: str, timeframe: str, source:
             f"{halt['blocks']:,} entries refused: {why})"
         )
     return lines
+
+
+# Annual figures from fewer days than this are extrapolations and say so, as the report tables do.
+EXTRAPOLATED_DAYS = 30
+
+
+def _extrapolated(summary: dict[str, Any]) -> str:
+    # ", extrapolated from N days" when the run spans under a month: "CAGR -100%" from 5 days is
+    # a projection, not a figure the run earned.
+    from datetime import datetime
+
+    first, last = summary.get("first_ts"), summary.get("last_ts")
+    if not first or not last:
+        return ""
+    days = (datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds() / 86_400
+    return f", extrapolated from {days:.1f} days" if days < EXTRAPOLATED_DAYS else ""
 
 
 def _trust_line(summary: dict[str, Any], symbol: str, timeframe: str) -> str:
