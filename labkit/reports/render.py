@@ -54,6 +54,8 @@ NOTEBOOKS = {"session": "paper_session", "daily": "daily_health", "weekly": "wee
 BACKTEST_NOTEBOOK = "backtest_report"
 RESEARCH = "research"  # the research notebooks' directory (package labkit.notebooks.research)
 TRAIN_NOTEBOOK = "train_model"
+# Cells tagged so belong to the notebook only (how to run it live): a rendered page drops them.
+NOTEBOOK_ONLY = "notebook-only"
 SWEEP_NOTEBOOK = "sweep"
 
 # Every page lies one directory under reports/, so the index is one level up.
@@ -191,6 +193,7 @@ def render_report(
         what=f"The {kind} report of session <b>{html.escape(session)}</b> ({html.escape(period)})",
         title=f"{session} {kind} report {period}",
         kernel=kernel,
+        heading=_heading(kind, _session_mode(home, session)),
     )
     if judged.get("verdict"):
         from dataclasses import replace
@@ -353,6 +356,7 @@ def _render(
     title: str,
     extra: dict[str, Any] | None = None,
     kernel: Any = None,
+    heading: str | None = None,
 ) -> ReportResult:
     # Execute (in `kernel` when one was started for the report) and render (a failure on top) into
     # hidden files, rename them into place together with the sidecar, list the report in the index.
@@ -370,6 +374,8 @@ def _render(
             with _named_as(notebook, staged):
                 failure = _execute(source, staged.notebook, parameters, config, home, kernel)
                 nb = _shown_from_home(staged.notebook, notebook, home)
+                if heading:
+                    _retitle(nb, heading)
                 _write_staged(staged.notebook, nbformat.writes(nb))  # shared like its page
             if failure is not None:
                 nb.cells.insert(0, _failure_cell(what, failure))
@@ -392,6 +398,39 @@ def _render(
     if failure is not None:
         raise NotebookRunError(_failure_message(report, failure, page, kept))
     return ReportResult(report.kind, report.session, report.period, page, notebook, True, None, outcome)
+
+
+def _session_mode(home: Path, session: str) -> str | None:
+    # The mode the session runs in ("paper", "shadow"), as its saved config records it.
+    from labkit.session.state import read_saved_config
+
+    saved = read_saved_config(existing_session(home, session)) or {}
+    mode = saved.get("session", {}).get("mode")
+    return str(mode) if mode else None
+
+
+def _heading(kind: str, mode: str | None) -> str | None:
+    """Return the page heading of a session's `kind` report in its `mode`; None keeps the notebook's.
+
+    Examples
+    --------
+    >>> _heading("daily", "paper"), _heading("session", "shadow"), _heading("weekly", "paper")
+    ('Daily paper health', 'Shadow session report', None)
+    """
+    if kind == "daily":
+        return f"Daily {mode or 'session'} health"
+    if kind == "session":
+        return f"{(mode or 'paper').capitalize()} session report"
+    return None
+
+
+def _retitle(nb: Any, heading: str) -> None:
+    # The notebook's first heading names no mode; the page names the session's.
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("# "):
+            rest = cell.source.split("\n", 1)[1:]
+            cell.source = "\n".join([f"# {heading}", *rest])
+            return
 
 
 def _sidecar(
@@ -695,6 +734,8 @@ def _to_html(nb: Any, title: str, home: Path | None = None, exporter: Any = None
         _without_home(nb, home)
     nb.metadata["title"] = title
     nb.metadata.pop("widgets", None)
+    # How to run the notebook live is for its reader in Jupyter, not for the static page.
+    nb.cells = [c for c in nb.cells if NOTEBOOK_ONLY not in c.get("metadata", {}).get("tags", [])]
     body, _ = (exporter or _exporter()).from_notebook_node(nb)
     return _REMOTE_TAG.sub("", body)
 
