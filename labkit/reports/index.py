@@ -39,7 +39,7 @@ class IndexEntry:
 
     @property
     def outcome(self) -> str:
-        """READY, NOT READY, empty, failed, ok, or a train report's AUC or a sweep report's PBO."""
+        """READY, NOT READY, what-if, empty, failed, a run's loss or gain, ok, or an AUC or a PBO."""
         return _outcome(self.sidecar)
 
 
@@ -52,7 +52,7 @@ def write_index(home: Path) -> Path:
     rows = "\n".join(
         f"<tr><td>{_e(d['kind'])}</td><td>{_e(d['session'])}</td><td>{_e(d['period'])}</td>"
         f'<td class="{_outcome_class(d)}">{_e(_outcome(d))}</td>'
-        f'<td>{_e(d.get("generated_at"))}</td><td><a href="{_e(link)}">{_e(d["html"])}</a></td></tr>'
+        f'<td>{_e(d.get("generated_at"))}</td><td>{_link(d, link)}</td></tr>'
         for d, link in entries
     )
     page = (
@@ -60,6 +60,7 @@ def write_index(home: Path) -> Path:
         "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}.ok{color:#1a7f37}"
         ".failed{color:#cf222e;font-weight:bold}.notready{color:#cf222e}.empty{color:#6e7781}"
+        ".loss{color:#cf222e}.gain{color:#1a7f37}.flat{color:#6e7781}"
         "</style></head><body><h1>labkit reports</h1>"
         f"<p>{len(entries)} reports, newest first.</p><table><thead><tr><th>kind</th>"
         "<th>session, journal, model or sweep</th><th>period</th><th>status</th><th>generated at (UTC)</th>"
@@ -143,6 +144,29 @@ def index_entries(home: Path) -> list[IndexEntry]:
     return [IndexEntry(data, link) for data, link in entries]
 
 
+def return_outcome(final_equity: float, capital: float) -> str:
+    """Return a run's outcome in words: ``loss -13.6%``, ``gain +2.1%``, or ``flat 0.0%``.
+
+    Examples
+    --------
+    >>> return_outcome(8640.0, 10_000.0), return_outcome(10_210.0, 10_000.0)
+    ('loss -13.6%', 'gain +2.1%')
+    """
+    from labkit.analysis.formatting import share
+
+    change = final_equity / capital - 1 if capital else 0.0
+    if round(change * 100, 1) == 0:
+        return f"flat {share(0.0, 1)}"
+    return f"{'gain' if change > 0 else 'loss'} {share(change, 1, sign=True)}"
+
+
+def _link(sidecar: dict[str, Any], link: str) -> str:
+    # A report with a title (a backtest's --title) is linked by it; the file's name shows on hover.
+    title = sidecar.get("title")
+    shown = title if isinstance(title, str) and title else sidecar["html"]
+    return f'<a href="{_e(link)}" title="{_e(sidecar["html"])}">{_e(shown)}</a>'
+
+
 def _outcome(sidecar: dict[str, Any]) -> str:
     # Sidecars written before reports had outcomes say only whether the notebook ran.
     if not sidecar.get("ok"):
@@ -152,19 +176,24 @@ def _outcome(sidecar: dict[str, Any]) -> str:
         return outcome  # a train report's outcome is its model's out-of-sample AUC
     if sidecar.get("kind") == "sweep" and isinstance(outcome, str) and _PBO.fullmatch(outcome):
         return outcome  # a sweep report's outcome is its probability of backtest overfitting
+    if isinstance(outcome, str) and _RETURN.fullmatch(outcome):
+        return outcome  # a backtest's or a session's return in words: "loss -13.6%"
     return outcome if outcome in ("READY", "NOT READY", "what-if", "empty", "ok") else "ok"
 
 
 _OUTCOME_CLASS = {"READY": "ok", "ok": "ok", "empty": "empty", "NOT READY": "notready", "what-if": "notready"}
 _AUC = re.compile(r"AUC (?:n/a|[0-9.]+(?: ± [0-9.]+)?)")
 _PBO = re.compile(r"PBO (?:n/a|[0-9.]+(?: to [0-9.]+)?)")
+_RETURN = re.compile(r"(?:loss -|gain \+|flat )[0-9,.]+%")
 
 
 def _outcome_class(sidecar: dict[str, Any]) -> str:
     outcome = _outcome(sidecar)
     # An AUC or a PBO is a figure to read, not a pass: no colour says it is good or bad.
     figure = _AUC.fullmatch(outcome) or _PBO.fullmatch(outcome)
-    return "figure" if figure else _OUTCOME_CLASS.get(outcome, "failed")
+    if figure:
+        return "figure"
+    return outcome.split()[0] if _RETURN.fullmatch(outcome) else _OUTCOME_CLASS.get(outcome, "failed")
 
 
 def _first_decision_ms(journal: Path) -> int | None:

@@ -107,7 +107,8 @@ class ReportResult:
     """Where a report landed, whether its notebook ran to the end, and what it found.
 
     `outcome` is ``READY`` or ``NOT READY`` for a weekly verdict, ``empty`` for a period in which
-    the session decided nothing (no verdict), ``ok`` otherwise.
+    the session decided nothing (no verdict), the run's return in words for a session or backtest
+    report (``loss -13.6%``, ``gain +2.1%``, ``flat 0.0%``), ``ok`` otherwise.
     """
 
     kind: str
@@ -243,7 +244,7 @@ def render_backtest_report(
         parameters,
         config,
         home,
-        "ok",
+        _backtest_outcome(view),
         what=f"The backtest report of <b>{html.escape(view.shown)}</b> ({html.escape(view.period)})",
         title=title,
         extra={"title": title},
@@ -398,6 +399,31 @@ def _render(
     if failure is not None:
         raise NotebookRunError(_failure_message(report, failure, page, kept))
     return ReportResult(report.kind, report.session, report.period, page, notebook, True, None, outcome)
+
+
+def _backtest_outcome(view: Any) -> str:
+    # The run's return in words, as the index shows it: "loss -13.6%", not "ok".
+    from labkit.reports.index import return_outcome
+
+    if not len(view.journal):
+        return "empty"
+    return return_outcome(float(view.journal["equity"].iloc[-1]), float(view.capital))
+
+
+def _session_outcome(home: Path, session: str) -> str:
+    # "empty" before the first decision; then the return so far in words ("loss -13.6%").
+    from labkit.reports.index import return_outcome
+    from labkit.session.state import read_saved_config
+
+    paths = existing_session(home, session)
+    last = last_line(paths.decisions)
+    if last is None:
+        return "empty"
+    capital = (read_saved_config(paths) or {}).get("session", {}).get("capital")
+    equity = last.get("equity")
+    if not isinstance(capital, int | float) or not isinstance(equity, int | float) or not capital:
+        return "ok"  # a journal or config that does not say: the run's return is unknown
+    return return_outcome(float(equity), float(capital))
 
 
 def _session_mode(home: Path, session: str) -> str | None:
@@ -607,8 +633,7 @@ def _judge(
     # report runs under; the notebook only shows the saved file, so no notebook parameter can
     # change what is saved. Only literals go to the notebook.
     if kind == "session":
-        decided = last_line(existing_session(home, session).decisions) is not None
-        return ("ok" if decided else "empty"), {}
+        return _session_outcome(home, session), {}
     if kind == "weekly":
         from labkit.readiness.verdicts import judge_week, save_verdict
 

@@ -123,7 +123,8 @@ def test_render_report_when_all_kinds_lists_them_in_index_and_saves_verdict(rend
     for result in results:
         assert f'href="e2e/{result.html.name}"' in index
         assert result.notebook.exists()
-    assert index.count(">ok<") == 2 and ">NOT READY<" in index  # the weekly row shows its outcome
+    assert index.count(">ok<") == 1 and ">NOT READY<" in index  # the weekly row shows its outcome
+    assert re.search(r'class="(?:loss|gain|flat)">(?:loss -|gain \+|flat )', index)  # the session's return
     assert ">what-if<" in index and ">READY<" not in index
     assert [r.html.name for r in results[2:]] == ["weekly-2026-W02.html", "weekly-2026-W02-what-if.html"]
     assert verdict is not None and verdict["week"] == "2026-W02"
