@@ -673,3 +673,73 @@ def halt_html(figures: Mapping[str, Any]) -> str:
         f"run: {halt['bars']:,} bars ({share:.0%} of the run), {halt['blocks']:,} entries refused ({why}). "
         "The figures above include that idle stretch.</div>"
     )
+
+
+# -- the conclusion -------------------------------------------------------------------------------
+
+
+def backtest_conclusion(figures: Mapping[str, Any]) -> str:
+    """Say in plain words what a backtest's figures show, and no more: its return after costs
+    against buy and hold, its trades, whether its Sharpe ratio is shown above zero, and, when its
+    model had seen the bars, why the figures prove little.
+
+    `figures` holds the fields of ``labkit backtest --json`` (`backtest_figures`).
+
+    Examples
+    --------
+    >>> backtest_conclusion({"return_pct": 0.0, "trades": 0})[:71]
+    'After costs the run ended where it started. It never entered a trade, s'
+    """
+    from labkit.research.backtest import in_sample_warning
+
+    sentences = [_return_sentence(figures), _trades_sentence(figures), _sharpe_sentence(figures)]
+    warning = in_sample_warning(dict(figures))
+    if warning is not None:
+        head = "In sample" if figures.get("in_sample_fraction") is not None else "Out of sample? Unknown"
+        sentences.append(f"{head}: {warning}.")
+    return " ".join(s for s in sentences if s)
+
+
+def _return_sentence(f: Mapping[str, Any]) -> str:
+    r, hold = f.get("return_pct"), f.get("buy_hold_return_pct")
+    if r is None or r != r:
+        return "The run's return is unknown."
+    moved = "ended where it started" if r == 0 else f"{'lost' if r < 0 else 'gained'} {percent(abs(r), 1)}"
+    if hold is None or hold != hold:
+        return f"After costs the run {moved}."
+    if r == hold:
+        verdict = "the same as holding the market"
+    else:
+        verdict = f"{'better' if r > hold else 'worse'} than holding the market"
+    lead = f"After costs the run {moved}" if r == 0 else f"The run {moved} after costs"
+    return f"{lead}, against {percent(hold, 1)} for buy and hold of the same bars (no costs): {verdict}."
+
+
+def _trades_sentence(f: Mapping[str, Any]) -> str:
+    entries, closed = int(f.get("trades") or 0), int(f.get("closed_trades") or 0)
+    if entries == 0:
+        return "It never entered a trade, so there is nothing to judge it by."
+    said = f"{entries:,} entr{'y' if entries == 1 else 'ies'}, {closed:,} closed"
+    if closed:
+        said += f", hit rate {percent(f.get('hit_rate_pct'), 1)}"
+        if closed < 10:
+            said += " (too few trades to say much)"
+    if f.get("open_position"):
+        said += "; a position was still open at the end, marked at the last close"
+    halt = f.get("guardrail_halt")
+    if halt:
+        said += f"; the guardrails refused every entry over the last {int(halt.get('bars') or 0):,} bars"
+    return f"{said[0].upper()}{said[1:]}."
+
+
+def _sharpe_sentence(f: Mapping[str, Any]) -> str:
+    sharpe, psr = f.get("sharpe"), f.get("psr")
+    if not int(f.get("trades") or 0):
+        return ""
+    if sharpe is None or sharpe != sharpe:
+        return "It has no Sharpe ratio."
+    if psr is None or psr != psr:
+        return f"Its Sharpe ratio is {number(sharpe)}; how sure that is (PSR) is unknown."
+    if psr >= 0.95:
+        return f"Its Sharpe ratio is above zero with 95% confidence (PSR {number(psr)}), on these bars only."
+    return f"Its Sharpe ratio is not shown to be above zero (PSR {number(psr)})."

@@ -737,3 +737,84 @@ def _equity_summary(summaries: Mapping[str, Mapping[str, Any]], currency: str) -
         for name, s in summaries.items()
     }
     return pd.DataFrame(rows).T.rename_axis("strategy")
+
+
+# -- the conclusion -------------------------------------------------------------------------------
+
+
+def oos_returns(oos: OutOfSample) -> dict[str, float]:
+    """Return each strategy's return in % over the tested bars, net of costs (the model first)."""
+    last = oos.curves.iloc[-1]
+    return {str(name): float(last[name]) / oos.capital * 100.0 - 100.0 for name in oos.curves.columns}
+
+
+def train_conclusion(meta: Mapping[str, Any], returns: Mapping[str, float] | None = None) -> str:
+    """Say in plain words what a trained model's figures show, and no more.
+
+    `meta` is its model.json (``auc_mean``, ``auc_std``, ``folds`` with each fold's
+    ``net_return_pct``); `returns` each strategy's return in % over the tested bars after costs,
+    the model first, then the others (`oos_returns`), buy and hold named ``buy and hold``.
+
+    Examples
+    --------
+    >>> train_conclusion({"auc_mean": 0.5, "auc_std": 0.01, "folds": []})
+    'Out-of-sample AUC 0.50 ± 0.01 across 0 folds: no better than a coin (0.5).'
+    """
+    sentences = [_auc_sentence(meta), _folds_sentence(meta)]
+    if returns:
+        sentences.append(_against_sentence(returns, meta))
+    return " ".join(s for s in sentences if s)
+
+
+def _auc_sentence(meta: Mapping[str, Any]) -> str:
+    mean, std = meta.get("auc_mean"), meta.get("auc_std")
+    folds = len(meta.get("folds") or [])
+    if not isinstance(mean, int | float) or mean != mean:
+        return f"The model has no out-of-sample AUC across its {folds} folds."
+    spread = std if isinstance(std, int | float) and std == std else 0.0
+    lead = f"Out-of-sample AUC {mean:.2f} ± {spread:.2f} across {folds} fold{'s' if folds != 1 else ''}"
+    if mean <= 0.5:
+        return f"{lead}: no better than a coin (0.5)."
+    if mean - spread <= 0.5:
+        return f"{lead}: not clearly above a coin (0.5), from which it is within one fold-to-fold spread."
+    return f"{lead}: above a coin (0.5) by more than its spread across the folds."
+
+
+def _folds_sentence(meta: Mapping[str, Any]) -> str:
+    nets = [
+        float(f["net_return_pct"]) for f in meta.get("folds") or [] if f.get("net_return_pct") is not None
+    ]
+    if not nets:
+        return ""
+    folds, gained, lost = len(nets), sum(n > 0 for n in nets), sum(n < 0 for n in nets)
+    if folds == 1:
+        verb = "gained" if gained else ("lost" if lost else "ended flat")
+        return f"Traded after costs, its 1 fold {verb} ({percent(nets[0], 1)})."
+    spread = f"(from {percent(min(nets), 1)} to {percent(max(nets), 1)})"
+    if gained == folds or lost == folds:
+        return f"Traded after costs, all {folds} folds {'gained' if gained else 'lost'} {spread}."
+    said = f"{gained} of its {folds} folds gained and {lost} lost"
+    return f"Traded after costs, {said} {spread}."
+
+
+def _against_sentence(returns: Mapping[str, float], meta: Mapping[str, Any]) -> str:
+    names = list(returns)
+    model, others = names[0], names[1:]
+    shown = [f"the model returned {percent(returns[model], 1)}"]
+    shown += [f"{name} {percent(returns[name], 1)}" for name in others]
+    listed = ", ".join(shown[:-1]) + f" and {shown[-1]}" if len(shown) > 1 else shown[0]
+    beaten = [name for name in others if returns[model] > returns[name]]
+    if not others:
+        verdict = ""
+    elif len(beaten) == len(others):
+        verdict = ": it beat both" if len(others) == 2 else ": it beat them all"
+    elif not beaten:
+        verdict = ": it beat neither" if len(others) == 2 else ": it beat none of them"
+    else:
+        missed = [name for name in others if name not in beaten]
+        verdict = f": it beat {', '.join(beaten)} but not {', '.join(missed)}"
+    said = f"Over all the tested bars, after costs, {listed}{verdict} (section 4)."
+    mean = meta.get("auc_mean")
+    if returns[model] < 0 and isinstance(mean, int | float) and mean > 0.5:
+        said += " Ranking better than a coin did not pay for its costs here."
+    return said

@@ -678,3 +678,109 @@ def _variant(row: pd.Series, parameters: Sequence[str]) -> str:
     costs = f"fee {_tick('fee', row['fee'])}, slippage {_tick('slippage', row['slippage'])}"
     params = _params(row, parameters)
     return f"{params}; {costs}" if params else costs
+
+
+# -- the conclusion -------------------------------------------------------------------------------
+
+
+def sweep_conclusion(
+    completed: pd.DataFrame,
+    failed: int = 0,
+    pbos: Sequence[float] = (),
+    deflated_sharpe: float | None = None,
+    trials: int = 0,
+) -> str:
+    """Say in plain words what a sweep's figures show, and no more.
+
+    `completed` holds the completed runs' ``return_pct`` and ``buy_hold_return_pct``; `pbos` the
+    PBO of each group of runs on the same bars; `deflated_sharpe` that of the best run, deflated
+    by `trials` runs.
+
+    Examples
+    --------
+    >>> sweep_conclusion(pd.DataFrame({"return_pct": [-1.0, -2.0], "buy_hold_return_pct": [3.0, 3.0]}))
+    'Both runs lose money after costs; none beats buy and hold of the same bars.'
+    """
+    runs = len(completed)
+    tail = ""
+    if failed:
+        plural = failed != 1
+        tail = f" {failed:,} run{'s' if plural else ''} failed and {'are' if plural else 'is'} left out."
+    if not runs:
+        return f"No run completed: there is nothing to conclude.{tail}"
+    clauses = [_money_clause(completed), _holding_clause(completed), _pbo_clause(pbos)]
+    text = "; ".join(c for c in clauses if c) + "."
+    if deflated_sharpe is not None and deflated_sharpe == deflated_sharpe:
+        text += f" {_dsr_sentence(deflated_sharpe, trials or runs)}"
+    return text + tail
+
+
+def sweep_conclusion_of(record: SweepRecord, best: BestRun | None, groups: Sequence[GroupOverfitting]) -> str:
+    """Return `sweep_conclusion` of a sweep as its report computed it."""
+    pbos = [g.overfitting.pbo for g in groups if g.overfitting is not None]
+    dsr, trials = (best.deflated_sharpe, best.trials) if best is not None else (None, 0)
+    return sweep_conclusion(record.completed, len(record.failed), pbos, dsr, trials)
+
+
+def _how_many(count: int, runs: int) -> str:
+    # "All 18", "Both", "The one", "none" or "3 of 18": a count said of the sweep's runs.
+    if count == runs:
+        return {1: "the one run", 2: "both runs"}.get(runs, f"all {runs:,} runs")
+    return "none" if count == 0 else f"{count:,} of {runs:,}"
+
+
+def _money_clause(completed: pd.DataFrame) -> str:
+    returns = pd.to_numeric(completed["return_pct"], errors="coerce")
+    runs, lose, gain = len(returns), int((returns < 0).sum()), int((returns > 0).sum())
+    flat = runs - lose - gain
+    if lose == runs or gain == runs:
+        verb = "lose" if lose == runs else "make"
+        said = f"{_how_many(runs, runs)} {verb}{'s' if runs == 1 else ''} money after costs"
+    else:
+        parts = [f"{gain:,} gain{'s' if gain == 1 else ''}"] if gain else []
+        parts += [f"{flat:,} end{'s' if flat == 1 else ''} flat"] if flat else []
+        said = (
+            f"{_how_many(lose, runs)} runs lose{'s' if lose == 1 else ''} money after costs"
+            if lose
+            else "no run loses money after costs"
+        )
+        said += f", {' and '.join(parts)}"
+    return said[0].upper() + said[1:]
+
+
+def _holding_clause(completed: pd.DataFrame) -> str:
+    if "buy_hold_return_pct" not in completed.columns:
+        return ""
+    returns = pd.to_numeric(completed["return_pct"], errors="coerce")
+    holding = pd.to_numeric(completed["buy_hold_return_pct"], errors="coerce")
+    known = holding.notna() & returns.notna()
+    if not known.any():
+        return ""
+    beats, runs = int((returns[known] > holding[known]).sum()), int(known.sum())
+    if beats == 0:
+        return "none beats buy and hold of the same bars"
+    if beats == runs:
+        return f"{_how_many(runs, runs)} beat{'s' if runs == 1 else ''} buy and hold of the same bars"
+    return f"{beats:,} of {runs:,} beat{'s' if beats == 1 else ''} buy and hold of the same bars"
+
+
+def _pbo_clause(pbos: Sequence[float]) -> str:
+    if not pbos:
+        return ""
+    worst = max(pbos)
+    lead = f"PBO {worst:.2f}" if len(pbos) == 1 else f"PBO up to {worst:.2f} across {len(pbos)} groups"
+    if worst >= 0.5:
+        return f"{lead}: the best run's lead is likely luck"
+    if worst >= 0.2:
+        return f"{lead}: the best run's lead often fails on bars it was not chosen on"
+    return (
+        f"{lead}: the runs that lead in sample keep leading out of sample, which does not say they will "
+        "make money"
+    )
+
+
+def _dsr_sentence(dsr: float, trials: int) -> str:
+    said = f"The best run's deflated Sharpe ratio is {dsr:.2f}: its Sharpe ratio is"
+    if dsr >= 0.95:
+        return f"{said} above what luck gives the best of {trials:,} runs, on these bars only."
+    return f"{said} not shown to beat what luck gives the best of {trials:,} runs."

@@ -339,3 +339,54 @@ def test_cli_report_sweep_when_given_another_kind_s_flag_exits_2_naming_it(tmp_p
     code = main(["--home", str(tmp_path), "report", "sweep", "--sweep", "s", *flag])
     # Assert
     assert code == 2 and flag[0] in capsys.readouterr().err
+
+
+# -- the conclusion ------------------------------------------------------------------------------
+
+
+def _runs(returns, holds):
+    return pd.DataFrame({"return_pct": returns, "buy_hold_return_pct": holds})
+
+
+def test_sweep_conclusion_when_every_run_loses_says_all_lose_none_beats_holding_and_the_pbo():
+    # Act
+    text = sweeps.sweep_conclusion(_runs([-1.0] * 18, [5.0] * 18), pbos=[0.62])
+    # Assert
+    assert text.startswith("All 18 runs lose money after costs; none beats buy and hold")
+    assert "PBO 0.62: the best run's lead is likely luck" in text
+
+
+def test_sweep_conclusion_when_some_runs_win_counts_them_and_those_beating_buy_and_hold():
+    # Act
+    text = sweeps.sweep_conclusion(_runs([-2.0, -1.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0]), failed=2, pbos=[0.05, 0.3])
+    # Assert
+    assert text.startswith("2 of 4 runs lose money after costs, 1 gains and 1 ends flat; 1 of 4 beats buy and hold")
+    assert "PBO up to 0.30 across 2 groups" in text and "often fails on bars it was not chosen on" in text
+    assert "2 runs failed and are left out" in text
+
+
+def test_sweep_conclusion_when_every_run_beats_holding_says_so_and_what_a_low_pbo_does_not_say():
+    # Act
+    text = sweeps.sweep_conclusion(_runs([4.0, 6.0], [1.0, 1.0]), pbos=[0.1], deflated_sharpe=0.4, trials=2)
+    # Assert
+    assert text.startswith("Both runs make money after costs; both runs beat buy and hold")
+    assert "PBO 0.10: the runs that lead in sample keep leading out of sample" in text
+    assert "deflated Sharpe ratio is 0.40" in text and "not shown to beat what luck gives the best of 2 runs" in text
+
+
+def test_sweep_conclusion_when_no_run_completed_says_there_is_nothing_to_conclude():
+    # Act
+    text = sweeps.sweep_conclusion(_runs([], []), failed=3)
+    # Assert
+    assert text.startswith("No run completed") and "3 runs failed" in text
+
+
+@pytest.mark.slow
+def test_render_sweep_report_when_rendered_ends_with_its_conclusion(rendered):
+    # Arrange
+    _, result = rendered
+    # Act
+    page = result.html.read_text(encoding="utf-8")
+    # Assert
+    assert page.rindex("Conclusion") > page.rindex("The probability of backtest overfitting")
+    assert re.search(r"\d+ of \d+ runs|All \d+ runs|Both runs", page[page.rindex("Conclusion") :])

@@ -314,3 +314,57 @@ def test_model_header_when_the_model_was_trained_again_shows_when_it_was_last_tr
     header = research.model_header(record, {})
     # Assert
     assert header.loc["trained", "value"].startswith(shown)
+
+
+# -- the conclusion ------------------------------------------------------------------------------
+
+
+def _meta(mean, std, nets):
+    return {
+        "auc_mean": mean,
+        "auc_std": std,
+        "folds": [{"fold": i, "net_return_pct": n} for i, n in enumerate(nets)],
+    }
+
+
+def test_train_conclusion_when_the_model_ranks_well_but_loses_after_costs_says_both():
+    # Arrange
+    returns = {"model m1": -3.2, "sma_cross-10-30": -1.0, "buy and hold": 5.0}
+    # Act
+    text = research.train_conclusion(_meta(0.82, 0.08, [-2.1, 0.4, -1.0, -0.5]), returns)
+    # Assert
+    assert text.startswith("Out-of-sample AUC 0.82 ± 0.08 across 4 folds: above a coin (0.5)")
+    assert "1 of its 4 folds gained and 3 lost (from -2.1% to 0.4%)" in text
+    assert "the model returned -3.2%, sma_cross-10-30 -1.0% and buy and hold 5.0%" in text
+    assert "it beat neither" in text and "did not pay for its costs" in text
+
+
+def test_train_conclusion_when_the_auc_is_within_its_spread_of_a_coin_does_not_claim_an_edge():
+    # Act
+    text = research.train_conclusion(
+        _meta(0.53, 0.04, [1.0, 2.0]), {"model m1": 2.0, "sma": 1.0, "buy and hold": 1.5}
+    )
+    # Assert
+    assert "not clearly above a coin (0.5)" in text
+    assert "all 2 folds gained" in text and "it beat both" in text
+
+
+def test_train_conclusion_when_the_model_beats_only_sma_cross_says_it_did_not_beat_buy_and_hold():
+    # Act
+    text = research.train_conclusion(
+        _meta(0.48, 0.01, [-1.0]), {"model m1": 1.0, "sma": 0.5, "buy and hold": 3.0}
+    )
+    # Assert
+    assert "no better than a coin (0.5)" in text and "its 1 fold lost" in text
+    assert "it beat sma but not buy and hold" in text
+
+
+@pytest.mark.slow
+def test_report_train_when_rendered_ends_with_its_conclusion(train_page):
+    # Arrange
+    home, model_id, _ = train_page
+    # Act
+    page = (home / "reports" / "_models" / f"train-{model_id}.html").read_text(encoding="utf-8")
+    # Assert
+    assert page.rindex("Conclusion") > page.rindex("Out-of-sample equity")
+    assert "Out-of-sample AUC" in page[page.rindex("Conclusion") :]
