@@ -144,8 +144,9 @@ def backtest_lines(summary: dict[str, Any], symbol: str, timeframe: str, source:
     ]
     if not summary["bars"]:
         return lines
+    annual = f"{summary['annualisation']}{_extrapolated(summary)}"
     lines.append(
-        f"  {summary['annualisation']}{_extrapolated(summary)}: return {percent(summary['annual_return_pct'])} "
+        f"  {annual}: return {percent(summary['annual_return_pct'])} "
         f"(CAGR {percent(summary['cagr_pct'])}), volatility {percent(summary['annual_volatility_pct'])}, "
         f"sortino {number(summary['sortino'])}, calmar {number(summary['calmar'])}"
     )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from labkit.analysis.formatting import money, share
+from labkit.analysis.formatting import money, share, significant
 from labkit.analysis.metrics import max_drawdown
 from labkit.analysis.periods import iso_week
 from labkit.analysis.trips import journal_fills, round_trips
@@ -226,7 +226,7 @@ def session_summary(journal: pd.DataFrame, capital: float, currency: str = "") -
         "realized PnL": money(float(trips["net_pnl"].sum()) if len(trips) else 0.0, currency),
         "fees / slippage": f"{money(float(fees), currency)} / {money(float(slip), currency)}",
         "max drawdown": share(max_drawdown(journal["equity"], capital), 2) if len(journal) else "n/a",
-        "open position (units)": f"{float(journal['position'].iloc[-1]):g}" if len(journal) else "0",
+        "open position (units)": significant(float(journal["position"].iloc[-1]), 6) if len(journal) else "0",
     }
     return pd.DataFrame(
         {"value": [str(v) for v in items.values()]}, index=pd.Index(list(items), name="figure")
@@ -252,7 +252,7 @@ def sizing_text(risk: Mapping[str, Any], strategy: str = "") -> str:
         return FILL_MODEL.format(frac=f"{float(risk.get('position_frac', 1.0)):.0%}")
     return RISK_FILL_MODEL.format(
         risk=f"{float(risk.get('risk_per_trade', 0.01)):.2%}",
-        stop=f"{float(risk['stop_atr']):g}",
+        stop=significant(float(risk["stop_atr"]), 6),
         window=int(risk.get("atr_window", 14)),
         exposure=f"{float(risk.get('max_exposure', 1.0)):.0%}",
         scaled=", scaled from 1/2 at the entry threshold to 1 at certainty by the model's probability"
@@ -265,11 +265,12 @@ def exits_text(risk: Mapping[str, Any]) -> str:
     """Return the exits the engine enforces, from a config's ``risk`` section."""
     parts = []
     if risk.get("stop_atr") is not None:
-        parts.append(f"stop-loss {float(risk['stop_atr']):g} ATR below the entry fill")
+        parts.append(f"stop-loss {significant(float(risk['stop_atr']), 6)} ATR below the entry fill")
     if risk.get("take_profit_atr") is not None:
-        parts.append(f"take-profit {float(risk['take_profit_atr']):g} ATR above it")
+        parts.append(f"take-profit {significant(float(risk['take_profit_atr']), 6)} ATR above it")
     if risk.get("trailing_atr") is not None:
-        parts.append(f"trailing stop {float(risk['trailing_atr']):g} ATR below the highest high since")
+        trailing = significant(float(risk["trailing_atr"]), 6)
+        parts.append(f"trailing stop {trailing} ATR below the highest high since")
     if risk.get("max_bars") is not None:
         parts.append(f"time stop after {int(risk['max_bars'])} bars")
     if not parts:

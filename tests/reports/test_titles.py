@@ -61,3 +61,13 @@ def test_shipped_notebooks_tag_their_live_section_notebook_only():
     nb = nbformat.read(notebooks_dir() / "paper_session.ipynb", as_version=4)
     live = [c for c in nb.cells if "Run it live" in c.source or "operations.start" in c.source]
     assert live and all(NOTEBOOK_ONLY in c.metadata.get("tags", []) for c in live)
+
+
+def test_session_summary_when_position_is_a_long_float_shows_six_digits(home):
+    from labkit.engine.journal import read_journal
+    from labkit.reports.sessions import session_summary
+
+    journal = read_journal(home / "data" / "sessions" / "p1" / "decisions.jsonl")
+    journal.loc[journal.index[-1], "position"] = 1.4146470451501785
+    shown = session_summary(journal, 10_000.0).to_string()
+    assert "1.41465" in shown and "1.4146470451501785" not in shown and "e-" not in shown
