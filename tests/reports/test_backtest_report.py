@@ -53,7 +53,7 @@ def test_report_backtest_when_journal_is_real_renders_the_tearsheet(backtest):
     (page,) = (home / "reports" / "_backtests").glob("backtest-bt-*.html")
     text = page.read_text(encoding="utf-8")
     # Assert
-    assert f"backtest report for bt.jsonl (2026-01-01 to 2026-01-07, ok): {page}" in out
+    assert f"backtest report for bt.jsonl (2026-01-01 to 2026-01-07, loss -12.7%): {page}" in out  # its return
     assert "Backtest: sma_cross-10-30 on BTC/USDT 1m" in text
     for section in (
         "Summary",
