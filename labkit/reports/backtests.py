@@ -18,7 +18,7 @@ from labkit.errors import ConfigError
 from labkit.reports.figures import RED
 from labkit.reports.journals import exit_ledger_table, ledger_table
 from labkit.reports.sessions import FILL_MODEL, quote_currency
-from labkit.reports.tables import data_range, shown_parameters, utc
+from labkit.reports.tables import data_range, extrapolation_note, shown_parameters, utc
 from labkit.timeutil import now_ms, timeframe_ms
 
 # What every decision line holds that a backtest report reads (docs/journal.md).
@@ -520,17 +520,18 @@ def backtest_summary(bt: BacktestView, figures: Mapping[str, Any] | None = None)
         return duration(f.get(key))
 
     capital, final = bt.capital, float(f["final_equity"])
+    short = extrapolation_note(bt.journal)  # annual figures of under a month of bars say so
     expectancy = f.get("expectancy")
     halt = f.get("guardrail_halt")
     items = {
         "capital": money(capital, cur),
         "final equity": money(final, cur),
         "total return": f"{money(final - capital, cur)} ({pct('return_pct')})",
-        "annual return": f"{pct('annual_return_pct')} (CAGR {pct('cagr_pct')})",
-        "annual volatility": pct("annual_volatility_pct"),
-        "Sharpe ratio": num("sharpe"),
-        "Sortino ratio": num("sortino"),
-        "Calmar ratio": num("calmar"),
+        "annual return": f"{pct('annual_return_pct')} (CAGR {pct('cagr_pct')}){short}",
+        "annual volatility": pct("annual_volatility_pct") + short,
+        "Sharpe ratio": num("sharpe") + short,
+        "Sortino ratio": num("sortino") + short,
+        "Calmar ratio": num("calmar") + short,
         "annualisation": str(f.get("annualisation")),
         "max drawdown": pct("max_drawdown_pct"),
         "longest drawdown": f"{f.get('max_drawdown_bars', 0):,} bars ({span('max_drawdown_duration')})",

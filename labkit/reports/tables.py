@@ -76,6 +76,16 @@ def _bar_returns(journal: pd.DataFrame, capital: float) -> Any:
     return equity_returns(journal["equity"].to_numpy(dtype=float), capital)
 
 
+def extrapolation_note(journal: pd.DataFrame) -> str:
+    """Return " (extrapolated from N days)" when the journal spans under a month, else "".
+
+    An annual figure of five days of bars ("CAGR -100%") is a projection, not a figure the run
+    earned; the CLI and every table mark it the same way.
+    """
+    days = _span_days(journal)
+    return f" (extrapolated from {days:.1f} days)" if days < _EXTRAPOLATED_DAYS else ""
+
+
 def _span_days(journal: pd.DataFrame) -> float:
     if len(journal) < 2:
         return 0.0

@@ -500,3 +500,17 @@ def test_report_backtest_when_rendered_ends_with_its_conclusion(backtest):
     # Assert
     assert text.rindex("Conclusion") > text.rindex("Exits against the signal alone")
     assert backtest_conclusion(summary).split(",")[0] in text
+
+
+@pytest.mark.slow
+def test_backtest_summary_when_the_run_spans_a_week_marks_its_annual_figures_extrapolated(backtest):
+    # Arrange: seven days of bars; "CAGR -100%" from them is a projection, not a figure earned
+    from labkit.reports.backtests import backtest_summary
+
+    _, journal, _, _ = backtest
+    # Act
+    table = backtest_summary(load_backtest(journal))["value"]
+    # Assert
+    for row in ("annual return", "annual volatility", "Sharpe ratio", "Sortino ratio", "Calmar ratio"):
+        assert "(extrapolated from 7.0 days)" in table[row], row
+    assert "extrapolated" not in table["total return"] and "extrapolated" not in table["max drawdown"]
