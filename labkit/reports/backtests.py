@@ -18,7 +18,7 @@ from labkit.errors import ConfigError
 from labkit.reports.figures import RED
 from labkit.reports.journals import exit_ledger_table, ledger_table
 from labkit.reports.sessions import FILL_MODEL, quote_currency
-from labkit.reports.tables import data_range, extrapolation_note, shown_parameters, utc
+from labkit.reports.tables import TearsheetTables, data_range, extrapolation_note, shown_parameters, utc
 from labkit.timeutil import now_ms, timeframe_ms
 
 # What every decision line holds that a backtest report reads (docs/journal.md).
@@ -44,7 +44,7 @@ _NOTHING_FIT = {"model": None, "model_in_sample": None, "in_sample_fraction": 0.
 
 
 @dataclass(frozen=True)
-class BacktestView:
+class BacktestView(TearsheetTables):
     """A backtest journal read for a report (`load_backtest`): its last run and the market's calendar.
 
     `shown` is the journal's path as a page may show it: relative to the home when it lies under
@@ -193,33 +193,6 @@ class BacktestView:
     def gate_ledger(self, config: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Return the counterfactual gate ledger of the run, formatted for a report."""
         return ledger_table(self.ledger(config), self.currency)
-
-    def drawdown_periods(self, top: int = 5) -> pd.DataFrame:
-        """Return the `top` deepest drawdown periods of the equity, formatted: peak, valley, recovery."""
-        from labkit.reports.tables import drawdown_periods_table
-
-        return drawdown_periods_table(self.journal, self.capital, top)
-
-    def against_benchmark(self) -> pd.DataFrame:
-        """Return alpha, beta, information ratio and correlation against buy and hold of the market.
-
-        Per-bar returns, annualised by the market's calendar (`annualisation`).
-        """
-        from labkit.reports.tables import benchmark_table
-
-        return benchmark_table(self.journal, self.capital, self.periods_per_year, self.annualisation)
-
-    def return_distribution(self) -> pd.DataFrame:
-        """Return VaR/CVaR (95%, per bar), skew, excess kurtosis, tail ratio, streaks, Kelly and SQN."""
-        from labkit.reports.tables import distribution_table
-
-        return distribution_table(self.journal, self.capital)
-
-    def yearly_returns(self) -> pd.DataFrame:
-        """Return each UTC year's return in %, beside buy and hold's."""
-        from labkit.reports.tables import yearly_returns_table
-
-        return yearly_returns_table(self.journal, self.capital)
 
     def exit_ledger(self, config: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Return the run's enforced exits against holding to the next exit signal, formatted.

@@ -18,7 +18,7 @@ from labkit.engine.journal import read_journal
 from labkit.errors import ConfigError
 from labkit.readiness.weekly import WeeklyReadiness
 from labkit.reports.journals import exit_ledger_table, ledger_table
-from labkit.reports.tables import data_range, shown_parameters, utc
+from labkit.reports.tables import TearsheetTables, data_range, shown_parameters, utc
 from labkit.session.paths import existing_session, read_saved_config
 from labkit.timeutil import now_ms, timeframe_ms
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class SessionView:
+class SessionView(TearsheetTables):
     """A session read for a report: its saved config and its journal."""
 
     name: str
@@ -106,33 +106,6 @@ class SessionView:
     def gate_ledger(self, rows: pd.DataFrame | None = None) -> pd.DataFrame:
         """Return the counterfactual gate ledger of the session (all, or `rows`), formatted for a report."""
         return ledger_table(self.ledger(rows), quote_currency(self.config))
-
-    def drawdown_periods(self, top: int = 5) -> pd.DataFrame:
-        """Return the `top` deepest drawdown periods of the equity, formatted: peak, valley, recovery."""
-        from labkit.reports.tables import drawdown_periods_table
-
-        return drawdown_periods_table(self.journal, self.capital, top)
-
-    def against_benchmark(self) -> pd.DataFrame:
-        """Return alpha, beta, information ratio and correlation against buy and hold of the market.
-
-        Per-bar returns, annualised by the market's calendar (`annualisation`).
-        """
-        from labkit.reports.tables import benchmark_table
-
-        return benchmark_table(self.journal, self.capital, self.periods_per_year, self.annualisation)
-
-    def return_distribution(self) -> pd.DataFrame:
-        """Return VaR/CVaR (95%, per bar), skew, excess kurtosis, tail ratio, streaks, Kelly and SQN."""
-        from labkit.reports.tables import distribution_table
-
-        return distribution_table(self.journal, self.capital)
-
-    def yearly_returns(self) -> pd.DataFrame:
-        """Return each UTC year's return in %, beside buy and hold's."""
-        from labkit.reports.tables import yearly_returns_table
-
-        return yearly_returns_table(self.journal, self.capital)
 
     def exit_ledger(self) -> pd.DataFrame:
         """Return the session's enforced exits against holding to the next exit signal, formatted."""

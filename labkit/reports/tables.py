@@ -4,7 +4,7 @@ data range, and what a code version string means."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -234,3 +234,39 @@ def yearly_returns_table(journal: pd.DataFrame, capital: float) -> pd.DataFrame:
     table = pd.DataFrame({columns[0]: run * 100.0, columns[1]: held * 100.0})
     table[columns[2]] = table[columns[0]] - table[columns[1]]
     return table.round(2).rename_axis("year (UTC)")
+
+
+class _Tearsheeted(Protocol):
+    @property
+    def journal(self) -> pd.DataFrame: ...
+    @property
+    def capital(self) -> float: ...
+    @property
+    def periods_per_year(self) -> float: ...
+    @property
+    def annualisation(self) -> str: ...
+
+
+class TearsheetTables:
+    """The tearsheet tables of a report view that has `journal`, `capital`, `periods_per_year` and
+    `annualisation` (`labkit.reports.sessions.SessionView`, `labkit.reports.backtests.BacktestView`).
+    """
+
+    def drawdown_periods(self: _Tearsheeted, top: int = 5) -> pd.DataFrame:
+        """Return the `top` deepest drawdown periods of the equity, formatted: peak, valley, recovery."""
+        return drawdown_periods_table(self.journal, self.capital, top)
+
+    def against_benchmark(self: _Tearsheeted) -> pd.DataFrame:
+        """Return alpha, beta, information ratio and correlation against buy and hold of the market.
+
+        Per-bar returns, annualised by the market's calendar (`annualisation`).
+        """
+        return benchmark_table(self.journal, self.capital, self.periods_per_year, self.annualisation)
+
+    def return_distribution(self: _Tearsheeted) -> pd.DataFrame:
+        """Return VaR/CVaR (95%, per bar), skew, excess kurtosis, tail ratio, streaks, Kelly and SQN."""
+        return distribution_table(self.journal, self.capital)
+
+    def yearly_returns(self: _Tearsheeted) -> pd.DataFrame:
+        """Return each UTC year's return in %, beside buy and hold's."""
+        return yearly_returns_table(self.journal, self.capital)
