@@ -19,7 +19,7 @@ import pandas as pd
 from labkit.data.bars import make_bars
 from labkit.data.registry import Source, SourceContext
 from labkit.errors import ConfigError
-from labkit.timeutil import timeframe_ms
+from labkit.timeutil import as_ms, timeframe_ms
 
 BLOCK = 720
 
@@ -57,15 +57,75 @@ def synthetic_bars(symbol: str, timeframe: str, since_ms: int, until_ms: int, se
     (3, '2026-01-05 00:00:00+00:00')
     """
     tf = timeframe_ms(timeframe)
+    since_ms, until_ms = as_ms(since_ms, "since_ms"), as_ms(until_ms, "until_ms")  # dates too
+    return _cut(_Market(symbol, tf, seed), tf, since_ms, until_ms)
+
+
+def universe_bars(
+    symbols: list[str], timeframe: str, since_ms: int, until_ms: int, seed: int = 7
+) -> dict[str, pd.DataFrame]:
+    """Return each symbol's bars in ``[since_ms, until_ms)`` as one correlated market.
+
+    Every symbol's log price is its own path (as `synthetic_bars` makes it, with its own noise
+    scaled by a seeded volatility) plus a seeded beta times a common market factor, plus a seeded
+    yearly drift counted from 2026-01-01. Its bars depend on the seed and the symbol alone, never
+    on the other members, so a symbol is the same in every universe it belongs to. A universe of
+    one symbol is that symbol alone (`synthetic_bars`): the single-symbol market is unchanged.
+
+    Examples
+    --------
+    >>> bars = universe_bars(["BTC/USDT", "ETH/USDT"], "1h", 1767571200000, 1767657600000)
+    >>> sorted(bars), len(bars["ETH/USDT"])
+    (['BTC/USDT', 'ETH/USDT'], 24)
+    """
+    tf = timeframe_ms(timeframe)
+    if len(symbols) == 1:
+        return {symbols[0]: synthetic_bars(symbols[0], timeframe, since_ms, until_ms, seed)}
+    factor = _Market(MARKET_FACTOR, tf, seed)
+    out = {}
+    for symbol in symbols:
+        beta, vol, drift = member_traits(symbol, seed)
+        out[symbol] = _cut(_Market(symbol, tf, seed, vol), tf, since_ms, until_ms, (factor, beta, drift))
+    return out
+
+
+def member_traits(symbol: str, seed: int = 7) -> tuple[float, float, float]:
+    """Return a universe member's (beta to the market factor, volatility scale, yearly log drift)."""
+    rng = np.random.default_rng([seed, zlib.crc32(symbol.encode()), _TRAITS])
+    beta, vol, drift = rng.uniform([0.5, 0.6, -0.4], [1.5, 1.6, 0.6])
+    return float(beta), float(vol), float(drift)
+
+
+# The universe's common factor is a market of its own, under a name no pair can take.
+MARKET_FACTOR = "market factor"
+_TRAITS = 0x5EED
+_DRIFT_FROM_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: drift is nil there, so prices stay near it
+_YEAR_MS = 365 * 86_400_000
+
+
+def _cut(
+    market: _Market,
+    tf: int,
+    since_ms: int,
+    until_ms: int,
+    factor: tuple[_Market, float, float] | None = None,
+) -> pd.DataFrame:
+    # The bars of `market` with an open in [since_ms, until_ms), cut from whole blocks.
     first = max(0, -(-(since_ms - ANCHOR_MS) // tf))  # first bar index whose open >= since
     end = max(first, -(-(until_ms - ANCHOR_MS) // tf))
     if end <= first:
         return make_bars(
             np.empty(0, "int64"), {c: np.empty(0) for c in ("open", "high", "low", "close", "volume")}
         )
-    market = _Market(symbol, tf, seed)
     k0, k1 = first // BLOCK, (end - 1) // BLOCK
-    cols = market.blocks(k0, k1 + 1)
+    shift = None
+    if factor is not None:
+        common, beta, drift = factor
+        path = common.log_path(k0, k1 + 1)[0] - common.log_p0
+        points = np.arange(k0, k1 + 1)[:, None] * BLOCK + np.arange(BLOCK + 1)
+        years = (ANCHOR_MS + points * tf - _DRIFT_FROM_MS) / _YEAR_MS
+        shift = beta * path + drift * years
+    cols = market.blocks(k0, k1 + 1, shift)
     lo, hi = first - k0 * BLOCK, end - k0 * BLOCK
     idx = np.arange(first, end, dtype="int64")
     return make_bars(ANCHOR_MS + idx * tf, {name: arr[lo:hi] for name, arr in cols.items()})
@@ -78,7 +138,7 @@ def regime_at(symbol: str, timeframe: str, ts_ms: int, seed: int = 7) -> str:
 
 
 class _Market:
-    def __init__(self, symbol: str, tf_ms: int, seed: int) -> None:
+    def __init__(self, symbol: str, tf_ms: int, seed: int, vol: float = 1.0) -> None:
         self.keys = [seed, zlib.crc32(symbol.encode()), tf_ms // 1000]
         rng = np.random.default_rng(self.keys[:2])
         self.log_p0 = np.log(10 ** rng.uniform(1.5, 4.8))
@@ -86,7 +146,7 @@ class _Market:
         self.periods = rng.uniform([6, 20, 60, 200], [12, 40, 120, 400])
         self.amplitudes = np.array([0.03, 0.06, 0.12, 0.25]) * rng.uniform(0.7, 1.3, 4)
         self.phases = rng.uniform(0, 2 * np.pi, 4)
-        self.sigma = min(0.05, 0.0007 * np.sqrt(tf_ms / 60_000))
+        self.sigma = min(0.05, 0.0007 * np.sqrt(tf_ms / 60_000)) * vol
 
     def level(self, k: np.ndarray) -> np.ndarray:
         waves = self.amplitudes * np.sin(2 * np.pi * k[:, None] / self.periods + self.phases)
@@ -100,8 +160,9 @@ class _Market:
         rng = np.random.default_rng([*self.keys, int(k)])
         return float(rng.random()), int(rng.integers(8, 24)), rng.standard_normal(4 * BLOCK)
 
-    def blocks(self, k0: int, k1: int) -> dict[str, np.ndarray]:
-        """Return the OHLCV of blocks ``k0 .. k1-1``, concatenated."""
+    def log_path(self, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the log-price path of blocks ``k0 .. k1-1`` (a row of ``BLOCK + 1`` points each),
+        the block's normal draws and its noise scale."""
         draws = [self._draws(k) for k in range(k0, k1)]
         regime = np.searchsorted(_REGIME_CUTS, np.array([d[0] for d in draws]))
         cycles = np.array([d[1] for d in draws], dtype="float64")[:, None]
@@ -113,7 +174,17 @@ class _Market:
         walk = np.concatenate([np.zeros((len(draws), 1)), np.cumsum(z[:, 0] * sigma, axis=1)], axis=1)
         path = start + (end - start) * steps + walk - steps * walk[:, -1:]  # a bridge: pinned at both ends
         whipsaw = (regime == REGIMES.index("mean_revert"))[:, None]
-        path = path + whipsaw * 6 * self.sigma * np.sin(2 * np.pi * cycles * steps)
+        return path + whipsaw * 6 * self.sigma * np.sin(2 * np.pi * cycles * steps), z, sigma
+
+    def blocks(self, k0: int, k1: int, shift: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Return the OHLCV of blocks ``k0 .. k1-1``, concatenated.
+
+        `shift` (a row of ``BLOCK + 1`` log prices per block) is added to the path before the bars are
+        cut from it: a universe's market factor and drift.
+        """
+        path, z, sigma = self.log_path(k0, k1)
+        if shift is not None:
+            path = path + shift
         prices = np.exp(path)
         opens, closes = prices[:, :-1], prices[:, 1:]
         highs = np.maximum(opens, closes) * np.exp(np.abs(z[:, 1]) * 0.5 * sigma)
