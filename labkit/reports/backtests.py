@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from labkit._io import file_hash
@@ -64,6 +65,7 @@ class BacktestView(TearsheetTables):
     calendar: Any  # labkit.analysis.calendar.MarketCalendar
     calendar_given: bool
     in_sample: Mapping[str, Any] = field(default_factory=lambda: dict(_NOTHING_FIT))
+    home: Path | None = None  # where the run's bars are reloaded from (`price_bars`)
 
     @property
     def symbol(self) -> str:
@@ -170,6 +172,36 @@ class BacktestView(TearsheetTables):
             return None
         return summary
 
+    def price_bars(self) -> tuple[pd.DataFrame | None, str]:
+        """Return the OHLC bars the run decided on, reloaded, and where they came from in words.
+
+        A journal holds closes only; the summary beside it names the run's ``source``, ``symbol``,
+        ``timeframe`` and ``seed``, and the bars of the journal's first..last time are read from
+        there again: generated again, read from the bar file, or read from the cache a download
+        filled (never fetched: a report does not touch the network). Without them (a journal older
+        than that record, a source or file gone, bars that no longer match the journal's closes)
+        the bars are None and the words say why.
+        """
+        recorded = self._recorded_run() or {}
+        source = recorded.get("source")
+        if not source or self.home is None:
+            return None, "no source was recorded beside this journal (a backtest older than that record)"
+        symbol = str(recorded.get("symbol") or self.symbol)
+        timeframe = str(recorded.get("timeframe") or self.timeframe)
+        try:
+            bars = _reload_bars(
+                self.home, str(source), symbol, timeframe, int(recorded.get("seed") or 7), self.journal
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure only costs the candles
+            return None, f"the bars of {source} could not be read again ({type(exc).__name__}: {exc})"
+        times = pd.DatetimeIndex(self.journal["ts"])
+        if len(bars) == 0 or not times.isin(bars.index).all():
+            return None, f"{source} no longer holds every bar of {symbol} {timeframe} this journal decided on"
+        closes = bars["close"].reindex(times).to_numpy(dtype=float)
+        if not np.allclose(closes, self.journal["price"].to_numpy(dtype=float), rtol=1e-9, atol=0.0):
+            return None, f"the bars {source} gives now differ from the closes this journal recorded"
+        return bars, f"{symbol} {timeframe} bars read again from {source}"
+
     def ledger(self, config: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Return the counterfactual gate ledger of the run, unformatted (`ledger_costs` prices it).
 
@@ -205,6 +237,28 @@ class BacktestView(TearsheetTables):
         costs = self.ledger_costs(config)
         table = exit_ledger(self.journal, fee=costs["fee"], slippage=costs["slippage"])
         return exit_ledger_table(table, self.currency)
+
+
+def _reload_bars(
+    home: Path, spec: str, symbol: str, timeframe: str, seed: int, journal: pd.DataFrame
+) -> pd.DataFrame:
+    # The bars of the journal's first..last time from `spec`, as the backtest read them; a source
+    # read through the download cache is read from the cache alone.
+    from labkit.config.loading import load_config
+    from labkit.data.bars import slice_range
+    from labkit.data.cache import CachedSource, cache_path, read_parquet
+    from labkit.data.registry import open_source
+
+    first = int(journal["ts"].iloc[0].value // 1_000_000)
+    until = int(journal["ts"].iloc[-1].value // 1_000_000) + 1
+    config = load_config(home)
+    source = open_source(spec, home, seed, data=config.data, exchanges=config.exchanges)
+    if isinstance(source, CachedSource):
+        path = cache_path(home, source.spec, symbol, timeframe)
+        if not path.exists():
+            raise FileNotFoundError(f"no cached bars of {symbol} {timeframe}")
+        return slice_range(read_parquet(path), first, until)
+    return source.bars(symbol, timeframe, first, until)
 
 
 def home_config(home: str | Path = "") -> dict[str, Any]:
@@ -259,7 +313,7 @@ def load_backtest(journal: str | Path, home: str | Path = "", calendar: str = ""
         shown = path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         shown = path.name
-    return BacktestView(path, shown, frame, len(starts), first + 1, market, bool(calendar), in_sample)
+    return BacktestView(path, shown, frame, len(starts), first + 1, market, bool(calendar), in_sample, root)
 
 
 def _recorded_summary(path: Path, frame: pd.DataFrame) -> dict[str, Any] | None:

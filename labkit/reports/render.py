@@ -46,6 +46,7 @@ from labkit._io import fsync_dir, last_line, read_json
 from labkit.analysis.periods import day_bounds, iso_week, week_bounds
 from labkit.config.schema import LabkitConfig
 from labkit.errors import ConfigError, NotebookRunError
+from labkit.reports.assets import link_assets
 from labkit.reports.index import BACKTESTS, MODELS, SWEEPS, write_index
 from labkit.session.paths import existing_session
 from labkit.timeutil import iso_ms, now_ms
@@ -382,6 +383,8 @@ def _render(
                 nb.cells.insert(0, _failure_cell(what, failure))
             with _named_as(page, staged):
                 text = _to_html(nb, title=title, home=home, exporter=exporter and exporter.result())
+                # A chart's plotly.js is one file beside the pages, shared by all of them.
+                text = link_assets(text, out_dir.parent)
                 _write_staged(staged.page, text)
             # A good report rendered before is not replaced by a failure: that goes beside it.
             kept = failure is not None and _good_report(out_dir, stem)

@@ -157,11 +157,17 @@ def run_backtest(
     summary.update(model_evidence(engine.strategy, home, ts_ms(bars)))
     if journal is not None:
         settings = engine.settings
-        sizing = {
+        s = config.session
+        recorded = {
             "risk": settings.risk.model_dump(mode="json"),
             "confidence_floor": settings.confidence_floor,
+            # Where the bars came from, so the report can draw them again (a journal has closes only).
+            "source": s.source,
+            "symbol": s.symbol,
+            "timeframe": s.timeframe,
+            "seed": s.seed,
         }
-        save_summary(journal.path, summary, sizing)
+        save_summary(journal.path, summary, recorded)
     if trial:
         from labkit.research.trials import append_trial, trial_record
 
@@ -245,7 +251,8 @@ def save_summary(journal: Path, summary: dict[str, Any], sizing: dict[str, Any] 
     `sizing` is how the run sized its entries, which its journal does not say: ``risk`` (the
     config's ``risk`` section) and ``confidence_floor`` (a model's entry threshold, None for other
     strategies), as `labkit.analysis.execution.session_sizing` gives them. The backtest report's gate
-    ledger sizes its would-have entries by them.
+    ledger sizes its would-have entries by them. `run_backtest` adds the ``source``, ``symbol``,
+    ``timeframe`` and ``seed`` of its bars, from which the report reloads them for its price chart.
     """
     write_json_atomic(summary_path(journal), _json_safe({**summary, **(sizing or {})}))
 
