@@ -91,6 +91,44 @@ def parse_instant(value: str | int, field: str = "time") -> int:
     return ms
 
 
+# The days a research command's --since/--until may name relative to the clock, and how far back.
+RELATIVE_DAYS = {"today": 0, "yesterday": 1}
+
+
+def relative_day(value: str | None, flag: str, now: int) -> str | None:
+    """Return `value`, with ``today`` or ``yesterday`` replaced by that UTC day as ``YYYY-MM-DD``.
+
+    Only the command line reads these words, so a scheduled job can say "the previous day"
+    without ``date +%F`` (cron would need its ``%`` escaped). The day is written out before the
+    config is built, so what a run records names fixed bars that read the same tomorrow.
+    Anything else is returned as given, for `parse_instant` to judge.
+
+    Raises
+    ------
+    ConfigError
+        When `value` is a word other than ``today`` or ``yesterday``, naming `flag`.
+
+    Examples
+    --------
+    >>> relative_day("yesterday", "--since", now=1767614400000)  # 2026-01-05T12:00Z
+    '2026-01-04'
+    >>> relative_day("2026-01-02T10:00", "--since", now=1767614400000)
+    '2026-01-02T10:00'
+    """
+    if value is None:
+        return None
+    word = str(value).strip().lower()
+    if word in RELATIVE_DAYS:
+        midnight = now - now % DAY_MS - RELATIVE_DAYS[word] * DAY_MS
+        return time.strftime("%Y-%m-%d", time.gmtime(midnight // 1000))
+    if word.isascii() and word.replace("-", "").isalpha():
+        raise ConfigError(
+            f"{flag}: {_shown(value)} is not a time; use today or yesterday (UTC midnight of that "
+            f"day), or {ACCEPTED_INSTANTS}"
+        )
+    return value
+
+
 def _iso_ms(text: str, field: str) -> int:
     try:
         ts = pd.Timestamp(text)

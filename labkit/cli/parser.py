@@ -221,7 +221,7 @@ def _backtest_parser(sub: Any) -> None:
         "Backtest a strategy on a range of bars through the same engine and gates as paper sessions. "
         "sma_cross fills at the next open, all-in with fractional units, fee on each fill's notional.",
     )
-    _market_flags(bt)
+    _market_flags(bt, relative=True)
     bt.add_argument(
         "--calendar",
         choices=("auto", "24/7", "equities", "fx"),
@@ -268,7 +268,7 @@ def _train_parsers(sub: Any) -> None:
         "example: labkit train --source synthetic --symbol BTC/USDT --timeframe 1m "
         "--since 2026-01-01 --until 2026-01-15 --horizon 15 --folds 5 --seeds 3",
     )
-    _market_flags(tr)
+    _market_flags(tr, relative=True)
     tr.add_argument("--horizon", type=int, metavar="BARS", help="bars the label looks ahead (default 15)")
     tr.add_argument("--folds", type=int, metavar="K", help="walk-forward test folds (default 5)")
     tr.add_argument(
@@ -648,14 +648,16 @@ def _yes_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _market_flags(p: argparse.ArgumentParser) -> None:
+def _market_flags(p: argparse.ArgumentParser, relative: bool = False) -> None:
+    # Research runs also take today/yesterday, so a scheduled backtest can name the previous day.
+    instant = f"{_INSTANT}, or today or yesterday (that UTC day's midnight)" if relative else _INSTANT
     p.add_argument(
         "--source", metavar="SPEC", help="where bars come from: {source_kinds} (default synthetic)"
     )
     p.add_argument("--symbol", metavar="SYMBOL", help="e.g. BTC/USDT (default), SPY")
     p.add_argument("--timeframe", metavar="TF", help="bar length: 1s, 5s, 1m (default), 15m, 1h, 1d ...")
-    p.add_argument("--since", metavar="T", help=f"first bar open, included: {_INSTANT}")
-    p.add_argument("--until", metavar="T", help=f"end of the range, excluded: {_INSTANT}")
+    p.add_argument("--since", metavar="T", help=f"first bar open, included: {instant}")
+    p.add_argument("--until", metavar="T", help=f"end of the range, excluded: {instant}")
     p.add_argument("--max-bars", type=int, metavar="N", help="only the last N bars of the range")
     p.add_argument("--seed", type=int, metavar="N", help="seed of the synthetic market (default 7)")
 

@@ -54,8 +54,12 @@ def _research_config(args: argparse.Namespace, keys: tuple[str, ...], mode: str 
     """Return the config of a backtest or a training run: the flags `keys` names, its costs and gates."""
     from labkit.config.loading import research_overrides
     from labkit.research.backtest import backtest_config
+    from labkit.timeutil import now_ms, relative_day
 
     overrides = session_overrides(args, keys)
+    now = now_ms()
+    for key in ("since", "until"):
+        overrides[f"session.{key}"] = relative_day(getattr(args, key, None), f"--{key}", now)
     gates = getattr(args, "gates", None)
     overrides.update(research_overrides(fee=args.fee, slippage=args.slippage, gates=gates, mode=mode))
     return backtest_config(load(args, overrides))

@@ -16,6 +16,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from labkit.config.schema import LabkitConfig
 from labkit.errors import ConfigError
@@ -40,6 +41,8 @@ class ScheduledSession:
     timeframe: str
     mode: str
     until: str | None = None
+    # The strategy, its parameters and the costs the session recorded, as `labkit backtest` flags.
+    strategy_flags: tuple[tuple[str, str], ...] = ()
 
     def run_flags(self) -> str:
         """Return the `labkit run` flags that resume exactly this session, quoted for a shell."""
@@ -53,7 +56,52 @@ class ScheduledSession:
         ]
         if self.until:
             flags.append(("--until", self.until))
-        return " ".join(f"{flag} {shlex.quote(value)}" for flag, value in flags)
+        return _quoted(flags)
+
+    def backtest_flags(self, journal: Path) -> str:
+        """Return the `labkit backtest` flags that replay the previous UTC day of this session's market.
+
+        The same source, market, strategy and costs as the session, so a gap between the two says
+        the session and a backtest of the same bars disagree, not that they were set up differently.
+        """
+        flags = [
+            ("--source", self.source),
+            ("--symbol", self.symbol),
+            ("--timeframe", self.timeframe),
+            ("--since", "yesterday"),
+            ("--until", "today"),
+            *self.strategy_flags,
+            ("--journal", str(journal)),
+        ]
+        return _quoted(flags)
+
+
+def _quoted(flags: list[tuple[str, str]]) -> str:
+    return " ".join(f"{flag} {shlex.quote(value)}" for flag, value in flags)
+
+
+def _strategy_flags(saved: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    # Only what `labkit backtest` has a flag for; a plugin strategy's own settings come from labkit.yaml.
+    session, strategies = saved.get("session", {}), saved.get("strategies", {})
+    broker = saved.get("broker", {})
+    strategy = str(session.get("strategy", "sma_cross"))
+    flags = [("--strategy", strategy)]
+    params = strategies.get(strategy, {}) if isinstance(strategies, dict) else {}
+    if strategy == "sma_cross":
+        flags += [(f"--{key}", str(params[key])) for key in ("fast", "slow") if key in params]
+    elif strategy == "model" and params.get("model"):
+        flags.append(("--model", str(params["model"])))
+    if str(session.get("source", "synthetic")) == "synthetic" and session.get("seed") is not None:
+        flags.append(("--seed", str(session["seed"])))
+    for flag, value in (
+        ("--capital", session.get("capital")),
+        ("--fee", broker.get("fee")),
+        ("--slippage", broker.get("slippage")),
+        ("--calendar", session.get("calendar")),
+    ):
+        if value is not None:
+            flags.append((flag, str(value)))
+    return tuple(flags)
 
 
 def scheduled_session(home: Path, name: str, now: int) -> ScheduledSession:
@@ -92,6 +140,7 @@ def scheduled_session(home: Path, name: str, now: int) -> ScheduledSession:
         timeframe=str(session.get("timeframe", "1m")),
         mode=str(mode),
         until=session.get("until") or None,
+        strategy_flags=_strategy_flags(saved),
     )
 
 
@@ -119,14 +168,33 @@ def _labkit(home: Path) -> str:
     return f"{shlex.quote(sys.executable)} -m labkit.cli --home {shlex.quote(str(home))}"
 
 
-def _report_commands(labkit: str, name: str) -> dict[str, str]:
+def backtest_journal(home: Path, name: str) -> Path:
+    """Return the journal the scheduled backtest of session `name` writes, replaced each day."""
+    return home / "data" / "backtests" / f"{name}-daily.jsonl"
+
+
+def _report_commands(labkit: str, home: Path, session: ScheduledSession) -> dict[str, str]:
     # The scheduled forms of the reports: an empty day or week exits 0 and is left out of the index.
-    session = shlex.quote(name)
+    name = shlex.quote(session.name)
+    journal = backtest_journal(home, session.name)
+    title = shlex.quote(f"{session.name}: yesterday as a backtest")
     return {
-        "daily": f"{labkit} report daily --session {session} --date yesterday",
-        "weekly": f"{labkit} report weekly --session {session} --week last",
-        "session": f"{labkit} report session --session {session}",
+        "daily": f"{labkit} report daily --session {name} --date yesterday",
+        "weekly": f"{labkit} report weekly --session {name} --week last",
+        "session": f"{labkit} report session --session {name}",
+        "backtest": f"{labkit} backtest {session.backtest_flags(journal)}",
+        "backtest-report": f"{labkit} report backtest --journal {shlex.quote(str(journal))} --title {title}",
     }
+
+
+def _later(at: str, minutes: int) -> tuple[int, int]:
+    # The backtest job runs this long after the daily report, so the two do not compete for the CPU.
+    hour, minute = (int(x) for x in at.split(":"))
+    total = (hour * 60 + minute + minutes) % (24 * 60)
+    return total // 60, total % 60
+
+
+BACKTEST_AFTER_MINUTES = 10
 
 
 def unit_files(home: Path, session: ScheduledSession, config: LabkitConfig) -> dict[str, str]:
@@ -134,11 +202,13 @@ def unit_files(home: Path, session: ScheduledSession, config: LabkitConfig) -> d
 
     The session runs as a service restarted on failure; the daily report and the whole-session
     report render after each UTC day (``schedule.daily_at``), the weekly one after each ISO week.
+    `BACKTEST_AFTER_MINUTES` after the daily report, the previous UTC day is backtested with the
+    session's market and strategy and its backtest report rendered.
     """
     labkit = _labkit(home)
     sched = config.schedule
     unit = f"labkit-{session.name}"
-    reports = _report_commands(labkit, session.name)
+    reports = _report_commands(labkit, home, session)
     files = {
         f"{unit}.service": f"""\
 [Unit]
@@ -166,19 +236,35 @@ WantedBy=default.target
         ("weekly", "weekly readiness", weekly),
         ("session", "session report", daily),
     ):
-        files.update(_timer(f"{unit}-{job}", f"labkit {what} for {session.name}", reports[job], calendar))
+        files.update(_timer(f"{unit}-{job}", f"labkit {what} for {session.name}", [reports[job]], calendar))
+    bh, bm = _later(sched.daily_at, BACKTEST_AFTER_MINUTES)
+    journal = shlex.quote(str(backtest_journal(home, session.name)))
+    files.update(
+        _timer(
+            f"{unit}-backtest",
+            f"labkit backtest of yesterday for {session.name}",
+            [reports["backtest"], reports["backtest-report"]],
+            f"*-*-* {bh:02d}:{bm:02d}:00 UTC",
+            # `labkit backtest` refuses to overwrite a journal: yesterday's is removed first.
+            pre=f"/bin/rm -f {journal}",
+        )
+    )
     return files
 
 
-def _timer(unit: str, description: str, command: str, calendar: str) -> dict[str, str]:
+def _timer(
+    unit: str, description: str, commands: list[str], calendar: str, pre: str | None = None
+) -> dict[str, str]:
+    # A oneshot service runs its ExecStart lines in order and stops at the first that fails.
+    starts = "".join(f"ExecStart={command}\n" for command in commands)
+    before = f"ExecStartPre={pre}\n" if pre else ""
     service = f"""\
 [Unit]
 Description={description}
 
 [Service]
 Type=oneshot
-ExecStart={command}
-"""
+{before}{starts}"""
     timer = f"""\
 [Unit]
 Description={description}
@@ -219,7 +305,10 @@ def cron_lines(home: Path, session: ScheduledSession, config: LabkitConfig) -> s
     logs = shlex.quote(str(root / "logs" / "cron.log"))
     lock = shlex.quote(str(root / "cron.lock"))
     run = f"flock -n {lock} {labkit} run {session.run_flags()} >> {logs} 2>&1"
-    reports = _report_commands(labkit, session.name)
+    reports = _report_commands(labkit, home, session)
+    journal = shlex.quote(str(backtest_journal(home, session.name)))
+    backtest = f"rm -f {journal} && {reports['backtest']} && {reports['backtest-report']}"
+    bh, bm = _later(sched.daily_at, BACKTEST_AFTER_MINUTES)
     dh, dm = sched.daily_at.split(":")
     wh, wm = sched.weekly_at.split(":")
     daily, weekly = f"{int(dm)} {int(dh)} * * *", f"{int(wm)} {int(wh)} * * {_CRON_DAYS[sched.weekly_day]}"
@@ -232,6 +321,8 @@ CRON_TZ=UTC
 {daily}   {reports["daily"]} >> {logs} 2>&1
 {weekly}   {reports["weekly"]} >> {logs} 2>&1
 {daily}   {reports["session"]} >> {logs} 2>&1
+# The previous UTC day as a backtest of the same market and strategy, replacing yesterday's journal.
+{bm} {bh} * * *   ({backtest}) >> {logs} 2>&1
 """
 
 
