@@ -52,7 +52,7 @@ def write_index(home: Path) -> Path:
     rows = "\n".join(
         f"<tr><td>{_e(d['kind'])}</td><td>{_e(d['session'])}</td><td>{_e(d['period'])}</td>"
         f'<td class="{_outcome_class(d)}">{_e(_outcome(d))}</td>'
-        f'<td>{_e(d.get("generated_at"))}</td><td>{_link(d, link)}</td></tr>'
+        f"<td>{_e(d.get('generated_at'))}</td><td>{_link(d, link)}</td></tr>"
         for d, link in entries
     )
     page = (
@@ -63,7 +63,8 @@ def write_index(home: Path) -> Path:
         ".loss{color:#cf222e}.gain{color:#1a7f37}.flat{color:#6e7781}"
         "</style></head><body><h1>labkit reports</h1>"
         f"<p>{len(entries)} reports, newest first.</p><table><thead><tr><th>kind</th>"
-        "<th>session, journal, model or sweep</th><th>period</th><th>status</th><th>generated at (UTC)</th>"
+        "<th>session, journal, model or sweep</th><th>period (UTC, first bar to last)</th>"
+        "<th>status</th><th>generated at (UTC)</th>"
         "<th>report</th>"
         f"</tr></thead><tbody>\n{rows}\n</tbody></table></body></html>\n"
     )

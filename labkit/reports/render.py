@@ -469,11 +469,15 @@ def _sidecar(
     extra: dict[str, Any] | None,
     failure: _Failure | None,
 ) -> dict[str, Any]:
-    # What the index lists a report by: what it covers, whether it ran, what it found.
+    # What the index lists a report by: what it covers, whether it ran, what it found. The period is
+    # written the same way for every kind (first bar to last bar, UTC), whatever the page calls it.
+    from labkit.reports.period_labels import report_period
+
+    home = report.directory.parent.parent  # reports/<session or _backtests ...>/ under the home
     return {
         "kind": report.kind,
         "session": report.session,
-        "period": report.period,
+        "period": report_period(report.kind, home, report.session, report.period, parameters),
         **(extra or {}),
         "ok": failure is None,
         "outcome": outcome if failure is None else "failed",
