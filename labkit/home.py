@@ -64,6 +64,30 @@ def check_symbol(symbol: object, key: str) -> str:
     return str(symbol)
 
 
+def as_path(value: object, field: str) -> Path:
+    """Return `value` (a str or any os.PathLike, e.g. a Path) as a Path, else raise ConfigError.
+
+    Notebook users pass plain strings where labkit's loaders work on Paths; anything else (a
+    number, None, a list) would fail later with a TypeError that names no argument.
+    """
+    if isinstance(value, Path):
+        return value
+    if isinstance(value, str | os.PathLike):
+        return Path(value)
+    raise ConfigError(f"{field}: {value!r} is not a path; give a str or a pathlib.Path")
+
+
+def home_arg(home: object, field: str = "home") -> Path:
+    """Return the home a function's `home` argument names: a str or Path, or None/"" for the usual one.
+
+    The notebook-facing functions take the home as a user writes it, through `resolve_home`, and
+    refuse anything else by name rather than with a TypeError from deep inside.
+    """
+    if home is None or home == "":
+        return resolve_home(None)
+    return _directory(str(as_path(home, field)), field)
+
+
 def resolve_home(flag: str | None = None) -> Path:
     """Return the home: ``--home``, else ``LABKIT_HOME``, else the checkout labkit runs from, else cwd.
 

@@ -18,7 +18,7 @@ import psutil
 from labkit._io import read_json
 from labkit.engine.journal import first_gap
 from labkit.errors import CheckFailedError, ConfigError
-from labkit.home import resolve_home
+from labkit.home import home_arg
 from labkit.readiness.verdicts import promotion_check
 from labkit.session.control import APPLIED, NOT_CONFIRMED, command_session
 from labkit.session.lock import lock_held, lock_holder
@@ -30,7 +30,7 @@ from labkit.timeutil import human_duration, now_ms, parse_instant, timeframe_ms
 
 
 def _paths(session: str, home: Path | str | None) -> tuple[Path, SessionPaths]:
-    root = resolve_home(str(home) if home else None)
+    root = home_arg(home)
     return root, existing_session(root, session)
 
 
@@ -40,7 +40,7 @@ def start(session: str = "default", home: Path | str | None = None, **flags: Any
     `flags` are `labkit run` options without dashes (``mode="paper", timeframe="5s", max_bars=20``).
     Output goes to ``<session>/logs/run.out``; stop it with `stop`.
     """
-    root = resolve_home(str(home) if home else None)
+    root = home_arg(home)
     cmd = [sys.executable, "-m", "labkit.cli", "--home", str(root), "run", "--session", session]
     for key, value in flags.items():
         cmd += [f"--{key.replace('_', '-')}", str(value)]

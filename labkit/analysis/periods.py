@@ -30,9 +30,14 @@ def iso_week(ts: pd.Timestamp) -> str:
     return f"{year}-W{week:02d}"
 
 
-def week_bounds(week: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """Return the half-open UTC range ``[Monday 00:00, next Monday 00:00)`` of an ISO week."""
-    match = _WEEK.match(week)
+def week_bounds(week: str | date) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Return the half-open UTC range ``[Monday 00:00, next Monday 00:00)`` of an ISO week.
+
+    `week` is ``YYYY-Www``, or any day in it (a date, datetime or pandas Timestamp; UTC).
+    """
+    if isinstance(week, date):
+        week = iso_week(pd.Timestamp(_utc_day(week)))
+    match = _WEEK.match(week) if isinstance(week, str) else None
     try:
         assert match is not None
         monday = date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
@@ -43,10 +48,10 @@ def week_bounds(week: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, start + 7 * _DAY
 
 
-def day_bounds(day: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """Return the half-open UTC range of a day written ``YYYY-MM-DD``."""
+def day_bounds(day: str | date) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Return the half-open UTC range of a day: ``YYYY-MM-DD``, a date, or the UTC day of a datetime."""
     try:
-        parsed = date.fromisoformat(day)
+        parsed = _utc_day(day) if isinstance(day, date) else date.fromisoformat(day)
     except (TypeError, ValueError):
         raise ConfigError(f"date: {day!r} is not a day; write YYYY-MM-DD, e.g. 2026-01-05") from None
     _in_range(parsed, "date", day)
@@ -54,7 +59,14 @@ def day_bounds(day: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, start + _DAY
 
 
-def _in_range(day: date, field: str, text: str) -> None:
+def _utc_day(value: date) -> date:
+    # A datetime (pandas' Timestamp too) names the UTC day it falls in; naive ones are UTC already.
+    if isinstance(value, datetime):
+        return (value.astimezone(UTC) if value.tzinfo is not None else value).date()
+    return value
+
+
+def _in_range(day: date, field: str, text: object) -> None:
     if not date(1970, 1, 1) <= day < date(2200, 1, 1):
         raise ConfigError(f"{field}: {text!r} is outside 1970..2199; labkit keeps bars of those years only")
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from labkit.api.inputs import home_path
+from labkit.api.inputs import as_path, home_path
 from labkit.api.result import Result
 from labkit.api.strategies import SideFunction, bind, notebook_strategy
 from labkit.errors import ConfigError
@@ -180,7 +180,7 @@ def _engine_strategy(settings: LabkitConfig, home: Path, strategy: Any, params: 
 def _new_journal(journal: str | Path | None) -> Path | None:
     if journal is None:
         return None
-    path = Path(journal).expanduser()
+    path = as_path(journal, "journal").expanduser()
     if path.exists():
         raise ConfigError(f"journal: {path} exists; choose another path, or delete it to write it again")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,7 @@ from labkit.data.ccxt import (
     userinfo_secrets,
 )
 from labkit.errors import ConfigError
+from labkit.home import as_path
 
 CONFIG_FILE = "labkit.yaml"
 # Variables that are not config keys: where labkit lives, where the trial ledger is, and the
@@ -83,7 +84,7 @@ _SECRETS: dict[int, tuple[weakref.ref[LabkitConfig], _Secrets]] = {}
 
 
 def load_config(
-    home: Path | None = None,
+    home: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> LabkitConfig:
@@ -92,6 +93,7 @@ def load_config(
     `overrides` uses dotted keys (``{"session.capital": 5000}``); None values are ignored.
     """
     environ = os.environ if environ is None else environ
+    home = as_path(home, "home") if home is not None else None
     merged: dict[str, Any] = {}
     if home is not None and (home / CONFIG_FILE).is_file():
         merged = _read_yaml(home / CONFIG_FILE)

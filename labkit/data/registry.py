@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from labkit._plugins import discover, summary_line
 from labkit.data.retry import DataConfig
 from labkit.errors import ConfigError
+from labkit.home import as_path
+from labkit.timeutil import as_ms
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,6 +46,14 @@ class Source(ABC):
 
     kinds: ClassVar[tuple[str, ...]] = ()
     argument: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every source, plug-ins' too, takes since/until as the notebook API does (a date string,
+        # date, datetime, Timestamp or epoch ms) without each one converting them itself.
+        super().__init_subclass__(**kwargs)
+        if "bars" in cls.__dict__:
+            cls.bars = _coerced_range(cls.__dict__["bars"])  # type: ignore[method-assign]
+
     order: ClassVar[int] = 100  # where `labkit sources` and error messages list it
     spec: str
 
@@ -60,6 +70,14 @@ class Source(ABC):
     def describe(cls) -> str:
         """Return the first line of the class docstring: what the source serves."""
         return summary_line(cls)
+
+
+def _coerced_range(bars: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
+    @functools.wraps(bars)
+    def coerced(self: Source, symbol: str, timeframe: str, since_ms: Any, until_ms: Any) -> pd.DataFrame:
+        return bars(self, symbol, timeframe, as_ms(since_ms, "since"), as_ms(until_ms, "until"))
+
+    return coerced
 
 
 @functools.cache
@@ -85,7 +103,7 @@ def check_source_spec(spec: str) -> str:
 
 def open_source(
     spec: str,
-    home: Path,
+    home: str | Path,
     seed: int = 7,
     *,
     data: DataConfig | None = None,
@@ -102,7 +120,7 @@ def open_source(
     check_source_spec(spec)
     kind, _, arg = spec.partition(":")
     ctx = SourceContext(
-        home=home,
+        home=as_path(home, "home"),
         seed=seed,
         data=data if data is not None else DataConfig(),
         exchanges=exchanges if exchanges is not None else {},

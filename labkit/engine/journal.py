@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from labkit._io import iter_lines, last_line, named, open_append, repair_torn_tail
+from labkit.home import as_path
 from labkit.timeutil import iso_ms
 
 if TYPE_CHECKING:
@@ -523,7 +524,7 @@ def read_journal(path: str | Path, columns: Sequence[str] | None = None) -> pd.D
     unknown = [name for name in wanted if name not in COLUMNS]
     if unknown:
         raise ValueError(f"columns: {', '.join(unknown)} not in the journal; allowed: {', '.join(COLUMNS)}")
-    path = Path(path)  # a notebook passes a string
+    path = as_path(path, "path")  # a notebook passes a string
     if not path.exists() or path.stat().st_size == 0:
         return _empty_frame(wanted)
     table = _scan(path, wanted)

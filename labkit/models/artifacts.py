@@ -38,6 +38,7 @@ import numpy as np
 
 from labkit._io import fsync_dir, make_private_dir, read_json, write_atomic, write_json_atomic
 from labkit.errors import ConfigError
+from labkit.home import as_path
 from labkit.models.ensemble import Calibrator, Ensemble
 from labkit.models.members import Member, load_member
 
@@ -181,7 +182,9 @@ def save_model(
     return model_id
 
 
-def load_model(home: Path, ref: str, symbol: str | None = None, timeframe: str | None = None) -> LoadedModel:
+def load_model(
+    home: str | Path, ref: str, symbol: str | None = None, timeframe: str | None = None
+) -> LoadedModel:
     """Load and check the model `ref` (an id, or ``latest``: the most recently trained for `symbol`
     and `timeframe`, by `model_trained_at`).
 
@@ -193,6 +196,7 @@ def load_model(home: Path, ref: str, symbol: str | None = None, timeframe: str |
         member file, a type outside a member's allowlist, or a library version the model cannot
         be trusted across.
     """
+    home = as_path(home, "home")
     root = models_dir(home)
     if ref == "latest":
         ref = _latest(root, symbol, timeframe)
@@ -445,8 +449,6 @@ def _install(staging: Path, final: Path, model_id: str) -> bool:
         staging.rename(final)
     fsync_dir(final.parent)
     return True
-
-
 
 
 def _clean_leftovers(root: Path) -> None:

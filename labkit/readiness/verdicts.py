@@ -22,6 +22,7 @@ import pandas as pd
 from labkit._io import file_hash, last_line, read_json, short_hash, write_json_atomic
 from labkit.analysis.periods import _DAY, iso_week, week_bounds
 from labkit.errors import ConfigError
+from labkit.home import as_path
 from labkit.readiness.weekly import WeeklyReadiness
 from labkit.timeutil import DAY_MS, human_duration, iso_ms, now_ms
 
@@ -164,7 +165,7 @@ def verdict_path(home: Path, session: str, week: str, what_if: bool = False) -> 
     return _verdict_dir(home, session) / f"weekly-{week}{'.what-if' if what_if else ''}.json"
 
 
-def save_verdict(home: Path, session: str, result: WeeklyReadiness) -> Path:
+def save_verdict(home: str | Path, session: str, result: WeeklyReadiness) -> Path:
     """Write the verdict to ``data/sessions/<session>/readiness/weekly-<week>.json`` atomically.
 
     Raises
@@ -172,6 +173,7 @@ def save_verdict(home: Path, session: str, result: WeeklyReadiness) -> Path:
     ConfigError
         When the week is empty: a week in which the session decided nothing gets no verdict.
     """
+    home = as_path(home, "home")
     from labkit.home import code_version
 
     if result.empty:
@@ -199,8 +201,9 @@ def load_verdict(path: Path | str) -> WeeklyReadiness:
     return WeeklyReadiness.from_dict(data)
 
 
-def latest_verdict(home: Path, session: str) -> dict[str, Any] | None:
+def latest_verdict(home: str | Path, session: str) -> dict[str, Any] | None:
     """Return the saved verdict of the latest ISO week, or None when there is none."""
+    home = as_path(home, "home")
     directory = _verdict_dir(home, session)
     if not directory.is_dir():
         return None

@@ -267,9 +267,9 @@ def home_config(home: str | Path = "") -> dict[str, Any]:
     What ``labkit backtest`` runs with when no flag changes it: ``labkit.yaml`` and ``LABKIT_*``.
     """
     from labkit.config.loading import load_config
-    from labkit.home import resolve_home
+    from labkit.home import home_arg
 
-    return load_config(resolve_home(str(home) if str(home) else None)).model_dump(mode="json")
+    return load_config(home_arg(home)).model_dump(mode="json")
 
 
 def load_backtest(journal: str | Path, home: str | Path = "", calendar: str = "") -> BacktestView:
@@ -283,10 +283,10 @@ def load_backtest(journal: str | Path, home: str | Path = "", calendar: str = ""
     """
     from labkit.analysis.calendar import MarketCalendar, bar_times, session_calendar
     from labkit.engine.journal import read_journal
-    from labkit.home import resolve_home
+    from labkit.home import as_path, home_arg
 
-    root = resolve_home(str(home) if str(home) else None)
-    path = Path(journal).expanduser()
+    root = home_arg(home)
+    path = as_path(journal, "journal").expanduser()
     path = path if path.is_absolute() else root / path
     starts, lines = _check_journal(path)
     frame = read_journal(path)

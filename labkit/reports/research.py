@@ -20,6 +20,7 @@ import pandas as pd
 
 from labkit.analysis.formatting import money, number, percent, share, significant
 from labkit.errors import ConfigError
+from labkit.home import home_arg
 
 if TYPE_CHECKING:
     from labkit.config.schema import LabkitConfig
@@ -32,12 +33,15 @@ COST_FEES = (0.0, 0.0005, 0.001, 0.002)
 # -- bars ----------------------------------------------------------------------------------------
 
 
-def market_config(home: Path, source: str, symbol: str, timeframe: str, **overrides: Any) -> LabkitConfig:
+def market_config(
+    home: str | Path, source: str, symbol: str, timeframe: str, **overrides: Any
+) -> LabkitConfig:
     """Return the home's config (``labkit.yaml``, ``LABKIT_*``) for one market, with `overrides`.
 
     `overrides` are config keys with dots written as double underscores
     (``broker__fee=0.0005``, ``strategies__sma_cross__fast=5``).
     """
+    home = home_arg(home)
     from labkit.config.loading import load_config
 
     keys = {k.replace("__", "."): v for k, v in overrides.items()}
@@ -48,24 +52,26 @@ def market_config(home: Path, source: str, symbol: str, timeframe: str, **overri
 
 
 def load_bars(
-    home: Path,
+    home: str | Path,
     source: str,
     symbol: str,
     timeframe: str,
-    since: str | int,
-    until: str | int,
+    since: Any,
+    until: Any,
     config: LabkitConfig | None = None,
 ) -> pd.DataFrame:
     """Return the bars of `symbol` `timeframe` from `source` whose open lies in ``[since, until)``.
 
     Any labkit source (``synthetic``, ``csv:PATH``, ``ccxt:EXCHANGE``, ``yfinance``...) through
-    `labkit.data.registry.open_source`; file paths are relative to `home`. Raise `ConfigError`
-    when the range is empty or holds no bar.
+    `labkit.data.registry.open_source`; file paths are relative to `home` (a str or Path; "" the usual home).
+    `since` and `until` take a date string, date, datetime, pandas Timestamp or epoch ms. Raise
+    `ConfigError` when the range is empty or holds no bar.
     """
     from labkit.data.registry import open_source
-    from labkit.timeutil import iso_s, parse_instant
+    from labkit.timeutil import instant_ms, iso_s
 
-    since_ms, until_ms = parse_instant(since, "since"), parse_instant(until, "until")
+    home = home_arg(home)
+    since_ms, until_ms = instant_ms(since, "since"), instant_ms(until, "until")
     if until_ms <= since_ms:
         raise ConfigError(f"until: {iso_s(until_ms)} is not after since {iso_s(since_ms)}")
     config = config or market_config(home, source, symbol, timeframe)
@@ -232,7 +238,7 @@ class Grid:
 
 
 def sma_grid(
-    home: Path,
+    home: str | Path,
     config: LabkitConfig,
     bars: pd.DataFrame,
     fasts: Sequence[int],
@@ -245,6 +251,7 @@ def sma_grid(
     the highest Sharpe ratio; its deflated Sharpe ratio counts every trial recorded for the market
     (this grid's included), so trying nine cells is paid for.
     """
+    home = home_arg(home)
     from labkit.data.bars import quote_currency
     from labkit.research.backtest import run_backtest, trial_figures
     from labkit.research.trials import record_trial, trial_stats
@@ -285,7 +292,7 @@ def _figures(fast: int, slow: int, result: BacktestResult) -> dict[str, Any]:
 
 
 def cost_sensitivity(
-    home: Path,
+    home: str | Path,
     config: LabkitConfig,
     bars: pd.DataFrame,
     fast: int,
@@ -297,6 +304,7 @@ def cost_sensitivity(
     Slippage stays the config's. These runs are not recorded as trials: they do not choose a
     variant, they show how one chosen variant depends on its costs.
     """
+    home = home_arg(home)
     from labkit.data.bars import quote_currency
     from labkit.research.backtest import run_backtest
 
@@ -373,12 +381,13 @@ class ModelRecord:
         return float(self.params.get("round_trip_cost", 0.0))
 
 
-def load_model_record(home: Path, model: str, symbol: str = "", timeframe: str = "") -> ModelRecord:
+def load_model_record(home: str | Path, model: str, symbol: str = "", timeframe: str = "") -> ModelRecord:
     """Load and check the model `model` (an id or ``latest``) and read its out-of-sample rows.
 
     Raise `ConfigError` as `labkit.models.artifacts.load_model` does, or when the model has no
     ``out_of_sample.parquet`` (trained before models kept it).
     """
+    home = home_arg(home)
     from labkit.models.artifacts import load_model
 
     loaded = load_model(home, model, symbol or None, timeframe or None)
@@ -656,7 +665,7 @@ class OutOfSample:
     fold_starts: list[pd.Timestamp] = field(default_factory=list)
 
 
-def out_of_sample_equity(home: Path, record: ModelRecord) -> OutOfSample:
+def out_of_sample_equity(home: str | Path, record: ModelRecord) -> OutOfSample:
     """Trade the model's out-of-sample probabilities over its tested bars, beside sma_cross and buy
     and hold on the same bars; every fill pays the fee of the model's training costs.
 
@@ -666,6 +675,7 @@ def out_of_sample_equity(home: Path, record: ModelRecord) -> OutOfSample:
     gates; buy and hold buys at the first bar's open, paying the fee, and holds. The fee of each
     fill is half the model's round trip cost, with no slippage on top.
     """
+    home = home_arg(home)
     from labkit.research.backtest import run_backtest, summarize
     from labkit.research.training import FoldStrategy, TrainPlan
     from labkit.research.trials import data_hash

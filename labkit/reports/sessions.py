@@ -124,9 +124,9 @@ def quote_currency(config: Mapping[str, Any]) -> str:
 
 def load_session(home: str | Path, session: str) -> SessionView:
     """Return the session `session` under `home` ("" means labkit's usual home)."""
-    from labkit.home import resolve_home
+    from labkit.home import home_arg
 
-    root = resolve_home(str(home) if str(home) else None)
+    root = home_arg(home)
     paths = existing_session(root, session)
     config = read_saved_config(paths)
     if config is None:

@@ -1,5 +1,4 @@
-"""What `labkit status` shows for a session: its state first, the heartbeat as fallback.
-"""
+"""What `labkit status` shows for a session: its state first, the heartbeat as fallback."""
 
 from __future__ import annotations
 
@@ -8,6 +7,7 @@ from typing import Any
 
 from labkit._io import read_json
 from labkit.errors import ConfigError
+from labkit.home import as_path
 from labkit.session.paths import session_paths
 from labkit.session.state import load_state
 from labkit.timeutil import ago, iso_s, now_ms, parse_instant
@@ -16,12 +16,13 @@ from labkit.timeutil import ago, iso_s, now_ms, parse_instant
 PID_WORDS = frozenset({"running", "halted", "dead", "stale"})
 
 
-def session_status(home: Path, name: str) -> dict[str, Any]:
+def session_status(home: str | Path, name: str) -> dict[str, Any]:
     """Return what `labkit status` shows for one session: state first, the heartbeat as fallback.
 
     A session whose files cannot carry it on (no ``state.json``, or a corrupt one, or no
     ``config.json``) is ``broken``, with `problem` saying what is wrong and `repair` what to do.
     """
+    home = as_path(home, "home")
     paths = session_paths(home, name)
     beat = read_json(paths.heartbeat) or {}
     status: dict[str, Any] = {"session": name, "directory": str(paths.root), "source_of_truth": None}
