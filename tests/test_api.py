@@ -15,6 +15,7 @@ from labkit.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 API_DOC = ROOT / "docs" / "api.md"
+README = ROOT / "README.md"
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
@@ -57,6 +58,26 @@ def test_api_doc_when_run_as_a_notebook_runs_every_example_top_to_bottom(tmp_pat
     assert any("<table>" in o.get("data", {}).get("text/html", "") for o in outputs)  # the result's own view
     assert (tmp_path / "runs" / "sma_cross.jsonl").stat().st_size > 0
     assert (tmp_path / "sma_cross.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_readme_notebook_example_when_run_backtests_a_name_and_a_function_and_plots():
+    # Arrange: the README's "In a notebook" block, as a user pastes it into one cell
+    import matplotlib
+
+    matplotlib.use("Agg")
+    section = README.read_text(encoding="utf-8").split("## In a notebook\n", 1)[1].split("\n## ", 1)[0]
+    (block,) = PYTHON_BLOCK.findall(section)
+    namespace: dict[str, object] = {}
+    # Act
+    exec(compile(block, "README.md", "exec"), namespace)
+    # Assert: the names it shows are the API's, and each did what its comment says
+    result, trend = namespace["result"], namespace["trend"]
+    assert isinstance(result, labkit.Result) and isinstance(trend, labkit.Result)
+    assert result.summary["strategy"].startswith("sma_cross") and result.summary["trades"] > 0
+    assert trend.summary["strategy"].startswith("function:momentum")
+    assert str(namespace["bars"].index[0]) == "2026-01-05 00:00:00+00:00"
+    assert type(trend.plot()).__name__ == "Figure"
+    assert "parse_instant" not in block and "run_backtest" not in block  # internals a user needs not
 
 
 @pytest.mark.parametrize(
