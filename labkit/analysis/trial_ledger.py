@@ -103,6 +103,8 @@ def identity_fields(
     params = strategy_config(config).model_dump(mode="json")
     params.pop(_MODEL_REFERENCE, None)  # "latest" or an id: `model` holds what it resolved to
     gates = data["gates"]
+    # The portfolio gates judge books only: a single symbol's identity stays what it was without them.
+    enabled = [name for name in gates["enabled"] if not _book_only(name)]
     return {
         "source": s.source,
         "symbol": s.symbol,
@@ -111,7 +113,7 @@ def identity_fields(
         "params": params,
         "model": model,
         "plan": dict(plan) if plan is not None else None,
-        "gates": {"enabled": list(gates["enabled"]), **{name: gates[name] for name in gates["enabled"]}},
+        "gates": {"enabled": enabled, **{name: gates[name] for name in enabled}},
         "risk": data["risk"],
         "costs": data["broker"],
     }
@@ -175,7 +177,7 @@ def trial_line(
         "params": strategy_config(config).model_dump(mode="json"),
         "model": model,
         "plan": dict(plan) if plan is not None else None,
-        "gates": list(config.gates.enabled),
+        "gates": [name for name in config.gates.enabled if not _book_only(name)],
         "fee": config.broker.fee,
         "slippage": config.broker.slippage,
         "config_hash": config_hash(config),
@@ -327,3 +329,10 @@ def _variance(values: list[float]) -> float:
         return math.nan
     mean = sum(values) / n
     return sum((v - mean) ** 2 for v in values) / (n - 1)
+
+
+def _book_only(stage: str) -> bool:
+    from labkit.gates.registry import registered_gates
+
+    gate = registered_gates().get(stage)
+    return gate is not None and gate.book_only

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.config.schema import LabkitConfig, gate_configs, strategy_config
+from labkit.engine.book import Book, BookEngine, BookSettings
 from labkit.engine.core import Engine
 from labkit.engine.journal import JournalWriter
 from labkit.engine.observer import Observer
@@ -22,9 +23,14 @@ from labkit.timeutil import now_ms
 log = logging.getLogger(__name__)
 
 
-def build_gates(config: LabkitConfig) -> list[Gate]:
-    """Return the enabled gates in chain order, each with its own config."""
-    return build_chain(config.gates.enabled, gate_configs(config))
+def build_gates(config: LabkitConfig, book: bool = False) -> list[Gate]:
+    """Return the enabled gates in chain order, each with its own config.
+
+    The portfolio gates (`Gate.book_only`) judge a book over a universe: one symbol alone runs
+    without them, exactly as before they existed.
+    """
+    chain = build_chain(config.gates.enabled, gate_configs(config))
+    return chain if book else [gate for gate in chain if not gate.book_only]
 
 
 def build_strategy(config: LabkitConfig, home: Path | None = None, strict: bool = True) -> Strategy:
@@ -77,3 +83,29 @@ def build_engine(
         on_event,
         observer,
     )
+
+
+def build_book_engine(
+    config: LabkitConfig,
+    symbols: list[str],
+    mode: str,
+    journal: JournalWriter | None = None,
+    clock: Callable[[], int] = now_ms,
+    home: Path | None = None,
+    strict: bool = True,
+    observer: Observer | None = None,
+) -> BookEngine:
+    """Return an engine over the universe `symbols`: one book, each symbol its own strategy and gates.
+
+    Each symbol's strategy is bound to that symbol (a model for it); the gate chain is built once
+    per symbol, so no gate's per-run facts cross from one symbol to another.
+    """
+    strategies: dict[str, Strategy] = {}
+    gates: dict[str, list[Gate]] = {}
+    for symbol in symbols:
+        one = config.model_copy(update={"session": config.session.model_copy(update={"symbol": symbol})})
+        strategies[symbol] = build_strategy(one, home, strict)
+        gates[symbol] = build_gates(one, book=True)
+    settings = BookSettings(engine_settings(config, mode), config.portfolio)
+    book = Book.start(config.session.capital, symbols)
+    return BookEngine(settings, strategies, gates, book, journal, clock, observer)

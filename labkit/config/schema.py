@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, field_validator
 
 from labkit.data.retry import DataConfig
+from labkit.engine.book import PortfolioConfig
 from labkit.engine.settings import BrokerConfig, RiskConfig
 from labkit.errors import ConfigError
 from labkit.gates.registry import chain_order, default_enabled, registered_gates
@@ -283,6 +284,7 @@ class LabkitConfig(BaseModel):
     strategies: StrategiesConfig = StrategiesConfig()
     risk: RiskConfig = RiskConfig()
     broker: BrokerConfig = BrokerConfig()
+    portfolio: PortfolioConfig = PortfolioConfig()
     readiness: ReadinessConfig = ReadinessConfig()
     reports: ReportsConfig = ReportsConfig()
     schedule: ScheduleConfig = ScheduleConfig()

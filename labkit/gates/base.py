@@ -17,7 +17,18 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["BUY", "HOLD", "SELL", "BarFacts", "Block", "DecisionContext", "Gate", "GateConfig", "run_gates"]
+__all__ = [
+    "BUY",
+    "HOLD",
+    "SELL",
+    "BarFacts",
+    "Block",
+    "BookFacts",
+    "DecisionContext",
+    "Gate",
+    "GateConfig",
+    "run_gates",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +38,27 @@ class Block:
     stage: str
     reason: str
     detail: Mapping[str, float | int | str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BookFacts:
+    """The book around an entry of one symbol in a universe: what is open, its stop risk, its limits.
+
+    `heat` is what the open positions (and entries waiting for their open) of the other symbols lose
+    if every stop is hit, in quote, and `entry_risk` the new entry's; a position without a stop risks
+    all of it. `correlations` holds each open symbol's return correlation with this one when
+    `max_correlation` is set.
+    """
+
+    symbol: str
+    open_positions: int
+    heat: float
+    entry_risk: float
+    correlations: Mapping[str, float] = field(default_factory=dict)
+    max_open_positions: int | None = None
+    max_heat: float | None = None
+    max_correlation: float | None = None
+    correlated_scale: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +97,8 @@ class DecisionContext:
     # What an entry and its exit cost together, as a fraction of the price (the broker's
     # `round_trip_cost`, labkit.engine.settings); NaN when the caller did not say.
     round_trip_cost: float = math.nan
+    # An entry in a book over a universe (None alone): the portfolio gates judge it.
+    book: BookFacts | None = None
 
     @property
     def is_entry(self) -> bool:
@@ -122,6 +156,8 @@ class Gate(ABC):
     reasons: ClassVar[tuple[str, ...]] = ()
     Config: ClassVar[type[GateConfig]] = GateConfig
     applies_to: ClassVar[frozenset[str]] = frozenset({BUY})
+    # A gate that judges a book over a universe (``ctx.book``): a single symbol's chain leaves it out.
+    book_only: ClassVar[bool] = False
 
     def __init__(self, config: GateConfig | None = None) -> None:
         self.config = config if config is not None else self.Config()

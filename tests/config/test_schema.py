@@ -26,6 +26,9 @@ def test_load_config_when_nothing_given_uses_defaults():
         "scalping",
         "turnover",
         "risk_budget",
+        "open_positions",
+        "portfolio_heat",
+        "correlation",
         "guardrails",
     )
 

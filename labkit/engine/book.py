@@ -1,0 +1,616 @@
+"""One book over a universe: shared cash, a position per symbol, decisions per (bar, symbol).
+
+At each time any symbol has a bar, the symbols are decided in the book's order (the order the user
+gave), each as the single-symbol engine decides a bar: fill the order waiting for this open, check
+the exits the engine enforces, mark the book at the close, ask the symbol's strategy, run the gate
+chain, write the line. Cash is the book's: an entry spends from it and every line says how much is
+left. Equity is the book's too: cash plus every position marked at its latest close. ``seq`` counts
+the book's lines, one gapless sequence over every symbol.
+
+What is per symbol and what is the book's follows one rule: the guardrails on loss (daily loss,
+drawdown) and the halts judge the book; every other gate and counter (trades today, the losing
+streak, the day's risk budget, warm-up) is the symbol's own. A symbol without a bar at a time has
+nothing to decide on: its line holds (stage ``data``, reason ``no_bar``) and its waiting order waits
+for its next bar.
+
+Sizing: ``risk`` sizing sizes each entry by its stop against the book's equity, as alone. ``all_in``
+cannot put all the cash into every symbol: in a book it buys an equal slice, the smaller of the cash
+and equity / slots, where slots is ``portfolio.max_open_positions`` when set, else the number of
+symbols.
+
+A replay steps only the (bar, symbol) cells where something can happen: a proposal, an order waiting
+for the symbol's open, a position whose exits are checked. Every other cell holds; with a journal
+its line is written from the book as the last stepped cell left it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from labkit.data.universe import Universe
+from labkit.engine.exits import arm, enforce, entry_units
+from labkit.engine.journal import ALREADY_FLAT, ALREADY_LONG, PASSED, JournalWriter, LineEncoder
+from labkit.engine.observer import Observer
+from labkit.engine.portfolio import Portfolio
+from labkit.engine.settings import EngineSettings
+from labkit.features.definitions import atr as average_true_range
+from labkit.features.featureset import bar_columns
+from labkit.gates.base import BarFacts, Block, BookFacts, DecisionContext, Gate, run_gates
+from labkit.strategies.base import Strategy
+from labkit.strategies.sides import BUY, HOLD, SELL, SIDE_NAME
+from labkit.timeutil import DAY_MS, iso_ms, iso_s, now_ms
+
+NO_BAR: Mapping[str, Any] = {"stage": "data", "reason": "no_bar", "detail": {}}
+
+
+class PortfolioConfig(BaseModel):
+    """``portfolio`` in labkit.yaml: the limits a book's entries must respect (unset: no limit)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    max_open_positions: int | None = Field(None, ge=1, le=100_000, description="symbols held at once")
+    max_heat: float | None = Field(
+        None, gt=0, le=1, description="open stop risk plus the new entry's, as a fraction of equity"
+    )
+    max_correlation: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="return correlation with an open position above which an entry is scaled",
+    )
+    correlation_window: int = Field(
+        500, ge=3, le=1_000_000, description="bars of returns the correlation uses"
+    )
+    correlated_scale: float = Field(
+        0.5, ge=0, le=1, description="what a correlated entry's size is multiplied by (0: refused)"
+    )
+
+
+@dataclass
+class Book:
+    """Cash and the book-wide counters, and each symbol's leg (a `Portfolio` holding its position)."""
+
+    cash: float
+    legs: dict[str, Portfolio]
+    peak_equity: float
+    last_equity: float
+    day: int = -1
+    day_start_equity: float = 0.0
+    halted: bool = False
+    halt_reason: str | None = None
+    reduce_only: bool = False
+    last_seq: int = -1
+    last_ts: int | None = None
+
+    @classmethod
+    def start(cls, capital: float, symbols: Sequence[str]) -> Book:
+        legs = {symbol: Portfolio.start(capital) for symbol in symbols}
+        return cls(capital, legs, capital, capital, day_start_equity=capital)
+
+    def held(self) -> list[str]:
+        return [symbol for symbol, leg in self.legs.items() if leg.position > 0]
+
+
+@dataclass(frozen=True)
+class BookSettings:
+    """A book's settings: the single-symbol engine's (its `symbol` unused) and the portfolio limits."""
+
+    engine: EngineSettings
+    portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
+
+
+class BookEngine:
+    """Decide a universe bar by bar and symbol by symbol against one book."""
+
+    def __init__(
+        self,
+        settings: BookSettings,
+        strategies: Mapping[str, Strategy],
+        gates: Mapping[str, Sequence[Gate]],
+        book: Book,
+        journal: JournalWriter | None = None,
+        clock: Callable[[], int] = now_ms,
+        observer: Observer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.symbols = tuple(strategies)
+        self.strategies = dict(strategies)
+        self.gates = {symbol: list(chain) for symbol, chain in gates.items()}
+        self.book = book
+        self.journal = journal
+        self.clock = clock
+        self.observer = observer if observer is not None else Observer()
+        self.run_id = secrets.token_hex(4)
+        s = settings.engine
+        self.lines = {
+            symbol: LineEncoder(s.session, s.mode, symbol, s.timeframe, strategy.model_id, self.run_id)
+            for symbol, strategy in self.strategies.items()
+        }
+        self.equity = np.empty(0)  # the book's equity at each time's last close, after a process
+
+    @property
+    def warmup(self) -> int:
+        return max(max(st.warmup for st in self.strategies.values()), self.settings.engine.risk.atr_bars)
+
+    def process(self, universe: Universe) -> int:
+        """Decide every (time, symbol) cell of `universe`; return how many cells were decided."""
+        if tuple(universe.symbols) != self.symbols:
+            raise ValueError(f"universe symbols {universe.symbols} differ from the book's {self.symbols}")
+        n_t, n_s = len(universe.times), len(self.symbols)
+        if not n_t:
+            return 0
+        s = self.settings.engine
+        plan = _Plan.build(self, universe)
+        book = self.book
+        legs = [book.legs[symbol] for symbol in self.symbols]
+        pos = np.array([leg.position for leg in legs])
+        start = (book.cash, pos.copy())
+        self.equity = np.empty(n_t)
+        # Cells are visited in (time, symbol) order; a heap holds the ones an order or exit made busy.
+        busy = [(int(t), int(j)) for t, j in zip(*np.nonzero(plan.side), strict=True)]
+        busy += [
+            (int(plan.rows[j][0]), j) for j, leg in enumerate(legs) if leg.pending_side and len(plan.rows[j])
+        ]
+        if s.risk.exits:
+            busy += [
+                (int(plan.rows[j][0]), j)
+                for j, leg in enumerate(legs)
+                if leg.position > 0 and len(plan.rows[j])
+            ]
+        heapq.heapify(busy)
+        changes: list[tuple[int, float, int, float]] = []  # (cell, cash after, symbol, its position after)
+        cell_lines: dict[int, bytes] = {}
+        done, peak, last = -1, book.peak_equity, (-1, -1)
+        while busy:
+            t, j = heapq.heappop(busy)
+            if (t, j) <= last:
+                continue  # pushed twice (a proposal's own cell, and an order's fill there)
+            last = (t, j)
+            if t > done:
+                peak = self._advance(plan, pos, done, t, peak)
+                done = t
+            leg, ts = legs[j], int(universe.times[t])
+            k = int(plan.own_index[t, j])
+            seq = book.last_seq + 1 + t * n_s + j  # every cell has a line, so its seq is its place
+            day = ts // DAY_MS
+            leg.roll_day(day)
+            fill = exit_fill = None
+            bar = (float(plan.open[t, j]), float(plan.high[t, j]), float(plan.low[t, j]))
+            leg.cash = book.cash
+            if leg.pending_side:
+                bought, from_flat = leg.pending_side == 1, leg.position <= 0
+                fill = leg.fill(
+                    leg.pending_side,
+                    bar[0],
+                    s.broker.fee,
+                    s.broker.slippage,
+                    1.0,
+                    leg.pending_seq,
+                    units=leg.pending_units,
+                )
+                if fill is not None:
+                    if s.risk.exits and bought and from_flat:
+                        arm(s, leg, fill, leg.pending_atr, seq, day)
+                    self.observer.on_fill(ts, fill)
+                leg.pending_side, leg.pending_seq, leg.pending_reason = 0, -1, None
+                leg.pending_units = leg.pending_atr = None
+                if s.risk.exits and bought and fill is not None:
+                    exit_fill = enforce(s, leg, *bar, seq)
+                    if exit_fill is not None:
+                        self.observer.on_fill(ts, exit_fill)
+            elif s.risk.exits and leg.position > 0:
+                fill = enforce(s, leg, *bar, seq)
+                if fill is not None:
+                    self.observer.on_fill(ts, fill)
+            book.cash = leg.cash
+            pos[j] = leg.position
+            price = float(plan.close[t, j])
+            equity = book.cash + float(pos @ plan.close_ff[t])
+            peak = max(peak, equity)
+            proposed = int(plan.side[t, j])
+            action, trace, units = self._judge(plan, t, j, k, proposed, price, equity, peak)
+            if action:
+                leg.pending_side, leg.pending_seq = action, seq
+                leg.trades_today += action == 1
+                if action == 1:
+                    leg.pending_atr, leg.pending_units = plan.atr_at(j, k), units
+            if action or (s.risk.exits and leg.position > 0):
+                nxt = plan.next_row(j, t)
+                if nxt is not None:
+                    heapq.heappush(busy, (nxt, j))
+            book.last_equity = equity
+            changes.append((t * n_s + j, book.cash, j, float(pos[j])))
+            if self.journal is not None:
+                conf = float(plan.confidence[t, j])
+                encoder = self.lines[self.symbols[j]]
+                line = encoder.line(
+                    seq,
+                    iso_s(ts),
+                    iso_ms(self.clock()),
+                    price,
+                    SIDE_NAME[proposed],
+                    SIDE_NAME[action],
+                    None if conf != conf else conf,
+                    trace,
+                    fill,
+                    float(pos[j]),
+                    book.cash,
+                    equity,
+                    exit_fill,
+                )
+                cell_lines[t * n_s + j] = encoder.encode(line)
+        book.peak_equity = self._advance(plan, pos, done, n_t, peak)
+        if self.journal is not None:
+            self._write(plan, start, changes, cell_lines)
+        book.last_seq += n_t * n_s
+        book.last_ts = int(universe.times[-1])
+        for leg in legs:
+            leg.cash = book.cash
+        return n_t * n_s
+
+    def _judge(
+        self, plan: _Plan, t: int, j: int, k: int, proposed: int, price: float, equity: float, peak: float
+    ) -> tuple[int, Mapping[str, Any], float]:
+        # The gate chain's verdict on cell (t, j): the action, its trace, and an entry's size.
+        leg = self.book.legs[self.symbols[j]]
+        units = math.nan
+        block = plan.settled_block(j, proposed, k)
+        extra: dict[str, Any] = {}
+        if block is None and not plan.is_settled(j, proposed):
+            if proposed == 1:
+                units = self._entry_units(plan, t, j, k, equity)
+            ctx = self._context(plan, t, j, k, price, equity, peak, units)
+            block = run_gates(plan.chains[j][SIDE_NAME[proposed]], ctx, plan.known(j, k))
+            if block is None and ctx.book is not None:
+                factor, extra = correlated_scale(ctx.book)
+                units *= factor
+        elif proposed == 1:
+            units = self._entry_units(plan, t, j, k, equity)
+        if block is not None or proposed == 1:
+            self.observer.on_verdict(int(plan.times[t]), SIDE_NAME[proposed], block)
+        if block is not None:
+            return 0, _trace(block), units
+        if proposed == -1 and leg.position <= 0:
+            return 0, ALREADY_FLAT, units
+        if proposed == 1 and leg.position > 0:
+            return 0, ALREADY_LONG, units  # one position per symbol: no adding to it
+        if proposed == 1:
+            if not units > 0:
+                return (
+                    0,
+                    {"stage": "risk_budget", "reason": "below_min_size", "detail": {"units": units}},
+                    units,
+                )
+            return 1, {**PASSED, "detail": {"units": units, "atr": plan.atr_at(j, k), **extra}}, units
+        return proposed, PASSED, units
+
+    def _advance(self, plan: _Plan, pos: np.ndarray, done: int, upto: int, peak: float) -> float:
+        # Move the book from the end of time `done` to the start of time `upto`: the times between
+        # changed nothing but the marks. Their equity at the close is the curve; their marks move the
+        # peak; a UTC day starting among them starts from the equity at the close before it.
+        book = self.book
+        lo = max(done, 0)
+        marks = book.cash + plan.close_ff[lo:upto] @ pos
+        self.equity[lo:upto] = marks
+        if len(marks):
+            peak = max(peak, float(marks.max()))
+        if upto < len(plan.times) and int(plan.days[upto]) != book.day:
+            first = int(np.searchsorted(plan.days, plan.days[upto]))  # the day's first time
+            book.day = int(plan.days[upto])
+            book.day_start_equity = float(marks[first - 1 - lo]) if first - 1 >= lo else book.last_equity
+        if len(marks):
+            book.last_equity = float(marks[-1])
+        return peak
+
+    def _entry_units(self, plan: _Plan, t: int, j: int, k: int, equity: float) -> float:
+        s = self.settings.engine
+        price = float(plan.close[t, j])
+        cash = self._free_cash(plan, t)
+        if s.risk.sizing == "risk":
+            conf = float(plan.confidence[t, j])
+            return entry_units(s, equity, cash, price, plan.atr_at(j, k) or math.nan, conf)
+        slots = self.settings.portfolio.max_open_positions or len(self.symbols)
+        per_unit = price * (1.0 + s.broker.slippage) * (1.0 + s.broker.fee)
+        return min(cash, equity / slots) * s.risk.position_frac / per_unit
+
+    def _free_cash(self, plan: _Plan, t: int) -> float:
+        # The cash entries decided but not yet filled will spend (at the close they were decided at)
+        # is spoken for: a later entry on the same bar cannot size itself on it.
+        s = self.settings.engine
+        cost = (1.0 + s.broker.slippage) * (1.0 + s.broker.fee)
+        reserved = sum(
+            (leg.pending_units or 0.0) * float(plan.close_ff[t, i]) * cost
+            for i, leg in enumerate(self.book.legs.values())
+            if leg.pending_side == 1
+        )
+        return max(0.0, self.book.cash - reserved)
+
+    def _context(
+        self, plan: _Plan, t: int, j: int, k: int, price: float, equity: float, peak: float, units: float
+    ) -> DecisionContext:
+        s, book, leg = self.settings.engine, self.book, self.book.legs[self.symbols[j]]
+        tf = s.timeframe_ms
+        ts = int(plan.times[t])
+        return DecisionContext(
+            ts=ts,
+            close_ts=ts + tf,
+            now=ts + tf,
+            timeframe_ms=tf,
+            price=price,
+            proposed=SIDE_NAME[int(plan.side[t, j])],
+            confidence=float(plan.confidence[t, j]),
+            expected_edge=float(plan.edge[t, j]),
+            bars_available=plan.offset[j] + k + 1,
+            bars_needed=self.warmup,
+            source_ok=True,
+            position=leg.position,
+            cash=self._free_cash(plan, t),
+            equity=equity,
+            peak_equity=peak,
+            day_start_equity=book.day_start_equity,
+            trades_today=leg.trades_today,
+            loss_streak=leg.loss_streak,
+            halted=book.halted,
+            reduce_only=book.reduce_only,
+            halt_reason=book.halt_reason,
+            fee=s.broker.fee,
+            slippage=s.broker.slippage,
+            facts={name: float(values[k]) for name, values in plan.facts[j].items()},
+            entry_units=units,
+            risk_today=leg.risk_today,
+            round_trip_cost=s.broker.round_trip_cost,
+            book=self._book_facts(plan, t, j, k, units) if int(plan.side[t, j]) == 1 else None,
+        )
+
+    def _book_facts(self, plan: _Plan, t: int, j: int, k: int, units: float) -> BookFacts:
+        s, limits = self.settings.engine, self.settings.portfolio
+        others = [
+            (symbol, leg)
+            for symbol, leg in self.book.legs.items()
+            if symbol != self.symbols[j] and (leg.position > 0 or leg.pending_side == 1)
+        ]
+        heat = sum(open_risk(leg, s) for _, leg in others)
+        atr = plan.atr_at(j, k)
+        stop = s.risk.stop_atr
+        price = float(plan.close[t, j])
+        entry_risk = units * stop * atr if stop is not None and atr is not None else units * price
+        correlations: dict[str, float] = {}
+        if limits.max_correlation is not None:
+            for symbol, _ in others:
+                c = plan.correlation(j, self.symbols.index(symbol), t, limits.correlation_window)
+                if c == c:
+                    correlations[symbol] = c
+        return BookFacts(
+            symbol=self.symbols[j],
+            open_positions=len(others),
+            heat=heat,
+            entry_risk=entry_risk if entry_risk == entry_risk else 0.0,
+            correlations=correlations,
+            max_open_positions=limits.max_open_positions,
+            max_heat=limits.max_heat,
+            max_correlation=limits.max_correlation,
+            correlated_scale=limits.correlated_scale,
+        )
+
+    def _write(
+        self,
+        plan: _Plan,
+        start: tuple[float, np.ndarray],
+        changes: list[tuple[int, float, int, float]],
+        cell_lines: dict[int, bytes],
+    ) -> None:
+        # Every cell's line in (time, symbol) order: the stepped ones as they were written, the others
+        # holding, with the book as the last stepped cell before them left it.
+        assert self.journal is not None
+        n_t, n_s = plan.close.shape
+        first = self.book.last_seq + 1
+        encoders = [self.lines[symbol] for symbol in self.symbols]
+        cash, pos = start[0], start[1].copy()
+        at, out = 0, []
+        for t in range(n_t):
+            ts = iso_s(int(plan.times[t]))
+            stamp = iso_ms(self.clock())
+            for j in range(n_s):
+                cell = t * n_s + j
+                if cell in cell_lines:
+                    out.append(cell_lines[cell])
+                    _, cash, moved, units = changes[at]
+                    pos[moved] = units
+                    at += 1
+                    continue
+                present = bool(plan.present[t, j])
+                price = float(plan.close_ff[t, j]) if present or plan.close_ff[t, j] > 0 else None
+                side = int(plan.side[t, j]) if present else 0
+                trace: Mapping[str, Any] = NO_BAR
+                if present:
+                    block = plan.settled_block(j, side, int(plan.own_index[t, j]))
+                    trace = _trace(block) if block is not None else ALREADY_FLAT if side == -1 else PASSED
+                conf = float(plan.confidence[t, j])
+                line = encoders[j].line(
+                    first + cell,
+                    ts,
+                    stamp,
+                    price,
+                    SIDE_NAME[side],
+                    HOLD,
+                    None if conf != conf else conf,
+                    trace,
+                    None,
+                    float(pos[j]),
+                    cash,
+                    cash + float(pos @ plan.close_ff[t]),
+                )
+                out.append(encoders[j].encode(line))
+            if len(out) >= 65_536:
+                self.journal.write_bytes(b"".join(out))
+                out = []
+        self.journal.write_bytes(b"".join(out))
+        self.journal.flush()
+
+
+def open_risk(leg: Portfolio, s: EngineSettings) -> float:
+    """Return what `leg` loses if its stop is hit, in quote: from its entry price, or all of it unstopped.
+
+    An entry still waiting for its open counts by its decided size and stop distance.
+    """
+    if leg.position > 0:
+        stop = leg.stop_price
+        if leg.trailing_price is not None and (stop is None or leg.trailing_price > stop):
+            stop = leg.trailing_price
+        if stop is None:
+            return leg.position * leg.avg_price
+        return leg.position * max(0.0, leg.avg_price - stop)
+    if leg.pending_side == 1 and leg.pending_units is not None:
+        if s.risk.stop_atr is not None and leg.pending_atr is not None:
+            return leg.pending_units * s.risk.stop_atr * leg.pending_atr
+        return math.nan
+    return 0.0
+
+
+def correlated_scale(book: BookFacts) -> tuple[float, dict[str, Any]]:
+    """Return what an entry's size is multiplied by for its correlation with open positions, and why."""
+    limit = book.max_correlation
+    if limit is None or not book.correlations:
+        return 1.0, {}
+    symbol, c = max(book.correlations.items(), key=lambda item: item[1])
+    if c <= limit:
+        return 1.0, {}
+    return book.correlated_scale, {
+        "correlated_with": symbol,
+        "correlation": c,
+        "scaled_by": book.correlated_scale,
+    }
+
+
+def _trace(block: Block) -> dict[str, Any]:
+    return {"stage": block.stage, "reason": block.reason, "detail": dict(block.detail)}
+
+
+class _Plan:
+    """What a replay knows about every cell before deciding any: each symbol's own bars, proposals,
+    facts, ATR and the verdicts its gates gave for the whole run, laid on the (time, symbol) grid."""
+
+    def __init__(self, universe: Universe) -> None:
+        self.times = universe.times
+        self.present = universe.present
+        self.open, self.high, self.low = (universe.columns[c] for c in ("open", "high", "low"))
+        self.close = universe.columns["close"]
+        ff = pd.DataFrame(self.close).ffill().to_numpy()
+        self.close_ff = np.nan_to_num(ff, nan=0.0)  # no bar yet: nothing can be held, the mark is 0
+        self.days = universe.times // DAY_MS
+        shape = self.close.shape
+        self.side = np.zeros(shape, dtype="int8")
+        self.confidence = np.full(shape, np.nan)
+        self.edge = np.full(shape, np.nan)
+        self.own_index = np.full(shape, -1, dtype="int64")
+        self.rows: list[np.ndarray] = []
+        self.offset: list[int] = []
+        self.facts: list[dict[str, np.ndarray]] = []
+        self.atr: list[np.ndarray | None] = []
+        self.answers: list[dict[str, list[Block | None]]] = []
+        self.chains: list[dict[str, list[Gate]]] = []
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.log_close = np.log(np.where(self.close_ff > 0, self.close_ff, np.nan))
+
+    @classmethod
+    def build(cls, engine: BookEngine, universe: Universe) -> _Plan:
+        plan = cls(universe)
+        s = engine.settings.engine
+        book = engine.book
+        for j, symbol in enumerate(engine.symbols):
+            rows = np.flatnonzero(universe.present[:, j])
+            plan.rows.append(rows)
+            plan.own_index[rows, j] = np.arange(len(rows))
+            plan.offset.append(0)
+            window = universe.bars(symbol)
+            signals = engine.strategies[symbol].propose(window)
+            facts = dict(signals.facts)
+            chain = engine.gates[symbol]
+            for gate in chain:
+                facts.update(gate.prepare(window, signals.facts, 0))
+            plan.side[rows, j] = signals.side
+            plan.confidence[rows, j] = signals.confidence
+            plan.edge[rows, j] = signals.expected_edge
+            plan.facts.append(facts)
+            atr = None
+            if s.risk.atr_bars and len(window):
+                cols = bar_columns(window)
+                atr = average_true_range(cols["high"], cols["low"], cols["close"], s.risk.atr_window)
+            plan.atr.append(atr)
+            ts = universe.times[rows]
+            bar_facts = BarFacts(
+                ts=ts,
+                close_ts=ts + s.timeframe_ms,
+                now=ts + s.timeframe_ms,
+                bars_available=np.arange(1, len(rows) + 1),
+                timeframe_ms=s.timeframe_ms,
+                bars_needed=engine.warmup,
+                source_ok=True,
+                signals=facts,
+                proposed=np.asarray(signals.side),
+                halted=book.halted,
+                reduce_only=book.reduce_only,
+                halt_reason=book.halt_reason,
+            )
+            answers = {}
+            for gate in chain:
+                answer = gate.check_bars(bar_facts)
+                if answer is not None:
+                    answers[gate.name] = answer
+            plan.answers.append(answers)
+            plan.chains.append(
+                {side: [g for g in chain if side in g.applies_to] for side in (BUY, SELL, HOLD)}
+            )
+        return plan
+
+    def is_settled(self, j: int, side: int) -> bool:
+        """Whether every gate judging `side` for symbol `j` answered for the whole run."""
+        return all(g.name in self.answers[j] for g in self.chains[j][SIDE_NAME[side]])
+
+    def settled_block(self, j: int, side: int, k: int) -> Block | None:
+        """The first block the run-wide answers give symbol `j`'s bar `k` when they settle `side`."""
+        if not self.is_settled(j, side):
+            return None
+        for gate in self.chains[j][SIDE_NAME[side]]:
+            block = self.answers[j][gate.name][k]
+            if block is not None:
+                return block
+        return None
+
+    def known(self, j: int, k: int) -> dict[str, Block | None]:
+        return {name: answer[k] for name, answer in self.answers[j].items()}
+
+    def atr_at(self, j: int, k: int) -> float | None:
+        atr = self.atr[j]
+        if atr is None:
+            return None
+        value = float(atr[k])
+        return None if value != value else value
+
+    def next_row(self, j: int, t: int) -> int | None:
+        """The next time symbol `j` has a bar after time `t`, or None."""
+        rows = self.rows[j]
+        at = int(np.searchsorted(rows, t, side="right"))
+        return int(rows[at]) if at < len(rows) else None
+
+    def correlation(self, j: int, i: int, t: int, window: int) -> float:
+        """The correlation of symbols `j` and `i`'s close-to-close log returns over the `window` times
+        up to `t` (NaN when fewer than 3 returns)."""
+        lo = max(0, t - window)
+        a = np.diff(self.log_close[lo : t + 1, j])
+        b = np.diff(self.log_close[lo : t + 1, i])
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() < 3:
+            return math.nan
+        a, b = a[ok], b[ok]
+        if a.std() == 0 or b.std() == 0:
+            return math.nan
+        return float(np.corrcoef(a, b)[0, 1])
