@@ -212,3 +212,19 @@ def test_file_argument_when_a_number_names_the_argument(call, field):
     # Act / Assert
     with pytest.raises(ConfigError, match=f"^{field}: 5 is not a path"):
         call()
+
+
+@pytest.mark.parametrize("form", PATH_FORMS)
+def test_session_functions_when_given_a_path_form_run_and_read_that_session(form, tmp_path, monkeypatch):
+    # Arrange: an hour of paper trading, with the usual home elsewhere
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "elsewhere"))
+    home = PATH_FORMS[form](tmp_path)
+    overrides = {"session.name": "s", "session.pace": "fast", "session.since": "2026-01-05"}
+    config = labkit.load_config(home, {**overrides, "session.until": "2026-01-05T01:00"}, environ={})
+    # Act
+    labkit.run_session(config, home, progress=False)
+    # Assert: each reader finds the hour's 60 decisions under that home
+    assert labkit.session_status(home, "s")["decisions"] == 60
+    assert operations.status("s", home)["decisions"] == 60
+    assert len(sessions.load_session(home, "s").journal) == 60
+    assert len(operations.latest_decisions("s", home, n=3)) == 3

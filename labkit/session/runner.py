@@ -32,6 +32,7 @@ from labkit.data.registry import Source, open_source
 from labkit.engine.core import Engine
 from labkit.engine.journal import JournalWriter, line_fills
 from labkit.errors import ConfigError, SourceUnavailableError
+from labkit.home import as_path
 from labkit.session.control import (
     RUN_ENDED_WHY,
     Applied,
@@ -80,7 +81,7 @@ class SessionResult:
 
 def run_session(
     config: LabkitConfig,
-    home: Path,
+    home: str | Path,
     stop: threading.Event | None = None,
     clock: Callable[[], int] = now_ms,
     progress: bool | None = None,
@@ -93,6 +94,7 @@ def run_session(
     state.json or journal that is not whole, another market, mode or strategy, a model that cannot
     be loaded) changes nothing: every check comes before the first write.
     """
+    home = as_path(home, "home")  # a notebook passes a string
     s = config.session
     stop = stop or threading.Event()
     with _stop_on_signals(stop) as signals:
