@@ -18,6 +18,7 @@ import pytest
 import labkit
 from labkit import operations, readiness
 from labkit.data import synthetic
+from labkit.data.files import read_bar_file
 from labkit.data.registry import open_source
 from labkit.errors import ConfigError
 from labkit.models.artifacts import load_model
@@ -174,6 +175,14 @@ def test_home_function_when_given_a_path_form_reads_that_home(call, form, tmp_pa
 
 
 @pytest.mark.parametrize("form", PATH_FORMS)
+def test_read_bar_file_when_given_a_path_form_reads_the_file(form, tmp_path, bar_file):
+    # Act
+    bars = read_bar_file(PATH_FORMS[form](tmp_path / "bars.csv"))
+    # Assert
+    assert len(bars) == 24 and str(bars.index[0]) == DAY
+
+
+@pytest.mark.parametrize("form", PATH_FORMS)
 @pytest.mark.parametrize("call", HOME_LOOKUPS)
 def test_home_lookup_when_given_a_path_form_looks_in_that_home(call, form, tmp_path):
     # Arrange
@@ -197,6 +206,7 @@ def test_home_function_when_home_is_a_number_names_the_argument(call):
     ("call", "field"),
     [
         (lambda: labkit.read_journal(5), "path"),
+        (lambda: read_bar_file(5), "path"),
         (lambda: backtests.load_backtest(5), "journal"),
         (
             lambda: labkit.backtest(
@@ -206,7 +216,7 @@ def test_home_function_when_home_is_a_number_names_the_argument(call):
         ),
         (lambda: labkit.load_bars("synthetic", "BTC/USDT", "1h", "2026-01-05", "2026-01-06", home=5), "home"),
     ],
-    ids=["read_journal", "load_backtest", "backtest", "load_bars"],
+    ids=["read_journal", "read_bar_file", "load_backtest", "backtest", "load_bars"],
 )
 def test_file_argument_when_a_number_names_the_argument(call, field):
     # Act / Assert

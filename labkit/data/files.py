@@ -11,6 +11,7 @@ import pandas as pd
 from labkit.data.bars import COLUMNS, make_bars, slice_range, ts_ms, validate_bars
 from labkit.data.registry import Source, SourceContext
 from labkit.errors import ConfigError, DataError
+from labkit.home import as_path
 from labkit.timeutil import INSTANT_RANGE, MAX_INSTANT_MS, MIN_INSTANT_MS, timeframe_ms
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def spacing_text(ms: int) -> str:
     return f"{ms}ms"
 
 
-def read_bar_file(path: Path) -> pd.DataFrame:
+def read_bar_file(path: str | Path) -> pd.DataFrame:
     """Read and validate a user's CSV or Parquet file of bars.
 
     The time column is ``timestamp``, ``ts``, ``date``, ``datetime`` or ``time`` (else the first
@@ -122,6 +123,7 @@ def read_bar_file(path: Path) -> pd.DataFrame:
     converted to UTC, times without one are read as UTC (with a warning), and a file mixing the two
     is refused. Every refusal is a DataError naming the file, and the row and column when there is one.
     """
+    path = as_path(path, "path")  # a notebook passes a string
     check_bar_file(path)
     is_csv = path.suffix.lower() not in (".parquet", ".pq")
     kind = "CSV" if is_csv else "Parquet"
