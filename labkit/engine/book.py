@@ -25,6 +25,7 @@ its line is written from the book as the last stepped cell left it.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import secrets
@@ -135,9 +136,12 @@ class BookEngine:
             for symbol, strategy in self.strategies.items()
         }
         self.equity = np.empty(0)  # the book's equity at each time's last close, after a process
+        self._engaged: set[int] = set()
+        self._reserved: dict[int, float] = {}
 
-    @property
+    @functools.cached_property
     def warmup(self) -> int:
+        """Bars a symbol needs before its first decision that may trade (its strategy's, the ATR's)."""
         return max(max(st.warmup for st in self.strategies.values()), self.settings.engine.risk.atr_bars)
 
     def process(self, universe: Universe) -> int:
@@ -148,18 +152,27 @@ class BookEngine:
         if not n_t:
             return 0
         s = self.settings.engine
+        exits = s.risk.exits
         plan = _Plan.build(self, universe)
         book = self.book
         legs = [book.legs[symbol] for symbol in self.symbols]
         pos = np.array([leg.position for leg in legs])
         start = (book.cash, pos.copy())
         self.equity = np.empty(n_t)
+        # The symbols held or with an entry waiting, and the cash those entries will spend.
+        self._engaged = {j for j, leg in enumerate(legs) if leg.position > 0 or leg.pending_side == 1}
+        cost = (1.0 + s.broker.slippage) * (1.0 + s.broker.fee)
+        self._reserved = {
+            j: (leg.pending_units or 0.0) * float(plan.close_ff[0, j]) * cost
+            for j, leg in enumerate(legs)
+            if leg.pending_side == 1
+        }
         # Cells are visited in (time, symbol) order; a heap holds the ones an order or exit made busy.
         busy = [(int(t), int(j)) for t, j in zip(*np.nonzero(plan.side), strict=True)]
         busy += [
             (int(plan.rows[j][0]), j) for j, leg in enumerate(legs) if leg.pending_side and len(plan.rows[j])
         ]
-        if s.risk.exits:
+        if exits:
             busy += [
                 (int(plan.rows[j][0]), j)
                 for j, leg in enumerate(legs)
@@ -174,10 +187,19 @@ class BookEngine:
             if (t, j) <= last:
                 continue  # pushed twice (a proposal's own cell, and an order's fill there)
             last = (t, j)
+            leg = legs[j]
+            if (
+                plan.side[t, j] == -1
+                and leg.position <= 0
+                and not leg.pending_side
+                and plan.settled[j][-1]
+                and plan.settled_block(j, -1, int(plan.own_index[t, j])) is None
+            ):
+                continue  # an exit while flat that nothing blocked changes nothing: its line holds
             if t > done:
                 peak = self._advance(plan, pos, done, t, peak)
                 done = t
-            leg, ts = legs[j], int(universe.times[t])
+            ts = int(universe.times[t])
             k = int(plan.own_index[t, j])
             seq = book.last_seq + 1 + t * n_s + j  # every cell has a line, so its seq is its place
             day = ts // DAY_MS
@@ -197,16 +219,16 @@ class BookEngine:
                     units=leg.pending_units,
                 )
                 if fill is not None:
-                    if s.risk.exits and bought and from_flat:
+                    if exits and bought and from_flat:
                         arm(s, leg, fill, leg.pending_atr, seq, day)
                     self.observer.on_fill(ts, fill)
                 leg.pending_side, leg.pending_seq, leg.pending_reason = 0, -1, None
                 leg.pending_units = leg.pending_atr = None
-                if s.risk.exits and bought and fill is not None:
+                if exits and bought and fill is not None:
                     exit_fill = enforce(s, leg, *bar, seq)
                     if exit_fill is not None:
                         self.observer.on_fill(ts, exit_fill)
-            elif s.risk.exits and leg.position > 0:
+            elif exits and leg.position > 0:
                 fill = enforce(s, leg, *bar, seq)
                 if fill is not None:
                     self.observer.on_fill(ts, fill)
@@ -217,12 +239,18 @@ class BookEngine:
             peak = max(peak, equity)
             proposed = int(plan.side[t, j])
             action, trace, units = self._judge(plan, t, j, k, proposed, price, equity, peak)
+            self._reserved.pop(j, None)  # an entry waiting for this open has filled, or could not
             if action:
                 leg.pending_side, leg.pending_seq = action, seq
                 leg.trades_today += action == 1
                 if action == 1:
                     leg.pending_atr, leg.pending_units = plan.atr_at(j, k), units
-            if action or (s.risk.exits and leg.position > 0):
+                    self._reserved[j] = units * price * (1.0 + s.broker.slippage) * (1.0 + s.broker.fee)
+            if leg.position > 0 or leg.pending_side == 1:
+                self._engaged.add(j)
+            else:
+                self._engaged.discard(j)
+            if action or (exits and leg.position > 0):
                 nxt = plan.next_row(j, t)
                 if nxt is not None:
                     heapq.heappush(busy, (nxt, j))
@@ -324,14 +352,7 @@ class BookEngine:
     def _free_cash(self, plan: _Plan, t: int) -> float:
         # The cash entries decided but not yet filled will spend (at the close they were decided at)
         # is spoken for: a later entry on the same bar cannot size itself on it.
-        s = self.settings.engine
-        cost = (1.0 + s.broker.slippage) * (1.0 + s.broker.fee)
-        reserved = sum(
-            (leg.pending_units or 0.0) * float(plan.close_ff[t, i]) * cost
-            for i, leg in enumerate(self.book.legs.values())
-            if leg.pending_side == 1
-        )
-        return max(0.0, self.book.cash - reserved)
+        return max(0.0, self.book.cash - sum(self._reserved.values()))
 
     def _context(
         self, plan: _Plan, t: int, j: int, k: int, price: float, equity: float, peak: float, units: float
@@ -372,11 +393,7 @@ class BookEngine:
 
     def _book_facts(self, plan: _Plan, t: int, j: int, k: int, units: float) -> BookFacts:
         s, limits = self.settings.engine, self.settings.portfolio
-        others = [
-            (symbol, leg)
-            for symbol, leg in self.book.legs.items()
-            if symbol != self.symbols[j] and (leg.position > 0 or leg.pending_side == 1)
-        ]
+        others = [(self.symbols[i], self.book.legs[self.symbols[i]]) for i in sorted(self._engaged) if i != j]
         heat = sum(open_risk(leg, s) for _, leg in others)
         atr = plan.atr_at(j, k)
         stop = s.risk.stop_atr
@@ -517,6 +534,7 @@ class _Plan:
         self.atr: list[np.ndarray | None] = []
         self.answers: list[dict[str, list[Block | None]]] = []
         self.chains: list[dict[str, list[Gate]]] = []
+        self.settled: list[dict[int, bool]] = []
         with np.errstate(divide="ignore", invalid="ignore"):
             self.log_close = np.log(np.where(self.close_ff > 0, self.close_ff, np.nan))
 
@@ -566,14 +584,16 @@ class _Plan:
                 if answer is not None:
                     answers[gate.name] = answer
             plan.answers.append(answers)
-            plan.chains.append(
-                {side: [g for g in chain if side in g.applies_to] for side in (BUY, SELL, HOLD)}
+            chains = {side: [g for g in chain if side in g.applies_to] for side in (BUY, SELL, HOLD)}
+            plan.chains.append(chains)
+            plan.settled.append(
+                {code: all(g.name in answers for g in chains[SIDE_NAME[code]]) for code in (1, 0, -1)}
             )
         return plan
 
     def is_settled(self, j: int, side: int) -> bool:
         """Whether every gate judging `side` for symbol `j` answered for the whole run."""
-        return all(g.name in self.answers[j] for g in self.chains[j][SIDE_NAME[side]])
+        return self.settled[j][side]
 
     def settled_block(self, j: int, side: int, k: int) -> Block | None:
         """The first block the run-wide answers give symbol `j`'s bar `k` when they settle `side`."""
