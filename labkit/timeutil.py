@@ -125,7 +125,7 @@ def relative_day(value: str | None, flag: str, now: int) -> str | None:
         return time.strftime("%Y-%m-%d", time.gmtime(midnight // 1000))
     if word.isascii() and word.replace("-", "").isalpha():
         raise ConfigError(
-            f"{flag}: {_shown(value)} is not a time; use today or yesterday (UTC midnight of that "
+            f"session.{flag.lstrip('-')} ({flag}): {_shown(value)} is not a time; use today or yesterday (UTC midnight of that "
             f"day), or {ACCEPTED_INSTANTS}"
         )
     return value

@@ -118,7 +118,7 @@ def test_render_sweep_report_when_rendered_is_listed_in_the_index_with_its_pbo(r
     assert sidecar["parameters"] == {"home": ".", "sweep": "sma-grid"}
     assert 'href="_sweeps/sweep-sma-grid.html"' in index
     assert (
-        f'<td>sweep</td><td>sma-grid</td><td>2026-01-05 to 2026-01-09</td><td class="figure">{result.outcome}</td>'
+        f'<td>sweep</td><td>sma-grid</td><td>2026-01-05 to 2026-01-08</td><td class="figure">{result.outcome}</td>'
         in index
     )
 

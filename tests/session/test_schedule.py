@@ -245,7 +245,7 @@ def test_relative_day_leaves_other_times_to_the_instant_parser():
 
 
 def test_relative_day_when_word_is_unknown_refuses_naming_the_flag():
-    with pytest.raises(ConfigError, match=r"--until: 'tomorrow' is not a time; use today or yesterday"):
+    with pytest.raises(ConfigError, match=r"\(--until\): 'tomorrow' is not a time; use today or yesterday"):
         relative_day("tomorrow", "--until", NOON)
 
 
@@ -254,7 +254,7 @@ def test_backtest_when_day_word_is_unknown_exits_2_naming_the_flag(tmp_path, cap
     code = main(["--home", str(tmp_path), "backtest", flag, "last-week"])
     err = capsys.readouterr().err
     assert code == 2
-    assert f"{flag}: 'last-week' is not a time; use today or yesterday" in err
+    assert f"({flag}): 'last-week' is not a time; use today or yesterday" in err
 
 
 def test_backtest_when_since_is_yesterday_runs_the_previous_utc_day(tmp_path, capsys):
