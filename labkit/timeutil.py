@@ -125,8 +125,8 @@ def relative_day(value: str | None, flag: str, now: int) -> str | None:
         return time.strftime("%Y-%m-%d", time.gmtime(midnight // 1000))
     if word.isascii() and word.replace("-", "").isalpha():
         raise ConfigError(
-            f"session.{flag.lstrip('-')} ({flag}): {_shown(value)} is not a time; use today or yesterday (UTC midnight of that "
-            f"day), or {ACCEPTED_INSTANTS}"
+            f"session.{flag.lstrip('-')} ({flag}): {_shown(value)} is not a time; use today or "
+            f"yesterday (UTC midnight of that day), or {ACCEPTED_INSTANTS}"
         )
     return value
 

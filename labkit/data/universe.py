@@ -30,6 +30,13 @@ class Universe:
     def __len__(self) -> int:
         return len(self.times)
 
+    def rows(self, lo: int, hi: int) -> Universe:
+        """Return times ``lo .. hi-1`` of the universe (a piece of a run, as a live session gets it)."""
+        cut = slice(lo, hi)
+        return Universe(
+            self.symbols, self.times[cut], {c: a[cut] for c, a in self.columns.items()}, self.present[cut]
+        )
+
     def bars(self, symbol: str) -> pd.DataFrame:
         """Return `symbol`'s own bars (only the times it has a bar), as a bar frame."""
         j = self.symbols.index(symbol)

@@ -137,15 +137,50 @@ class BookEngine:
         }
         self.equity = np.empty(0)  # the book's equity at each time's last close, after a process
         self._engaged: set[int] = set()
-        self._reserved: dict[int, float] = {}
+        self._reserved: dict[int, float] = {}  # cash an entry waiting for its open will spend, by symbol
+        self._equity_parts: list[np.ndarray] = []
+        # What one run leaves the next: each symbol's recent bars, its latest close, and the book's
+        # recent marks (for correlations), so a universe decided in pieces decides as in one go.
+        self._history: dict[str, pd.DataFrame] = {}
+        self._last_close = np.full(len(self.symbols), np.nan)
+        self._tail = np.empty((0, len(self.symbols)))
 
     @functools.cached_property
     def warmup(self) -> int:
         """Bars a symbol needs before its first decision that may trade (its strategy's, the ATR's)."""
         return max(max(st.warmup for st in self.strategies.values()), self.settings.engine.risk.atr_bars)
 
-    def process(self, universe: Universe) -> int:
-        """Decide every (time, symbol) cell of `universe`; return how many cells were decided."""
+    @property
+    def history(self) -> int:
+        """Bars of each symbol's history kept for the next run: the strategies', and the ATR's."""
+        return max(max(st.history for st in self.strategies.values()), self.settings.engine.risk.atr_bars)
+
+    def prime(self, history: Mapping[str, pd.DataFrame]) -> None:
+        """Give the engine each symbol's bars already decided, so a resumed book needs no warm-up.
+
+        An entry waiting for its open reserves its cost at the close it was decided at: the last
+        bar of its symbol's history.
+        """
+        cost = (1.0 + self.settings.engine.broker.slippage) * (1.0 + self.settings.engine.broker.fee)
+        for j, symbol in enumerate(self.symbols):
+            bars = history.get(symbol)
+            if bars is None or not len(bars):
+                continue
+            self._history[symbol] = bars.iloc[-max(1, self.history) :]
+            self._last_close[j] = float(bars["close"].iloc[-1])
+            leg = self.book.legs[symbol]
+            if leg.pending_side == 1 and leg.pending_units is not None:
+                self._reserved[j] = leg.pending_units * self._last_close[j] * cost
+
+    def equity_curve(self) -> np.ndarray:
+        """The book's equity at each time's last close, over every run of this engine."""
+        return np.concatenate(self._equity_parts) if self._equity_parts else np.empty(0)
+
+    def process(self, universe: Universe, now: int | None = None) -> int:
+        """Decide every (time, symbol) cell of `universe`; return how many cells were decided.
+
+        `now` is when the decisions are taken; None means as each bar closes (a replay).
+        """
         if tuple(universe.symbols) != self.symbols:
             raise ValueError(f"universe symbols {universe.symbols} differ from the book's {self.symbols}")
         n_t, n_s = len(universe.times), len(self.symbols)
@@ -153,7 +188,7 @@ class BookEngine:
             return 0
         s = self.settings.engine
         exits = s.risk.exits
-        plan = _Plan.build(self, universe)
+        plan = _Plan.build(self, universe, now)
         book = self.book
         legs = [book.legs[symbol] for symbol in self.symbols]
         pos = np.array([leg.position for leg in legs])
@@ -161,12 +196,6 @@ class BookEngine:
         self.equity = np.empty(n_t)
         # The symbols held or with an entry waiting, and the cash those entries will spend.
         self._engaged = {j for j, leg in enumerate(legs) if leg.position > 0 or leg.pending_side == 1}
-        cost = (1.0 + s.broker.slippage) * (1.0 + s.broker.fee)
-        self._reserved = {
-            j: (leg.pending_units or 0.0) * float(plan.close_ff[0, j]) * cost
-            for j, leg in enumerate(legs)
-            if leg.pending_side == 1
-        }
         # Cells are visited in (time, symbol) order; a heap holds the ones an order or exit made busy.
         busy = [(int(t), int(j)) for t, j in zip(*np.nonzero(plan.side), strict=True)]
         busy += [
@@ -280,6 +309,12 @@ class BookEngine:
             self._write(plan, start, changes, cell_lines)
         book.last_seq += n_t * n_s
         book.last_ts = int(universe.times[-1])
+        self._equity_parts.append(self.equity)
+        seen = plan.close_ff[-1] > 0
+        self._last_close[seen] = plan.close_ff[-1][seen]
+        if self.settings.portfolio.max_correlation is not None:
+            keep = self.settings.portfolio.correlation_window + 1
+            self._tail = np.vstack([self._tail, plan.close_ff])[-keep:]
         for leg in legs:
             leg.cash = book.cash
         return n_t * n_s
@@ -363,7 +398,7 @@ class BookEngine:
         return DecisionContext(
             ts=ts,
             close_ts=ts + tf,
-            now=ts + tf,
+            now=ts + tf if plan.now is None else plan.now,
             timeframe_ms=tf,
             price=price,
             proposed=SIDE_NAME[int(plan.side[t, j])],
@@ -515,12 +550,14 @@ class _Plan:
     """What a replay knows about every cell before deciding any: each symbol's own bars, proposals,
     facts, ATR and the verdicts its gates gave for the whole run, laid on the (time, symbol) grid."""
 
-    def __init__(self, universe: Universe) -> None:
+    def __init__(self, universe: Universe, last_close: np.ndarray, tail: np.ndarray, now: int | None) -> None:
         self.times = universe.times
+        self.now = now
         self.present = universe.present
         self.open, self.high, self.low = (universe.columns[c] for c in ("open", "high", "low"))
         self.close = universe.columns["close"]
-        ff = pd.DataFrame(self.close).ffill().to_numpy()
+        # A symbol without a bar is marked at its latest close, from an earlier run if need be.
+        ff = pd.DataFrame(np.vstack([last_close[None, :], self.close])).ffill().to_numpy()[1:]
         self.close_ff = np.nan_to_num(ff, nan=0.0)  # no bar yet: nothing can be held, the mark is 0
         self.days = universe.times // DAY_MS
         shape = self.close.shape
@@ -535,40 +572,48 @@ class _Plan:
         self.answers: list[dict[str, list[Block | None]]] = []
         self.chains: list[dict[str, list[Gate]]] = []
         self.settled: list[dict[int, bool]] = []
+        # Correlations look back over earlier runs' closes too (`tail`): a live bar sees what a replay sees.
+        self.tail_rows = len(tail)
+        marks = np.vstack([tail, self.close_ff]) if len(tail) else self.close_ff
         with np.errstate(divide="ignore", invalid="ignore"):
-            self.log_close = np.log(np.where(self.close_ff > 0, self.close_ff, np.nan))
+            self.log_close = np.log(np.where(marks > 0, marks, np.nan))
 
     @classmethod
-    def build(cls, engine: BookEngine, universe: Universe) -> _Plan:
-        plan = cls(universe)
+    def build(cls, engine: BookEngine, universe: Universe, now: int | None = None) -> _Plan:
+        plan = cls(universe, engine._last_close, engine._tail, now)
         s = engine.settings.engine
         book = engine.book
         for j, symbol in enumerate(engine.symbols):
             rows = np.flatnonzero(universe.present[:, j])
             plan.rows.append(rows)
             plan.own_index[rows, j] = np.arange(len(rows))
-            plan.offset.append(0)
-            window = universe.bars(symbol)
+            # The symbol's bars from earlier runs come first: a strategy looks back over them.
+            history, bars = engine._history.get(symbol), universe.bars(symbol)
+            window = pd.concat([history, bars]) if history is not None and len(history) else bars
+            offset = len(window) - len(bars)
+            plan.offset.append(offset)
+            engine._history[symbol] = window.iloc[-max(1, engine.history) :]
             signals = engine.strategies[symbol].propose(window)
             facts = dict(signals.facts)
             chain = engine.gates[symbol]
             for gate in chain:
-                facts.update(gate.prepare(window, signals.facts, 0))
-            plan.side[rows, j] = signals.side
-            plan.confidence[rows, j] = signals.confidence
-            plan.edge[rows, j] = signals.expected_edge
+                facts.update(gate.prepare(window, signals.facts, offset))
+            facts = {name: np.asarray(values)[offset:] for name, values in facts.items()}
+            plan.side[rows, j] = signals.side[offset:]
+            plan.confidence[rows, j] = signals.confidence[offset:]
+            plan.edge[rows, j] = signals.expected_edge[offset:]
             plan.facts.append(facts)
             atr = None
             if s.risk.atr_bars and len(window):
                 cols = bar_columns(window)
-                atr = average_true_range(cols["high"], cols["low"], cols["close"], s.risk.atr_window)
+                atr = average_true_range(cols["high"], cols["low"], cols["close"], s.risk.atr_window)[offset:]
             plan.atr.append(atr)
             ts = universe.times[rows]
             bar_facts = BarFacts(
                 ts=ts,
                 close_ts=ts + s.timeframe_ms,
-                now=ts + s.timeframe_ms,
-                bars_available=np.arange(1, len(rows) + 1),
+                now=ts + s.timeframe_ms if now is None else np.full(len(ts), now, dtype="int64"),
+                bars_available=offset + np.arange(1, len(rows) + 1),
                 timeframe_ms=s.timeframe_ms,
                 bars_needed=engine.warmup,
                 source_ok=True,
@@ -624,6 +669,7 @@ class _Plan:
     def correlation(self, j: int, i: int, t: int, window: int) -> float:
         """The correlation of symbols `j` and `i`'s close-to-close log returns over the `window` times
         up to `t` (NaN when fewer than 3 returns)."""
+        t += self.tail_rows
         lo = max(0, t - window)
         a = np.diff(self.log_close[lo : t + 1, j])
         b = np.diff(self.log_close[lo : t + 1, i])

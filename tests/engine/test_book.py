@@ -3,6 +3,7 @@ portfolio gates (open positions, heat from the stops, correlated exposure) and m
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -259,3 +260,50 @@ def test_a_single_symbol_chain_leaves_the_portfolio_gates_out() -> None:
         "guardrails",
     ]
     assert build_strategy(_config()).model_id == "sma_cross-10-30"
+
+
+def _comparable(raw: bytes) -> list[dict]:
+    # A line less what depends on when and in which run it was written.
+    out = []
+    for line in raw.splitlines():
+        one = orjson.loads(line)
+        one.pop("decided_at"), one.pop("correlation_id")
+        out.append(one)
+    return out
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {
+            **_RISKY,
+            "RISK__TRAILING_ATR": "3",
+            "PORTFOLIO__MAX_HEAT": "0.05",
+            "PORTFOLIO__MAX_CORRELATION": "0.6",
+            "PORTFOLIO__CORRELATION_WINDOW": "50",
+            "PORTFOLIO__MAX_OPEN_POSITIONS": "2",
+        },
+    ],
+    ids=["all_in", "risk-exits-heat-correlation"],
+)
+def test_a_book_decided_in_pieces_writes_the_same_journal_as_in_one_go(tmp_path, env) -> None:
+    config = _config(**env)
+    bars = universe_bars(FIVE[:3], "5m", T0, T0 + 2 * DAY)
+    eth = bars["ETH/USDT"]
+    bars["ETH/USDT"] = eth[(eth.index.minute % 35) != 10]  # missing bars too
+    universe = align(bars)
+    whole, pieces = tmp_path / "whole.jsonl", tmp_path / "pieces.jsonl"
+    writer = JournalWriter(whole)
+    one = build_book_engine(config, list(universe.symbols), "backtest", journal=writer)
+    one.process(universe)
+    writer.close()
+    writer = JournalWriter(pieces)
+    many = build_book_engine(config, list(universe.symbols), "backtest", journal=writer)
+    cuts = [0, 1, 2, 40, 41, 200, 333, 334, 500, len(universe)]
+    for lo, hi in itertools.pairwise(cuts):
+        many.process(universe.rows(lo, hi))
+    writer.close()
+    assert _comparable(pieces.read_bytes()) == _comparable(whole.read_bytes())
+    np.testing.assert_array_equal(many.equity_curve(), one.equity_curve())
+    assert many.book.legs == one.book.legs
