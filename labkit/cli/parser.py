@@ -222,6 +222,17 @@ def _backtest_parser(sub: Any) -> None:
         "sma_cross fills at the next open, all-in with fractional units, fee on each fill's notional.",
     )
     _market_flags(bt, relative=True)
+    book = bt.add_mutually_exclusive_group()
+    book.add_argument(
+        "--symbols",
+        metavar="A,B,C",
+        help="backtest one book over these symbols (shared cash, portfolio limits), instead of --symbol",
+    )
+    book.add_argument(
+        "--universe",
+        metavar="NAME",
+        help="backtest one book over the symbols labkit.yaml's universes.NAME lists",
+    )
     bt.add_argument(
         "--calendar",
         choices=("auto", "24/7", "equities", "fx"),

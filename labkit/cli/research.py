@@ -92,6 +92,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     journal_path = _check_journal(args)
     home = home_of(args)
     config = _research_config(args, _BACKTEST_KEYS, mode="paper")
+    symbols = _book_symbols(args, config)
+    if symbols is not None and len(symbols) > 1:
+        return _book_backtest(args, config, symbols, home, journal_path)
+    if symbols is not None:  # a universe of one symbol is that symbol's own backtest
+        args.symbol = symbols[0]
+        config = _research_config(args, _BACKTEST_KEYS, mode="paper")
     s = config.session
     strategy = build_strategy(config, home)  # a model that cannot be loaded is refused before any bar is read
     bars = _research_bars(config, home, args.yes)
@@ -112,6 +118,80 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     else:
         print("\n".join(backtest_lines(summary, s.symbol, s.timeframe, s.source)))
     return 0
+
+
+def _book_symbols(args: argparse.Namespace, config: LabkitConfig) -> list[str] | None:
+    """Return the book's symbols (``--symbols`` or ``--universe``), or None for a single symbol."""
+    from labkit.research.book_backtest import book_symbols
+
+    symbols, universe = getattr(args, "symbols", None), getattr(args, "universe", None)
+    if symbols is None and universe is None:
+        return None
+    flag = "--symbols" if symbols is not None else "--universe"
+    if args.symbol is not None:
+        raise ConfigError(f"{flag}: give it or --symbol, not both (a book of one symbol is --symbol)")
+    return book_symbols(config, symbols, universe)
+
+
+def _book_backtest(
+    args: argparse.Namespace, config: LabkitConfig, symbols: list[str], home: Path, journal: Path | None
+) -> int:
+    from labkit.research.backtest import planned_bars
+    from labkit.research.book_backtest import load_universe, record_book_trial, run_book_backtest
+    from labkit.timeutil import now_ms
+
+    s = config.session
+    what = f"{len(symbols)} symbols {s.timeframe} from {s.source}"
+    now = now_ms()
+    counted = planned_bars(config, now)
+    if counted is not None:
+        confirm_size(counted * len(symbols), what, args.yes)
+    bars = load_universe(config, symbols, home, now)
+    if counted is None:
+        confirm_size(sum(len(b) for b in bars.values()), what, args.yes)
+    result = run_book_backtest(config, bars, journal, home=home)
+    summary = result.summary
+    # A book is a trial too, of its own family: the deflated Sharpe ratio pays for every book tried.
+    summary.update(record_book_trial(config, result))
+    if args.json:
+        print(json.dumps(summary, default=str))
+    else:
+        print("\n".join(book_lines(summary, s.timeframe, s.source)))
+    return 0
+
+
+def book_lines(summary: dict[str, Any], timeframe: str, source: str) -> list[str]:
+    """Return the lines `labkit backtest --symbols` prints: the book's headline, then a row per symbol."""
+    symbols = summary["universe"]
+    quotes = {symbol.split("/")[-1] if "/" in symbol else "USD" for symbol in symbols}
+    cur = quotes.pop() if len(quotes) == 1 else "quote"
+    lines = [
+        f"{summary['strategy']} on a book of {len(symbols)} symbols {timeframe} ({source}), "
+        f"{summary['bars']} times {summary['first_ts']} .. {summary['last_ts']}",
+        f"  trades {summary['trades']} in {summary['symbols_traded']} symbols   "
+        f"return {summary['return_pct']:.2f}%   final equity {summary['final_equity']:,.2f} {cur}   "
+        f"max drawdown {summary['max_drawdown_pct']:.2f}%   sharpe {summary['sharpe']:.2f}   "
+        f"fees {summary['fees']:,.2f} {cur}",
+    ]
+    limits = {k: v for k, v in summary["portfolio"].items() if k.startswith("max_") and v is not None}
+    shown = ", ".join(f"{k} {v}" for k, v in limits.items()) or "no limits (portfolio: in labkit.yaml)"
+    lines.append(f"  portfolio: {shown}")
+    if summary["bars"]:
+        lines.append("  " + _trust_line(summary, ",".join(symbols), timeframe))
+    width = max(len("symbol"), *(len(symbol) for symbol in symbols))
+    lines.append(
+        f"  {'symbol':<{width}}  {'bars':>7}  {'trades':>6}  {'closed':>6}  {'hit rate':>8}  "
+        f"{'net pnl':>12}  {'contrib':>8}  {'fees':>10}  top block"
+    )
+    for symbol, row in summary["symbols"].items():
+        top = next(iter(row["blocks"].items()), None)
+        lines.append(
+            f"  {symbol:<{width}}  {row['bars']:>7,}  {row['trades']:>6,}  {row['closed_trades']:>6,}  "
+            f"{percent(row['hit_rate_pct'], 1):>8}  {row['net_pnl']:>12,.2f}  "
+            f"{percent(row['contribution_pct']):>8}  {row['fees']:>10,.2f}  "
+            + (f"{top[0]} {top[1]:,}" if top else "-")
+        )
+    return lines
 
 
 def _say_model(config: LabkitConfig, home: Path, summary: dict[str, Any]) -> None:

@@ -291,6 +291,28 @@ class LabkitConfig(BaseModel):
     data: DataConfig = DataConfig()
     serve: ServeConfig = ServeConfig()
     exchanges: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    universes: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="named symbol lists for `labkit backtest --universe NAME`"
+    )
+
+    @field_validator("universes")
+    @classmethod
+    def _universes(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        # A universe is named on the command line like a session, and is a book's symbol list: each
+        # symbol once, in the order it was written.
+        for name, symbols in value.items():
+            if not is_name(name):
+                raise ValueError(f"universe {name!r}: {NAME_RULE}")
+            if not symbols:
+                raise ValueError(f"universe {name}: list at least one symbol, e.g. [BTC/USDT, ETH/USDT]")
+            for symbol in symbols:
+                _one_printable_line(symbol, f"universe {name}: a symbol", MAX_SYMBOL)
+                if not is_symbol(symbol):
+                    raise ValueError(f"universe {name}: {symbol!r}: {SYMBOL_RULE}")
+            repeated = sorted({s for s in symbols if symbols.count(s) > 1})
+            if repeated:
+                raise ValueError(f"universe {name}: {', '.join(repeated)} listed twice; each symbol once")
+        return value
 
 
 SECTIONS = tuple(LabkitConfig.model_fields)
