@@ -29,6 +29,7 @@ import functools
 import heapq
 import math
 import secrets
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,6 +140,9 @@ class BookEngine:
         self._engaged: set[int] = set()
         self._reserved: dict[int, float] = {}  # cash an entry waiting for its open will spend, by symbol
         self._equity_parts: list[np.ndarray] = []
+        # What each symbol's lines refused, by (stage, reason), and the net P&L of its closed trades.
+        self.blocks: dict[str, Counter[tuple[str, str]]] = {symbol: Counter() for symbol in self.symbols}
+        self.closed_pnl: dict[str, list[float]] = {symbol: [] for symbol in self.symbols}
         # What one run leaves the next: each symbol's recent bars, its latest close, and the book's
         # recent marks (for correlations), so a universe decided in pieces decides as in one go.
         self._history: dict[str, pd.DataFrame] = {}
@@ -285,6 +289,12 @@ class BookEngine:
                     heapq.heappush(busy, (nxt, j))
             book.last_equity = equity
             changes.append((t * n_s + j, book.cash, j, float(pos[j])))
+            symbol = self.symbols[j]
+            if trace["stage"] != "passed":
+                self.blocks[symbol][(trace["stage"], trace["reason"])] += 1
+            for one in (fill, exit_fill):
+                if one is not None and one["pnl"] is not None:
+                    self.closed_pnl[symbol].append(one["pnl"])
             if self.journal is not None:
                 conf = float(plan.confidence[t, j])
                 encoder = self.lines[self.symbols[j]]
@@ -305,6 +315,7 @@ class BookEngine:
                 )
                 cell_lines[t * n_s + j] = encoder.encode(line)
         book.peak_equity = self._advance(plan, pos, done, n_t, peak)
+        self._count_quiet_blocks(plan, {change[0] for change in changes})
         if self.journal is not None:
             self._write(plan, start, changes, cell_lines)
         book.last_seq += n_t * n_s
@@ -452,6 +463,25 @@ class BookEngine:
             correlated_scale=limits.correlated_scale,
         )
 
+    def _count_quiet_blocks(self, plan: _Plan, stepped: set[int]) -> None:
+        # The cells not stepped through hold; a run-wide answer (warm-up, a halt) may have refused
+        # them, as their lines say.
+        n_s = len(self.symbols)
+        for j, symbol in enumerate(self.symbols):
+            for side in (0, -1):
+                if not plan.settled[j][side]:
+                    continue
+                for gate in plan.chains[j][SIDE_NAME[side]]:
+                    answer = plan.answers[j][gate.name]
+                    for k in _blocked(answer):
+                        t = int(plan.rows[j][k])
+                        if plan.side[t, j] != side or t * n_s + j in stepped:
+                            continue
+                        if plan.settled_block(j, side, k) is answer[k]:  # the first in chain order
+                            block = answer[k]
+                            assert block is not None
+                            self.blocks[symbol][(block.stage, block.reason)] += 1
+
     def _write(
         self,
         plan: _Plan,
@@ -540,6 +570,10 @@ def correlated_scale(book: BookFacts) -> tuple[float, dict[str, Any]]:
         "correlation": c,
         "scaled_by": book.correlated_scale,
     }
+
+
+def _blocked(answer: list[Block | None]) -> list[int]:
+    return [k for k, block in enumerate(answer) if block is not None]
 
 
 def _trace(block: Block) -> dict[str, Any]:

@@ -7,10 +7,10 @@ says where the result came from, symbol by symbol: its entries and closed trades
 symbols' net pnl add up to the book's), its share of the starting capital, its fees, what the gates
 refused it and how many bars it had.
 
-Per-symbol refusals and round trips are read from the book's journal, which names the symbol on
-every line: a run without ``--journal`` writes one to a temporary folder and drops it after.
-Refusals are counted as the single-symbol summary counts them, by reason code; a symbol's
-``no_bar`` lines (the book decided at a time it had no bar) are no refusal and are not counted.
+Per-symbol refusals and closed trades are the engine's own counts (`BookEngine.blocks`,
+`BookEngine.closed_pnl`), the same with or without a journal; its tests check them against the
+journal's lines. Refusals are counted as the single-symbol summary counts them, by reason code; a
+symbol's ``no_bar`` lines (the book decided at a time it had no bar) are no refusal.
 
 A book is a trial of its own family, (source, the symbol list joined by commas, timeframe): its
 identity holds the single-symbol identity's fields with the symbol list, the portfolio gates and
@@ -20,7 +20,6 @@ the ``portfolio`` limits, which change what a book decides.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ import pandas as pd
 
 from labkit.analysis import metrics
 from labkit.analysis.calendar import session_calendar
-from labkit.analysis.trips import reason_code, round_trips
+from labkit.analysis.trips import reason_code
 from labkit.config.ranges import replay_range
 from labkit.data.universe import Universe, align, parse_symbols
 from labkit.errors import ConfigError
@@ -43,17 +42,6 @@ if TYPE_CHECKING:
     from labkit.config.schema import LabkitConfig
     from labkit.engine.book import BookEngine
     from labkit.engine.portfolio import Portfolio
-
-# The journal columns the per-symbol figures need: whose line, what refused it, and the fills.
-_JOURNAL_COLUMNS = [
-    "ts",
-    "symbol",
-    "stage",
-    "reason",
-    *(f"fill_{key}" for key in ("side", "units", "price", "fee", "slippage_cost")),
-    *(f"exit_fill_{key}" for key in ("side", "units", "price", "fee", "slippage_cost")),
-]
-
 
 @dataclass(frozen=True)
 class BookResult:
@@ -134,22 +122,18 @@ def run_book_backtest(
     (`record_book_trial`).
     """
     from labkit.config.assembly import build_book_engine
-    from labkit.engine.journal import JournalWriter, read_journal
+    from labkit.engine.journal import JournalWriter
 
     universe = align(bars)
     symbols = list(universe.symbols)
-    with tempfile.TemporaryDirectory(prefix="labkit-book-") as scratch:
-        path = journal if journal is not None else Path(scratch) / "book.jsonl"
-        writer = JournalWriter(path)
-        try:
-            engine = build_book_engine(config, symbols, "backtest", journal=writer, home=home)
-            engine.process(universe)
-        finally:
+    writer = JournalWriter(journal) if journal is not None else None
+    try:
+        engine = build_book_engine(config, symbols, "backtest", journal=writer, home=home)
+        engine.process(universe)
+    finally:
+        if writer is not None:
             writer.close()
-        frame = read_journal(path, columns=["correlation_id", *_JOURNAL_COLUMNS])
-    # An appended journal holds earlier runs too: this run's lines carry its run id.
-    frame = frame[frame["correlation_id"].str.startswith(f"{engine.run_id}-")]
-    summary = _book_summary(config, engine, universe, frame)
+    summary = _book_summary(config, engine, universe)
     if journal is not None:
         from labkit.research.backtest import save_summary
 
@@ -172,9 +156,7 @@ def _equity(values: np.ndarray, universe: Universe) -> pd.Series:
     return pd.Series(np.asarray(values, dtype="float64"), index=index, name="equity")
 
 
-def _book_summary(
-    config: LabkitConfig, engine: BookEngine, universe: Universe, frame: pd.DataFrame
-) -> dict[str, Any]:
+def _book_summary(config: LabkitConfig, engine: BookEngine, universe: Universe) -> dict[str, Any]:
     from labkit.research.backtest import summarize
 
     s = config.session
@@ -186,20 +168,17 @@ def _book_summary(
     summary["calendar"] = calendar.to_dict()
     legs = engine.book.legs
     models = sorted({strategy.model_id for strategy in engine.strategies.values()})
-    refused = frame[(frame["stage"] != "passed") & (frame["reason"] != "no_bar")]
-    codes = [reason_code(r) or "" for r in refused["reason"]]
-    book_blocks = Counter(zip(refused["stage"], codes, strict=True))
-    per_symbol = {
-        symbol: _symbol_figures(
-            symbol,
-            legs[symbol],
-            universe,
-            frame,
-            Counter(c for c, sym in zip(codes, refused["symbol"], strict=True) if sym == symbol),
-            s.capital,
+    book_blocks: Counter[tuple[str, str]] = Counter()
+    per_symbol = {}
+    for symbol in universe.symbols:
+        mine: Counter[str] = Counter()
+        for (stage, reason), n in engine.blocks[symbol].items():
+            code = reason_code(reason) or ""
+            book_blocks[(stage, code)] += n
+            mine[code] += n
+        per_symbol[symbol] = _symbol_figures(
+            symbol, legs[symbol], universe, engine.closed_pnl[symbol], mine, s.capital
         )
-        for symbol in universe.symbols
-    }
     summary.update(
         trades=sum(leg.entries for leg in legs.values()),
         fills=sum(leg.entries + leg.exits for leg in legs.values()),
@@ -225,7 +204,7 @@ def _book_summary(
 
 
 def _symbol_figures(
-    symbol: str, leg: Portfolio, universe: Universe, frame: pd.DataFrame, blocks: Counter[str], capital: float
+    symbol: str, leg: Portfolio, universe: Universe, closed: list[float], blocks: Counter[str], capital: float
 ) -> dict[str, Any]:
     from labkit.research.backtest import _pct
 
@@ -235,13 +214,12 @@ def _symbol_figures(
     if leg.position > 0:
         last_close = float(universe.columns["close"][present, j][-1])
         net += leg.position * last_close - leg.entry_cost
-    trips = round_trips(frame[frame["symbol"] == symbol])
-    stats = metrics.trade_stats(trips)
+    hit_rate = sum(1 for pnl in closed if pnl > 0) / len(closed) if closed else float("nan")
     return {
         "trades": leg.entries,
         "closed_trades": leg.exits,
         "net_pnl": net,
-        "hit_rate_pct": _pct(stats["hit_rate"]),
+        "hit_rate_pct": _pct(hit_rate),
         "contribution_pct": net / capital * 100.0,
         "fees": leg.fees_paid,
         "blocks": dict(sorted(blocks.items(), key=lambda kv: (-kv[1], kv[0]))),

@@ -4,6 +4,7 @@ portfolio gates (open positions, heat from the stops, correlated exposure) and m
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -307,3 +308,24 @@ def test_a_book_decided_in_pieces_writes_the_same_journal_as_in_one_go(tmp_path,
     assert _comparable(pieces.read_bytes()) == _comparable(whole.read_bytes())
     np.testing.assert_array_equal(many.equity_curve(), one.equity_curve())
     assert many.book.legs == one.book.legs
+
+
+def test_the_engines_block_counts_and_closed_trades_per_symbol_match_its_journal(tmp_path) -> None:
+    config = _config(**{**_RISKY, "PORTFOLIO__MAX_OPEN_POSITIONS": "2"})
+    engine, lines = _run(tmp_path, FIVE[:4], config)
+    for symbol in FIVE[:4]:
+        mine = [line for line in lines if line["symbol"] == symbol]
+        refused = [
+            (line["gate_trace"]["stage"], line["gate_trace"]["reason"])
+            for line in mine
+            if line["gate_trace"]["stage"] != "passed"
+        ]
+        assert engine.blocks[symbol] == Counter(refused)
+        pnl = [
+            one["pnl"]
+            for line in mine
+            for one in (line["fill"], line.get("exit_fill"))
+            if one and one["pnl"] is not None
+        ]
+        assert engine.closed_pnl[symbol] == pnl
+    assert sum(engine.blocks[FIVE[0]].values()) > 0
