@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,17 @@ from labkit.errors import ConfigError
 from labkit.reports.figures import RED
 from labkit.reports.journals import exit_ledger_table, ledger_table
 from labkit.reports.sessions import FILL_MODEL, quote_currency
-from labkit.reports.tables import TearsheetTables, data_range, extrapolation_note, shown_parameters, utc
+from labkit.reports.tables import (
+    TearsheetTables,
+    benchmark_table,
+    data_range,
+    distribution_table,
+    drawdown_periods_table,
+    extrapolation_note,
+    shown_parameters,
+    utc,
+    yearly_returns_table,
+)
 from labkit.timeutil import now_ms, timeframe_ms
 
 # What every decision line holds that a backtest report reads (docs/journal.md).
@@ -68,8 +79,77 @@ class BacktestView(TearsheetTables):
     home: Path | None = None  # where the run's bars are reloaded from (`price_bars`)
 
     @property
+    def is_book(self) -> bool:
+        """True when the journal is a book's over a universe (more than one symbol)."""
+        from labkit.reports.books import is_book
+
+        return is_book(self.journal)
+
+    @property
+    def symbols(self) -> list[str]:
+        """The symbols the run decided, in the universe's order (one for a single symbol)."""
+        from labkit.reports.books import universe
+
+        return universe(self.journal)
+
+    @property
     def symbol(self) -> str:
-        return str(self.journal["symbol"].iloc[-1])
+        """The market, or a book's first symbol (its chart's, and its quote currency's)."""
+        return self.symbols[0] if self.is_book else str(self.journal["symbol"].iloc[-1])
+
+    @property
+    def market(self) -> str:
+        """The symbol, or a book's symbols in words: ``a book of 3: BTC/USDT, ETH/USDT, SOL/USDT``."""
+        if not self.is_book:
+            return self.symbol
+        return f"a book of {len(self.symbols)}: {', '.join(self.symbols)}"
+
+    @cached_property
+    def bars(self) -> pd.DataFrame:
+        """The run as one line per bar: the journal itself, or a book's last line at each time.
+
+        A book's per-bar ``price`` is the universe's equal-weight buy and hold
+        (`labkit.reports.books.book_bars`), so equity, drawdown, returns and every comparison with
+        holding the market read the book's equity against holding the universe.
+        """
+        if not self.is_book:
+            return self.journal
+        from labkit.reports.books import book_bars
+
+        return book_bars(self.journal, self.capital)
+
+    def symbol_journal(self, symbol: str) -> pd.DataFrame:
+        """Return one symbol's lines of the run (all of them for a single symbol)."""
+        if not self.is_book:
+            return self.journal
+        from labkit.reports.books import symbol_frames
+
+        return symbol_frames(self.journal)[symbol]
+
+    def trips(self) -> pd.DataFrame:
+        """Return the closed round trips, a book's per symbol (`labkit.reports.books.book_trips`)."""
+        from labkit.reports.books import book_trips
+
+        return book_trips(self.journal) if self.is_book else round_trips(self.journal)
+
+    def drawdown_periods(self, top: int = 5) -> pd.DataFrame:
+        """Return the `top` deepest drawdown periods of the equity at each bar, formatted."""
+        return drawdown_periods_table(self.bars, self.capital, top)
+
+    def against_benchmark(self) -> pd.DataFrame:
+        """Return alpha, beta, information ratio and correlation against buy and hold.
+
+        A book's buy and hold is the universe's, in equal parts (`bars`).
+        """
+        return benchmark_table(self.bars, self.capital, self.periods_per_year, self.annualisation)
+
+    def return_distribution(self) -> pd.DataFrame:
+        """Return the per-bar return distribution and the closed trades' streaks, Kelly and SQN."""
+        return distribution_table(self.bars, self.capital, self.trips() if self.is_book else None)
+
+    def yearly_returns(self) -> pd.DataFrame:
+        """Return each UTC year's return in %, beside buy and hold's (a book's: the universe's)."""
+        return yearly_returns_table(self.bars, self.capital)
 
     @property
     def timeframe(self) -> str:
@@ -118,7 +198,7 @@ class BacktestView(TearsheetTables):
     @property
     def title(self) -> str:
         """The default title: the model on the market, ``sma_cross-10-30 on BTC/USDT 1m``."""
-        return f"{', '.join(self.models) or 'backtest'} on {self.symbol} {self.timeframe}"
+        return f"{', '.join(self.models) or 'backtest'} on {self.market} {self.timeframe}"
 
     def ledger_costs(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Return what the run's ledgers are priced and sized with: fee, slippage, risk, floor, and bases.
@@ -168,11 +248,11 @@ class BacktestView(TearsheetTables):
         from labkit.research.backtest import read_summary
 
         summary = read_summary(self.path)
-        if not summary or summary.get("bars") != len(self.journal):
+        if not summary or summary.get("bars") not in _bar_counts(self.journal):
             return None
         return summary
 
-    def price_bars(self) -> tuple[pd.DataFrame | None, str]:
+    def price_bars(self, symbol: str = "") -> tuple[pd.DataFrame | None, str]:
         """Return the OHLC bars the run decided on, reloaded, and where they came from in words.
 
         A journal holds closes only; the summary beside it names the run's ``source``, ``symbol``,
@@ -180,25 +260,29 @@ class BacktestView(TearsheetTables):
         there again: generated again, read from the bar file, or read from the cache a download
         filled (never fetched: a report does not touch the network). Without them (a journal older
         than that record, a source or file gone, bars that no longer match the journal's closes)
-        the bars are None and the words say why.
+        the bars are None and the words say why. `symbol` picks one symbol of a book (its first
+        by default).
         """
         recorded = self._recorded_run() or {}
+        symbol = symbol or self.symbol
+        journal = self.symbol_journal(symbol)
         source = recorded.get("source")
         if not source or self.home is None:
             return None, "no source was recorded beside this journal (a backtest older than that record)"
-        symbol = str(recorded.get("symbol") or self.symbol)
+        symbol = symbol if self.is_book else str(recorded.get("symbol") or symbol)
         timeframe = str(recorded.get("timeframe") or self.timeframe)
         try:
             bars = _reload_bars(
-                self.home, str(source), symbol, timeframe, int(recorded.get("seed") or 7), self.journal
+                self.home, str(source), symbol, timeframe, int(recorded.get("seed") or 7), journal
             )
         except Exception as exc:  # noqa: BLE001 - any failure only costs the candles
             return None, f"the bars of {source} could not be read again ({type(exc).__name__}: {exc})"
-        times = pd.DatetimeIndex(self.journal["ts"])
+        journal = journal[journal["price"].notna()]  # a book's symbol without a bar at a time
+        times = pd.DatetimeIndex(journal["ts"])
         if len(bars) == 0 or not times.isin(bars.index).all():
             return None, f"{source} no longer holds every bar of {symbol} {timeframe} this journal decided on"
         closes = bars["close"].reindex(times).to_numpy(dtype=float)
-        if not np.allclose(closes, self.journal["price"].to_numpy(dtype=float), rtol=1e-9, atol=0.0):
+        if not np.allclose(closes, journal["price"].to_numpy(dtype=float), rtol=1e-9, atol=0.0):
             return None, f"the bars {source} gives now differ from the closes this journal recorded"
         return bars, f"{symbol} {timeframe} bars read again from {source}"
 
@@ -206,18 +290,24 @@ class BacktestView(TearsheetTables):
         """Return the counterfactual gate ledger of the run, unformatted (`ledger_costs` prices it).
 
         A journal holds closes, not opens: would-have trades fill at the close before each open.
+        A book's is each symbol's ledger, a ``symbol`` column first, each sized against the book's
+        cash and equity as if it were alone.
         The table's ``attrs`` say where the rates (``basis``) and the sizing (in ``sizing``) came from.
         """
         from labkit.readiness.counterfactual import ledger
 
         costs = self.ledger_costs(config)
-        table = ledger(
-            self.journal,
-            fee=costs["fee"],
-            slippage=costs["slippage"],
-            risk=costs["risk"],
-            confidence_floor=costs["confidence_floor"],
-        )
+
+        def one(journal: pd.DataFrame) -> pd.DataFrame:
+            return ledger(
+                journal,
+                fee=costs["fee"],
+                slippage=costs["slippage"],
+                risk=costs["risk"],
+                confidence_floor=costs["confidence_floor"],
+            )
+
+        table = one(self.journal) if not self.is_book else _per_symbol(self, one)
         table.attrs["basis"] = costs["basis"]
         table.attrs["sizing"] = f"{table.attrs['sizing']}; {costs['sizing_basis']}"
         return table
@@ -235,8 +325,20 @@ class BacktestView(TearsheetTables):
         from labkit.readiness.counterfactual import exit_ledger
 
         costs = self.ledger_costs(config)
-        table = exit_ledger(self.journal, fee=costs["fee"], slippage=costs["slippage"])
+
+        def one(journal: pd.DataFrame) -> pd.DataFrame:
+            return exit_ledger(journal, fee=costs["fee"], slippage=costs["slippage"])
+
+        table = one(self.journal) if not self.is_book else _per_symbol(self, one)
         return exit_ledger_table(table, self.currency)
+
+
+def _per_symbol(bt: BacktestView, table: Any) -> pd.DataFrame:
+    # A book's table made one symbol at a time, a ``symbol`` column first; the first's attrs.
+    parts = [table(bt.symbol_journal(s)).assign(symbol=s) for s in bt.symbols]
+    joined = pd.concat(parts, ignore_index=True)
+    joined.attrs = dict(parts[0].attrs)
+    return joined[["symbol", *[c for c in joined.columns if c != "symbol"]]]
 
 
 def _reload_bars(
@@ -325,12 +427,16 @@ def _recorded_summary(path: Path, frame: pd.DataFrame) -> dict[str, Any] | None:
     if summary is None or not len(frame):
         return None
     first, last = (int(frame["ts"].iloc[i].value // 1_000_000) for i in (0, -1))
-    same_run = (summary.get("bars"), summary.get("first_ts"), summary.get("last_ts")) == (
-        len(frame),
-        iso_s(first),
-        iso_s(last),
-    )
+    same_run = summary.get("bars") in _bar_counts(frame) and (
+        summary.get("first_ts"),
+        summary.get("last_ts"),
+    ) == (iso_s(first), iso_s(last))
     return summary if same_run else None
+
+
+def _bar_counts(frame: pd.DataFrame) -> set[int]:
+    # What a summary of this run may count as its bars: its lines, or a book's bar times.
+    return {len(frame), int(frame["ts"].nunique())}
 
 
 def _in_sample(recorded: Mapping[str, Any] | None, frame: pd.DataFrame, home: Path) -> dict[str, Any]:
@@ -410,8 +516,8 @@ def backtest_header(bt: BacktestView, parameters: Mapping[str, Any]) -> pd.DataF
         "report": "backtest",
         "parameters": shown_parameters(parameters),
         "journal": f"{bt.shown} (sha256 {file_hash(bt.path)}){runs}",
-        "market": f"{bt.symbol} {bt.timeframe} (mode {modes}); money in {bt.currency}",
-        "data range": data_range(j),
+        "market": f"{bt.market} {bt.timeframe} (mode {modes}); money in {bt.currency}",
+        "data range": data_range(bt.bars),
         "model": ", ".join(bt.models) or "none",
         "out of sample": out_of_sample(bt.in_sample),
         "calendar": bt.calendar.describe(),
@@ -478,12 +584,13 @@ def backtest_figures(bt: BacktestView) -> dict[str, Any]:
     """
     from labkit.research.backtest import summarize, trade_summary
 
-    j = bt.journal
-    times = pd.DatetimeIndex(j["ts"])
-    equity = pd.Series(j["equity"].to_numpy(dtype="float64"), index=times, name="equity")
+    j, per_bar = bt.journal, bt.bars
+    times = pd.DatetimeIndex(per_bar["ts"])
+    equity = pd.Series(per_bar["equity"].to_numpy(dtype="float64"), index=times, name="equity")
     figures = summarize(equity, bt.capital, bt.timeframe_ms, bt.periods_per_year)
-    bars = pd.DataFrame({"close": j["price"].to_numpy(dtype="float64")}, index=times)
-    figures.update(trade_summary(round_trips(j), bars, open_since(j)))
+    # A book's per-bar price is the universe's equal-weight buy and hold (`BacktestView.bars`).
+    bars = pd.DataFrame({"close": per_bar["price"].to_numpy(dtype="float64")}, index=times)
+    figures.update(trade_summary(bt.trips(), bars, _open_since(bt)))
     fills = journal_fills(j)  # a line's exit on its entry's own bar is a fill of its own
     sides = fills["fill_side"]
     blocks = blocking_table(j)
@@ -492,16 +599,44 @@ def backtest_figures(bt: BacktestView) -> dict[str, Any]:
         trades=int((sides == "BUY").sum()),
         fills=len(fills),
         closed_trades=int((sides == "SELL").sum()),
-        open_position=float(j["position"].iloc[-1]),
+        open_position=float(j["position"].iloc[-1]) if not bt.is_book else float(len(_held(bt))),
+        open_symbols=_held(bt),
+        decisions=len(j),
+        **({"buy_hold_of": "the universe in equal parts"} if bt.is_book else {}),
         fees=float(pd.to_numeric(fills["fill_fee"]).fillna(0.0).sum()),
         slippage=float(pd.to_numeric(fills["fill_slippage_cost"]).fillna(0.0).sum()),
         strategy=", ".join(bt.models),
         blocked=int(blocks["count"].sum()) if len(blocks) else 0,
         blocks=[{"stage": r.stage, "reason": r.reason, "count": int(r.count)} for r in blocks.itertuples()],
-        guardrail_halt=guardrail_halt(j),
+        guardrail_halt=_halt(bt),
         **bt.in_sample,
     )
     return figures
+
+
+def _held(bt: BacktestView) -> list[str]:
+    # The symbols still held at the end (a single symbol's too, when it is).
+    from labkit.reports.books import open_symbols
+
+    return open_symbols(bt.journal)
+
+
+def _open_since(bt: BacktestView) -> pd.Timestamp | None:
+    # When the book was first in the market without a break to the end: its earliest open entry.
+    if not bt.is_book:
+        return open_since(bt.journal)
+    entries = [open_since(bt.symbol_journal(s)) for s in bt.symbols]
+    found = [e for e in entries if e is not None]
+    return min(found) if found else None
+
+
+def _halt(bt: BacktestView) -> dict[str, Any] | None:
+    # A book's halt counts the bar times it spans, not its lines (one per symbol at each).
+    halt = guardrail_halt(bt.journal)
+    if halt is None or not bt.is_book:
+        return halt
+    since = pd.Timestamp(halt["first_ts"])
+    return {**halt, "bars": int((pd.DatetimeIndex(bt.bars["ts"]) >= since).sum())}
 
 
 def out_of_sample(in_sample: Mapping[str, Any]) -> str:
@@ -547,7 +682,7 @@ def backtest_summary(bt: BacktestView, figures: Mapping[str, Any] | None = None)
         return duration(f.get(key))
 
     capital, final = bt.capital, float(f["final_equity"])
-    short = extrapolation_note(bt.journal)  # annual figures of under a month of bars say so
+    short = extrapolation_note(bt.bars)  # annual figures of under a month of bars say so
     expectancy = f.get("expectancy")
     halt = f.get("guardrail_halt")
     items = {
@@ -563,8 +698,7 @@ def backtest_summary(bt: BacktestView, figures: Mapping[str, Any] | None = None)
         "max drawdown": pct("max_drawdown_pct"),
         "longest drawdown": f"{f.get('max_drawdown_bars', 0):,} bars ({span('max_drawdown_duration')})",
         "probabilistic Sharpe ratio": num("psr"),
-        "entries / closed trades": f"{f['trades']:,} / {f['closed_trades']:,}"
-        + (f" (a position of {f['open_position']:.6g} units still open)" if f["open_position"] else ""),
+        "entries / closed trades": f"{f['trades']:,} / {f['closed_trades']:,}" + _still_open(bt, f),
         "hit rate": pct("hit_rate_pct", 1),
         "profit factor": num("profit_factor"),
         "expectancy": "n/a" if expectancy is None else f"{money(expectancy, cur)} a trade",
@@ -574,8 +708,14 @@ def backtest_summary(bt: BacktestView, figures: Mapping[str, Any] | None = None)
         "exposure": f"{pct('exposure_pct', 1)} of the bars in the market",
         "fees / slippage": f"{money(f['fees'], cur)} / {money(f['slippage'], cur)}",
         "buy and hold": f"return {pct('buy_hold_return_pct')}, max drawdown "
-        f"{pct('buy_hold_max_drawdown_pct')} (same bars, no costs)",
-        "blocked decisions": f"{f['blocked']:,} of {f['bars']:,}",
+        f"{pct('buy_hold_max_drawdown_pct')} "
+        + (
+            "(the universe in equal parts at the first closes, no costs)"
+            if bt.is_book
+            else "(same bars, no costs)"
+        ),
+        "blocked decisions": f"{f['blocked']:,} of {f.get('decisions', f['bars']):,}"
+        + (f" ({f['bars']:,} bars x {len(bt.symbols)} symbols)" if bt.is_book else ""),
         "guardrail halt": "none"
         if not halt
         else f"every entry refused from {utc(halt['first_ts'])} to the end: {halt['bars']:,} bars "
@@ -583,6 +723,18 @@ def backtest_summary(bt: BacktestView, figures: Mapping[str, Any] | None = None)
         f"({', '.join(halt['reasons'])})",
     }
     return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="figure"))
+
+
+_SAME_BARS = "(same bars, no costs)"
+
+
+def _still_open(bt: BacktestView, f: Mapping[str, Any]) -> str:
+    # What was still held at the end: a single symbol's units, or a book's symbols.
+    if not f["open_position"]:
+        return ""
+    if bt.is_book:
+        return f" (still open in {', '.join(f.get('open_symbols') or [])})"
+    return f" (a position of {f['open_position']:.6g} units still open)"
 
 
 def backtest_assumptions(bt: BacktestView) -> pd.DataFrame:
@@ -593,7 +745,7 @@ def backtest_assumptions(bt: BacktestView) -> pd.DataFrame:
     paid = "read from the run's fills" if frac is not None else "no fill to read it from"
     enforced = sorted(set(exit_reasons(bt.journal)) - {"signal", "emergency_stop"})
     items = {
-        "fills": _backtest_sizing(bt.journal, frac),
+        "fills": _book_sizing(bt) if bt.is_book else _backtest_sizing(bt.journal, frac),
         "exits": (
             "enforced by the engine on each bar's open and range (a gap fills at the open, a bar "
             f"reaching the stop and the target is taken as the stop); fired: {', '.join(enforced)}"
@@ -607,7 +759,35 @@ def backtest_assumptions(bt: BacktestView) -> pd.DataFrame:
         "equity": EQUITY_BASIS,
         "money": f"in {bt.currency}, the quote currency of {bt.symbol}",
     }
+    if bt.is_book:
+        items["book"] = (
+            f"one book over {len(bt.symbols)} symbols ({', '.join(bt.symbols)}) sharing its cash; equity "
+            "is the book's at each bar's end; all_in buys an equal slice (the smaller of the cash and "
+            "equity / slots); buy and hold splits the capital equally at the first closes"
+        )
     return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="assumption"))
+
+
+def _book_sizing(bt: BacktestView) -> str:
+    # A book records the units of every entry, all in or not: its recorded risk config says which,
+    # else an entry's ATR (risk sizing needs one; an all-in slice of a run without ATR exits has none).
+    risk = (bt._recorded_run() or {}).get("risk")
+    if isinstance(risk, Mapping) and risk.get("sizing"):
+        by_risk = risk["sizing"] == "risk"
+    else:
+        details = [
+            t.get("detail") or {}
+            for t, a in zip(bt.journal["gate_trace"], bt.journal["action"], strict=True)
+            if a == "BUY" and isinstance(t, Mapping)
+        ]
+        by_risk = any(d.get("atr") is not None for d in details)
+    if by_risk:
+        return _backtest_sizing(bt.journal, None)
+    return (
+        "an order decided at a bar's close fills at the next bar's open; long only; all in, sliced for "
+        "the book: an entry buys the smaller of the cash and equity / slots (portfolio.max_open_positions, "
+        "else the number of symbols), fee included; an exit sells the whole position"
+    )
 
 
 def _backtest_sizing(journal: pd.DataFrame, frac: float | None) -> str:
@@ -740,7 +920,8 @@ def _return_sentence(f: Mapping[str, Any]) -> str:
     else:
         verdict = f"{'better' if r > hold else 'worse'} than holding the market"
     lead = f"After costs the run {moved}" if r == 0 else f"The run {moved} after costs"
-    return f"{lead}, against {percent(hold, 1)} for buy and hold of the same bars (no costs): {verdict}."
+    held = f.get("buy_hold_of") or "the same bars"  # a book's: the universe in equal parts
+    return f"{lead}, against {percent(hold, 1)} for buy and hold of {held} (no costs): {verdict}."
 
 
 def _trades_sentence(f: Mapping[str, Any]) -> str:

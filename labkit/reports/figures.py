@@ -303,6 +303,50 @@ def correlation_figure(table: pd.DataFrame, noise: float, horizon: int) -> Figur
     return fig
 
 
+def exposure_figure(table: pd.DataFrame, title: str = "Exposure and heat") -> Figure:
+    """Return a book's gross exposure in % of its equity (top) and the symbols it held (bottom).
+
+    `table` has a row per bar time with ``gross`` (a fraction) and ``held``
+    (`labkit.reports.books.exposure`).
+    """
+    fig = Figure(figsize=(10, 4.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
+    if len(table):
+        x = times(pd.Series(table.index))
+        top.fill_between(
+            *envelope(x, table["gross"].to_numpy(dtype=float) * 100), 0, color=BLUE, lw=0, alpha=0.6
+        )
+        top.axhline(100, color=GREY, lw=0.8, ls="--")
+        bottom.step(x, table["held"].to_numpy(dtype=float), where="post", color=ORANGE, lw=0.8)
+        bottom.set_ylim(-0.2, max(1.0, float(table["held"].max())) + 0.4)
+        bottom.yaxis.get_major_locator().set_params(integer=True)
+    top.set(title=title, ylabel="gross exposure %")
+    bottom.set(ylabel="symbols held")
+    _time_axis(bottom)
+    return fig
+
+
+def symbol_correlation_figure(matrix: pd.DataFrame, title: str = "Correlation of bar returns") -> Figure:
+    """Return a symbol-by-symbol correlation grid as a heatmap, each cell printed (-1 red to 1 blue)."""
+    n = len(matrix)
+    fig = Figure(figsize=(max(4.0, 0.9 * n + 2.5), max(3.2, 0.8 * n + 1.6)), layout="constrained")
+    ax = fig.subplots()
+    values = matrix.to_numpy(dtype=float)
+    image = ax.imshow(values, cmap="RdBu", vmin=-1.0, vmax=1.0)
+    labels = [str(s) for s in matrix.columns]
+    ax.set_xticks(range(n), labels, rotation=30, ha="right")
+    ax.set_yticks(range(n), labels)
+    for i in range(n):
+        for j in range(n):
+            shown = "n/a" if values[i, j] != values[i, j] else f"{values[i, j]:.2f}"
+            ax.text(
+                j, i, shown, ha="center", va="center", color="white" if abs(values[i, j]) > 0.6 else "black"
+            )
+    fig.colorbar(image, ax=ax, label="Pearson correlation")
+    ax.set(title=title)
+    return fig
+
+
 def grid_figure(panels: Mapping[str, pd.DataFrame], best: tuple[int, int]) -> Figure:
     """Return one heatmap per panel (a fast x slow grid of a figure), each cell labelled, the best
     cell outlined."""

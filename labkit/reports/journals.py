@@ -76,7 +76,8 @@ def monthly_returns(journal: pd.DataFrame, capital: float) -> pd.DataFrame:
     """Return the return of each calendar month (UTC) in %, a row per year and a column per month.
 
     A month's return runs from the equity at the end of the month before (the starting capital for
-    the first) to the equity at its last close; ``year`` is the year's compounded return.
+    the first) to the equity at its last close; ``year`` is the year's compounded return. A book's
+    journal is read the same way: its last line in a month holds the book's equity then.
 
     Examples
     --------
@@ -99,8 +100,15 @@ def monthly_returns(journal: pd.DataFrame, capital: float) -> pd.DataFrame:
 
 
 def trade_list(journal: pd.DataFrame, currency: str) -> pd.DataFrame:
-    """Return every closed trade with its times (UTC), units, prices and money in `currency`."""
-    trips = round_trips(journal)
+    """Return every closed trade with its times (UTC), units, prices and money in `currency`.
+
+    A book's journal (more than one symbol) is paired one symbol at a time: its trades come in exit
+    order with their ``symbol`` first.
+    """
+    from labkit.reports.books import book_trips, is_book
+
+    book = is_book(journal)
+    trips = book_trips(journal) if book else round_trips(journal)
     if trips.empty:
         return pd.DataFrame(
             columns=[
@@ -117,8 +125,10 @@ def trade_list(journal: pd.DataFrame, currency: str) -> pd.DataFrame:
         )
 
     held = (trips["exit_ts"] - trips["entry_ts"]).map(lambda d: str(d).replace("0 days ", ""))
+    symbol = {"symbol": trips["symbol"].tolist()} if book else {}
     return pd.DataFrame(
         {
+            **symbol,
             # Plain lists throughout: the new index must not re-align any column.
             "entry (UTC)": trips["entry_ts"].dt.strftime("%Y-%m-%d %H:%M").tolist(),
             "exit (UTC)": trips["exit_ts"].dt.strftime("%Y-%m-%d %H:%M").tolist(),
@@ -138,9 +148,15 @@ EXIT_ORDER = ("signal", "stop_loss", "take_profit", "trailing_stop", "time_stop"
 
 
 def exits_table(journal: pd.DataFrame) -> pd.DataFrame:
-    """Return the closed trades by why they were exited: count, mean net return, share that won."""
-    trips = round_trips(journal)
-    reasons = exit_reasons(journal)
+    """Return the closed trades by why they were exited: count, mean net return, share that won.
+
+    A book's trades are read one symbol at a time, all of them counted together.
+    """
+    from labkit.reports.books import book_exit_reasons, book_trips, is_book
+
+    book = is_book(journal)
+    trips = book_trips(journal) if book else round_trips(journal)
+    reasons = book_exit_reasons(journal) if book else exit_reasons(journal)
     columns = ["trades", "mean net return", "hit rate"]
     if trips.empty or len(reasons) != len(trips):
         return pd.DataFrame(columns=columns, index=pd.Index([], name="exit"))

@@ -324,15 +324,29 @@ def journal_chart(
 ) -> ChartBundle:
     """Return the chart of a run for its page: `bars` as candles, else the closes and why (`where`).
 
-    `where` says where the bars came from, or why there are none.
+    `where` says where the bars came from, or why there are none. A book's journal (more than one
+    symbol) draws its first symbol's lines, and the caption says so: `bars` must be that symbol's.
     """
+    from labkit.reports.books import is_book, universe
+
+    book = ""
+    title = "Price and trades"
+    if is_book(journal):
+        symbols = universe(journal)
+        journal = journal[journal["symbol"] == symbols[0]]
+        journal = journal[journal["price"].notna()].reset_index(drop=True)
+        title = f"Price and trades of {symbols[0]}"
+        book = (
+            f" This run is a book of {len(symbols)} symbols: the chart shows the first, {symbols[0]} "
+            f"(the others, {', '.join(symbols[1:])}, are in the tables and figures below)."
+        )
     has_bars = bars is not None and len(bars) > 0
-    figure = price_chart(bars, journal, "Price and trades", timeframe, why_no_bars=where)
+    figure = price_chart(bars, journal, title, timeframe, why_no_bars=where)
     if has_bars:
         caption = f"Candles of {where}. Drag to pan, scroll to zoom, double-click to see it all again."
     else:
         caption = f"No candles: {where}. The line is the journal's closes; the markers are its fills."
-    return ChartBundle(figure, caption)
+    return ChartBundle(figure, caption + book)
 
 
 def session_bars(view: Any) -> tuple[pd.DataFrame | None, str]:

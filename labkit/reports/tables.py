@@ -179,18 +179,21 @@ def benchmark_table(
     return _figure_table(items)
 
 
-def distribution_table(journal: pd.DataFrame, capital: float) -> pd.DataFrame:
+def distribution_table(
+    journal: pd.DataFrame, capital: float, trips: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Return the per-bar return distribution and the closed trades' streaks, Kelly and SQN.
 
     VaR and CVaR are historical at 95% and per bar, negative for a loss; kurtosis is excess (0 for a
-    normal distribution). The trade figures read the closed round trips (`analysis.trips`).
+    normal distribution). The trade figures read the closed round trips (`analysis.trips`), or
+    `trips` when given (a book's, read one symbol at a time).
     """
     from labkit.analysis import tearsheet as ts
     from labkit.analysis.formatting import ratio, share
     from labkit.analysis.trips import round_trips
 
     returns = _bar_returns(journal, capital) if len(journal) else np.empty(0)
-    trips = round_trips(journal)
+    trips = round_trips(journal) if trips is None else trips
     pnl = trips["net_pnl"].to_numpy(dtype=float) if len(trips) else np.empty(0)
     trade_returns = trips["net_return"].to_numpy(dtype=float) if len(trips) else np.empty(0)
     wins, losses = ts.streaks(pnl)
