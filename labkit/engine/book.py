@@ -235,7 +235,16 @@ class BookEngine:
                 and plan.settled_block(j, -1, int(plan.own_index[t, j])) is None
             ):
                 continue  # an exit while flat that nothing blocked changes nothing: its line holds
-            if t > done:
+            if t == done + 1 and done >= 0:
+                # The next time straight after one stepped through: the book closed it at its mark.
+                closed = book.cash + mark
+                self.equity[done] = closed
+                peak = max(peak, closed)
+                book.last_equity = closed
+                if plan.days[t] != book.day:
+                    book.day, book.day_start_equity = int(plan.days[t]), closed
+                done = t
+            elif t > done:
                 peak = self._advance(plan, pos, done, t, peak)
                 done = t
             ts = int(universe.times[t])
