@@ -9,8 +9,8 @@
   (imports, making the market, the engine, the summary);
 - vectorbt: `Portfolio.from_signals(..., group_by=True, cash_sharing=True)` on the same entries and
   exits (labkit's own sma_cross proposals), filled at the next bar's open with the same fee, each
-  entry buying a fixed slice (the starting capital / the number of symbols); its first call compiles with numba, so the
-  second call is the one compared (both printed).
+  entry buying a fixed slice (the starting capital / the number of symbols); its first call
+  compiles with numba, so the second call is the one compared (both printed).
 
 The two are not the same product: labkit runs its gate chain and writes nothing here, vectorbt
 fills by its own rules. The ratio says how long each takes to decide the same signals as one book.

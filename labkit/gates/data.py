@@ -55,9 +55,7 @@ class DataGate(Gate):
         # Warm-up comes first in `check`, so it overrides staleness.
         for i in np.flatnonzero(facts.bars_available < facts.bars_needed).tolist():
             have = int(facts.bars_available[i])
-            out[i] = Block(
-                self.name, f"insufficient_data:{have}", {"have": have, "need": facts.bars_needed}
-            )
+            out[i] = Block(self.name, f"insufficient_data:{have}", {"have": have, "need": facts.bars_needed})
         return out
 
     def describe(self) -> str:
