@@ -27,7 +27,11 @@ class CorrelationGate(Gate):
             return None
         symbol, c = max(book.correlations.items(), key=lambda item: item[1])
         if c > book.max_correlation:
-            detail = {"correlated_with": symbol, "correlation": c, "limit": book.max_correlation}
+            detail: dict[str, float | str] = {
+                "correlated_with": symbol,
+                "correlation": c,
+                "limit": book.max_correlation,
+            }
             return Block(self.name, "correlated_exposure", detail)
         return None
 
