@@ -75,7 +75,7 @@ def _bars_of(kind: str, home: Path, subject: str, period: str, parameters: Mappi
     if kind == "daily":
         return days_label(*day_bounds(period))
     if kind == "weekly":
-        return days_label(*week_bounds(period))
+        return f"{period}: {days_label(*week_bounds(period))}"  # the ISO week users name, and its days
     if kind == "session":
         from labkit.session.paths import session_paths
 

@@ -469,15 +469,17 @@ def _sidecar(
     extra: dict[str, Any] | None,
     failure: _Failure | None,
 ) -> dict[str, Any]:
-    # What the index lists a report by: what it covers, whether it ran, what it found. The period is
-    # written the same way for every kind (first bar to last bar, UTC), whatever the page calls it.
+    # What the index lists a report by: what it covers, whether it ran, what it found. `period` is
+    # what the report calls it (a day, an ISO week, "session"), which programs key on; the index
+    # shows `period_shown`, written the same way for every kind (first bar to last bar, UTC).
     from labkit.reports.period_labels import report_period
 
     home = report.directory.parent.parent  # reports/<session or _backtests ...>/ under the home
     return {
         "kind": report.kind,
         "session": report.session,
-        "period": report_period(report.kind, home, report.session, report.period, parameters),
+        "period": report.period,
+        "period_shown": report_period(report.kind, home, report.session, report.period, parameters),
         **(extra or {}),
         "ok": failure is None,
         "outcome": outcome if failure is None else "failed",

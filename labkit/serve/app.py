@@ -299,6 +299,7 @@ class _Service:
                     "kind": data.get("kind"),
                     "session": data.get("session"),
                     "period": data.get("period"),
+                    "period_shown": data.get("period_shown") or data.get("period"),
                     "outcome": entry.outcome,
                     "ok": bool(data.get("ok")),
                     "error": data.get("error"),

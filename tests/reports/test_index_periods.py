@@ -45,7 +45,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _sidecar_period(page: Path) -> str:
-    return json.loads(page.with_suffix(".json").read_text())["period"]
+    return json.loads(page.with_suffix(".json").read_text())["period_shown"]
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def _sidecar_period(page: Path) -> str:
     [
         ("session", {}, "2026-01-05 00:00 to 2026-01-05 01:59"),
         ("daily", {"date": "2026-01-05"}, "2026-01-05"),
-        ("weekly", {"week": "2026-W02"}, "2026-01-05 to 2026-01-11"),
+        ("weekly", {"week": "2026-W02"}, "2026-W02: 2026-01-05 to 2026-01-11"),
     ],
 )
 def test_session_reports_in_the_index_show_their_bars(home, tmp_path, monkeypatch, kind, period, shown):
