@@ -50,7 +50,8 @@ def write_index(home: Path) -> Path:
     """
     entries = [(entry.sidecar, entry.link) for entry in index_entries(home)]
     rows = "\n".join(
-        f"<tr><td>{_e(d['kind'])}</td><td>{_e(d['session'])}</td><td>{_e(d.get('period_shown') or d['period'])}</td>"
+        f"<tr><td>{_e(d['kind'])}</td><td>{_e(d['session'])}</td>"
+        f"<td>{_e(d.get('period_shown') or d['period'])}</td>"
         f'<td class="{_outcome_class(d)}">{_e(_outcome(d))}</td>'
         f"<td>{_e(d.get('generated_at'))}</td><td>{_link(d, link)}</td></tr>"
         for d, link in entries
