@@ -11,6 +11,8 @@ LABKIT := LABKIT_TRIALS='$(CURDIR)/$(DEMO_TRIALS)' $(BIN)/labkit --home '$(CURDI
 DEMO := --session demo --mode paper --source synthetic --symbol BTC/USDT --timeframe 1m
 # What the demo's `labkit train --json` printed, and the model id in it (read when a line runs).
 DEMO_TRAINED := data/backtests/demo-train.json
+# The demo's universe: one book, shared cash, at most 3 symbols held, correlated entries sized down.
+DEMO_BOOK := BTC/USDT,ETH/USDT,SOL/USDT,XRP/USDT,ADA/USDT
 DEMO_MODEL = $$($(BIN)/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["model_id"])' $(DEMO_TRAINED))
 
 .PHONY: install demo clean-demo test test-heavy lint lab bench
@@ -29,8 +31,9 @@ $(STAMP): pyproject.toml
 # deflated Sharpe ratio counts), a model trained on the 16 days before them (purged walk-forward
 # folds, 3 seeds; its window ends 15 minutes early, so the labels' 15-bar look-ahead stays out of
 # them) and backtested by the id train printed on the same 5 days, all out of sample, a sweep of 18 sma_cross variants
-# (examples/sma-grid.yaml), and the reports of the baseline's and the model's backtests, of the model's
-# training and of the sweep (with its probability of backtest overfitting). It starts from nothing each time,
+# (examples/sma-grid.yaml), a book of five correlated symbols with portfolio limits, and the reports of
+# the baseline's, the model's and the book's backtests, of the model's training and of the sweep (with
+# its probability of backtest overfitting). It starts from nothing each time,
 # so reports/index.html lists only this run's reports.
 demo: $(STAMP) clean-demo
 	$(LABKIT) run $(DEMO) --pace fast --since 2026-01-05 --until 2026-01-10 --capital 10000
@@ -41,6 +44,8 @@ demo: $(STAMP) clean-demo
 	@$(BIN)/python -c 'import json, sys; t = json.load(open(sys.argv[1])); print("trained model %s: out-of-sample AUC %.3f over %d folds" % (t["model_id"], t["auc_mean"], len(t["folds"])))' $(DEMO_TRAINED)
 	$(LABKIT) backtest --since 2026-01-05 --until 2026-01-10 --strategy model --model $(DEMO_MODEL) --journal data/backtests/demo-model.jsonl
 	$(LABKIT) sweep --grid examples/sma-grid.yaml --yes
+	LABKIT_PORTFOLIO__MAX_OPEN_POSITIONS=3 LABKIT_PORTFOLIO__MAX_CORRELATION=0.7 $(LABKIT) backtest --symbols $(DEMO_BOOK) \
+		--since 2026-01-05 --until 2026-01-10 --fast 60 --slow 240 --journal data/backtests/demo-book.jsonl
 	$(LABKIT) report session --session demo
 	$(LABKIT) report daily --session demo --date 2026-01-09
 	$(LABKIT) report weekly --session demo --week 2026-W02
@@ -48,12 +53,13 @@ demo: $(STAMP) clean-demo
 	$(LABKIT) report backtest --journal data/backtests/demo-model.jsonl --title "demo: the trained ensemble on the same days as sma_cross"
 	$(LABKIT) report train --model $(DEMO_MODEL)
 	$(LABKIT) report sweep --sweep demo-sma
+	$(LABKIT) report backtest --journal data/backtests/demo-book.jsonl --title "demo: one book of five symbols, sma_cross 60/240 on each"
 	@echo
 	@echo "Reports: $(CURDIR)/reports/index.html"
 
 # Remove the demo session, its trials and its reports, and list what is left in reports/index.html.
 clean-demo: $(STAMP)
-	rm -rf data/sessions/demo reports/demo data/backtests/demo-sma-10-30.jsonl* data/backtests/demo-model.jsonl* $(DEMO_TRAINED) \
+	rm -rf data/sessions/demo reports/demo data/backtests/demo-sma-10-30.jsonl* data/backtests/demo-model.jsonl* data/backtests/demo-book.jsonl* $(DEMO_TRAINED) \
 		reports/_backtests/backtest-demo-* data/sweeps/demo-sma reports/_sweeps/sweep-demo-sma.* $(DEMO_TRIALS)
 	$(BIN)/python -c 'import sys; from labkit.reports.render import write_index; write_index(sys.argv[1])' '$(CURDIR)'
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -65,6 +65,15 @@ class Source(ABC):
     @abstractmethod
     def bars(self, symbol: str, timeframe: str, since_ms: int, until_ms: int) -> pd.DataFrame:
         """Return validated bars with ``since_ms <= open < until_ms``."""
+
+    def universe_bars(
+        self, symbols: Sequence[str], timeframe: str, since_ms: int, until_ms: int
+    ) -> dict[str, pd.DataFrame]:
+        """Return each symbol's bars of a universe, in the order given: by default each on its own.
+
+        A source whose symbols move together by construction (the synthetic market) overrides it.
+        """
+        return {symbol: self.bars(symbol, timeframe, since_ms, until_ms) for symbol in symbols}
 
     @classmethod
     def describe(cls) -> str:

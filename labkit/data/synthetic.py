@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -239,6 +240,16 @@ class SyntheticSource(Source):
     def bars(self, symbol: str, timeframe: str, since_ms: int, until_ms: int) -> pd.DataFrame:
         check_pair(symbol)
         return synthetic_bars(symbol, timeframe, since_ms, until_ms, self.seed)
+
+    def universe_bars(
+        self, symbols: Sequence[str], timeframe: str, since_ms: int, until_ms: int
+    ) -> dict[str, pd.DataFrame]:
+        """Return the symbols as one correlated market (`universe_bars`), each a BASE/QUOTE pair."""
+        for symbol in symbols:
+            check_pair(symbol)
+        return universe_bars(
+            list(symbols), timeframe, as_ms(since_ms, "since"), as_ms(until_ms, "until"), self.seed
+        )
 
 
 def check_pair(symbol: str) -> str:

@@ -273,7 +273,13 @@ class BacktestView(TearsheetTables):
         timeframe = str(recorded.get("timeframe") or self.timeframe)
         try:
             bars = _reload_bars(
-                self.home, str(source), symbol, timeframe, int(recorded.get("seed") or 7), journal
+                self.home,
+                str(source),
+                symbol,
+                timeframe,
+                int(recorded.get("seed") or 7),
+                journal,
+                list(recorded.get("symbols") or [symbol]),
             )
         except Exception as exc:  # noqa: BLE001 - any failure only costs the candles
             return None, f"the bars of {source} could not be read again ({type(exc).__name__}: {exc})"
@@ -342,10 +348,16 @@ def _per_symbol(bt: BacktestView, table: Any) -> pd.DataFrame:
 
 
 def _reload_bars(
-    home: Path, spec: str, symbol: str, timeframe: str, seed: int, journal: pd.DataFrame
+    home: Path,
+    spec: str,
+    symbol: str,
+    timeframe: str,
+    seed: int,
+    journal: pd.DataFrame,
+    universe: list[str],
 ) -> pd.DataFrame:
-    # The bars of the journal's first..last time from `spec`, as the backtest read them; a source
-    # read through the download cache is read from the cache alone.
+    # The bars of the journal's first..last time from `spec`, as the backtest read them (a book's
+    # symbol as its universe gave it); a source read through the download cache from the cache alone.
     from labkit.config.loading import load_config
     from labkit.data.bars import slice_range
     from labkit.data.cache import CachedSource, cache_path, read_parquet
@@ -360,7 +372,7 @@ def _reload_bars(
         if not path.exists():
             raise FileNotFoundError(f"no cached bars of {symbol} {timeframe}")
         return slice_range(read_parquet(path), first, until)
-    return source.bars(symbol, timeframe, first, until)
+    return source.universe_bars(universe, timeframe, first, until)[symbol]
 
 
 def home_config(home: str | Path = "") -> dict[str, Any]:
@@ -591,6 +603,12 @@ def backtest_figures(bt: BacktestView) -> dict[str, Any]:
     # A book's per-bar price is the universe's equal-weight buy and hold (`BacktestView.bars`).
     bars = pd.DataFrame({"close": per_bar["price"].to_numpy(dtype="float64")}, index=times)
     figures.update(trade_summary(bt.trips(), bars, _open_since(bt)))
+    if bt.is_book:
+        # The symbols' trades overlap: a book is in the market at a time when it holds any of them.
+        from labkit.reports.books import exposure
+
+        held = exposure(j)["held"]
+        figures["exposure_pct"] = float((held > 0).mean() * 100.0) if len(held) else None
     fills = journal_fills(j)  # a line's exit on its entry's own bar is a fill of its own
     sides = fills["fill_side"]
     blocks = blocking_table(j)

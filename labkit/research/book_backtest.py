@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from labkit.engine.book import BookEngine
     from labkit.engine.portfolio import Portfolio
 
+
 @dataclass(frozen=True)
 class BookResult:
     summary: dict[str, Any]
@@ -89,15 +90,11 @@ def load_universe(
     last bars. Raises ConfigError naming ``session.since`` when a symbol has no bar in the range.
     """
     from labkit.data.registry import open_source
-    from labkit.data.synthetic import universe_bars
 
     s = config.session
     since, until = replay_range(config, now) if (s.since or s.max_bars) else (0, 2**62)
-    if s.source == "synthetic":
-        frames = universe_bars(list(symbols), s.timeframe, since, until, s.seed)
-    else:
-        source = open_source(s.source, home, s.seed, data=config.data, exchanges=config.exchanges)
-        frames = {symbol: source.bars(symbol, s.timeframe, since, until) for symbol in symbols}
+    source = open_source(s.source, home, s.seed, data=config.data, exchanges=config.exchanges)
+    frames = source.universe_bars(list(symbols), s.timeframe, since, until)
     out = {}
     for symbol in symbols:
         bars = frames[symbol]

@@ -195,3 +195,22 @@ def test_report_backtest_when_the_journal_is_one_symbol_shows_no_book_section(tm
     assert "Every closed trade" in page and "Actions on price" in page  # the page did render
     for heading in (*BOOK_HEADINGS, "a book of", "one book over", "the universe in equal parts"):
         assert heading not in page
+
+
+def test_book_report_when_its_summary_names_the_source_draws_each_symbols_own_candles(tmp_path):
+    # Arrange: the summary beside the journal records the universe, whose synthetic bars differ
+    # from each symbol's market alone (a common factor): the chart must read them as the book did.
+    from labkit.research.book_backtest import run_book_backtest
+
+    config = load_config(None, {}, environ={"LABKIT_SESSION__SOURCE": "synthetic"})
+    bars = universe_bars(SYMBOLS, "1m", START, START + 86_400_000)
+    journal = tmp_path / "book.jsonl"
+    run_book_backtest(config, bars, journal, tmp_path)
+    bt = load_backtest(journal, tmp_path)
+    # Act
+    candles = {symbol: bt.price_bars(symbol) for symbol in SYMBOLS}
+    # Assert
+    for symbol, (frame, why) in candles.items():
+        assert frame is not None, why
+        assert frame["close"].to_numpy() == pytest.approx(bars[symbol]["close"].to_numpy(), rel=1e-12)
+    assert 0 < backtest_figures(bt)["exposure_pct"] <= 100.0
