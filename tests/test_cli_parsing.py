@@ -159,3 +159,13 @@ def test_backtest_help_when_run_as_a_process_lists_the_exchange_kinds(tmp_path):
     done = stubs.run_labkit(tmp_path, "backtest", "--help", timeout=60)
     assert done.returncode == 0, done.stderr
     assert "ccxt:EXCHANGE" in done.stdout and "yfinance" in done.stdout
+
+
+@pytest.mark.parametrize("flag", ["--symbols=BTC/USDT,ETH/USDT", "--universe=majors"])
+def test_a_universe_on_a_one_symbol_command_is_refused_pointing_at_the_book_backtest(tmp_path, capsys, flag):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--home", str(tmp_path), "run", "--pace", "fast", flag])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert "labkit backtest " + flag.split("=")[0] in err and "takes one --symbol" in err
+    assert not (tmp_path / "data").exists()  # nothing written

@@ -28,6 +28,10 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+# The flags of a book over a universe, which only some commands take so far.
+_BOOK_FLAGS = ("--symbols", "--universe")
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors come from the command they concern, with a suggestion."""
 
@@ -43,6 +47,13 @@ class _Parser(argparse.ArgumentParser):
 
     def _suggest_flag(self, extras: list[str]) -> str:
         for extra in extras:
+            flag = extra.split("=")[0]
+            if flag in _BOOK_FLAGS and flag not in self._option_string_actions:
+                # A universe on a command that takes one symbol: say where books run today.
+                return (
+                    f" ({flag} runs one book over a universe with `labkit backtest {flag} ...`; "
+                    f"{self.prog} takes one --symbol)"
+                )
             if extra.startswith("-"):
                 close = difflib.get_close_matches(
                     extra.split("=")[0], list(self._option_string_actions), 1, 0.75
