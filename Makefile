@@ -85,5 +85,6 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/replay.py
-	$(BIN)/python -c 'import backtesting' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -c 'import backtesting, vectorbt' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/vs_backtesting.py
+	$(BIN)/python benchmarks/portfolio.py
