@@ -8,10 +8,13 @@ STAMP := $(VENV)/.installed-dev
 # by every home, ~/.local/share/labkit/trials.jsonl) is neither read nor touched by it.
 DEMO_TRIALS := data/demo-trials.jsonl
 LABKIT := LABKIT_TRIALS='$(CURDIR)/$(DEMO_TRIALS)' $(BIN)/labkit --home '$(CURDIR)'
+# The same, with the demo book's portfolio limits (at most 3 symbols held, correlated entries sized down).
+LABKIT_BOOK := LABKIT_TRIALS='$(CURDIR)/$(DEMO_TRIALS)' LABKIT_PORTFOLIO__MAX_OPEN_POSITIONS=3 \
+	LABKIT_PORTFOLIO__MAX_CORRELATION=0.7 $(BIN)/labkit --home '$(CURDIR)'
 DEMO := --session demo --mode paper --source synthetic --symbol BTC/USDT --timeframe 1m
 # What the demo's `labkit train --json` printed, and the model id in it (read when a line runs).
 DEMO_TRAINED := data/backtests/demo-train.json
-# The demo's universe: one book, shared cash, at most 3 symbols held, correlated entries sized down.
+# The demo's universe: one book, shared cash.
 DEMO_BOOK := BTC/USDT,ETH/USDT,SOL/USDT,XRP/USDT,ADA/USDT
 DEMO_MODEL = $$($(BIN)/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["model_id"])' $(DEMO_TRAINED))
 
@@ -44,7 +47,7 @@ demo: $(STAMP) clean-demo
 	@$(BIN)/python -c 'import json, sys; t = json.load(open(sys.argv[1])); print("trained model %s: out-of-sample AUC %.3f over %d folds" % (t["model_id"], t["auc_mean"], len(t["folds"])))' $(DEMO_TRAINED)
 	$(LABKIT) backtest --since 2026-01-05 --until 2026-01-10 --strategy model --model $(DEMO_MODEL) --journal data/backtests/demo-model.jsonl
 	$(LABKIT) sweep --grid examples/sma-grid.yaml --yes
-	LABKIT_PORTFOLIO__MAX_OPEN_POSITIONS=3 LABKIT_PORTFOLIO__MAX_CORRELATION=0.7 $(LABKIT) backtest --symbols $(DEMO_BOOK) \
+	$(LABKIT_BOOK) backtest --symbols $(DEMO_BOOK) \
 		--since 2026-01-05 --until 2026-01-10 --fast 60 --slow 240 --journal data/backtests/demo-book.jsonl
 	$(LABKIT) report session --session demo
 	$(LABKIT) report daily --session demo --date 2026-01-09
