@@ -80,24 +80,17 @@ class PortfolioConfig(BaseModel):
 
 @dataclass
 class Book:
-    """Cash and the book-wide counters, and each symbol's leg (a `Portfolio` holding its position)."""
+    """A book over a universe: `top` holds the cash and the book-wide counters (equity, peak, the UTC
+    day, halts, how far the journal got) as a single symbol's `Portfolio` holds them, with no
+    position of its own; each symbol's leg holds its position, its waiting order, its exits and its
+    own counters. A session saves both (``portfolio`` and ``legs`` in state.json)."""
 
-    cash: float
+    top: Portfolio
     legs: dict[str, Portfolio]
-    peak_equity: float
-    last_equity: float
-    day: int = -1
-    day_start_equity: float = 0.0
-    halted: bool = False
-    halt_reason: str | None = None
-    reduce_only: bool = False
-    last_seq: int = -1
-    last_ts: int | None = None
 
     @classmethod
     def start(cls, capital: float, symbols: Sequence[str]) -> Book:
-        legs = {symbol: Portfolio.start(capital) for symbol in symbols}
-        return cls(capital, legs, capital, capital, day_start_equity=capital)
+        return cls(Portfolio.start(capital), {symbol: Portfolio.start(capital) for symbol in symbols})
 
     def held(self) -> list[str]:
         return [symbol for symbol, leg in self.legs.items() if leg.position > 0]
@@ -196,9 +189,10 @@ class BookEngine:
         exits = s.risk.exits
         plan = _Plan.build(self, universe, now)
         book = self.book
+        top = book.top
         legs = [book.legs[symbol] for symbol in self.symbols]
         pos = np.array([leg.position for leg in legs])
-        start = (book.cash, pos.copy())
+        start = (top.cash, pos.copy())
         self.equity = np.empty(n_t)
         # The symbols held or with an entry waiting, and the cash those entries will spend.
         self._engaged = {j for j, leg in enumerate(legs) if leg.position > 0 or leg.pending_side == 1}
@@ -216,7 +210,7 @@ class BookEngine:
         heapq.heapify(busy)
         changes: list[tuple[int, float, int, float]] = []  # (cell, cash after, symbol, its position after)
         cell_lines: dict[int, bytes] = {}
-        done, peak, last = -1, book.peak_equity, (-1, -1)
+        done, peak, last = -1, top.peak_equity, (-1, -1)
         fee, slippage = s.broker.fee, s.broker.slippage
         cost = (1.0 + slippage) * (1.0 + fee)
         # The positions' value at the current time's closes, kept as fills move it.
@@ -237,19 +231,19 @@ class BookEngine:
                 continue  # an exit while flat that nothing blocked changes nothing: its line holds
             if t == done + 1 and done >= 0:
                 # The next time straight after one stepped through: the book closed it at its mark.
-                closed = book.cash + mark
+                closed = top.cash + mark
                 self.equity[done] = closed
                 peak = max(peak, closed)
-                book.last_equity = closed
-                if plan.days[t] != book.day:
-                    book.day, book.day_start_equity = int(plan.days[t]), closed
+                top.last_equity = closed
+                if plan.days[t] != top.day:
+                    top.day, top.day_start_equity = int(plan.days[t]), closed
                 done = t
             elif t > done:
                 peak = self._advance(plan, pos, done, t, peak)
                 done = t
             ts = int(universe.times[t])
             k = int(plan.own_index[t, j])
-            seq = book.last_seq + 1 + t * n_s + j  # every cell has a line, so its seq is its place
+            seq = top.last_seq + 1 + t * n_s + j  # every cell has a line, so its seq is its place
             day = ts // DAY_MS
             leg.roll_day(day)
             fill = exit_fill = None
@@ -257,7 +251,7 @@ class BookEngine:
             if t != mark_at:
                 mark, mark_at = float(pos @ plan.close_ff[t]), t
             held = leg.position
-            leg.cash = book.cash
+            leg.cash = top.cash
             if leg.pending_side:
                 bought, from_flat = leg.pending_side == 1, leg.position <= 0
                 fill = leg.fill(
@@ -277,12 +271,12 @@ class BookEngine:
                 fill = enforce(s, leg, *bar, seq)
                 if fill is not None:
                     self.observer.on_fill(ts, fill)
-            book.cash = leg.cash
+            top.cash = leg.cash
             price = float(plan.close[t, j])
             if leg.position != held:
                 pos[j] = leg.position
                 mark += (leg.position - held) * price
-            equity = book.cash + mark
+            equity = top.cash + mark
             peak = max(peak, equity)
             proposed = int(plan.side[t, j])
             action, trace, units = self._judge(plan, t, j, k, proposed, price, equity, peak)
@@ -301,8 +295,8 @@ class BookEngine:
                 rows = plan.rows[j]
                 if k + 1 < len(rows):
                     heapq.heappush(busy, (int(rows[k + 1]), j))
-            book.last_equity = equity
-            changes.append((t * n_s + j, book.cash, j, float(pos[j])))
+            top.last_equity = equity
+            changes.append((t * n_s + j, top.cash, j, float(pos[j])))
             symbol = self.symbols[j]
             if trace["stage"] != "passed":
                 self.blocks[symbol][(trace["stage"], trace["reason"])] += 1
@@ -323,17 +317,17 @@ class BookEngine:
                     trace,
                     fill,
                     float(pos[j]),
-                    book.cash,
+                    top.cash,
                     equity,
                     exit_fill,
                 )
                 cell_lines[t * n_s + j] = encoder.encode(line)
-        book.peak_equity = self._advance(plan, pos, done, n_t, peak)
+        top.peak_equity = self._advance(plan, pos, done, n_t, peak)
         self._count_quiet_blocks(plan, {change[0] for change in changes})
         if self.journal is not None:
             self._write(plan, start, changes, cell_lines)
-        book.last_seq += n_t * n_s
-        book.last_ts = int(universe.times[-1])
+        top.last_seq += n_t * n_s
+        top.last_ts = int(universe.times[-1])
         self._equity_parts.append(self.equity)
         seen = plan.close_ff[-1] > 0
         self._last_close[seen] = plan.close_ff[-1][seen]
@@ -341,7 +335,7 @@ class BookEngine:
             keep = self.settings.portfolio.correlation_window + 1
             self._tail = np.vstack([self._tail, plan.close_ff])[-keep:]
         for leg in legs:
-            leg.cash = book.cash
+            leg.cash = top.cash
         return n_t * n_s
 
     def _judge(
@@ -384,18 +378,18 @@ class BookEngine:
         # Move the book from the end of time `done` to the start of time `upto`: the times between
         # changed nothing but the marks. Their equity at the close is the curve; their marks move the
         # peak; a UTC day starting among them starts from the equity at the close before it.
-        book = self.book
+        top = self.book.top
         lo = max(done, 0)
-        marks = book.cash + plan.close_ff[lo:upto] @ pos
+        marks = top.cash + plan.close_ff[lo:upto] @ pos
         self.equity[lo:upto] = marks
         if len(marks):
             peak = max(peak, float(marks.max()))
-        if upto < len(plan.times) and int(plan.days[upto]) != book.day:
+        if upto < len(plan.times) and int(plan.days[upto]) != top.day:
             first = int(np.searchsorted(plan.days, plan.days[upto]))  # the day's first time
-            book.day = int(plan.days[upto])
-            book.day_start_equity = float(marks[first - 1 - lo]) if first - 1 >= lo else book.last_equity
+            top.day = int(plan.days[upto])
+            top.day_start_equity = float(marks[first - 1 - lo]) if first - 1 >= lo else top.last_equity
         if len(marks):
-            book.last_equity = float(marks[-1])
+            top.last_equity = float(marks[-1])
         return peak
 
     def _entry_units(self, plan: _Plan, t: int, j: int, k: int, equity: float) -> float:
@@ -412,12 +406,12 @@ class BookEngine:
     def _free_cash(self, plan: _Plan, t: int) -> float:
         # The cash entries decided but not yet filled will spend (at the close they were decided at)
         # is spoken for: a later entry on the same bar cannot size itself on it.
-        return max(0.0, self.book.cash - sum(self._reserved.values()))
+        return max(0.0, self.book.top.cash - sum(self._reserved.values()))
 
     def _context(
         self, plan: _Plan, t: int, j: int, k: int, price: float, equity: float, peak: float, units: float
     ) -> DecisionContext:
-        s, book, leg = self.settings.engine, self.book, self.book.legs[self.symbols[j]]
+        s, top, leg = self.settings.engine, self.book.top, self.book.legs[self.symbols[j]]
         tf = s.timeframe_ms
         ts = int(plan.times[t])
         return DecisionContext(
@@ -436,12 +430,12 @@ class BookEngine:
             cash=self._free_cash(plan, t),
             equity=equity,
             peak_equity=peak,
-            day_start_equity=book.day_start_equity,
+            day_start_equity=top.day_start_equity,
             trades_today=leg.trades_today,
             loss_streak=leg.loss_streak,
-            halted=book.halted,
-            reduce_only=book.reduce_only,
-            halt_reason=book.halt_reason,
+            halted=top.halted,
+            reduce_only=top.reduce_only,
+            halt_reason=top.halt_reason,
             fee=s.broker.fee,
             slippage=s.broker.slippage,
             facts={name: float(values[k]) for name, values in plan.facts[j].items()},
@@ -507,7 +501,7 @@ class BookEngine:
         # holding, with the book as the last stepped cell before them left it.
         assert self.journal is not None
         n_t, n_s = plan.close.shape
-        first = self.book.last_seq + 1
+        first = self.book.top.last_seq + 1
         encoders = [self.lines[symbol] for symbol in self.symbols]
         cash, pos = start[0], start[1].copy()
         at, out = 0, []
@@ -633,7 +627,7 @@ class _Plan:
     def build(cls, engine: BookEngine, universe: Universe, now: int | None = None) -> _Plan:
         plan = cls(universe, engine._last_close, engine._tail, now)
         s = engine.settings.engine
-        book = engine.book
+        top = engine.book.top
         for j, symbol in enumerate(engine.symbols):
             rows = np.flatnonzero(universe.present[:, j])
             plan.rows.append(rows)
@@ -670,9 +664,9 @@ class _Plan:
                 source_ok=True,
                 signals=facts,
                 proposed=np.asarray(signals.side),
-                halted=book.halted,
-                reduce_only=book.reduce_only,
-                halt_reason=book.halt_reason,
+                halted=top.halted,
+                reduce_only=top.reduce_only,
+                halt_reason=top.halt_reason,
             )
             answers = {}
             for gate in chain:

@@ -66,7 +66,7 @@ def test_the_book_without_a_journal_decides_exactly_as_with_one(tmp_path) -> Non
     with_journal, _ = _run(tmp_path, FIVE[:3], _config())
     without, _ = _run(tmp_path, FIVE[:3], _config(), journal=False)
     np.testing.assert_array_equal(with_journal.equity, without.equity)
-    assert with_journal.book.cash == without.book.cash
+    assert with_journal.book.top.cash == without.book.top.cash
 
 
 def test_an_all_in_book_buys_equal_slices_not_all_the_cash(tmp_path) -> None:
