@@ -55,6 +55,8 @@ _NOT_PARAMETERS = frozenset(
         "avg_trade_pct", "best_trade_pct", "worst_trade_pct", "avg_trade_duration",
         "max_trade_duration", "exposure_pct", "buy_hold_return_pct", "buy_hold_max_drawdown_pct",
         "blocked", "blocks", "guardrail_halt", "trials", "deflated_sharpe", "slippage_paid",
+        # a book's (symbol holds its symbols joined by commas)
+        "symbols", "open_positions", "symbols_traded",
     }
 )  # fmt: skip
 
@@ -399,7 +401,9 @@ class BestRun:
     def currency(self) -> str:
         from labkit.data.bars import quote_currency
 
-        return quote_currency(str(self.row["symbol"]))
+        # A book's symbol is its symbols joined by commas; its money is in each one's quote.
+        quotes = dict.fromkeys(quote_currency(s) for s in str(self.row["symbol"]).split(","))
+        return "/".join(quotes)
 
 
 def deflated_sharpe(

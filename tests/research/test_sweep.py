@@ -227,8 +227,8 @@ def test_sweep_when_run_writes_one_row_per_run_sorted_with_the_grid_summary_and_
     # Act
     results = pd.read_parquet(folder / "results.parquet")
     # Assert
-    head = ["run_id", "symbol", "timeframe", "since", "until", "fee", "slippage", "fast", "slow"]
-    assert list(results.columns[:9]) == head
+    head = ["run_id", "symbol", "symbols", "timeframe", "since", "until", "fee", "slippage", "fast", "slow"]
+    assert list(results.columns[:10]) == head and set(results["symbols"]) == {1}
     assert list(results.columns[-4:]) == ["config_hash", "trial", "error", "seconds"]
     summary = {"bars", "trades", "final_equity", "return_pct", "sharpe", "max_drawdown_pct", "sortino", "calmar", "psr", "slippage_paid", "blocked"}
     assert summary <= set(results.columns)

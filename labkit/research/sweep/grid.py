@@ -46,7 +46,8 @@ class Grid(BaseModel):
     source: str = "synthetic"
     strategy: str = "sma_cross"
     params: dict[str, list[Any]] = Field(default_factory=dict)
-    symbols: list[str] = Field(min_length=1)
+    # Each entry is a symbol (a single-symbol run) or a list of symbols (a book over that universe).
+    symbols: list[Any] = Field(min_length=1)
     timeframes: list[str] = Field(default_factory=lambda: ["1m"], min_length=1)
     windows: list[list[Any]] = Field(min_length=1)
     costs: list[Costs] = Field(default_factory=lambda: [Costs()], min_length=1)
@@ -80,7 +81,7 @@ _RULES = {
     "source": "text, a source spec (synthetic, csv:PATH, ccxt:EXCHANGE, ...)",
     "strategy": "text, a registered strategy",
     "params": "a mapping of the strategy's parameters to lists of values ({fast: [5, 10]})",
-    "symbols": "a list of symbols ([BTC/USDT, ETH/USDT])",
+    "symbols": "a list of symbols or symbol lists ([BTC/USDT, [BTC/USDT, ETH/USDT]])",
     "timeframes": "a list of bar lengths ([1m, 1h])",
     "windows": 'a list of [since, until] pairs ([["2026-01-05", "2026-01-12"]])',
     "costs": "a list of {fee: FRACTION, slippage: FRACTION} mappings",
@@ -137,7 +138,6 @@ def load_grid(path: Path) -> Grid:
 
 def check_grid(grid: Grid) -> Grid:
     """Return `grid` with its windows written as text, or raise ConfigError naming the key at fault."""
-    from labkit.config.schema import SessionConfig
     from labkit.data.registry import check_source_spec
     from labkit.strategies.registry import registered_strategies
     from labkit.timeutil import timeframe_ms
@@ -150,19 +150,13 @@ def check_grid(grid: Grid) -> Grid:
         raise ConfigError(
             f"strategy: unknown strategy {_shown(grid.strategy)}; allowed: {', '.join(strategies)}"
         )
-    for i, symbol in enumerate(grid.symbols):
-        try:
-            SessionConfig(symbol=symbol)
-        except ValidationError as exc:
-            raise ConfigError(f"symbols[{i}]: {_message(exc.errors()[0])} (got {_shown(symbol)})") from None
-        if grid.source == "synthetic":
-            _synthetic_pair(i, symbol)
+    symbols = [_entry(grid.source, i, entry) for i, entry in enumerate(grid.symbols)]
     for i, timeframe in enumerate(grid.timeframes):
         try:
             timeframe_ms(timeframe)
         except ConfigError as exc:
             raise ConfigError(f"timeframes[{i}]: {str(exc).split(': ', 1)[-1]}") from None
-    _no_repeats("symbols", grid.symbols)
+    _no_repeats("symbols", [tuple(e) if isinstance(e, list) else e for e in symbols])
     _no_repeats("timeframes", grid.timeframes)
     windows = [_window(i, pair) for i, pair in enumerate(grid.windows)]
     _no_repeats("windows", [(lo, hi) for _, _, lo, hi in windows], "the same range as")
@@ -173,17 +167,69 @@ def check_grid(grid: Grid) -> Grid:
         raise ConfigError(
             f"grid: {runs:,} runs; a sweep holds at most {MAX_RUNS:,}: split it into several sweeps"
         )
-    return grid.model_copy(update={"windows": [[since, until] for since, until, _, _ in windows]})
+    update = {"symbols": symbols, "windows": [[since, until] for since, until, _, _ in windows]}
+    return grid.model_copy(update=update)
 
 
-def _synthetic_pair(i: int, symbol: str) -> None:
+def book_symbols(entry: str | list[str]) -> list[str]:
+    """Return the symbols of one ``symbols`` entry of a checked grid: one, or a book's universe."""
+    return list(entry) if isinstance(entry, list) else [entry]
+
+
+def _entry(source: str, i: int, entry: Any) -> str | list[str]:
+    """Return one ``symbols`` entry checked: a symbol, or a book's list of two or more symbols.
+
+    A list is checked as ``labkit backtest --symbols`` checks its symbols (no blank, no repeat),
+    each member as a single run's symbol; a list of one symbol is that symbol's own run, as
+    ``--symbols A`` is ``--symbol A``.
+    """
+    if isinstance(entry, str):
+        _symbol(source, f"symbols[{i}]", entry)
+        return entry
+    if not isinstance(entry, list):
+        raise ConfigError(
+            f"symbols[{i}]: must be a symbol or a list of symbols ([BTC/USDT, ETH/USDT]) "
+            f"(got {_shown(entry)})"
+        )
+    if not entry:
+        raise ConfigError(f"symbols[{i}]: an empty list; give a symbol or a list of two or more symbols")
+    seen: dict[str, int] = {}
+    for k, member in enumerate(entry):
+        path = f"symbols[{i}][{k}]"
+        if not isinstance(member, str):
+            raise ConfigError(
+                f"{path}: must be a symbol (text), not a {type(member).__name__} (got {_shown(member)})"
+            )
+        if not member.strip():
+            raise ConfigError(f"{path}: blank; give a symbol (BTC/USDT)")
+        _symbol(source, path, member)
+        if member in seen:
+            raise ConfigError(
+                f"{path}: {member} repeats symbols[{i}][{seen[member]}]; each symbol trades once in a book"
+            )
+        seen[member] = k
+    return entry[0] if len(entry) == 1 else list(entry)
+
+
+def _symbol(source: str, path: str, symbol: str) -> None:
+    from labkit.config.schema import SessionConfig
+
+    try:
+        SessionConfig(symbol=symbol)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_message(exc.errors()[0])} (got {_shown(symbol)})") from None
+    if source == "synthetic":
+        _synthetic_pair(path, symbol)
+
+
+def _synthetic_pair(path: str, symbol: str) -> None:
     # Refused here, before any run starts, rather than as the same failure in every run of it.
     from labkit.data.synthetic import check_pair
 
     try:
         check_pair(symbol)
     except ConfigError as exc:
-        raise ConfigError(f"symbols[{i}]: {str(exc).removeprefix('symbol: ')}") from None
+        raise ConfigError(f"{path}: {str(exc).removeprefix('symbol: ')}") from None
 
 
 def check_params(strategy: str, params: dict[str, list[Any]]) -> None:

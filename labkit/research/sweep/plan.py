@@ -1,14 +1,19 @@
 """A sweep planned: its base configuration, each run's configuration and id, and where its bars are.
 
 Every run is the base configuration (``labkit.yaml`` and ``LABKIT_*`` variables under the grid's
-source, strategy, capital, seed and gates) with one symbol, timeframe, window, set of costs and
-combination of parameters. Its id is `labkit.research.trials.config_hash` of that configuration; a
-combination its strategy refuses (``slow`` not above ``fast``) has no configuration, and its id
-hashes the base configuration's hash with the run's grid values instead.
+source, strategy, capital, seed and gates) with one entry of ``symbols`` (a symbol, or a book's
+list of symbols), timeframe, window, set of costs and combination of parameters. Its id is
+`labkit.research.trials.config_hash` of that configuration; a book's is that of its configuration
+with the symbol list, joined by commas, as its symbol (`book_config`), the ``config_hash`` its
+trial line holds. A combination its strategy refuses (``slow`` not above ``fast``) has no
+configuration, and its id hashes the base configuration's hash with the run's grid values instead.
 
 Workers never receive bars: they read them from a Parquet file by path and range. Cached sources
 (ccxt, yfinance) are fetched once per symbol and timeframe, over every window, into the cache under
 ``data/ohlcv/``; synthetic bars and bar files are written once into the sweep's ``bars/`` folder.
+A book reads each member's bars from the same files when its source serves a universe symbol by
+symbol; a source that makes a universe as one market (the synthetic one) has each book's members
+written under ``bars/books/``.
 """
 
 from __future__ import annotations
@@ -28,12 +33,12 @@ from labkit.config.schema import BrokerConfig, LabkitConfig, SessionConfig, stra
 from labkit.data.registry import Source
 from labkit.errors import ConfigError
 from labkit.home import check_symbol
-from labkit.research.sweep.grid import Grid
+from labkit.research.sweep.grid import Grid, book_symbols
 from labkit.research.sweep.paths import sweep_paths
 from labkit.research.trials import config_hash
 
 # The results table's first and last columns; the strategy's parameters and the summary go between.
-HEAD = ("run_id", "symbol", "timeframe", "since", "until", "fee", "slippage")
+HEAD = ("run_id", "symbol", "symbols", "timeframe", "since", "until", "fee", "slippage")
 TAIL = ("config_hash", "trial", "error", "seconds")
 
 Index = tuple[int, int, int, int, int]  # symbol, timeframe, window, costs, parameters
@@ -44,6 +49,7 @@ class Run:
     """One backtest of the grid: its id, its grid values (`key`) and its configuration.
 
     `config` is None when the strategy refuses the combination of parameters; `error` says why.
+    `symbols` is the book's universe, in its order; a single-symbol run's is that symbol alone.
     """
 
     run_id: str
@@ -51,14 +57,35 @@ class Run:
     key: dict[str, Any]
     config: LabkitConfig | None
     error: str | None = None
+    symbols: tuple[str, ...] = ()
+
+    @property
+    def book(self) -> bool:
+        """Return True when the run is a book over several symbols."""
+        return len(self.symbols) > 1
+
+
+def book_config(config: LabkitConfig, symbols: list[str] | tuple[str, ...]) -> LabkitConfig:
+    """Return `config` with the book's symbols, joined by commas, as its symbol: what its id hashes.
+
+    The same substitution `labkit.research.book_backtest.record_book_trial` makes for the book's
+    trial, so a book run's id is its trial's ``config_hash``, as a single run's is.
+    """
+    session = config.session.model_copy(update={"symbol": ",".join(symbols)})
+    return config.model_copy(update={"session": session})
 
 
 class SweepPlan:
     """The runs of a grid in one home, built on demand from their index (none is kept)."""
 
     def __init__(self, grid: Grid, home: Path, environ: Mapping[str, str] | None = None) -> None:
-        for i, symbol in enumerate(grid.symbols):
-            check_symbol(symbol, f"symbols[{i}]")  # before anything is written: `..` names no market
+        for i, entry in enumerate(grid.symbols):
+            # Before anything is written: `..` names no market.
+            if isinstance(entry, list):
+                for k, symbol in enumerate(entry):
+                    check_symbol(symbol, f"symbols[{i}][{k}]")
+            else:
+                check_symbol(entry, f"symbols[{i}]")
         self.grid = grid
         self.home = home
         self.paths = sweep_paths(home, grid.name)
@@ -67,7 +94,7 @@ class SweepPlan:
         overrides: dict[str, Any] = {
             "session.source": grid.source,
             "session.strategy": grid.strategy,
-            "session.symbol": grid.symbols[0],
+            "session.symbol": book_symbols(grid.symbols[0])[0],
             "session.timeframe": grid.timeframes[0],
             "session.since": first[0],
             "session.until": first[1],
@@ -117,8 +144,10 @@ class SweepPlan:
         broker = self.brokers[c]
         session = self._session(s, t, w)
         params = self.strategy_params[p]
+        symbols = tuple(book_symbols(g.symbols[s]))
         key: dict[str, Any] = {
-            "symbol": session.symbol,
+            "symbol": ",".join(symbols),
+            "symbols": len(symbols),
             "timeframe": session.timeframe,
             "since": session.since,
             "until": session.until,
@@ -128,13 +157,17 @@ class SweepPlan:
         if isinstance(params, str):
             shown = {**strategy_config(self.base).model_dump(mode="json"), **self.combinations[p]}
             key.update({self.param_columns[name]: value for name, value in shown.items()})
-            digest = orjson.dumps({"base": self.base_hash, "key": key}, option=orjson.OPT_SORT_KEYS)
+            # `symbols` left out: `symbol` names a book's every symbol, and a refused run of a sweep
+            # made before books keeps its id.
+            hashed_key = {k: v for k, v in key.items() if k != "symbols"}
+            digest = orjson.dumps({"base": self.base_hash, "key": hashed_key}, option=orjson.OPT_SORT_KEYS)
             run_id = hashlib.sha256(digest).hexdigest()[:16]
-            return Run(run_id, index, key, None, params)
+            return Run(run_id, index, key, None, params, symbols)
         key.update({self.param_columns[k]: v for k, v in params.model_dump(mode="json").items()})
         strategies = self.base.strategies.model_copy(update={g.strategy: params})
         config = self.base.model_copy(update={"session": session, "broker": broker, "strategies": strategies})
-        return Run(config_hash(config), index, key, config)
+        hashed = book_config(config, symbols) if len(symbols) > 1 else config
+        return Run(config_hash(hashed), index, key, config, None, symbols)
 
     def bars_path(self, symbol: str, timeframe: str) -> Path:
         """Return the Parquet file a worker reads the bars of `symbol` and `timeframe` from.
@@ -152,6 +185,31 @@ class SweepPlan:
         if self.cached_source:
             return cache_path(self.home, self.source().spec, symbol, timeframe)
         return self.folder / "bars" / symbol_folder(symbol) / f"{safe_name(timeframe)}.parquet"
+
+    def member_bars_path(self, symbols: tuple[str, ...], symbol: str, timeframe: str) -> Path:
+        """Return the Parquet file a worker reads the bars of `symbol`, a member of the book `symbols`, from.
+
+        A source serving a universe symbol by symbol serves each member as alone: the single-symbol
+        file (`bars_path`). One that makes the universe as one market has a folder per book.
+        """
+        from labkit.data.cache import safe_name, symbol_folder
+
+        if not self.universe_as_one:
+            return self.bars_path(symbol, timeframe)
+        digest = hashlib.sha256("\n".join(symbols).encode()).hexdigest()[:16]
+        return (
+            self.folder
+            / "bars"
+            / "books"
+            / digest
+            / symbol_folder(symbol)
+            / f"{safe_name(timeframe)}.parquet"
+        )
+
+    @property
+    def universe_as_one(self) -> bool:
+        """Return True when the source makes a universe as one market (its own `Source.universe_bars`)."""
+        return type(self.source()).universe_bars is not Source.universe_bars
 
     def source(self) -> Source:
         """Return the grid's data source, opened once."""
@@ -172,11 +230,13 @@ class SweepPlan:
 
         return issubclass(registered_sources()[self.grid.source.partition(":")[0]], CachedSource)
 
-    def prepare_bars(self, markets: set[tuple[str, str]]) -> None:
-        """Put the bars of each (symbol, timeframe) in `markets`, over every window, where workers read them.
+    def prepare_bars(self, markets: set[tuple[tuple[str, ...], str]]) -> None:
+        """Put the bars of each (symbols, timeframe) in `markets`, over every window, where workers read them.
 
-        A cached source fetches what its cache lacks (once, over the merged windows); synthetic bars
-        and bar files are written to the sweep's ``bars/`` folder, atomically.
+        `symbols` is a run's symbol alone or a book's universe. A cached source fetches what its
+        cache lacks (once, over the merged windows); synthetic bars and bar files are written to the
+        sweep's ``bars/`` folder, atomically; a book of a source that makes a universe as one market
+        has its members written together (`member_bars_path`).
         """
         import pandas as pd
 
@@ -186,7 +246,15 @@ class SweepPlan:
 
         source = self.source()
         ranges = merge_ranges([[parse_instant(lo), parse_instant(hi)] for lo, hi in self.grid.windows])
-        for symbol, timeframe in sorted(markets):
+        books = {(s, tf) for s, tf in markets if len(s) > 1 and self.universe_as_one}
+        for symbols, timeframe in sorted(books):
+            parts = [source.universe_bars(list(symbols), timeframe, lo, hi) for lo, hi in ranges]
+            for symbol in symbols:
+                frames = [part[symbol] for part in parts]
+                bars = frames[0] if len(frames) == 1 else pd.concat(frames)
+                write_atomic(self.member_bars_path(symbols, symbol, timeframe), bars.to_parquet)
+        singles = {(symbol, tf) for s, tf in markets if (s, tf) not in books for symbol in s}
+        for symbol, timeframe in sorted(singles):
             if isinstance(source, CachedSource):
                 for lo, hi in ranges:
                     source.fetch(symbol, timeframe, lo, hi)
@@ -199,7 +267,9 @@ class SweepPlan:
         found = self._sessions.get((s, t, w))
         if found is None:
             since, until = self.grid.windows[w]
-            update = {"symbol": self.grid.symbols[s], "timeframe": self.grid.timeframes[t]}
+            # A book's session holds its first symbol; its run id and trial name every one (`book_config`).
+            symbol = book_symbols(self.grid.symbols[s])[0]
+            update = {"symbol": symbol, "timeframe": self.grid.timeframes[t]}
             data = {**self.base.session.model_dump(), **update, "since": since, "until": until}
             found = self._sessions[(s, t, w)] = SessionConfig.model_validate(data)
         return found

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from labkit.errors import ConfigError, LabkitError
+from labkit.research.sweep.grid import book_symbols
 from labkit.research.sweep.plan import Run, SweepPlan
 from labkit.research.sweep.store import SweepStore
 
@@ -104,7 +105,8 @@ def run_sweep(
         slots = 0
         try:
             if pending:
-                markets = {(plan.grid.symbols[i[0]], plan.grid.timeframes[i[1]]) for _, i in pending}
+                g = plan.grid
+                markets = {(tuple(book_symbols(g.symbols[i[0]])), g.timeframes[i[1]]) for _, i in pending}
                 plan.prepare_bars(markets)
                 with open_executor(workers, dask, plan.home) as (executor, slots):
                     _drive(plan, store, executor, slots, [i for _, i in pending], progress, flush_seconds)
@@ -273,15 +275,19 @@ def _task(plan: SweepPlan, run: Run) -> dict[str, Any]:
     s = run.config.session
     config = run.config.model_dump(mode="json")
     config["exchanges"] = {}  # workers read bars from files: credentials stay in this process
-    return {
+    task: dict[str, Any] = {
         "run_id": run.run_id,
         "key": run.key,
         "config": config,
         "home": str(plan.home),
-        "bars": str(plan.bars_path(s.symbol, s.timeframe)),
         "since_ms": parse_instant(s.since or "", "session.since"),
         "until_ms": parse_instant(s.until or "", "session.until"),
     }
+    if run.book:  # its members in the book's order, each with the file of its bars
+        task["book"] = [[m, str(plan.member_bars_path(run.symbols, m, s.timeframe))] for m in run.symbols]
+    else:
+        task["bars"] = str(plan.bars_path(s.symbol, s.timeframe))
+    return task
 
 
 def _finish(

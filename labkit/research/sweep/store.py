@@ -144,6 +144,7 @@ class SweepStore:
 
     def _keep(self, row: dict[str, Any], blocks: dict[str, list[float]] | None) -> None:
         run_id = row["run_id"]
+        row.setdefault("symbols", 1)  # a run finished before books were swept is a single symbol's
         self.rows[run_id] = row
         if blocks is None:
             self.blocks.pop(run_id, None)
@@ -160,6 +161,7 @@ class DamagedRunError(ValueError):
 _KINDS = {
     "run_id": "text",
     "symbol": "text",
+    "symbols": "number",
     "timeframe": "text",
     "since": "text",
     "until": "text",

@@ -1,10 +1,11 @@
 """What a sweep's worker process runs: one backtest from a small task, its bars read by path.
 
 A task is plain data: the run's id and grid values, its configuration (credentials left out), the
-home and the Parquet file of its bars. The worker reads the bars of the run's window from that file
-(keeping the last files it read, as the runs of one market follow each other), runs the backtest
-and returns the row, the trial line and the return blocks. It writes nothing: the sweep's process
-appends the trial and writes the run's file, so workers on other machines only read the home.
+home and the Parquet file of its bars (a book's: each member's, `labkit.research.sweep.book_run`).
+The worker reads the bars of the run's window from that file (keeping the last files it read, as
+the runs of one market follow each other), runs the backtest and returns the row, the trial line
+and the return blocks. It writes nothing: the sweep's process appends the trial and writes the
+run's file, so workers on other machines only read the home.
 
 This module imports nothing heavy at the top: a process pool's initializer sets the thread limits
 before numpy, pandas or a model library is loaded.
@@ -94,6 +95,10 @@ def _backtest(task: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dic
     from labkit.research.trials import config_hash, trial_record
 
     config = LabkitConfig.model_validate(task["config"])
+    if "book" in task:
+        from labkit.research.sweep.book_run import run_book
+
+        return run_book(task, config)
     if config_hash(config) != task["run_id"]:
         # Another labkit on this worker would read the same configuration otherwise.
         raise ConfigError(
@@ -111,8 +116,11 @@ def _backtest(task: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dic
     return result.summary, trial, return_blocks(returns)
 
 
-def read_bars(path: str, since_ms: int, until_ms: int) -> Any:
-    """Return the bars of ``[since_ms, until_ms)`` from a Parquet bar file, read once per version."""
+def read_bars(path: str, since_ms: int, until_ms: int, keep: int = _CACHE_FILES) -> Any:
+    """Return the bars of ``[since_ms, until_ms)`` from a Parquet bar file, read once per version.
+
+    `keep` is how many files stay read: a book's runs read all its members' files, each run.
+    """
     import pandas as pd
 
     from labkit.data.bars import slice_range
@@ -124,7 +132,7 @@ def read_bars(path: str, since_ms: int, until_ms: int) -> Any:
         if bars is None:
             bars = pd.read_parquet(path)
             _cache[key] = bars
-            while len(_cache) > _CACHE_FILES:
+            while len(_cache) > max(keep, _CACHE_FILES):
                 _cache.popitem(last=False)
         else:
             _cache.move_to_end(key)
