@@ -291,6 +291,16 @@ def _train_parsers(sub: Any) -> None:
         "--since 2026-01-01 --until 2026-01-15 --horizon 15 --folds 5 --seeds 3",
     )
     _market_flags(tr, relative=True)
+    pooled = tr.add_mutually_exclusive_group()
+    pooled.add_argument(
+        "--symbols",
+        metavar="A,B,C",
+        help="train one model pooled over these symbols (features and labels per symbol, folds cut on "
+        "time for all), instead of --symbol",
+    )
+    pooled.add_argument(
+        "--universe", metavar="NAME", help="train one model pooled over labkit.yaml's universes.NAME"
+    )
     tr.add_argument("--horizon", type=int, metavar="BARS", help="bars the label looks ahead (default 15)")
     tr.add_argument("--folds", type=int, metavar="K", help="walk-forward test folds (default 5)")
     tr.add_argument(
@@ -311,8 +321,8 @@ def _train_parsers(sub: Any) -> None:
     _yes_arg(tr)
     _json_arg(
         tr,
-        "print one JSON object: model_id, folds, auc_mean, auc_std (across folds), auc_seed_std "
-        "(across seeds), seeds, horizon, features",
+        "print one JSON object: model_id, symbols (a pooled model), folds, auc_mean, auc_std (across "
+        "folds), auc_seed_std (across seeds), seeds, horizon, features",
     )
     tr.set_defaults(handler=research.cmd_train)
     models = _command(

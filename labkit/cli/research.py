@@ -146,6 +146,7 @@ def _book_backtest(
     counted = planned_bars(config, now)
     if counted is not None:
         confirm_size(counted * len(symbols), what, args.yes)
+    config = _pooled_latest(config, symbols, home)
     bars = load_universe(config, symbols, home, now)
     if counted is None:
         confirm_size(sum(len(b) for b in bars.values()), what, args.yes)
@@ -192,6 +193,30 @@ def book_lines(summary: dict[str, Any], timeframe: str, source: str) -> list[str
             + (f"{top[0]} {top[1]:,}" if top else "-")
         )
     return lines
+
+
+def _pooled_latest(config: LabkitConfig, symbols: list[str], home: Path) -> LabkitConfig:
+    """Return `config` with ``--model latest`` of a book resolved: the latest model pooled over its symbols.
+
+    Each symbol's strategy loads that one model; left to each symbol, latest would pick each its own.
+    """
+    import sys
+
+    from labkit.config.schema import strategy_config
+    from labkit.models.artifacts import latest_model, model_trained_at
+
+    s = config.session
+    if s.strategy != "model" or strategy_config(config).model != "latest":
+        return config
+    model = latest_model(home, None, s.timeframe, symbols)
+    trained = model_trained_at(home, model) or "at an unknown time"
+    print(
+        f"labkit backtest: --model latest: {model}, the most recently trained for {','.join(symbols)} "
+        f"{s.timeframe} (trained {trained})",
+        file=sys.stderr,
+    )
+    params = strategy_config(config).model_copy(update={"model": model})
+    return config.model_copy(update={"strategies": config.strategies.model_copy(update={"model": params})})
 
 
 def _say_model(config: LabkitConfig, home: Path, summary: dict[str, Any]) -> None:
@@ -362,17 +387,27 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from labkit.research.training import train_model
+    from labkit.research.training import train_model, train_pooled
 
     home = home_of(args)
     config = _research_config(args, _TRAIN_KEYS, mode=None)
     plan = _train_plan(args)
+    symbols = _book_symbols(args, config)
+    if symbols is not None and len(symbols) == 1:  # a universe of one symbol is that symbol's model
+        args.symbol = symbols[0]
+        config = _research_config(args, _TRAIN_KEYS, mode=None)
     s = config.session
-    what = f"{s.symbol} {s.timeframe} from {s.source}"
-    bars = _research_bars(config, home, args.yes)
     steps = plan.seeds * plan.folds * len(plan.kinds) + len(plan.kinds)
-    with bar_progress(steps, f"train {s.symbol} {s.timeframe}", unit="fit") as progress:
-        result = train_model(config, home, bars, plan, progress)
+    if symbols is not None and len(symbols) > 1:
+        what = f"{len(symbols)} symbols ({','.join(symbols)}) {s.timeframe} from {s.source}"
+        frames = _universe_bars(config, symbols, home, args.yes)
+        with bar_progress(steps, f"train {len(symbols)} symbols {s.timeframe}", unit="fit") as progress:
+            result = train_pooled(config, home, frames, plan, progress)
+    else:
+        what = f"{s.symbol} {s.timeframe} from {s.source}"
+        bars = _research_bars(config, home, args.yes)
+        with bar_progress(steps, f"train {s.symbol} {s.timeframe}", unit="fit") as progress:
+            result = train_model(config, home, bars, plan, progress)
     if args.json:
         print(json.dumps(result.to_dict(), default=str))
         return 0
@@ -392,8 +427,29 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{share(row['accuracy'], 1):>8} ({share(row['majority_accuracy'], 1)})  "
             f"{percent(row.get('net_return_pct'))}"
         )
-    print(f"  trade it: labkit backtest --strategy model --model {result.model_id} ...")
+    book = f" --symbols {','.join(result.symbols)}" if result.symbols else ""
+    print(f"  trade it: labkit backtest{book} --strategy model --model {result.model_id} ...")
     return 0
+
+
+def _universe_bars(
+    config: LabkitConfig, symbols: list[str], home: Path, yes: bool
+) -> dict[str, pd.DataFrame]:
+    """Return each symbol's bars for a pooled training run, after a large run is confirmed."""
+    from labkit.research.backtest import planned_bars
+    from labkit.research.book_backtest import load_universe
+    from labkit.timeutil import now_ms
+
+    s = config.session
+    what = f"{len(symbols)} symbols {s.timeframe} from {s.source}"
+    now = now_ms()
+    counted = planned_bars(config, now)
+    if counted is not None:
+        confirm_size(counted * len(symbols), what, yes)
+    frames = load_universe(config, symbols, home, now)
+    if counted is None:
+        confirm_size(sum(len(b) for b in frames.values()), what, yes)
+    return frames
 
 
 def _train_plan(args: argparse.Namespace) -> Any:
@@ -431,8 +487,9 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"{m.get('id', '?')}: unreadable: {m['error']}")
             continue
         window = m.get("window") or {}
+        market = f"pooled over {','.join(m['symbols'])}" if m.get("symbols") else m.get("symbol")
         print(
-            f"{m['id']}  {m.get('symbol')} {m.get('timeframe')}  {m.get('features')} features  "
+            f"{m['id']}  {market} {m.get('timeframe')}  {m.get('features')} features  "
             f"{window.get('since', '?')} .. {window.get('until', '?')}  AUC {number(m.get('auc_mean'), 3)}  "
             f"trained {m.get('trained_at')}"
         )

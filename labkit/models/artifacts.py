@@ -12,6 +12,10 @@ produced it. Saving identical content again (a retrain on the same bars) refresh
 ``trained_at`` in place, so ``latest`` means the most recently trained model. Neither time is
 part of the id.
 
+A model pooled over a universe records ``symbols`` (the list, in the universe's order) beside
+``symbol`` (their comma-joined list); it loads for any symbol of the list, and ``latest`` of a
+universe means the latest trained on the same list.
+
 Loading refuses, with `ConfigError` (exit 2 at the command line), anything it cannot vouch for: an
 id that is not an id, an unknown id, an edited model.json, a member file missing or changed, a
 skops file naming a type no member uses, and libraries too far from the ones that saved it.
@@ -106,7 +110,8 @@ def save_model(
     ensemble
         The fitted ensemble (members, weights, calibrator, feature schema, out-of-fold losses).
     meta
-        What the training knows: ``symbol`` and ``timeframe`` (required), ``source``, ``window``
+        What the training knows: ``symbol`` and ``timeframe`` (required), ``symbols`` (a pooled
+        model's universe, distinct names), ``source``, ``window``
         (``{"since", "until", "bars"}``), ``data_hash``, ``horizon``, ``params``, ``folds``
         (per-fold metrics), ``git_sha``; other keys are kept as given. ``kind`` (default
         ``"ens"``) prefixes the id.
@@ -130,6 +135,8 @@ def save_model(
     for key in ("symbol", "timeframe"):
         if not isinstance(info.get(key), str) or not info[key]:
             raise ConfigError(f"save_model: meta.{key} is required (a non-empty string)")
+    if "symbols" in info:
+        _check_symbols(info["symbols"])
     if used := [key for key in _RESERVED if key in info]:
         raise ConfigError(f"save_model: meta may not set {', '.join(used)}; save_model writes them")
     kind = info.pop("kind", "ens")
@@ -150,6 +157,7 @@ def save_model(
             "kind": kind,
             "symbol": info.pop("symbol"),
             "timeframe": info.pop("timeframe"),
+            **({"symbols": info.pop("symbols")} if "symbols" in info else {}),
             "source": info.pop("source", None),
             "features": _plain(ensemble.schema, "features"),
             "window": info.pop("window", None),
@@ -188,6 +196,8 @@ def load_model(
     """Load and check the model `ref` (an id, or ``latest``: the most recently trained for `symbol`
     and `timeframe`, by `model_trained_at`).
 
+    A model pooled over a universe loads for any `symbol` of its ``symbols``.
+
     Raises
     ------
     ConfigError
@@ -212,7 +222,7 @@ def load_model(
     where = f"model {ref}"
     if (
         symbol is not None
-        and doc.get("symbol") != symbol
+        and not _covers(doc, symbol)
         or timeframe is not None
         and doc.get("timeframe") != timeframe
     ):
@@ -244,10 +254,10 @@ def list_models(home: Path) -> list[dict[str, Any]]:
     """Return one summary per saved model, newest first; a broken folder is listed with its error.
 
     Newest means most recently trained (`model_trained_at`). A summary has ``id``, ``symbol``,
-    ``timeframe``, ``created_at``, ``trained_at``, ``features`` (how many),
-    ``window``, ``auc_mean`` (None when the training did not record it) and ``members`` (kinds).
-    A broken one has ``id`` and ``error``, and comes last. Member files are checked for presence
-    here; their digests are checked by `load_model`.
+    ``symbols`` (a pooled model's universe, else None), ``timeframe``, ``created_at``,
+    ``trained_at``, ``features`` (how many), ``window``, ``auc_mean`` (None when the training did
+    not record it) and ``members`` (kinds). A broken one has ``id`` and ``error``, and comes last.
+    Member files are checked for presence here; their digests are checked by `load_model`.
     """
     good: list[dict[str, Any]] = []
     broken: list[dict[str, Any]] = []
@@ -263,6 +273,7 @@ def list_models(home: Path) -> list[dict[str, Any]]:
                 {
                     "id": folder.name,
                     "symbol": doc.get("symbol"),
+                    "symbols": doc.get("symbols"),
                     "timeframe": doc.get("timeframe"),
                     "created_at": doc.get("created_at"),
                     "trained_at": _trained_at(doc),
@@ -280,15 +291,19 @@ def list_models(home: Path) -> list[dict[str, Any]]:
     return good + sorted(broken, key=lambda s: s["id"])
 
 
-def latest_model(home: Path, symbol: str | None, timeframe: str | None) -> str:
+def latest_model(
+    home: Path, symbol: str | None, timeframe: str | None, symbols: list[str] | None = None
+) -> str:
     """Return the id ``latest`` means for `symbol` and `timeframe`: the most recently trained.
+
+    With `symbols` (a universe), the most recently trained model pooled over exactly that list.
 
     Raises
     ------
     ConfigError
         When no model of that market is saved under `home`, saying to train one.
     """
-    return _latest(models_dir(home), symbol, timeframe)
+    return _latest(models_dir(home), symbol, timeframe, symbols)
 
 
 def model_trained_at(home: Path, model_id: str) -> str | None:
@@ -526,23 +541,37 @@ def _member_path(folder: Path, relative: str) -> Path:
     return folder / relative
 
 
-def _latest(root: Path, symbol: str | None, timeframe: str | None) -> str:
+def _latest(root: Path, symbol: str | None, timeframe: str | None, symbols: list[str] | None = None) -> str:
     found = []
     for folder in _folders(root):
         doc = read_json(folder / "model.json")
         if doc is None or not _ID.fullmatch(folder.name) or doc.get("model_id") != folder.name:
             continue
-        if symbol is not None and doc.get("symbol") != symbol:
+        if symbols is not None and doc.get("symbols") != list(symbols):
+            continue
+        if symbols is None and symbol is not None and doc.get("symbol") != symbol:
             continue
         if timeframe is not None and doc.get("timeframe") != timeframe:
             continue
         found.append((_instant(_trained_at(doc)), folder.name))
     if not found:
-        market = " ".join(part for part in (symbol, timeframe) if part) or "any market"
-        raise ConfigError(
-            f"model latest: no model for {market} under {root}; train one first (`labkit train`)"
-        )
+        named = ",".join(symbols) if symbols is not None else symbol
+        market = " ".join(part for part in (named, timeframe) if part) or "any market"
+        how = "`labkit train --symbols ...`" if symbols is not None else "`labkit train`"
+        raise ConfigError(f"model latest: no model for {market} under {root}; train one first ({how})")
     return max(found)[1]
+
+
+def _covers(doc: Mapping[str, Any], symbol: str) -> bool:
+    # A model is of its own symbol; a pooled one of every symbol it was pooled over too.
+    pooled = doc.get("symbols")
+    return doc.get("symbol") == symbol or isinstance(pooled, list) and symbol in pooled
+
+
+def _check_symbols(symbols: Any) -> None:
+    ok = isinstance(symbols, list) and symbols and all(isinstance(x, str) and x for x in symbols)
+    if not ok or len(set(symbols)) != len(symbols):
+        raise ConfigError("save_model: meta.symbols must be a list of distinct non-empty symbols")
 
 
 def _readable(home: Path, model_id: str) -> dict[str, Any] | None:

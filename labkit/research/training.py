@@ -75,10 +75,12 @@ class TrainResult:
     bars: int
     rows: int
     oos: dict[str, Any] = field(default_factory=dict)
+    symbols: list[str] | None = None  # a model pooled over a universe: its symbols
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model_id": self.model_id,
+            **({} if self.symbols is None else {"symbols": self.symbols}),
             "folds": self.folds,
             "auc_mean": finite(self.auc_mean),
             "auc_std": finite(self.auc_std),
@@ -133,7 +135,6 @@ def train_model(
 
     Raises ConfigError naming ``--since`` when the bars are too few for the folds and horizon.
     """
-    from labkit.features.drift import profile
     from labkit.features.featureset import FeatureSet
     from labkit.features.labels import forward_labels, walk_forward_folds
     from labkit.models.artifacts import save_model
@@ -157,6 +158,149 @@ def train_model(
     # MIN_TRAIN rows: a few hundred bars of one quiet stretch may hold a single label.
     first = max(MIN_TRAIN, len(usable) // (plan.folds + 1))
     folds = walk_forward_folds(len(usable), plan.folds, plan.horizon, first)
+    fit = _fit_walk(X, y, folds, plan, features, progress, cost)
+    oos_summary = _trade_folds(config, bars, usable, folds, fit.walk.probability, plan, fit.folds_out)
+    meta = {
+        "symbol": config.session.symbol,
+        **_meta(config, plan, fit, features, cost),
+        "window": {
+            "since": bars.index[0].isoformat(),
+            "until": bars.index[-1].isoformat(),
+            "bars": len(bars),
+            "rows": len(usable),
+        },
+        "data_hash": data_hash(bars),
+    }
+    # The out-of-sample file is written into the model's staging folder, before it is renamed into
+    # place; the trial is recorded once the model is there, and a failed record withdraws it. A
+    # full disk at any step leaves no model listed, none without its file or its trial.
+    model_id = save_model(
+        home,
+        fit.ensemble,
+        meta,
+        files={OUT_OF_SAMPLE: _out_of_sample(bars.index[usable], y, fit.walk.probability)},
+        on_installed=lambda saved: record_trial(
+            config, bars, {**oos_summary, "strategy": saved}, kind="train", plan=trial_plan(plan, bars)
+        ),
+    )
+    return fit.result(model_id, plan, features, len(bars), len(usable), oos_summary)
+
+
+def train_pooled(
+    config: LabkitConfig,
+    home: Path,
+    frames: Mapping[str, pd.DataFrame],
+    plan: TrainPlan,
+    progress: Callable[[int], object] | None = None,
+) -> TrainResult:
+    """Train, judge and save one model pooled over the universe `frames` (symbol -> bars).
+
+    Each symbol's features and labels come from its own bars; the rows are pooled and the folds cut
+    on time for every symbol at once (`labkit.research.pooled`). model.json records ``symbols``,
+    and ``symbol`` is their comma-joined list, the universe's family as a book's trials name it.
+    Each fold is traded as one sleeve per symbol, of equal capital. Raises ConfigError naming
+    ``--since`` or ``--folds`` when the rows are too few.
+    """
+    import pandas as pd
+
+    from labkit.features.featureset import FeatureSet
+    from labkit.models.artifacts import save_model
+    from labkit.research.pooled import pool_rows, time_folds
+    from labkit.research.trials import record_trial
+
+    features = FeatureSet()
+    cost = config.broker.round_trip_cost
+    symbols = list(frames)
+    rows = pool_rows(frames, features, plan.horizon, cost)
+    distinct = len(np.unique(rows.times))
+    # As one symbol's run: the first fold trains on a span as long as a test fold's, and on at
+    # least MIN_TRAIN rows (of all the symbols together).
+    first = max(-(-MIN_TRAIN // len(symbols)), distinct // (plan.folds + 1), plan.horizon + 1)
+    folds = time_folds(rows.times, rows.label_end, plan.folds, first)
+    fit = _fit_walk(rows.X, rows.y, folds, plan, features, progress, cost)
+    oos_summary = _trade_pooled_folds(config, frames, rows, folds, fit.walk.probability, plan, fit.folds_out)
+    everything = pd.concat(list(frames.values()))
+    family = ",".join(symbols)
+    as_family = config.model_copy(update={"session": config.session.model_copy(update={"symbol": family})})
+    since = min(bars.index[0] for bars in frames.values())
+    until = max(bars.index[-1] for bars in frames.values())
+    meta = {
+        "symbol": family,
+        "symbols": symbols,
+        **_meta(config, plan, fit, features, cost),
+        "window": {
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "bars": len(everything),
+            "rows": len(rows.y),
+        },
+        "data_hash": _universe_hash(frames),
+    }
+    trial = {**trial_plan(plan, everything.sort_index()), "symbols": symbols}
+    times = pd.to_datetime(rows.times, unit="ms", utc=True)
+    files = {OUT_OF_SAMPLE: _out_of_sample(times, rows.y, fit.walk.probability, rows.symbol, symbols)}
+    model_id = save_model(
+        home,
+        fit.ensemble,
+        meta,
+        files=files,
+        on_installed=lambda saved: record_trial(
+            as_family, everything, {**oos_summary, "strategy": saved}, kind="train", plan=trial
+        ),
+    )
+    return fit.result(model_id, plan, features, len(everything), len(rows.y), oos_summary, symbols)
+
+
+@dataclass
+class _Fit:
+    """The walk through the folds over every seed, and the final model: what both kinds of run share."""
+
+    walk: _Walk
+    per_seed: list[list[dict[str, Any]]]
+    ensemble: Any
+    losses: list[float]
+    folds_out: list[dict[str, Any]]
+    schema: dict[str, Any]
+    X: np.ndarray
+
+    def result(
+        self,
+        model_id: str,
+        plan: TrainPlan,
+        features: Any,
+        bars: int,
+        rows: int,
+        oos: dict[str, Any],
+        symbols: list[str] | None = None,
+    ) -> TrainResult:
+        auc_mean, auc_std, auc_seed_std = _auc_spreads(self.per_seed, self.folds_out)
+        return TrainResult(
+            model_id,
+            self.folds_out,
+            auc_mean,
+            auc_std,
+            auc_seed_std,
+            plan.seeds,
+            plan.horizon,
+            list(features.names),
+            bars,
+            rows,
+            oos,
+            symbols,
+        )
+
+
+def _fit_walk(
+    X: np.ndarray,
+    y: np.ndarray,
+    folds: Sequence[Any],
+    plan: TrainPlan,
+    features: Any,
+    progress: Callable[[int], object] | None,
+    cost: float,
+) -> _Fit:
+    # Every seed through the folds, then the final model; refused first when a fold cannot say
+    # anything (too few test rows, or a training block of one label).
     _check_test_folds(y, folds)
     _check_labels(y, folds, plan, cost)
     per_seed: list[list[dict[str, Any]]] = []
@@ -167,24 +311,21 @@ def train_model(
         per_seed.append(fold_rows)
         if seed == 0:
             walk = seed_walk
-    tested = np.concatenate([np.arange(len(usable))[f.test] for f in folds])
+    tested = np.concatenate([np.arange(len(y))[f.test] for f in folds])
     schema = features.schema.to_dict()
     ensemble, losses = _final(X, y, walk.oof, tested, plan, schema, progress)
-    folds_out = _fold_table(per_seed)
-    oos_summary = _trade_folds(config, bars, usable, folds, walk.probability, plan, folds_out)
-    auc_mean, auc_std, auc_seed_std = _auc_spreads(per_seed, folds_out)
-    meta = {
-        "symbol": config.session.symbol,
+    return _Fit(walk, per_seed, ensemble, losses, _fold_table(per_seed), schema, X)
+
+
+def _meta(config: LabkitConfig, plan: TrainPlan, fit: _Fit, features: Any, cost: float) -> dict[str, Any]:
+    # What model.json says of any run besides its market and window.
+    from labkit.features.drift import profile
+
+    auc_mean, auc_std, auc_seed_std = _auc_spreads(fit.per_seed, fit.folds_out)
+    return {
         "timeframe": config.session.timeframe,
         "source": config.session.source,
-        "features": schema,
-        "window": {
-            "since": bars.index[0].isoformat(),
-            "until": bars.index[-1].isoformat(),
-            "bars": len(bars),
-            "rows": len(usable),
-        },
-        "data_hash": data_hash(bars),
+        "features": fit.schema,
         "horizon": plan.horizon,
         "params": {
             "folds": plan.folds,
@@ -194,45 +335,23 @@ def train_model(
             "round_trip_cost": cost,
             "entry": plan.entry,
             "exit": plan.exit,
-            "oof_log_loss": dict(zip(plan.kinds, losses, strict=True)),
+            "oof_log_loss": dict(zip(plan.kinds, fit.losses, strict=True)),
             "members": {kind: dict(plan.member_params.get(kind, {})) for kind in plan.kinds},
         },
-        "folds": folds_out,
+        "folds": fit.folds_out,
         "auc_mean": auc_mean,
         "auc_std": auc_std,
         "auc_seed_std": auc_seed_std,
-        "importance": {"permutation_auc_drop": walk.importance, "gain": _gain(ensemble, features.names)},
-        "drift": profile(X, features.names).to_dict(),
+        "importance": {
+            "permutation_auc_drop": fit.walk.importance,
+            "gain": _gain(fit.ensemble, features.names),
+        },
+        "drift": profile(fit.X, features.names).to_dict(),
         # Live probabilities come from the final model: its scores over the training window are
         # the baseline they are compared with (the folds' were made by other models).
-        "drift_probability": _probability_profile(ensemble.predict_proba(X)),
+        "drift_probability": _probability_profile(fit.ensemble.predict_proba(fit.X)),
         "git_sha": git_commit(),
     }
-    # The out-of-sample file is written into the model's staging folder, before it is renamed into
-    # place; the trial is recorded once the model is there, and a failed record withdraws it. A
-    # full disk at any step leaves no model listed, none without its file or its trial.
-    model_id = save_model(
-        home,
-        ensemble,
-        meta,
-        files={OUT_OF_SAMPLE: _out_of_sample(bars.index[usable], y, walk.probability)},
-        on_installed=lambda saved: record_trial(
-            config, bars, {**oos_summary, "strategy": saved}, kind="train", plan=trial_plan(plan, bars)
-        ),
-    )
-    return TrainResult(
-        model_id,
-        folds_out,
-        auc_mean,
-        auc_std,
-        auc_seed_std,
-        plan.seeds,
-        plan.horizon,
-        list(features.names),
-        len(bars),
-        len(usable),
-        oos_summary,
-    )
 
 
 def trial_plan(plan: TrainPlan, bars: pd.DataFrame) -> dict[str, Any]:
@@ -391,15 +510,33 @@ def _probability_profile(probability: np.ndarray) -> dict[str, Any]:
     return profile(tested.reshape(-1, 1), ["probability"]).to_dict()
 
 
-def _out_of_sample(times: Any, y: np.ndarray, probability: np.ndarray) -> Callable[[BinaryIO], object]:
+def _out_of_sample(
+    times: Any,
+    y: np.ndarray,
+    probability: np.ndarray,
+    symbol: np.ndarray | None = None,
+    symbols: Sequence[str] = (),
+) -> Callable[[BinaryIO], object]:
     # The walk-forward probabilities beside the model, for its report (calibration and equity): a
-    # writer of the parquet file, called inside the model's staging folder.
+    # writer of the parquet file, called inside the model's staging folder. A pooled model's rows
+    # also say which symbol each is (its times repeat, one row per symbol).
     import pandas as pd
 
     tested = ~np.isnan(probability)
     frame = pd.DataFrame({"label": y[tested], "probability": probability[tested]}, index=times[tested])
+    if symbol is not None:
+        frame["symbol"] = np.asarray(symbols, dtype=object)[symbol[tested]]
     frame.index.name = "ts"
     return lambda handle: frame.to_parquet(handle)
+
+
+def _universe_hash(frames: Mapping[str, pd.DataFrame]) -> str:
+    import hashlib
+
+    from labkit.research.trials import data_hash
+
+    text = "".join(f"{symbol}:{data_hash(bars)};" for symbol, bars in frames.items())
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _fit(kind: str, seed: int, X: np.ndarray, y: np.ndarray, params: Mapping[str, Any] | None) -> Member:
@@ -509,3 +646,59 @@ def _trade_folds(
     s = config.session
     calendar = session_calendar(s.source, s.calendar, ts_ms(bars), tf, s.exchange)
     return summarize(chained, config.session.capital, tf, calendar.periods_per_year(tf))
+
+
+def _trade_pooled_folds(
+    config: LabkitConfig,
+    frames: Mapping[str, pd.DataFrame],
+    rows: Any,
+    folds: Sequence[Any],
+    walked: np.ndarray,
+    plan: TrainPlan,
+    table: list[dict[str, Any]],
+) -> dict[str, Any]:
+    # Each fold's out-of-sample probabilities traded symbol by symbol, each symbol a sleeve of an
+    # equal share of the capital: the fold's result is the sleeves' sum. The folds chained make
+    # the trial, as for one symbol.
+    import pandas as pd
+
+    from labkit.analysis.calendar import session_calendar
+    from labkit.data.bars import ts_ms
+    from labkit.research.backtest import run_backtest, summarize
+    from labkit.timeutil import timeframe_ms
+
+    symbols = list(frames)
+    capital = config.session.capital
+    sleeve = config.model_copy(
+        update={"session": config.session.model_copy(update={"capital": capital / len(symbols)})}
+    )
+    curves = []
+    for fold, row in zip(folds, table, strict=True):
+        test = np.arange(len(rows.y))[fold.test]
+        equities, trades = [], 0
+        for j, symbol in enumerate(symbols):
+            mine = test[rows.symbol[test] == j]
+            if not len(mine):
+                continue
+            bars = frames[symbol]
+            lo, hi = int(rows.position[mine[0]]), int(rows.position[mine[-1]]) + 1
+            probability = np.full(hi - lo, math.nan)
+            probability[rows.position[mine] - lo] = walked[mine]
+            one = sleeve.model_copy(update={"session": sleeve.session.model_copy(update={"symbol": symbol})})
+            strategy = FoldStrategy(probability, plan, f"oos-fold-{fold.index}")
+            result = run_backtest(one, bars.iloc[lo:hi], strategy=strategy, trial=False)
+            trades += int(result.summary["trades"])
+            equities.append(result.equity)
+        # A sleeve's equity holds between its bars, and its capital before its first one.
+        joined = pd.concat(equities, axis=1).sort_index().ffill().fillna(capital / len(symbols))
+        # Sleeves of symbols with no row in the fold sit in cash.
+        book = joined.sum(axis=1) + (len(symbols) - len(equities)) * capital / len(symbols)
+        row["net_return_pct"] = finite(float(book.iloc[-1] / capital - 1.0) * 100.0)
+        row["trades"] = trades
+        curves.append(book / capital)
+    growth = np.cumprod(np.r_[1.0, [c.iloc[-1] for c in curves[:-1]]])
+    chained = pd.concat([c * g for c, g in zip(curves, growth, strict=True)]) * capital
+    tf = timeframe_ms(config.session.timeframe)
+    s = config.session
+    calendar = session_calendar(s.source, s.calendar, ts_ms(chained.to_frame()), tf, s.exchange)
+    return summarize(chained, capital, tf, calendar.periods_per_year(tf))

@@ -373,6 +373,7 @@ def test_list_models_when_one_is_broken_lists_it_last_with_its_error(copy_of_sav
     assert result[0] == {
         "id": newer,
         "symbol": "BTC/USDT",
+        "symbols": None,  # one symbol's model: not pooled over a universe
         "timeframe": "1h",
         "created_at": _doc(home, newer)["created_at"],
         "trained_at": _doc(home, newer)["created_at"],

@@ -1,0 +1,121 @@
+"""The rows of a model pooled over a universe, and its walk-forward folds cut on time.
+
+Each symbol's features are computed on its own bars and its labels on its own closes: no feature
+or label ever reads another symbol. The rows are then pooled, ordered by bar time (symbols in the
+universe's order within a time), so one model learns from every symbol at once.
+
+The folds are cut on time, for every symbol at once: a test fold is a span of bar times, and holds
+every symbol's rows in it. A training row of any symbol is kept only when it opened before the span
+and its label's last bar did too (purge), so no fold trains on what any symbol's test rows see.
+Cutting each symbol's rows apart would let a fold train on one symbol's bars contemporaneous with
+another's test bars; in a correlated market that is the test fold's own news.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from labkit.errors import ConfigError
+from labkit.features.labels import Fold
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from labkit.features.featureset import FeatureSet
+
+
+@dataclass(frozen=True)
+class PooledRows:
+    """The universe's usable rows, ordered by time: features, labels and where each row came from."""
+
+    X: np.ndarray
+    y: np.ndarray
+    times: np.ndarray  # each row's bar open time, epoch ms, non-decreasing
+    label_end: np.ndarray  # the open time of the bar whose close the row's label reads
+    symbol: np.ndarray  # each row's position in `symbols`
+    position: np.ndarray  # each row's position in its symbol's bars
+    symbols: tuple[str, ...]
+
+
+def pool_rows(
+    frames: Mapping[str, pd.DataFrame], features: FeatureSet, horizon: int, cost: float
+) -> PooledRows:
+    """Return the rows of every symbol of `frames` with features and a label, ordered by time."""
+    from labkit.data.bars import ts_ms
+    from labkit.features.labels import forward_labels
+
+    parts: list[tuple[np.ndarray, ...]] = []
+    for j, bars in enumerate(frames.values()):
+        matrix = features.compute(bars)
+        labels = forward_labels(bars["close"].to_numpy(dtype=float), horizon, cost)
+        usable = np.flatnonzero(~np.isnan(matrix).any(axis=1) & ~np.isnan(labels))
+        times = np.asarray(ts_ms(bars), dtype="int64")
+        # A label reads the close `horizon` bars on, in the symbol's own bars: after a gap that bar
+        # opens later than horizon timeframes on, and the purge follows the bar, not the clock.
+        parts.append(
+            (
+                matrix[usable],
+                labels[usable],
+                times[usable],
+                times[usable + horizon],
+                np.full(len(usable), j),
+                usable,
+            )
+        )
+    X, y, times, label_end, symbol, position = (np.concatenate(column) for column in zip(*parts, strict=True))
+    order = np.lexsort((symbol, times))
+    return PooledRows(
+        X[order],
+        y[order],
+        times[order],
+        label_end[order],
+        symbol[order].astype("int64"),
+        position[order].astype("int64"),
+        tuple(frames),
+    )
+
+
+def time_folds(times: np.ndarray, label_end: np.ndarray, folds: int, min_train: int) -> list[Fold]:
+    """Return walk-forward folds over rows ordered by `times`, cut on time for every symbol at once.
+
+    The distinct times after the first `min_train` are cut into `folds` equal, consecutive spans
+    (the remainder goes to the first training window); fold ``i`` tests on every row opened in its
+    span, a contiguous block of rows since they are ordered by time, and trains on the rows opened
+    before it whose label ends before it too.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``--since/--folds`` when there are too few distinct times for the folds, or a fold
+        has nothing to train on.
+    """
+    distinct = np.unique(times)
+    size = (len(distinct) - min_train) // folds
+    if min_train < 1 or size < 1:
+        raise ConfigError(
+            f"--since/--folds: {len(distinct):,} bar times with features and labels; {folds} test folds "
+            f"after {min_train:,} to train first need more; give an earlier --since or fewer --folds"
+        )
+    first = len(distinct) - folds * size
+    out = []
+    for i in range(folds):
+        lo = int(distinct[first + i * size])
+        stop = first + (i + 1) * size
+        start_row = int(np.searchsorted(times, lo, side="left"))
+        stop_row = (
+            len(times) if stop == len(distinct) else int(np.searchsorted(times, distinct[stop], "left"))
+        )
+        before = np.arange(start_row)
+        train = before[label_end[before] < lo]
+        if not len(train):
+            raise ConfigError(
+                f"--since/--folds: fold {i} has no training row whose label ends before its test span "
+                "(the bars before it are too few, or their gaps too long); give an earlier --since or "
+                "fewer --folds"
+            )
+        out.append(Fold(i, train, slice(start_row, stop_row)))
+    return out
