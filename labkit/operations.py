@@ -220,7 +220,9 @@ def verify(
         )
     )
 
-    gap = first_gap(paths.decisions)
+    gap = first_gap(
+        paths.decisions, ((read_json(paths.config) or {}).get("session") or {}).get("symbols") or ()
+    )
     checks.append(Check("journal_whole", gap is None, _gap_words(gap)))
     checks.append(_journal_matches_state(paths, last))
 

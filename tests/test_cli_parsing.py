@@ -15,7 +15,9 @@ from labkit.cli.parser import build_parser
 from tests import stubs
 
 
-def _subparsers(parser: argparse.ArgumentParser, prefix: str = "labkit") -> dict[str, argparse.ArgumentParser]:
+def _subparsers(
+    parser: argparse.ArgumentParser, prefix: str = "labkit"
+) -> dict[str, argparse.ArgumentParser]:
     found = {prefix: parser}
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -164,7 +166,21 @@ def test_backtest_help_when_run_as_a_process_lists_the_exchange_kinds(tmp_path):
 @pytest.mark.parametrize("flag", ["--symbols=BTC/USDT,ETH/USDT", "--universe=majors"])
 def test_a_universe_on_a_one_symbol_command_is_refused_pointing_at_the_book_backtest(tmp_path, capsys, flag):
     with pytest.raises(SystemExit) as exit_:
-        main(["--home", str(tmp_path), "run", "--pace", "fast", flag])
+        main(
+            [
+                "--home",
+                str(tmp_path),
+                "data",
+                "fetch",
+                "--source",
+                "synthetic",
+                "--symbol",
+                "BTC/USDT",
+                "--timeframe",
+                "1m",
+                flag,
+            ]
+        )
     err = capsys.readouterr().err
     assert exit_.value.code == 2
     assert "labkit backtest " + flag.split("=")[0] in err and "takes one --symbol" in err

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -135,14 +135,53 @@ def config_hash(config: LabkitConfig) -> str:
     """
     data = config.model_dump(mode="json")
     session = data["session"]
+    book = len(session.get("symbols") or ()) > 1
+    gates = data["gates"]
+    if not book:
+        # One symbol's runs are named as before the portfolio gates existed: they never run there.
+        enabled = [name for name in gates["enabled"] if not _book_only(name)]
+        gates = {key: value for key, value in gates.items() if key == "enabled" or not _book_only(key)}
+        gates["enabled"] = enabled
     decisive = {
         "session": {key: session[key] for key in _SESSION_KEYS},
-        "gates": data["gates"],
+        **({"symbols": session["symbols"], "portfolio": data["portfolio"]} if book else {}),
+        "gates": gates,
         "strategy": data["strategies"][session["strategy"]],
         "risk": data["risk"],
         "broker": data["broker"],
     }
     return hashlib.sha256(orjson.dumps(decisive, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def book_trial_line(
+    config: LabkitConfig,
+    symbols: Sequence[str],
+    kind: str,
+    figures: Mapping[str, Any],
+    data: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Return the ledger line of one run of a book over `symbols`, by `trial_line`'s rules.
+
+    Its family names every symbol (the list joined by commas, in the book's order) and its identity
+    adds the symbol list, every enabled gate (the portfolio ones included) and the ``portfolio``
+    limits: the same book under other limits is another variant. A book backtested, swept or run as
+    a session is one trial when those agree.
+    """
+    family = ",".join(symbols)
+    as_book = config.model_copy(update={"session": config.session.model_copy(update={"symbol": family})})
+    model = figures.get("strategy")
+    line = trial_line(as_book, kind, figures, data)
+    portfolio = config.portfolio.model_dump(mode="json")
+    gates = list(config.gates.enabled)
+    fields = {
+        **identity_fields(as_book, str(model) if model is not None else None),
+        "symbols": list(symbols),
+        "book_gates": gates,
+        "portfolio": portfolio,
+    }
+    line["identity"] = hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    line.update(symbols=list(symbols), gates=gates, portfolio=portfolio)
+    return line
 
 
 def trial_line(
@@ -281,18 +320,21 @@ def record_session_trial(config: LabkitConfig, journal: Path, model: str | None)
         return None
     with open(journal, "rb") as handle:
         first = orjson.loads(handle.readline())
+    symbols = list(config.session.symbols)
+    # A book has a line per time and symbol: its equity curve is each time's last line.
+    every = len(symbols) if len(symbols) > 1 else 1
+    equity = frame["equity"].to_numpy(dtype="float64")[every - 1 :: every]
     times = bar_times(frame) if file_source else None
-    figures = session_figures(
-        config,
-        frame["equity"].to_numpy(dtype="float64"),
-        parse_instant(first["ts"]),
-        parse_instant(last["ts"]),
-        times,
-    )
+    if times is not None and every > 1:
+        times = times[every - 1 :: every]
+    figures = session_figures(config, equity, parse_instant(first["ts"]), parse_instant(last["ts"]), times)
     figures["trades"] = int((frame["fill_side"] == BUY).sum())  # entries: an exit never fills a BUY
     span = {"first_ts": figures.pop("first_ts"), "last_ts": figures.pop("last_ts")}
-    data = {**span, "bars": len(frame), "hash": None}  # bars a session read are not hashed
-    return append_trial(trial_line(config, "session", {**figures, "strategy": model}, data))
+    data = {**span, "bars": len(equity), "hash": None}  # bars a session read are not hashed
+    figures = {**figures, "strategy": model}
+    if every > 1:
+        return append_trial(book_trial_line(config, symbols, "session", figures, data))
+    return append_trial(trial_line(config, "session", figures, data))
 
 
 def session_figures(

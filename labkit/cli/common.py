@@ -142,3 +142,16 @@ def fetch_kinds() -> list[str]:
         for kind, cls in registered_sources().items()
         if issubclass(cls, CachedSource)
     ]
+
+
+def book_symbols_of(args: argparse.Namespace, config: Any) -> list[str] | None:
+    """Return the book's symbols (``--symbols`` or ``--universe``), or None for a single symbol."""
+    from labkit.research.book_backtest import book_symbols
+
+    symbols, universe = getattr(args, "symbols", None), getattr(args, "universe", None)
+    if symbols is None and universe is None:
+        return None
+    flag = "--symbols" if symbols is not None else "--universe"
+    if args.symbol is not None:
+        raise ConfigError(f"{flag}: give it or --symbol, not both (a book of one symbol is --symbol)")
+    return book_symbols(config, symbols, universe)

@@ -219,6 +219,15 @@ def _run_parser(sub: Any) -> None:
         "created (default auto: synthetic and ccxt 24/7, yfinance equities, a bar file's inferred from "
         "the whole file)",
     )
+    book = run.add_mutually_exclusive_group()
+    book.add_argument(
+        "--symbols",
+        metavar="A,B,C",
+        help="run one book over these symbols (shared cash, portfolio limits), instead of --symbol",
+    )
+    book.add_argument(
+        "--universe", metavar="NAME", help="run one book over the symbols labkit.yaml's universes.NAME lists"
+    )
     _strategy_flags(run, default=None)
     _yes_arg(run)
     run.set_defaults(handler=sessions.cmd_run)

@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkit.analysis.formatting import duration, number, percent, share
-from labkit.cli.common import bar_progress, confirm_size, fetch_kinds, home_of, load, session_overrides
+from labkit.cli.common import (
+    bar_progress,
+    book_symbols_of,
+    confirm_size,
+    fetch_kinds,
+    home_of,
+    load,
+    session_overrides,
+)
 from labkit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -92,7 +100,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     journal_path = _check_journal(args)
     home = home_of(args)
     config = _research_config(args, _BACKTEST_KEYS, mode="paper")
-    symbols = _book_symbols(args, config)
+    symbols = book_symbols_of(args, config)
     if symbols is not None and len(symbols) > 1:
         return _book_backtest(args, config, symbols, home, journal_path)
     if symbols is not None:  # a universe of one symbol is that symbol's own backtest
@@ -118,19 +126,6 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     else:
         print("\n".join(backtest_lines(summary, s.symbol, s.timeframe, s.source)))
     return 0
-
-
-def _book_symbols(args: argparse.Namespace, config: LabkitConfig) -> list[str] | None:
-    """Return the book's symbols (``--symbols`` or ``--universe``), or None for a single symbol."""
-    from labkit.research.book_backtest import book_symbols
-
-    symbols, universe = getattr(args, "symbols", None), getattr(args, "universe", None)
-    if symbols is None and universe is None:
-        return None
-    flag = "--symbols" if symbols is not None else "--universe"
-    if args.symbol is not None:
-        raise ConfigError(f"{flag}: give it or --symbol, not both (a book of one symbol is --symbol)")
-    return book_symbols(config, symbols, universe)
 
 
 def _book_backtest(
@@ -392,7 +387,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     home = home_of(args)
     config = _research_config(args, _TRAIN_KEYS, mode=None)
     plan = _train_plan(args)
-    symbols = _book_symbols(args, config)
+    symbols = book_symbols_of(args, config)
     if symbols is not None and len(symbols) == 1:  # a universe of one symbol is that symbol's model
         args.symbol = symbols[0]
         config = _research_config(args, _TRAIN_KEYS, mode=None)

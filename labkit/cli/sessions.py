@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from labkit.config.schema import LabkitConfig
 
-from labkit.cli.common import confirm_size, home_of, load, session_overrides
+from labkit.cli.common import book_symbols_of, confirm_size, home_of, load, session_overrides
 from labkit.errors import ConfigError
 
 
@@ -50,17 +50,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     home = home_of(args)
     resume_overrides(home, overrides.get("session.name") or "default", overrides)
     config = load(args, overrides)
+    symbols = book_symbols_of(args, config)
+    if symbols is not None:
+        # One book over the universe (a universe of one is that symbol alone).
+        book = tuple(symbols) if len(symbols) > 1 else ()
+        session = config.session.model_copy(update={"symbols": book, "symbol": symbols[0]})
+        config = config.model_copy(update={"session": session})
     s = config.session
     # A file's bars are bounded by the file, which the session reads once; counting would read it twice.
     if s.pace == "fast" and not is_file_spec(s.source):
         bars = bars_to_decide(config, now_ms(), last_decided(session_paths(home, s.name)))
-        confirm_size(bars, f"{s.symbol} {s.timeframe} from {s.source}", args.yes)
+        market = ",".join(s.symbols) or s.symbol
+        confirm_size(bars * max(1, len(s.symbols)), f"{market} {s.timeframe} from {s.source}", args.yes)
     _say_latest_model(config, home)
     result = run_session(config, home)
-    print(
-        f"session {result.session}: decided {result.decided} bars ({result.total} in all), "
-        f"equity {result.equity:,.2f}; files in {result.directory}"
-    )
+    if len(s.symbols) > 1:
+        # A book decides each symbol at each time: its decisions are bars times symbols.
+        n = len(s.symbols)
+        decided = f"{result.decided // n:,} bars of {n} symbols ({result.total:,} decisions in all)"
+    else:
+        decided = f"{result.decided} bars ({result.total} in all)"
+    equity = f"equity {result.equity:,.2f}"
+    print(f"session {result.session}: decided {decided}, {equity}; files in {result.directory}")
     return 0
 
 

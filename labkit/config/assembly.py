@@ -94,6 +94,7 @@ def build_book_engine(
     home: Path | None = None,
     strict: bool = True,
     observer: Observer | None = None,
+    book: Book | None = None,
 ) -> BookEngine:
     """Return an engine over the universe `symbols`: one book, each symbol its own strategy and gates.
 
@@ -107,5 +108,5 @@ def build_book_engine(
         strategies[symbol] = build_strategy(one, home, strict)
         gates[symbol] = build_gates(one, book=True)
     settings = BookSettings(engine_settings(config, mode), config.portfolio)
-    book = Book.start(config.session.capital, symbols)
+    book = book if book is not None else Book.start(config.session.capital, symbols)
     return BookEngine(settings, strategies, gates, book, journal, clock, observer)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, field_validator, model_validator
 
 from labkit.data.retry import DataConfig
 from labkit.engine.book import PortfolioConfig
@@ -41,6 +41,8 @@ class SessionConfig(BaseModel):
     name: str = "default"
     mode: Literal["shadow", "paper"] = "paper"
     symbol: str = "BTC/USDT"
+    # A book over a universe (`--symbols A,B,C`): the symbols in decision order; `symbol` is the first.
+    symbols: tuple[str, ...] = ()
     timeframe: str = "1m"
     interval: float = Field(
         60.0, gt=0, le=86_400, description="seconds between heartbeats and polls (0.5 to 86400)"
@@ -93,6 +95,37 @@ class SessionConfig(BaseModel):
         if not is_symbol(value):
             raise ValueError(SYMBOL_RULE)
         return value
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _universe(cls, value: Any) -> Any:
+        from labkit.data.universe import parse_symbols
+
+        if value is None or value == "" or value == () or value == []:
+            return ()
+        try:
+            symbols = parse_symbols(value, "symbols")
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("symbols: ")) from None
+        for symbol in symbols:
+            _one_printable_line(symbol, "a symbol", MAX_SYMBOL)
+            if not is_symbol(symbol):
+                raise ValueError(f"{symbol!r}: {SYMBOL_RULE}")
+        return tuple(symbols)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_symbol(cls, data: Any) -> Any:
+        # A book's `symbol` is its first symbol: what a single-symbol view of it names.
+        if isinstance(data, dict) and data.get("symbols"):
+            from labkit.data.universe import parse_symbols
+
+            try:
+                first = parse_symbols(data["symbols"], "symbols")[0]
+            except (ConfigError, TypeError):
+                return data  # the field's own validator names what is wrong
+            return {**data, "symbol": first}
+        return data
 
     @field_validator("timeframe")
     @classmethod

@@ -30,12 +30,33 @@ class Universe:
     def __len__(self) -> int:
         return len(self.times)
 
-    def rows(self, lo: int, hi: int) -> Universe:
+    def rows(self, lo: int | None, hi: int | None) -> Universe:
         """Return times ``lo .. hi-1`` of the universe (a piece of a run, as a live session gets it)."""
-        cut = slice(lo, hi)
+        return self[slice(lo, hi)]
+
+    def __getitem__(self, which: slice | np.ndarray) -> Universe:
+        # A slice of times, or a boolean mask over them, as a bar frame is cut: the session runner
+        # cuts a replay's range and a live backlog the same way for one symbol or a book.
         return Universe(
-            self.symbols, self.times[cut], {c: a[cut] for c, a in self.columns.items()}, self.present[cut]
+            self.symbols,
+            self.times[which],
+            {c: a[which] for c, a in self.columns.items()},
+            self.present[which],
         )
+
+    @property
+    def iloc(self) -> Universe:
+        """The universe itself, cut by position with ``[lo:hi]`` as a bar frame's ``iloc`` is."""
+        return self
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        """The times as UTC timestamps, as a bar frame's index."""
+        return pd.DatetimeIndex(pd.to_datetime(self.times, unit="ms", utc=True), name="ts")
+
+    def bars_by_symbol(self) -> dict[str, pd.DataFrame]:
+        """Return each symbol's own bars, in the universe's order."""
+        return {symbol: self.bars(symbol) for symbol in self.symbols}
 
     def bars(self, symbol: str) -> pd.DataFrame:
         """Return `symbol`'s own bars (only the times it has a bar), as a bar frame."""

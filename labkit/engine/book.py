@@ -117,7 +117,6 @@ class BookEngine:
         clock: Callable[[], int] = now_ms,
         observer: Observer | None = None,
     ) -> None:
-        self.settings = settings
         self.symbols = tuple(strategies)
         self.strategies = dict(strategies)
         self.gates = {symbol: list(chain) for symbol, chain in gates.items()}
@@ -126,15 +125,14 @@ class BookEngine:
         self.clock = clock
         self.observer = observer if observer is not None else Observer()
         self.run_id = secrets.token_hex(4)
-        s = settings.engine
-        self.lines = {
-            symbol: LineEncoder(s.session, s.mode, symbol, s.timeframe, strategy.model_id, self.run_id)
-            for symbol, strategy in self.strategies.items()
-        }
+        self.settings = settings
         self.equity = np.empty(0)  # the book's equity at each time's last close, after a process
         self._engaged: set[int] = set()
         self._reserved: dict[int, float] = {}  # cash an entry waiting for its open will spend, by symbol
         self._equity_parts: list[np.ndarray] = []
+        # Symbols of the time `book.top.last_ts` already decided when a run was cut off mid-time
+        # (0: that time is whole); the next `process` decides the rest of it first.
+        self.partial = 0
         # What each symbol's lines refused, by (stage, reason), and the net P&L of its closed trades.
         self.blocks: dict[str, Counter[tuple[str, str]]] = {symbol: Counter() for symbol in self.symbols}
         self.closed_pnl: dict[str, list[float]] = {symbol: [] for symbol in self.symbols}
@@ -143,6 +141,20 @@ class BookEngine:
         self._history: dict[str, pd.DataFrame] = {}
         self._last_close = np.full(len(self.symbols), np.nan)
         self._tail = np.empty((0, len(self.symbols)))
+
+    @property
+    def settings(self) -> BookSettings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: BookSettings) -> None:
+        # A transition changes the mode mid-session: the lines from then on say so.
+        self._settings = settings
+        s = settings.engine
+        self.lines = {
+            symbol: LineEncoder(s.session, s.mode, symbol, s.timeframe, strategy.model_id, self.run_id)
+            for symbol, strategy in self.strategies.items()
+        }
 
     @functools.cached_property
     def warmup(self) -> int:
@@ -171,6 +183,51 @@ class BookEngine:
             if leg.pending_side == 1 and leg.pending_units is not None:
                 self._reserved[j] = leg.pending_units * self._last_close[j] * cost
 
+    def unavailable(self, times: list[int], now: int) -> None:
+        """Journal a HOLD for every symbol at each due time the source could not deliver.
+
+        As alone: there is no bar to judge, so no gate is asked (stage ``data``, reason
+        ``data_unavailable``), and an order waiting for the open is cancelled, naming its seq.
+        """
+        top, lines = self.book.top, self.lines
+        for ts in times:
+            if top.last_ts is not None and ts <= top.last_ts:
+                continue
+            top.roll_day(ts // DAY_MS)
+            marks = self._last_close.copy()
+            marks[np.isnan(marks)] = 0.0
+            positions = np.array([self.book.legs[symbol].position for symbol in self.symbols])
+            equity = top.cash + float(positions @ marks)
+            for j, symbol in enumerate(self.symbols):
+                leg = self.book.legs[symbol]
+                detail: dict[str, Any] = {}
+                if leg.pending_side:
+                    detail["cancelled_order_seq"] = leg.pending_seq
+                    leg.pending_side, leg.pending_seq, leg.pending_reason = 0, -1, None
+                    leg.pending_units = leg.pending_atr = None
+                    self._reserved.pop(j, None)
+                top.last_seq += 1
+                if self.journal is not None:
+                    price = self._last_close[j]
+                    line = lines[symbol].line(
+                        top.last_seq,
+                        iso_s(ts),
+                        iso_ms(self.clock()),
+                        None if price != price else float(price),
+                        HOLD,
+                        HOLD,
+                        None,
+                        {"stage": "data", "reason": "data_unavailable", "detail": detail},
+                        None,
+                        leg.position,
+                        top.cash,
+                        equity,
+                    )
+                    self.journal.write(line)
+            top.last_ts, top.last_equity = ts, equity
+        if self.journal is not None:
+            self.journal.flush()
+
     def equity_curve(self) -> np.ndarray:
         """The book's equity at each time's last close, over every run of this engine."""
         return np.concatenate(self._equity_parts) if self._equity_parts else np.empty(0)
@@ -182,6 +239,14 @@ class BookEngine:
         """
         if tuple(universe.symbols) != self.symbols:
             raise ValueError(f"universe symbols {universe.symbols} differ from the book's {self.symbols}")
+        last_ts = self.book.top.last_ts
+        if last_ts is not None and len(universe.times):
+            # Times already decided are skipped; a time decided only in part (a run cut off while
+            # writing it) is finished: its first `partial` symbols have their lines.
+            keep = universe.times >= last_ts if self.partial else universe.times > last_ts
+            if not keep.all():
+                universe = universe[keep]
+        skip = self.partial if len(universe.times) and universe.times[0] == last_ts else 0
         n_t, n_s = len(universe.times), len(self.symbols)
         if not n_t:
             return 0
@@ -194,10 +259,12 @@ class BookEngine:
         pos = np.array([leg.position for leg in legs])
         start = (top.cash, pos.copy())
         self.equity = np.empty(n_t)
-        # The symbols held or with an entry waiting, and the cash those entries will spend.
+        # The symbols held or with an entry waiting, and the cash those entries will spend (a command
+        # between runs may have cancelled an entry: it spends nothing).
         self._engaged = {j for j, leg in enumerate(legs) if leg.position > 0 or leg.pending_side == 1}
+        self._reserved = {j: v for j, v in self._reserved.items() if legs[j].pending_side == 1}
         # Cells are visited in (time, symbol) order; a heap holds the ones an order or exit made busy.
-        busy = [(int(t), int(j)) for t, j in zip(*np.nonzero(plan.side), strict=True)]
+        busy = [(int(t), int(j)) for t, j in zip(*np.nonzero(plan.side), strict=True) if t or j >= skip]
         busy += [
             (int(plan.rows[j][0]), j) for j, leg in enumerate(legs) if leg.pending_side and len(plan.rows[j])
         ]
@@ -207,6 +274,7 @@ class BookEngine:
                 for j, leg in enumerate(legs)
                 if leg.position > 0 and len(plan.rows[j])
             ]
+        busy = [(t, j) for t, j in busy if t or j >= skip]
         heapq.heapify(busy)
         changes: list[tuple[int, float, int, float]] = []  # (cell, cash after, symbol, its position after)
         cell_lines: dict[int, bytes] = {}
@@ -243,7 +311,7 @@ class BookEngine:
                 done = t
             ts = int(universe.times[t])
             k = int(plan.own_index[t, j])
-            seq = top.last_seq + 1 + t * n_s + j  # every cell has a line, so its seq is its place
+            seq = top.last_seq + 1 + t * n_s + j - skip  # every cell has a line: its seq is its place
             day = ts // DAY_MS
             leg.roll_day(day)
             fill = exit_fill = None
@@ -323,20 +391,21 @@ class BookEngine:
                 )
                 cell_lines[t * n_s + j] = encoder.encode(line)
         top.peak_equity = self._advance(plan, pos, done, n_t, peak)
-        self._count_quiet_blocks(plan, {change[0] for change in changes})
+        self._count_quiet_blocks(plan, {change[0] for change in changes}, skip)
         if self.journal is not None:
-            self._write(plan, start, changes, cell_lines)
-        top.last_seq += n_t * n_s
+            self._write(plan, start, changes, cell_lines, skip)
+        top.last_seq += n_t * n_s - skip
+        self.partial = 0
         top.last_ts = int(universe.times[-1])
         self._equity_parts.append(self.equity)
         seen = plan.close_ff[-1] > 0
         self._last_close[seen] = plan.close_ff[-1][seen]
         if self.settings.portfolio.max_correlation is not None:
-            keep = self.settings.portfolio.correlation_window + 1
-            self._tail = np.vstack([self._tail, plan.close_ff])[-keep:]
+            window = self.settings.portfolio.correlation_window + 1
+            self._tail = np.vstack([self._tail, plan.close_ff])[-window:]
         for leg in legs:
             leg.cash = top.cash
-        return n_t * n_s
+        return n_t * n_s - skip
 
     def _judge(
         self, plan: _Plan, t: int, j: int, k: int, proposed: int, price: float, equity: float, peak: float
@@ -471,7 +540,7 @@ class BookEngine:
             correlated_scale=limits.correlated_scale,
         )
 
-    def _count_quiet_blocks(self, plan: _Plan, stepped: set[int]) -> None:
+    def _count_quiet_blocks(self, plan: _Plan, stepped: set[int], skip: int) -> None:
         # The cells not stepped through hold; a run-wide answer (warm-up, a halt) may have refused
         # them, as their lines say.
         n_s = len(self.symbols)
@@ -483,7 +552,7 @@ class BookEngine:
                     answer = plan.answers[j][gate.name]
                     for k in _blocked(answer):
                         t = int(plan.rows[j][k])
-                        if plan.side[t, j] != side or t * n_s + j in stepped:
+                        if plan.side[t, j] != side or t * n_s + j in stepped or t * n_s + j < skip:
                             continue
                         if plan.settled_block(j, side, k) is answer[k]:  # the first in chain order
                             block = answer[k]
@@ -496,19 +565,20 @@ class BookEngine:
         start: tuple[float, np.ndarray],
         changes: list[tuple[int, float, int, float]],
         cell_lines: dict[int, bytes],
+        skip: int,
     ) -> None:
         # Every cell's line in (time, symbol) order: the stepped ones as they were written, the others
         # holding, with the book as the last stepped cell before them left it.
         assert self.journal is not None
         n_t, n_s = plan.close.shape
-        first = self.book.top.last_seq + 1
+        first = self.book.top.last_seq + 1 - skip
         encoders = [self.lines[symbol] for symbol in self.symbols]
         cash, pos = start[0], start[1].copy()
         at, out = 0, []
         for t in range(n_t):
             ts = iso_s(int(plan.times[t]))
             stamp = iso_ms(self.clock())
-            for j in range(n_s):
+            for j in range(0 if t else skip, n_s):
                 cell = t * n_s + j
                 if cell in cell_lines:
                     out.append(cell_lines[cell])
@@ -634,6 +704,8 @@ class _Plan:
             plan.own_index[rows, j] = np.arange(len(rows))
             # The symbol's bars from earlier runs come first: a strategy looks back over them.
             history, bars = engine._history.get(symbol), universe.bars(symbol)
+            if history is not None and len(history) and len(bars):
+                history = history[history.index < bars.index[0]]  # a time finished after a cut
             window = pd.concat([history, bars]) if history is not None and len(history) else bars
             offset = len(window) - len(bars)
             plan.offset.append(offset)

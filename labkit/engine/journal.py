@@ -288,7 +288,7 @@ class JournalWriter:
             self._file.close()
 
 
-def first_gap(path: Path) -> tuple[int, int, int] | None:
+def first_gap(path: Path, symbols: Sequence[str] = ()) -> tuple[int, int, int] | None:
     """Return (line, seq expected, seq found) at the journal's first damaged line (`journal_damage`).
 
     None when every line is a whole decision and follows the one before, from 0. A line that is not
@@ -302,7 +302,7 @@ def first_gap(path: Path) -> tuple[int, int, int] | None:
     >>> first_gap(p)
     (1, 0, -1)
     """
-    damage = journal_damage(path)
+    damage = journal_damage(path, symbols)
     return None if damage is None else (damage.line, damage.expected, damage.found)
 
 
@@ -316,20 +316,20 @@ class JournalDamage:
     problem: str  # what is wrong with it, in words
 
 
-def journal_damage(path: Path) -> JournalDamage | None:
+def journal_damage(path: Path, symbols: Sequence[str] = ()) -> JournalDamage | None:
     """Return the journal's first damaged line, or None when the whole journal is sound.
 
     A torn last line (a kill mid-write) is not damage: the next append cuts it. See `checked_lines`.
     """
     try:
-        for _ in checked_lines(path):
+        for _ in checked_lines(path, symbols):
             pass
     except JournalError as exc:
         return exc.damage
     return None
 
 
-def checked_lines(path: Path) -> Iterator[dict[str, Any]]:
+def checked_lines(path: Path, symbols: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
     """Yield every whole line of the journal, in order, each checked to be the decision due there.
 
     One streaming pass, quicker than `read_journal` loading the same lines. Every line must be JSON
@@ -341,6 +341,13 @@ def checked_lines(path: Path) -> Iterator[dict[str, Any]]:
     newline) is left out, as the next append cuts it. What this cannot see: a byte changed in a
     text, a price or a confidence that still reads as one.
 
+    A book's journal (`symbols`, more than one, in the book's order) has a line per time and symbol:
+    the symbols in that order at each time, ``ts`` later only when the first symbol comes round
+    again, each symbol's ``position`` unchanged since its own line before unless a fill came
+    between, the book's ``cash`` likewise, and ``equity`` the cash plus every position at its close
+    of that time (checked once the time's last symbol is read; to a relative 1e-9, as the engine
+    keeps the sum as fills move it).
+
     Raises
     ------
     JournalError
@@ -351,6 +358,8 @@ def checked_lines(path: Path) -> Iterator[dict[str, Any]]:
     loads, whole, whole_exit = orjson.loads, _FIELD_SET, _FIELD_SET_EXIT
     numbers, prices, fills, actions = _NUMBERS, _PRICE_TYPES, _FILL_TYPES, _ACTIONS
     expected, previous = 0, _NO_LINE
+    book = _BookCheck(symbols) if len(symbols) > 1 else None
+    unlike = book.unlike if book is not None else _unlike
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if raw[-1:] != b"\n":
@@ -374,13 +383,74 @@ def checked_lines(path: Path) -> Iterator[dict[str, Any]]:
                 or type(line["fill"]) not in fills
                 or type(line["ts"]) is not str
                 or line["schema"] != SCHEMA
-                or _unlike(line, previous)
+                or unlike(line, previous)
             ):
-                found, problem = _what_is_wrong(line, expected, previous)
+                found, problem = _what_is_wrong(line, expected, previous, book)
                 raise _damaged(path, number, expected, found, problem)
             previous = line
             expected += 1
             yield line
+
+
+class _BookCheck:
+    """What a book's journal must keep from line to line (`checked_lines` with symbols)."""
+
+    def __init__(self, symbols: Sequence[str]) -> None:
+        self.symbols = list(symbols)
+        self.next = {s: self.symbols[(i + 1) % len(self.symbols)] for i, s in enumerate(self.symbols)}
+        self.position: dict[str, float] = {}
+        self.price: dict[str, float] = {}
+        self.time: list[tuple[dict[str, Any], dict[str, float]]] = []  # the lines of the time so far
+
+    def unlike(self, line: dict[str, Any], previous: dict[str, Any]) -> bool:
+        return bool(self.why_not(line, previous))
+
+    def why_not(self, line: dict[str, Any], previous: dict[str, Any]) -> str:
+        # Why `line` cannot follow `previous` in a book (empty when it can); remembers it when it can.
+        symbol, filled = line["symbol"], line["fill"] is not None or EXIT_FILL in line
+        first = previous is _NO_LINE
+        due = self.symbols[0] if first else self.next.get(previous["symbol"])
+        if symbol != due:
+            return f"symbol {symbol!r} where {due!r} was due (the book's symbols in order at each time)"
+        new_time = symbol == self.symbols[0]
+        if not first and (line["ts"] <= previous["ts"] if new_time else line["ts"] != previous["ts"]):
+            return (
+                f"ts {line['ts']} does not follow the line before's {previous['ts']} "
+                "(a time's symbols, then the next time)"
+            )
+        if not first:
+            for name in ("session", "timeframe"):
+                if line[name] != previous[name]:
+                    return (
+                        f"{name} {line[name]!r} where the line before has {previous[name]!r} "
+                        "(one journal, one book)"
+                    )
+            if not filled and line["cash"] != previous["cash"]:
+                return (
+                    f"cash {line['cash']!r} where the line before left {previous['cash']!r}, "
+                    "with no fill between"
+                )
+        if not filled and symbol in self.position and line["position"] != self.position[symbol]:
+            return (
+                f"position {line['position']!r} where {symbol}'s line before left {self.position[symbol]!r}, "
+                "with no fill between"
+            )
+        if new_time:
+            self.time = []
+        self.position[symbol] = line["position"]
+        if line["price"] is not None:
+            self.price[symbol] = line["price"]
+        self.time.append((line, dict(self.position)))
+        if symbol == self.symbols[-1]:
+            # Every symbol's close of the time is known: each line marked the book at them.
+            for one, held in self.time:
+                marked = one["cash"] + sum(units * self.price.get(s, 0.0) for s, units in held.items())
+                if abs(one["equity"] - marked) > 1e-9 * max(1.0, abs(marked)):
+                    return (
+                        f"equity {one['equity']!r} of the {one['symbol']} line (seq {one['seq']}) is not "
+                        f"cash + every position x its close at {one['ts']} ({marked!r})"
+                    )
+        return ""
 
 
 _FIELD_SET = frozenset(FIELDS)
@@ -411,7 +481,9 @@ def _unlike(line: dict[str, Any], previous: dict[str, Any]) -> bool:
     )
 
 
-def _what_is_wrong(line: Any, expected: int, previous: dict[str, Any]) -> tuple[int, str]:
+def _what_is_wrong(
+    line: Any, expected: int, previous: dict[str, Any], book: _BookCheck | None = None
+) -> tuple[int, str]:
     # The seq a damaged line holds (-1 when it is no decision line) and its problem, in words.
     if type(line) is not dict:
         return -1, f"not a decision line (a JSON {type(line).__name__}, not an object)"
@@ -440,7 +512,7 @@ def _what_is_wrong(line: Any, expected: int, previous: dict[str, Any]) -> tuple[
         return seq, f"seq {seq} where {expected} was due ({how})"
     if line["schema"] != SCHEMA:
         return seq, f"schema {line['schema']!r}: this labkit reads journal schema {SCHEMA}"
-    return seq, _does_not_follow(line, previous)
+    return seq, book.why_not(line, previous) if book is not None else _does_not_follow(line, previous)
 
 
 def _does_not_follow(line: dict[str, Any], previous: dict[str, Any]) -> str:

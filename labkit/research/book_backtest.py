@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from labkit.analysis import metrics
@@ -227,33 +226,26 @@ def _symbol_figures(
 def record_book_trial(config: LabkitConfig, result: BookResult) -> dict[str, Any]:
     """Record the book's trial and return ``trials`` and ``deflated_sharpe`` for its summary."""
     from labkit.analysis.formatting import finite
-    from labkit.analysis.trial_ledger import append_trial, identity_fields, trial_line, trial_stats
-    from labkit.research.trials import data_hash
+    from labkit.analysis.trial_ledger import append_trial, book_trial_line, trial_stats
 
     summary, s = result.summary, config.session
     symbols = list(summary["universe"])
-    family = ",".join(symbols)
-    # The book's family and identity name every symbol; its config is otherwise the user's.
-    as_book = config.model_copy(update={"session": s.model_copy(update={"symbol": family})})
+    append_trial(book_trial_line(config, symbols, "backtest", summary, book_data(result)))
+    stats = trial_stats(s.source, ",".join(symbols), s.timeframe)
+    returns = metrics.equity_returns(result.equity.to_numpy(dtype="float64"), s.capital)
+    dsr = metrics.deflated_sharpe_ratio(returns, stats.trials, stats.sharpe_variance)
+    return {"trials": stats.trials, "deflated_sharpe": finite(dsr)}
+
+
+def book_data(result: BookResult) -> dict[str, Any]:
+    """Return which bars a book run was measured on, for its trial line (one hash over every symbol's)."""
+    from labkit.research.trials import data_hash
+
+    summary = result.summary
     digest = hashlib.sha256("".join(data_hash(bars) for bars in result.bars.values()).encode())
-    data = {
+    return {
         "first_ts": summary.get("first_ts"),
         "last_ts": summary.get("last_ts"),
         "bars": summary["bars"],
         "hash": digest.hexdigest()[:16],
     }
-    model = summary.get("strategy")
-    line = trial_line(as_book, "backtest", summary, data)
-    fields = {
-        **identity_fields(as_book, str(model) if model is not None else None),
-        "symbols": symbols,
-        "book_gates": list(config.gates.enabled),
-        "portfolio": summary["portfolio"],
-    }
-    line["identity"] = hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-    line.update(symbols=symbols, gates=list(config.gates.enabled), portfolio=summary["portfolio"])
-    append_trial(line)
-    stats = trial_stats(s.source, family, s.timeframe)
-    returns = metrics.equity_returns(result.equity.to_numpy(dtype="float64"), s.capital)
-    dsr = metrics.deflated_sharpe_ratio(returns, stats.trials, stats.sharpe_variance)
-    return {"trials": stats.trials, "deflated_sharpe": finite(dsr)}

@@ -293,14 +293,16 @@ def apply_command(state: SessionState, cmd: dict[str, Any], mode: str) -> Applie
         return Applied(stop=True)
     if name == "emergency_stop":
         portfolio.halted, portfolio.halt_reason = True, "emergency_stop"
-        if portfolio.pending_side == 1:
-            # An entry decided on the last bar has not filled yet: it never will.
-            log.info("emergency stop cancels the entry decided at seq %d", portfolio.pending_seq)
-            portfolio.pending_side, portfolio.pending_seq = 0, -1
-        if portfolio.position > 0 and portfolio.pending_side != -1:
-            # Flatten at the very next open: the fastest exit a bar-by-bar engine can make.
-            portfolio.pending_side, portfolio.pending_seq = -1, portfolio.last_seq
-            portfolio.pending_reason = "emergency_stop"
+        # A book halts as one and flattens every symbol it holds, each at its next open.
+        for position in [portfolio, *(state.legs or {}).values()]:
+            if position.pending_side == 1:
+                # An entry decided on the last bar has not filled yet: it never will.
+                log.info("emergency stop cancels the entry decided at seq %d", position.pending_seq)
+                position.pending_side, position.pending_seq = 0, -1
+            if position.position > 0 and position.pending_side != -1:
+                # Flatten at the very next open: the fastest exit a bar-by-bar engine can make.
+                position.pending_side, position.pending_seq = -1, portfolio.last_seq
+                position.pending_reason = "emergency_stop"
     elif name == "resume":
         portfolio.halted, portfolio.halt_reason, portfolio.reduce_only = False, None, False
     elif name == "reduce_only":

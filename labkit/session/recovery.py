@@ -7,6 +7,7 @@ then brings the book forward, once the run goes on.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import orjson
 
@@ -15,7 +16,7 @@ from labkit.engine.journal import JournalError, checked_lines
 from labkit.errors import DataError
 from labkit.session.paths import SessionPaths
 from labkit.session.state import SessionState
-from labkit.timeutil import parse_instant
+from labkit.timeutil import DAY_MS, parse_instant
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def lines_to_recover(state: SessionState, paths: SessionPaths) -> int:
     last_seq = state.portfolio.last_seq
     end = -1
     try:
-        for line in checked_lines(paths.decisions):
+        for line in checked_lines(paths.decisions, list(state.legs or ())):
             end = line["seq"]
     except JournalError as exc:
         raise DataError(f"{exc}; the journal is damaged: {_RESTORE}") from None
@@ -81,8 +82,14 @@ def fold_lines(state: SessionState, paths: SessionPaths, count: int) -> int:
         for _ in range(count):
             line = orjson.loads(handle.readline())
             fill = line.get("fill") or {}
-            if highs is None and (portfolio.trailing_dist is not None or "trailing_price" in fill):
+            trailing = portfolio.trailing_dist is not None or "trailing_price" in fill
+            if state.legs is not None:
+                trailing = trailing or any(leg.trailing_dist is not None for leg in state.legs.values())
+            if highs is None and trailing:
                 highs = _tape_highs(paths)
+            if state.legs is not None:
+                _fold_book_line(state, line, highs)
+                continue
             high = None if highs is None else highs.get(parse_instant(line["ts"]))
             portfolio.replay_line(line, high)
     log.warning(
@@ -94,13 +101,27 @@ def fold_lines(state: SessionState, paths: SessionPaths, count: int) -> int:
     return count
 
 
-def _tape_highs(paths: SessionPaths) -> dict[int, float]:
+def _fold_book_line(state: SessionState, line: dict[str, Any], highs: dict[Any, float] | None) -> None:
+    # A book's line moves its symbol's leg (position, orders, exits) and the book's cash and marks.
+    assert state.legs is not None
+    top, ts = state.portfolio, parse_instant(line["ts"])
+    high = None if highs is None else highs.get((ts, line["symbol"]))
+    state.legs[line["symbol"]].replay_line(line, high)
+    top.roll_day(ts // DAY_MS)  # the book's day starts from the last line's equity, as the engine's
+    top.cash = line["cash"]
+    top.peak_equity = max(top.peak_equity, line["equity"])
+    top.last_equity = line["equity"]
+    top.last_seq, top.last_ts = line["seq"], ts
+
+
+def _tape_highs(paths: SessionPaths) -> dict[Any, float]:
     # Each consumed bar's high by its open: what a trailing stop ratcheted on while the journal ran
     # ahead of the state. A bar missing from the tape leaves the stop where it was.
     if not paths.tape.exists():
         return {}
+    # A book's bars are keyed by (open, symbol).
     return {
-        int(row["ts"]): float(row["high"])
+        (int(row["ts"]), row["symbol"]) if "symbol" in row else int(row["ts"]): float(row["high"])
         for row in iter_lines(paths.tape)
         if row.get("kind") in ("bar", "history")
     }

@@ -76,7 +76,7 @@ def replay_session(home: Path, session: str) -> ReplayResult:
     mismatch = journal_against_state(paths, last)
     if mismatch is not None:
         return ReplayResult(session, 0, False, mismatch=mismatch)
-    gap = first_gap(paths.decisions)
+    gap = first_gap(paths.decisions, config.session.symbols)
     if gap is not None and gap[2] < 0:
         raise _not_a_decision(paths.decisions, gap[0])
     if gap is not None and gap[2] != gap[1]:
@@ -167,8 +167,6 @@ def journal_against_state(paths: SessionPaths, last: dict[str, Any] | None) -> s
     return None
 
 
-
-
 def _count_lines(path: Path) -> int:
     # The number of the last whole line: how many newlines the file holds.
     with open(path, "rb") as handle:
@@ -204,6 +202,9 @@ def _feed_tape(config: LabkitConfig, tape: Path, out: Path, last_ts: int | None,
 def _feed_engine(
     config: LabkitConfig, tape: Path, journal: JournalWriter, last_ts: int | None, home: Path
 ) -> None:
+    if len(config.session.symbols) > 1:
+        _feed_book(config, tape, journal, last_ts, home)
+        return
     mode: str = config.session.mode
     engine = build_engine(config, mode, journal=journal, home=home, strict=False)
     history: dict[int, dict[str, Any]] = {}  # by bar time: a restart before any decision primes again
@@ -244,6 +245,63 @@ def _feed_engine(
             if applied.mode:
                 mode = applied.mode
                 engine.settings = engine_settings(config, mode)
+        else:
+            raise ValueError(kind)
+    commit(last_ts)
+
+
+def _feed_book(
+    config: LabkitConfig, tape: Path, journal: JournalWriter, last_ts: int | None, home: Path
+) -> None:
+    # A book's tape, fed as `_feed_engine` feeds one symbol's: each run of bars decided at one `now`
+    # (their rows name their symbols) becomes one universe, history primes, commands apply between.
+    from labkit.config.assembly import build_book_engine
+    from labkit.data.universe import align
+    from labkit.engine.book import BookSettings
+
+    symbols = list(config.session.symbols)
+    mode: str = config.session.mode
+    engine = build_book_engine(config, symbols, mode, journal=journal, home=home, strict=False)
+    top = engine.book.top
+    history: dict[tuple[int, str], dict[str, Any]] = {}
+    buffered: list[dict[str, Any]] = []
+
+    def universe(rows: list[dict[str, Any]]) -> Any:
+        return align({s: frame([r for r in rows if r["symbol"] == s]) for s in symbols})
+
+    def commit(upto: int | None) -> None:
+        rows = [r for r in buffered if upto is not None and r["ts"] <= upto]
+        buffered.clear()
+        if rows and history and top.last_ts is None:
+            engine.prime(universe([history[k] for k in sorted(history)]).bars_by_symbol())
+        start = 0
+        for end in range(1, len(rows) + 1):
+            if end == len(rows) or (rows[end]["kind"], rows[end]["now"]) != (
+                rows[start]["kind"],
+                rows[start]["now"],
+            ):
+                group = rows[start:end]
+                if group[0]["kind"] == "unavailable":
+                    engine.unavailable([r["ts"] for r in group], group[0]["now"])
+                else:
+                    engine.process(universe(group), now=group[0]["now"])
+                start = end
+
+    for row in iter_lines(tape):
+        kind = row["kind"]
+        if kind == "history":
+            if top.last_ts is None and not buffered:
+                history[(row["ts"], row["symbol"])] = row
+        elif kind in ("bar", "unavailable"):
+            buffered.append(row)
+        elif kind == "commit":
+            commit(row["last_ts"])
+        elif kind == "command":
+            commit(top.last_ts)
+            applied = apply_command(SessionState(top, legs=engine.book.legs), row["command"], mode)
+            if applied.mode:
+                mode = applied.mode
+                engine.settings = BookSettings(engine_settings(config, mode), config.portfolio)
         else:
             raise ValueError(kind)
     commit(last_ts)

@@ -29,10 +29,10 @@ from labkit.config.ranges import replay_range
 from labkit.config.schema import LabkitConfig
 from labkit.data.bars import empty_bars
 from labkit.data.registry import Source, open_source
-from labkit.engine.core import Engine
 from labkit.engine.journal import JournalWriter, line_fills
 from labkit.errors import ConfigError, SourceUnavailableError
 from labkit.home import as_path
+from labkit.session.book_run import BookRunMixin
 from labkit.session.control import (
     RUN_ENDED_WHY,
     Applied,
@@ -119,7 +119,8 @@ def run_session(
             _create(paths, config, identity, source, home)
         with hold_lock(paths):
             saved = load_state(paths)  # again: a run that just ended may have moved it on
-            run = _SessionRun(config, paths, source, saved, identity, stop, clock, strategy)
+            kind = _BookSessionRun if len(s.symbols) > 1 else _SessionRun
+            run = kind(config, paths, source, saved, identity, stop, clock, strategy)
             _clean_leftovers(paths)
             signals.started()
             return run.run(progress, since, until, first)
@@ -156,6 +157,18 @@ def _first_bars(
     # asks for its warm-up window, so a source that cannot serve bars is refused at the door.
     s = config.session
     tf = timeframe_ms(s.timeframe)
+    if since is not None and until is not None and len(s.symbols) > 1:
+        from labkit.data.universe import align
+
+        universe = align(source.universe_bars(list(s.symbols), s.timeframe, since, until))
+        if s.max_bars:
+            universe = universe.iloc[-s.max_bars :]
+        if not len(universe):
+            raise ConfigError(
+                f"session.since: {s.source} has no bars of {', '.join(s.symbols)} {s.timeframe} in "
+                f"[{iso_s(since)}, {iso_s(until)})"
+            )
+        return universe  # a book's bars: the runner reads them alike
     if since is not None and until is not None:
         bars = source.bars(s.symbol, s.timeframe, since, until)
         if s.max_bars:
@@ -237,19 +250,26 @@ class _SessionRun:
             write_json_atomic(paths.config, redacted(config))
         self.journal = JournalWriter(paths.decisions)  # cuts a torn last line, with a warning
         self.tape = TapeWriter(paths.tape)
-        self.engine: Engine = build_engine(
-            config,
-            identity["mode"],
+        self.engine: Any = self._engine(strategy)
+        self.heartbeat = Heartbeat(paths, s.name, identity["mode"], self._market())
+        self._logged_blocks: dict[tuple[str, str], int] = {}
+
+    def _engine(self, strategy: Strategy | None) -> Any:
+        return build_engine(
+            self.config,
+            self.identity["mode"],
             self.portfolio,
             self.journal,
-            clock,
+            self.clock,
             on_event=self._log_event,
-            home=paths.home,
+            home=self.paths.home,
             strict=False,
             strategy=strategy,
         )
-        self.heartbeat = Heartbeat(paths, s.name, identity["mode"], s.symbol)
-        self._logged_blocks: dict[tuple[str, str], int] = {}
+
+    def _market(self) -> str:
+        # What the heartbeat and the start-up line name: the symbol (a book's run names them all).
+        return self.config.session.symbol
 
     def _recover(self) -> None:
         # Inside the session log, so what recovery says is kept with the session.
@@ -286,7 +306,7 @@ class _SessionRun:
                 "session %s starts: %s %s %s, pace %s, pid %d",
                 s.name,
                 self.identity["mode"],
-                s.symbol,
+                self._market(),
                 s.timeframe,
                 s.pace,
                 os.getpid(),
@@ -308,11 +328,14 @@ class _SessionRun:
                 self._cancel_queued_stops()
                 log.info("session %s stops after %d decisions", s.name, port.last_seq + 1)
             # Every run is a trial of its market, at any pace: the session's equity so far.
-            record_session_trial(self.config, self.paths.decisions, self.engine.strategy.model_id)
+            record_session_trial(self.config, self.paths.decisions, self._model_id())
         status = "halted" if port.halted else "stopped"
         return SessionResult(
             s.name, self.paths.root, port.last_seq - before, port.last_seq + 1, port.last_equity, status
         )
+
+    def _model_id(self) -> str:
+        return str(self.engine.strategy.model_id)
 
     def _bars(self, since: int, until: int) -> pd.DataFrame:
         s = self.config.session
@@ -416,8 +439,7 @@ class _SessionRun:
         if s.max_bars:
             since = int(bars.index[0].value // 1_000_000)
         self._prime_resumed(since)
-        last = self.portfolio.last_ts
-        todo = bars if last is None else bars[bars.index > pd.Timestamp(last, unit="ms", tz="UTC")]
+        todo = self._undecided(bars)
         if not len(todo):
             log.info("session %s: nothing to decide, every bar of the range is decided", s.name)
             return
@@ -433,13 +455,23 @@ class _SessionRun:
                 self._poll_commands()
                 bar.update(len(chunk))
 
+    def _undecided(self, bars: pd.DataFrame) -> pd.DataFrame:
+        # The bars of a range the session has not decided yet.
+        last = self.portfolio.last_ts
+        return bars if last is None else bars[bars.index > pd.Timestamp(last, unit="ms", tz="UTC")]
+
+    def _next_due(self) -> int | None:
+        # The open of the first bar not decided yet (None before the first decision).
+        last = self.portfolio.last_ts
+        return None if last is None else last + self.tf
+
     def _follow_clock(self) -> None:
         s, tf, engine = self.config.session, self.tf, self.engine
         until = parse_instant(s.until, "session.until") if s.until else None
         start_at = parse_instant(s.since, "session.since") if s.since else None
         if self.portfolio.last_ts is not None:
             self._prime_resumed(start_at or 0)
-            first_new = self.portfolio.last_ts + tf
+            first_new = self._next_due() or 0
         else:
             # A new live session starts at the last closed bar, warmed up on the bars before it, so
             # its first decision is already a real one instead of half an hour of insufficient_data.
@@ -451,8 +483,8 @@ class _SessionRun:
         while not self.stop.is_set():
             now = self.clock()
             current_open = (now // tf) * tf  # the forming bar; everything before it has closed
-            last = self.portfolio.last_ts
-            first = last + tf if last is not None else first_new
+            due = self._next_due()
+            first = due if due is not None else first_new
             end = current_open if until is None else min(current_open, until)
             if first < end:
                 try:
@@ -482,6 +514,10 @@ class _SessionRun:
             self._poll_commands()
             next_close = current_open + tf
             self.stop.wait(max(0.0, min(beat_every, (next_close - self.clock()) / 1000.0)) + 0.001)
+
+
+class _BookSessionRun(BookRunMixin, _SessionRun):
+    """A session over a universe: the book's engine, bars and tape in a session's life."""
 
 
 class _stop_on_signals:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 STATE_SCHEMA = 1
 # What defines a session: a run that disagrees on one of these is refused (the journal would mix two
 # markets or strategies). A resume also takes the rest of RESUMED from the session's files.
-DEFINING = ("symbol", "timeframe", "source", "strategy")
+DEFINING = ("symbol", "symbols", "timeframe", "source", "strategy")
 RESUMED = (*DEFINING, "mode", "seed", "capital", "interval", "calendar", "exchange")
 
 
@@ -38,12 +38,15 @@ class SessionState:
     control_offset: int = 0  # bytes of control.jsonl already applied
     journal_offset: int = 0  # bytes of decisions.jsonl this state accounts for
     transitions: list[dict[str, Any]] = field(default_factory=list)
+    # A book over a universe: each symbol's leg (`portfolio` is then the book's cash and counters).
+    legs: dict[str, Portfolio] | None = None
 
     @classmethod
     def from_saved(cls, saved: dict[str, Any] | None, capital: float) -> SessionState:
         """Return the state ``state.json`` holds, or a fresh one with `capital` when there is none."""
         if not saved:
             return cls(Portfolio.start(capital))
+        legs = saved.get("legs")
         book = saved.get("portfolio", {})
 
         # Before the book and the session's offsets were apart, state.json kept them all in "portfolio".
@@ -55,6 +58,7 @@ class SessionState:
             control_offset=int(pick("control_offset", 0)),
             journal_offset=int(pick("journal_offset", 0)),
             transitions=list(pick("transitions", [])),
+            legs=None if legs is None else {s: Portfolio.from_dict(leg) for s, leg in legs.items()},
         )
 
 
@@ -75,6 +79,7 @@ def save_state(paths: SessionPaths, state: SessionState, identity: dict[str, Any
         "journal_offset": state.journal_offset,
         "transitions": state.transitions,
         "portfolio": state.portfolio.to_dict(),
+        **({} if state.legs is None else {"legs": {s: leg.to_dict() for s, leg in state.legs.items()}}),
     }
     bad = first_non_finite(document)
     if bad is not None:
@@ -171,6 +176,7 @@ class _SavedState(BaseModel):
     journal_offset: int = Field(0, ge=0)
     transitions: list[dict[str, Any]] = []
     portfolio: Portfolio
+    legs: dict[str, Portfolio] | None = None
 
 
 _STATE = TypeAdapter(_SavedState)
@@ -192,9 +198,14 @@ def session_identity(config: LabkitConfig, strategy_id: str, mode: str | None = 
     return {
         "session": s.name,
         "mode": mode or s.mode,
-        **{key: getattr(s, key) for key in DEFINING if key != "strategy"},
+        **{key: _plain(getattr(s, key)) for key in DEFINING if key != "strategy"},
         "strategy": strategy_id,
     }
+
+
+def _plain(value: Any) -> Any:
+    # As state.json holds it: a book's symbols as a list.
+    return list(value) if isinstance(value, tuple) else value
 
 
 def resume_overrides(home: Path, name: str, overrides: dict[str, Any]) -> dict[str, Any]:

@@ -59,6 +59,14 @@ def session_status(home: str | Path, name: str) -> dict[str, Any]:
             last_decision_ts=None if port.get("last_ts") is None else iso_s(port["last_ts"]),
             updated_at=state.get("updated_at"),
         )
+        if state.get("legs"):
+            # A book: every symbol it trades and each one's position (the book itself holds none).
+            status.update(
+                symbol=",".join(state.get("symbols") or state["legs"]),
+                symbols=list(state.get("symbols") or state["legs"]),
+                position=None,
+                positions={symbol: leg.get("position") for symbol, leg in state["legs"].items()},
+            )
     elif beat:
         status.update(
             source_of_truth="heartbeat",
@@ -128,7 +136,7 @@ def status_line(status: dict[str, Any], now: int | None = None) -> str:
     return (
         f"{status['session']}: {status['status_word']}  {status.get('mode')} {status.get('symbol')} "
         f"{status.get('timeframe') or ''}  decisions {status.get('decisions')}  last bar {bar}  "
-        f"equity {equity}  position {status.get('position')}{pid}  last beat {beat}{halted}"
+        f"equity {equity}  {_holding(status)}{pid}  last beat {beat}{halted}"
     )
 
 
@@ -140,3 +148,12 @@ def pid_alive(pid: Any) -> bool:
         return isinstance(pid, int) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def _holding(status: dict[str, Any]) -> str:
+    # One symbol's position, or a book's: the symbols it holds (all flat when none).
+    positions = status.get("positions")
+    if positions is None:
+        return f"position {status.get('position')}"
+    held = [symbol for symbol, units in positions.items() if units]
+    return f"holding {', '.join(held)}" if held else f"flat in {len(positions)} symbols"

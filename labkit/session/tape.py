@@ -42,10 +42,12 @@ class TapeWriter:
         self.path = path
         self._file = open_append(path)  # cuts a torn last line, with a warning
 
-    def bars(self, bars: pd.DataFrame, kind: str, now: int | None = None) -> None:
+    def bars(self, bars: pd.DataFrame, kind: str, now: int | None = None, symbol: str | None = None) -> None:
+        """Record `bars` as `kind` (``bar`` or ``history``); a book's name their `symbol`."""
         if not len(bars):
             return
         columns = [ts_ms(bars).tolist()] + [bars[c].to_numpy(dtype="float64").tolist() for c in COLUMNS]
+        named = {} if symbol is None else {"symbol": symbol}
         with self._naming_the_file():
             write, encode = self._file.write, _encode
             for t, o, h, low, c, v in zip(*columns, strict=True):
@@ -53,6 +55,7 @@ class TapeWriter:
                     encode(
                         {
                             "kind": kind,
+                            **named,
                             "ts": t,
                             "open": o,
                             "high": h,

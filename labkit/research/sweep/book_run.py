@@ -8,10 +8,7 @@ append, and it is the line `record_book_trial` appends for the same book, of kin
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any
-
-import orjson
 
 if TYPE_CHECKING:
     from labkit.config.schema import LabkitConfig
@@ -32,9 +29,9 @@ def run_book(
     from labkit.analysis.metrics import equity_returns
     from labkit.errors import ConfigError
     from labkit.research.book_backtest import run_book_backtest
+    from labkit.research.sweep.bar_files import read_bars
     from labkit.research.sweep.plan import book_config
     from labkit.research.sweep.store import return_blocks
-    from labkit.research.sweep.worker import read_bars
     from labkit.research.trials import config_hash
 
     members = [(str(symbol), str(path)) for symbol, path in task["book"]]
@@ -60,34 +57,13 @@ def run_book(
 
 
 def book_trial_line(config: LabkitConfig, result: BookResult, kind: str = "sweep") -> dict[str, Any]:
-    """Return the trial line of a book run without appending it.
+    """Return the trial line of a book run without appending it (`trial_ledger.book_trial_line`).
 
-    The line `labkit.research.book_backtest.record_book_trial` appends: the family and identity
-    name every symbol, and the identity holds the book's gates and ``portfolio`` limits, so a
-    book swept and the same book backtested are one trial.
+    The line `labkit.research.book_backtest.record_book_trial` appends, so a book swept and the
+    same book backtested are one trial.
     """
-    from labkit.analysis.trial_ledger import identity_fields, trial_line
-    from labkit.research.sweep.plan import book_config
-    from labkit.research.trials import data_hash
+    from labkit.analysis.trial_ledger import book_trial_line as line_of
+    from labkit.research.book_backtest import book_data
 
     summary = result.summary
-    symbols = list(summary["universe"])
-    as_book = book_config(config, symbols)
-    digest = hashlib.sha256("".join(data_hash(bars) for bars in result.bars.values()).encode())
-    data = {
-        "first_ts": summary.get("first_ts"),
-        "last_ts": summary.get("last_ts"),
-        "bars": summary["bars"],
-        "hash": digest.hexdigest()[:16],
-    }
-    model = summary.get("strategy")
-    line = trial_line(as_book, kind, summary, data)
-    fields = {
-        **identity_fields(as_book, str(model) if model is not None else None),
-        "symbols": symbols,
-        "book_gates": list(config.gates.enabled),
-        "portfolio": summary["portfolio"],
-    }
-    line["identity"] = hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-    line.update(symbols=symbols, gates=list(config.gates.enabled), portfolio=summary["portfolio"])
-    return line
+    return line_of(config, list(summary["universe"]), kind, summary, book_data(result))

@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import OrderedDict
 from typing import Any
+
+from labkit.research.sweep.bar_files import read_bars
 
 # Thread pools (OpenMP, BLAS) of one run: N workers on N cores must not start N pools each.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -26,10 +27,6 @@ NOT_SCALAR = frozenset({"gates", "blocks", "guardrail_halt"})
 # Summary fields the grid's columns already hold (`fee`, `slippage`), and the money slippage cost.
 DROPPED = frozenset({"fee", "slippage_rate"})
 RENAMED = {"slippage": "slippage_paid"}
-
-_CACHE_FILES = 2
-_cache: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
-_cache_lock = threading.Lock()
 
 
 def init_worker(parent_pid: int) -> None:
@@ -114,29 +111,6 @@ def _backtest(task: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dic
     trial = trial_record(config, bars, result.summary, kind="sweep")
     returns = equity_returns(result.equity.to_numpy(dtype="float64"), s.capital)
     return result.summary, trial, return_blocks(returns)
-
-
-def read_bars(path: str, since_ms: int, until_ms: int, keep: int = _CACHE_FILES) -> Any:
-    """Return the bars of ``[since_ms, until_ms)`` from a Parquet bar file, read once per version.
-
-    `keep` is how many files stay read: a book's runs read all its members' files, each run.
-    """
-    import pandas as pd
-
-    from labkit.data.bars import slice_range
-
-    stat = os.stat(path)
-    key = (path, stat.st_mtime_ns, stat.st_size)
-    with _cache_lock:
-        bars = _cache.get(key)
-        if bars is None:
-            bars = pd.read_parquet(path)
-            _cache[key] = bars
-            while len(_cache) > max(keep, _CACHE_FILES):
-                _cache.popitem(last=False)
-        else:
-            _cache.move_to_end(key)
-    return slice_range(bars, since_ms, until_ms)
 
 
 def _error_text(exc: BaseException) -> str:
