@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -149,6 +150,11 @@ def _book_backtest(
     summary = result.summary
     # A book is a trial too, of its own family: the deflated Sharpe ratio pays for every book tried.
     summary.update(record_book_trial(config, result))
+    from labkit.research.backtest import in_sample_warning
+
+    warning = in_sample_warning(summary)
+    if warning is not None:
+        print(f"labkit backtest: warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary, default=str))
     else:

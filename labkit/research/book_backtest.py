@@ -130,6 +130,11 @@ def run_book_backtest(
         if writer is not None:
             writer.close()
     summary = _book_summary(config, engine, universe)
+    # Every symbol's strategy is bound to the same model (pooled) or none: the first one says which,
+    # and how much of the book's bars its training window covers.
+    from labkit.research.backtest import model_evidence
+
+    summary.update(model_evidence(next(iter(engine.strategies.values())), home, universe.times))
     if journal is not None:
         from labkit.research.backtest import save_summary
 

@@ -167,7 +167,15 @@ def test_cli_train_symbols_then_book_backtest_names_the_pooled_model_for_every_s
         str(journal), "--json",
     )  # fmt: skip
     code_ls, out_ls, _ = _cli(capsys, home, "models")
+    # The same book on the pooled model's own training bars: it says so.
+    code_in, out_in, err_in = _cli(
+        capsys, home, "backtest", *market_flags, "--symbols", UNIVERSE, "--since", "2026-01-05T06:00",
+        "--until", "2026-01-05T09:00", "--strategy", "model", "--model", trained["model_id"], "--json",
+    )  # fmt: skip
     # Assert
+    assert code_in == 0, err_in
+    assert json.loads(out_in)["in_sample_fraction"] == 1.0 and "warning" in err_in
+    assert json.loads(out_bt)["in_sample_fraction"] == 0.0
     assert code_bt == 0, err_bt
     assert trained["symbols"] == UNIVERSE.split(",")
     assert f"--model latest: {trained['model_id']}" in err_bt
