@@ -4,8 +4,11 @@ At each time any symbol has a bar, the symbols are decided in the book's order (
 gave), each as the single-symbol engine decides a bar: fill the order waiting for this open, check
 the exits the engine enforces, mark the book at the close, ask the symbol's strategy, run the gate
 chain, write the line. Cash is the book's: an entry spends from it and every line says how much is
-left. Equity is the book's too: cash plus every position marked at its latest close. ``seq`` counts
-the book's lines, one gapless sequence over every symbol.
+left; an entry decided but not yet filled has its cost set aside, so the next symbol's entry on the
+same bar cannot size itself on it. Equity is the book's too: cash plus every position marked at this
+time's close (all bars of a time close together; a symbol without a bar at its latest close), so
+every line of a time after its last fill shows the same equity. ``seq`` counts the book's lines, one
+gapless sequence over every symbol.
 
 What is per symbol and what is the book's follows one rule: the guardrails on loss (daily loss,
 drawdown) and the halts judge the book; every other gate and counter (trades today, the losing
@@ -91,9 +94,6 @@ class Book:
     @classmethod
     def start(cls, capital: float, symbols: Sequence[str]) -> Book:
         return cls(Portfolio.start(capital), {symbol: Portfolio.start(capital) for symbol in symbols})
-
-    def held(self) -> list[str]:
-        return [symbol for symbol, leg in self.legs.items() if leg.position > 0]
 
 
 @dataclass(frozen=True)
