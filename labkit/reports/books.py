@@ -3,7 +3,9 @@
 A book over a universe (`labkit.engine.book`) writes one line per (bar, symbol), in the universe's
 order at each bar, every line carrying the book's cash and equity. So the book's equity at a bar is
 the last line of that bar's time, and anything about trades is read one symbol at a time: a
-symbol's lines are a single-symbol journal whose cash and equity happen to be shared.
+symbol's lines are a single-symbol journal whose cash and equity happen to be shared. Telling a book
+apart and pairing its trades (`is_book`, `universe`, `symbol_frames`, `book_trips`) live in
+`labkit.analysis.book_journal`, where readiness reads them too.
 """
 
 from __future__ import annotations
@@ -13,26 +15,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from labkit.analysis.book_journal import book_trips as book_trips
+from labkit.analysis.book_journal import is_book as is_book
+from labkit.analysis.book_journal import symbol_frames, universe
 from labkit.analysis.formatting import money, share
 from labkit.analysis.trips import blocking_table, exit_reasons, reason_code, round_trips
-
-
-def is_book(journal: pd.DataFrame) -> bool:
-    """Return True when the journal decided more than one symbol: a book over a universe.
-
-    A frame without a ``symbol`` column (a table of a journal's lines, built elsewhere) is one market.
-    """
-    return len(journal) > 0 and "symbol" in journal.columns and journal["symbol"].nunique() > 1
-
-
-def universe(journal: pd.DataFrame) -> list[str]:
-    """Return the journal's symbols in the universe's order (the order of the lines at a bar)."""
-    return list(dict.fromkeys(str(s) for s in journal["symbol"]))
-
-
-def symbol_frames(journal: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Return each symbol's lines, in the universe's order, each indexed from 0 like a journal."""
-    return {s: journal[journal["symbol"] == s].reset_index(drop=True) for s in universe(journal)}
 
 
 def closes(journal: pd.DataFrame) -> pd.DataFrame:
@@ -67,18 +54,6 @@ def book_bars(journal: pd.DataFrame, capital: float) -> pd.DataFrame:
     last = journal.groupby("ts", sort=True).tail(1).reset_index(drop=True)
     hold = equal_weight_hold(journal, capital)
     return last.assign(price=hold.reindex(pd.DatetimeIndex(last["ts"])).to_numpy(dtype=float))
-
-
-def book_trips(journal: pd.DataFrame) -> pd.DataFrame:
-    """Return every symbol's closed round trips (`round_trips`), a ``symbol`` column first, by exit."""
-    frames = [round_trips(f).assign(symbol=s) for s, f in symbol_frames(journal).items()]
-    trips = (
-        pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else None
-    )
-    if trips is None:
-        return round_trips(journal.iloc[0:0]).assign(symbol=pd.Series(dtype=object))
-    trips = trips.sort_values("exit_ts", kind="stable").reset_index(drop=True)
-    return trips[["symbol", *[c for c in trips.columns if c != "symbol"]]]
 
 
 def book_exit_reasons(journal: pd.DataFrame) -> list[str]:
@@ -165,16 +140,43 @@ def attribution_table(table: pd.DataFrame, currency: str) -> pd.DataFrame:
 
 
 def exposure(journal: pd.DataFrame) -> pd.DataFrame:
-    """Return the book's gross exposure and the symbols it held, a row per bar time.
+    """Return the book's gross exposure, its heat and the symbols it held, a row per bar time.
 
     ``gross`` is the sum over symbols of position x latest close, over the book's equity, both at
-    the bar's end; ``held`` counts the symbols with a position.
+    the bar's end; ``heat`` what the book loses if every open position's stop is hit, over the same
+    equity (the `portfolio_heat` gate's measure: units x (entry price - stop) from each entry's fill,
+    the whole cost of a position without a stop); ``held`` counts the symbols with a position.
     """
     positions = journal.pivot_table(index="ts", columns="symbol", values="position", aggfunc="last")
     positions = positions.reindex(columns=universe(journal)).sort_index().ffill().fillna(0.0)
     value = (positions * closes(journal).fillna(0.0)).sum(axis=1)
     equity = journal.groupby("ts", sort=True)["equity"].last().astype(float)
-    return pd.DataFrame({"gross": value / equity, "held": (positions > 0).sum(axis=1)})
+    risk = stop_risk(journal).reindex(positions.index).ffill().fillna(0.0)
+    return pd.DataFrame(
+        {"gross": value / equity, "heat": risk.sum(axis=1) / equity, "held": (positions > 0).sum(axis=1)}
+    )
+
+
+def stop_risk(journal: pd.DataFrame) -> pd.DataFrame:
+    """Return each symbol's open stop risk in quote, at the bar times its fills changed it.
+
+    An entry's fill sets it to units x (fill price - stop price), or units x fill price when the
+    entry had no stop; an exit's sets it to 0 (an exit on the entry's own bar, too).
+    """
+    columns = {}
+    for symbol, frame in symbol_frames(journal).items():
+        at: dict[pd.Timestamp, float] = {}
+        for ts, fill, exit_fill in zip(
+            frame["ts"], frame["fill"], frame.get("exit_fill", [None] * len(frame)), strict=True
+        ):
+            for one in (fill, exit_fill):
+                if isinstance(one, Mapping) and one.get("side") == "BUY":
+                    stop = one.get("stop_price")
+                    at[ts] = one["units"] * (one["price"] - stop if stop is not None else one["price"])
+                elif isinstance(one, Mapping):
+                    at[ts] = 0.0
+        columns[symbol] = pd.Series(at, dtype=float)
+    return pd.DataFrame(columns).sort_index()
 
 
 def return_correlation(journal: pd.DataFrame) -> pd.DataFrame:

@@ -304,9 +304,9 @@ def correlation_figure(table: pd.DataFrame, noise: float, horizon: int) -> Figur
 
 
 def exposure_figure(table: pd.DataFrame, title: str = "Exposure and heat") -> Figure:
-    """Return a book's gross exposure in % of its equity (top) and the symbols it held (bottom).
+    """Return a book's gross exposure and heat in % of its equity (top) and the symbols it held (bottom).
 
-    `table` has a row per bar time with ``gross`` (a fraction) and ``held``
+    `table` has a row per bar time with ``gross`` and ``heat`` (fractions) and ``held``
     (`labkit.reports.books.exposure`).
     """
     fig = Figure(figsize=(10, 4.5), layout="constrained")
@@ -314,13 +314,28 @@ def exposure_figure(table: pd.DataFrame, title: str = "Exposure and heat") -> Fi
     if len(table):
         x = times(pd.Series(table.index))
         top.fill_between(
-            *envelope(x, table["gross"].to_numpy(dtype=float) * 100), 0, color=BLUE, lw=0, alpha=0.6
+            *envelope(x, table["gross"].to_numpy(dtype=float) * 100),
+            0,
+            color=BLUE,
+            lw=0,
+            alpha=0.6,
+            label="gross exposure",
         )
+        if "heat" in table:
+            top.step(
+                x,
+                table["heat"].to_numpy(dtype=float) * 100,
+                where="post",
+                color=RED,
+                lw=0.9,
+                label="heat (stop risk)",
+            )
+            top.legend(loc="upper left", fontsize="small")
         top.axhline(100, color=GREY, lw=0.8, ls="--")
         bottom.step(x, table["held"].to_numpy(dtype=float), where="post", color=ORANGE, lw=0.8)
         bottom.set_ylim(-0.2, max(1.0, float(table["held"].max())) + 0.4)
         bottom.yaxis.get_major_locator().set_params(integer=True)
-    top.set(title=title, ylabel="gross exposure %")
+    top.set(title=title, ylabel="% of equity")
     bottom.set(ylabel="symbols held")
     _time_axis(bottom)
     return fig

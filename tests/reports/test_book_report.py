@@ -214,3 +214,28 @@ def test_book_report_when_its_summary_names_the_source_draws_each_symbols_own_ca
         assert frame is not None, why
         assert frame["close"].to_numpy() == pytest.approx(bars[symbol]["close"].to_numpy(), rel=1e-12)
     assert 0 < backtest_figures(bt)["exposure_pct"] <= 100.0
+
+
+def test_heat_when_entries_carry_stops_is_their_stop_risk_and_stays_near_the_limit(tmp_path):
+    # Arrange: risk-sized entries with a stop, at most 3% of equity at stop risk.
+    env = {
+        "LABKIT_RISK__SIZING": "risk",
+        "LABKIT_RISK__STOP_ATR": "40",  # wide stops: entries are sized by risk, not by the cash
+        "LABKIT_RISK__RISK_PER_TRADE": "0.02",
+        "LABKIT_PORTFOLIO__MAX_HEAT": "0.03",
+    }
+    universe = align(universe_bars(SYMBOLS, "5m", START, START + 2 * 86_400_000))
+    path = tmp_path / "book.jsonl"
+    writer = JournalWriter(path)
+    engine = build_book_engine(
+        load_config(None, {}, environ=env), list(universe.symbols), "backtest", journal=writer
+    )
+    engine.process(universe)
+    writer.close()
+    bt = load_backtest(path, tmp_path)
+    # Act
+    table = books.exposure(bt.journal)
+    # Assert: some stop risk was open, never much above the limit (equity moves after each entry)
+    assert table["heat"].max() > 0.015
+    assert table["heat"].max() <= 0.03 * 1.1
+    assert (table["heat"] <= table["gross"] + 1e-9).all()  # a stop risks less than the whole position
