@@ -1,7 +1,7 @@
 """Readiness: what a session's journal says about it, per day and per week, and the saved verdicts.
 
 Metrics (`metrics`), round trips and blocks (`trips`), the counterfactual gate ledger
-(`counterfactual`), calendar periods (`periods`), daily health
+(`counterfactual`), calendar periods (`periods`), a book's journal read per time (`times`), daily health
 (`daily`), the weekly promotion gates (`weekly`) and saved verdicts (`verdicts`). The names below
 are the ones notebooks use.
 """

@@ -1,5 +1,4 @@
-"""Daily shadow health of one UTC day of a session.
-"""
+"""Daily shadow health of one UTC day of a session."""
 
 from __future__ import annotations
 
@@ -20,9 +19,9 @@ from labkit.analysis.trips import (
     _equity_before,
     blocking_table,
     journal_fills,
-    round_trips,
 )
 from labkit.config.schema import ReadinessConfig
+from labkit.readiness.times import closed_trips, decided_times, without_no_bar
 from labkit.readiness.weekly import decision_lag_ms, forward_mask
 from labkit.strategies.sides import BUY, SELL
 
@@ -48,22 +47,41 @@ def daily_health(
     fee), from the last equity before the day (or `capital`, or the day's first equity);
     ``max_drawdown`` is measured from the peak within the day and ``session_drawdown`` from the
     session's running peak. Undefined figures are None.
+
+    A book's journal (`labkit.engine.book`) is read per time (`labkit.readiness.times`): a decision
+    is a time every symbol decided, replays and heartbeat gaps count times, PnL and drawdowns are the
+    book's equity's. Actions, fills, blocks and closed trades are every symbol's (a symbol's
+    ``no_bar`` line is not a block), and ``data_error_share`` is of every symbol's bars expected.
     """
     start, end = day_bounds(day)
     calendar = calendar or MarketCalendar()
     journal = _columns(journal)
+    # A book is read per time (`labkit.readiness.times`): its lines count as one decision per time,
+    # its equity is the book's at each close; actions, fills and blocks are every symbol's lines.
+    lag = decision_lag_ms(ReadinessConfig(), timeframe_ms)
+    read = decided_times(journal, forward_mask(journal, timeframe_ms, lag))
+    times = read.times
     rows = _between(journal, start, end)
-    decisions, expected = coverage(journal, start, end, timeframe_ms, calendar)
-    gaps = heartbeat_gaps(journal, timeframe_ms).loc[rows.index] if len(rows) else pd.Series(dtype=float)
-    start_equity = _equity_before(journal, start, capital)
-    end_equity = float(rows["equity"].iloc[-1]) if len(rows) else start_equity
+    day_times = _between(times, start, end)
+    decisions, expected = coverage(times[["ts"]], start, end, timeframe_ms, calendar)
+    gaps = (
+        heartbeat_gaps(times, timeframe_ms).loc[day_times.index] if len(day_times) else pd.Series(dtype=float)
+    )
+    start_equity = _equity_before(times, start, capital)
+    end_equity = float(day_times["equity"].iloc[-1]) if len(day_times) else start_equity
     fills = journal_fills(rows)  # an exit on its entry's own bar is a fill of its own
-    closed = round_trips(journal)
+    closed = closed_trips(journal)
     closed = closed[(closed["exit_ts"] >= start) & (closed["exit_ts"] < end)] if len(closed) else closed
     data_errors = _data_errors(rows)
     # Lines decided long after their bar closed (a fast replay, a catch-up after downtime) are
     # counted here as decisions, and named: the weekly verdict counts them as missing.
-    late = ~forward_mask(rows, timeframe_ms, decision_lag_ms(ReadinessConfig(), timeframe_ms))
+    late = (
+        ~read.forward[((times["ts"] >= start) & (times["ts"] < end)).to_numpy()]
+        if len(times)
+        else read.forward
+    )
+    cells = expected * read.symbols  # every symbol could have a data error at every bar
+    blocks = without_no_bar(rows)
     return _clean(
         {
             "day": day,
@@ -77,16 +95,18 @@ def daily_health(
             "heartbeat_gaps": int((gaps > 0).sum()),
             "max_gap_seconds": float(gaps.max()) if len(gaps) else 0.0,
             "data_errors": data_errors,
-            "data_error_share": data_errors / expected if expected else math.nan,
+            "data_error_share": data_errors / cells if cells else math.nan,
             "actions": {
                 side: int((rows["action"] == side).sum()) if len(rows) else 0 for side in (BUY, SELL)
             },
             "fills": {side: int((fills["fill_side"] == side).sum()) for side in (BUY, SELL)},
-            "blocked": int((rows["stage"].fillna("passed") != "passed").sum()) if len(rows) else 0,
+            "blocked": int((blocks["stage"].fillna("passed") != "passed").sum()) if len(blocks) else 0,
             "blocking_stages": (
-                rows.loc[rows["stage"] != "passed", "stage"].value_counts().to_dict() if len(rows) else {}
+                blocks.loc[blocks["stage"] != "passed", "stage"].value_counts().to_dict()
+                if len(blocks)
+                else {}
             ),
-            "top_reasons": blocking_table(rows, top=3).to_dict("records"),
+            "top_reasons": blocking_table(blocks, top=3).to_dict("records"),
             "trades_closed": len(closed),
             "start_equity": start_equity,
             "end_equity": end_equity,
@@ -95,8 +115,8 @@ def daily_health(
             "realized_pnl": float(closed["net_pnl"].sum()) if len(closed) else 0.0,
             "fees": float(fills["fill_fee"].sum()) if len(fills) else 0.0,
             "slippage": float(fills["fill_slippage_cost"].sum()) if len(fills) else 0.0,
-            "max_drawdown": max_drawdown(rows["equity"], start_equity) if len(rows) else math.nan,
-            "session_drawdown": _session_drawdown(journal, start, end, capital),
+            "max_drawdown": max_drawdown(day_times["equity"], start_equity) if len(day_times) else math.nan,
+            "session_drawdown": _session_drawdown(times, start, end, capital),
             "calendar": calendar.describe(),
         }
     )

@@ -30,6 +30,7 @@ from labkit.analysis.metrics import (
 from labkit.analysis.periods import week_bounds
 from labkit.analysis.trips import _equity_before, round_trips
 from labkit.config.schema import ReadinessConfig
+from labkit.readiness.times import decided_times
 from labkit.readiness.weekly import weekly_readiness
 
 
@@ -44,11 +45,14 @@ def sharpe_evidence(
 ) -> dict[str, Any]:
     """Return the week's Sharpe ratio, its deflated Sharpe ratio and the track record it still needs.
 
-    Returns are the bar-to-bar changes of marked equity within the week, the first measured from the
-    equity before it. `trials` and `sharpe_variance` (per observation) come from the trial registry;
-    with fewer than two trials the deflated ratio is the PSR against zero.
+    Returns are the bar-to-bar changes of marked equity within the week (a book's: of its equity at
+    each decided time), the first measured from the equity before it. `trials` and
+    `sharpe_variance` (per observation) come from the trial registry; with fewer than two trials
+    the deflated ratio is the PSR against zero.
     """
     start, end = week_bounds(week)
+    # A book's returns are its equity's from one decided time to the next, not line to line.
+    journal = decided_times(journal, np.ones(len(journal), dtype=bool)).times
     rows = journal[(journal["ts"] >= start) & (journal["ts"] < end)] if len(journal) else journal
     base = _equity_before(journal, start, capital) if len(journal) else math.nan
     equity = rows["equity"].to_numpy(dtype=float) if len(rows) else np.empty(0)

@@ -75,7 +75,9 @@ def judge_week(
             )
     s = saved.get("session", {})
     tf, capital = timeframe_ms(s.get("timeframe", "1m")), s.get("capital")
-    stats = trial_stats(str(s.get("source")), str(s.get("symbol")), str(s.get("timeframe")))
+    # A book's trial family names its symbols joined by commas (`book_trial_line`).
+    family = ",".join(s["symbols"]) if s.get("symbols") else str(s.get("symbol"))
+    stats = trial_stats(str(s.get("source")), family, str(s.get("timeframe")))
     models = tuple(str(m) for m in journal["model"].dropna().unique()) if "model" in journal else ()
     result = weekly_readiness(
         journal,
@@ -133,7 +135,9 @@ def _with_evidence(
     s, broker = saved.get("session", {}), saved.get("broker", {})
     tf, capital = timeframe_ms(s.get("timeframe", "1m")), float(s.get("capital", 10_000.0))
     evidence = sharpe_evidence(journal, result.week, tf, market, stats.trials, stats.sharpe_variance, capital)
-    bars = tape_bars(paths.tape)
+    # Refilling replays one market's orders against its bars: a book's shared cash is not refilled
+    # (`labkit.analysis.execution.refill`), so a book's verdict stands without that check.
+    bars = tape_bars(paths.tape) if len(s.get("symbols") or ()) < 2 else pd.DataFrame()
     execution = (
         execution_check(
             journal,

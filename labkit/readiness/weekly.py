@@ -42,9 +42,9 @@ from labkit.analysis.trips import (
     _data_errors,
     _equity_before,
     entry_blocks,
-    round_trips,
 )
 from labkit.data.bars import quote_currency
+from labkit.readiness.times import DecidedTimes, closed_trips, decided_times
 
 if TYPE_CHECKING:  # a report reads verdicts without loading every config (issue 17)
     from labkit.config.schema import ReadinessConfig
@@ -277,21 +277,27 @@ def weekly_readiness(
         Further refusals (``code``, ``explanation``) found in the session's files, such as a
         ``config.json`` edited after the session was created (``config_changed``).
 
-    Only forward decisions (`forward_mask`) are evidence; trades count when the lines recording
-    their entry and exit fills were forward. Trades belong to the week they close in. Each gate is
-    computed even when it cannot pass (too few trades, no bars): its figures are then NaN and its
-    explanation says why it failed.
+    A book's journal (a line per time and symbol) is read per time (`labkit.readiness.times`):
+    decisions are the times every symbol decided, drawdown and returns are the book's equity's, and
+    trades are every symbol's round trips. Only forward decisions (`forward_mask`) are evidence;
+    trades count when the lines recording their entry and exit fills were forward. Trades belong
+    to the week they close in. Each gate is computed even when it cannot pass (too few trades, no
+    bars): its figures are then NaN and its explanation says why it failed.
     """
     start, end = week_bounds(week)
     calendar = calendar or MarketCalendar()
     journal = _columns(journal)
-    forward = forward_mask(journal, timeframe_ms, decision_lag_ms(config, timeframe_ms))
+    # A book's lines are read per time (`labkit.readiness.times`): a single symbol's are its times.
+    read = decided_times(journal, forward_mask(journal, timeframe_ms, decision_lag_ms(config, timeframe_ms)))
+    times, forward = read.times, read.forward
     rows_all = _between(journal, start, end)
-    evidence = journal[forward]
-    rows = _between(evidence, start, end)
+    rows = _between(journal[read.line_forward], start, end)
+    in_week = ((times["ts"] >= start) & (times["ts"] < end)).to_numpy() if len(times) else forward
+    forward_in_week = int((forward & in_week).sum())
     # `coverage` reads the times only: slicing one column is cheaper than slicing them all.
-    decisions, expected = coverage(evidence[["ts"]], start, end, timeframe_ms, calendar)
-    trips = _forward_trips(journal, evidence)
+    evidence = times.loc[forward, ["ts"]]
+    decisions, expected = coverage(evidence, start, end, timeframe_ms, calendar)
+    trips = _forward_trips(journal, read)
     trips = trips[(trips["exit_ts"] >= start) & (trips["exit_ts"] < end)] if len(trips) else trips
     returns = trips["net_return"].to_numpy(dtype=float)
     unit = quote_currency(str(journal["symbol"].iloc[-1])) if len(journal) and "symbol" in journal else ""
@@ -301,14 +307,15 @@ def weekly_readiness(
         _activity_gate(len(trips), config),
         _edge_gate(returns, config),
         _stability_gate(trips, returns, edges, config),
-        _drawdown_gate(journal, start, end, capital, config, unit),
+        _drawdown_gate(times, start, end, capital, config, unit),
         _cost_gate(trips, rows, config, unit),
-        _health_gate(rows, expected, config),
+        # Every symbol could have a data error at every bar: a book's share is of its cells.
+        _health_gate(rows, expected * read.symbols, config),
         _deflated_sharpe_gate(
-            week_returns(journal, forward, start, end, capital), trials, sharpe_variance, config
+            week_returns(times, forward, start, end, capital), trials, sharpe_variance, config
         ),
     )
-    replays = len(rows_all) - len(rows)
+    replays = int(in_week.sum()) - forward_in_week
     return WeeklyReadiness(
         week=week,
         start=start.isoformat(),
@@ -324,7 +331,7 @@ def weekly_readiness(
         calendar={**calendar.to_dict(), "annualisation": calendar.annualisation(timeframe_ms)},
         thresholds=config.model_dump(mode="json"),
         replays=replays,
-        refusals=(*_refusals(len(rows), replays, start, end, in_sample), *(dict(d) for d in doubts)),
+        refusals=(*_refusals(forward_in_week, replays, start, end, in_sample), *(dict(d) for d in doubts)),
         what_if=tuple(what_if),
     )
 
@@ -389,11 +396,11 @@ def week_returns(
     return returns[np.asarray(forward, dtype=bool)[inside]]
 
 
-def _forward_trips(journal: pd.DataFrame, evidence: pd.DataFrame) -> pd.DataFrame:
-    trips = round_trips(journal)
-    if not len(trips) or len(evidence) == len(journal):
+def _forward_trips(journal: pd.DataFrame, read: DecidedTimes) -> pd.DataFrame:
+    trips = closed_trips(journal)
+    if not len(trips) or read.line_forward.all():
         return trips
-    forward = pd.Index(evidence["ts"])
+    forward = read.forward_times()
     return trips[trips["entry_ts"].isin(forward) & trips["exit_ts"].isin(forward)]
 
 

@@ -3,8 +3,9 @@ its summary and what its figures assume (the weekly and daily reports start from
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,16 @@ from labkit.engine.journal import read_journal
 from labkit.errors import ConfigError
 from labkit.readiness.weekly import WeeklyReadiness
 from labkit.reports.journals import exit_ledger_table, ledger_table
-from labkit.reports.tables import TearsheetTables, data_range, shown_parameters, utc
+from labkit.reports.tables import (
+    TearsheetTables,
+    benchmark_table,
+    data_range,
+    distribution_table,
+    drawdown_periods_table,
+    shown_parameters,
+    utc,
+    yearly_returns_table,
+)
 from labkit.session.paths import existing_session, read_saved_config
 from labkit.timeutil import now_ms, timeframe_ms
 
@@ -65,12 +75,105 @@ class SessionView(TearsheetTables):
         """Say how annualised figures count a year for this session (its calendar and timeframe)."""
         return self.market.annualisation(self.timeframe_ms)
 
-    def bars(self) -> pd.DataFrame:
-        """Return the bars the session consumed (from its tape), for fills at their opens."""
+    @property
+    def is_book(self) -> bool:
+        """True when the session is a book over a universe (its journal decides more than one symbol)."""
+        from labkit.reports.books import is_book
+
+        return is_book(self.journal)
+
+    @property
+    def symbols(self) -> list[str]:
+        """The symbols the session decided, in the book's order (one for a single symbol)."""
+        from labkit.reports.books import universe
+
+        return universe(self.journal) if len(self.journal) else [str(self.config["session"].get("symbol"))]
+
+    @cached_property
+    def per_bar(self) -> pd.DataFrame:
+        """The session as one line per bar: the journal itself, or a book's last line at each time.
+
+        A book's equity at a bar is its last line's, and its per-bar ``price`` is the universe's
+        equal-weight buy and hold (`labkit.reports.books.book_bars`), as the backtest report reads a
+        book: equity, drawdown, returns and every comparison with holding read the book.
+        """
+        if not self.is_book:
+            return self.journal
+        from labkit.reports.books import book_bars
+
+        return book_bars(self.journal, self.capital)
+
+    def symbol_journal(self, symbol: str) -> pd.DataFrame:
+        """Return one symbol's lines of the session (all of them for a single symbol)."""
+        if not self.is_book:
+            return self.journal
+        from labkit.reports.books import symbol_frames
+
+        return symbol_frames(self.journal)[symbol]
+
+    def trips(self) -> pd.DataFrame:
+        """Return the closed round trips, a book's paired per symbol (`labkit.reports.books.book_trips`)."""
+        from labkit.reports.books import book_trips
+
+        return book_trips(self.journal) if self.is_book else round_trips(self.journal)
+
+    def drawdown_periods(self, top: int = 5) -> pd.DataFrame:
+        """Return the `top` deepest drawdown periods of the equity at each bar (a book's), formatted."""
+        return drawdown_periods_table(self.per_bar, self.capital, top)
+
+    def against_benchmark(self) -> pd.DataFrame:
+        """Return alpha, beta, information ratio and correlation against buy and hold (a book's: the
+        universe's, in equal parts)."""
+        return benchmark_table(self.per_bar, self.capital, self.periods_per_year, self.annualisation)
+
+    def return_distribution(self) -> pd.DataFrame:
+        """Return the per-bar return distribution and the closed trades' streaks, Kelly and SQN."""
+        return distribution_table(self.per_bar, self.capital, self.trips() if self.is_book else None)
+
+    def yearly_returns(self) -> pd.DataFrame:
+        """Return each UTC year's return in %, beside buy and hold's (a book's: the universe's)."""
+        return yearly_returns_table(self.per_bar, self.capital)
+
+    def bars(self, symbol: str = "") -> pd.DataFrame:
+        """Return the bars the session consumed (from its tape), for fills at their opens.
+
+        A book's tape names each bar's symbol: its bars are `symbol`'s (default: the first).
+        """
         from labkit.session.paths import session_paths
         from labkit.session.tape import tape_bars
 
-        return tape_bars(session_paths(self.home, self.name).tape)
+        tape = session_paths(self.home, self.name).tape
+        if not self.is_book:
+            return tape_bars(tape)
+        from labkit._io import iter_lines
+        from labkit.session.tape import frame
+
+        want = symbol or self.symbols[0]
+        rows: dict[int, dict[str, Any]] = {}
+        if tape.exists():
+            rows = {
+                row["ts"]: row
+                for row in iter_lines(tape)
+                if row.get("kind") in ("bar", "history") and row.get("symbol") == want
+            }
+        return frame([rows[t] for t in sorted(rows)])
+
+    def _per_symbol(
+        self, table: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame], rows: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        # A book's table made one symbol at a time on its own bars, a ``symbol`` column first.
+        journal = self.journal if rows is None else rows
+        if not self.is_book:
+            return table(journal, self.bars())
+        from labkit.reports.books import symbol_frames
+
+        frames = symbol_frames(journal)
+        parts = [table(frames[s], self.bars(s)).assign(symbol=s) for s in self.symbols if s in frames]
+        if not parts:
+            return table(journal, self.bars())
+        joined = pd.concat(parts, ignore_index=True)
+        joined.attrs = dict(parts[0].attrs)
+        return joined[["symbol", *[c for c in joined.columns if c != "symbol"]]]
 
     @property
     def costs(self) -> dict[str, float]:
@@ -93,15 +196,16 @@ class SessionView(TearsheetTables):
         """
         from labkit.readiness.counterfactual import would_have_trades
 
-        journal = self.journal if rows is None else rows
-        return would_have_trades(journal, self.bars(), **self.ledger_inputs)
+        return self._per_symbol(
+            lambda journal, bars: would_have_trades(journal, bars, **self.ledger_inputs), rows
+        )
 
     def ledger(self, rows: pd.DataFrame | None = None) -> pd.DataFrame:
         """Return the counterfactual gate ledger of the session (all, or `rows`), unformatted."""
         from labkit.readiness.counterfactual import ledger
 
-        journal = self.journal if rows is None else rows
-        return ledger(journal, self.bars(), **self.ledger_inputs)
+        # A book's is each symbol's ledger, each sized against the book's cash as if it were alone.
+        return self._per_symbol(lambda journal, bars: ledger(journal, bars, **self.ledger_inputs), rows)
 
     def gate_ledger(self, rows: pd.DataFrame | None = None) -> pd.DataFrame:
         """Return the counterfactual gate ledger of the session (all, or `rows`), formatted for a report."""
@@ -111,7 +215,7 @@ class SessionView(TearsheetTables):
         """Return the session's enforced exits against holding to the next exit signal, formatted."""
         from labkit.readiness.counterfactual import exit_ledger
 
-        table = exit_ledger(self.journal, self.bars(), **self.costs)
+        table = self._per_symbol(lambda journal, bars: exit_ledger(journal, bars, **self.costs))
         return exit_ledger_table(table, quote_currency(self.config))
 
 
@@ -167,7 +271,7 @@ def report_header(
     items = {
         "report": kind,
         "parameters": shown_parameters(parameters),
-        "session": f"{view.name} ({s.get('mode')}, {s.get('symbol')} {s.get('timeframe')}, "
+        "session": f"{view.name} ({s.get('mode')}, {_market(view)} {s.get('timeframe')}, "
         f"source {s.get('source')})",
         "data range": data_range(frame),
         "model": ", ".join(models) or "none",
@@ -177,9 +281,24 @@ def report_header(
     return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="item"))
 
 
+def _market(view: SessionView) -> str:
+    # The symbol, or a book's symbols in words: ``a book of 3: BTC/USDT, ETH/USDT, SOL/USDT``.
+    symbols = view.symbols
+    return f"a book of {len(symbols)}: {', '.join(symbols)}" if view.is_book else symbols[0]
+
+
 def session_summary(journal: pd.DataFrame, capital: float, currency: str = "") -> pd.DataFrame:
-    """Return the summary figures of a whole session as a one-column table (money in `currency`)."""
-    trips = round_trips(journal)
+    """Return the summary figures of a whole session as a one-column table (money in `currency`).
+
+    A book's (`labkit.reports.books`): decisions count its lines (a line per time and symbol),
+    closed trades are every symbol's, the drawdown is its equity's at each time, and the open
+    position names the symbols still held.
+    """
+    from labkit.reports.books import book_bars, book_trips, is_book, open_symbols
+
+    book = is_book(journal)
+    trips = book_trips(journal) if book else round_trips(journal)
+    per_bar = book_bars(journal, capital) if book else journal
     equity = float(journal["equity"].iloc[-1]) if len(journal) else capital
     wins = int((trips["net_pnl"] > 0).sum()) if len(trips) else 0
     fills = journal_fills(journal)  # an exit on its entry's own bar is a fill of its own
@@ -198,9 +317,15 @@ def session_summary(journal: pd.DataFrame, capital: float, currency: str = "") -
         "net PnL": f"{money(equity - capital, currency)} ({share(equity / capital - 1, 2)})",
         "realized PnL": money(float(trips["net_pnl"].sum()) if len(trips) else 0.0, currency),
         "fees / slippage": f"{money(float(fees), currency)} / {money(float(slip), currency)}",
-        "max drawdown": share(max_drawdown(journal["equity"], capital), 2) if len(journal) else "n/a",
+        "max drawdown": share(max_drawdown(per_bar["equity"], capital), 2) if len(journal) else "n/a",
         "open position (units)": significant(float(journal["position"].iloc[-1]), 6) if len(journal) else "0",
     }
+    if book:
+        items["decisions"] = (
+            f"{len(journal):,} ({len(per_bar):,} bars x {journal['symbol'].nunique()} symbols)"
+        )
+        del items["open position (units)"]
+        items["open positions"] = ", ".join(open_symbols(journal)) or "none"
     return pd.DataFrame(
         {"value": [str(v) for v in items.values()]}, index=pd.Index(list(items), name="figure")
     )
