@@ -35,6 +35,12 @@ def families(sessions: Iterable[tuple[dict[str, Any], Counts, float | None, bool
     )
     equity = GaugeMetricFamily("labkit_equity", "Equity at the last decision, quote currency", labels=label)
     position = GaugeMetricFamily("labkit_position", "Units held at the last decision", labels=label)
+    # A book's positions, one series per symbol (labkit_position stays one symbol's).
+    held = GaugeMetricFamily(
+        "labkit_book_position",
+        "Units of each symbol a book held at its last decision",
+        labels=["session", "symbol"],
+    )
     age = GaugeMetricFamily("labkit_heartbeat_age_seconds", "Seconds since the last heartbeat", labels=label)
     up = GaugeMetricFamily(
         "labkit_session_up", "1 while its process runs and beats (status running or halted)", labels=label
@@ -53,12 +59,15 @@ def families(sessions: Iterable[tuple[dict[str, Any], Counts, float | None, bool
             equity.add_metric([name], float(status["equity"]))
         if is_number(status.get("position")):
             position.add_metric([name], float(status["position"]))
+        for symbol, units in (status.get("positions") or {}).items():
+            if is_number(units):
+                held.add_metric([name, str(symbol)], float(units))
         if beat_age is not None:
             age.add_metric([name], beat_age)
         up.add_metric([name], 1.0 if status.get("status_word") in UP_WORDS else 0.0)
         stale.add_metric([name], 1.0 if is_stale else 0.0)
         halted.add_metric([name], 1.0 if status.get("halted") else 0.0)
-    return [decisions, blocks, data_errors, equity, position, age, up, stale, halted]
+    return [decisions, blocks, data_errors, equity, position, held, age, up, stale, halted]
 
 
 class Snapshot:

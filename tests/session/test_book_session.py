@@ -124,3 +124,17 @@ def test_a_clock_paced_book_session_decides_each_bar_as_it_closes(tmp_path) -> N
     assert len(lines) == 3 * 72 and [line["seq"] for line in lines] == list(range(len(lines)))
     assert replay_session(tmp_path, "live").identical
     shutil.rmtree(tmp_path / "data")
+
+
+def test_serve_shows_a_books_symbols_and_each_ones_position(whole) -> None:
+    from starlette.testclient import TestClient
+
+    from labkit.serve.app import create_app
+
+    client = TestClient(create_app(whole, load_config(None, {}, environ={})), base_url="http://127.0.0.1")
+    session = client.get("/api/sessions/book").json()
+    metrics = client.get("/metrics").text
+    assert session["symbols"] == THREE.split(",") and set(session["positions"]) == set(THREE.split(","))
+    assert session["position"] is None
+    for symbol in THREE.split(","):
+        assert f'labkit_book_position{{session="book",symbol="{symbol}"}}' in metrics
