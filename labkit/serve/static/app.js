@@ -660,10 +660,24 @@
     return cost;
   }
 
+  // A book over a universe: its symbols, in decision order (none for one symbol).
+  function bookSymbols(s) {
+    return Array.isArray(s.symbols) && s.symbols.length > 1 ? s.symbols : null;
+  }
+
   function renderUnrealised(d, s) {
     const el = $("d-unrealised");
     const last = d.decisions.length ? d.decisions[d.decisions.length - 1] : null;
     el.title = "";
+    const book = bookSymbols(s);
+    if (book) {
+      // A book's lines carry one symbol's position each: say what it holds instead.
+      const held = Object.entries(s.positions || {}).filter(([, units]) => Number(units) > 0).map(([sym]) => sym);
+      el.textContent = held.length ? `holding ${held.join(", ")}` : "flat";
+      el.dataset.value = "";
+      el.title = `a book over ${book.length} symbols; labkit status --session ${s.session} shows each position`;
+      return;
+    }
     if (!last || !(Number(last.position) > 0)) {
       el.textContent = last ? "flat" : "–";
       el.dataset.value = last ? "0" : "";
@@ -687,7 +701,11 @@
 
   // The close of each decision held, and a marker at each fill: where and at what price it filled.
   function renderPrice(d, s) {
-    const lines = d.decisions.filter((l) => Number.isFinite(Number(l.price)) && l.price !== null);
+    // A book's chart follows its first symbol: the lines of the others are other markets' prices.
+    const book = bookSymbols(s);
+    const lines = d.decisions.filter(
+      (l) => Number.isFinite(Number(l.price)) && l.price !== null && (!book || l.symbol === book[0])
+    );
     const has = lines.length > 1;
     $("chart-price").hidden = !has;
     $("price-empty").hidden = has;
@@ -706,7 +724,7 @@
       markers,
       noArea: true,
       format: (v, step) => fmtNumber(v, Math.min(2, stepDigits(step))),
-      readout: (i) => `close ${fmtMoney(values[i], s.quote)} at ${fmtWhen(times[i])} (#${lines[i].seq}); ${markers.length} ${markers.length === 1 ? "fill" : "fills"} over the last ${lines.length} bars`,
+      readout: (i) => `${book ? book[0] + " " : ""}close ${fmtMoney(values[i], s.quote)} at ${fmtWhen(times[i])} (#${lines[i].seq}); ${markers.length} ${markers.length === 1 ? "fill" : "fills"} over the last ${lines.length} bars`,
       readoutEl: $("price-readout"),
     });
   }
