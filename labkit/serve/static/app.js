@@ -135,8 +135,9 @@
   function quoteOf(raw) {
     const q = first(raw, "quote", "quote_currency", "currency");
     if (q) return String(q);
+    // A book's symbol names them all (A/Q,B/Q): its money is its first symbol's quote.
     const symbol = first(raw, "symbol");
-    if (typeof symbol === "string" && symbol.includes("/")) return symbol.split("/")[1].split(":")[0];
+    if (typeof symbol === "string" && symbol.includes("/")) return symbol.split(",")[0].split("/")[1].split(":")[0];
     return "";
   }
 
@@ -155,6 +156,8 @@
       haltReason: first(raw, "halt_reason"),
       mode: first(raw, "mode"),
       symbol: first(raw, "symbol"),
+      symbols: first(raw, "symbols"),
+      positions: first(raw, "positions"),
       timeframe: first(raw, "timeframe"),
       quote: quoteOf(raw),
       equity,
@@ -1113,6 +1116,13 @@
       date.className = "ts-date";
       date.textContent = `${when.slice(0, 10)} `;
       ts.append(date, when.slice(11));
+      if (line.symbol && bookSymbols(currentSession() || {})) {
+        // A book's line is one symbol's decision at the bar: say whose.
+        const sym = document.createElement("span");
+        sym.className = "ts-symbol";
+        sym.textContent = ` ${line.symbol}`;
+        ts.append(sym);
+      }
       const cells = [
         [`#${line.seq}`, "Seq", "num card-title c-seq"],
         [ts, "Bar (UTC)", "c-ts"],
