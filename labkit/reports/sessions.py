@@ -143,20 +143,7 @@ class SessionView(TearsheetTables):
         from labkit.session.tape import tape_bars
 
         tape = session_paths(self.home, self.name).tape
-        if not self.is_book:
-            return tape_bars(tape)
-        from labkit._io import iter_lines
-        from labkit.session.tape import frame
-
-        want = symbol or self.symbols[0]
-        rows: dict[int, dict[str, Any]] = {}
-        if tape.exists():
-            rows = {
-                row["ts"]: row
-                for row in iter_lines(tape)
-                if row.get("kind") in ("bar", "history") and row.get("symbol") == want
-            }
-        return frame([rows[t] for t in sorted(rows)])
+        return tape_bars(tape, (symbol or self.symbols[0]) if self.is_book else None)
 
     def _per_symbol(
         self, table: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame], rows: pd.DataFrame | None = None

@@ -115,9 +115,17 @@ def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return make_bars(times, {c: np.array([r[c] for r in rows], dtype="float64") for c in COLUMNS})
 
 
-def tape_bars(path: Path) -> pd.DataFrame:
-    """Return every bar a session consumed (warm-up and decided), in time order, from its tape."""
+def tape_bars(path: Path, symbol: str | None = None) -> pd.DataFrame:
+    """Return every bar a session consumed (warm-up and decided), in time order, from its tape.
+
+    A book's tape names each bar's symbol: `symbol` picks one symbol's bars (the tape of one symbol
+    has none named, and all are its).
+    """
     rows: dict[int, dict[str, Any]] = {}
     if path.exists():
-        rows = {row["ts"]: row for row in iter_lines(path) if row.get("kind") in ("bar", "history")}
+        rows = {
+            row["ts"]: row
+            for row in iter_lines(path)
+            if row.get("kind") in ("bar", "history") and row.get("symbol") == symbol
+        }
     return frame([rows[t] for t in sorted(rows)])

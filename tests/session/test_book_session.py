@@ -126,6 +126,7 @@ def test_a_clock_paced_book_session_decides_each_bar_as_it_closes(tmp_path) -> N
     shutil.rmtree(tmp_path / "data")
 
 
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 def test_serve_shows_a_books_symbols_and_each_ones_position(whole) -> None:
     from starlette.testclient import TestClient
 
