@@ -310,6 +310,12 @@ def _train_parsers(sub: Any) -> None:
     pooled.add_argument(
         "--universe", metavar="NAME", help="train one model pooled over labkit.yaml's universes.NAME"
     )
+    tr.add_argument(
+        "--cross-sectional",
+        action="store_true",
+        help="with --symbols/--universe: also rank each symbol's momentum and volatility across the "
+        "universe at each bar (the model then trades only a book over its universe)",
+    )
     tr.add_argument("--horizon", type=int, metavar="BARS", help="bars the label looks ahead (default 15)")
     tr.add_argument("--folds", type=int, metavar="K", help="walk-forward test folds (default 5)")
     tr.add_argument(

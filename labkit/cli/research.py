@@ -394,6 +394,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _research_config(args, _TRAIN_KEYS, mode=None)
     plan = _train_plan(args)
     symbols = book_symbols_of(args, config)
+    if plan.cross_sectional and (symbols is None or len(symbols) < 2):
+        raise ConfigError(
+            "--cross-sectional: ranks a symbol among its universe, so it needs one: give --symbols A,B "
+            "or --universe NAME with at least 2 symbols"
+        )
     if symbols is not None and len(symbols) == 1:  # a universe of one symbol is that symbol's model
         args.symbol = symbols[0]
         config = _research_config(args, _TRAIN_KEYS, mode=None)
@@ -461,6 +466,7 @@ def _train_plan(args: argparse.Namespace) -> Any:
         folds=5 if args.folds is None else args.folds,
         seeds=3 if args.seeds is None else args.seeds,
         model=args.model,
+        cross_sectional=bool(getattr(args, "cross_sectional", False)),
     )
     if not 1 <= plan.horizon <= 10_000:
         raise ConfigError(f"--horizon: bars the label looks ahead, 1 to 10000 (got {plan.horizon})")

@@ -49,6 +49,9 @@ from labkit.engine.journal import ALREADY_FLAT, ALREADY_LONG, PASSED, JournalWri
 from labkit.engine.observer import Observer
 from labkit.engine.portfolio import Portfolio
 from labkit.engine.settings import EngineSettings
+from labkit.features.cross_section import LOOKBACK as CROSS_LOOKBACK
+from labkit.features.cross_section import NAMES as CROSS_NAMES
+from labkit.features.cross_section import rank_columns
 from labkit.features.definitions import atr as average_true_range
 from labkit.features.featureset import bar_columns
 from labkit.gates.base import BarFacts, Block, BookFacts, DecisionContext, Gate, run_gates
@@ -163,8 +166,15 @@ class BookEngine:
 
     @property
     def history(self) -> int:
-        """Bars of each symbol's history kept for the next run: the strategies', and the ATR's."""
-        return max(max(st.history for st in self.strategies.values()), self.settings.engine.risk.atr_bars)
+        """Bars of each symbol's history kept for the next run: the strategies', the ATR's, and the
+        bars a cross-sectional rank's momentum and volatility read."""
+        xs = CROSS_LOOKBACK if self.cross_sectional else 0
+        return max(max(st.history for st in self.strategies.values()), self.settings.engine.risk.atr_bars, xs)
+
+    @functools.cached_property
+    def cross_sectional(self) -> bool:
+        """Whether a strategy reads features ranked across the universe, which the book supplies."""
+        return any(getattr(st, "cross_sectional", ()) for st in self.strategies.values())
 
     def prime(self, history: Mapping[str, pd.DataFrame]) -> None:
         """Give the engine each symbol's bars already decided, so a resumed book needs no warm-up.
@@ -661,6 +671,43 @@ def _trace(block: Block) -> dict[str, Any]:
     return {"stage": block.stage, "reason": block.reason, "detail": dict(block.detail)}
 
 
+def _windows(engine: BookEngine, universe: Universe) -> list[tuple[pd.DataFrame, int]]:
+    # Each symbol's window, its bars from earlier runs first (a strategy looks back over them), and
+    # where this run's bars start in it.
+    out = []
+    for symbol in engine.symbols:
+        history, bars = engine._history.get(symbol), universe.bars(symbol)
+        if history is not None and len(history) and len(bars):
+            history = history[history.index < bars.index[0]]  # a time finished after a cut
+        window = pd.concat([history, bars]) if history is not None and len(history) else bars
+        out.append((window, len(window) - len(bars)))
+    return out
+
+
+def _with_ranks(windows: list[tuple[pd.DataFrame, int]]) -> list[tuple[pd.DataFrame, int]]:
+    # The cross-sectional ranks, as training computed them, beside each symbol's bars. A rank at a
+    # time of this run reads each symbol's momentum and volatility there, from its own last bars:
+    # the history kept covers them (`BookEngine.history`), so a run in pieces ranks as one in one
+    # go. Bars from earlier runs keep the ranks they were given then; bars primed without them (a
+    # resumed session) take the ranks their history alone gives.
+    from labkit.data.bars import ts_ms
+
+    ranks = rank_columns(
+        [(np.asarray(ts_ms(w), dtype="int64"), w["close"].to_numpy(float)) for w, _ in windows]
+    )
+    out = []
+    for (window, offset), computed in zip(windows, ranks, strict=True):
+        columns = {}
+        for name in CROSS_NAMES:
+            values = computed[name]
+            if name in window.columns and offset:
+                kept = window[name].to_numpy(dtype="float64")[:offset]
+                values[:offset] = np.where(np.isnan(kept), values[:offset], kept)
+            columns[name] = values
+        out.append((window.assign(**columns), offset))
+    return out
+
+
 class _Plan:
     """What a replay knows about every cell before deciding any: each symbol's own bars, proposals,
     facts, ATR and the verdicts its gates gave for the whole run, laid on the (time, symbol) grid."""
@@ -698,16 +745,14 @@ class _Plan:
         plan = cls(universe, engine._last_close, engine._tail, now)
         s = engine.settings.engine
         top = engine.book.top
+        windows = _windows(engine, universe)
+        if engine.cross_sectional:
+            windows = _with_ranks(windows)
         for j, symbol in enumerate(engine.symbols):
             rows = np.flatnonzero(universe.present[:, j])
             plan.rows.append(rows)
             plan.own_index[rows, j] = np.arange(len(rows))
-            # The symbol's bars from earlier runs come first: a strategy looks back over them.
-            history, bars = engine._history.get(symbol), universe.bars(symbol)
-            if history is not None and len(history) and len(bars):
-                history = history[history.index < bars.index[0]]  # a time finished after a cut
-            window = pd.concat([history, bars]) if history is not None and len(history) else bars
-            offset = len(window) - len(bars)
+            window, offset = windows[j]
             plan.offset.append(offset)
             engine._history[symbol] = window.iloc[-max(1, engine.history) :]
             signals = engine.strategies[symbol].propose(window)
@@ -735,7 +780,7 @@ class _Plan:
                 bars_needed=engine.warmup,
                 source_ok=True,
                 signals=facts,
-                proposed=np.asarray(signals.side),
+                proposed=np.asarray(signals.side)[offset:],  # this run's bars, as `signals` above
                 halted=top.halted,
                 reduce_only=top.reduce_only,
                 halt_reason=top.halt_reason,

@@ -1,7 +1,8 @@
 """Features: named, past-only functions of bars, each with its lookback, and the labels training learns.
 
 `definitions` holds the features, `featureset` computes a chosen set over history or for the newest
-bar, `schema` records what a model was trained on, `labels` is the only code that looks forward, and
+bar, `cross_section` ranks a symbol among its universe (optional, for pooled models), `schema`
+records what a model was trained on, `labels` is the only code that looks forward, and
 `drift` measures how far recent features moved from the training window.
 """
 

@@ -56,6 +56,8 @@ class Feature:
     values : the vectorised definition: columns in, one value per bar with a full lookback out.
     version : the definition's version; bump it when the formula changes, so that a model trained on
         the old formula no longer matches the schema.
+    cross_sectional : the value ranks a symbol among its universe (`labkit.features.cross_section`):
+        it is read from a column the universe's holder supplies, not computed from one symbol's bars.
     """
 
     name: str
@@ -63,6 +65,7 @@ class Feature:
     about: str
     values: Callable[[Columns], np.ndarray]
     version: str = "1"
+    cross_sectional: bool = False
 
     def compute(self, cols: Columns) -> np.ndarray:
         """Return one value per bar of `cols`, NaN for the first ``lookback - 1``."""

@@ -20,8 +20,12 @@ import numpy as np
 import pandas as pd
 
 from labkit.data.bars import bar_columns
+from labkit.features.cross_section import CROSS_SECTIONAL
 from labkit.features.definitions import DEFAULT_NAMES, FEATURES, Columns, Feature
 from labkit.features.schema import FeatureSchema
+
+# Every feature a set may name: the per-symbol ones, and the cross-sectional ones a universe supplies.
+_KNOWN: dict[str, Feature] = {**FEATURES, **CROSS_SECTIONAL}
 
 
 class FeatureSet:
@@ -37,17 +41,17 @@ class FeatureSet:
         if isinstance(names, str):
             raise ValueError(f"give feature names as a list, not the string {names!r}")
         chosen = DEFAULT_NAMES if names is None else tuple(names)
-        unknown = [name for name in chosen if name not in FEATURES]
+        unknown = [name for name in chosen if name not in _KNOWN]
         if unknown:
             raise ValueError(
-                f"unknown feature(s) {', '.join(map(repr, unknown))}; known features: {', '.join(FEATURES)}"
+                f"unknown feature(s) {', '.join(map(repr, unknown))}; known features: {', '.join(_KNOWN)}"
             )
         repeated = sorted({name for name in chosen if chosen.count(name) > 1})
         if repeated:
             raise ValueError(f"feature(s) named more than once: {', '.join(repeated)}")
         if not chosen:
             raise ValueError(f"a feature set needs a feature; known features: {', '.join(FEATURES)}")
-        self._features = tuple(FEATURES[name] for name in chosen)
+        self._features = tuple(_KNOWN[name] for name in chosen)
         self._schema = FeatureSchema.of(self._features)
         self._warmup = max(f.lookback for f in self._features)
 
@@ -67,6 +71,11 @@ class FeatureSet:
         return self._schema
 
     @property
+    def cross_sectional(self) -> tuple[str, ...]:
+        """The names of the cross-sectional features: columns the bars must carry (none for most sets)."""
+        return tuple(f.name for f in self._features if f.cross_sectional)
+
+    @property
     def warmup(self) -> int:
         """The longest lookback: the bars needed before the first row without NaN."""
         return self._warmup
@@ -82,7 +91,19 @@ class FeatureSet:
 
         A column is NaN for the first ``lookback - 1`` rows of its feature, and never after.
         """
-        return self.compute_columns(bar_columns(bars))
+        return self.compute_columns(self.columns(bars))
+
+    def columns(self, bars: pd.DataFrame, last: int | None = None) -> dict[str, np.ndarray]:
+        """Return `bar_columns` of `bars`, with the cross-sectional columns the set reads (`last` rows).
+
+        A missing cross-sectional column is left out: computing its feature then says why.
+        """
+        cols = bar_columns(bars, last=last)
+        start = 0 if last is None else max(len(bars) - last, 0)
+        for name in self.cross_sectional:
+            if name in bars.columns:
+                cols[name] = bars[name].to_numpy(dtype="float64")[start:]
+        return cols
 
     def compute_columns(self, cols: Columns) -> np.ndarray:
         """Return `compute` of bars given as arrays (``open ... volume`` float64, ``ts`` int64 ms)."""
@@ -103,7 +124,7 @@ class FeatureSet:
         """
         if len(bars) == 0:
             raise ValueError("compute_last needs at least one bar; got none")
-        return self.compute_last_columns(bar_columns(bars, last=self.warmup))
+        return self.compute_last_columns(self.columns(bars, last=self.warmup))
 
     def compute_last_columns(self, cols: Columns) -> np.ndarray:
         """Return `compute_last` of bars given as arrays (only the last `warmup` are read)."""

@@ -1,7 +1,10 @@
 """The schema of a feature set: what a model was trained on, saved beside it and checked at load.
 
 Two schemas match when they have the same names in the same order, the same lookbacks and the same
-`version`. The version hashes the names, the lookbacks and each feature's definition version, so a
+`version`. A schema with cross-sectional features (`labkit.features.cross_section`) says so
+(``cross_sectional: true``): the model needs a universe to compute them, so it trades only a book.
+
+The version hashes the names, the lookbacks and each feature's definition version, so a
 feature whose formula changed (its definition version was bumped) no longer matches a model trained
 on the old formula, even under the same name.
 """
@@ -40,17 +43,26 @@ class FeatureSchema:
     names: tuple[str, ...]
     lookbacks: tuple[int, ...]
     version: str
+    cross_sectional: bool = False
 
     @classmethod
     def of(cls, features: Sequence[Feature]) -> FeatureSchema:
         """Return the schema of `features`, in their order."""
         names = tuple(f.name for f in features)
         lookbacks = tuple(f.lookback for f in features)
-        return cls(names, lookbacks, schema_version(names, lookbacks, [f.version for f in features]))
+        version = schema_version(names, lookbacks, [f.version for f in features])
+        return cls(names, lookbacks, version, any(f.cross_sectional for f in features))
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the schema as plain JSON data."""
-        return {"names": list(self.names), "lookbacks": list(self.lookbacks), "version": self.version}
+        """Return the schema as plain JSON data (``cross_sectional`` only when true: older schemas match)."""
+        out: dict[str, Any] = {
+            "names": list(self.names),
+            "lookbacks": list(self.lookbacks),
+            "version": self.version,
+        }
+        if self.cross_sectional:
+            out["cross_sectional"] = True
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSchema:
@@ -73,7 +85,10 @@ class FeatureSchema:
             )
         if not isinstance(version, str):
             raise ValueError(f"feature schema: version must be a string, not {version!r}")
-        return cls(tuple(names), tuple(lookbacks), version)
+        cross = data.get("cross_sectional", False)
+        if not isinstance(cross, bool):
+            raise ValueError(f"feature schema: cross_sectional must be true or false, not {cross!r}")
+        return cls(tuple(names), tuple(lookbacks), version, cross)
 
     def differences(self, other: FeatureSchema) -> list[str]:
         """Return sentences naming how `other` differs from this schema (empty when they match).

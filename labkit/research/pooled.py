@@ -1,7 +1,9 @@
 """The rows of a model pooled over a universe, and its walk-forward folds cut on time.
 
 Each symbol's features are computed on its own bars and its labels on its own closes: no feature
-or label ever reads another symbol. The rows are then pooled, ordered by bar time (symbols in the
+or label reads another symbol, except the optional cross-sectional ranks (``--cross-sectional``,
+`labkit.features.cross_section`), which rank each symbol's own past-only momentum and volatility
+across the universe at the same bar time. The rows are then pooled, ordered by bar time (symbols in the
 universe's order within a time), so one model learns from every symbol at once.
 
 The folds are cut on time, for every symbol at once: a test fold is a span of bar times, and holds
@@ -46,7 +48,11 @@ def pool_rows(
 ) -> PooledRows:
     """Return the rows of every symbol of `frames` with features and a label, ordered by time."""
     from labkit.data.bars import ts_ms
+    from labkit.features.cross_section import with_ranks
     from labkit.features.labels import forward_labels
+
+    if features.cross_sectional:
+        frames = with_ranks(dict(frames))
 
     parts: list[tuple[np.ndarray, ...]] = []
     for j, bars in enumerate(frames.values()):

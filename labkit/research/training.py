@@ -54,6 +54,8 @@ class TrainPlan:
     exit: float = 0.5
     # Parameters of each member kind over its defaults (smaller trees for quick checks).
     member_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # A pooled model also ranks each symbol's momentum and volatility across the universe.
+    cross_sectional: bool = False
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -200,15 +202,17 @@ def train_pooled(
     and ``symbol`` is their comma-joined list, the universe's family as a book's trials name it.
     Each fold is traded as one sleeve per symbol, of equal capital. Raises ConfigError naming
     ``--since`` or ``--folds`` when the rows are too few.
+
+    With ``plan.cross_sectional`` each row also holds the symbol's cross-sectional ranks
+    (`labkit.features.cross_section`), and the schema in model.json says ``cross_sectional: true``.
     """
     import pandas as pd
 
-    from labkit.features.featureset import FeatureSet
     from labkit.models.artifacts import save_model
     from labkit.research.pooled import pool_rows, time_folds
     from labkit.research.trials import record_trial
 
-    features = FeatureSet()
+    features = pooled_features(plan)
     cost = config.broker.round_trip_cost
     symbols = list(frames)
     rows = pool_rows(frames, features, plan.horizon, cost)
@@ -249,6 +253,14 @@ def train_pooled(
         ),
     )
     return fit.result(model_id, plan, features, len(everything), len(rows.y), oos_summary, symbols)
+
+
+def pooled_features(plan: TrainPlan) -> Any:
+    """Return the feature set a pooled run trains on: every feature, and the ranks when asked."""
+    from labkit.features.cross_section import NAMES
+    from labkit.features.featureset import FeatureSet
+
+    return FeatureSet([*FeatureSet().names, *NAMES]) if plan.cross_sectional else FeatureSet()
 
 
 @dataclass
@@ -357,12 +369,15 @@ def _meta(config: LabkitConfig, plan: TrainPlan, fit: _Fit, features: Any, cost:
 def trial_plan(plan: TrainPlan, bars: pd.DataFrame) -> dict[str, Any]:
     """Return the training plan a ``train`` trial's identity holds.
 
-    Another horizon, fold count, seed count, model kind, member settings, threshold or training
-    window is another try; the labels follow the horizon and the costs, which the identity holds.
+    Another horizon, fold count, seed count, model kind, member settings, threshold, training
+    window or the cross-sectional ranks is another try; the labels follow the horizon and the
+    costs, which the identity holds.
     """
     members = {kind: dict(plan.member_params.get(kind, {})) for kind in plan.kinds}
     window = {"since": bars.index[0].isoformat(), "until": bars.index[-1].isoformat()}
     fields = {"horizon": plan.horizon, "folds": plan.folds, "seeds": plan.seeds, "model": plan.model}
+    if plan.cross_sectional:  # only when set: the identities of earlier trials stay as they were
+        fields["cross_sectional"] = True
     return {**fields, "entry": plan.entry, "exit": plan.exit, "members": members, "window": window}
 
 

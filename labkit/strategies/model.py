@@ -8,6 +8,10 @@ training window, and the horizon the model was trained for.
 
 Batch and bar by bar give the same numbers: features are finite-window functions of past bars,
 and what a live session computed for a bar is kept by bar time, so only new bars are computed.
+
+A model trained with cross-sectional features (``labkit train --cross-sectional``) reads them from
+columns of the bars it is given: a book over the universe supplies them (`labkit.engine.book`). One
+symbol alone has no universe to rank it in, so such a model refuses to trade it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import Field, model_validator
 
-from labkit.data.bars import bar_columns, ts_ms
+from labkit.data.bars import ts_ms
 from labkit.errors import ConfigError
 from labkit.strategies.base import Signals, Strategy, StrategyConfig, StrategyContext
 from labkit.strategies.sides import BUY_CODE, SELL_CODE
@@ -97,6 +101,9 @@ class ModelStrategy(Strategy):
         self._matrix = np.empty((0, 0))
         self._probability = np.empty(0)
         self._drift: dict[int, float] = {}  # first bar time of a UTC day -> PSI then
+        # The features ranked across a universe this model reads: the book engine supplies them.
+        self.cross_sectional: tuple[str, ...] = ()
+        self._strict = True
 
     def bind(self, context: StrategyContext) -> None:
         from labkit.features.drift import FeatureProfile
@@ -105,6 +112,7 @@ class ModelStrategy(Strategy):
         from labkit.models.artifacts import load_model
 
         home = context.home if context.home is not None else resolve_home(None)
+        self._strict = context.strict
         try:
             loaded = load_model(home, self.config.model, context.symbol, context.timeframe)
         except ConfigError as exc:
@@ -120,6 +128,7 @@ class ModelStrategy(Strategy):
             return
         self.model_id = loaded.model_id
         self.features = FeatureSet(list(loaded.schema["names"]))
+        self.cross_sectional = self.features.cross_sectional
         self.warmup = self.features.warmup
         self.memory = self.warmup + self.config.drift_window
         self.horizon = float(loaded.meta["horizon"])
@@ -151,6 +160,8 @@ class ModelStrategy(Strategy):
         if self.ensemble is None:
             facts = {"model_status": np.full(n, self.status), "horizon": np.full(n, self.horizon)}
             return Signals(np.zeros(n, dtype="int8"), np.full(n, math.nan), np.full(n, math.nan), facts)
+        if self.cross_sectional and not set(self.cross_sectional) <= set(bars.columns):
+            return self._without_universe(n)
         times = ts_ms(bars)
         matrix, probability = self._rows_for(bars, times)
         side = sides(probability, self.config.entry, self.config.exit)
@@ -160,6 +171,21 @@ class ModelStrategy(Strategy):
             "drift_psi": self._drift_at(times, matrix),
         }
         return Signals(side, probability, np.full(n, math.nan), facts)
+
+    def _without_universe(self, n: int) -> Signals:
+        # Bars without the ranks come from a single-symbol run: the user's error in a backtest; a
+        # session holds every bar (model_unavailable) and says why once.
+        message = (
+            f"--model {self.model_id} was trained with cross-sectional features "
+            f"({', '.join(self.cross_sectional)}), which rank a symbol among its universe: cross-sectional "
+            "features need a universe; trade it as a book (--symbols A,B,C or --universe NAME)"
+        )
+        if self._strict:
+            raise ConfigError(message)
+        log.warning("%s: every bar holds with model_unavailable", message)
+        self.ensemble, self.status = None, MODEL_UNAVAILABLE
+        facts = {"model_status": np.full(n, self.status), "horizon": np.full(n, self.horizon)}
+        return Signals(np.zeros(n, dtype="int8"), np.full(n, math.nan), np.full(n, math.nan), facts)
 
     def _rows_for(self, bars: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # Features and probabilities of every bar, computing only bars not seen before: a live
@@ -173,14 +199,16 @@ class ModelStrategy(Strategy):
             hit = self._times[where] == times
         fresh = ~hit
         if not hit.any():  # a replay: every bar is new, so the batch of features is the matrix
-            matrix = self.features.compute_columns(bar_columns(bars))
+            matrix = self.features.compute_columns(self.features.columns(bars))
         else:
             matrix = np.full((n, k), math.nan)
             matrix[hit], probability[hit] = self._matrix[where[hit]], self._probability[where[hit]]
         if fresh.any() and hit.any():
             first = int(np.argmax(fresh))
             start = max(0, first - self.warmup + 1)  # the features of `first` need its lookback
-            computed = self.features.compute_columns(bar_columns(bars, last=n - start))[first - start :]
+            computed = self.features.compute_columns(self.features.columns(bars, last=n - start))[
+                first - start :
+            ]
             matrix[first:] = np.where(fresh[first:, None], computed, matrix[first:])
         if fresh.any():
             todo = np.flatnonzero(fresh & ~np.isnan(matrix).any(axis=1))
