@@ -109,4 +109,7 @@ def build_book_engine(
         gates[symbol] = build_gates(one, book=True)
     settings = BookSettings(engine_settings(config, mode), config.portfolio)
     book = book if book is not None else Book.start(config.session.capital, symbols)
-    return BookEngine(settings, strategies, gates, book, journal, clock, observer)
+    engine = BookEngine(settings, strategies, gates, book, journal, clock, observer)
+    if strict:
+        engine.check_universe()  # a session (not strict) is refused at its start instead
+    return engine

@@ -33,7 +33,7 @@ import heapq
 import math
 import secrets
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import is_not
@@ -49,6 +49,7 @@ from labkit.engine.journal import ALREADY_FLAT, ALREADY_LONG, PASSED, JournalWri
 from labkit.engine.observer import Observer
 from labkit.engine.portfolio import Portfolio
 from labkit.engine.settings import EngineSettings
+from labkit.errors import ConfigError
 from labkit.features.cross_section import LOOKBACK as CROSS_LOOKBACK
 from labkit.features.cross_section import NAMES as CROSS_NAMES
 from labkit.features.cross_section import rank_columns
@@ -175,6 +176,10 @@ class BookEngine:
     def cross_sectional(self) -> bool:
         """Whether a strategy reads features ranked across the universe, which the book supplies."""
         return any(getattr(st, "cross_sectional", ()) for st in self.strategies.values())
+
+    def check_universe(self) -> None:
+        """Refuse a model whose features rank a symbol among another universe (`check_universe`)."""
+        check_universe(self.strategies.values(), self.symbols)
 
     def prime(self, history: Mapping[str, pd.DataFrame]) -> None:
         """Give the engine each symbol's bars already decided, so a resumed book needs no warm-up.
@@ -842,3 +847,20 @@ class _Plan:
         if a.std() == 0 or b.std() == 0:
             return math.nan
         return float(np.corrcoef(a, b)[0, 1])
+
+
+def check_universe(strategies: Iterable[Strategy], symbols: Sequence[str]) -> None:
+    """Refuse a model whose features rank a symbol among another universe than the book's `symbols`.
+
+    A rank among three symbols is not a rank among five: a cross-sectional model trades only the
+    universe it was trained over, in any order.
+    """
+    for strategy in strategies:
+        trained = tuple(getattr(strategy, "universe", ()) or ())
+        if getattr(strategy, "cross_sectional", ()) and set(trained) != set(symbols):
+            raise ConfigError(
+                f"--model {strategy.model_id}: its cross-sectional features rank each symbol among "
+                f"{', '.join(trained) or 'an unrecorded universe'}; this book is {', '.join(symbols)}, "
+                "where those ranks mean something else: trade it over the symbols it was trained on, "
+                "or train one over these (--cross-sectional)"
+            )

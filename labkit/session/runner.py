@@ -105,6 +105,10 @@ def run_session(
         paths = session_paths(home, s.name)
         _refuse_unloadable_model(config, home)
         strategy = build_strategy(config, home, strict=False)
+        if len(s.symbols) > 1:
+            from labkit.engine.book import check_universe
+
+            check_universe([strategy], s.symbols)  # before anything is written
         identity = session_identity(config, strategy.model_id)
         saved = load_state(paths)
         if saved is not None:

@@ -103,6 +103,7 @@ class ModelStrategy(Strategy):
         self._drift: dict[int, float] = {}  # first bar time of a UTC day -> PSI then
         # The features ranked across a universe this model reads: the book engine supplies them.
         self.cross_sectional: tuple[str, ...] = ()
+        self.universe: tuple[str, ...] = ()
         self._strict = True
 
     def bind(self, context: StrategyContext) -> None:
@@ -129,6 +130,7 @@ class ModelStrategy(Strategy):
         self.model_id = loaded.model_id
         self.features = FeatureSet(list(loaded.schema["names"]))
         self.cross_sectional = self.features.cross_sectional
+        self.universe = tuple(loaded.meta.get("symbols") or ())  # what a pooled model was trained over
         self.warmup = self.features.warmup
         self.memory = self.warmup + self.config.drift_window
         self.horizon = float(loaded.meta["horizon"])

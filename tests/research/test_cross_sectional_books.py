@@ -103,6 +103,28 @@ def test_a_book_backtest_of_a_cross_sectional_model_runs_and_names_it(trained, t
     assert any(line["confidence"] is not None for line in lines)
 
 
+def test_a_cross_sectional_model_on_another_universe_is_refused_by_a_backtest_and_a_session(trained) -> None:
+    home, result = trained
+    other = "BTC/USDT,ETH/USDT"  # every symbol is one the model knows, but not the same universe
+    code, _, err = _cli(
+        home, "backtest", *MARKET, "--symbols", other, "--since", "2026-01-07",
+        "--until", "2026-01-07T03:00", "--strategy", "model", "--model", result["model_id"],
+    )  # fmt: skip
+    assert code == 2 and "rank each symbol among BTC/USDT, ETH/USDT, SOL/USDT" in err
+    code, _, err = _cli(
+        home, "run", "--session", "xs", *MARKET, "--symbols", other, "--pace", "fast", "--since",
+        "2026-01-07", "--until", "2026-01-07T03:00", "--strategy", "model", "--model", result["model_id"],
+    )  # fmt: skip
+    assert code == 2 and "ranks mean something else" in err
+    assert not (home / "data" / "sessions" / "xs").exists()  # refused before anything is written
+    reordered = "SOL/USDT,BTC/USDT,ETH/USDT"  # the same universe in another order is the same ranks
+    code, _, err = _cli(
+        home, "backtest", *MARKET, "--symbols", reordered, "--since", "2026-01-07",
+        "--until", "2026-01-07T01:00", "--strategy", "model", "--model", result["model_id"],
+    )  # fmt: skip
+    assert code == 0, err
+
+
 def _comparable(raw: bytes) -> list[dict]:
     out = []
     for line in raw.splitlines():
