@@ -62,6 +62,9 @@ demo: $(STAMP) clean-demo
 
 # Remove the demo session, its trials and its reports, and list what is left in reports/index.html.
 clean-demo: $(STAMP)
+	@# The model the last demo trained, and its report: its id changes with labkit's code, and an old
+	@# one would stay listed beside the new one.
+	@if [ -f $(DEMO_TRAINED) ]; then rm -rf reports/_models/train-$(DEMO_MODEL).* data/models/$(DEMO_MODEL); fi
 	rm -rf data/sessions/demo reports/demo data/backtests/demo-sma-10-30.jsonl* data/backtests/demo-model.jsonl* data/backtests/demo-book.jsonl* $(DEMO_TRAINED) \
 		reports/_backtests/backtest-demo-* data/sweeps/demo-sma reports/_sweeps/sweep-demo-sma.* $(DEMO_TRIALS)
 	$(BIN)/python -c 'import sys; from labkit.reports.render import write_index; write_index(sys.argv[1])' '$(CURDIR)'
