@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,13 @@ _TIME_COLUMNS = ("timestamp", "ts", "date", "datetime", "time")
 
 
 class FileSource(Source):
-    """A CSV or Parquet file of OHLCV bars, read and validated once (a relative PATH is under the home)."""
+    """A CSV or Parquet file of OHLCV bars, read and validated once (a relative PATH is under the home).
+
+    One file is one market's bars, whatever symbol is asked for. For a universe (or to keep one
+    file per symbol) PATH may be a folder, holding ``<SYMBOL>.csv`` (or ``.parquet``) for each
+    symbol, or a pattern with ``{symbol}`` in it (``data/{symbol}.csv``); in both, a symbol is
+    written with ``-`` for ``/``, ``:`` and ``\\`` (``BTC/USDT`` is ``BTC-USDT.csv``).
+    """
 
     kinds = ("csv", "parquet")
     order = 20
@@ -30,22 +37,66 @@ class FileSource(Source):
         path = Path(arg).expanduser()
         path = path if path.is_absolute() or path.exists() else ctx.home / path
         # Checked when opened, not when first read: a session opens its source before it writes
-        # any file, so a missing file or a directory is refused with nothing left behind.
-        check_bar_file(path)
-        return cls(f"{kind}:{arg}", path)
+        # any file, so a missing file or folder is refused with nothing left behind.
+        if SYMBOL_FIELD in str(path):
+            if not path.parent.is_dir() and SYMBOL_FIELD not in str(path.parent):
+                raise DataError(f"{path.parent}: no such folder (the folder of {arg})")
+        elif not path.is_dir():
+            check_bar_file(path)
+        return cls(f"{kind}:{arg}", path, kind)
 
-    def __init__(self, spec: str, path: Path) -> None:
+    def __init__(self, spec: str, path: Path, kind: str = "csv") -> None:
         self.spec = spec
         self.path = path
-        self._bars: pd.DataFrame | None = None
-        self._spacing_ms: int | None = None
+        self.kind = kind
+        self._read: dict[Path, tuple[pd.DataFrame, int | None]] = {}
+
+    def file_of(self, symbol: str) -> Path:
+        """Return the file holding `symbol`'s bars: the one file, or its file in the folder or pattern."""
+        name = file_symbol(symbol)
+        if SYMBOL_FIELD in str(self.path):
+            return Path(str(self.path).replace(SYMBOL_FIELD, name))
+        if self.path.is_dir():
+            return self.path / f"{name}.{self.kind}"
+        return self.path
 
     def bars(self, symbol: str, timeframe: str, since_ms: int, until_ms: int) -> pd.DataFrame:
-        if self._bars is None:
-            self._bars = read_bar_file(self.path)
-            self._spacing_ms = median_spacing_ms(self._bars)
-        check_spacing(self._spacing_ms, timeframe, self.path)
-        return slice_range(self._bars, since_ms, until_ms)
+        path = self.file_of(symbol)
+        if path not in self._read:
+            if path != self.path:
+                check_bar_file(path)
+            bars = read_bar_file(path)
+            self._read[path] = (bars, median_spacing_ms(bars))
+        bars, spacing = self._read[path]
+        check_spacing(spacing, timeframe, path)
+        return slice_range(bars, since_ms, until_ms)
+
+    def universe_bars(
+        self, symbols: Sequence[str], timeframe: str, since_ms: int, until_ms: int
+    ) -> dict[str, pd.DataFrame]:
+        """Return each symbol's bars from its own file; one file cannot hold a universe."""
+        if len(symbols) > 1 and SYMBOL_FIELD not in str(self.path) and not self.path.is_dir():
+            raise ConfigError(
+                f"session.source: {self.spec} is one market's bars; for a universe give a folder "
+                f"({self.kind}:DIR holding a file per symbol, e.g. BTC-USDT.{self.kind}) or a pattern "
+                f"({self.kind}:data/{{symbol}}.{self.kind})"
+            )
+        return super().universe_bars(symbols, timeframe, since_ms, until_ms)
+
+
+# Where a symbol's name goes in a bar-file pattern.
+SYMBOL_FIELD = "{symbol}"
+
+
+def file_symbol(symbol: str) -> str:
+    """Return `symbol` as a bar file of a folder or pattern names it: ``BTC/USDT`` is ``BTC-USDT``.
+
+    Examples
+    --------
+    >>> file_symbol("BTC/USDT:USDT")
+    'BTC-USDT-USDT'
+    """
+    return symbol.replace("/", "-").replace(":", "-").replace("\\", "-")
 
 
 def is_file_spec(spec: str) -> bool:

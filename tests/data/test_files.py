@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import logging
 import re
 
@@ -8,7 +9,7 @@ import pytest
 
 from labkit.data.files import read_bar_file
 from labkit.data.registry import open_source
-from labkit.errors import DataError
+from labkit.errors import ConfigError, DataError
 from tests import stubs
 
 HEADER = "timestamp,open,high,low,close,volume\n"
@@ -152,9 +153,31 @@ def test_read_bar_file_when_a_parquet_file_is_text_says_so(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["csv", "parquet"])
-def test_file_source_when_given_a_directory_is_refused_on_open_naming_it(tmp_path, kind):
-    with pytest.raises(DataError, match=re.escape(f"{tmp_path}: is a directory")):
-        open_source(f"{kind}:{tmp_path}", tmp_path)
+def test_file_source_when_given_a_folder_reads_each_symbols_own_file_and_names_a_missing_one(tmp_path, kind):
+    # A folder holds a file per symbol, named with - for /: the universe's bars, one file each.
+    (tmp_path / "bars").mkdir()
+    good = pd.read_csv(io.StringIO(HEADER + "\n".join(GOOD) + "\n"))
+    write = {"csv": lambda f, p: f.to_csv(p, index=False), "parquet": lambda f, p: f.to_parquet(p)}[kind]
+    write(good, tmp_path / "bars" / f"BTC-USDT.{kind}")
+    source = open_source(f"{kind}:{tmp_path / 'bars'}", tmp_path)
+    assert len(source.bars("BTC/USDT", "1m", stubs.T0, stubs.T0 + 120_000)) == 2
+    with pytest.raises(DataError, match=re.escape(f"{tmp_path / 'bars' / f'ETH-USDT.{kind}'}: no such file")):
+        source.universe_bars(["BTC/USDT", "ETH/USDT"], "1m", stubs.T0, stubs.T0 + 120_000)
+
+
+def test_file_source_when_a_pattern_names_the_symbol_reads_each_symbols_file(tmp_path):
+    for name in ("BTC-USDT", "ETH-USDT"):
+        (tmp_path / f"{name}.csv").write_text(HEADER + "\n".join(GOOD) + "\n")
+    source = open_source("csv:{symbol}.csv", tmp_path)
+    bars = source.universe_bars(["BTC/USDT", "ETH/USDT"], "1m", stubs.T0, stubs.T0 + 120_000)
+    assert [len(b) for b in bars.values()] == [2, 2]
+
+
+def test_one_bar_file_for_a_universe_is_refused_saying_how_to_give_one_per_symbol(tmp_path):
+    (tmp_path / "b.csv").write_text(HEADER + "\n".join(GOOD) + "\n")
+    source = open_source("csv:b.csv", tmp_path)
+    with pytest.raises(ConfigError, match=r"one market's bars; for a universe give a folder"):
+        source.universe_bars(["BTC/USDT", "ETH/USDT"], "1m", stubs.T0, stubs.T0 + 120_000)
 
 
 def test_file_source_when_missing_is_refused_on_open_before_any_read(tmp_path):
@@ -210,8 +233,10 @@ def test_file_source_when_a_thin_market_skips_minutes_reads_its_1m_bars(tmp_path
     # yet these are 1m bars
     minutes = [m for m in range(3300) if m % 11 in (0, 1, 2, 4, 7)]
     times = pd.Timestamp("2026-01-05", tz="UTC") + pd.to_timedelta(minutes, unit="min")
-    frame = pd.DataFrame({"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0},
-                         index=pd.DatetimeIndex(times, name="timestamp"))
+    frame = pd.DataFrame(
+        {"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0},
+        index=pd.DatetimeIndex(times, name="timestamp"),
+    )
     frame.to_csv(tmp_path / "thin.csv")
     source = open_source(f"csv:{tmp_path / 'thin.csv'}", tmp_path)
     # Act
