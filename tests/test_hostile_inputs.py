@@ -460,10 +460,12 @@ def test_bar_file_when_bad_is_refused_naming_file_and_row(home, capsys, command,
 
 @pytest.mark.parametrize("command", [RUN, BACKTEST], ids=["run", "backtest"])
 @pytest.mark.parametrize("spec", ["csv:{dir}", "csv:{dir}/../data", "parquet:{dir}"])
-def test_bar_source_when_a_directory_is_refused_naming_it(home, capsys, command, spec):
+def test_bar_source_when_a_folder_lacks_the_symbols_file_is_refused_naming_it(home, capsys, command, spec):
+    # A folder is a file per symbol: without BTC/USDT's, the run is refused naming the file it wants.
     (home.parent / "data").mkdir()
     spec = spec.format(dir=home.parent / "data")
-    _refused(home, capsys, [*command, "--source", spec], "is a directory")
+    kind = spec.partition(":")[0]
+    _refused(home, capsys, [*command, "--source", spec], f"BTC-USDT.{kind}: no such file")
 
 
 def test_bar_source_when_the_path_climbs_with_dots_is_read(home, capsys, tmp_path):

@@ -64,7 +64,12 @@ class FileSource(Source):
         path = self.file_of(symbol)
         if path not in self._read:
             if path != self.path:
-                check_bar_file(path)
+                try:
+                    check_bar_file(path)
+                except DataError as exc:
+                    raise DataError(
+                        f"{exc} ({self.spec} holds a file per symbol: {symbol}'s is {path.name})"
+                    ) from None
             bars = read_bar_file(path)
             self._read[path] = (bars, median_spacing_ms(bars))
         bars, spacing = self._read[path]
