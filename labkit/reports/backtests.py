@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +14,17 @@ import pandas as pd
 
 from labkit._io import file_hash
 from labkit.analysis.formatting import duration, money, number, percent
-from labkit.analysis.trips import blocking_table, exit_reasons, journal_fills, round_trips
+from labkit.analysis.trips import blocking_table, exit_reasons, journal_fills
 from labkit.errors import ConfigError
 from labkit.reports.figures import RED
 from labkit.reports.journals import exit_ledger_table, ledger_table
 from labkit.reports.sessions import FILL_MODEL, quote_currency
 from labkit.reports.tables import (
     TearsheetTables,
-    benchmark_table,
     data_range,
-    distribution_table,
-    drawdown_periods_table,
     extrapolation_note,
     shown_parameters,
     utc,
-    yearly_returns_table,
 )
 from labkit.timeutil import now_ms, timeframe_ms
 
@@ -79,13 +74,6 @@ class BacktestView(TearsheetTables):
     home: Path | None = None  # where the run's bars are reloaded from (`price_bars`)
 
     @property
-    def is_book(self) -> bool:
-        """True when the journal is a book's over a universe (more than one symbol)."""
-        from labkit.reports.books import is_book
-
-        return is_book(self.journal)
-
-    @property
     def symbols(self) -> list[str]:
         """The symbols the run decided, in the universe's order (one for a single symbol)."""
         from labkit.reports.books import universe
@@ -104,52 +92,11 @@ class BacktestView(TearsheetTables):
             return self.symbol
         return f"a book of {len(self.symbols)}: {', '.join(self.symbols)}"
 
-    @cached_property
+    @property
     def bars(self) -> pd.DataFrame:
-        """The run as one line per bar: the journal itself, or a book's last line at each time.
-
-        A book's per-bar ``price`` is the universe's equal-weight buy and hold
-        (`labkit.reports.books.book_bars`), so equity, drawdown, returns and every comparison with
-        holding the market read the book's equity against holding the universe.
-        """
-        if not self.is_book:
-            return self.journal
-        from labkit.reports.books import book_bars
-
-        return book_bars(self.journal, self.capital)
-
-    def symbol_journal(self, symbol: str) -> pd.DataFrame:
-        """Return one symbol's lines of the run (all of them for a single symbol)."""
-        if not self.is_book:
-            return self.journal
-        from labkit.reports.books import symbol_frames
-
-        return symbol_frames(self.journal)[symbol]
-
-    def trips(self) -> pd.DataFrame:
-        """Return the closed round trips, a book's per symbol (`labkit.reports.books.book_trips`)."""
-        from labkit.reports.books import book_trips
-
-        return book_trips(self.journal) if self.is_book else round_trips(self.journal)
-
-    def drawdown_periods(self, top: int = 5) -> pd.DataFrame:
-        """Return the `top` deepest drawdown periods of the equity at each bar, formatted."""
-        return drawdown_periods_table(self.bars, self.capital, top)
-
-    def against_benchmark(self) -> pd.DataFrame:
-        """Return alpha, beta, information ratio and correlation against buy and hold.
-
-        A book's buy and hold is the universe's, in equal parts (`bars`).
-        """
-        return benchmark_table(self.bars, self.capital, self.periods_per_year, self.annualisation)
-
-    def return_distribution(self) -> pd.DataFrame:
-        """Return the per-bar return distribution and the closed trades' streaks, Kelly and SQN."""
-        return distribution_table(self.bars, self.capital, self.trips() if self.is_book else None)
-
-    def yearly_returns(self) -> pd.DataFrame:
-        """Return each UTC year's return in %, beside buy and hold's (a book's: the universe's)."""
-        return yearly_returns_table(self.bars, self.capital)
+        """The run as one line per bar (`per_bar`): a book's last line at each time, its ``price``
+        the universe's equal-weight buy and hold."""
+        return self.per_bar
 
     @property
     def timeframe(self) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,13 +20,9 @@ from labkit.readiness.weekly import WeeklyReadiness
 from labkit.reports.journals import exit_ledger_table, ledger_table
 from labkit.reports.tables import (
     TearsheetTables,
-    benchmark_table,
     data_range,
-    distribution_table,
-    drawdown_periods_table,
     shown_parameters,
     utc,
-    yearly_returns_table,
 )
 from labkit.session.paths import existing_session, read_saved_config
 from labkit.timeutil import now_ms, timeframe_ms
@@ -76,63 +71,11 @@ class SessionView(TearsheetTables):
         return self.market.annualisation(self.timeframe_ms)
 
     @property
-    def is_book(self) -> bool:
-        """True when the session is a book over a universe (its journal decides more than one symbol)."""
-        from labkit.reports.books import is_book
-
-        return is_book(self.journal)
-
-    @property
     def symbols(self) -> list[str]:
         """The symbols the session decided, in the book's order (one for a single symbol)."""
         from labkit.reports.books import universe
 
         return universe(self.journal) if len(self.journal) else [str(self.config["session"].get("symbol"))]
-
-    @cached_property
-    def per_bar(self) -> pd.DataFrame:
-        """The session as one line per bar: the journal itself, or a book's last line at each time.
-
-        A book's equity at a bar is its last line's, and its per-bar ``price`` is the universe's
-        equal-weight buy and hold (`labkit.reports.books.book_bars`), as the backtest report reads a
-        book: equity, drawdown, returns and every comparison with holding read the book.
-        """
-        if not self.is_book:
-            return self.journal
-        from labkit.reports.books import book_bars
-
-        return book_bars(self.journal, self.capital)
-
-    def symbol_journal(self, symbol: str) -> pd.DataFrame:
-        """Return one symbol's lines of the session (all of them for a single symbol)."""
-        if not self.is_book:
-            return self.journal
-        from labkit.reports.books import symbol_frames
-
-        return symbol_frames(self.journal)[symbol]
-
-    def trips(self) -> pd.DataFrame:
-        """Return the closed round trips, a book's paired per symbol (`labkit.reports.books.book_trips`)."""
-        from labkit.reports.books import book_trips
-
-        return book_trips(self.journal) if self.is_book else round_trips(self.journal)
-
-    def drawdown_periods(self, top: int = 5) -> pd.DataFrame:
-        """Return the `top` deepest drawdown periods of the equity at each bar (a book's), formatted."""
-        return drawdown_periods_table(self.per_bar, self.capital, top)
-
-    def against_benchmark(self) -> pd.DataFrame:
-        """Return alpha, beta, information ratio and correlation against buy and hold (a book's: the
-        universe's, in equal parts)."""
-        return benchmark_table(self.per_bar, self.capital, self.periods_per_year, self.annualisation)
-
-    def return_distribution(self) -> pd.DataFrame:
-        """Return the per-bar return distribution and the closed trades' streaks, Kelly and SQN."""
-        return distribution_table(self.per_bar, self.capital, self.trips() if self.is_book else None)
-
-    def yearly_returns(self) -> pd.DataFrame:
-        """Return each UTC year's return in %, beside buy and hold's (a book's: the universe's)."""
-        return yearly_returns_table(self.per_bar, self.capital)
 
     def bars(self, symbol: str = "") -> pd.DataFrame:
         """Return the bars the session consumed (from its tape), for fills at their opens.

@@ -4,6 +4,7 @@ data range, and what a code version string means."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any, Protocol
 
 import numpy as np
@@ -248,28 +249,71 @@ class _Tearsheeted(Protocol):
     def periods_per_year(self) -> float: ...
     @property
     def annualisation(self) -> str: ...
+    @property
+    def is_book(self) -> bool: ...
+    @property
+    def per_bar(self) -> pd.DataFrame: ...
+    def trips(self) -> pd.DataFrame: ...
 
 
 class TearsheetTables:
     """The tearsheet tables of a report view that has `journal`, `capital`, `periods_per_year` and
     `annualisation` (`labkit.reports.sessions.SessionView`, `labkit.reports.backtests.BacktestView`).
+
+    A book's journal (more than one symbol) is read per bar time (`per_bar`): the book's equity at
+    each bar's end, and as its ``price`` the universe's equal-weight buy and hold, so every table
+    sets the book against holding the universe; its trades are paired symbol by symbol.
     """
+
+    @property
+    def is_book(self: _Tearsheeted) -> bool:
+        """True when the journal is a book's over a universe (more than one symbol)."""
+        from labkit.reports.books import is_book
+
+        return is_book(self.journal)
+
+    @cached_property
+    def per_bar(self: _Tearsheeted) -> pd.DataFrame:
+        """The run as one line per bar: the journal itself, or a book's last line at each time.
+
+        A book's per-bar ``price`` is the universe's equal-weight buy and hold
+        (`labkit.reports.books.book_bars`).
+        """
+        if not self.is_book:
+            return self.journal
+        from labkit.reports.books import book_bars
+
+        return book_bars(self.journal, self.capital)
+
+    def symbol_journal(self: _Tearsheeted, symbol: str) -> pd.DataFrame:
+        """Return one symbol's lines (all of them for a single symbol)."""
+        from labkit.reports.books import symbol_frames
+
+        return symbol_frames(self.journal)[symbol] if self.is_book else self.journal
+
+    def trips(self: _Tearsheeted) -> pd.DataFrame:
+        """Return the closed round trips, a book's paired per symbol (`labkit.reports.books.book_trips`)."""
+        from labkit.analysis.trips import round_trips
+        from labkit.reports.books import book_trips
+
+        return book_trips(self.journal) if self.is_book else round_trips(self.journal)
 
     def drawdown_periods(self: _Tearsheeted, top: int = 5) -> pd.DataFrame:
         """Return the `top` deepest drawdown periods of the equity, formatted: peak, valley, recovery."""
-        return drawdown_periods_table(self.journal, self.capital, top)
+        return drawdown_periods_table(self.per_bar, self.capital, top)
 
     def against_benchmark(self: _Tearsheeted) -> pd.DataFrame:
-        """Return alpha, beta, information ratio and correlation against buy and hold of the market.
+        """Return alpha, beta, information ratio and correlation against buy and hold of the market
+        (a book's: the universe's, in equal parts).
 
         Per-bar returns, annualised by the market's calendar (`annualisation`).
         """
-        return benchmark_table(self.journal, self.capital, self.periods_per_year, self.annualisation)
+        return benchmark_table(self.per_bar, self.capital, self.periods_per_year, self.annualisation)
 
     def return_distribution(self: _Tearsheeted) -> pd.DataFrame:
         """Return VaR/CVaR (95%, per bar), skew, excess kurtosis, tail ratio, streaks, Kelly and SQN."""
-        return distribution_table(self.journal, self.capital)
+        return distribution_table(self.per_bar, self.capital, self.trips() if self.is_book else None)
 
     def yearly_returns(self: _Tearsheeted) -> pd.DataFrame:
-        """Return each UTC year's return in %, beside buy and hold's."""
-        return yearly_returns_table(self.journal, self.capital)
+        """Return each UTC year's return in %, beside buy and hold's (a book's: the universe's)."""
+        return yearly_returns_table(self.per_bar, self.capital)
