@@ -11,7 +11,7 @@ naming the file, the line and the repair.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,54 +207,30 @@ def _feed_engine(
         return
     mode: str = config.session.mode
     engine = build_engine(config, mode, journal=journal, home=home, strict=False)
-    history: dict[int, dict[str, Any]] = {}  # by bar time: a restart before any decision primes again
-    buffered: list[dict[str, Any]] = []
 
-    def commit(upto: int | None) -> None:
-        # Bars count only once a checkpoint (or the journal's end) says they were decided; bars a
-        # crash cut off before deciding were fetched again after the restart and appear again later.
-        rows = [r for r in buffered if upto is not None and r["ts"] <= upto]
-        buffered.clear()
-        if rows and history and engine.portfolio.last_ts is None:
-            engine.prime(frame([history[t] for t in sorted(history)]))
-        start = 0
-        for end in range(1, len(rows) + 1):
-            if end == len(rows) or (rows[end]["kind"], rows[end]["now"]) != (
-                rows[start]["kind"],
-                rows[start]["now"],
-            ):
-                group = rows[start:end]
-                if group[0]["kind"] == "unavailable":
-                    engine.unavailable([r["ts"] for r in group], group[0]["now"])
-                else:
-                    engine.process(frame(group), now=group[0]["now"])
-                start = end
+    def command(cmd: dict[str, Any]) -> None:
+        nonlocal mode
+        applied = apply_command(SessionState(engine.portfolio), cmd, mode)
+        if applied.mode:
+            mode = applied.mode
+            engine.settings = engine_settings(config, mode)
 
-    for row in iter_lines(tape):
-        kind = row["kind"]
-        if kind == "history":
-            if engine.portfolio.last_ts is None and not buffered:
-                history[row["ts"]] = row
-        elif kind in ("bar", "unavailable"):
-            buffered.append(row)
-        elif kind == "commit":
-            commit(row["last_ts"])
-        elif kind == "command":
-            commit(engine.portfolio.last_ts)
-            applied = apply_command(SessionState(engine.portfolio), row["command"], mode)
-            if applied.mode:
-                mode = applied.mode
-                engine.settings = engine_settings(config, mode)
-        else:
-            raise ValueError(kind)
-    commit(last_ts)
+    _feed(
+        tape,
+        last_ts,
+        engine.portfolio,
+        key=lambda row: row["ts"],
+        prime=lambda rows: engine.prime(frame(rows)),
+        decide=lambda rows, now: engine.process(frame(rows), now=now),
+        unavailable=engine.unavailable,
+        command=command,
+    )
 
 
 def _feed_book(
     config: LabkitConfig, tape: Path, journal: JournalWriter, last_ts: int | None, home: Path
 ) -> None:
-    # A book's tape, fed as `_feed_engine` feeds one symbol's: each run of bars decided at one `now`
-    # (their rows name their symbols) becomes one universe, history primes, commands apply between.
+    # A book's tape rows name their symbols: each run of them decided at one `now` is one universe.
     from labkit.config.assembly import build_book_engine
     from labkit.data.universe import align
     from labkit.engine.book import BookSettings
@@ -262,18 +238,51 @@ def _feed_book(
     symbols = list(config.session.symbols)
     mode: str = config.session.mode
     engine = build_book_engine(config, symbols, mode, journal=journal, home=home, strict=False)
-    top = engine.book.top
-    history: dict[tuple[int, str], dict[str, Any]] = {}
-    buffered: list[dict[str, Any]] = []
 
     def universe(rows: list[dict[str, Any]]) -> Any:
         return align({s: frame([r for r in rows if r["symbol"] == s]) for s in symbols})
 
+    def command(cmd: dict[str, Any]) -> None:
+        nonlocal mode
+        applied = apply_command(SessionState(engine.book.top, legs=engine.book.legs), cmd, mode)
+        if applied.mode:
+            mode = applied.mode
+            engine.settings = BookSettings(engine_settings(config, mode), config.portfolio)
+
+    _feed(
+        tape,
+        last_ts,
+        engine.book.top,
+        key=lambda row: (row["ts"], row["symbol"]),
+        prime=lambda rows: engine.prime(universe(rows).bars_by_symbol()),
+        decide=lambda rows, now: engine.process(universe(rows), now=now),
+        unavailable=engine.unavailable,
+        command=command,
+    )
+
+
+def _feed(
+    tape: Path,
+    last_ts: int | None,
+    book: Any,
+    key: Callable[[dict[str, Any]], Any],
+    prime: Callable[[list[dict[str, Any]]], object],
+    decide: Callable[[list[dict[str, Any]], int | None], object],
+    unavailable: Callable[[list[int], int], object],
+    command: Callable[[dict[str, Any]], object],
+) -> None:
+    # The tape's rows in order: history primes a fresh engine, bars and unavailable times are decided
+    # once a commit says they were, in runs of one `now`, and commands apply between the bars.
+    history: dict[Any, dict[str, Any]] = {}  # a restart before any decision primes again
+    buffered: list[dict[str, Any]] = []
+
     def commit(upto: int | None) -> None:
+        # Bars count only once a checkpoint (or the journal's end) says they were decided; bars a
+        # crash cut off before deciding were fetched again after the restart and appear again later.
         rows = [r for r in buffered if upto is not None and r["ts"] <= upto]
         buffered.clear()
-        if rows and history and top.last_ts is None:
-            engine.prime(universe([history[k] for k in sorted(history)]).bars_by_symbol())
+        if rows and history and book.last_ts is None:
+            prime([history[k] for k in sorted(history)])
         start = 0
         for end in range(1, len(rows) + 1):
             if end == len(rows) or (rows[end]["kind"], rows[end]["now"]) != (
@@ -282,26 +291,23 @@ def _feed_book(
             ):
                 group = rows[start:end]
                 if group[0]["kind"] == "unavailable":
-                    engine.unavailable([r["ts"] for r in group], group[0]["now"])
+                    unavailable([r["ts"] for r in group], group[0]["now"])
                 else:
-                    engine.process(universe(group), now=group[0]["now"])
+                    decide(group, group[0]["now"])
                 start = end
 
     for row in iter_lines(tape):
         kind = row["kind"]
         if kind == "history":
-            if top.last_ts is None and not buffered:
-                history[(row["ts"], row["symbol"])] = row
+            if book.last_ts is None and not buffered:
+                history[key(row)] = row
         elif kind in ("bar", "unavailable"):
             buffered.append(row)
         elif kind == "commit":
             commit(row["last_ts"])
         elif kind == "command":
-            commit(top.last_ts)
-            applied = apply_command(SessionState(top, legs=engine.book.legs), row["command"], mode)
-            if applied.mode:
-                mode = applied.mode
-                engine.settings = BookSettings(engine_settings(config, mode), config.portfolio)
+            commit(book.last_ts)
+            command(row["command"])
         else:
             raise ValueError(kind)
     commit(last_ts)
