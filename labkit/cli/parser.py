@@ -32,6 +32,17 @@ def _positive_seconds(text: str) -> float:
 _BOOK_FLAGS = ("--symbols", "--universe")
 
 
+def _universe_flags(parser: argparse.ArgumentParser, what: str, how: str) -> None:
+    # --symbols A,B,C or --universe NAME (labkit.yaml's universes), one or the other.
+    universe = parser.add_mutually_exclusive_group()
+    universe.add_argument(
+        "--symbols", metavar="A,B,C", help=f"{what} these symbols {how}, instead of --symbol"
+    )
+    universe.add_argument(
+        "--universe", metavar="NAME", help=f"{what} the symbols labkit.yaml's universes.NAME lists"
+    )
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors come from the command they concern, with a suggestion."""
 
@@ -219,15 +230,7 @@ def _run_parser(sub: Any) -> None:
         "created (default auto: synthetic and ccxt 24/7, yfinance equities, a bar file's inferred from "
         "the whole file)",
     )
-    book = run.add_mutually_exclusive_group()
-    book.add_argument(
-        "--symbols",
-        metavar="A,B,C",
-        help="run one book over these symbols (shared cash, portfolio limits), instead of --symbol",
-    )
-    book.add_argument(
-        "--universe", metavar="NAME", help="run one book over the symbols labkit.yaml's universes.NAME lists"
-    )
+    _universe_flags(run, "run one book over", "(shared cash, portfolio limits)")
     _strategy_flags(run, default=None)
     _yes_arg(run)
     run.set_defaults(handler=sessions.cmd_run)
@@ -242,17 +245,7 @@ def _backtest_parser(sub: Any) -> None:
         "sma_cross fills at the next open, all-in with fractional units, fee on each fill's notional.",
     )
     _market_flags(bt, relative=True)
-    book = bt.add_mutually_exclusive_group()
-    book.add_argument(
-        "--symbols",
-        metavar="A,B,C",
-        help="backtest one book over these symbols (shared cash, portfolio limits), instead of --symbol",
-    )
-    book.add_argument(
-        "--universe",
-        metavar="NAME",
-        help="backtest one book over the symbols labkit.yaml's universes.NAME lists",
-    )
+    _universe_flags(bt, "backtest one book over", "(shared cash, portfolio limits)")
     bt.add_argument(
         "--calendar",
         choices=("auto", "24/7", "equities", "fx"),
@@ -300,15 +293,8 @@ def _train_parsers(sub: Any) -> None:
         "--since 2026-01-01 --until 2026-01-15 --horizon 15 --folds 5 --seeds 3",
     )
     _market_flags(tr, relative=True)
-    pooled = tr.add_mutually_exclusive_group()
-    pooled.add_argument(
-        "--symbols",
-        metavar="A,B,C",
-        help="train one model pooled over these symbols (features and labels per symbol, folds cut on "
-        "time for all), instead of --symbol",
-    )
-    pooled.add_argument(
-        "--universe", metavar="NAME", help="train one model pooled over labkit.yaml's universes.NAME"
+    _universe_flags(
+        tr, "train one model pooled over", "(features and labels per symbol, folds cut on time for all)"
     )
     tr.add_argument(
         "--cross-sectional",
