@@ -329,3 +329,27 @@ def test_the_engines_block_counts_and_closed_trades_per_symbol_match_its_journal
         ]
         assert engine.closed_pnl[symbol] == pnl
     assert sum(engine.blocks[FIVE[0]].values()) > 0
+
+
+def test_due_times_the_source_could_not_deliver_hold_every_symbol_and_the_journal_stays_whole(
+    tmp_path,
+) -> None:
+    from labkit.engine.journal import checked_lines
+
+    universe = align(universe_bars(FIVE[:3], "5m", T0, T0 + DAY))
+    path = tmp_path / "book.jsonl"
+    writer = JournalWriter(path)
+    engine = build_book_engine(_config(), list(universe.symbols), "paper", journal=writer)
+    engine.process(universe.rows(0, 100))
+    held = {s: leg.position for s, leg in engine.book.legs.items()}
+    gap = [int(t) for t in universe.times[100:103]]
+    engine.unavailable(gap, now=gap[-1] + 300_000)
+    engine.process(universe.rows(103, len(universe)))
+    writer.close()
+    lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    assert [line["seq"] for line in lines] == list(range(len(lines))) and len(lines) == 3 * len(universe)
+    missing = lines[300:309]
+    assert {line["gate_trace"]["reason"] for line in missing} == {"data_unavailable"}
+    assert [line["symbol"] for line in missing] == FIVE[:3] * 3
+    assert {line["symbol"]: line["position"] for line in missing[-3:]} == held  # nothing filled meanwhile
+    assert len(list(checked_lines(path, FIVE[:3]))) == len(lines)  # a book's journal, whole
