@@ -161,3 +161,140 @@ def drift_level(value: float) -> str:
     if value > PSI_DRIFT:
         return "drift"
     return "watch" if value > PSI_WATCH else "stable"
+
+
+CLOCK_FEATURES = frozenset({"tod_sin", "tod_cos", "dow_sin", "dow_cos"})
+"""Features that tell the time: left out of the gated drift, since any window shorter than their
+period (a day, a week) "drifts" from a training window that covered whole days."""
+
+
+def rolling_psi(
+    profile: FeatureProfile, matrix: np.ndarray, window: int, skip: frozenset[str] = CLOCK_FEATURES
+) -> np.ndarray:
+    """Return, for each row, the largest PSI of a feature over the `window` rows ending there.
+
+    Features named in `skip` are left out. A row's value depends only on the rows of its window, so
+    a matrix cut anywhere gives the same values for the rows whose windows it holds whole: what
+    lets a live session and a backtest agree. NaN while the window is not `window` rows without NaN.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> prof = profile(rng.normal(size=(5000, 1)), ["x"])
+    >>> later = np.concatenate([rng.normal(size=300), rng.normal(2.0, size=300)]).reshape(-1, 1)
+    >>> values = rolling_psi(prof, later, 200)
+    >>> bool(np.isnan(values[198])), bool(values[299] < 0.25), bool(values[-1] > 0.25)
+    (True, True, True)
+    """
+    if window < 1:
+        raise ValueError(f"window: {window} rows; give at least 1")
+    values = _matrix(matrix)
+    if values.shape[1] != len(profile.names):
+        raise ValueError(f"the matrix has {values.shape[1]} columns but the profile has {len(profile.names)}")
+    n = len(values)
+    out = np.full(n, np.nan)
+    if n < window:
+        return out
+    complete = ~np.isnan(values).any(axis=1)
+    seen = np.concatenate([[0], np.cumsum(complete)])
+    whole = (seen[window:] - seen[:-window]) == window  # windows ending at rows window-1 .. n-1
+    if not whole.any():
+        return out
+    best = np.full(n - window + 1, -np.inf)
+    columns = zip(profile.names, profile.edges, profile.proportions, strict=True)
+    for j, (name, edges, props) in enumerate(columns):
+        if name in skip:
+            continue
+        expected = np.maximum(np.asarray(props, dtype="float64"), EPSILON)
+        column = np.where(complete, values[:, j], 0.0)
+        bins = np.searchsorted(np.asarray(edges, dtype="float64"), column, side="left")
+        # Counts per bin over every window at once: differences of running counts.
+        running = np.zeros((n + 1, len(expected)), dtype="int64")
+        running[np.arange(1, n + 1), bins] = 1  # one bin per row
+        np.cumsum(running, axis=0, out=running)
+        actual = np.maximum((running[window:] - running[:-window]) / window, EPSILON)
+        best = np.maximum(best, np.sum((actual - expected) * np.log(actual / expected), axis=1))
+    best[~whole | np.isinf(best)] = np.nan
+    out[window - 1 :] = best
+    return out
+
+
+@dataclass(frozen=True)
+class DriftCalibration:
+    """The drift threshold a model was calibrated with on its own training rows.
+
+    `threshold` is the `quantile` of the rolling PSI (`rolling_psi`) of `windows` training windows
+    of `window` rows, one every `stride` rows: how far a window of the training data itself strays
+    from the whole. A live window above it strays more than all but ``1 - quantile`` of them.
+    """
+
+    window: int
+    quantile: float
+    threshold: float
+    windows: int
+    stride: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the calibration as plain JSON data (model.json's ``drift_calibration``)."""
+        return {
+            "window": self.window,
+            "quantile": self.quantile,
+            "threshold": self.threshold,
+            "windows": self.windows,
+            "stride": self.stride,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DriftCalibration:
+        """Return the calibration `to_dict` wrote; raise ValueError saying what is wrong with `data`."""
+        try:
+            found = cls(
+                int(data["window"]),
+                float(data["quantile"]),
+                float(data["threshold"]),
+                int(data["windows"]),
+                int(data.get("stride", data["window"])),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"drift calibration: needs window, quantile, threshold and windows ({exc})"
+            ) from None
+        if found.window < 1 or found.windows < 1 or not 0 < found.quantile <= 1 or not found.threshold >= 0:
+            raise ValueError(
+                f"drift calibration: window {found.window}, quantile {found.quantile}, threshold "
+                f"{found.threshold}, windows {found.windows}: needs a window and windows of at least 1, "
+                "a quantile above 0 and at most 1, and a threshold of 0 or more"
+            )
+        return found
+
+    def describe(self) -> str:
+        """Return where the threshold came from, e.g. ``calibrated q0.99 on 37 training windows``."""
+        return f"calibrated q{self.quantile:g} on {self.windows} training windows"
+
+
+def calibrate(
+    profile: FeatureProfile,
+    matrix: np.ndarray,
+    window: int,
+    quantile: float,
+    stride: int | None = None,
+    skip: frozenset[str] = CLOCK_FEATURES,
+) -> DriftCalibration | None:
+    """Return the drift threshold of `matrix` (the training rows `profile` was made of).
+
+    The windows end every `stride` rows (default a quarter of `window`, so each overlaps the next by
+    three quarters: more windows than a day's worth alone, on few training days). The quantile is an
+    order statistic: of 100 windows, q0.99 is the 99th smallest PSI. None when the rows hold no
+    whole window (the model then falls back to ``gates.model.max_psi``).
+    """
+    if not 0 < quantile <= 1:
+        raise ValueError(f"quantile: {quantile}; give a share above 0 and at most 1, e.g. 0.99")
+    stride = max(1, window // 4) if stride is None else stride
+    if stride < 1:
+        raise ValueError(f"stride: {stride} rows; give at least 1")
+    scores = rolling_psi(profile, matrix, window, skip)[window - 1 :: stride]
+    scores = scores[~np.isnan(scores)]
+    if not len(scores):
+        return None
+    threshold = float(np.quantile(scores, quantile, method="inverted_cdf"))
+    return DriftCalibration(window, quantile, threshold, len(scores), stride)

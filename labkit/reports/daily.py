@@ -102,10 +102,9 @@ def model_drift(view: SessionView, rows: pd.DataFrame, day: str) -> ModelDrift:
     compared with model.json's ``drift`` and ``drift_probability`` profiles of the training window.
     """
     from labkit.analysis.periods import day_bounds
-    from labkit.features.drift import FeatureProfile, drift_level, psi, psi_1d
+    from labkit.features.drift import CLOCK_FEATURES, FeatureProfile, drift_level, psi, psi_1d
     from labkit.features.featureset import FeatureSet
     from labkit.models.artifacts import load_model, models_dir
-    from labkit.strategies.model import CLOCK_FEATURES
 
     limit = model_limit(view.config)
     named = [str(m) for m in rows["model"].dropna().unique()] if len(rows) else []

@@ -139,6 +139,7 @@ def train_model(
     """
     from labkit.features.featureset import FeatureSet
     from labkit.features.labels import forward_labels, walk_forward_folds
+    from labkit.gates.model import calibrate_drift
     from labkit.models.artifacts import save_model
     from labkit.research.trials import data_hash, record_trial
 
@@ -172,6 +173,8 @@ def train_model(
             "rows": len(usable),
         },
         "data_hash": data_hash(bars),
+        # The threshold the model gate holds its live drift to (labkit.gates.model).
+        "drift_calibration": calibrate_drift(config, fit.X, features.names),
     }
     # The out-of-sample file is written into the model's staging folder, before it is renamed into
     # place; the trial is recorded once the model is there, and a failed record withdraws it. A

@@ -4,7 +4,8 @@ BUY when the probability reaches ``entry``, SELL when it falls to ``exit``; ``co
 probability. The model is loaded when the strategy is bound to its home, market and timeframe
 (``--model ID`` or ``latest``, the newest for them). Beside each proposal it reports what the
 `model` and `scalping` gates judge: the model's status, the drift of the live features from the
-training window, and the horizon the model was trained for.
+training window over a rolling window of bars (with the threshold the model was calibrated with,
+when it has one), and the horizon the model was trained for.
 
 Batch and bar by bar give the same numbers: features are finite-window functions of past bars,
 and what a live session computed for a bar is kept by bar time, so only new bars are computed.
@@ -27,19 +28,16 @@ from labkit.data.bars import ts_ms
 from labkit.errors import ConfigError
 from labkit.strategies.base import Signals, Strategy, StrategyConfig, StrategyContext
 from labkit.strategies.sides import BUY_CODE, SELL_CODE
-from labkit.timeutil import DAY_MS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from labkit.features.drift import FeatureProfile
+    from labkit.features.drift import DriftCalibration, FeatureProfile
     from labkit.features.featureset import FeatureSet
     from labkit.models.ensemble import Ensemble
 
 log = logging.getLogger(__name__)
 
-# Features that tell the time, left out of drift (see _drift_at).
-CLOCK_FEATURES = frozenset({"tod_sin", "tod_cos", "dow_sin", "dow_cos"})
 # The `model_status` fact: what the `model` gate reads (labkit.gates.model).
 MODEL_OK, MODEL_UNAVAILABLE, FEATURE_MISMATCH = 0.0, 1.0, 2.0
 
@@ -67,7 +65,9 @@ class ModelStrategyConfig(StrategyConfig):
         1440,
         ge=50,
         le=100_000,
-        description="bars of live features compared with the training window, once per UTC day (PSI)",
+        description="bars of the rolling window of live features compared with the training window "
+        "(PSI) for a model without a calibrated threshold; a calibrated model uses the window it was "
+        "calibrated on (gates.model.drift_window when it was trained)",
     )
 
     @model_validator(mode="after")
@@ -96,18 +96,23 @@ class ModelStrategy(Strategy):
         self.ensemble: Ensemble | None = None
         self.horizon = math.nan
         self.profile: FeatureProfile | None = None
+        self.calibration: DriftCalibration | None = None
+        self.drift_window = self.config.drift_window
         # The last `history` bars decided: their times, features and probabilities.
         self._times = np.empty(0, dtype="int64")
         self._matrix = np.empty((0, 0))
         self._probability = np.empty(0)
-        self._drift: dict[int, float] = {}  # first bar time of a UTC day -> PSI then
+        # The rolling PSI of the last `history` bars decided, by bar time: a live session computes
+        # only the new bars' windows.
+        self._drift_times = np.empty(0, dtype="int64")
+        self._drift_values = np.empty(0)
         # The features ranked across a universe this model reads: the book engine supplies them.
         self.cross_sectional: tuple[str, ...] = ()
         self.universe: tuple[str, ...] = ()
         self._strict = True
 
     def bind(self, context: StrategyContext) -> None:
-        from labkit.features.drift import FeatureProfile
+        from labkit.features.drift import DriftCalibration, FeatureProfile
         from labkit.features.featureset import FeatureSet
         from labkit.home import resolve_home
         from labkit.models.artifacts import load_model
@@ -152,6 +157,11 @@ class ModelStrategy(Strategy):
         )
         drift = loaded.meta.get("drift")
         self.profile = FeatureProfile.from_dict(drift) if drift else None
+        calibration = loaded.meta.get("drift_calibration")
+        self.calibration = DriftCalibration.from_dict(calibration) if calibration else None
+        # The threshold holds for windows as long as those it was calibrated on.
+        self.drift_window = self.calibration.window if self.calibration else self.config.drift_window
+        self.memory = self.warmup + self.drift_window
         self.status = MODEL_OK
 
     def params(self) -> dict[str, Any]:
@@ -172,6 +182,10 @@ class ModelStrategy(Strategy):
             "horizon": np.full(n, self.horizon),
             "drift_psi": self._drift_at(times, matrix),
         }
+        if self.calibration is not None:  # the gate's threshold: without it, gates.model.max_psi
+            facts["drift_limit"] = np.full(n, self.calibration.threshold)
+            facts["drift_quantile"] = np.full(n, self.calibration.quantile)
+            facts["drift_windows"] = np.full(n, float(self.calibration.windows))
         return Signals(side, probability, np.full(n, math.nan), facts)
 
     def _without_universe(self, n: int) -> Signals:
@@ -227,31 +241,26 @@ class ModelStrategy(Strategy):
         return matrix, probability
 
     def _drift_at(self, times: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        # The PSI of the last `drift_window` bars' features against the training window, taken at
-        # the first bar of each UTC day and held for the day. NaN until a full window is known.
+        # The largest PSI of a market feature over the `drift_window` bars ending at each bar,
+        # against the training window (labkit.features.drift.rolling_psi). Bars seen before keep
+        # their value; the new ones are computed from the rows their windows need, so a session fed
+        # bar by bar gets what a backtest computes at once. NaN until a full window is known.
         out = np.full(len(times), math.nan)
         if self.profile is None or not len(times):
             return out
-        from labkit.features.drift import psi
+        from labkit.features.drift import rolling_psi
 
-        days = times // DAY_MS
-        window = self.config.drift_window
-        starts = np.flatnonzero(np.diff(days, prepend=days[0] - 1) != 0)
-        for i in starts.tolist():
-            t = int(times[i])
-            if t not in self._drift and i >= window:
-                recent = matrix[i - window : i]
-                if not np.isnan(recent).any():
-                    scores = psi(self.profile, recent)
-                    # Time of day and week are clocks, not market state: any window shorter than
-                    # their period "drifts" from a training window that covered whole days.
-                    market = [v for name, v in scores.items() if name not in CLOCK_FEATURES]
-                    self._drift[t] = float(np.nanmax(market)) if market else math.nan
-        if not self._drift:
+        hit = np.zeros(len(times), dtype=bool)
+        if len(self._drift_times):
+            where = np.minimum(np.searchsorted(self._drift_times, times), len(self._drift_times) - 1)
+            hit = self._drift_times[where] == times
+            out[hit] = self._drift_values[where[hit]]
+        if hit.all():
             return out
-        marks = np.array(sorted(self._drift), dtype="int64")
-        values = np.array([self._drift[int(m)] for m in marks])
-        where = np.searchsorted(marks, times, side="right") - 1
-        held = where >= 0
-        out[held] = values[where[held]]
+        first = int(np.argmax(~hit))
+        start = max(0, first - self.drift_window + 1)
+        fresh = rolling_psi(self.profile, matrix[start:], self.drift_window)[first - start :]
+        out[first:] = np.where(hit[first:], out[first:], fresh)
+        keep = slice(max(0, len(times) - self.history), len(times))
+        self._drift_times, self._drift_values = times[keep].copy(), out[keep].copy()
         return out
