@@ -52,9 +52,11 @@ class ModelDrift:
     """How far one day's features and predicted probabilities moved from a model's training window.
 
     `table` has a row per series (the predicted probability first, then each feature, largest PSI
-    first): PSI, its level in words (`labkit.features.drift.drift_level`), whether it is above
-    `limit` (the session's ``gates.model.max_psi``) and the rows compared. It is empty when the
-    session decided with no trained model that day; `message` says what the section shows.
+    first): PSI, its level in words (`labkit.features.drift.drift_level`), the threshold the
+    `model` gate holds that model to and where it came from (calibrated on the training data, or
+    `limit`, the session's ``gates.model.max_psi``, for a model without calibration), whether the
+    PSI is above it, and the rows compared. It is empty when the session decided with no trained
+    model that day; `message` says what the section shows.
     """
 
     models: tuple[str, ...]
@@ -80,6 +82,25 @@ def model_limit(config: Mapping[str, Any]) -> float:
 
     value = (config.get("gates", {}).get("model") or {}).get("max_psi")
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else PSI_DRIFT
+
+
+def model_threshold(meta: Mapping[str, Any], limit: float) -> tuple[float, str]:
+    """Return the drift threshold the `model` gate holds a model to, and where it came from.
+
+    The threshold calibrated on its training data (model.json ``drift_calibration``) when it has
+    one, else the session's `limit` (``gates.model.max_psi``), as `labkit.gates.model` decides.
+    """
+    from labkit.features.drift import DriftCalibration
+
+    record = meta.get("drift_calibration")
+    if record:
+        try:
+            found = DriftCalibration.from_dict(record)
+        except ValueError:
+            pass
+        else:
+            return found.threshold, f"{found.describe()} of {found.window} bars"
+    return limit, "fixed max_psi (the model has no calibrated threshold)"
 
 
 def _day_features(features: Any, bars: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
@@ -122,6 +143,7 @@ def model_drift(view: SessionView, rows: pd.DataFrame, day: str) -> ModelDrift:
     start, end = day_bounds(day)
     bars = view.bars()
     tables, notes = [], []
+    thresholds = []
     for model_id in trained:
         try:
             meta = load_model(view.home, model_id).meta
@@ -129,6 +151,7 @@ def model_drift(view: SessionView, rows: pd.DataFrame, day: str) -> ModelDrift:
             notes.append(f"{model_id} cannot be read ({exc}).")
             continue
         features = FeatureSet(list((meta.get("features") or {}).get("names") or []))
+        threshold, source = model_threshold(meta, limit)
         profile = FeatureProfile.from_dict(meta["drift"])
         complete = _day_features(features, bars, start, end).dropna()
         scores = psi(profile, complete[list(profile.names)].to_numpy()) if len(complete) else {}
@@ -153,10 +176,10 @@ def model_drift(view: SessionView, rows: pd.DataFrame, day: str) -> ModelDrift:
                 market.append((name, value, len(complete), True, "one value all day" if one else ""))
         entries += sorted(market, key=lambda e: -e[1] if e[1] == e[1] else 1.0) + clocks
 
-        def against(value: float, gated: bool) -> str:
+        def against(value: float, gated: bool, threshold: float = threshold) -> str:
             if not gated:
                 return "not gated"
-            return "n/a" if value != value else ("above" if value > limit else "within")
+            return "n/a" if value != value else ("above" if value > threshold else "within")
 
         table = pd.DataFrame(
             {
@@ -164,17 +187,24 @@ def model_drift(view: SessionView, rows: pd.DataFrame, day: str) -> ModelDrift:
                 "series": [e[0] for e in entries],
                 "PSI": ["n/a" if e[1] != e[1] else f"{e[1]:.4f}" for e in entries],
                 "level": ["n/a" if e[1] != e[1] else drift_level(e[1]) for e in entries],
-                f"against max_psi {limit:g}": [against(e[1], e[3]) for e in entries],
+                "threshold": [f"{threshold:.4g} ({source})" if e[3] else "" for e in entries],
+                "against threshold": [against(e[1], e[3]) for e in entries],
                 "rows compared": [f"{e[2]:,}" for e in entries],
                 "note": [e[4] for e in entries],
             }
         )
         tables.append(table)
+        thresholds.append(f"{model_id}: {threshold:.4g}, {source}")
     table = pd.concat(tables).set_index(["model", "series"]) if tables else pd.DataFrame()
     message = (
         f"The population stability index (PSI) of {day}'s bars against the training window of "
-        f"{', '.join(trained)}: below 0.1 stable, 0.1 to 0.25 watch, above 0.25 drift. The limit is "
-        f"gates.model.max_psi = {limit:g} from the session's config"
+        f"{', '.join(trained)}: below 0.1 stable, 0.1 to 0.25 watch, above 0.25 drift. The model gate "
+        "refuses entries while a market feature's PSI over its rolling window is above the model's "
+        "threshold, calibrated on the training data's own windows when the model has one, else "
+        f"gates.model.max_psi = {limit:g} from the session's config ("
+        + "; ".join(thresholds)
+        + "); the day's PSI here is over all the day's bars, a window as long as the gate's at 1440"
+        " bars of 1m"
         + ("" if gate_on else " (the model gate is not enabled in this session: shown for reference)")
         + "."
         + (" " + " ".join(notes) if notes else "")

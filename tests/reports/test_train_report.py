@@ -253,10 +253,14 @@ def test_model_drift_when_session_decided_with_a_trained_model_compares_features
     assert drift.models == (model_id,) and drift.limit == 0.25
     assert table["series"].iloc[0] == "predicted probability" and len(table) == 1 + 21
     assert set(table["level"]) <= {"stable", "watch", "drift"}
-    assert set(table["against max_psi 0.25"]) <= {"above", "within", "not gated"}
+    assert set(table["against threshold"]) <= {"above", "within", "not gated"}
+    gated = table[table["against threshold"] != "not gated"]
+    assert (
+        gated["threshold"].str.contains(r"\(calibrated q0\.99 on \d+ training windows of 1440 bars\)").all()
+    )
     clocks = table[table["series"].isin(["tod_sin", "tod_cos", "dow_sin", "dow_cos"])]
     assert list(clocks.index) == [18, 19, 20, 21]  # last: the gate leaves the clocks out
-    assert set(clocks["against max_psi 0.25"]) == {"not gated"}
+    assert set(clocks["against threshold"]) == {"not gated"}
     assert clocks.set_index("series").loc["dow_sin", "note"].endswith("one value all day")
     assert "gates.model.max_psi = 0.25" in drift.message
 
@@ -272,7 +276,7 @@ def test_daily_report_when_session_has_a_model_shows_the_drift_table(model_sessi
     page = result.html.read_text(encoding="utf-8")
     # Assert
     assert result.ok and "Model drift" in page and "predicted probability" in page
-    assert f"training window of {model_id}" in page and "against max_psi 0.25" in page
+    assert f"training window of {model_id}" in page and "against threshold" in page
     assert re.search(r"<td[^>]*>(stable|watch|drift)</td>", page)
 
 
