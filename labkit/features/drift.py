@@ -274,13 +274,16 @@ class DriftCalibration:
 
 def calibrate(
     profile: FeatureProfile,
-    matrix: np.ndarray,
+    matrix: np.ndarray | Sequence[np.ndarray],
     window: int,
     quantile: float,
     stride: int | None = None,
     skip: frozenset[str] = CLOCK_FEATURES,
 ) -> DriftCalibration | None:
     """Return the drift threshold of `matrix` (the training rows `profile` was made of).
+
+    A sequence of matrices is one set of training rows in parts, each with its own windows: a
+    model pooled over a universe calibrates on each symbol's rows, as each symbol is judged live.
 
     The windows end every `stride` rows (default a quarter of `window`, so each overlaps the next by
     three quarters: more windows than a day's worth alone, on few training days). The quantile is an
@@ -292,7 +295,10 @@ def calibrate(
     stride = max(1, window // 4) if stride is None else stride
     if stride < 1:
         raise ValueError(f"stride: {stride} rows; give at least 1")
-    scores = rolling_psi(profile, matrix, window, skip)[window - 1 :: stride]
+    parts = [matrix] if isinstance(matrix, np.ndarray) else list(matrix)
+    scores = np.concatenate(
+        [rolling_psi(profile, part, window, skip)[window - 1 :: stride] for part in parts]
+    )
     scores = scores[~np.isnan(scores)]
     if not len(scores):
         return None

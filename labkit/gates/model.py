@@ -31,7 +31,7 @@ class ModelGateConfig(GateConfig):
         gt=0,
         le=100,
         description="drift limit for a model without a calibrated threshold (trained before "
-        "labkit calibrated one, or pooled over a universe): the largest population stability index "
+        "labkit calibrated one): the largest population stability index "
         "of a feature over the rolling window against the model's training window",
     )
     drift_window: int = Field(
@@ -51,16 +51,21 @@ class ModelGateConfig(GateConfig):
     )
 
 
-def calibrate_drift(config: LabkitConfig, matrix: np.ndarray, names: Any) -> dict[str, Any] | None:
+def calibrate_drift(
+    config: LabkitConfig, matrix: np.ndarray, names: Any, groups: np.ndarray | None = None
+) -> dict[str, Any] | None:
     """Return model.json's ``drift_calibration`` for the training rows `matrix` (None: too few rows).
 
     `labkit train` calls it as it saves a model, with the window and quantile of ``gates.model``.
+    `groups` (a pooled model's symbol of each row, rows in time order) cuts the rows into each
+    symbol's own, since each symbol's strategy measures its own window live.
     """
     from labkit.config.schema import gate_configs
     from labkit.features.drift import calibrate, profile
 
     gate: ModelGateConfig = gate_configs(config)["model"]
-    found = calibrate(profile(matrix, names), matrix, gate.drift_window, gate.drift_quantile)
+    parts = [matrix] if groups is None else [matrix[groups == g] for g in dict.fromkeys(groups.tolist())]
+    found = calibrate(profile(matrix, names), parts, gate.drift_window, gate.drift_quantile)
     return None if found is None else found.to_dict()
 
 

@@ -92,3 +92,16 @@ def test_calibrate_when_rows_hold_no_whole_window_returns_none():
 def test_drift_calibration_from_dict_when_broken_names_what_is_wrong(data, field):
     with pytest.raises(ValueError, match=field):
         DriftCalibration.from_dict(data)
+
+
+def test_calibrate_when_given_parts_rolls_each_part_alone_as_each_symbol_is_judged():
+    # Arrange: two symbols' rows, one calm and one wild; no window may join the two
+    rng = np.random.default_rng(6)
+    calm, wild = _market(rng, 1000), _market(rng, 1000, scale=5.0)
+    prof = profile(np.concatenate([calm, wild]), NAMES)
+    # Act
+    found = calibrate(prof, [calm, wild], 100, 1.0, stride=100)
+    # Assert
+    alone = [calibrate(prof, part, 100, 1.0, stride=100) for part in (calm, wild)]
+    assert found is not None and all(a is not None for a in alone)
+    assert found.windows == 20 and found.threshold == max(a.threshold for a in alone)
