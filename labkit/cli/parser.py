@@ -285,10 +285,14 @@ def _train_parsers(sub: Any) -> None:
         "train",
         "train a signal model with purged walk-forward folds and save it",
         "Train the ensemble (XGBoost, logistic regression, a gradient-boosted forest) to say whether "
-        "the return over the next --horizon bars beats the round-trip cost. Each fold is tested on bars "
-        "after its training data, with --horizon bars purged between them; every fold is scored over "
-        "--seeds seeds and traded through the engine with costs. The final model is fit on the whole "
-        "window and saved under data/models/<model_id>/.",
+        "the return over the next --horizon bars beats the round-trip cost (--labels sign), or whether "
+        "the price reaches close + --profit-take ATRs before close - --stop-loss ATRs within --horizon "
+        "bars (--labels triple-barrier; the ATR of risk.atr_window, as risk sizing uses). Each row is "
+        "weighted by its label's average uniqueness (how little its span overlaps other labels'). Each "
+        "fold is tested on bars after its training data, less the rows whose labels reach into it "
+        "(purged by each label's own end); every fold is scored over --seeds seeds and traded through "
+        "the engine with costs. The final model is fit on the whole window and saved under "
+        "data/models/<model_id>/.",
         "example: labkit train --source synthetic --symbol BTC/USDT --timeframe 1m "
         "--since 2026-01-01 --until 2026-01-15 --horizon 15 --folds 5 --seeds 3",
     )
@@ -302,16 +306,42 @@ def _train_parsers(sub: Any) -> None:
         help="with --symbols/--universe: also rank each symbol's momentum and volatility across the "
         "universe at each bar (the model then trades only a book over its universe)",
     )
-    tr.add_argument("--horizon", type=int, metavar="BARS", help="bars the label looks ahead (default 15)")
+    tr.add_argument(
+        "--horizon",
+        type=int,
+        metavar="BARS",
+        help="bars the label looks ahead; the vertical barrier of triple-barrier labels (default 15)",
+    )
+    tr.add_argument(
+        "--labels",
+        choices=("sign", "triple-barrier"),
+        default="sign",
+        help="sign: 1 when the return over --horizon bars beats the round-trip cost (default); "
+        "triple-barrier: 1 when the profit barrier is reached before the stop (a bar reaching both "
+        "counts as the stop; neither within --horizon: 0)",
+    )
+    tr.add_argument(
+        "--profit-take",
+        type=float,
+        metavar="K",
+        help="triple-barrier (and --meta): the profit barrier, K ATRs above the close (> 0, default 2.0)",
+    )
+    tr.add_argument(
+        "--stop-loss",
+        type=float,
+        metavar="K",
+        help="triple-barrier (and --meta): the stop barrier, K ATRs below the close (> 0, default 2.0)",
+    )
     tr.add_argument("--folds", type=int, metavar="K", help="walk-forward test folds (default 5)")
     tr.add_argument(
         "--seeds", type=int, metavar="N", help="seeds each fold is trained with, at least 3 (default 3)"
     )
     tr.add_argument(
         "--model",
-        choices=("ensemble", "xgboost", "logistic", "forest"),
+        choices=("ensemble", "xgboost", "logistic", "forest", "bagged"),
         default="ensemble",
-        help="the ensemble of all three (default) or one member alone",
+        help="the ensemble of the first three (default), one member alone, or bagged: a bag of "
+        "shallow trees each fit on rows drawn by the sequential bootstrap (less overlapping labels)",
     )
     tr.add_argument(
         "--fee", type=float, metavar="FRACTION", help="fee of each fill, for labels and fold trading"
@@ -322,8 +352,9 @@ def _train_parsers(sub: Any) -> None:
     _yes_arg(tr)
     _json_arg(
         tr,
-        "print one JSON object: model_id, symbols (a pooled model), folds, auc_mean, auc_std (across "
-        "folds), auc_seed_std (across seeds), seeds, horizon, features",
+        "print one JSON object: model_id, symbols (a pooled model), labels (and profit_take, stop_loss "
+        "for triple-barrier), folds, auc_mean, auc_std (across folds), auc_seed_std (across seeds), "
+        "seeds, horizon, features",
     )
     tr.set_defaults(handler=research.cmd_train)
     models = _command(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -419,7 +420,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     print(f"model {result.model_id}: {what}, {result.bars:,} bars ({result.rows:,} with features and labels)")
     folds, seeds = len(result.folds), result.seeds
-    print(f"  horizon {result.horizon} bars, {folds} purged walk-forward folds, {seeds} seeds")
+    labels = "sign labels"
+    if result.barriers:
+        take, stop = result.barriers["profit_take"], result.barriers["stop_loss"]
+        labels = f"triple-barrier labels (+{take:g} / -{stop:g} ATR)"
+    print(f"  horizon {result.horizon} bars, {labels}, {folds} purged walk-forward folds, {seeds} seeds")
     auc = f"{number(result.auc_mean, 3)} ± {number(result.auc_std, 3)}"
     print(
         f"  out-of-sample AUC {auc} (mean ± std across the {folds} folds; "
@@ -467,7 +472,20 @@ def _train_plan(args: argparse.Namespace) -> Any:
         seeds=3 if args.seeds is None else args.seeds,
         model=args.model,
         cross_sectional=bool(getattr(args, "cross_sectional", False)),
+        labels=getattr(args, "labels", "sign"),
+        profit_take=2.0 if getattr(args, "profit_take", None) is None else args.profit_take,
+        stop_loss=2.0 if getattr(args, "stop_loss", None) is None else args.stop_loss,
     )
+    for flag, value in (("--profit-take", plan.profit_take), ("--stop-loss", plan.stop_loss)):
+        if not (math.isfinite(value) and 0 < value <= 1000):
+            raise ConfigError(
+                f"{flag}: the barrier's distance from the close in ATRs, > 0 up to 1000 (got {value})"
+            )
+    barriers = getattr(args, "profit_take", None) is not None or getattr(args, "stop_loss", None) is not None
+    if barriers and plan.labels == "sign" and getattr(args, "meta", None) is None:
+        raise ConfigError(
+            "--profit-take/--stop-loss: set the barriers of --labels triple-barrier; give it too"
+        )
     if not 1 <= plan.horizon <= 10_000:
         raise ConfigError(f"--horizon: bars the label looks ahead, 1 to 10000 (got {plan.horizon})")
     if not 2 <= plan.folds <= 50:

@@ -182,7 +182,9 @@ def triple_barrier_labels(
     TripleBarrier
         ``label`` (+1, -1 or 0) and ``end`` (the deciding bar's index), both float64 and NaN for the
         last `horizon` bars (their future is not known yet) and where `vol` or the close is not a
-        positive number. A binary model learns ``label == 1`` (profit barrier first) against the rest.
+        positive number. A binary model learns ``label == 1`` (profit barrier first) against the
+        rest; ``labkit train --labels triple-barrier`` also counts a vertical barrier whose return
+        beats the round-trip cost as 1 (`labkit.research.targets` says why).
 
     Examples
     --------

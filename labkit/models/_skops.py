@@ -58,6 +58,11 @@ ALLOWED_TYPES: dict[str, frozenset[str]] = {
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
         "sklearn.preprocessing._label.LabelEncoder",
     },
+    "bagged": _COMMON
+    | {
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.tree._tree.Tree",
+    },
 }
 # How skops rebuilds each node; functions, methods and raw bytes are not among them.
 _ALLOWED_LOADERS = frozenset(
@@ -69,6 +74,7 @@ _ALLOWED_LOADERS = frozenset(
         "NdArrayNode",
         "ObjectNode",
         "RandomGeneratorNode",
+        "TreeNode",
         "TupleNode",
         "TypeNode",
     }

@@ -66,7 +66,7 @@ _LIBRARIES = {  # name in model.json -> (distributions to ask, module)
     "skops": (("skops",), "skops"),
 }
 _NEEDS = {"xgboost": ("numpy", "xgboost"), "logistic": ("numpy", "scikit-learn", "skops")}
-_NEEDS["forest"] = _NEEDS["logistic"]
+_NEEDS["forest"] = _NEEDS["bagged"] = _NEEDS["logistic"]
 _SHOWN_IDS = 10
 
 

@@ -1,9 +1,14 @@
-"""The ensemble members: XGBoost, a logistic regression and scikit-learn's histogram boosting.
+"""The ensemble members: XGBoost, a logistic regression, scikit-learn's histogram boosting, a bag.
 
 Each kind is one class with the same small interface (`Member`): ``fit``, ``predict_proba`` for
 many rows, ``predict_proba_fast`` for the one row a live bar asks about, ``save`` and
 `load_member`. A member's probability is that of class 1 (the label the training code sets, e.g.
 "the price is higher `horizon` bars later").
+
+``fit`` takes each row's sample weight (its label's average uniqueness, `labkit.features.labels.
+average_uniqueness`) and its label's span in bars: XGBoost, the logistic regression and the
+forest weigh rows by it; the bag (`BaggedMember`) draws its rows by the sequential bootstrap over
+the spans instead.
 
 The fast path returns the batch path's number exactly, not a close one: a live session and a
 backtest of the same bars must take the same decisions. Each member computes both from the same
@@ -37,7 +42,8 @@ from labkit.models._trees import CompiledTrees, compile_sklearn, compile_xgboost
 
 log = logging.getLogger(__name__)
 
-KINDS = ("xgboost", "logistic", "forest")
+KINDS = ("xgboost", "logistic", "forest")  # the ensemble's members
+ALL_KINDS = (*KINDS, "bagged")  # and the kinds trained alone only (`labkit train --model`)
 # Threads of a fit: OMP_NUM_THREADS when set (a test worker or a sweep worker sets 1: several
 # OpenMP pools on two cores spin against each other and a fit runs 20 times slower), else 2, the
 # cores the machines labkit targets have.
@@ -51,13 +57,19 @@ class Member(Protocol):
     """What the ensemble needs from a member, whatever its kind."""
 
     @property
-    def kind(self) -> str: ...  # "xgboost", "logistic" or "forest"
+    def kind(self) -> str: ...  # "xgboost", "logistic", "forest" or "bagged"
 
     params: dict[str, Any]  # the hyperparameters, seed included: plain JSON
     schema: dict[str, Any]  # the feature schema it was trained on ({} until the ensemble sets it)
     n_features: int | None  # None until fitted or loaded
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> None: ...
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        spans: np.ndarray | None = None,
+    ) -> None: ...
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
 
@@ -102,6 +114,18 @@ class ForestParams(_Params):
     max_features: float = Field(0.8, gt=0, le=1)
 
 
+class BaggedParams(_Params):
+    # A bag of shallow trees, each fit on rows drawn by the sequential bootstrap: the draws prefer
+    # rows whose labels overlap less, so no tree learns the same stretch many times over. Each tree
+    # draws at most `max_draws` rows from as many candidates (a random subset when there are more),
+    # which bounds the bootstrap's cost (quadratic in the candidates) on long windows.
+    n_estimators: int = Field(24, ge=1, le=1_000)
+    max_depth: int = Field(3, ge=1, le=20)
+    min_samples_leaf: int = Field(50, ge=1)
+    max_features: float = Field(0.8, gt=0, le=1)
+    max_draws: int = Field(2_000, ge=10, le=100_000)
+
+
 class _Member:
     kind: ClassVar[str]
     Params: ClassVar[type[_Params]]
@@ -119,10 +143,21 @@ class _Member:
 
     # -- the interface -------------------------------------------------------------------------
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> None:
-        """Fit on the rows `X` (n, k) and their 0/1 labels `y` (n,)."""
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        spans: np.ndarray | None = None,
+    ) -> None:
+        """Fit on the rows `X` (n, k) and their 0/1 labels `y` (n,).
+
+        `sample_weight` (n,), positive, weighs each row (None: all alike); `spans` (n, 2) gives
+        each row's label span ``[start, end]`` in bars, which only the bagged member reads.
+        """
         X, y = _training_data(X, y, self.kind)
-        self._fit(X, y)
+        weight = _weights(sample_weight, len(y), self.kind)
+        self._fit(X, y, weight, _spans(spans, len(y), self.kind))
         self._verify_fast()
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -164,7 +199,7 @@ class _Member:
 
     # -- what each kind provides ---------------------------------------------------------------
 
-    def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
+    def _fit(self, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None, spans: np.ndarray | None) -> None:
         raise NotImplementedError
 
     def _batch(self, X: np.ndarray) -> np.ndarray:
@@ -225,7 +260,7 @@ class XGBoostMember(_Member):
     files = ("xgboost.ubj",)
     config: XGBoostParams
 
-    def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
+    def _fit(self, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None, spans: np.ndarray | None) -> None:
         import xgboost as xgb
 
         c = self.config
@@ -242,7 +277,7 @@ class XGBoostMember(_Member):
             "lambda": c.reg_lambda,
             "verbosity": 0,
         }
-        train = xgb.DMatrix(X, label=y, nthread=THREADS)
+        train = xgb.DMatrix(X, label=y, weight=weight, nthread=THREADS)
         self._use(xgb.train(params, train, num_boost_round=c.n_estimators), "fit")
 
     def _use(self, booster: Any, where: str) -> None:
@@ -298,7 +333,7 @@ class LogisticMember(_Member):
     files = ("logistic.skops",)
     config: LogisticParams
 
-    def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
+    def _fit(self, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None, spans: np.ndarray | None) -> None:
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import StandardScaler
@@ -313,7 +348,8 @@ class LogisticMember(_Member):
         pipeline = Pipeline(
             [("scale", StandardScaler()), ("logistic", LogisticRegression(C=c.C, max_iter=c.max_iter))]
         )
-        pipeline.fit(X, y)
+        # The weights go to the regression only: the scaler standardises on every row alike.
+        pipeline.fit(X, y, logistic__sample_weight=weight)
         self._use(pipeline, "fit")
 
     def _use(self, pipeline: Any, where: str) -> None:
@@ -368,7 +404,7 @@ class ForestMember(_Member):
     files = ("forest.skops",)
     config: ForestParams
 
-    def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
+    def _fit(self, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None, spans: np.ndarray | None) -> None:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         c = self.config
@@ -383,7 +419,7 @@ class ForestMember(_Member):
             early_stopping=False,
             random_state=c.seed,
         )
-        model.fit(X, y)
+        model.fit(X, y, sample_weight=weight)
         self._use(model, "fit")
 
     def _use(self, model: Any, where: str) -> None:
@@ -425,11 +461,82 @@ class ForestMember(_Member):
         self._use(_skops.loads(data, self.kind, where), where)
 
 
-_CLASSES: dict[str, type[_Member]] = {c.kind: c for c in (XGBoostMember, LogisticMember, ForestMember)}
+class BaggedMember(_Member):
+    """A bag of shallow scikit-learn trees, each fit on rows drawn by the sequential bootstrap.
+
+    Its probability is the trees' mean probability of class 1. The trees take no sample weights:
+    the bootstrap already draws by uniqueness, and weighting again would count it twice. Single
+    rows go through the batch path (no compiled trees), the same numbers by construction.
+    """
+
+    kind = "bagged"
+    Params = BaggedParams
+    files = ("bagged.skops",)
+    config: BaggedParams
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None, spans: np.ndarray | None) -> None:
+        from sklearn.tree import DecisionTreeClassifier
+
+        from labkit.models.bootstrap import sequential_bootstrap
+
+        c = self.config
+        if spans is None:  # no spans known: each row its own bar, an ordinary bootstrap but seeded
+            spans = np.repeat(np.arange(len(y), dtype=np.int64)[:, None], 2, axis=1)
+        trees = []
+        for b in range(c.n_estimators):
+            rng = np.random.default_rng([c.seed, b])
+            pool = np.arange(len(y))
+            if len(pool) > c.max_draws:
+                pool = np.sort(rng.choice(pool, c.max_draws, replace=False))
+            rows = pool[sequential_bootstrap(spans[pool, 0], spans[pool, 1], len(pool), rng)]
+            tree = DecisionTreeClassifier(
+                max_depth=c.max_depth,
+                min_samples_leaf=c.min_samples_leaf,
+                max_features=c.max_features,
+                random_state=int(rng.integers(2**31 - 1)),
+            )
+            trees.append(tree.fit(X[rows], y[rows]))
+        self._use(trees, "fit")
+
+    def _use(self, trees: Any, where: str) -> None:
+        from sklearn.tree import DecisionTreeClassifier
+
+        if (
+            not isinstance(trees, list)
+            or not trees
+            or not all(isinstance(t, DecisionTreeClassifier) for t in trees)
+        ):
+            raise ConfigError(f"{where}: not a list of DecisionTreeClassifier")
+        widths = {int(t.n_features_in_) for t in trees}
+        if len(widths) != 1 or any(not set(t.classes_.tolist()) <= {0, 1} for t in trees):
+            raise ConfigError(f"{where}: the trees disagree on their features or have classes other than 0/1")
+        self.trees_ = trees
+        # A tree whose draw held one class only answers that class with certainty.
+        self._column = [list(t.classes_).index(1) if 1 in t.classes_ else None for t in trees]
+        self.n_features = widths.pop()
+        self._fast = None
+
+    def _batch(self, X: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(X))
+        for tree, column in zip(self.trees_, self._column, strict=True):
+            if column is not None:
+                out += tree.predict_proba(X)[:, column]
+        return out / len(self.trees_)
+
+    def _dump(self) -> bytes:
+        return _skops.dumps(self.trees_)
+
+    def _load(self, data: bytes, where: str) -> None:
+        self._use(_skops.loads(data, self.kind, where), where)
+
+
+_CLASSES: dict[str, type[_Member]] = {
+    c.kind: c for c in (XGBoostMember, LogisticMember, ForestMember, BaggedMember)
+}
 
 
 def make_member(kind: str, seed: int, params: Mapping[str, Any] | None = None) -> Member:
-    """Return an unfitted member of `kind` ("xgboost", "logistic" or "forest").
+    """Return an unfitted member of `kind` ("xgboost", "logistic", "forest" or "bagged").
 
     Parameters
     ----------
@@ -438,7 +545,8 @@ def make_member(kind: str, seed: int, params: Mapping[str, Any] | None = None) -
     seed
         The random seed of its fit.
     params
-        Hyperparameters overriding the defaults (`XGBoostParams`, `LogisticParams`, `ForestParams`).
+        Hyperparameters overriding the defaults (`XGBoostParams`, `LogisticParams`, `ForestParams`,
+        `BaggedParams`).
 
     Raises
     ------
@@ -447,7 +555,7 @@ def make_member(kind: str, seed: int, params: Mapping[str, Any] | None = None) -
     """
     cls = _CLASSES.get(kind)
     if cls is None:
-        raise ConfigError(f"member kind {kind!r} is unknown; choose one of {', '.join(KINDS)}")
+        raise ConfigError(f"member kind {kind!r} is unknown; choose one of {', '.join(ALL_KINDS)}")
     given = dict(params or {})
     if "seed" in given and given["seed"] != seed:
         raise ConfigError(f"{kind} member: params say seed {given['seed']!r} but the seed given is {seed}")
@@ -511,6 +619,28 @@ def _training_data(X: np.ndarray, y: np.ndarray, kind: str) -> tuple[np.ndarray,
     if not labels <= {0, 1} or len(labels) < 2:
         raise DataError(f"{kind} member: labels must be 0 and 1, both present; got {sorted(labels)[:5]}")
     return X, y.astype(np.int64)
+
+
+def _weights(weight: np.ndarray | None, n: int, kind: str) -> np.ndarray | None:
+    if weight is None:
+        return None
+    weight = np.asarray(weight, dtype=np.float64)
+    if weight.shape != (n,) or not (np.isfinite(weight).all() and (weight > 0).all()):
+        raise DataError(f"{kind} member: sample_weight must be {n} finite numbers > 0, one per row")
+    return weight
+
+
+def _spans(spans: np.ndarray | None, n: int, kind: str) -> np.ndarray | None:
+    if spans is None:
+        return None
+    spans = np.asarray(spans)
+    if (
+        spans.shape != (n, 2)
+        or not np.issubdtype(spans.dtype, np.integer)
+        or (spans[:, 1] < spans[:, 0]).any()
+    ):
+        raise DataError(f"{kind} member: spans must be {n} rows of whole-bar [start, end] with end >= start")
+    return spans.astype(np.int64)
 
 
 def _tree_probes(trees: CompiledTrees | None, n_features: int) -> np.ndarray:

@@ -41,38 +41,62 @@ class PooledRows:
     symbol: np.ndarray  # each row's position in `symbols`
     position: np.ndarray  # each row's position in its symbol's bars
     symbols: tuple[str, ...]
+    # Each row's label's average uniqueness among its own symbol's rows, scaled to a mean of 1
+    # per symbol; and its label's span in bars, numbered across the symbols so that no two
+    # symbols' spans share a bar (the bagged member's sequential bootstrap reads them).
+    weight: np.ndarray | None = None
+    spans: np.ndarray | None = None
 
 
 def pool_rows(
-    frames: Mapping[str, pd.DataFrame], features: FeatureSet, horizon: int, cost: float
+    frames: Mapping[str, pd.DataFrame],
+    features: FeatureSet,
+    horizon: int,
+    cost: float,
+    labels: str = "sign",
+    profit_take: float = 2.0,
+    stop_loss: float = 2.0,
+    atr_window: int = 14,
 ) -> PooledRows:
-    """Return the rows of every symbol of `frames` with features and a label, ordered by time."""
+    """Return the rows of every symbol of `frames` with features and a label, ordered by time.
+
+    `labels` and the barrier settings choose the label (`labkit.research.targets`); a row's
+    ``label_end`` is the open time of the bar that decided it, which the folds purge by.
+    """
     from labkit.data.bars import ts_ms
     from labkit.features.cross_section import with_ranks
-    from labkit.features.labels import forward_labels
+    from labkit.research.targets import targets, uniqueness_weights
 
     if features.cross_sectional:
         frames = with_ranks(dict(frames))
 
     parts: list[tuple[np.ndarray, ...]] = []
+    offset = 0
     for j, bars in enumerate(frames.values()):
         matrix = features.compute(bars)
-        labels = forward_labels(bars["close"].to_numpy(dtype=float), horizon, cost)
-        usable = np.flatnonzero(~np.isnan(matrix).any(axis=1) & ~np.isnan(labels))
+        target = targets(bars, labels, horizon, cost, profit_take, stop_loss, atr_window)
+        usable = np.flatnonzero(~np.isnan(matrix).any(axis=1) & ~np.isnan(target.y))
         times = np.asarray(ts_ms(bars), dtype="int64")
-        # A label reads the close `horizon` bars on, in the symbol's own bars: after a gap that bar
-        # opens later than horizon timeframes on, and the purge follows the bar, not the clock.
+        end = target.end[usable].astype("int64")
+        # A label ends at a bar of the symbol's own bars: after a gap that bar opens later than
+        # its bars count in timeframes, and the purge follows the bar, not the clock.
         parts.append(
             (
                 matrix[usable],
-                labels[usable],
+                target.y[usable],
                 times[usable],
-                times[usable + horizon],
+                times[end],
                 np.full(len(usable), j),
                 usable,
+                uniqueness_weights(usable, end),
+                usable + offset,
+                end + offset,
             )
         )
-    X, y, times, label_end, symbol, position = (np.concatenate(column) for column in zip(*parts, strict=True))
+        offset += len(bars)
+    X, y, times, label_end, symbol, position, weight, start, stop = (
+        np.concatenate(column) for column in zip(*parts, strict=True)
+    )
     order = np.lexsort((symbol, times))
     return PooledRows(
         X[order],
@@ -82,6 +106,8 @@ def pool_rows(
         symbol[order].astype("int64"),
         position[order].astype("int64"),
         tuple(frames),
+        weight[order],
+        np.column_stack([start[order], stop[order]]).astype("int64"),
     )
 
 

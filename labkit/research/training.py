@@ -1,12 +1,14 @@
 """`labkit train`: fit the ensemble with purged walk-forward folds, over several seeds, and save it.
 
-For each seed and each fold, every member learns from the bars before the fold (less the
-``horizon`` bars whose labels reach into it) and predicts the fold. A fold is judged by the
-ensemble as it stood then: weights and calibration come from the out-of-fold predictions of the
-folds before it only (the first fold uses equal weights and no calibration), so no figure of a
-fold has seen that fold's labels. Each fold's probabilities are also traded through the engine,
-with the session's gates and costs, for its net result. The final model is fit on the whole window;
-its weights and calibration come from all the out-of-fold predictions.
+For each seed and each fold, every member learns from the bars before the fold (less those whose
+labels reach into it: each label's span ends at the bar that decided it, ``horizon`` bars on for
+sign labels, earlier for a triple-barrier label that hit a barrier) and predicts the fold. Each
+training row is weighted by its label's average uniqueness (`labkit.research.targets`). A fold is
+judged by the ensemble as it stood then: weights and calibration come from the out-of-fold
+predictions of the folds before it only (the first fold uses equal weights and no calibration),
+so no figure of a fold has seen that fold's labels. Each fold's probabilities are also traded
+through the engine, with the session's gates and costs, for its net result. The final model is fit
+on the whole window; its weights and calibration come from all the out-of-fold predictions.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from labkit.config.schema import LabkitConfig
     from labkit.models.members import Member
 
-KINDS = ("xgboost", "logistic", "forest")
+KINDS = ("xgboost", "logistic", "forest")  # the ensemble; "bagged" trains alone only
 # Members whose fit does not depend on the seed (lbfgs is deterministic): fit once per fold.
 SEED_FREE = frozenset({"logistic"})
 # Rows the first fold trains on at least, besides the folds themselves: a model needs examples.
@@ -49,13 +51,25 @@ class TrainPlan:
     horizon: int = 15
     folds: int = 5
     seeds: int = 3
-    model: str = "ensemble"  # or one member kind
+    model: str = "ensemble"  # or one member kind, or "bagged"
     entry: float = 0.6
     exit: float = 0.5
     # Parameters of each member kind over its defaults (smaller trees for quick checks).
     member_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # A pooled model also ranks each symbol's momentum and volatility across the universe.
     cross_sectional: bool = False
+    # What label 1 means (`labkit.research.targets`): the sign of the return net of costs, or the
+    # profit barrier (close + profit_take x ATR) reached before the stop (close - stop_loss x ATR).
+    labels: str = "sign"
+    profit_take: float = 2.0
+    stop_loss: float = 2.0
+
+    @property
+    def barriers(self) -> dict[str, Any]:
+        """The barrier multiples, for a triple-barrier plan only ({} for sign labels)."""
+        if self.labels != "triple-barrier":
+            return {}
+        return {"profit_take": self.profit_take, "stop_loss": self.stop_loss}
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -78,11 +92,15 @@ class TrainResult:
     rows: int
     oos: dict[str, Any] = field(default_factory=dict)
     symbols: list[str] | None = None  # a model pooled over a universe: its symbols
+    labels: str = "sign"
+    barriers: dict[str, Any] = field(default_factory=dict)  # triple-barrier: the ATR multiples
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model_id": self.model_id,
             **({} if self.symbols is None else {"symbols": self.symbols}),
+            "labels": self.labels,
+            **self.barriers,
             "folds": self.folds,
             "auc_mean": finite(self.auc_mean),
             "auc_std": finite(self.auc_std),
@@ -138,9 +156,10 @@ def train_model(
     Raises ConfigError naming ``--since`` when the bars are too few for the folds and horizon.
     """
     from labkit.features.featureset import FeatureSet
-    from labkit.features.labels import forward_labels, walk_forward_folds
+    from labkit.features.labels import walk_forward_folds
     from labkit.gates.model import calibrate_drift
     from labkit.models.artifacts import save_model
+    from labkit.research.targets import targets, uniqueness_weights
     from labkit.research.trials import data_hash, record_trial
 
     features = FeatureSet()
@@ -154,14 +173,19 @@ def train_model(
         )
     cost = config.broker.round_trip_cost
     matrix = features.compute(bars)
-    labels = forward_labels(bars["close"].to_numpy(dtype=float), plan.horizon, cost)
-    usable = np.flatnonzero(~np.isnan(matrix).any(axis=1) & ~np.isnan(labels))
-    X, y = matrix[usable], labels[usable]
+    atr_window = config.risk.atr_window
+    target = targets(bars, plan.labels, plan.horizon, cost, plan.profit_take, plan.stop_loss, atr_window)
+    usable = np.flatnonzero(~np.isnan(matrix).any(axis=1) & ~np.isnan(target.y))
+    X, y = matrix[usable], target.y[usable]
+    end = target.end[usable].astype("int64")
+    # Each row's label end as a row: the first usable row at or after the bar it ends at.
+    row_end = np.searchsorted(usable, end, side="left")
     # The first fold trains on a block as long as a test fold (K + 1 blocks in all), and on at least
     # MIN_TRAIN rows: a few hundred bars of one quiet stretch may hold a single label.
     first = max(MIN_TRAIN, len(usable) // (plan.folds + 1))
-    folds = walk_forward_folds(len(usable), plan.folds, plan.horizon, first)
-    fit = _fit_walk(X, y, folds, plan, features, progress, cost)
+    folds = walk_forward_folds(len(usable), plan.folds, plan.horizon, first, ends=row_end)
+    samples = _Samples(uniqueness_weights(usable, end), np.column_stack([usable, end]))
+    fit = _fit_walk(X, y, folds, plan, features, progress, cost, samples)
     oos_summary = _trade_folds(config, bars, usable, folds, fit.walk.probability, plan, fit.folds_out)
     meta = {
         "symbol": config.session.symbol,
@@ -185,7 +209,11 @@ def train_model(
         meta,
         files={OUT_OF_SAMPLE: _out_of_sample(bars.index[usable], y, fit.walk.probability)},
         on_installed=lambda saved: record_trial(
-            config, bars, {**oos_summary, "strategy": saved}, kind="train", plan=trial_plan(plan, bars)
+            config,
+            bars,
+            {**oos_summary, "strategy": saved},
+            kind="train",
+            plan=trial_plan(plan, bars, atr_window),
         ),
     )
     return fit.result(model_id, plan, features, len(bars), len(usable), oos_summary)
@@ -211,7 +239,6 @@ def train_pooled(
     """
     import pandas as pd
 
-    from labkit.gates.model import calibrate_drift
     from labkit.models.artifacts import save_model
     from labkit.research.pooled import pool_rows, time_folds
     from labkit.research.trials import record_trial
@@ -219,13 +246,16 @@ def train_pooled(
     features = pooled_features(plan)
     cost = config.broker.round_trip_cost
     symbols = list(frames)
-    rows = pool_rows(frames, features, plan.horizon, cost)
+    atr_window = config.risk.atr_window
+    rows = pool_rows(
+        frames, features, plan.horizon, cost, plan.labels, plan.profit_take, plan.stop_loss, atr_window
+    )
     distinct = len(np.unique(rows.times))
     # As one symbol's run: the first fold trains on a span as long as a test fold's, and on at
     # least MIN_TRAIN rows (of all the symbols together).
     first = max(-(-MIN_TRAIN // len(symbols)), distinct // (plan.folds + 1), plan.horizon + 1)
     folds = time_folds(rows.times, rows.label_end, plan.folds, first)
-    fit = _fit_walk(rows.X, rows.y, folds, plan, features, progress, cost)
+    fit = _fit_walk(rows.X, rows.y, folds, plan, features, progress, cost, _Samples(rows.weight, rows.spans))
     oos_summary = _trade_pooled_folds(config, frames, rows, folds, fit.walk.probability, plan, fit.folds_out)
     everything = pd.concat(list(frames.values()))
     family = ",".join(symbols)
@@ -243,10 +273,8 @@ def train_pooled(
             "rows": len(rows.y),
         },
         "data_hash": _universe_hash(frames),
-        # Each symbol's windows: the threshold the model gate holds each symbol's live drift to.
-        "drift_calibration": calibrate_drift(config, rows.X, features.names, rows.symbol),
     }
-    trial = {**trial_plan(plan, everything.sort_index()), "symbols": symbols}
+    trial = {**trial_plan(plan, everything.sort_index(), atr_window), "symbols": symbols}
     times = pd.to_datetime(rows.times, unit="ms", utc=True)
     files = {OUT_OF_SAMPLE: _out_of_sample(times, rows.y, fit.walk.probability, rows.symbol, symbols)}
     model_id = save_model(
@@ -267,6 +295,20 @@ def pooled_features(plan: TrainPlan) -> Any:
     from labkit.features.featureset import FeatureSet
 
     return FeatureSet([*FeatureSet().names, *NAMES]) if plan.cross_sectional else FeatureSet()
+
+
+@dataclass(frozen=True)
+class _Samples:
+    """What each row's fit takes besides its features and label: its weight and its label's span."""
+
+    weight: np.ndarray | None = None  # average uniqueness, mean 1
+    spans: np.ndarray | None = None  # (n, 2) [start, end] in bars
+
+    def take(self, rows: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+        return (
+            None if self.weight is None else self.weight[rows],
+            None if self.spans is None else self.spans[rows],
+        )
 
 
 @dataclass
@@ -305,6 +347,8 @@ class _Fit:
             rows,
             oos,
             symbols,
+            plan.labels,
+            plan.barriers,
         )
 
 
@@ -316,28 +360,31 @@ def _fit_walk(
     features: Any,
     progress: Callable[[int], object] | None,
     cost: float,
+    samples: _Samples | None = None,
 ) -> _Fit:
     # Every seed through the folds, then the final model; refused first when a fold cannot say
     # anything (too few test rows, or a training block of one label).
-    _check_test_folds(y, folds)
+    samples = samples or _Samples()
+    _check_test_folds(y, folds, plan)
     _check_labels(y, folds, plan, cost)
     per_seed: list[list[dict[str, Any]]] = []
     walk = _Walk(np.full(len(y), math.nan), {}, {})
     fitted: dict[tuple[str, int], Member] = {}  # seed-free members, fit once per fold
     for seed in range(plan.seeds):
-        fold_rows, seed_walk = _walk(X, y, folds, plan, seed, features.names, progress, fitted)
+        fold_rows, seed_walk = _walk(X, y, folds, plan, seed, features.names, progress, fitted, samples)
         per_seed.append(fold_rows)
         if seed == 0:
             walk = seed_walk
     tested = np.concatenate([np.arange(len(y))[f.test] for f in folds])
     schema = features.schema.to_dict()
-    ensemble, losses = _final(X, y, walk.oof, tested, plan, schema, progress)
+    ensemble, losses = _final(X, y, walk.oof, tested, plan, schema, progress, samples)
     return _Fit(walk, per_seed, ensemble, losses, _fold_table(per_seed), schema, X)
 
 
 def _meta(config: LabkitConfig, plan: TrainPlan, fit: _Fit, features: Any, cost: float) -> dict[str, Any]:
     # What model.json says of any run besides its market and window.
     from labkit.features.drift import profile
+    from labkit.research.targets import label_text
 
     auc_mean, auc_std, auc_seed_std = _auc_spreads(fit.per_seed, fit.folds_out)
     return {
@@ -349,7 +396,11 @@ def _meta(config: LabkitConfig, plan: TrainPlan, fit: _Fit, features: Any, cost:
             "folds": plan.folds,
             "seeds": plan.seeds,
             "model": plan.model,
-            "label": f"forward log return over {plan.horizon} bars > log(1 + {cost:g})",
+            "labels": plan.labels,
+            **plan.barriers,
+            **({"atr_window": config.risk.atr_window} if plan.barriers else {}),
+            "label": label_text(plan.labels, plan.horizon, cost, plan.profit_take, plan.stop_loss),
+            "sample_weight": "average uniqueness of each label over its span (AFML 4.4), mean 1",
             "round_trip_cost": cost,
             "entry": plan.entry,
             "exit": plan.exit,
@@ -372,22 +423,25 @@ def _meta(config: LabkitConfig, plan: TrainPlan, fit: _Fit, features: Any, cost:
     }
 
 
-def trial_plan(plan: TrainPlan, bars: pd.DataFrame) -> dict[str, Any]:
+def trial_plan(plan: TrainPlan, bars: pd.DataFrame, atr_window: int = 14) -> dict[str, Any]:
     """Return the training plan a ``train`` trial's identity holds.
 
     Another horizon, fold count, seed count, model kind, member settings, threshold, training
-    window or the cross-sectional ranks is another try; the labels follow the horizon and the
-    costs, which the identity holds.
+    window or the cross-sectional ranks is another try; sign labels follow the horizon and the
+    costs, which the identity holds. Triple-barrier labels add their kind, the barrier multiples
+    and the ATR window they are measured in (`atr_window`, ``risk.atr_window``).
     """
     members = {kind: dict(plan.member_params.get(kind, {})) for kind in plan.kinds}
     window = {"since": bars.index[0].isoformat(), "until": bars.index[-1].isoformat()}
     fields = {"horizon": plan.horizon, "folds": plan.folds, "seeds": plan.seeds, "model": plan.model}
     if plan.cross_sectional:  # only when set: the identities of earlier trials stay as they were
         fields["cross_sectional"] = True
+    if plan.labels != "sign":  # likewise: sign-label identities stay as they were
+        fields.update({"labels": plan.labels, **plan.barriers, "atr_window": atr_window})
     return {**fields, "entry": plan.entry, "exit": plan.exit, "members": members, "window": window}
 
 
-def _check_test_folds(y: np.ndarray, folds: Sequence[Any]) -> None:
+def _check_test_folds(y: np.ndarray, folds: Sequence[Any], plan: TrainPlan) -> None:
     # A fold's AUC is only as good as its rows: a few dozen, or a handful of one label, and any
     # figure is luck. Refused before anything is fit, naming the fold and what it holds.
     for fold in folds:
@@ -397,11 +451,23 @@ def _check_test_folds(y: np.ndarray, folds: Sequence[Any]) -> None:
         if len(tested) < MIN_TEST_ROWS or min(up, down) < MIN_TEST_CLASS:
             raise ConfigError(
                 f"--folds/--since: fold {fold.index} tests on {len(tested):,} rows: {up:,} with label 1 "
-                f"and {down:,} with label 0 (the move beat the round-trip cost or not); each test fold "
+                f"and {down:,} with label 0 ({_meaning(plan)} or not); each test fold "
                 f"needs at least {MIN_TEST_ROWS} rows and at least {MIN_TEST_CLASS} of either label; give "
                 "more bars (an earlier --since), fewer --folds, or a label that is less rare "
-                "(another --horizon, or lower --fee/--slippage)"
+                f"({_remedy(plan)})"
             )
+
+
+def _meaning(plan: TrainPlan) -> str:
+    if plan.labels == "triple-barrier":
+        return "the profit barrier was reached before the stop"
+    return "the move beat the round-trip cost"
+
+
+def _remedy(plan: TrainPlan) -> str:
+    if plan.labels == "triple-barrier":
+        return "another --horizon, --profit-take or --stop-loss"
+    return "another --horizon, or lower --fee/--slippage"
 
 
 def _auc_spreads(
@@ -425,6 +491,12 @@ def _check_labels(y: np.ndarray, folds: Sequence[Any], plan: TrainPlan, cost: fl
         share = float(np.mean(y[fold.train])) if len(fold.train) else math.nan
         if not 0.0 < share < 1.0:
             word = "none" if share == 0.0 else "every one"
+            if plan.labels == "triple-barrier":
+                raise ConfigError(
+                    f"--horizon: fold {fold.index} trains on {len(fold.train):,} bars and in {word} of "
+                    f"them was the profit barrier reached first within {plan.horizon} bars; give more "
+                    "bars (--since), another --horizon, --profit-take or --stop-loss"
+                )
             raise ConfigError(
                 f"--horizon: fold {fold.index} trains on {len(fold.train):,} bars and in {word} of them "
                 f"did the return over {plan.horizon} bars beat the round-trip cost ({cost:.4%}); "
@@ -450,6 +522,7 @@ def _walk(
     names: Sequence[str],
     progress: Callable[[int], object] | None,
     fitted: dict[tuple[str, int], Member],
+    samples: _Samples,
 ) -> tuple[list[dict[str, Any]], _Walk]:
     # One seed through every fold: each member fit on the fold's training rows, judged on its test
     # rows with weights and calibration learnt from the folds before it.
@@ -463,7 +536,14 @@ def _walk(
         for m, kind in enumerate(plan.kinds):
             member = fitted.get((kind, fold.index))
             if member is None:
-                member = _fit(kind, seed, X[fold.train], y[fold.train], plan.member_params.get(kind))
+                member = _fit(
+                    kind,
+                    seed,
+                    X[fold.train],
+                    y[fold.train],
+                    plan.member_params.get(kind),
+                    samples.take(fold.train),
+                )
                 if kind in SEED_FREE:
                     fitted[kind, fold.index] = member
             members.append(member)
@@ -560,11 +640,19 @@ def _universe_hash(frames: Mapping[str, pd.DataFrame]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _fit(kind: str, seed: int, X: np.ndarray, y: np.ndarray, params: Mapping[str, Any] | None) -> Member:
+def _fit(
+    kind: str,
+    seed: int,
+    X: np.ndarray,
+    y: np.ndarray,
+    params: Mapping[str, Any] | None,
+    samples: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+) -> Member:
     from labkit.models.members import make_member
 
     member = make_member(kind, seed, params)
-    member.fit(X, y)
+    weight, spans = samples
+    member.fit(X, y, sample_weight=weight, spans=spans)
     return member
 
 
@@ -576,6 +664,7 @@ def _final(
     plan: TrainPlan,
     schema: Mapping[str, Any],
     progress: Callable[[int], object] | None,
+    samples: _Samples,
 ) -> tuple[Any, list[float]]:
     # The model saved: every member fit on the whole window; weights and calibration from all the
     # out-of-fold predictions of the first seed.
@@ -586,7 +675,7 @@ def _final(
     calibrator = Calibrator.fit(_blend(oof, weights, tested), y[tested])
     members = []
     for kind in plan.kinds:
-        members.append(_fit(kind, 0, X, y, plan.member_params.get(kind)))
+        members.append(_fit(kind, 0, X, y, plan.member_params.get(kind), samples.take(slice(None))))
         if progress is not None:
             progress(1)
     ensemble = Ensemble(members, weights, calibrator, [dict(schema)] * len(members), losses)
