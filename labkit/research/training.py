@@ -239,6 +239,7 @@ def train_pooled(
     """
     import pandas as pd
 
+    from labkit.gates.model import calibrate_drift
     from labkit.models.artifacts import save_model
     from labkit.research.pooled import pool_rows, time_folds
     from labkit.research.trials import record_trial
@@ -273,6 +274,8 @@ def train_pooled(
             "rows": len(rows.y),
         },
         "data_hash": _universe_hash(frames),
+        # Each symbol's windows: the threshold the model gate holds each symbol's live drift to.
+        "drift_calibration": calibrate_drift(config, rows.X, features.names, rows.symbol),
     }
     trial = {**trial_plan(plan, everything.sort_index(), atr_window), "symbols": symbols}
     times = pd.to_datetime(rows.times, unit="ms", utc=True)
