@@ -318,7 +318,7 @@ def _train_parsers(sub: Any) -> None:
         default="sign",
         help="sign: 1 when the return over --horizon bars beats the round-trip cost (default); "
         "triple-barrier: 1 when the profit barrier is reached before the stop (a bar reaching both "
-        "counts as the stop; neither within --horizon: 0)",
+        "counts as the stop; neither within --horizon: 1 if the return beats the round-trip cost)",
     )
     tr.add_argument(
         "--profit-take",
