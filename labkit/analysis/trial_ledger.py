@@ -104,7 +104,7 @@ def identity_fields(
     params.pop(_MODEL_REFERENCE, None)  # "latest" or an id: `model` holds what it resolved to
     gates = data["gates"]
     # The portfolio gates judge books only: a single symbol's identity stays what it was without them.
-    enabled = [name for name in gates["enabled"] if not _book_only(name)]
+    enabled = [name for name in gates["enabled"] if not _book_only(name, gates)]
     return {
         "source": s.source,
         "symbol": s.symbol,
@@ -137,11 +137,12 @@ def config_hash(config: LabkitConfig) -> str:
     session = data["session"]
     book = len(session.get("symbols") or ()) > 1
     gates = data["gates"]
-    if not book:
-        # One symbol's runs are named as before the portfolio gates existed: they never run there.
-        enabled = [name for name in gates["enabled"] if not _book_only(name)]
-        gates = {key: value for key, value in gates.items() if key == "enabled" or not _book_only(key)}
-        gates["enabled"] = enabled
+    # One symbol's runs are named as before the portfolio gates existed: they never run there. An
+    # opt-in gate left off (`Gate.opt_in`) is left out of every run's name, a book's too.
+    left_out = _book_only if not book else _opt_in_off
+    enabled = [name for name in gates["enabled"] if not left_out(name, gates)]
+    gates = {key: value for key, value in gates.items() if key == "enabled" or not left_out(key, gates)}
+    gates["enabled"] = enabled
     decisive = {
         "session": {key: session[key] for key in _SESSION_KEYS},
         **({"symbols": session["symbols"], "portfolio": data["portfolio"]} if book else {}),
@@ -172,7 +173,8 @@ def book_trial_line(
     model = figures.get("strategy")
     line = trial_line(as_book, kind, figures, data)
     portfolio = config.portfolio.model_dump(mode="json")
-    gates = list(config.gates.enabled)
+    sections = _gates_data(config)
+    gates = [name for name in config.gates.enabled if not _opt_in_off(name, sections)]
     fields = {
         **identity_fields(as_book, str(model) if model is not None else None),
         "symbols": list(symbols),
@@ -204,6 +206,7 @@ def trial_line(
     s = config.session
     model = figures.get("strategy")
     model = str(model) if model is not None else None
+    gates = _gates_data(config)
     return {
         "schema": SCHEMA,
         "time": iso_ms(now_ms()),
@@ -216,7 +219,7 @@ def trial_line(
         "params": strategy_config(config).model_dump(mode="json"),
         "model": model,
         "plan": dict(plan) if plan is not None else None,
-        "gates": [name for name in config.gates.enabled if not _book_only(name)],
+        "gates": [name for name in config.gates.enabled if not _book_only(name, gates)],
         "fee": config.broker.fee,
         "slippage": config.broker.slippage,
         "config_hash": config_hash(config),
@@ -373,8 +376,23 @@ def _variance(values: list[float]) -> float:
     return sum((v - mean) ** 2 for v in values) / (n - 1)
 
 
-def _book_only(stage: str) -> bool:
+def _gates_data(config: LabkitConfig) -> dict[str, Any]:
+    return config.model_dump(mode="json")["gates"]
+
+
+def _book_only(stage: str, gates: Mapping[str, Any] | None = None) -> bool:
+    # A stage a single symbol's run leaves out: a portfolio gate, or an opt-in gate left off
+    # (`Gate.opt_in` unset in `gates`, the config's gates section as data).
     from labkit.gates.registry import registered_gates
 
     gate = registered_gates().get(stage)
-    return gate is not None and gate.book_only
+    return gate is not None and gate.book_only or _opt_in_off(stage, gates)
+
+
+def _opt_in_off(stage: str, gates: Mapping[str, Any] | None) -> bool:
+    # An opt-in gate whose key is unset in `gates` (the config's gates section as data) never runs.
+    from labkit.gates.registry import registered_gates
+
+    gate = registered_gates().get(stage)
+    key = None if gate is None else gate.opt_in
+    return key is not None and gates is not None and (gates.get(stage) or {}).get(key) is None

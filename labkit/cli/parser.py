@@ -334,6 +334,18 @@ def _train_parsers(sub: Any) -> None:
     )
     tr.add_argument("--folds", type=int, metavar="K", help="walk-forward test folds (default 5)")
     tr.add_argument(
+        "--meta",
+        help="train a meta-label model of a strategy's entries instead: a strategy name (e.g. sma_cross, "
+        "with --fast/--slow): "
+        "the chance each BUY reaches its profit barrier before its stop or --horizon bars",
+    )
+    tr.add_argument(
+        "--fast", type=int, metavar="N", help="with --meta sma_cross: its fast window (default 10)"
+    )
+    tr.add_argument(
+        "--slow", type=int, metavar="N", help="with --meta sma_cross: its slow window (default 30)"
+    )
+    tr.add_argument(
         "--seeds", type=int, metavar="N", help="seeds each fold is trained with, at least 3 (default 3)"
     )
     tr.add_argument(
@@ -739,4 +751,10 @@ def _strategy_flags(p: argparse.ArgumentParser, default: str | None) -> None:
         "--model",
         metavar="ID",
         help="with --strategy model: a model id (labkit models) or latest, the newest for the market",
+    )
+    p.add_argument(
+        "--meta",
+        metavar="ID",
+        help="put the meta gate in front of the strategy's entries: a meta model (labkit train --meta) "
+        "id or latest, the newest for this strategy, its parameters and the market",
     )

@@ -72,6 +72,11 @@ def _research_config(args: argparse.Namespace, keys: tuple[str, ...], mode: str 
         overrides[f"session.{key}"] = relative_day(getattr(args, key, None), f"--{key}", now)
     gates = getattr(args, "gates", None)
     overrides.update(research_overrides(fee=args.fee, slippage=args.slippage, gates=gates, mode=mode))
+    if "strategy" in keys and getattr(args, "meta", None) is not None:
+        from labkit.gates.meta import meta_reference
+
+        # A backtest's --meta: the meta gate's model.
+        overrides["gates.meta.model"] = meta_reference(args.meta)
     return backtest_config(load(args, overrides))
 
 
@@ -108,6 +113,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if symbols is not None:  # a universe of one symbol is that symbol's own backtest
         args.symbol = symbols[0]
         config = _research_config(args, _BACKTEST_KEYS, mode="paper")
+    config = _resolved_meta(config, home)
     s = config.session
     strategy = build_strategy(config, home)  # a model that cannot be loaded is refused before any bar is read
     bars = _research_bars(config, home, args.yes)
@@ -128,6 +134,40 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     else:
         print("\n".join(backtest_lines(summary, s.symbol, s.timeframe, s.source)))
     return 0
+
+
+def _resolved_meta(config: LabkitConfig, home: Path) -> LabkitConfig:
+    """Return `config` with ``--meta latest`` resolved to the id it means now, said on stderr.
+
+    The trial then names the meta model that judged it, as ``--model latest`` names its model.
+    """
+    from labkit.config.assembly import build_strategy
+
+    meta = config.gates.meta  # type: ignore[attr-defined]
+    if meta.model is None:
+        return config
+    if "meta" not in config.gates.enabled:
+        raise ConfigError("--meta: the meta gate is disabled (gates.enabled); enable it or drop --meta")
+    if meta.model != "latest":
+        return config
+    from labkit.research.meta import meta_models
+
+    unmeta = config.gates.model_copy(update={"meta": meta.model_copy(update={"model": None})})
+    primary = build_strategy(config.model_copy(update={"gates": unmeta}), home)
+    s = config.session
+    found = meta_models(home, primary.model_id, s.symbol, s.timeframe)
+    if not found:
+        raise ConfigError(
+            f"--meta latest: no meta model of {primary.model_id} for {s.symbol} {s.timeframe}; train one "
+            f"first (labkit train --meta {s.strategy})"
+        )
+    model = found[-1][1]
+    print(
+        f"labkit backtest: --meta latest: {model}, the newest meta model of {primary.model_id}",
+        file=sys.stderr,
+    )
+    gates = config.gates.model_copy(update={"meta": meta.model_copy(update={"model": model})})
+    return config.model_copy(update={"gates": gates})
 
 
 def _book_backtest(
@@ -391,6 +431,13 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from labkit.research.training import train_model, train_pooled
 
+    if getattr(args, "meta", None) is not None:
+        return _train_meta(args)
+    for flag in ("fast", "slow"):
+        if getattr(args, flag, None) is not None:
+            raise ConfigError(
+                f"--{flag}: a parameter of the primary strategy; only labkit train --meta takes it"
+            )
     home = home_of(args)
     config = _research_config(args, _TRAIN_KEYS, mode=None)
     plan = _train_plan(args)
@@ -440,6 +487,60 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     book = f" --symbols {','.join(result.symbols)}" if result.symbols else ""
     print(f"  trade it: labkit backtest{book} --strategy model --model {result.model_id} ...")
+    return 0
+
+
+def _train_meta(args: argparse.Namespace) -> int:
+    # `labkit train --meta STRATEGY`: a meta-label model of that strategy's entries on one symbol.
+    from labkit.config.schema import strategy_config
+    from labkit.research.meta import MetaPlan, train_meta
+    from labkit.strategies.registry import registered_strategies
+
+    if args.meta not in registered_strategies():
+        allowed = ", ".join(registered_strategies())
+        raise ConfigError(f"--meta: unknown strategy {args.meta!r}; allowed: {allowed}")
+    if (
+        getattr(args, "cross_sectional", False)
+        or getattr(args, "symbols", None)
+        or getattr(args, "universe", None)
+    ):
+        raise ConfigError("--meta: a meta model is of one symbol's primary; give --symbol, not a universe")
+    home = home_of(args)
+    config = _research_config(args, (*_TRAIN_KEYS, "fast", "slow"), mode=None)
+    params = strategy_config(config, args.meta).model_dump(mode="json")
+    base = _train_plan(args)
+    plan = MetaPlan(
+        strategy=args.meta,
+        params=params,
+        horizon=base.horizon,
+        profit_take=base.profit_take,
+        stop_loss=base.stop_loss,
+        folds=base.folds,
+        model=base.model,
+        min_probability=config.gates.meta.min_probability,  # type: ignore[attr-defined]
+    )
+    s = config.session
+    bars = _research_bars(config, home, args.yes)
+    with bar_progress(
+        plan.folds + 1, f"train meta {args.meta} {s.symbol} {s.timeframe}", unit="fit"
+    ) as progress:
+        result = train_meta(config, home, bars, plan, progress)
+    if args.json:
+        print(json.dumps(result.to_dict(), default=str))
+        return 0
+    primary, oos = result.meta["primary"], result.oos
+    print(
+        f"meta model {result.model_id} of {primary}: {s.symbol} {s.timeframe}, {result.samples} entries "
+        f"({share(result.positive_share, 1)} reached the profit barrier)"
+    )
+    print(f"  out-of-sample AUC {number(result.auc_mean, 3)} (mean of {len(result.folds)} folds)")
+    for label in ("primary", "meta"):
+        row = oos[label]
+        print(
+            f"  {label:>7}: {row['trades']} trades, net {percent(row['return_pct'])}, "
+            f"hit rate {share(row['hit_rate'], 1)}"
+        )
+    print(f"  gate it: labkit backtest --strategy {args.meta} --meta {result.model_id} ...")
     return 0
 
 

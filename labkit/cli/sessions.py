@@ -49,6 +49,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     _refuse_timeframe_as_pace(args.pace)
     home = home_of(args)
     resume_overrides(home, overrides.get("session.name") or "default", overrides)
+    if getattr(args, "meta", None) is not None:
+        from labkit.gates.meta import meta_reference
+
+        # The meta gate's model; latest resolves when the session binds its strategy.
+        overrides["gates.meta.model"] = meta_reference(args.meta)
     config = load(args, overrides)
     symbols = book_symbols_of(args, config)
     if symbols is not None:

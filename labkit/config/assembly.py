@@ -30,6 +30,8 @@ def build_gates(config: LabkitConfig, book: bool = False) -> list[Gate]:
     without them, exactly as before they existed.
     """
     chain = build_chain(config.gates.enabled, gate_configs(config))
+    # An opt-in gate (the `meta` gate) runs only when its key is set; left unset, it is not there.
+    chain = [gate for gate in chain if gate.opt_in is None or getattr(gate.config, gate.opt_in) is not None]
     return chain if book else [gate for gate in chain if not gate.book_only]
 
 
@@ -42,7 +44,35 @@ def build_strategy(config: LabkitConfig, home: Path | None = None, strict: bool 
     strategy = make_strategy(config.session.strategy, strategy_config(config))
     s = config.session
     strategy.bind(StrategyContext(home, s.symbol, s.timeframe, strict))
+    meta = config.gates.meta  # type: ignore[attr-defined]
+    if meta.model is not None and "meta" in config.gates.enabled:
+        from labkit.strategies.meta_labeled import MetaLabeled
+
+        # The meta model judges the primary's entries: it wraps the primary, which still decides.
+        wrapped = MetaLabeled(strategy, meta.model, meta.min_probability)
+        wrapped.bind(StrategyContext(home, s.symbol, s.timeframe, strict))
+        return wrapped
     return strategy
+
+
+def with_meta(gates: list[Gate], strategy: Strategy) -> list[Gate]:
+    """Return `gates` with the `meta` gate only when `strategy` gives it a meta probability to judge.
+
+    A meta-labeled strategy brings the gate in at its place in the chain (order 45), even when the
+    config left ``gates.meta.model`` unset (the train report's out-of-sample runs), and names its
+    model in the gate's refusals.
+    """
+    from labkit.gates.meta import MetaConfig, MetaGate
+    from labkit.strategies.meta_labeled import MetaLabeled
+
+    if not isinstance(strategy, MetaLabeled):
+        return [gate for gate in gates if not isinstance(gate, MetaGate)]
+    gate = next((g for g in gates if isinstance(g, MetaGate)), None)
+    if gate is None:
+        gate = MetaGate(MetaConfig(min_probability=strategy.min_probability))
+        gates = sorted([*gates, gate], key=lambda g: g.order)
+    gate.model_id = strategy.meta_id
+    return gates
 
 
 def engine_settings(config: LabkitConfig, mode: str) -> EngineSettings:
@@ -70,12 +100,13 @@ def build_engine(
     observer: Observer | None = None,
 ) -> Engine:
     """Return an engine for `mode` (backtest, shadow or paper), fills with the broker's costs in each."""
-    gates = build_gates(config)
+    strategy = strategy if strategy is not None else build_strategy(config, home, strict)
+    gates = with_meta(build_gates(config), strategy)
     for gate in gates:
         log.info("gate %s", gate.describe())
     return Engine(
         engine_settings(config, mode),
-        strategy if strategy is not None else build_strategy(config, home, strict),
+        strategy,
         gates,
         portfolio or Portfolio.start(config.session.capital),
         journal,

@@ -335,6 +335,7 @@ class Engine:
         )
         hold_template, flat_template = lines.hold_template, lines.flat_template
         answers = self._batch_answers(times, offset, now, source_ok, facts, side)
+        meta_size = facts.get("meta_size")  # a meta-labeled strategy's size factor per bar
         settled, ahead = self._settled(answers, n)
         # Stepping only the busy bars needs every quiet bar to be a HOLD that changes nothing but
         # the mark: no exit levels to check on the range, and no decision late enough to say so.
@@ -491,7 +492,13 @@ class Engine:
                     slippage=slippage,
                     facts={name: float(values[i]) for name, values in facts.items()},
                     entry_units=entry_units(
-                        s, equity, cash, price, atrs[i] if atrs is not None else math.nan, confs[k]
+                        s,
+                        equity,
+                        cash,
+                        price,
+                        atrs[i] if atrs is not None else math.nan,
+                        confs[k],
+                        float(meta_size[i]) if meta_size is not None else 1.0,
                     )
                     if proposed == 1
                     else math.nan,
@@ -520,7 +527,8 @@ class Engine:
                     # The size and the ATR ride with the order (and in the journal, for a recovery).
                     a = atrs[i]
                     port.pending_atr = None if a != a else a
-                    units = entry_units(s, equity, cash, price, a, confs[k]) if risk_sized else None
+                    scale = float(meta_size[i]) if meta_size is not None else 1.0
+                    units = entry_units(s, equity, cash, price, a, confs[k], scale) if risk_sized else None
                     port.pending_units = units
                     detail = (
                         {"atr": port.pending_atr}

@@ -17,9 +17,18 @@ from labkit.engine.settings import EngineSettings
 
 
 def entry_units(
-    s: EngineSettings, equity: float, cash: float, price: float, atr: float, confidence: float
+    s: EngineSettings,
+    equity: float,
+    cash: float,
+    price: float,
+    atr: float,
+    confidence: float,
+    scale: float = 1.0,
 ) -> float:
-    """Return the units an entry decided at `price` buys, as `risk.sizing` says; NaN if it cannot."""
+    """Return the units an entry decided at `price` buys, as `risk.sizing` says; NaN if it cannot.
+
+    `scale` (a meta-label model's size factor, the ``meta_size`` fact) multiplies a risk-sized entry.
+    """
     risk, broker = s.risk, s.broker
     per_unit = price * (1.0 + broker.slippage) * (1.0 + broker.fee)
     if risk.sizing != "risk":
@@ -31,6 +40,8 @@ def entry_units(
     if floor is not None and confidence == confidence and floor < 1:
         # Half the size at the entry threshold, all of it at certainty, linear between.
         units *= 0.5 + 0.5 * min(max((confidence - floor) / (1.0 - floor), 0.0), 1.0)
+    if scale == scale:  # NaN: no meta estimate, the size stands
+        units *= scale
     return min(units, risk.max_exposure * equity / price, cash / per_unit)
 
 

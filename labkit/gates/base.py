@@ -158,6 +158,9 @@ class Gate(ABC):
     applies_to: ClassVar[frozenset[str]] = frozenset({BUY})
     # A gate that judges a book over a universe (``ctx.book``): a single symbol's chain leaves it out.
     book_only: ClassVar[bool] = False
+    # A gate that joins the chain only when this key of its config is set (the `meta` gate's model):
+    # left unset, runs and their trial identities are what they were without the gate.
+    opt_in: ClassVar[str | None] = None
 
     def __init__(self, config: GateConfig | None = None) -> None:
         self.config = config if config is not None else self.Config()

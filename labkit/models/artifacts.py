@@ -547,6 +547,8 @@ def _latest(root: Path, symbol: str | None, timeframe: str | None, symbols: list
         doc = read_json(folder / "model.json")
         if doc is None or not _ID.fullmatch(folder.name) or doc.get("model_id") != folder.name:
             continue
+        if doc.get("kind") == "meta":
+            continue  # a meta model judges a strategy's entries (labkit.research.meta): never a signal model
         if symbols is not None and doc.get("symbols") != list(symbols):
             continue
         if symbols is None and symbol is not None and doc.get("symbol") != symbol:

@@ -155,6 +155,9 @@ def run_backtest(
     summary.update(trade_summary(trips, bars, open_since if port.position > 0 else None))
     summary.update(record.summary(bars.index))
     summary.update(model_evidence(engine.strategy, home, ts_ms(bars)))
+    meta_model = getattr(engine.strategy, "meta_id", None)
+    if meta_model is not None:  # the meta gate judged the entries (labkit.gates.meta)
+        summary["meta_model"] = meta_model
     if journal is not None:
         settings = engine.settings
         s = config.session

@@ -23,6 +23,7 @@ def test_load_config_when_nothing_given_uses_defaults():
         "data",
         "model",
         "confidence",
+        "meta",  # opt-in: in the chain only with gates.meta.model (--meta)
         "scalping",
         "turnover",
         "risk_budget",
