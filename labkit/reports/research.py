@@ -457,8 +457,7 @@ def model_header(record: ModelRecord, parameters: Mapping[str, Any]) -> pd.DataF
         "walk forward": f"{p.get('folds')} purged folds x {p.get('seeds')} seeds; "
         f"{len(record.oos):,} rows tested out of sample",
         "members": members or "none",
-        "trading": f"BUY at probability >= {p.get('entry')}, SELL at <= {p.get('exit')}; round trip cost "
-        f"{record.round_trip_cost:.3%}",
+        "trading": _trading(record),
         "features": f"{len((m.get('features') or {}).get('names') or [])} "
         f"(schema {(m.get('features') or {}).get('version')})",
         "data hash": str(m.get("data_hash")),
@@ -468,6 +467,57 @@ def model_header(record: ModelRecord, parameters: Mapping[str, Any]) -> pd.DataF
         "generated at": utc(pd.Timestamp(now_ms(), unit="ms", tz="UTC")),
     }
     return pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="item"))
+
+
+def _trading(record: ModelRecord) -> str:
+    # How the model trades: its own thresholds, or (a meta model) the gate it puts on a primary's entries.
+    p = record.params
+    cost = f"round trip cost {record.round_trip_cost:.3%}"
+    if is_meta(record):
+        primary = (record.meta.get("meta") or {}).get("primary")
+        return f"the meta gate on {primary}'s entries: refused below p {p.get('min_probability')}; {cost}"
+    return f"BUY at probability >= {p.get('entry')}, SELL at <= {p.get('exit')}; {cost}"
+
+
+def is_meta(record: ModelRecord) -> bool:
+    """Say whether `record` is a meta model (``labkit train --meta``), which judges a primary's entries."""
+    return record.meta.get("kind") == "meta"
+
+
+def meta_comparison(record: ModelRecord) -> pd.DataFrame:
+    """Return a meta model's primary alone against it behind the `meta` gate, out of sample and net of costs.
+
+    Both replayed through the engine with the training config's gates and costs on the folds'
+    test blocks (model.json's ``oos_meta``): entries, net return over the blocks, hit rate.
+    """
+    oos = record.meta.get("oos_meta") or {}
+    primary = (record.meta.get("meta") or {}).get("primary")
+    rows = {}
+    for key, label in (("primary", f"{primary} alone"), ("meta", f"{primary} behind the meta gate")):
+        r = oos.get(key) or {}
+        rows[label] = {
+            "entries": "n/a" if r.get("trades") is None else f"{int(r['trades']):,}",
+            "net return (costs in)": percent(r.get("return_pct")),
+            "hit rate": share(r.get("hit_rate")),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("strategy")
+
+
+def meta_conclusion(record: ModelRecord) -> str:
+    """Say in plain words whether the meta gate improved its primary out of sample, and no more."""
+    oos = record.meta.get("oos_meta") or {}
+    alone, gated = oos.get("primary") or {}, oos.get("meta") or {}
+    primary = (record.meta.get("meta") or {}).get("primary")
+    said = _auc_sentence(record.meta)
+    a, g = alone.get("return_pct"), gated.get("return_pct")
+    if a is None or g is None:
+        return said
+    verdict = "improved on" if g > a else "did not improve on"
+    return (
+        f"{said} On the folds' test blocks, after costs, {primary} alone returned {percent(a, 1)} over "
+        f"{alone.get('trades')} entries and behind the meta gate {percent(g, 1)} over {gated.get('trades')}: "
+        f"the gate {verdict} the primary out of sample."
+    )
 
 
 def _utc_or(value: Any) -> str:
