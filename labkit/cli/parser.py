@@ -335,9 +335,9 @@ def _train_parsers(sub: Any) -> None:
     tr.add_argument("--folds", type=int, metavar="K", help="walk-forward test folds (default 5)")
     tr.add_argument(
         "--meta",
-        help="train a meta-label model of a strategy's entries instead: a strategy name (e.g. sma_cross, "
-        "with --fast/--slow): "
-        "the chance each BUY reaches its profit barrier before its stop or --horizon bars",
+        help="train a meta-label model of a strategy's entries instead (a strategy name, e.g. sma_cross, "
+        "its parameters from --fast/--slow or labkit.yaml): the chance each BUY reaches its profit "
+        "barrier before its stop or --horizon bars",
     )
     tr.add_argument(
         "--fast", type=int, metavar="N", help="with --meta sma_cross: its fast window (default 10)"

@@ -109,6 +109,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     config = _research_config(args, _BACKTEST_KEYS, mode="paper")
     symbols = book_symbols_of(args, config)
     if symbols is not None and len(symbols) > 1:
+        _refuse_meta_book(args)
         return _book_backtest(args, config, symbols, home, journal_path)
     if symbols is not None:  # a universe of one symbol is that symbol's own backtest
         args.symbol = symbols[0]
@@ -134,6 +135,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     else:
         print("\n".join(backtest_lines(summary, s.symbol, s.timeframe, s.source)))
     return 0
+
+
+def _refuse_meta_book(args: argparse.Namespace) -> None:
+    """Refuse ``--meta`` for a book: a meta model judges one symbol's primary (labkit.research.meta)."""
+    if getattr(args, "meta", None) is not None:
+        raise ConfigError("--meta: a meta model judges one symbol's strategy; give --symbol, not a universe")
 
 
 def _resolved_meta(config: LabkitConfig, home: Path) -> LabkitConfig:

@@ -57,6 +57,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load(args, overrides)
     symbols = book_symbols_of(args, config)
     if symbols is not None:
+        if len(symbols) > 1 and getattr(args, "meta", None) is not None:
+            raise ConfigError(
+                "--meta: a meta model judges one symbol's strategy; give --symbol, not a universe"
+            )
         # One book over the universe (a universe of one is that symbol alone).
         book = tuple(symbols) if len(symbols) > 1 else ()
         session = config.session.model_copy(update={"symbols": book, "symbol": symbols[0]})

@@ -199,8 +199,12 @@ def test_cli_bad_meta_exits_2_naming_the_flag(tmp_path, capsys):
     err2 = capsys.readouterr().err
     no_model = main([*home, "backtest", "--strategy", "sma_cross", "--meta", "latest", *market])
     err3 = capsys.readouterr().err
+    book = main([*home, "backtest", "--symbols", "A/USD,B/USD", "--strategy", "sma_cross", "--meta", "latest",
+                 "--source", "synthetic", "--timeframe", "1m", "--max-bars", "500"])  # fmt: skip
+    err4 = capsys.readouterr().err
     # Assert
-    assert (unknown_strategy, unknown_model, no_model) == (2, 2, 2)
+    assert (unknown_strategy, unknown_model, no_model, book) == (2, 2, 2, 2)
+    assert "--meta" in err4 and "--symbol" in err4
     assert "--meta" in err1 and "sma_cross" in err1
     assert "--meta" in err2 and "--meta" in err3
 
