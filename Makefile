@@ -17,6 +17,9 @@ DEMO_TRAINED := data/backtests/demo-train.json
 # The demo's universe: one book, shared cash.
 DEMO_BOOK := BTC/USDT,ETH/USDT,SOL/USDT,XRP/USDT,ADA/USDT
 DEMO_MODEL = $$($(BIN)/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["model_id"])' $(DEMO_TRAINED))
+# The meta-label model the demo trains over sma_cross 10/30 on the same 16 days, and its id.
+DEMO_META := data/backtests/demo-meta-train.json
+DEMO_META_MODEL = $$($(BIN)/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["model_id"])' $(DEMO_META))
 
 .PHONY: install demo clean-demo test test-heavy lint lab bench
 
@@ -33,10 +36,13 @@ $(STAMP): pyproject.toml
 # beside it, two sma_cross backtests of the same days (recorded as trials, which the weekly verdict's
 # deflated Sharpe ratio counts), a model trained on the 16 days before them (purged walk-forward
 # folds, 3 seeds; its window ends 15 minutes early, so the labels' 15-bar look-ahead stays out of
-# them) and backtested by the id train printed on the same 5 days, all out of sample, a sweep of 18 sma_cross variants
+# them) and backtested by the id train printed on the same 5 days, all out of sample; a meta-label model
+# over sma_cross 10/30 trained on the same 16 days (which of its entries reach their profit barrier
+# first) and sma_cross backtested behind its meta gate; a sweep of 18 sma_cross variants
 # (examples/sma-grid.yaml), a book of five correlated symbols with portfolio limits, and the reports of
-# the baseline's, the model's and the book's backtests, of the model's training and of the sweep (with
-# its probability of backtest overfitting). It starts from nothing each time,
+# the baseline's, the model's, the meta-gated and the book's backtests, of both trainings (the meta
+# model's sets the primary alone against it, out of sample) and of the sweep (with its probability of
+# backtest overfitting). It starts from nothing each time,
 # so reports/index.html lists only this run's reports.
 demo: $(STAMP) clean-demo
 	$(LABKIT) run $(DEMO) --pace fast --since 2026-01-05 --until 2026-01-10 --capital 10000
@@ -46,6 +52,9 @@ demo: $(STAMP) clean-demo
 	$(LABKIT) train --since 2025-12-20 --until 2026-01-04T23:45 --horizon 15 --folds 4 --seeds 3 --json > $(DEMO_TRAINED)
 	@$(BIN)/python -c 'import json, sys; t = json.load(open(sys.argv[1])); print("trained model %s: out-of-sample AUC %.3f over %d folds" % (t["model_id"], t["auc_mean"], len(t["folds"])))' $(DEMO_TRAINED)
 	$(LABKIT) backtest --since 2026-01-05 --until 2026-01-10 --strategy model --model $(DEMO_MODEL) --journal data/backtests/demo-model.jsonl
+	$(LABKIT) train --meta sma_cross --since 2025-12-20 --until 2026-01-04T23:45 --horizon 15 --json > $(DEMO_META)
+	@$(BIN)/python -c 'import json, sys; t = json.load(open(sys.argv[1])); o = t["oos"]; print("meta model %s over sma_cross 10/30: out-of-sample AUC %.3f; entries %d -> %d, return %.2f%% -> %.2f%%" % (t["model_id"], t["auc_mean"], o["primary"]["trades"], o["meta"]["trades"], o["primary"]["return_pct"], o["meta"]["return_pct"]))' $(DEMO_META)
+	$(LABKIT) backtest --since 2026-01-05 --until 2026-01-10 --meta $(DEMO_META_MODEL) --journal data/backtests/demo-meta.jsonl
 	$(LABKIT) sweep --grid examples/sma-grid.yaml --yes
 	$(LABKIT_BOOK) backtest --symbols $(DEMO_BOOK) \
 		--since 2026-01-05 --until 2026-01-10 --fast 60 --slow 240 --journal data/backtests/demo-book.jsonl
@@ -55,6 +64,8 @@ demo: $(STAMP) clean-demo
 	$(LABKIT) report backtest --journal data/backtests/demo-sma-10-30.jsonl --title "demo: sma_cross 10/30"
 	$(LABKIT) report backtest --journal data/backtests/demo-model.jsonl --title "demo: the trained ensemble on the same days as sma_cross"
 	$(LABKIT) report train --model $(DEMO_MODEL)
+	$(LABKIT) report train --model $(DEMO_META_MODEL)
+	$(LABKIT) report backtest --journal data/backtests/demo-meta.jsonl --title "demo: sma_cross 10/30 behind its meta-label gate"
 	$(LABKIT) report sweep --sweep demo-sma
 	$(LABKIT) report backtest --journal data/backtests/demo-book.jsonl --title "demo: one book of five symbols, sma_cross 60/240 on each"
 	@echo
@@ -65,7 +76,8 @@ clean-demo: $(STAMP)
 	@# The model the last demo trained, and its report: its id changes with labkit's code, and an old
 	@# one would stay listed beside the new one.
 	@if [ -f $(DEMO_TRAINED) ]; then rm -rf reports/_models/train-$(DEMO_MODEL).* data/models/$(DEMO_MODEL); fi
-	rm -rf data/sessions/demo reports/demo data/backtests/demo-sma-10-30.jsonl* data/backtests/demo-model.jsonl* data/backtests/demo-book.jsonl* $(DEMO_TRAINED) \
+	@if [ -f $(DEMO_META) ]; then rm -rf reports/_models/train-$(DEMO_META_MODEL).* data/models/$(DEMO_META_MODEL); fi
+	rm -rf data/sessions/demo reports/demo data/backtests/demo-sma-10-30.jsonl* data/backtests/demo-model.jsonl* data/backtests/demo-book.jsonl* data/backtests/demo-meta.jsonl* $(DEMO_TRAINED) $(DEMO_META) \
 		reports/_backtests/backtest-demo-* data/sweeps/demo-sma reports/_sweeps/sweep-demo-sma.* $(DEMO_TRIALS)
 	$(BIN)/python -c 'import sys; from labkit.reports.render import write_index; write_index(sys.argv[1])' '$(CURDIR)'
 

@@ -157,7 +157,7 @@ def _resolved_meta(config: LabkitConfig, home: Path) -> LabkitConfig:
         raise ConfigError("--meta: the meta gate is disabled (gates.enabled); enable it or drop --meta")
     if meta.model != "latest":
         return config
-    from labkit.research.meta import meta_models
+    from labkit.strategies.meta_labeled import meta_models
 
     unmeta = config.gates.model_copy(update={"meta": meta.model_copy(update={"model": None})})
     primary = build_strategy(config.model_copy(update={"gates": unmeta}), home)

@@ -19,7 +19,6 @@ from labkit.strategies.sides import BUY_CODE
 if TYPE_CHECKING:
     import numpy as np
 
-    from labkit.config.schema import LabkitConfig
 
 # What a model strategy says of its model at each bar (its `model_status` fact).
 MODEL_OK, MODEL_UNAVAILABLE, FEATURE_MISMATCH = 0, 1, 2
@@ -52,20 +51,18 @@ class ModelGateConfig(GateConfig):
 
 
 def calibrate_drift(
-    config: LabkitConfig, matrix: np.ndarray, names: Any, groups: np.ndarray | None = None
+    config: ModelGateConfig, matrix: np.ndarray, names: Any, groups: np.ndarray | None = None
 ) -> dict[str, Any] | None:
     """Return model.json's ``drift_calibration`` for the training rows `matrix` (None: too few rows).
 
-    `labkit train` calls it as it saves a model, with the window and quantile of ``gates.model``.
+    `labkit train` calls it as it saves a model, with ``gates.model`` (its window and quantile).
     `groups` (a pooled model's symbol of each row, rows in time order) cuts the rows into each
     symbol's own, since each symbol's strategy measures its own window live.
     """
-    from labkit.config.schema import gate_configs
     from labkit.features.drift import calibrate, profile
 
-    gate: ModelGateConfig = gate_configs(config)["model"]
     parts = [matrix] if groups is None else [matrix[groups == g] for g in dict.fromkeys(groups.tolist())]
-    found = calibrate(profile(matrix, names), parts, gate.drift_window, gate.drift_quantile)
+    found = calibrate(profile(matrix, names), parts, config.drift_window, config.drift_quantile)
     return None if found is None else found.to_dict()
 
 

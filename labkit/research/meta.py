@@ -26,17 +26,16 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 
 from labkit.errors import ConfigError
+from labkit.strategies.meta_labeled import KIND, meta_rows
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from labkit.config.schema import LabkitConfig
-    from labkit.models.artifacts import LoadedModel
     from labkit.strategies.base import Strategy
 
 # The out-of-sample rows beside a model, which its train report reads: the tested entries here.
 OUT_OF_SAMPLE = "out_of_sample.parquet"
-KIND = "meta"  # the id prefix of a meta model: meta-<12 hex>
 COLUMNS = ("primary_side", "primary_confidence")  # what a sample adds to the feature set
 MIN_FIRST = 30  # samples the first fold trains on at least
 MIN_TEST = 10  # samples a test fold holds at least
@@ -61,27 +60,6 @@ class MetaPlan:
         from labkit.research.training import KINDS
 
         return KINDS if self.model == "ensemble" else (self.model,)
-
-
-def meta_rows(features: np.ndarray, side: np.ndarray, confidence: np.ndarray) -> np.ndarray:
-    """Return a sample's columns: the features, then the primary's side and confidence.
-
-    A primary with no confidence estimate (NaN) is taken as sure (1), as a rule's cross is.
-    """
-    conf = np.where(np.isnan(confidence), 1.0, confidence)
-    return np.column_stack([features, np.asarray(side, dtype="float64"), conf])
-
-
-def meta_size(probability: np.ndarray, floor: float) -> np.ndarray:
-    """Return each entry's size factor: 0.5 at `floor`, 1 at certainty, linear between (NaN: no estimate).
-
-    Examples
-    --------
-    >>> meta_size(np.array([0.5, 0.75, 1.0, np.nan]), 0.5)
-    array([0.5 , 0.75, 1.  ,  nan])
-    """
-    span = max(1.0 - floor, 1e-12)
-    return 0.5 + 0.5 * np.clip((probability - floor) / span, 0.0, 1.0)
 
 
 @dataclass
@@ -377,69 +355,3 @@ def compare_out_of_sample(
             "hit_rate": wins / closed if closed else None,
         }
     return out
-
-
-def meta_models(
-    home: Path, primary: str | None, symbol: str | None, timeframe: str | None
-) -> list[tuple[str, str]]:
-    """Return (trained_at, id) of each meta model of `primary` on `symbol` `timeframe`, oldest first."""
-    from labkit._io import read_json
-    from labkit.models.artifacts import models_dir
-
-    root = models_dir(home)
-    found = []
-    if root.is_dir():
-        for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            doc = read_json(folder / "model.json")
-            if not isinstance(doc, dict) or doc.get("kind") != KIND or doc.get("model_id") != folder.name:
-                continue
-            record = doc.get("meta") or {}
-            if primary is not None and record.get("primary") != primary:
-                continue
-            if (
-                symbol is not None
-                and doc.get("symbol") != symbol
-                or timeframe is not None
-                and doc.get("timeframe") != timeframe
-            ):
-                continue
-            found.append((str(doc.get("trained_at") or doc.get("created_at")), folder.name))
-    return sorted(found)
-
-
-def load_meta_model(home: Path, reference: str, primary: str, symbol: str, timeframe: str) -> LoadedModel:
-    """Load the meta model `reference` (an id, or latest: the newest for `primary`, `symbol`, `timeframe`).
-
-    Raises ConfigError naming ``--meta`` when there is none, it is not a meta model, it was trained
-    for another primary or market, or on features this labkit no longer computes.
-    """
-    from labkit.features.featureset import FeatureSet
-    from labkit.models.artifacts import load_model
-
-    if reference == "latest":
-        found = meta_models(home, primary, symbol, timeframe)
-        if not found:
-            raise ConfigError(
-                f"--meta latest: no meta model of {primary} for {symbol} {timeframe}; train one first "
-                f"(labkit train --meta STRATEGY)"
-            )
-        reference = found[-1][1]
-    try:
-        loaded = load_model(home, reference, symbol, timeframe)
-    except ConfigError as exc:
-        raise ConfigError(f"--meta: {exc}") from None
-    record = loaded.meta.get("meta") or {}
-    if loaded.meta.get("kind") != KIND:
-        raise ConfigError(
-            f"--meta {reference}: not a meta model (train one with labkit train --meta STRATEGY)"
-        )
-    if record.get("primary") != primary:
-        raise ConfigError(
-            f"--meta {reference}: trained for the primary {record.get('primary')}, not {primary}; "
-            "give that strategy and its parameters, or train a meta model of this one"
-        )
-    if (loaded.meta.get("features") or {}).get("version") != FeatureSet().schema.version:
-        raise ConfigError(
-            f"--meta {reference}: trained on other features than this labkit computes; train it again"
-        )
-    return loaded

@@ -155,6 +155,7 @@ def train_model(
 
     Raises ConfigError naming ``--since`` when the bars are too few for the folds and horizon.
     """
+    from labkit.config.schema import gate_configs
     from labkit.features.featureset import FeatureSet
     from labkit.features.labels import walk_forward_folds
     from labkit.gates.model import calibrate_drift
@@ -198,7 +199,7 @@ def train_model(
         },
         "data_hash": data_hash(bars),
         # The threshold the model gate holds its live drift to (labkit.gates.model).
-        "drift_calibration": calibrate_drift(config, fit.X, features.names),
+        "drift_calibration": calibrate_drift(gate_configs(config)["model"], fit.X, features.names),
     }
     # The out-of-sample file is written into the model's staging folder, before it is renamed into
     # place; the trial is recorded once the model is there, and a failed record withdraws it. A
@@ -239,6 +240,7 @@ def train_pooled(
     """
     import pandas as pd
 
+    from labkit.config.schema import gate_configs
     from labkit.gates.model import calibrate_drift
     from labkit.models.artifacts import save_model
     from labkit.research.pooled import pool_rows, time_folds
@@ -275,7 +277,9 @@ def train_pooled(
         },
         "data_hash": _universe_hash(frames),
         # Each symbol's windows: the threshold the model gate holds each symbol's live drift to.
-        "drift_calibration": calibrate_drift(config, rows.X, features.names, rows.symbol),
+        "drift_calibration": calibrate_drift(
+            gate_configs(config)["model"], rows.X, features.names, rows.symbol
+        ),
     }
     trial = {**trial_plan(plan, everything.sort_index(), atr_window), "symbols": symbols}
     times = pd.to_datetime(rows.times, unit="ms", utc=True)
