@@ -67,6 +67,23 @@ def targets(
     return Targets(y, side.end)
 
 
+# What model.json says of the rows' weights, by kind of label.
+WEIGHTS_TEXT = {
+    "sign": "none: every sign label spans its horizon, so all are equally unique",
+    "triple-barrier": "average uniqueness of each label over its span (AFML 4.4), mean 1",
+}
+
+
+def label_weights(labels: str, start: np.ndarray, end: np.ndarray) -> np.ndarray | None:
+    """Return the rows' fit weights: their uniqueness for triple-barrier labels, none for sign labels.
+
+    A sign label spans exactly its horizon, so every row away from the window's ends overlaps the
+    same number of others: the weights would be 1 but for a few edge rows, and weighting makes
+    scikit-learn's histogram boosting bin its features the slow way (about 20x the fit).
+    """
+    return None if labels == "sign" else uniqueness_weights(start, end)
+
+
 def uniqueness_weights(start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Return each row's average uniqueness over its span, scaled to a mean of 1."""
     from labkit.features.labels import average_uniqueness

@@ -160,7 +160,7 @@ def train_model(
     from labkit.features.labels import walk_forward_folds
     from labkit.gates.model import calibrate_drift
     from labkit.models.artifacts import save_model
-    from labkit.research.targets import targets, uniqueness_weights
+    from labkit.research.targets import label_weights, targets
     from labkit.research.trials import data_hash, record_trial
 
     features = FeatureSet()
@@ -185,7 +185,7 @@ def train_model(
     # MIN_TRAIN rows: a few hundred bars of one quiet stretch may hold a single label.
     first = max(MIN_TRAIN, len(usable) // (plan.folds + 1))
     folds = walk_forward_folds(len(usable), plan.folds, plan.horizon, first, ends=row_end)
-    samples = _Samples(uniqueness_weights(usable, end), np.column_stack([usable, end]))
+    samples = _Samples(label_weights(plan.labels, usable, end), np.column_stack([usable, end]))
     fit = _fit_walk(X, y, folds, plan, features, progress, cost, samples)
     oos_summary = _trade_folds(config, bars, usable, folds, fit.walk.probability, plan, fit.folds_out)
     meta = {
@@ -258,7 +258,8 @@ def train_pooled(
     # least MIN_TRAIN rows (of all the symbols together).
     first = max(-(-MIN_TRAIN // len(symbols)), distinct // (plan.folds + 1), plan.horizon + 1)
     folds = time_folds(rows.times, rows.label_end, plan.folds, first)
-    fit = _fit_walk(rows.X, rows.y, folds, plan, features, progress, cost, _Samples(rows.weight, rows.spans))
+    weight = rows.weight if plan.labels != "sign" else None  # as `label_weights` says for one symbol
+    fit = _fit_walk(rows.X, rows.y, folds, plan, features, progress, cost, _Samples(weight, rows.spans))
     oos_summary = _trade_pooled_folds(config, frames, rows, folds, fit.walk.probability, plan, fit.folds_out)
     everything = pd.concat(list(frames.values()))
     family = ",".join(symbols)
@@ -391,7 +392,7 @@ def _fit_walk(
 def _meta(config: LabkitConfig, plan: TrainPlan, fit: _Fit, features: Any, cost: float) -> dict[str, Any]:
     # What model.json says of any run besides its market and window.
     from labkit.features.drift import profile
-    from labkit.research.targets import label_text
+    from labkit.research.targets import WEIGHTS_TEXT, label_text
 
     auc_mean, auc_std, auc_seed_std = _auc_spreads(fit.per_seed, fit.folds_out)
     return {
@@ -407,7 +408,7 @@ def _meta(config: LabkitConfig, plan: TrainPlan, fit: _Fit, features: Any, cost:
             **plan.barriers,
             **({"atr_window": config.risk.atr_window} if plan.barriers else {}),
             "label": label_text(plan.labels, plan.horizon, cost, plan.profit_take, plan.stop_loss),
-            "sample_weight": "average uniqueness of each label over its span (AFML 4.4), mean 1",
+            "sample_weight": WEIGHTS_TEXT[plan.labels],
             "round_trip_cost": cost,
             "entry": plan.entry,
             "exit": plan.exit,
