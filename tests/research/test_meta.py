@@ -211,8 +211,7 @@ def test_cli_bad_meta_exits_2_naming_the_flag(tmp_path, capsys):
 
 def test_meta_probability_under_risk_sizing_scales_the_entry(tmp_path):
     # Arrange: the same primary behind meta probabilities of 0.75 and of 1 at every bar
-    from labkit.strategies.meta_labeled import meta_size
-    from labkit.strategies.meta_labeled import MetaLabeled
+    from labkit.strategies.meta_labeled import MetaLabeled, meta_size
     from labkit.strategies.registry import make_strategy
 
     bars = regimes(4)
