@@ -279,7 +279,8 @@ class BookEngine:
         self._engaged = {j for j, leg in enumerate(legs) if leg.position > 0 or leg.pending_side == 1}
         self._reserved = {j: v for j, v in self._reserved.items() if legs[j].pending_side == 1}
         # Cells are visited in (time, symbol) order; a heap holds the ones an order or exit made busy.
-        busy = [(int(t), int(j)) for t, j in zip(*np.nonzero(plan.side), strict=True) if t or j >= skip]
+        proposing = np.nonzero(plan.side)  # (times, symbols) of every proposal
+        busy = list(zip(proposing[0].tolist(), proposing[1].tolist(), strict=True))
         busy += [
             (int(plan.rows[j][0]), j) for j, leg in enumerate(legs) if leg.pending_side and len(plan.rows[j])
         ]
@@ -289,7 +290,8 @@ class BookEngine:
                 for j, leg in enumerate(legs)
                 if leg.position > 0 and len(plan.rows[j])
             ]
-        busy = [(t, j) for t, j in busy if t or j >= skip]
+        if skip:
+            busy = [(t, j) for t, j in busy if t or j >= skip]  # the cut-off time's decided symbols
         heapq.heapify(busy)
         changes: list[tuple[int, float, int, float]] = []  # (cell, cash after, symbol, its position after)
         cell_lines: dict[int, bytes] = {}
