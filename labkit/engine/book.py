@@ -154,11 +154,21 @@ class BookEngine:
     def settings(self, settings: BookSettings) -> None:
         # A transition changes the mode mid-session: the lines from then on say so.
         self._settings = settings
+        self.__dict__.pop("_limited", None)  # the limits may come with the new settings
         s = settings.engine
         self.lines = {
             symbol: LineEncoder(s.session, s.mode, symbol, s.timeframe, strategy.model_id, self.run_id)
             for symbol, strategy in self.strategies.items()
         }
+
+    @functools.cached_property
+    def _limited(self) -> bool:
+        # Whether a portfolio limit is set: without one the portfolio gates pass, so no entry needs
+        # the book's facts (its open stop risk, its correlations) worked out.
+        limits = self.settings.portfolio
+        return any(
+            v is not None for v in (limits.max_open_positions, limits.max_heat, limits.max_correlation)
+        )
 
     @functools.cached_property
     def warmup(self) -> int:
@@ -528,7 +538,9 @@ class BookEngine:
             entry_units=units,
             risk_today=leg.risk_today,
             round_trip_cost=s.broker.round_trip_cost,
-            book=self._book_facts(plan, t, j, k, units) if int(plan.side[t, j]) == 1 else None,
+            book=self._book_facts(plan, t, j, k, units)
+            if int(plan.side[t, j]) == 1 and self._limited
+            else None,
         )
 
     def _book_facts(self, plan: _Plan, t: int, j: int, k: int, units: float) -> BookFacts:
