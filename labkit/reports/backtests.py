@@ -402,7 +402,9 @@ def _in_sample(recorded: Mapping[str, Any] | None, frame: pd.DataFrame, home: Pa
     # What the backtest said of its model, else the journal's model measured against the home's.
     keys = tuple(_NOTHING_FIT)
     if recorded is not None and all(key in recorded for key in keys):
-        return {key: recorded[key] for key in keys}
+        # A meta gate's model, when one judged the entries, is held to the same test (its keys ride along).
+        meta = ("meta_model", "meta_model_in_sample", "meta_in_sample_fraction")
+        return {key: recorded[key] for key in (*keys, *meta) if key in recorded}
     from labkit.models.artifacts import in_sample_span, model_trained_at
     from labkit.research.backtest import in_sample_fraction
     from labkit.timeutil import iso_s

@@ -158,6 +158,8 @@ def run_backtest(
     meta_model = getattr(engine.strategy, "meta_id", None)
     if meta_model is not None:  # the meta gate judged the entries (labkit.gates.meta)
         summary["meta_model"] = meta_model
+        # The meta model was fit to bars too: judged on them, its gate proves as little.
+        summary.update(_meta_in_sample(home, meta_model, ts_ms(bars)))
     if journal is not None:
         settings = engine.settings
         s = config.session
@@ -189,6 +191,8 @@ def model_evidence(strategy: Strategy, home: Path | None, times_ms: Any) -> dict
     from labkit.strategies.model import ModelStrategy
 
     nothing_fit = {"model": None, "model_in_sample": None, "in_sample_fraction": 0.0}
+    # A primary behind a meta gate is still what decides: judge its own model's window.
+    strategy = getattr(strategy, "primary", strategy)
     if not isinstance(strategy, ModelStrategy):
         return nothing_fit
     root = home if home is not None else resolve_home(None)
@@ -219,12 +223,37 @@ def in_sample_fraction(times_ms: Any, span: tuple[int, int]) -> float:
     return float(np.mean((times >= span[0]) & (times < span[1])))
 
 
+def _meta_in_sample(home: Path | None, meta_model: str, times_ms: Any) -> dict[str, Any]:
+    # ``meta_model_in_sample`` and ``meta_in_sample_fraction``, as `model_evidence` says a model's.
+    from labkit.home import resolve_home
+    from labkit.models.artifacts import in_sample_span
+
+    span = in_sample_span(home if home is not None else resolve_home(None), meta_model)
+    if span is None:
+        return {"meta_model_in_sample": None, "meta_in_sample_fraction": None}
+    return {
+        "meta_model_in_sample": {"since": iso_s(span[0]), "until": iso_s(span[1])},
+        "meta_in_sample_fraction": in_sample_fraction(times_ms, span),
+    }
+
+
 def in_sample_warning(summary: dict[str, Any]) -> str | None:
     """Return, in plain words, why a backtest of a model on bars it was trained on proves little.
 
     None when no model decided or none of the bars were inside its training window and embargo
-    (``in_sample_fraction`` 0).
+    (``in_sample_fraction`` 0); a meta model (``meta_model``) is judged the same way.
     """
+    meta = summary.get("meta_model")
+    if meta is not None and summary.get("meta_in_sample_fraction") != 0:
+        warned = in_sample_warning(
+            {
+                "model": f"{meta} (the meta gate's)",
+                "in_sample_fraction": summary.get("meta_in_sample_fraction"),
+                "model_in_sample": summary.get("meta_model_in_sample"),
+            }
+        )
+        if warned is not None:
+            return warned
     model, fraction = summary.get("model"), summary.get("in_sample_fraction")
     if model is None or fraction == 0:
         return None

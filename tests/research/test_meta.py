@@ -184,6 +184,13 @@ def test_cli_train_meta_then_backtest_meta_latest_refuses_some_entries_and_passe
     lines = read_journal(journal)
     passed = lines[(lines["proposed"] == "BUY") & (lines["action"] == "BUY")]
     assert len(passed) > 0
+    assert summary["meta_in_sample_fraction"] < 0.01  # only the labels' look-ahead past its window
+    # The meta model judged on its own training bars: the backtest says its gate proves nothing.
+    code3 = main([*home, "backtest", "--strategy", "sma_cross", "--meta", trained["model_id"], *market,
+                  "--since", "2026-01-03", "--until", "2026-01-04", "--json"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code3 == 0 and json.loads(out)["meta_in_sample_fraction"] == 1.0
+    assert "already seen by model" in err and "(the meta gate's)" in err
 
 
 def test_cli_bad_meta_exits_2_naming_the_flag(tmp_path, capsys):
