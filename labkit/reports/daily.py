@@ -176,6 +176,15 @@ def model_drift(view: SessionView, rows: pd.DataFrame, day: str) -> ModelDrift:
                 market.append((name, value, len(complete), True, "one value all day" if one else ""))
         entries += sorted(market, key=lambda e: -e[1] if e[1] == e[1] else 1.0) + clocks
 
+        def level(value: float, gated: bool, threshold: float = threshold) -> str:
+            # A gated feature by the model's own threshold (watch from 80% of it); the rest by the
+            # usual PSI bands, which a market's autocorrelated features pass on ordinary days.
+            if value != value:
+                return "n/a"
+            if not gated:
+                return drift_level(value)
+            return "drift" if value > threshold else "watch" if value > 0.8 * threshold else "stable"
+
         def against(value: float, gated: bool, threshold: float = threshold) -> str:
             if not gated:
                 return "not gated"
@@ -186,7 +195,7 @@ def model_drift(view: SessionView, rows: pd.DataFrame, day: str) -> ModelDrift:
                 "model": model_id,
                 "series": [e[0] for e in entries],
                 "PSI": ["n/a" if e[1] != e[1] else f"{e[1]:.4f}" for e in entries],
-                "level": ["n/a" if e[1] != e[1] else drift_level(e[1]) for e in entries],
+                "level": [level(e[1], e[3]) for e in entries],
                 "threshold": [f"{threshold:.4g} ({source})" if e[3] else "" for e in entries],
                 "against threshold": [against(e[1], e[3]) for e in entries],
                 "rows compared": [f"{e[2]:,}" for e in entries],
@@ -198,7 +207,9 @@ def model_drift(view: SessionView, rows: pd.DataFrame, day: str) -> ModelDrift:
     table = pd.concat(tables).set_index(["model", "series"]) if tables else pd.DataFrame()
     message = (
         f"The population stability index (PSI) of {day}'s bars against the training window of "
-        f"{', '.join(trained)}: below 0.1 stable, 0.1 to 0.25 watch, above 0.25 drift. The model gate "
+        f"{', '.join(trained)}. A gated feature's level is read against the model's threshold (stable "
+        "below 80% of it, watch up to it, drift above); the clocks, which the gate leaves out, by the "
+        "usual bands (below 0.1 stable, 0.1 to 0.25 watch, above 0.25 drift). The model gate "
         "refuses entries while a market feature's PSI over its rolling window is above the model's "
         "threshold, calibrated on the training data's own windows when the model has one, else "
         f"gates.model.max_psi = {limit:g} from the session's config ("
