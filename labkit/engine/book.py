@@ -56,6 +56,7 @@ from labkit.features.cross_section import rank_columns
 from labkit.features.definitions import atr as average_true_range
 from labkit.features.featureset import bar_columns
 from labkit.gates.base import BarFacts, Block, BookFacts, DecisionContext, Gate, run_gates
+from labkit.gates.correlation import correlated_scale
 from labkit.strategies.base import Strategy
 from labkit.strategies.sides import BUY, HOLD, SELL, SIDE_NAME
 from labkit.timeutil import DAY_MS, iso_ms, iso_s, now_ms
@@ -491,7 +492,7 @@ class BookEngine:
     def _entry_units(self, plan: _Plan, t: int, j: int, k: int, equity: float) -> float:
         s = self.settings.engine
         price = float(plan.close[t, j])
-        cash = self._free_cash(plan, t)
+        cash = self._free_cash()
         if s.risk.sizing == "risk":
             conf = float(plan.confidence[t, j])
             return entry_units(s, equity, cash, price, plan.atr_at(j, k) or math.nan, conf)
@@ -499,7 +500,7 @@ class BookEngine:
         per_unit = price * (1.0 + s.broker.slippage) * (1.0 + s.broker.fee)
         return min(cash, equity / slots) * s.risk.position_frac / per_unit
 
-    def _free_cash(self, plan: _Plan, t: int) -> float:
+    def _free_cash(self) -> float:
         # The cash entries decided but not yet filled will spend (at the close they were decided at)
         # is spoken for: a later entry on the same bar cannot size itself on it.
         return max(0.0, self.book.top.cash - sum(self._reserved.values()))
@@ -523,7 +524,7 @@ class BookEngine:
             bars_needed=self.warmup,
             source_ok=True,
             position=leg.position,
-            cash=self._free_cash(plan, t),
+            cash=self._free_cash(),
             equity=equity,
             peak_equity=peak,
             day_start_equity=top.day_start_equity,
@@ -662,21 +663,6 @@ def open_risk(leg: Portfolio, s: EngineSettings) -> float:
             return leg.pending_units * s.risk.stop_atr * leg.pending_atr
         return math.nan
     return 0.0
-
-
-def correlated_scale(book: BookFacts) -> tuple[float, dict[str, Any]]:
-    """Return what an entry's size is multiplied by for its correlation with open positions, and why."""
-    limit = book.max_correlation
-    if limit is None or not book.correlations:
-        return 1.0, {}
-    symbol, c = max(book.correlations.items(), key=lambda item: item[1])
-    if c <= limit:
-        return 1.0, {}
-    return book.correlated_scale, {
-        "correlated_with": symbol,
-        "correlation": c,
-        "scaled_by": book.correlated_scale,
-    }
 
 
 def _blocked(answer: list[Block | None]) -> list[int]:
