@@ -827,12 +827,6 @@ class _Plan:
         value = float(atr[k])
         return None if value != value else value
 
-    def next_row(self, j: int, t: int) -> int | None:
-        """The next time symbol `j` has a bar after time `t`, or None."""
-        rows = self.rows[j]
-        at = int(np.searchsorted(rows, t, side="right"))
-        return int(rows[at]) if at < len(rows) else None
-
     def correlation(self, j: int, i: int, t: int, window: int) -> float:
         """The correlation of symbols `j` and `i`'s close-to-close log returns over the `window` times
         up to `t` (NaN when fewer than 3 returns)."""
